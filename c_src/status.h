@@ -1,0 +1,16 @@
+/* Status codes returned by the C core. Only the NIF glue turns them into
+ * Erlang results or exceptions (as ETS's DB_ERROR_* codes). */
+#ifndef XETS_STATUS_H
+#define XETS_STATUS_H
+
+enum {
+    XETS_OK = 0,
+    XETS_NOTFOUND = -1, /* no object with that key */
+    XETS_EXISTS = -2,   /* insert_new: the key is present */
+    XETS_END = -3,      /* traversal reached the end of the table */
+    XETS_NOMEM = -4,
+    XETS_BADARG = -5,   /* update callback refused the object */
+    XETS_UNCHANGED = -6 /* update callback asks to leave the object as is */
+};
+
+#endif

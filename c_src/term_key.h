@@ -1,0 +1,33 @@
+/* Canonical sortable encoding of Erlang terms (DESIGN.md, "Terms").
+ *
+ * KEY_ORDERED: memcmp order of encodings is Erlang term order, and terms
+ *   that compare equal (==) encode identically: ordered_set keys.
+ * KEY_EXACT: encodings are identical exactly when the terms are =:=: the keys
+ *   of set, bag and duplicate_bag, and bag object identity. Its order is
+ *   map-key order (term order, but every integer before every float).
+ *
+ * Every encoding is self-delimiting (none is a proper prefix of another), so
+ * encodings of elements concatenate into encodings of containers. */
+#ifndef XETS_TERM_KEY_H
+#define XETS_TERM_KEY_H
+
+#include <erl_nif.h>
+#include <stddef.h>
+
+typedef enum { KEY_ORDERED, KEY_EXACT } key_mode_t;
+
+/* A growable output buffer that starts on the stack. */
+typedef struct kbuf {
+    unsigned char *p;
+    size_t len, cap;
+    unsigned char inline_buf[128];
+} kbuf_t;
+
+void kbuf_init(kbuf_t *b);
+void kbuf_free(kbuf_t *b);
+
+/* Appends the encoding of t to out. Returns XETS_OK or XETS_NOMEM. Never
+ * recurses on the C stack, whatever the depth of t. */
+int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out);
+
+#endif
