@@ -10,7 +10,8 @@ enum {
     XETS_END = -3,      /* traversal reached the end of the table */
     XETS_NOMEM = -4,
     XETS_BADARG = -5,   /* update callback refused the object */
-    XETS_UNCHANGED = -6 /* update callback asks to leave the object as is */
+    XETS_UNCHANGED = -6, /* update callback asks to leave the object as is */
+    XETS_BUSY = -7       /* an exclusive operation holds the table: retry */
 };
 
 #endif

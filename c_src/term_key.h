@@ -26,8 +26,11 @@ typedef struct kbuf {
 void kbuf_init(kbuf_t *b);
 void kbuf_free(kbuf_t *b);
 
-/* Appends the encoding of t to out. Returns XETS_OK or XETS_NOMEM. Never
- * recurses on the C stack, whatever the depth of t. */
+/* Appends the encoding of t to out. Returns XETS_OK or XETS_NOMEM (out is
+ * then left as it was). Never recurses on the C stack, whatever the depth
+ * of t. Local pids, ports and references encode with the node's current
+ * name and creation (as OTP compares them), so such keys change encoding
+ * if a non-distributed node becomes distributed. Layout: term_key.c. */
 int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out);
 
 #endif

@@ -1,20 +1,1131 @@
-/* NIF glue: the function table, resource types, argument decoding, and the
- * mapping of core status codes to Erlang results and exceptions. */
+/* NIF glue: the function table, argument decoding, and the mapping of core
+ * status codes to Erlang results and exceptions. Table lifecycle lives in
+ * table.c; structures in hash_table.c and skiplist.c; terms in term_key.c
+ * and term_int.c. Every operation runs inside one epoch section. */
 #include <erl_nif.h>
+#include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
+#include "epoch.h"
+#include "reaper.h"
 #include "status.h"
+#include "table.h"
+#include "term_int.h"
 #include "term_key.h"
 
-static ERL_NIF_TERM atom_ordered, atom_exact;
+static ERL_NIF_TERM atom_true, atom_false, atom_undefined, atom_none, atom_ok;
+static ERL_NIF_TERM atom_ordered, atom_exact, atom_end_of_table, atom_forward;
+static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
+static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
+static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
+
+/* Lists longer than this are inserted on a dirty scheduler: the table is
+ * closed to other calls meanwhile, as ETS holds its table lock. */
+#define DIRTY_LIST_LEN 1000
+/* A traversal chunk stops after this many objects or bytes. */
+#define CHUNK_OBJECTS 1000
+#define CHUNK_BYTES (256 * 1024)
+
+static ERL_NIF_TERM raise_nomem(ErlNifEnv *env)
+{
+    return enif_raise_exception(env, atom_system_limit);
+}
+
+/* Charges the calling process for the time it spent in C since start, so
+ * that a loop of chunk calls is preempted like a loop of Erlang code (a
+ * time slice is about a millisecond). */
+static void charge(ErlNifEnv *env, ErlNifTime start)
+{
+    ErlNifTime percent = (enif_monotonic_time(ERL_NIF_USEC) - start) / 10;
+    if (percent > 0)
+        enif_consume_timeslice(env, percent > 100 ? 100 : (int)percent);
+}
+
+/* Runs the same call again once the process has yielded: the table is held
+ * by an exclusive operation. Giving up the time slice keeps the scheduler
+ * free for the holder. */
+static ERL_NIF_TERM retry(ErlNifEnv *env, const char *name,
+                          ERL_NIF_TERM (*fn)(ErlNifEnv *, int, const ERL_NIF_TERM[]), int argc,
+                          const ERL_NIF_TERM argv[])
+{
+    enif_consume_timeslice(env, 100);
+    return enif_schedule_nif(env, name, 0, fn, argc, argv);
+}
+
+#define ENTER(env, tab, want, t, name, fn)                                                        \
+    do {                                                                                          \
+        epoch_enter();                                                                            \
+        int enter_st_ = table_enter(env, tab, want, &t);                                          \
+        if (enter_st_ != XETS_OK) {                                                               \
+            epoch_exit();                                                                         \
+            if (enter_st_ == XETS_BUSY)                                                           \
+                return retry(env, name, fn, argc, argv);                                          \
+            return enif_make_badarg(env);                                                         \
+        }                                                                                         \
+    } while (0)
+
+static store_t *store_of(table_t *t)
+{
+    return atomic_load_explicit(&t->store, memory_order_acquire);
+}
+
+/* ---- keys and objects -------------------------------------------------- */
+
+static int encode_key(ErlNifEnv *env, table_t *t, ERL_NIF_TERM key, kbuf_t *kb)
+{
+    kbuf_init(kb);
+    return term_key_encode(env, key, t->key_mode, kb);
+}
+
+/* An object ready to be stored. */
+typedef struct prepared {
+    ERL_NIF_TERM obj;
+    kbuf_t key;
+    ErlNifBinary etf;
+    uint64_t fp;
+} prepared_t;
+
+static void prepared_free(prepared_t *p)
+{
+    kbuf_free(&p->key);
+    enif_release_binary(&p->etf);
+}
+
+static bool has_fingerprint(table_t *t)
+{
+    return t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
+}
+
+static int object_fp(ErlNifEnv *env, ERL_NIF_TERM obj, uint64_t *fp)
+{
+    kbuf_t kb;
+    kbuf_init(&kb);
+    int st = term_key_encode(env, obj, KEY_EXACT, &kb);
+    *fp = XXH3_64bits(kb.p, kb.len);
+    kbuf_free(&kb);
+    return st;
+}
+
+/* Returns XETS_BADARG for anything that is not a tuple with a key. */
+static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, prepared_t *p)
+{
+    int arity;
+    const ERL_NIF_TERM *elems;
+    if (!enif_get_tuple(env, obj, &arity, &elems) || (unsigned)arity < t->keypos)
+        return XETS_BADARG;
+    p->obj = obj;
+    p->fp = 0;
+    if (encode_key(env, t, elems[t->keypos - 1], &p->key) != XETS_OK) {
+        kbuf_free(&p->key);
+        return XETS_NOMEM;
+    }
+    if (!enif_term_to_binary(env, obj, &p->etf)) {
+        kbuf_free(&p->key);
+        return XETS_NOMEM;
+    }
+    if (has_fingerprint(t) && object_fp(env, obj, &p->fp) != XETS_OK) {
+        prepared_free(p);
+        return XETS_NOMEM;
+    }
+    return XETS_OK;
+}
+
+static rec_in_t rec_in_of(const prepared_t *p)
+{
+    return (rec_in_t){.key = p->key.p,
+                      .klen = p->key.len,
+                      .val = p->etf.data,
+                      .vlen = p->etf.size,
+                      .fp = p->fp};
+}
+
+static ERL_NIF_TERM decode(ErlNifEnv *env, const rec_t *r)
+{
+    ERL_NIF_TERM term;
+    if (enif_binary_to_term(env, r->val, r->vlen, &term, 0) == 0)
+        abort(); /* we wrote these bytes: failing to read them is memory corruption */
+    return term;
+}
+
+/* Is the stored object r =:= the term in ctx? Decodes into a scratch env. */
+typedef struct identical_ctx {
+    ERL_NIF_TERM obj;
+    uint64_t fp;
+    bool use_fp;
+    ErlNifEnv *scratch;
+} identical_ctx_t;
+
+static bool is_identical(void *vctx, const rec_t *r)
+{
+    identical_ctx_t *c = vctx;
+    if (c->use_fp && r->fp != c->fp)
+        return false;
+    if (c->scratch == NULL)
+        c->scratch = enif_alloc_env();
+    bool same = enif_is_identical(decode(c->scratch, r), c->obj);
+    enif_clear_env(c->scratch);
+    return same;
+}
+
+static void identical_done(identical_ctx_t *c)
+{
+    if (c->scratch != NULL)
+        enif_free_env(c->scratch);
+}
+
+static int put_prepared(table_t *t, prepared_t *p, enum put_mode mode)
+{
+    rec_in_t in = rec_in_of(p);
+    identical_ctx_t same = {.obj = p->obj, .fp = p->fp, .use_fp = true};
+    int st = t->ops->put(store_of(t), &in, mode, is_identical, &same);
+    identical_done(&same);
+    return st;
+}
+
+/* ---- new / delete / info ----------------------------------------------- */
+
+static bool get_bool(ERL_NIF_TERM t, bool *out)
+{
+    if (t == atom_true)
+        *out = true;
+    else if (t == atom_false)
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+/* new(Name, {Type, Protection, Named, Keypos, Heir, WriteConc, ReadConc,
+ *            DecentralizedCounters, Compressed}) with options already
+ * checked and normalized by xets:new/2. */
+static ERL_NIF_TERM new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    int n;
+    const ERL_NIF_TERM *o;
+    table_opts_t opts = {0};
+    if (!enif_is_atom(env, argv[0]) || !enif_get_tuple(env, argv[1], &n, &o) || n != 9)
+        return enif_make_badarg(env);
+    if (o[0] == atom_set)
+        opts.type = TYPE_SET;
+    else if (o[0] == atom_ordered_set)
+        opts.type = TYPE_ORDERED_SET;
+    else if (o[0] == atom_bag)
+        opts.type = TYPE_BAG;
+    else if (o[0] == atom_duplicate_bag)
+        opts.type = TYPE_DUPLICATE_BAG;
+    else
+        return enif_make_badarg(env);
+    if (o[1] == atom_private)
+        opts.protection = PROT_PRIVATE;
+    else if (o[1] == atom_protected)
+        opts.protection = PROT_PROTECTED;
+    else if (o[1] == atom_public)
+        opts.protection = PROT_PUBLIC;
+    else
+        return enif_make_badarg(env);
+    int heir_arity;
+    const ERL_NIF_TERM *heir;
+    if (!get_bool(o[2], &opts.named) || !enif_get_uint(env, o[3], &opts.keypos) ||
+        opts.keypos < 1 || !get_bool(o[6], &opts.read_concurrency) ||
+        !get_bool(o[7], &opts.decentralized_counters) || !get_bool(o[8], &opts.compressed))
+        return enif_make_badarg(env);
+    if (o[5] == atom_auto)
+        opts.write_concurrency = WC_AUTO;
+    else if (o[5] == atom_true)
+        opts.write_concurrency = WC_TRUE;
+    else if (o[5] == atom_false)
+        opts.write_concurrency = WC_FALSE;
+    else
+        return enif_make_badarg(env);
+    if (o[4] != atom_none) {
+        if (!enif_get_tuple(env, o[4], &heir_arity, &heir) || heir_arity != 2 ||
+            !enif_get_local_pid(env, heir[0], &opts.heir))
+            return enif_make_badarg(env);
+        opts.has_heir = true;
+        opts.heir_data = heir[1];
+    }
+    table_t *t;
+    int st = table_create(env, argv[0], &opts, &t);
+    if (st == XETS_EXISTS)
+        return enif_make_badarg(env);
+    if (st != XETS_OK)
+        return raise_nomem(env);
+    ERL_NIF_TERM id = opts.named ? argv[0] : enif_make_resource(env, t);
+    enif_release_resource(t);
+    return id;
+}
+
+static ERL_NIF_TERM delete_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "delete", delete_nif);
+    table_delete(t);
+    epoch_exit();
+    return atom_true;
+}
+
+static ERL_NIF_TERM type_atom(table_t *t)
+{
+    static const ERL_NIF_TERM *names[] = {&atom_set, &atom_ordered_set, &atom_bag,
+                                          &atom_duplicate_bag};
+    return *names[t->type];
+}
+
+static ERL_NIF_TERM fixations_term(ErlNifEnv *env, table_t *t)
+{
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (fixation_t *f = t->fixations; f != NULL; f = f->next)
+        list = enif_make_list_cell(
+            env, enif_make_tuple2(env, enif_make_pid(env, &f->pid), enif_make_ulong(env, f->count)),
+            list);
+    return list;
+}
+
+/* info(Tab) -> undefined | {Id, Name, Type, Size, MemoryBytes, Owner, Heir,
+ *   Protection, Keypos, Named, WriteConc, ReadConc, DecCounters, Compressed,
+ *   Fixations, FixedSinceSystemUs, FixedSinceMonotonicNs}
+ * xets:info/1,2 arrange it as ets does. */
+static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    epoch_enter();
+    table_t *t = table_find(env, argv[0]);
+    if (t == NULL || atomic_load(&t->dead)) {
+        epoch_exit();
+        /* As ets: a tid of a deleted table or an unused name is undefined,
+         * any other reference is not a table identifier at all. */
+        return t == NULL && enif_is_ref(env, argv[0]) ? enif_make_badarg(env) : atom_undefined;
+    }
+    store_t *s = store_of(t);
+    size_t size = t->ops->size(s);
+    size_t mem = t->ops->memory(s) + sizeof *t;
+    epoch_exit();
+    ERL_NIF_TERM prot[] = {atom_private, atom_protected, atom_public};
+    ERL_NIF_TERM wc[] = {atom_false, atom_true, atom_auto};
+    enif_mutex_lock(t->meta);
+    ERL_NIF_TERM heir =
+        t->heir_env != NULL ? enif_make_pid(env, &t->heir) : atom_none;
+    ERL_NIF_TERM fixations = fixations_term(env, t);
+    bool fixed = t->fixations != NULL;
+    ERL_NIF_TERM since = fixed ? enif_make_int64(env, t->fixed_since) : atom_false;
+    ERL_NIF_TERM since_mono = fixed ? enif_make_int64(env, t->fixed_since_mono) : atom_false;
+    ERL_NIF_TERM name = t->name;
+    enif_mutex_unlock(t->meta);
+    ErlNifPid owner = {atomic_load(&t->owner)};
+    ERL_NIF_TERM items[] = {
+        enif_make_resource(env, t),
+        name,
+        type_atom(t),
+        enif_make_uint64(env, size),
+        enif_make_uint64(env, mem),
+        enif_make_pid(env, &owner),
+        heir,
+        prot[atomic_load(&t->protection)],
+        enif_make_uint(env, t->keypos),
+        t->named ? atom_true : atom_false,
+        wc[t->write_concurrency],
+        t->read_concurrency ? atom_true : atom_false,
+        t->decentralized_counters ? atom_true : atom_false,
+        t->compressed ? atom_true : atom_false,
+        fixations,
+        since,
+        since_mono,
+    };
+    return enif_make_tuple_from_array(env, items, sizeof items / sizeof items[0]);
+}
+
+static ERL_NIF_TERM whereis_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    if (!enif_is_atom(env, argv[0]))
+        return enif_make_badarg(env);
+    epoch_enter();
+    table_t *t = table_find(env, argv[0]);
+    ERL_NIF_TERM r = t != NULL && !atomic_load(&t->dead) ? enif_make_resource(env, t)
+                                                          : atom_undefined;
+    epoch_exit();
+    return r;
+}
+
+static ERL_NIF_TERM all_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    (void)argv;
+    return table_all(env);
+}
+
+/* ---- single-key reads -------------------------------------------------- */
+
+typedef struct collect_ctx {
+    ErlNifEnv *env;
+    ERL_NIF_TERM list; /* reversed */
+    unsigned pos;      /* lookup_element: element to take, else 0 */
+    bool bad;          /* an object lacked element pos */
+} collect_ctx_t;
+
+static int collect(void *vctx, const rec_t *r)
+{
+    collect_ctx_t *c = vctx;
+    ERL_NIF_TERM obj = decode(c->env, r);
+    if (c->pos > 0) {
+        int arity;
+        const ERL_NIF_TERM *elems;
+        if (!enif_get_tuple(c->env, obj, &arity, &elems) || (unsigned)arity < c->pos) {
+            c->bad = true;
+            return 1;
+        }
+        obj = elems[c->pos - 1];
+    }
+    c->list = enif_make_list_cell(c->env, obj, c->list);
+    return 0;
+}
+
+static ERL_NIF_TERM reversed(ErlNifEnv *env, ERL_NIF_TERM list)
+{
+    ERL_NIF_TERM out;
+    enif_make_reverse_list(env, list, &out);
+    return out;
+}
+
+static ERL_NIF_TERM lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "lookup", lookup_nif);
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
+    t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
+    epoch_exit();
+    kbuf_free(&kb);
+    return reversed(env, c.list);
+}
+
+/* lookup_element(Tab, Key, Pos, nodefault | {default, Default}) */
+static ERL_NIF_TERM lookup_element_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    unsigned pos;
+    int arity;
+    const ERL_NIF_TERM *dflt = NULL;
+    if (!enif_get_uint(env, argv[2], &pos) || pos < 1)
+        return enif_make_badarg(env);
+    if (argv[3] != atom_nodefault &&
+        (!enif_get_tuple(env, argv[3], &arity, &dflt) || arity != 2 || dflt[0] != atom_default))
+        return enif_make_badarg(env);
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "lookup_element", lookup_element_nif);
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos};
+    int st = t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
+    bool many = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
+    epoch_exit();
+    kbuf_free(&kb);
+    if (c.bad)
+        return enif_make_badarg(env);
+    if (st == XETS_NOTFOUND)
+        return dflt != NULL ? dflt[1] : enif_make_badarg(env);
+    if (many)
+        return reversed(env, c.list);
+    ERL_NIF_TERM head, tail;
+    enif_get_list_cell(env, c.list, &head, &tail);
+    return head;
+}
+
+static int stop_at_first(void *ctx, const rec_t *r)
+{
+    (void)ctx;
+    (void)r;
+    return 1;
+}
+
+static ERL_NIF_TERM member_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "member", member_nif);
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    int st = t->ops->get(store_of(t), kb.p, kb.len, stop_at_first, NULL);
+    epoch_exit();
+    kbuf_free(&kb);
+    return st == XETS_NOTFOUND ? atom_false : atom_true;
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+static ERL_NIF_TERM insert_one(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, enum put_mode mode)
+{
+    prepared_t p;
+    int st = prepare(env, t, obj, &p);
+    if (st != XETS_OK) {
+        epoch_exit();
+        return st == XETS_BADARG ? enif_make_badarg(env) : raise_nomem(env);
+    }
+    st = put_prepared(t, &p, mode);
+    epoch_exit();
+    prepared_free(&p);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
+    return st == XETS_EXISTS ? atom_false : atom_true;
+}
+
+/* Prepares every object of a list; nothing is stored unless all are good. */
+static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned len,
+                        prepared_t **out)
+{
+    prepared_t *ps = malloc(sizeof *ps * len);
+    if (ps == NULL)
+        return XETS_NOMEM;
+    ERL_NIF_TERM head;
+    for (unsigned i = 0; i < len; i++) {
+        enif_get_list_cell(env, list, &head, &list);
+        int st = prepare(env, t, head, &ps[i]);
+        if (st != XETS_OK) {
+            while (i-- > 0)
+                prepared_free(&ps[i]);
+            free(ps);
+            return st;
+        }
+    }
+    *out = ps;
+    return XETS_OK;
+}
+
+/* With the gate closed: insert_new's check, then publication. Epoch
+ * sections are reopened now and then so that a long publication on a dirty
+ * scheduler never holds back reclamation or another table's gate. */
+static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode mode)
+{
+    epoch_enter();
+    store_t *s = store_of(t);
+    if (mode == PUT_NEW) {
+        for (unsigned i = 0; i < len; i++) {
+            if (t->ops->get(s, ps[i].key.p, ps[i].key.len, stop_at_first, NULL) != XETS_NOTFOUND) {
+                epoch_exit();
+                return XETS_EXISTS;
+            }
+        }
+    }
+    int st = XETS_OK;
+    for (unsigned i = 0; i < len && st == XETS_OK; i++) {
+        /* Duplicates within the list behave as successive inserts. */
+        st = put_prepared(t, &ps[i], PUT_REPLACE);
+        if ((i & 1023) == 1023) {
+            epoch_exit();
+            epoch_enter();
+        }
+    }
+    epoch_exit();
+    return st;
+}
+
+static void prepared_free_all(prepared_t *ps, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        prepared_free(&ps[i]);
+    free(ps);
+}
+
+/* insert_list(Tab, List, New): a list of two or more objects, atomic and
+ * isolated: prepared with no epoch section held, then published with the
+ * gate closed. Long lists run on a dirty scheduler, retries included. */
+static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    enum put_mode mode = argv[2] == atom_true ? PUT_NEW : PUT_REPLACE;
+    unsigned len;
+    if (!enif_get_list_length(env, argv[1], &len))
+        return enif_make_badarg(env);
+    int flags = len > DIRTY_LIST_LEN ? ERL_NIF_DIRTY_JOB_CPU_BOUND : 0;
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
+    table_t *t = NULL;
+    epoch_enter();
+    int st = table_enter(env, argv[0], ACCESS_WRITE, &t);
+    /* The reference keeps a table found by name alive outside the section. */
+    bool kept = st == XETS_OK;
+    if (kept)
+        enif_keep_resource(t);
+    epoch_exit();
+    prepared_t *ps = NULL;
+    if (st == XETS_OK && (st = prepare_list(env, t, argv[1], len, &ps)) == XETS_OK &&
+        (st = table_close_gate(t)) == XETS_BUSY)
+        prepared_free_all(ps, len);
+    if (st == XETS_OK) {
+        st = atomic_load(&t->dead) ? XETS_BADARG : publish_list(t, ps, len, mode);
+        table_open_gate(t);
+        prepared_free_all(ps, len);
+    }
+    if (kept)
+        enif_release_resource(t);
+    if (flags == 0)
+        charge(env, start);
+    if (st == XETS_BUSY) {
+        enif_consume_timeslice(env, 100);
+        return enif_schedule_nif(env, "insert", flags, insert_list, argc, argv);
+    }
+    if (st == XETS_BADARG)
+        return enif_make_badarg(env);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
+    return st == XETS_EXISTS ? atom_false : atom_true;
+}
+
+static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
+                                  enum put_mode mode, const char *name,
+                                  ERL_NIF_TERM (*self)(ErlNifEnv *, int, const ERL_NIF_TERM[]))
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, name, self);
+    if (enif_is_tuple(env, argv[1]))
+        return insert_one(env, t, argv[1], mode);
+    ERL_NIF_TERM head, tail;
+    if (enif_get_list_cell(env, argv[1], &head, &tail) && enif_is_empty_list(env, tail))
+        return insert_one(env, t, head, mode);
+    epoch_exit();
+    unsigned len;
+    if (!enif_get_list_length(env, argv[1], &len))
+        return enif_make_badarg(env);
+    if (len == 0)
+        return atom_true;
+    ERL_NIF_TERM args[3] = {argv[0], argv[1], mode == PUT_NEW ? atom_true : atom_false};
+    if (len > DIRTY_LIST_LEN)
+        return enif_schedule_nif(env, name, ERL_NIF_DIRTY_JOB_CPU_BOUND, insert_list, 3, args);
+    return insert_list(env, 3, args);
+}
+
+static ERL_NIF_TERM insert_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return insert_common(env, argc, argv, PUT_REPLACE, "insert", insert_nif);
+}
+
+static ERL_NIF_TERM insert_new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return insert_common(env, argc, argv, PUT_NEW, "insert_new", insert_new_nif);
+}
+
+static ERL_NIF_TERM delete_key_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "delete", delete_key_nif);
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, NULL, NULL);
+    epoch_exit();
+    kbuf_free(&kb);
+    return atom_true;
+}
+
+static ERL_NIF_TERM take_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "take", take_nif);
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
+    t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, collect, &c);
+    epoch_exit();
+    kbuf_free(&kb);
+    return reversed(env, c.list);
+}
+
+static ERL_NIF_TERM delete_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "delete_object", delete_object_nif);
+    int arity;
+    const ERL_NIF_TERM *elems;
+    if (!enif_get_tuple(env, argv[1], &arity, &elems) || (unsigned)arity < t->keypos) {
+        epoch_exit();
+        return enif_make_badarg(env);
+    }
+    kbuf_t kb;
+    identical_ctx_t same = {.obj = argv[1], .use_fp = has_fingerprint(t)};
+    if (encode_key(env, t, elems[t->keypos - 1], &kb) != XETS_OK ||
+        (same.use_fp && object_fp(env, argv[1], &same.fp) != XETS_OK)) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    t->ops->remove(store_of(t), kb.p, kb.len, is_identical, &same, NULL, NULL);
+    epoch_exit();
+    kbuf_free(&kb);
+    identical_done(&same);
+    return atom_true;
+}
+
+static ERL_NIF_TERM delete_all_objects_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "delete_all_objects", delete_all_objects_nif);
+    /* Closing the gate waits for epoch sections, so ours must end first;
+     * the reference keeps a table found by name alive meanwhile. */
+    enif_keep_resource(t);
+    epoch_exit();
+    if (table_close_gate(t) != XETS_OK) {
+        enif_release_resource(t);
+        return retry(env, "delete_all_objects", delete_all_objects_nif, argc, argv);
+    }
+    int st = atomic_load(&t->dead) ? XETS_BADARG : table_clear(t);
+    table_open_gate(t);
+    enif_release_resource(t);
+    if (st == XETS_BADARG)
+        return enif_make_badarg(env);
+    return st == XETS_OK ? atom_true : raise_nomem(env);
+}
+
+/* ---- update_counter / update_element ------------------------------------ */
+
+/* One change to an object: element pos gets value (update_element) or is
+ * incremented by incr with an optional threshold (update_counter). */
+typedef struct change {
+    unsigned pos;
+    ERL_NIF_TERM value; /* update_element: the new value; update_counter: incr */
+    bool has_threshold;
+    ERL_NIF_TERM threshold, setvalue;
+} change_t;
+
+typedef struct update_ctx {
+    ErlNifEnv *env;
+    table_t *t;
+    bool counter;
+    change_t *changes;
+    unsigned n;
+    ErlNifBinary out; /* the last replacement encoded */
+    bool has_out;
+    ERL_NIF_TERM *results;    /* update_counter results, in order */
+    ERL_NIF_TERM key;         /* for a default object: its key is replaced */
+} update_ctx_t;
+
+static int apply_changes(update_ctx_t *c, ERL_NIF_TERM obj, ERL_NIF_TERM *out)
+{
+    int arity;
+    const ERL_NIF_TERM *elems;
+    if (!enif_get_tuple(c->env, obj, &arity, &elems))
+        return XETS_BADARG;
+    ERL_NIF_TERM small[32];
+    ERL_NIF_TERM *e = (size_t)arity <= 32 ? small : malloc(sizeof *e * (size_t)arity);
+    if (e == NULL)
+        return XETS_NOMEM;
+    memcpy(e, elems, sizeof *e * (size_t)arity);
+    int st = XETS_OK;
+    for (unsigned i = 0; i < c->n && st == XETS_OK; i++) {
+        change_t *ch = &c->changes[i];
+        if (ch->pos > (unsigned)arity || ch->pos == c->t->keypos) {
+            st = XETS_BADARG;
+            break;
+        }
+        if (!c->counter) {
+            e[ch->pos - 1] = ch->value;
+            continue;
+        }
+        ERL_NIF_TERM sum;
+        int sign, above;
+        st = term_int_add(c->env, e[ch->pos - 1], ch->value, &sum);
+        if (st == XETS_OK && ch->has_threshold) {
+            ERL_NIF_TERM zero = enif_make_int(c->env, 0);
+            if ((st = term_int_cmp(c->env, ch->value, zero, &sign)) == XETS_OK &&
+                (st = term_int_cmp(c->env, sum, ch->threshold, &above)) == XETS_OK &&
+                ((sign >= 0 && above > 0) || (sign < 0 && above < 0)))
+                sum = ch->setvalue;
+        }
+        e[ch->pos - 1] = sum;
+        c->results[i] = sum;
+    }
+    if (st == XETS_OK)
+        *out = enif_make_tuple_from_array(c->env, e, (unsigned)arity);
+    if (e != small)
+        free(e);
+    return st;
+}
+
+static int encode_replacement(update_ctx_t *c, ERL_NIF_TERM obj, rec_in_t *out)
+{
+    if (c->has_out)
+        enif_release_binary(&c->out);
+    c->has_out = enif_term_to_binary(c->env, obj, &c->out);
+    if (!c->has_out)
+        return XETS_NOMEM;
+    out->val = c->out.data;
+    out->vlen = c->out.size;
+    out->fp = 0;
+    return XETS_OK;
+}
+
+static int update_object(void *vctx, const rec_t *cur, rec_in_t *out)
+{
+    update_ctx_t *c = vctx;
+    ERL_NIF_TERM updated;
+    int st = apply_changes(c, decode(c->env, cur), &updated);
+    if (st != XETS_OK)
+        return st;
+    out->key = cur->key;
+    out->klen = cur->klen;
+    return encode_replacement(c, updated, out);
+}
+
+/* Parses an update_counter op: Incr | {Pos, Incr} | {Pos, Incr, Thr, Set}. */
+static bool parse_counter_op(ErlNifEnv *env, table_t *t, ERL_NIF_TERM op, bool bare, change_t *ch)
+{
+    int arity;
+    const ERL_NIF_TERM *e;
+    if (bare && enif_is_number(env, op)) {
+        ch->pos = t->keypos + 1;
+        ch->value = op;
+        ch->has_threshold = false;
+    } else if (enif_get_tuple(env, op, &arity, &e) && (arity == 2 || arity == 4) &&
+               enif_get_uint(env, e[0], &ch->pos) && ch->pos >= 1) {
+        ch->value = e[1];
+        ch->has_threshold = arity == 4;
+        if (ch->has_threshold) {
+            ch->threshold = e[2];
+            ch->setvalue = e[3];
+        }
+    } else {
+        return false;
+    }
+    int dummy;
+    ERL_NIF_TERM zero = enif_make_int(env, 0);
+    return term_int_cmp(env, ch->value, zero, &dummy) == XETS_OK &&
+           (!ch->has_threshold || (term_int_cmp(env, ch->threshold, zero, &dummy) == XETS_OK &&
+                                   term_int_cmp(env, ch->setvalue, zero, &dummy) == XETS_OK));
+}
+
+static bool parse_element_op(ErlNifEnv *env, ERL_NIF_TERM op, change_t *ch)
+{
+    int arity;
+    const ERL_NIF_TERM *e;
+    if (!enif_get_tuple(env, op, &arity, &e) || arity != 2 || !enif_get_uint(env, e[0], &ch->pos) ||
+        ch->pos < 1)
+        return false;
+    ch->value = e[1];
+    return true;
+}
+
+/* Parses a single op or a list of ops into c->changes. */
+static bool parse_changes(ErlNifEnv *env, table_t *t, ERL_NIF_TERM spec, update_ctx_t *c,
+                          change_t *buf)
+{
+    c->changes = buf;
+    c->n = 0;
+    if (!enif_is_list(env, spec)) {
+        c->n = 1;
+        return c->counter ? parse_counter_op(env, t, spec, true, buf) : parse_element_op(env, spec, buf);
+    }
+    ERL_NIF_TERM head;
+    while (enif_get_list_cell(env, spec, &head, &spec)) {
+        change_t *ch = &buf[c->n++];
+        if (!(c->counter ? parse_counter_op(env, t, head, false, ch) : parse_element_op(env, head, ch)))
+            return false;
+    }
+    return enif_is_empty_list(env, spec);
+}
+
+/* Inserts Default, its key replaced by Key, with the changes applied.
+ * XETS_BADARG if Default has no key position. */
+static int insert_default(update_ctx_t *c, ERL_NIF_TERM dflt, const kbuf_t *kb)
+{
+    int arity;
+    const ERL_NIF_TERM *elems;
+    if (!enif_get_tuple(c->env, dflt, &arity, &elems) || (unsigned)arity < c->t->keypos)
+        return XETS_BADARG;
+    ERL_NIF_TERM *e = malloc(sizeof *e * (size_t)arity);
+    if (e == NULL)
+        return XETS_NOMEM;
+    memcpy(e, elems, sizeof *e * (size_t)arity);
+    e[c->t->keypos - 1] = c->key;
+    ERL_NIF_TERM obj = enif_make_tuple_from_array(c->env, e, (unsigned)arity);
+    free(e);
+    ERL_NIF_TERM updated;
+    rec_in_t in = {.key = kb->p, .klen = kb->len};
+    int st;
+    if ((st = apply_changes(c, obj, &updated)) != XETS_OK ||
+        (st = encode_replacement(c, updated, &in)) != XETS_OK)
+        return st;
+    return c->t->ops->put(store_of(c->t), &in, PUT_NEW, NULL, NULL);
+}
+
+/* update(Tab, Key, Spec, Counter, nodefault | {default, Obj}): update_counter
+ * (Counter true) and update_element. Checked in ets's order: the table
+ * type, Default's type, then the key, then the spec; Default's key position
+ * only when it is used. */
+static ERL_NIF_TERM update_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "update", update_nif);
+    update_ctx_t c = {.env = env, .t = t, .counter = argv[3] == atom_true, .key = argv[1]};
+    int arity;
+    const ERL_NIF_TERM *dflt = NULL;
+    unsigned nops = 1;
+    if ((t->type != TYPE_SET && t->type != TYPE_ORDERED_SET) ||
+        (argv[4] != atom_nodefault &&
+         (!enif_get_tuple(env, argv[4], &arity, &dflt) || arity != 2 ||
+          dflt[0] != atom_default || !enif_is_tuple(env, dflt[1])))) {
+        epoch_exit();
+        return enif_make_badarg(env);
+    }
+    /* Cells, counted up to the tail: an improper list is refused by
+     * parse_changes, after the key lookup. */
+    ERL_NIF_TERM head, rest = argv[2];
+    if (enif_is_list(env, rest))
+        for (nops = 0; enif_get_list_cell(env, rest, &head, &rest); nops++)
+            ;
+    kbuf_t kb;
+    change_t *changes = malloc(sizeof *changes * (nops ? nops : 1));
+    c.results = malloc(sizeof *c.results * (nops ? nops : 1));
+    if (changes == NULL || c.results == NULL || encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        free(changes);
+        free(c.results);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    int st;
+    if (!parse_changes(env, t, argv[2], &c, changes)) {
+        st = t->ops->get(store_of(t), kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND &&
+                     dflt == NULL
+                 ? XETS_NOTFOUND
+                 : XETS_BADARG;
+    } else {
+        do {
+            st = t->ops->update(store_of(t), kb.p, kb.len, update_object, &c);
+            if (st == XETS_NOTFOUND && dflt != NULL)
+                st = insert_default(&c, dflt[1], &kb);
+            /* XETS_EXISTS: someone inserted the key meanwhile; update theirs. */
+        } while (st == XETS_EXISTS);
+    }
+    epoch_exit();
+    kbuf_free(&kb);
+    free(changes);
+    if (c.has_out)
+        enif_release_binary(&c.out);
+    ERL_NIF_TERM result;
+    if (st == XETS_NOTFOUND)
+        result = c.counter ? enif_make_badarg(env) : atom_false;
+    else if (st == XETS_NOMEM)
+        result = raise_nomem(env);
+    else if (st != XETS_OK)
+        result = enif_make_badarg(env);
+    else if (!c.counter)
+        result = atom_true;
+    else if (enif_is_list(env, argv[2]))
+        result = enif_make_list_from_array(env, c.results, c.n);
+    else
+        result = c.results[0];
+    free(c.results);
+    return result;
+}
+
+/* ---- traversal --------------------------------------------------------- */
+
+typedef struct chunk_ctx {
+    ErlNifEnv *env;
+    ERL_NIF_TERM list; /* reversed */
+    unsigned count;
+    size_t bytes;
+    unsigned keypos;
+    bool key_only;      /* first/next: collect the first key only */
+    const rec_t *last;  /* the last record visited */
+    ERL_NIF_TERM cursor;
+} chunk_ctx_t;
+
+static int chunk_visit(void *vctx, const rec_t *r)
+{
+    chunk_ctx_t *c = vctx;
+    if (c->key_only) {
+        /* The scan visits the rest of the key's objects after this stop;
+         * as ets, answer with the key of the newest one (they are all =:=,
+         * but 0.0 and -0.0 print differently). */
+        int arity;
+        const ERL_NIF_TERM *elems;
+        enif_get_tuple(c->env, decode(c->env, r), &arity, &elems);
+        c->list = elems[c->keypos - 1];
+        return 1;
+    }
+    c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
+    c->count++;
+    c->bytes += r->vlen;
+    c->last = r;
+    if (c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES) {
+        /* The cursor must be made now: r is only valid inside the scan. */
+        memcpy(enif_make_new_binary(c->env, r->klen, &c->cursor), r->key, r->klen);
+        return 1;
+    }
+    return 0;
+}
+
+static bool is_hash(table_t *t)
+{
+    return t->type != TYPE_ORDERED_SET;
+}
+
+/* first/last: step(Tab, forward | backward) */
+static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "first", first_nif);
+    chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
+    enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
+    int st = t->ops->scan(store_of(t), NULL, 0, dir, chunk_visit, &c);
+    epoch_exit();
+    return st == XETS_END ? atom_end_of_table : c.list;
+}
+
+/* next/prev: step(Tab, Key, forward | backward). On hash tables the key must
+ * be in the table unless the table is fixed (ETS raises badarg). */
+static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "next", next_nif);
+    if (argv[1] == atom_end_of_table && !is_hash(t)) {
+        /* As ets: on ordered_set the end marker is no key to step from
+         * (hash tables look it up like any other key). */
+        epoch_exit();
+        return enif_make_badarg(env);
+    }
+    kbuf_t kb;
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
+        kbuf_free(&kb);
+        epoch_exit();
+        return raise_nomem(env);
+    }
+    store_t *s = store_of(t);
+    if (is_hash(t) && atomic_load(&t->fix_count) == 0 &&
+        t->ops->get(s, kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND) {
+        epoch_exit();
+        kbuf_free(&kb);
+        return enif_make_badarg(env);
+    }
+    chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
+    enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
+    int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
+    epoch_exit();
+    kbuf_free(&kb);
+    return st == XETS_END ? atom_end_of_table : c.list;
+}
+
+/* chunk(Tab, Cursor, forward | backward) -> {Objects, Cursor} | {Objects, '$end_of_table'}
+ * Cursor is '$end_of_table' to start, else the binary returned last time. */
+static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ErlNifBinary after = {0};
+    if (argv[1] != atom_end_of_table && !enif_inspect_binary(env, argv[1], &after))
+        return enif_make_badarg(env);
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
+    ENTER(env, argv[0], ACCESS_READ, t, "chunk", chunk_nif);
+    chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
+                     .cursor = atom_end_of_table};
+    enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
+    t->ops->scan(store_of(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
+    epoch_exit();
+    charge(env, start);
+    return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
+}
+
+/* ---- ownership --------------------------------------------------------- */
+
+static ERL_NIF_TERM safe_fixtable_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    bool on;
+    if (!get_bool(argv[1], &on))
+        return enif_make_badarg(env);
+    ENTER(env, argv[0], ACCESS_READ, t, "safe_fixtable", safe_fixtable_nif);
+    ERL_NIF_TERM r = table_fix(env, t, on) == XETS_OK ? atom_true : raise_nomem(env);
+    epoch_exit();
+    return r;
+}
+
+static ERL_NIF_TERM give_away_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ErlNifPid to;
+    if (!enif_get_local_pid(env, argv[1], &to))
+        return enif_make_badarg(env);
+    ENTER(env, argv[0], ACCESS_OWNER, t, "give_away", give_away_nif);
+    ERL_NIF_TERM r = table_give_away(env, t, to, argv[2]) == XETS_OK ? atom_true : enif_make_badarg(env);
+    epoch_exit();
+    return r;
+}
+
+/* setopts(Tab, keep | none | {Pid, Data}, keep | Protection): the options
+ * ets lets the owner change, checked and split by xets:setopts/2. */
+static ERL_NIF_TERM setopts_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    int arity;
+    const ERL_NIF_TERM *h;
+    ErlNifPid heir;
+    bool keep_heir = argv[1] == atom_keep, none = argv[1] == atom_none;
+    int prot = argv[2] == atom_private ? PROT_PRIVATE
+               : argv[2] == atom_protected ? PROT_PROTECTED
+               : argv[2] == atom_public ? PROT_PUBLIC
+               : -1;
+    if ((!keep_heir && !none &&
+         (!enif_get_tuple(env, argv[1], &arity, &h) || arity != 2 ||
+          !enif_get_local_pid(env, h[0], &heir))) ||
+        (prot < 0 && argv[2] != atom_keep))
+        return enif_make_badarg(env);
+    ENTER(env, argv[0], ACCESS_OWNER, t, "setopts", setopts_nif);
+    if (!keep_heir)
+        table_set_heir(env, t, none ? NULL : &heir, none ? atom_none : h[1]);
+    if (prot >= 0)
+        atomic_store_explicit(&t->protection, prot, memory_order_relaxed);
+    epoch_exit();
+    return atom_true;
+}
+
+static ERL_NIF_TERM rename_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    if (!enif_is_atom(env, argv[1]))
+        return enif_make_badarg(env);
+    ENTER(env, argv[0], ACCESS_WRITE, t, "rename", rename_nif);
+    /* As ets: the result is the table's identifier after the rename, which
+     * is the new name only for a named table. */
+    ERL_NIF_TERM r = table_rename(t, argv[1]) == XETS_OK ? table_id_term(env, t)
+                                                          : enif_make_badarg(env);
+    epoch_exit();
+    return r;
+}
+
+/* For tests: waits until freed stores are really freed. */
+static ERL_NIF_TERM reaper_drain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)env;
+    (void)argc;
+    (void)argv;
+    reaper_drain();
+    return atom_ok;
+}
 
 static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
     key_mode_t mode;
-    if (enif_is_identical(argv[1], atom_ordered))
+    if (argv[1] == atom_ordered)
         mode = KEY_ORDERED;
-    else if (enif_is_identical(argv[1], atom_exact))
+    else if (argv[1] == atom_exact)
         mode = KEY_EXACT;
     else
         return enif_make_badarg(env);
@@ -22,7 +1133,7 @@ static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     kbuf_init(&b);
     if (term_key_encode(env, argv[0], mode, &b) != XETS_OK) {
         kbuf_free(&b);
-        return enif_raise_exception(env, enif_make_atom(env, "system_limit"));
+        return raise_nomem(env);
     }
     ERL_NIF_TERM bin;
     memcpy(enif_make_new_binary(env, b.len, &bin), b.p, b.len);
@@ -30,17 +1141,75 @@ static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     return bin;
 }
 
+/* ---- module ------------------------------------------------------------ */
+
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
 {
     (void)priv;
     (void)info;
-    atom_ordered = enif_make_atom(env, "ordered");
-    atom_exact = enif_make_atom(env, "exact");
-    return 0;
+    struct {
+        ERL_NIF_TERM *atom;
+        const char *name;
+    } atoms[] = {
+        {&atom_true, "true"},
+        {&atom_false, "false"},
+        {&atom_undefined, "undefined"},
+        {&atom_none, "none"},
+        {&atom_ok, "ok"},
+        {&atom_ordered, "ordered"},
+        {&atom_exact, "exact"},
+        {&atom_end_of_table, "$end_of_table"},
+        {&atom_forward, "forward"},
+        {&atom_set, "set"},
+        {&atom_ordered_set, "ordered_set"},
+        {&atom_bag, "bag"},
+        {&atom_duplicate_bag, "duplicate_bag"},
+        {&atom_private, "private"},
+        {&atom_protected, "protected"},
+        {&atom_public, "public"},
+        {&atom_auto, "auto"},
+        {&atom_system_limit, "system_limit"},
+        {&atom_nodefault, "nodefault"},
+        {&atom_default, "default"},
+        {&atom_keep, "keep"},
+    };
+    for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
+        *atoms[i].atom = enif_make_atom(env, atoms[i].name);
+    return table_module_init(env);
+}
+
+static void unload(ErlNifEnv *env, void *priv)
+{
+    (void)env;
+    (void)priv;
+    table_module_stop();
 }
 
 static ErlNifFunc nif_funcs[] = {
+    {"new", 2, new_nif, 0},
+    {"delete", 1, delete_nif, 0},
+    {"info", 1, info_nif, 0},
+    {"whereis", 1, whereis_nif, 0},
+    {"all", 0, all_nif, 0},
+    {"lookup", 2, lookup_nif, 0},
+    {"lookup_element", 4, lookup_element_nif, 0},
+    {"member", 2, member_nif, 0},
+    {"insert", 2, insert_nif, 0},
+    {"insert_new", 2, insert_new_nif, 0},
+    {"delete", 2, delete_key_nif, 0},
+    {"take", 2, take_nif, 0},
+    {"delete_object", 2, delete_object_nif, 0},
+    {"delete_all_objects", 1, delete_all_objects_nif, 0},
+    {"update", 5, update_nif, 0},
+    {"first", 2, first_nif, 0},
+    {"next", 3, next_nif, 0},
+    {"chunk", 3, chunk_nif, 0},
+    {"safe_fixtable", 2, safe_fixtable_nif, 0},
+    {"give_away", 3, give_away_nif, 0},
+    {"setopts", 3, setopts_nif, 0},
+    {"rename", 2, rename_nif, 0},
+    {"reaper_drain", 0, reaper_drain_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
 };
 
-ERL_NIF_INIT(xets_nif, nif_funcs, load, NULL, NULL, NULL)
+ERL_NIF_INIT(xets_nif, nif_funcs, load, NULL, NULL, unload)

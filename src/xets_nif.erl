@@ -1,9 +1,23 @@
-%% NIF loading and stubs only: every function here is replaced by C.
+%% NIF loading and stubs only: every function here is replaced by C
+%% (c_src/xets_nif.c). The xets module is the documented API.
 -module(xets_nif).
 -on_load(init/0).
--export([key_encode/2]).
 
--nifs([key_encode/2]).
+-export([new/2, delete/1, info/1, whereis/1, all/0,
+         lookup/2, lookup_element/4, member/2,
+         insert/2, insert_new/2, delete/2, take/2, delete_object/2,
+         delete_all_objects/1, update/5,
+         first/2, next/3, chunk/3,
+         safe_fixtable/2, give_away/3, setopts/3, rename/2,
+         reaper_drain/0, key_encode/2]).
+
+-nifs([new/2, delete/1, info/1, whereis/1, all/0,
+       lookup/2, lookup_element/4, member/2,
+       insert/2, insert_new/2, delete/2, take/2, delete_object/2,
+       delete_all_objects/1, update/5,
+       first/2, next/3, chunk/3,
+       safe_fixtable/2, give_away/3, setopts/3, rename/2,
+       reaper_drain/0, key_encode/2]).
 
 init() ->
     Dir = case code:priv_dir(xets) of
@@ -15,6 +29,29 @@ init() ->
 
 -define(NIF, erlang:nif_error({not_loaded, ?MODULE})).
 
+new(_Name, _Opts) -> ?NIF.
+delete(_Tab) -> ?NIF.
+info(_Tab) -> ?NIF.
+whereis(_Name) -> ?NIF.
+all() -> ?NIF.
+lookup(_Tab, _Key) -> ?NIF.
+lookup_element(_Tab, _Key, _Pos, _Default) -> ?NIF.
+member(_Tab, _Key) -> ?NIF.
+insert(_Tab, _Objects) -> ?NIF.
+insert_new(_Tab, _Objects) -> ?NIF.
+delete(_Tab, _Key) -> ?NIF.
+take(_Tab, _Key) -> ?NIF.
+delete_object(_Tab, _Object) -> ?NIF.
+delete_all_objects(_Tab) -> ?NIF.
+update(_Tab, _Key, _Spec, _Counter, _Default) -> ?NIF.
+first(_Tab, _Dir) -> ?NIF.
+next(_Tab, _Key, _Dir) -> ?NIF.
+chunk(_Tab, _Cursor, _Dir) -> ?NIF.
+safe_fixtable(_Tab, _Fix) -> ?NIF.
+give_away(_Tab, _Pid, _Data) -> ?NIF.
+setopts(_Tab, _Heir, _Protection) -> ?NIF.
+rename(_Tab, _Name) -> ?NIF.
+%% Waits until the stores of deleted tables are freed (for memory tests).
+reaper_drain() -> ?NIF.
 %% The canonical key encoding of a term, for tests of the codec.
--spec key_encode(term(), ordered | exact) -> binary().
 key_encode(_Term, _Mode) -> ?NIF.

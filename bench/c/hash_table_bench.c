@@ -1,0 +1,197 @@
+/* Throughput of hash_table.c without the BEAM: single-threaded put, get and
+ * remove of 1M 9-byte keys, then a 10/10/80 put/remove/get mix on 1, 2 and 4
+ * threads over the same keys, half of them present. Each operation runs in
+ * its own epoch section, as the NIF glue runs it. Prints ops/s, and for the
+ * mix the ratio to one thread measured in the same run. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "epoch.h"
+#include "status.h"
+#include "store.h"
+
+#define NKEYS 1000000u
+#define KLEN 9
+#define VLEN 16
+#define MIX_SECONDS 1.5
+
+static const store_ops_t *ops = &hash_table_ops;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void make_key(unsigned char *k, uint32_t i)
+{
+    char tmp[KLEN + 1];
+    snprintf(tmp, sizeof tmp, "k%08u", i);
+    memcpy(k, tmp, KLEN);
+}
+
+static unsigned char keys[NKEYS][KLEN];
+static const unsigned char val[VLEN] = "0123456789abcdef";
+
+static int put(store_t *s, uint32_t i)
+{
+    rec_in_t in = {keys[i], KLEN, val, VLEN, 0};
+    epoch_enter();
+    int rc = ops->put(s, &in, PUT_REPLACE, NULL, NULL);
+    epoch_exit();
+    return rc;
+}
+
+static int count_visit(void *ctx, const rec_t *r)
+{
+    (void)r;
+    ++*(unsigned *)ctx;
+    return 0;
+}
+
+static int get(store_t *s, uint32_t i, unsigned *found)
+{
+    epoch_enter();
+    int rc = ops->get(s, keys[i], KLEN, count_visit, found);
+    epoch_exit();
+    return rc;
+}
+
+static int del(store_t *s, uint32_t i)
+{
+    epoch_enter();
+    int rc = ops->remove(s, keys[i], KLEN, NULL, NULL, NULL, NULL);
+    epoch_exit();
+    return rc;
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void report(const char *what, double ops_done, double secs)
+{
+    printf("  %-28s %12.0f ops/s\n", what, ops_done / secs);
+}
+
+static void single_thread(void)
+{
+    store_t *s = ops->create(STORE_SET);
+    double t = now();
+    for (uint32_t i = 0; i < NKEYS; i++)
+        put(s, i);
+    report("put (growing from empty)", NKEYS, now() - t);
+    printf("  %-28s %12.1f bytes/object\n", "memory", (double)ops->memory(s) / NKEYS);
+
+    unsigned found = 0;
+    uint64_t x = 88172645463325252u;
+    t = now();
+    for (uint32_t i = 0; i < NKEYS; i++)
+        get(s, (uint32_t)(rnd(&x) % NKEYS), &found);
+    report("get (random, all present)", NKEYS, now() - t);
+
+    t = now();
+    for (uint32_t i = 0; i < NKEYS; i++)
+        put(s, i);
+    report("put (replacing)", NKEYS, now() - t);
+
+    t = now();
+    for (uint32_t i = 0; i < NKEYS; i++)
+        del(s, i);
+    report("remove (shrinking to empty)", NKEYS, now() - t);
+    if (found != NKEYS || ops->size(s) != 0) {
+        fprintf(stderr, "bench: wrong results (%u found, size %zu)\n", found, ops->size(s));
+        exit(1);
+    }
+    epoch_synchronize();
+    ops->destroy(s);
+}
+
+typedef struct {
+    store_t *s;
+    atomic_bool *stop;
+    uint64_t seed;
+    unsigned long ops;
+} mix_t;
+
+static void *mix_main(void *arg)
+{
+    mix_t *m = arg;
+    uint64_t x = m->seed;
+    unsigned found = 0;
+    unsigned long n = 0;
+    while (!atomic_load_explicit(m->stop, memory_order_relaxed)) {
+        for (int i = 0; i < 256; i++) {
+            uint64_t r = rnd(&x);
+            uint32_t k = (uint32_t)((r >> 8) % NKEYS);
+            unsigned op = (unsigned)(r & 0xff) % 10;
+            if (op == 0)
+                put(m->s, k);
+            else if (op == 1)
+                del(m->s, k);
+            else
+                get(m->s, k, &found);
+        }
+        n += 256;
+    }
+    m->ops = n;
+    epoch_synchronize();
+    return NULL;
+}
+
+static double mix(unsigned nthreads)
+{
+    store_t *s = ops->create(STORE_SET);
+    for (uint32_t i = 0; i < NKEYS; i += 2)
+        put(s, i);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    mix_t m[8];
+    pthread_t th[8];
+    double t = now();
+    for (unsigned i = 0; i < nthreads; i++) {
+        m[i] = (mix_t){s, &stop, 0x9E3779B97F4A7C15u * (i + 1), 0};
+        pthread_create(&th[i], NULL, mix_main, &m[i]);
+    }
+    struct timespec d = {(time_t)MIX_SECONDS, (long)((MIX_SECONDS - (time_t)MIX_SECONDS) * 1e9)};
+    nanosleep(&d, NULL);
+    atomic_store(&stop, true);
+    unsigned long total = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        total += m[i].ops;
+    }
+    double rate = (double)total / (now() - t);
+    epoch_synchronize();
+    ops->destroy(s);
+    return rate;
+}
+
+int main(void)
+{
+    for (uint32_t i = 0; i < NKEYS; i++)
+        make_key(keys[i], i);
+    printf("hash_table_bench: set, %u keys of %d bytes, %d-byte values\n", NKEYS, KLEN, VLEN);
+    single_thread();
+    printf("  10/10/80 put/remove/get, %u keys, half present, %.1f s each:\n", NKEYS, MIX_SECONDS);
+    double one = 0;
+    const unsigned threads[] = {1, 2, 4};
+    for (unsigned i = 0; i < 3; i++) {
+        double r = mix(threads[i]);
+        if (threads[i] == 1)
+            one = r;
+        printf("  %u thread%s %27.0f ops/s  (%.2fx one thread)\n", threads[i],
+               threads[i] == 1 ? " " : "s", r, r / one);
+    }
+    return 0;
+}

@@ -1,0 +1,250 @@
+/* Micro-benchmark of the ordered_set skiplist (skiplist.c) without the BEAM.
+ *
+ * Keys are 8-byte big-endian integers drawn from [0, 1,000,000). Phases:
+ * one thread inserting 500,000 random keys, then looking up random keys;
+ * 2 and 4 threads doing 10% insert / 10% remove / 80% lookup; a full forward
+ * and a full backward scan. Each operation runs in its own epoch section, as
+ * under the NIF glue. The baseline, measured in the same run, is a sorted
+ * array of the same keys (binary search, sequential walk): what an ordered
+ * structure without concurrency or updates would cost. */
+#include "epoch.h"
+#include "status.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RANGE 1000000u
+#define INSERTS 500000u
+#define LOOKUPS 1000000u
+#define MIXED_SECONDS 1.5
+#define VLEN 32
+
+static const store_ops_t *ops = &skiplist_ops;
+static store_t *tab;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint32_t rnd_key(uint64_t *s)
+{
+    return (uint32_t)((rng_next(s) >> 32) % RANGE);
+}
+
+static void encode(unsigned char *k, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        k[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static int put(uint32_t key, const unsigned char *val)
+{
+    unsigned char k[8];
+    encode(k, key);
+    rec_in_t in = {.key = k, .klen = 8, .val = val, .vlen = VLEN};
+    epoch_enter();
+    int rc = ops->put(tab, &in, PUT_REPLACE, NULL, NULL);
+    epoch_exit();
+    return rc;
+}
+
+static int seen(void *ctx, const rec_t *r)
+{
+    (*(uint64_t *)ctx) += r->val[0];
+    return 0;
+}
+
+static int get(uint32_t key, uint64_t *sink)
+{
+    unsigned char k[8];
+    encode(k, key);
+    epoch_enter();
+    int rc = ops->get(tab, k, 8, seen, sink);
+    epoch_exit();
+    return rc;
+}
+
+static int del(uint32_t key)
+{
+    unsigned char k[8];
+    encode(k, key);
+    epoch_enter();
+    int n = ops->remove(tab, k, 8, NULL, NULL, NULL, NULL);
+    epoch_exit();
+    return n;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static atomic_bool stop;
+
+typedef struct {
+    uint64_t seed, ops, sink;
+} worker_t;
+
+static void *mixed_main(void *arg)
+{
+    worker_t *w = arg;
+    unsigned char val[VLEN];
+    memset(val, 7, sizeof val);
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        for (int i = 0; i < 256; i++) {
+            uint32_t key = rnd_key(&w->seed);
+            unsigned op = (unsigned)(rng_next(&w->seed) >> 60) % 10; /* 0..9 */
+            if (op == 0)
+                put(key, val);
+            else if (op == 1)
+                del(key);
+            else
+                get(key, &w->sink);
+        }
+        w->ops += 256;
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static double mixed(int threads)
+{
+    pthread_t t[8];
+    worker_t w[8];
+    atomic_store(&stop, false);
+    for (int i = 0; i < threads; i++) {
+        w[i] = (worker_t){.seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 3)};
+        pthread_create(&t[i], NULL, mixed_main, &w[i]);
+    }
+    double t0 = now();
+    struct timespec d = {.tv_sec = (time_t)MIXED_SECONDS,
+                         .tv_nsec = (long)((MIXED_SECONDS - (time_t)MIXED_SECONDS) * 1e9)};
+    nanosleep(&d, NULL);
+    atomic_store(&stop, true);
+    uint64_t total = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        total += w[i].ops;
+    }
+    return total / (now() - t0);
+}
+
+typedef struct {
+    uint64_t n, sum;
+} walk_t;
+
+static int walk(void *ctx, const rec_t *r)
+{
+    walk_t *w = ctx;
+    w->n++;
+    w->sum += r->key[7];
+    return 0;
+}
+
+int main(void)
+{
+    tab = ops->create(STORE_SET);
+    if (tab == NULL)
+        return 1;
+    unsigned char val[VLEN];
+    memset(val, 1, sizeof val);
+    uint64_t seed = 42, sink = 0;
+    uint32_t *keys = malloc(INSERTS * sizeof *keys);
+    if (keys == NULL)
+        return 1;
+
+    double t0 = now();
+    for (unsigned i = 0; i < INSERTS; i++) {
+        keys[i] = rnd_key(&seed);
+        put(keys[i], val);
+    }
+    double ins = INSERTS / (now() - t0);
+    size_t n = ops->size(tab);
+    printf("insert   1 thread : %10.0f ops/s  (%zu distinct keys, %.1f bytes/object)\n", ins,
+           n, (double)ops->memory(tab) / (double)n);
+
+    /* baseline: the same distinct keys in a sorted array */
+    qsort(keys, INSERTS, sizeof *keys, cmp_u32);
+    size_t distinct = 0;
+    for (unsigned i = 0; i < INSERTS; i++)
+        if (distinct == 0 || keys[distinct - 1] != keys[i])
+            keys[distinct++] = keys[i];
+
+    uint64_t lseed = 7;
+    unsigned hits = 0;
+    t0 = now();
+    for (unsigned i = 0; i < LOOKUPS; i++)
+        hits += get(rnd_key(&lseed), &sink) == XETS_OK;
+    double look = LOOKUPS / (now() - t0);
+
+    lseed = 7;
+    unsigned bhits = 0;
+    t0 = now();
+    for (unsigned i = 0; i < LOOKUPS; i++) {
+        uint32_t k = rnd_key(&lseed);
+        bhits += bsearch(&k, keys, distinct, sizeof *keys, cmp_u32) != NULL;
+    }
+    double blook = LOOKUPS / (now() - t0);
+    if (hits != bhits || distinct != n) {
+        fprintf(stderr, "disagreement with the baseline: %u vs %u hits\n", hits, bhits);
+        return 1;
+    }
+    printf("lookup   1 thread : %10.0f ops/s  (%.2f x sorted-array bsearch, %u%% hits)\n", look,
+           look / blook, hits * 100 / LOOKUPS);
+
+    walk_t fw = {0}, bw = {0};
+    t0 = now();
+    epoch_enter();
+    ops->scan(tab, NULL, 0, SCAN_FORWARD, walk, &fw);
+    epoch_exit();
+    double fscan = fw.n / (now() - t0);
+    uint64_t bsum = 0;
+    t0 = now();
+    for (size_t i = 0; i < distinct; i++)
+        bsum += keys[i] & 0xff;
+    double bscan = distinct / (now() - t0 + 1e-9);
+    t0 = now();
+    epoch_enter();
+    ops->scan(tab, NULL, 0, SCAN_BACKWARD, walk, &bw);
+    epoch_exit();
+    double rscan = bw.n / (now() - t0);
+    if (fw.n != n || bw.n != n || fw.sum != bsum || bw.sum != bsum) {
+        fprintf(stderr, "scan saw %llu/%llu of %zu\n", (unsigned long long)fw.n,
+                (unsigned long long)bw.n, n);
+        return 1;
+    }
+    printf("scan forward      : %10.0f rec/s  (%.3f x sorted-array walk)\n", fscan,
+           fscan / bscan);
+    printf("scan backward     : %10.0f rec/s  (%.2f x forward: one search per step)\n", rscan,
+           rscan / fscan);
+
+    for (int th = 2; th <= 4; th *= 2)
+        printf("10/10/80 %d threads: %10.0f ops/s\n", th, mixed(th));
+    printf("(final size %zu, sink %llu)\n", ops->size(tab), (unsigned long long)sink);
+
+    ops->destroy(tab);
+    epoch_synchronize();
+    free(keys);
+    return 0;
+}

@@ -1,0 +1,98 @@
+#include "reaper.h"
+
+#include <erl_nif.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "epoch.h"
+
+typedef struct corpse {
+    const store_ops_t *ops;
+    store_t *store;
+    struct corpse *next;
+} corpse_t;
+
+static ErlNifMutex *lock;
+static ErlNifCond *cond;
+static ErlNifTid thread;
+static corpse_t *queue; /* under lock */
+static bool stopping;   /* under lock */
+static unsigned long pushed, freed; /* under lock */
+
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    enif_mutex_lock(lock);
+    for (;;) {
+        while (queue == NULL && !stopping)
+            enif_cond_wait(cond, lock);
+        if (queue == NULL && stopping)
+            break;
+        corpse_t *batch = queue;
+        queue = NULL;
+        enif_mutex_unlock(lock);
+        /* Every reader that could still see these stores entered its epoch
+         * section before the store was queued. */
+        epoch_synchronize();
+        unsigned long n = 0;
+        while (batch != NULL) {
+            corpse_t *c = batch;
+            batch = c->next;
+            c->ops->destroy(c->store);
+            free(c);
+            n++;
+        }
+        enif_mutex_lock(lock);
+        freed += n;
+        enif_cond_broadcast(cond);
+    }
+    enif_mutex_unlock(lock);
+    return NULL;
+}
+
+int reaper_start(void)
+{
+    lock = enif_mutex_create("xets_reaper");
+    cond = enif_cond_create("xets_reaper");
+    if (lock == NULL || cond == NULL)
+        return -1;
+    stopping = false;
+    return enif_thread_create("xets_reaper", &thread, reaper_main, NULL, NULL);
+}
+
+void reaper_stop(void)
+{
+    enif_mutex_lock(lock);
+    stopping = true;
+    enif_cond_broadcast(cond);
+    enif_mutex_unlock(lock);
+    enif_thread_join(thread, NULL);
+    enif_cond_destroy(cond);
+    enif_mutex_destroy(lock);
+}
+
+void reaper_push(const store_ops_t *ops, store_t *s)
+{
+    corpse_t *c = malloc(sizeof *c);
+    if (c == NULL) {
+        /* No memory to queue it: leaking is safer than freeing under readers. */
+        return;
+    }
+    c->ops = ops;
+    c->store = s;
+    enif_mutex_lock(lock);
+    c->next = queue;
+    queue = c;
+    pushed++;
+    enif_cond_signal(cond);
+    enif_mutex_unlock(lock);
+}
+
+void reaper_drain(void)
+{
+    enif_mutex_lock(lock);
+    unsigned long target = pushed;
+    while (freed < target)
+        enif_cond_wait(cond, lock);
+    enif_mutex_unlock(lock);
+}

@@ -1,0 +1,117 @@
+/* What every table shares: the common header, ownership and heir,
+ * protection, the named-table registry, fixation, and the gate through
+ * which list inserts and delete_all_objects get the table to themselves.
+ *
+ * Thread-safety contract: a table_t is an Erlang resource, so its memory
+ * lives as long as any term refers to it or the table is alive. Hot paths
+ * (table_enter) read only atomics. Metadata (owner, heir, fixations, name)
+ * changes under t->meta and is read under it, except the owner word, which
+ * is also read atomically for access checks. A table's store is freed only
+ * by the reaper, after the table is dead and an epoch has passed. */
+#ifndef XETS_TABLE_H
+#define XETS_TABLE_H
+
+#include <erl_nif.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "store.h"
+#include "term_key.h"
+
+enum table_type { TYPE_SET, TYPE_ORDERED_SET, TYPE_BAG, TYPE_DUPLICATE_BAG };
+enum protection { PROT_PRIVATE, PROT_PROTECTED, PROT_PUBLIC };
+enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_OWNER };
+enum wc_mode { WC_FALSE, WC_TRUE, WC_AUTO };
+
+typedef struct fixation {
+    ErlNifPid pid;
+    unsigned long count;
+    ErlNifMonitor mon;
+    struct fixation *next;
+} fixation_t;
+
+typedef struct table {
+    const store_ops_t *ops;
+    _Atomic(store_t *) store; /* replaced whole by delete_all_objects, under the gate */
+    enum table_type type;
+    key_mode_t key_mode;
+    unsigned keypos;
+    atomic_int protection; /* enum protection; setopts/2 may change it */
+    bool named;
+    enum wc_mode write_concurrency;
+    bool read_concurrency, decentralized_counters, compressed;
+
+    /* Even: open. Odd: one exclusive operation owns the table and every other
+     * call yields and retries (as a call waits for ETS's table write lock). */
+    atomic_uint_fast64_t gate;
+    atomic_bool dead;
+    _Atomic ERL_NIF_TERM owner; /* the pid term of the owner */
+
+    ErlNifMutex *meta;
+    ERL_NIF_TERM name;         /* atom */
+    ErlNifEnv *heir_env;       /* holds heir data; NULL when heir is none */
+    ErlNifPid heir;
+    ERL_NIF_TERM heir_data;
+    ErlNifMonitor owner_mon;
+    fixation_t *fixations;     /* newest first */
+    ErlNifTime fixed_since;    /* monotonic time of the first fixation */
+    ErlNifTime fixed_since_mono;
+    atomic_ulong fix_count;    /* sum of fixation counts */
+
+    struct table *reg_next;    /* registry chain, under the registry lock */
+    struct table *all_prev, *all_next; /* list of live tables, under the list lock */
+} table_t;
+
+typedef struct table_opts {
+    enum table_type type;
+    enum protection protection;
+    bool named;
+    unsigned keypos;
+    bool has_heir;
+    ErlNifPid heir;
+    ERL_NIF_TERM heir_data;
+    enum wc_mode write_concurrency;
+    bool read_concurrency, decentralized_counters, compressed;
+} table_opts_t;
+
+int table_module_init(ErlNifEnv *env);
+void table_module_stop(void);
+
+/* Creates and registers a table owned by the calling process. Returns
+ * XETS_OK, XETS_EXISTS (name taken) or XETS_NOMEM. */
+int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out);
+
+/* Resolves a table argument (tid or name) for an operation needing `want`.
+ * Must be called inside an epoch section; the table stays valid until the
+ * section ends. Returns XETS_OK, XETS_BUSY (retry later) or XETS_BADARG. */
+int table_enter(ErlNifEnv *env, ERL_NIF_TERM tab, enum access want, table_t **out);
+/* As table_enter, without access or gate checks: for info/2 and friends. */
+table_t *table_find(ErlNifEnv *env, ERL_NIF_TERM tab);
+
+/* The term naming the table to its users: its name if named, else its tid. */
+ERL_NIF_TERM table_id_term(ErlNifEnv *env, table_t *t);
+
+/* Exclusive operations: table_close_gate returns XETS_OK with the table to
+ * the caller alone (all other calls yield until table_open_gate), or
+ * XETS_BUSY. Must be called outside any epoch section. */
+int table_close_gate(table_t *t);
+void table_open_gate(table_t *t);
+
+/* Swaps in an empty store (the caller holds the gate); the old one goes to
+ * the reaper. */
+int table_clear(table_t *t);
+
+/* Deletes the table: unregisters, marks dead, hands the store to the reaper. */
+void table_delete(table_t *t);
+int table_rename(table_t *t, ERL_NIF_TERM name);
+int table_give_away(ErlNifEnv *env, table_t *t, ErlNifPid to, ERL_NIF_TERM data);
+/* Heir NULL: none. A heir that is not alive is none, as in ets. */
+void table_set_heir(ErlNifEnv *env, table_t *t, const ErlNifPid *heir, ERL_NIF_TERM data);
+/* safe_fixtable/2 for the calling process. */
+int table_fix(ErlNifEnv *env, table_t *t, bool on);
+/* All live tables as a list of id terms. */
+ERL_NIF_TERM table_all(ErlNifEnv *env);
+
+extern ErlNifResourceType *table_resource_type;
+
+#endif

@@ -1,0 +1,359 @@
+%% @doc Erlang Term Storage rebuilt as a C NIF library.
+%%
+%% `xets' exports what `ets' exports, with the same arguments, results and
+%% errors: replace `ets:' with `xets:'. This module checks arguments, loops
+%% over chunks of long traversals and attaches error_info; the data and every
+%% guarantee live in C (see c_src/). Functions appear in the order of the ets
+%% manual page.
+-module(xets).
+
+-export([all/0, delete/1, delete/2, delete_all_objects/1, delete_object/2,
+         first/1, foldl/3, foldr/3, give_away/3, info/1, info/2,
+         insert/2, insert_new/2, last/1, lookup/2, lookup_element/3,
+         lookup_element/4, member/2, new/2, next/2, prev/2, rename/2,
+         safe_fixtable/2, setopts/2, tab2list/1, take/2,
+         update_counter/3, update_counter/4, update_element/3, whereis/1]).
+-export([format_error/2]).
+
+-compile({no_auto_import, [whereis/1]}).
+
+-export_type([tab/0, tid/0, table_type/0, continuation/0]).
+
+-opaque tid() :: reference().
+-type tab() :: atom() | tid().
+-type table_type() :: set | ordered_set | bag | duplicate_bag.
+-type continuation() :: term().
+
+%% Raises badarg as ets does: with error_info, so that the shell can say
+%% which argument was wrong (see format_error/2).
+-define(CALL(Expr, Args),
+        try Expr
+        catch error:badarg -> erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}])
+        end).
+
+%% @doc Every table at this node: names for named tables, tids for others.
+-spec all() -> [tab()].
+all() ->
+    xets_nif:all().
+
+%% @doc Deletes the whole table.
+-spec delete(tab()) -> true.
+delete(Tab) ->
+    ?CALL(xets_nif:delete(Tab), [Tab]).
+
+%% @doc Deletes every object with key Key.
+-spec delete(tab(), term()) -> true.
+delete(Tab, Key) ->
+    ?CALL(xets_nif:delete(Tab, Key), [Tab, Key]).
+
+%% @doc Deletes every object; atomic and isolated.
+-spec delete_all_objects(tab()) -> true.
+delete_all_objects(Tab) ->
+    ?CALL(xets_nif:delete_all_objects(Tab), [Tab]).
+
+%% @doc Deletes the objects identical (=:=) to Object.
+-spec delete_object(tab(), tuple()) -> true.
+delete_object(Tab, Object) ->
+    ?CALL(xets_nif:delete_object(Tab, Object), [Tab, Object]).
+
+%% @doc The first key in table order, or '$end_of_table'.
+-spec first(tab()) -> term() | '$end_of_table'.
+first(Tab) ->
+    ?CALL(xets_nif:first(Tab, forward), [Tab]).
+
+%% @doc Folds over the objects in table order.
+-spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
+foldl(Fun, Acc, Tab) ->
+    ?CALL(fold(Fun, Acc, Tab, forward, '$end_of_table'), [Fun, Acc, Tab]).
+
+%% @doc Folds over the objects in reverse table order (table order for
+%% set, bag and duplicate_bag, which have none to reverse, as in ets).
+-spec foldr(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
+foldr(Fun, Acc, Tab) ->
+    ?CALL(fold(Fun, Acc, Tab, backward, '$end_of_table'), [Fun, Acc, Tab]).
+
+%% Each chunk is a short NIF call: no scheduler is held for long, and the
+%% fun runs between chunks with no lock or epoch held.
+fold(Fun, Acc, Tab, Dir, Cursor) ->
+    case xets_nif:chunk(Tab, Cursor, Dir) of
+        {Objects, '$end_of_table'} ->
+            lists:foldl(Fun, Acc, Objects);
+        {Objects, Next} ->
+            fold(Fun, lists:foldl(Fun, Acc, Objects), Tab, Dir, Next)
+    end.
+
+%% @doc Makes Pid the owner; it receives {'ETS-TRANSFER', Tab, self(), Data}.
+-spec give_away(tab(), pid(), term()) -> true.
+give_away(Tab, Pid, GiftData) ->
+    ?CALL(xets_nif:give_away(Tab, Pid, GiftData), [Tab, Pid, GiftData]).
+
+%% @doc Information about the table, as ets:info/1; undefined if it does
+%% not exist.
+-spec info(tab()) -> [{atom(), term()}] | undefined.
+info(Tab) ->
+    case raw_info(Tab, [Tab]) of
+        undefined -> undefined;
+        Raw -> [{Item, item(Item, Raw)} || Item <- [id, decentralized_counters, read_concurrency,
+                                                   write_concurrency, compressed, memory,
+                                                   owner, heir, name, size, node,
+                                                   named_table, type, keypos, protection]]
+    end.
+
+%% @doc One item of information, as ets:info/2; undefined if the table does
+%% not exist.
+-spec info(tab(), atom()) -> term().
+info(Tab, Item) ->
+    case raw_info(Tab, [Tab, Item]) of
+        undefined -> undefined;
+        Raw ->
+            try item(Item, Raw)
+            catch error:function_clause ->
+                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE}}])
+            end
+    end.
+
+raw_info(Tab, Args) when is_atom(Tab); is_reference(Tab) ->
+    ?CALL(xets_nif:info(Tab), Args);
+raw_info(_, Args) ->
+    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}]).
+
+item(id, Raw) -> element(1, Raw);
+item(name, Raw) -> element(2, Raw);
+item(type, Raw) -> element(3, Raw);
+item(size, Raw) -> element(4, Raw);
+item(memory, Raw) -> element(5, Raw) div erlang:system_info(wordsize);
+item(owner, Raw) -> element(6, Raw);
+item(heir, Raw) -> element(7, Raw);
+item(protection, Raw) -> element(8, Raw);
+item(keypos, Raw) -> element(9, Raw);
+item(named_table, Raw) -> element(10, Raw);
+item(write_concurrency, Raw) -> element(11, Raw);
+item(read_concurrency, Raw) -> element(12, Raw);
+item(decentralized_counters, Raw) -> element(13, Raw);
+item(compressed, Raw) -> element(14, Raw);
+item(node, _Raw) -> node();
+item(fixed, Raw) -> element(15, Raw) =/= [];
+item(safe_fixed, Raw) ->
+    case element(16, Raw) of
+        false -> false;
+        Us -> {{Us div 1000000000000, Us div 1000000 rem 1000000, Us rem 1000000},
+               element(15, Raw)}
+    end;
+item(safe_fixed_monotonic_time, Raw) ->
+    case element(17, Raw) of
+        false -> false;
+        Ns -> {erlang:convert_time_unit(Ns, nanosecond, native), element(15, Raw)}
+    end;
+item(stats, _Raw) -> false;
+item(binary, _Raw) -> [].
+
+%% @doc Inserts an object or a list of objects, replacing objects with the
+%% same key in set and ordered_set tables. A list is inserted atomically and
+%% in isolation.
+-spec insert(tab(), tuple() | [tuple()]) -> true.
+insert(Tab, ObjectOrObjects) ->
+    ?CALL(xets_nif:insert(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
+
+%% @doc As insert/2, but inserts nothing and returns false if any key is
+%% already present.
+-spec insert_new(tab(), tuple() | [tuple()]) -> boolean().
+insert_new(Tab, ObjectOrObjects) ->
+    ?CALL(xets_nif:insert_new(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
+
+%% @doc The last key in table order (the first, for tables without order).
+-spec last(tab()) -> term() | '$end_of_table'.
+last(Tab) ->
+    ?CALL(xets_nif:first(Tab, backward), [Tab]).
+
+%% @doc The objects with key Key.
+-spec lookup(tab(), term()) -> [tuple()].
+lookup(Tab, Key) ->
+    ?CALL(xets_nif:lookup(Tab, Key), [Tab, Key]).
+
+%% @doc Element Pos of the object with key Key (of each, in a bag).
+-spec lookup_element(tab(), term(), pos_integer()) -> term().
+lookup_element(Tab, Key, Pos) ->
+    ?CALL(xets_nif:lookup_element(Tab, Key, Pos, nodefault), [Tab, Key, Pos]).
+
+%% @doc As lookup_element/3, but returns Default if there is no such key.
+-spec lookup_element(tab(), term(), pos_integer(), term()) -> term().
+lookup_element(Tab, Key, Pos, Default) ->
+    ?CALL(xets_nif:lookup_element(Tab, Key, Pos, {default, Default}), [Tab, Key, Pos, Default]).
+
+%% @doc Whether an object with key Key exists.
+-spec member(tab(), term()) -> boolean().
+member(Tab, Key) ->
+    ?CALL(xets_nif:member(Tab, Key), [Tab, Key]).
+
+%% @doc Creates a table, owned by the calling process. Accepts every option
+%% ets:new/2 accepts.
+-spec new(atom(), list()) -> tab().
+new(Name, Options) ->
+    try
+        true = is_atom(Name),
+        xets_nif:new(Name, options(Options, #{type => set, protection => protected,
+                                               named => false, keypos => 1, heir => none,
+                                               write_concurrency => false,
+                                               read_concurrency => false,
+                                               compressed => false}))
+    catch
+        error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
+                          Reason =:= function_clause ->
+            Cause = case is_atom(Name) andalso whereis(Name) =/= undefined andalso
+                        (catch lists:member(named_table, Options)) =:= true of
+                        true -> #{cause => already_exists};
+                        false -> #{}
+                    end,
+            erlang:error(badarg, [Name, Options],
+                         [{error_info, Cause#{module => ?MODULE}}])
+    end.
+
+options([], O) ->
+    normalized(O);
+%% As in ets, the last type wins, but set never overrides another: it is
+%% only the default.
+options([set | T], O) ->
+    options(T, O);
+options([Type | T], O) when Type =:= ordered_set; Type =:= bag; Type =:= duplicate_bag ->
+    options(T, O#{type := Type});
+options([P | T], O) when P =:= public; P =:= protected; P =:= private ->
+    options(T, O#{protection := P});
+options([named_table | T], O) ->
+    options(T, O#{named := true});
+options([compressed | T], O) ->
+    options(T, O#{compressed := true});
+options([{keypos, P} | T], O) when is_integer(P), P >= 1 ->
+    options(T, O#{keypos := P});
+options([{heir, none} | T], O) ->
+    options(T, O#{heir := none});
+options([{heir, Pid, Data} | T], O) when is_pid(Pid), node(Pid) =:= node() ->
+    options(T, O#{heir := {Pid, Data}});
+options([{write_concurrency, WC} | T], O) when is_boolean(WC); WC =:= auto ->
+    options(T, O#{write_concurrency := WC});
+options([{read_concurrency, RC} | T], O) when is_boolean(RC) ->
+    options(T, O#{read_concurrency := RC});
+options([{decentralized_counters, DC} | T], O) when is_boolean(DC) ->
+    options(T, O#{decentralized_counters => DC}).
+
+%% The tuple xets_nif:new/2 takes.
+normalized(#{protection := private} = O) ->
+    %% As ets: only the owner touches a private table, so it has no
+    %% concurrency options to report.
+    normalized(O#{write_concurrency := false, read_concurrency := false}, private);
+normalized(O) ->
+    normalized(O, maps:get(protection, O)).
+
+normalized(O, Protection) ->
+    #{type := Type, write_concurrency := WC} = O,
+    %% As ets: decentralized counters only with write_concurrency; by
+    %% default with auto, or for ordered_set.
+    DC = WC =/= false andalso maps:get(decentralized_counters, O,
+                                       WC =:= auto orelse Type =:= ordered_set),
+    {Type, Protection, maps:get(named, O), maps:get(keypos, O),
+     maps:get(heir, O), WC, maps:get(read_concurrency, O), DC, maps:get(compressed, O)}.
+
+%% @doc The key after Key in table order, or '$end_of_table'.
+-spec next(tab(), term()) -> term() | '$end_of_table'.
+next(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, forward), [Tab, Key]).
+
+%% @doc The key before Key in table order (after, for tables without order).
+-spec prev(tab(), term()) -> term() | '$end_of_table'.
+prev(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, backward), [Tab, Key]).
+
+%% @doc Renames a table.
+-spec rename(tab(), atom()) -> atom().
+rename(Tab, Name) ->
+    ?CALL(xets_nif:rename(Tab, Name), [Tab, Name]).
+
+%% @doc Fixes the table for safe traversal by the calling process (or
+%% releases one fixation).
+-spec safe_fixtable(tab(), boolean()) -> true.
+safe_fixtable(Tab, Fix) ->
+    ?CALL(xets_nif:safe_fixtable(Tab, Fix), [Tab, Fix]).
+
+%% @doc Sets table options: as in ets, heir and protection can be changed,
+%% each at most once per call, by the owner.
+-spec setopts(tab(), tuple() | [tuple()]) -> true.
+setopts(Tab, Opts) when is_list(Opts) ->
+    ?CALL(setopts(Tab, Opts, keep, keep), [Tab, Opts]);
+setopts(Tab, Opt) ->
+    ?CALL(setopts(Tab, [Opt], keep, keep), [Tab, Opt]).
+
+setopts(Tab, [], Heir, Protection) ->
+    xets_nif:setopts(Tab, Heir, Protection);
+setopts(Tab, [{heir, none} | T], keep, Protection) ->
+    setopts(Tab, T, none, Protection);
+setopts(Tab, [{heir, Pid, Data} | T], keep, Protection) when is_pid(Pid) ->
+    setopts(Tab, T, {Pid, Data}, Protection);
+setopts(Tab, [{protection, P} | T], Heir, keep) when P =:= private; P =:= protected;
+                                                     P =:= public ->
+    setopts(Tab, T, Heir, P);
+setopts(_Tab, _Opts, _Heir, _Protection) ->
+    erlang:error(badarg).
+
+%% @doc Every object in the table, in table order.
+-spec tab2list(tab()) -> [tuple()].
+tab2list(Tab) ->
+    ?CALL(lists:append(chunks(Tab, '$end_of_table')), [Tab]).
+
+chunks(Tab, Cursor) ->
+    case xets_nif:chunk(Tab, Cursor, forward) of
+        {Objects, '$end_of_table'} -> [Objects];
+        {Objects, Next} -> [Objects | chunks(Tab, Next)]
+    end.
+
+%% @doc Removes and returns the objects with key Key.
+-spec take(tab(), term()) -> [tuple()].
+take(Tab, Key) ->
+    ?CALL(xets_nif:take(Tab, Key), [Tab, Key]).
+
+%% @doc Atomically increments integer elements of the object with key Key.
+-spec update_counter(tab(), term(), term()) -> integer() | [integer()].
+update_counter(Tab, Key, UpdateOp) ->
+    ?CALL(xets_nif:update(Tab, Key, UpdateOp, true, nodefault), [Tab, Key, UpdateOp]).
+
+%% @doc As update_counter/3, inserting Default (its key replaced by Key)
+%% first when there is no object with key Key.
+-spec update_counter(tab(), term(), term(), tuple()) -> integer() | [integer()].
+update_counter(Tab, Key, UpdateOp, Default) ->
+    ?CALL(xets_nif:update(Tab, Key, UpdateOp, true, {default, Default}),
+          [Tab, Key, UpdateOp, Default]).
+
+%% @doc Atomically replaces elements of the object with key Key; false if
+%% there is none.
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}]) ->
+          boolean().
+update_element(Tab, Key, ElementSpec) ->
+    ?CALL(xets_nif:update(Tab, Key, ElementSpec, false, nodefault), [Tab, Key, ElementSpec]).
+
+%% @doc The tid of the named table Name, or undefined.
+-spec whereis(atom()) -> tid() | undefined.
+whereis(Name) ->
+    ?CALL(xets_nif:whereis(Name), [Name]).
+
+%% @doc Explains a badarg raised by this module, for the shell (erl_error).
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => string()}.
+format_error(badarg, [{?MODULE, Fun, [Tab | _] = Args, Info} | _]) ->
+    Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
+    explain(Fun, Cause, Tab, Args);
+format_error(_, _) ->
+    #{}.
+
+explain(new, already_exists, _, _) ->
+    #{1 => "table name already exists"};
+explain(new, _, Name, _) when not is_atom(Name) ->
+    #{1 => "not an atom"};
+explain(new, _, _, _) ->
+    #{2 => "invalid options"};
+explain(whereis, _, _, _) ->
+    #{1 => "not an atom"};
+explain(_, _, Tab, _) when not is_atom(Tab), not is_reference(Tab) ->
+    #{1 => "not a table identifier"};
+explain(_, _, Tab, Args) ->
+    case info(Tab) of
+        undefined -> #{1 => "the table identifier does not refer to an existing xets table"};
+        _ when length(Args) =:= 1 -> #{1 => "the table identifier refers to a table with insufficient access rights"};
+        _ -> #{general => "the table may have insufficient access rights, or an argument is invalid"}
+    end.

@@ -1,0 +1,1099 @@
+/* hash_table.c against a reference model, single-threaded for every kind,
+ * then under concurrent writers, readers and resizes. Exits nonzero on the
+ * first failure. Every store operation runs inside an epoch section, as the
+ * NIF glue runs them. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "epoch.h"
+#include "status.h"
+#include "store.h"
+
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+            exit(1);                                                              \
+        }                                                                         \
+    } while (0)
+
+#ifdef __SANITIZE_THREAD__
+#define SCALE 3 /* ThreadSanitizer runs several times slower: do less */
+#else
+#define SCALE 1
+#endif
+
+static const store_ops_t *ops = &hash_table_ops;
+static const char *kind_name[] = {"set", "bag", "duplicate_bag"};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* ---- keys and values ------------------------------------------------ */
+
+/* Key id -> bytes: a few 'x' then the decimal id, so lengths vary; id 0 is
+ * the empty key. */
+typedef struct {
+    unsigned char b[24];
+    size_t len;
+} kbytes_t;
+
+static kbytes_t key_of(uint32_t id)
+{
+    kbytes_t k;
+    if (id == 0) {
+        k.len = 0;
+        return k;
+    }
+    uint32_t n_x = id % 4;
+    char digits[10];
+    size_t nd = 0;
+    for (; id > 0; id /= 10)
+        digits[nd++] = (char)('0' + id % 10);
+    k.len = 0;
+    for (uint32_t i = 0; i < n_x; i++)
+        k.b[k.len++] = 'x';
+    while (nd > 0)
+        k.b[k.len++] = (unsigned char)digits[--nd];
+    return k;
+}
+
+static uint32_t id_of(const unsigned char *b, size_t len)
+{
+    uint32_t id = 0;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != 'x')
+            id = id * 10 + (uint32_t)(b[i] - '0');
+    return id;
+}
+
+/* Value of object (key id, vid): header, then filler derived from both, so a
+ * reader can tell a torn or mixed object. */
+typedef struct {
+    unsigned char b[8 + 16];
+    size_t len;
+} vbytes_t;
+
+static vbytes_t val_of(uint32_t kid, uint32_t vid)
+{
+    vbytes_t v;
+    memcpy(v.b, &kid, 4);
+    memcpy(v.b + 4, &vid, 4);
+    v.len = 8 + vid % 13;
+    for (size_t i = 8; i < v.len; i++)
+        v.b[i] = (unsigned char)(kid * 7 + vid * 13 + i);
+    return v;
+}
+
+/* Checks r is a well-formed object and returns its vid. */
+static uint32_t vid_of(const rec_t *r)
+{
+    CHECK(r->vlen >= 8 && r->vlen <= 8 + 16, "vlen %zu", r->vlen);
+    uint32_t kid, vid;
+    memcpy(&kid, r->val, 4);
+    memcpy(&vid, r->val + 4, 4);
+    CHECK(kid == id_of(r->key, r->klen), "value of key %u stored under key %u", kid,
+          id_of(r->key, r->klen));
+    vbytes_t v = val_of(kid, vid);
+    CHECK(v.len == r->vlen && memcmp(v.b, r->val, v.len) == 0, "torn value, key %u vid %u", kid,
+          vid);
+    return vid;
+}
+
+/* Bag identity fingerprints collide on purpose: same() must decide. */
+static uint64_t fp_of(uint32_t vid)
+{
+    return vid % 7;
+}
+
+static rec_in_t rec_in(const kbytes_t *k, const vbytes_t *v, enum store_kind kind, uint32_t vid)
+{
+    return (rec_in_t){k->b, k->len, v->b, v->len, kind == STORE_SET ? 0 : fp_of(vid)};
+}
+
+/* Table order, as the brief defines it: bit-reversed XXH3, then length, then
+ * bytes. */
+static uint64_t rev64(uint64_t x)
+{
+    x = ((x >> 1) & 0x5555555555555555u) | ((x & 0x5555555555555555u) << 1);
+    x = ((x >> 2) & 0x3333333333333333u) | ((x & 0x3333333333333333u) << 2);
+    x = ((x >> 4) & 0x0F0F0F0F0F0F0F0Fu) | ((x & 0x0F0F0F0F0F0F0F0Fu) << 4);
+    x = ((x >> 8) & 0x00FF00FF00FF00FFu) | ((x & 0x00FF00FF00FF00FFu) << 8);
+    x = ((x >> 16) & 0x0000FFFF0000FFFFu) | ((x & 0x0000FFFF0000FFFFu) << 16);
+    return (x >> 32) | (x << 32);
+}
+
+static int key_cmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    uint64_t oa = rev64(XXH3_64bits(a, alen)), ob = rev64(XXH3_64bits(b, blen));
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    if (alen != blen)
+        return alen < blen ? -1 : 1;
+    return alen == 0 ? 0 : memcmp(a, b, alen);
+}
+
+/* ---- store calls inside epoch sections ---------------------------------- */
+
+static int put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->put(s, in, mode, same, ctx);
+    epoch_exit();
+    return rc;
+}
+
+static int get(store_t *s, const kbytes_t *k, visit_fn visit, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->get(s, k->b, k->len, visit, ctx);
+    epoch_exit();
+    return rc;
+}
+
+static int del(store_t *s, const kbytes_t *k, pred_fn match, void *mctx, visit_fn removed,
+               void *rctx)
+{
+    epoch_enter();
+    int rc = ops->remove(s, k->b, k->len, match, mctx, removed, rctx);
+    epoch_exit();
+    return rc;
+}
+
+static int update(store_t *s, const kbytes_t *k, update_fn fn, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->update(s, k->b, k->len, fn, ctx);
+    epoch_exit();
+    return rc;
+}
+
+static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->scan(s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD, visit,
+                       ctx);
+    epoch_exit();
+    return rc;
+}
+
+/* Waits for every section and frees what this thread retired. */
+static void quiesce(void)
+{
+    epoch_synchronize();
+}
+
+/* ---- callbacks ------------------------------------------------------ */
+
+/* Collected objects of a get, remove or scan: (key id, vid). */
+typedef struct {
+    uint32_t *kid, *vid;
+    size_t n, cap;
+    size_t stop_after; /* visit asks to stop once n reaches this; 0: never */
+    kbytes_t last;     /* key of the last object seen */
+} coll_t;
+
+static void coll_reset(coll_t *c, size_t stop_after)
+{
+    c->n = 0;
+    c->stop_after = stop_after;
+}
+
+static void coll_free(coll_t *c)
+{
+    free(c->kid);
+    free(c->vid);
+}
+
+static int collect(void *ctx, const rec_t *r)
+{
+    coll_t *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->kid = realloc(c->kid, c->cap * sizeof *c->kid);
+        c->vid = realloc(c->vid, c->cap * sizeof *c->vid);
+        CHECK(c->kid && c->vid, "out of memory");
+    }
+    c->vid[c->n] = vid_of(r);
+    c->kid[c->n] = id_of(r->key, r->klen);
+    c->n++;
+    CHECK(r->klen <= sizeof c->last.b, "klen %zu", r->klen);
+    memcpy(c->last.b, r->key, r->klen);
+    c->last.len = r->klen;
+    return c->stop_after != 0 && c->n >= c->stop_after;
+}
+
+typedef struct {
+    const rec_in_t *in;
+    unsigned calls;
+} same_ctx_t;
+
+static bool same_obj(void *ctx, const rec_t *r)
+{
+    same_ctx_t *c = ctx;
+    c->calls++;
+    CHECK(r->fp == c->in->fp, "same() called for fp %llu, new object has %llu",
+          (unsigned long long)r->fp, (unsigned long long)c->in->fp);
+    return r->vlen == c->in->vlen && memcmp(r->val, c->in->val, r->vlen) == 0;
+}
+
+static bool match_vid(void *ctx, const rec_t *r)
+{
+    return vid_of(r) == *(uint32_t *)ctx;
+}
+
+typedef struct {
+    uint32_t kid, new_vid;
+    int status; /* what fn returns */
+    vbytes_t v;
+    kbytes_t k;
+} upd_ctx_t;
+
+static int upd_fn(void *ctx, const rec_t *cur, rec_in_t *out)
+{
+    upd_ctx_t *u = ctx;
+    CHECK(id_of(cur->key, cur->klen) == u->kid, "update saw key %u", id_of(cur->key, cur->klen));
+    vid_of(cur);
+    if (u->status != XETS_OK)
+        return u->status;
+    u->v = val_of(u->kid, u->new_vid);
+    u->k = key_of(u->kid);
+    *out = (rec_in_t){u->k.b, u->k.len, u->v.b, u->v.len, 0};
+    return XETS_OK;
+}
+
+/* ---- single-threaded model check ---------------------------------------- */
+
+#define KEYS 24000
+
+typedef struct {
+    uint32_t *v;
+    uint32_t n, cap;
+} vlist_t;
+
+typedef struct {
+    enum store_kind kind;
+    store_t *s;
+    vlist_t key[KEYS];
+    size_t objects, bytes; /* bytes: key and value bytes of all objects */
+    size_t peak;
+    uint64_t rng;
+    coll_t c, c2;
+} model_t;
+
+static void vl_push(vlist_t *l, uint32_t vid)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 4;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        CHECK(l->v, "out of memory");
+    }
+    l->v[l->n++] = vid;
+}
+
+static size_t obj_bytes(uint32_t kid, uint32_t vid)
+{
+    return key_of(kid).len + val_of(kid, vid).len;
+}
+
+static void m_add(model_t *m, uint32_t kid, uint32_t vid)
+{
+    vl_push(&m->key[kid], vid);
+    m->objects++;
+    m->bytes += obj_bytes(kid, vid);
+    if (m->objects > m->peak)
+        m->peak = m->objects;
+}
+
+static void m_del_at(model_t *m, uint32_t kid, uint32_t i)
+{
+    vlist_t *l = &m->key[kid];
+    m->objects--;
+    m->bytes -= obj_bytes(kid, l->v[i]);
+    memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof *l->v);
+    l->n--;
+}
+
+static void check_get(model_t *m, uint32_t kid)
+{
+    kbytes_t k = key_of(kid);
+    vlist_t *l = &m->key[kid];
+    coll_reset(&m->c, 0);
+    int rc = get(m->s, &k, collect, &m->c);
+    CHECK(rc == (l->n ? XETS_OK : XETS_NOTFOUND), "get %u: rc %d, model has %u", kid, rc, l->n);
+    CHECK(m->c.n == l->n, "get %u: %zu objects, model has %u", kid, m->c.n, l->n);
+    for (uint32_t i = 0; i < l->n; i++)
+        CHECK(m->c.vid[i] == l->v[i] && m->c.kid[i] == kid,
+              "get %u: object %u is vid %u, model (insertion order) says %u", kid, i, m->c.vid[i],
+              l->v[i]);
+    if (l->n > 1) { /* visit's stop ends a get early */
+        coll_reset(&m->c, 1);
+        CHECK(get(m->s, &k, collect, &m->c) == XETS_OK && m->c.n == 1, "get %u ignored stop", kid);
+    }
+}
+
+static void op_put(model_t *m, uint32_t kid, uint32_t vid, enum put_mode mode)
+{
+    kbytes_t k = key_of(kid);
+    vbytes_t v = val_of(kid, vid);
+    rec_in_t in = rec_in(&k, &v, m->kind, vid);
+    same_ctx_t sc = {&in, 0};
+    vlist_t *l = &m->key[kid];
+    int rc = put(m->s, &in, mode, m->kind == STORE_BAG ? same_obj : NULL, &sc);
+    if (mode == PUT_NEW && l->n > 0) {
+        CHECK(rc == XETS_EXISTS, "put_new on present key %u: rc %d", kid, rc);
+        return;
+    }
+    CHECK(rc == XETS_OK, "put %u: rc %d", kid, rc);
+    if (m->kind == STORE_SET) {
+        if (l->n == 1)
+            m_del_at(m, kid, 0);
+        m_add(m, kid, vid);
+        return;
+    }
+    unsigned fp_equal = 0;
+    bool dup = false;
+    for (uint32_t i = 0; i < l->n; i++) {
+        fp_equal += fp_of(l->v[i]) == fp_of(vid);
+        dup |= l->v[i] == vid;
+    }
+    if (m->kind == STORE_BAG) {
+        /* same() is asked about fp-equal objects only, until one is the same. */
+        CHECK(sc.calls <= fp_equal && (dup ? sc.calls >= 1 : sc.calls == fp_equal),
+              "bag put %u: same() called %u times for %u fp-equal objects (dup %d)", kid,
+              sc.calls, fp_equal, dup);
+        if (dup)
+            return;
+    }
+    m_add(m, kid, vid);
+}
+
+static void op_remove(model_t *m, uint32_t kid, bool by_match)
+{
+    kbytes_t k = key_of(kid);
+    vlist_t *l = &m->key[kid];
+    uint32_t target = 0;
+    if (by_match) /* mostly an object the key has, sometimes one it lacks */
+        target = l->n && rnd(&m->rng) % 4 ? l->v[rnd(&m->rng) % l->n] : (uint32_t)rnd(&m->rng) % 50;
+    coll_reset(&m->c, 0);
+    int n = del(m->s, &k, by_match ? match_vid : NULL, &target, collect, &m->c);
+    CHECK(n >= 0 && (size_t)n == m->c.n, "remove %u: returned %d, removed() called %zu times", kid,
+          n, m->c.n);
+    size_t j = 0;
+    for (uint32_t i = 0; i < l->n;) {
+        if (!by_match || l->v[i] == target) {
+            CHECK(j < m->c.n && m->c.vid[j] == l->v[i] && m->c.kid[j] == kid,
+                  "remove %u: removed() saw the wrong object", kid);
+            j++;
+            m_del_at(m, kid, i);
+        } else {
+            i++;
+        }
+    }
+    CHECK(j == m->c.n, "remove %u: removed %zu, model expected %zu", kid, m->c.n, j);
+}
+
+static void op_update(model_t *m, uint32_t kid)
+{
+    kbytes_t k = key_of(kid);
+    vlist_t *l = &m->key[kid];
+    upd_ctx_t u = {kid, (uint32_t)rnd(&m->rng) % 100000, XETS_OK, {{0}, 0}, {{0}, 0}};
+    if (rnd(&m->rng) % 4 == 0)
+        u.status = rnd(&m->rng) % 2 ? XETS_UNCHANGED : XETS_BADARG;
+    int rc = update(m->s, &k, upd_fn, &u);
+    if (m->kind != STORE_SET) {
+        CHECK(rc == XETS_BADARG, "update on a %s: rc %d", kind_name[m->kind], rc);
+        return;
+    }
+    if (l->n == 0) {
+        CHECK(rc == XETS_NOTFOUND, "update of absent %u: rc %d", kid, rc);
+        return;
+    }
+    CHECK(rc == u.status, "update %u: rc %d, fn returned %d", kid, rc, u.status);
+    if (rc == XETS_OK) {
+        m_del_at(m, kid, 0);
+        m_add(m, kid, u.new_vid);
+    }
+}
+
+/* Keys of the model in table order, with their objects: the expected full
+ * scan. */
+static int cmp_kid(const void *a, const void *b)
+{
+    kbytes_t ka = key_of(*(const uint32_t *)a), kb = key_of(*(const uint32_t *)b);
+    return key_cmp(ka.b, ka.len, kb.b, kb.len);
+}
+
+static void check_scans(model_t *m)
+{
+    uint32_t *kids = malloc(KEYS * sizeof *kids);
+    CHECK(kids, "out of memory");
+    size_t nk = 0;
+    for (uint32_t i = 0; i < KEYS; i++)
+        if (m->key[i].n)
+            kids[nk++] = i;
+    qsort(kids, nk, sizeof *kids, cmp_kid);
+
+    /* Full scan: every object once, keys in table order, objects of a key
+     * together and in insertion order. */
+    coll_t *c = &m->c;
+    coll_reset(c, 0);
+    CHECK(scan(m->s, NULL, collect, c) == XETS_END, "full scan did not end");
+    CHECK(c->n == m->objects, "full scan saw %zu objects, model has %zu", c->n, m->objects);
+    size_t at = 0;
+    for (size_t i = 0; i < nk; i++) {
+        vlist_t *l = &m->key[kids[i]];
+        for (uint32_t j = 0; j < l->n; j++, at++)
+            CHECK(c->kid[at] == kids[i] && c->vid[at] == l->v[j],
+                  "full scan object %zu: (%u, %u), expected (%u, %u)", at, c->kid[at],
+                  c->vid[at], kids[i], l->v[j]);
+    }
+
+    /* The same in chunks, resuming after the last key seen: stopping inside
+     * a key's objects still finishes them. */
+    coll_t *d = &m->c2;
+    size_t total = 0;
+    kbytes_t after;
+    bool first = true;
+    for (;;) {
+        coll_reset(d, 1 + rnd(&m->rng) % 40);
+        int rc = scan(m->s, first ? NULL : &after, collect, d);
+        CHECK(total + d->n <= c->n, "chunked scans overran");
+        for (size_t i = 0; i < d->n; i++)
+            CHECK(d->kid[i] == c->kid[total + i] && d->vid[i] == c->vid[total + i],
+                  "chunked scan differs at object %zu", total + i);
+        total += d->n;
+        if (rc == XETS_END)
+            break;
+        CHECK(rc == XETS_OK && d->n >= d->stop_after, "scan returned %d after %zu objects", rc,
+              d->n);
+        CHECK(total == c->n || c->kid[total] != c->kid[total - 1],
+              "chunk ended inside the objects of key %u", c->kid[total - 1]);
+        after = d->last;
+        first = false;
+    }
+    CHECK(total == c->n, "chunked scans saw %zu of %zu objects", total, c->n);
+
+    /* Resuming after any key, present or not: exactly what follows it. */
+    for (int t = 0; t < 10; t++) {
+        uint32_t kid = (uint32_t)(rnd(&m->rng) % (KEYS + 1000));
+        kbytes_t k = key_of(kid);
+        size_t lo = 0, hi = nk; /* first key of the model after kid */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            kbytes_t mk = key_of(kids[mid]);
+            if (key_cmp(mk.b, mk.len, k.b, k.len) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        size_t from = 0;
+        for (size_t i = 0; i < lo; i++)
+            from += m->key[kids[i]].n;
+        coll_reset(d, 0);
+        CHECK(scan(m->s, &k, collect, d) == XETS_END, "scan after %u did not end", kid);
+        CHECK(d->n == c->n - from, "scan after %u (%s): %zu objects, expected %zu", kid,
+              kid < KEYS && m->key[kid].n ? "present" : "absent", d->n, c->n - from);
+        for (size_t i = 0; i < d->n; i++)
+            CHECK(d->kid[i] == c->kid[from + i] && d->vid[i] == c->vid[from + i],
+                  "scan after %u differs at %zu", kid, i);
+    }
+    free(kids);
+}
+
+static void check_counts(model_t *m, size_t baseline)
+{
+    size_t size = ops->size(m->s);
+    CHECK(size == m->objects, "size %zu, model has %zu", size, m->objects);
+    size_t mem = ops->memory(m->s);
+    /* Every object's bytes plus a bounded overhead per object and for the
+     * directory and dummies, which never exceed a few per peak object. */
+    CHECK(mem >= baseline + m->bytes, "memory %zu below baseline %zu + data %zu", mem, baseline,
+          m->bytes);
+    CHECK(mem <= baseline + m->bytes + 64 * m->objects + 256 * m->peak + 4096,
+          "memory %zu too far above baseline %zu + data %zu (%zu objects, peak %zu)", mem,
+          baseline, m->bytes, m->objects, m->peak);
+}
+
+static void random_op(model_t *m, unsigned put_pct)
+{
+    uint32_t kid = (uint32_t)(rnd(&m->rng) % KEYS);
+    unsigned r = (unsigned)(rnd(&m->rng) % 100);
+    /* Few values per key, so bags meet their own objects again. */
+    uint32_t vid = (uint32_t)(rnd(&m->rng) % (m->kind == STORE_SET ? 100000 : 12));
+    if (r < put_pct)
+        op_put(m, kid, vid, PUT_REPLACE);
+    else if (r < put_pct + 5)
+        op_put(m, kid, vid, PUT_NEW);
+    else if (r < put_pct + 10)
+        op_update(m, kid);
+    else if (r < put_pct + 20)
+        op_remove(m, kid, true);
+    else if (r < put_pct + 45)
+        op_remove(m, kid, false);
+    else
+        check_get(m, kid);
+}
+
+static void test_model(enum store_kind kind, uint64_t seed)
+{
+    model_t *m = calloc(1, sizeof *m);
+    CHECK(m, "out of memory");
+    m->kind = kind;
+    m->rng = seed;
+    m->s = ops->create(kind);
+    CHECK(m->s, "create");
+    size_t baseline = ops->memory(m->s);
+    coll_reset(&m->c, 0);
+    CHECK(scan(m->s, NULL, collect, &m->c) == XETS_END && m->c.n == 0, "empty table scan");
+
+    /* Grow past several doublings, churn, then shrink back to nothing. */
+    const unsigned ops_per_phase = 60000 / SCALE;
+    const unsigned put_pct[] = {50, 25, 5};
+    for (int phase = 0; phase < 3; phase++) {
+        for (unsigned i = 0; i < ops_per_phase; i++) {
+            random_op(m, put_pct[phase]);
+            if (i % 4096 == 0) {
+                check_counts(m, baseline);
+                check_scans(m);
+            }
+        }
+        check_counts(m, baseline);
+        check_scans(m);
+    }
+    CHECK(m->peak > 4000, "peak %zu objects: too few doublings tested", m->peak);
+    for (uint32_t kid = 0; kid < KEYS; kid++)
+        if (m->key[kid].n)
+            op_remove(m, kid, false);
+    check_counts(m, baseline);
+    check_scans(m);
+
+    /* Writes on an empty table finish the shrinking: every dummy and
+     * directory segment beyond the first stripes' is gone. */
+    for (uint32_t i = 0; i < 20000; i++)
+        op_remove(m, (uint32_t)(rnd(&m->rng) % KEYS), false);
+    size_t mem = ops->memory(m->s);
+    CHECK(mem == baseline, "%s: memory %zu after emptying, baseline %zu", kind_name[kind], mem,
+          baseline);
+
+    /* And the table still works after shrinking. */
+    for (uint32_t i = 0; i < 3000; i++)
+        random_op(m, 60);
+    check_counts(m, baseline);
+    check_scans(m);
+
+    quiesce();
+    ops->destroy(m->s);
+    for (uint32_t i = 0; i < KEYS; i++)
+        free(m->key[i].v);
+    coll_free(&m->c);
+    coll_free(&m->c2);
+    printf("  %s: model check passed (peak %zu objects)\n", kind_name[kind], m->peak);
+    free(m);
+}
+
+/* Fixed cases the random model may reach rarely. */
+static void test_edges(void)
+{
+    store_t *s = ops->create(STORE_DUPLICATE_BAG);
+    kbytes_t k = key_of(5);
+    vbytes_t v = val_of(5, 1);
+    rec_in_t in = rec_in(&k, &v, STORE_DUPLICATE_BAG, 1);
+    for (int i = 0; i < 3; i++)
+        CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "dbag put");
+    CHECK(put(s, &in, PUT_NEW, NULL, NULL) == XETS_EXISTS, "dbag put_new");
+    coll_t c = {0};
+    coll_reset(&c, 0);
+    CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 3, "duplicate_bag keeps duplicates");
+    /* A scan stopped on the first of several objects still visits all. */
+    coll_reset(&c, 1);
+    CHECK(scan(s, NULL, collect, &c) == XETS_OK && c.n == 3, "scan stop inside a key: %zu", c.n);
+    coll_reset(&c, 0);
+    CHECK(scan(s, &k, collect, &c) == XETS_END && c.n == 0, "scan after the only key");
+    uint32_t one = 1;
+    CHECK(del(s, &k, match_vid, &one, NULL, NULL) == 3, "remove all duplicates of an object");
+    CHECK(ops->size(s) == 0, "size after remove");
+    quiesce();
+    ops->destroy(s);
+
+    /* A set replaces; a bag dedupes with fp alone when same is NULL. */
+    s = ops->create(STORE_BAG);
+    vbytes_t v2 = val_of(5, 8); /* fp 1, as vid 1 */
+    rec_in_t in2 = rec_in(&k, &v2, STORE_BAG, 8);
+    CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "bag put");
+    CHECK(put(s, &in2, PUT_REPLACE, NULL, NULL) == XETS_OK, "bag put");
+    CHECK(ops->size(s) == 1, "bag with same == NULL: equal fp is the same object");
+    quiesce();
+    ops->destroy(s);
+    coll_free(&c);
+    printf("  edge cases passed\n");
+}
+
+/* Filling right after emptying grows the table again while buckets dropped
+ * by the shrink still await reaping: they must serve again as they are. */
+static void test_regrow(void)
+{
+    store_t *s = ops->create(STORE_SET);
+    size_t baseline = ops->memory(s);
+    const uint32_t n = 20000 / SCALE;
+    for (int cycle = 0; cycle < 4; cycle++) {
+        uint32_t keep = cycle % 2 ? n / 3 : 0; /* shrink all the way, or part of it */
+        for (uint32_t id = 1; id <= n; id++) {
+            kbytes_t k = key_of(id);
+            vbytes_t v = val_of(id, (uint32_t)cycle);
+            rec_in_t in = rec_in(&k, &v, STORE_SET, 0);
+            CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        }
+        CHECK(ops->size(s) == n, "size %zu after filling %u", ops->size(s), n);
+        for (uint32_t id = 1; id <= n; id++) {
+            kbytes_t k = key_of(id);
+            coll_t c = {0};
+            coll_reset(&c, 0);
+            CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 1 && c.vid[0] == (uint32_t)cycle,
+                  "get %u after regrowing", id);
+            coll_free(&c);
+            if (id > keep)
+                CHECK(del(s, &k, NULL, NULL, NULL, NULL) == 1, "remove %u", id);
+        }
+        CHECK(ops->size(s) == keep, "size %zu after removing", ops->size(s));
+    }
+    for (uint32_t id = 1; id <= n; id++) {
+        kbytes_t k = key_of(id);
+        del(s, &k, NULL, NULL, NULL, NULL);
+    }
+    for (uint32_t id = 1; id <= n; id++) {
+        kbytes_t k = key_of(id);
+        del(s, &k, NULL, NULL, NULL, NULL);
+    }
+    CHECK(ops->memory(s) == baseline, "memory %zu after emptying, baseline %zu", ops->memory(s),
+          baseline);
+    quiesce();
+    ops->destroy(s);
+    printf("  regrowth during reaping passed\n");
+}
+
+/* ---- concurrency ---------------------------------------------------- */
+
+#define WRITERS 4
+#define READERS 2
+#define OWNED 4000       /* set: keys each writer owns */
+#define COUNTERS 16      /* set: keys every writer updates */
+#define SHARED 1500      /* bags: keys every writer puts objects under */
+#define PERM_TAG 0xFFu   /* bags: vid tag of the objects nobody removes */
+#define COUNTER_BASE 1000000u
+
+typedef struct {
+    enum store_kind kind;
+    store_t *s;
+    atomic_uint writers_left, readers_left;
+} mt_t;
+
+typedef struct {
+    mt_t *mt;
+    unsigned t;
+    uint64_t rng;
+    /* set: vid of each owned key (0: absent); bags: this writer's objects
+     * per shared key, in insertion order. */
+    uint32_t owned[OWNED];
+    vlist_t objs[SHARED];
+    uint64_t incr[COUNTERS];
+    unsigned long scans, gets;
+} worker_t;
+
+static bool is_permanent_set_key(uint32_t kid)
+{
+    return kid < WRITERS * OWNED && kid % 32 == 1;
+}
+
+/* Counter objects carry their count as vid. */
+typedef struct {
+    uint32_t kid;
+    vbytes_t v;
+    kbytes_t k;
+} incr_ctx_t;
+
+static int incr_fn(void *ctx, const rec_t *cur, rec_in_t *out)
+{
+    incr_ctx_t *c = ctx;
+    uint32_t n = vid_of(cur);
+    c->v = val_of(c->kid, n + 1);
+    c->k = key_of(c->kid);
+    *out = (rec_in_t){c->k.b, c->k.len, c->v.b, c->v.len, 0};
+    return XETS_OK;
+}
+
+static void set_writer(worker_t *w)
+{
+    store_t *s = w->mt->s;
+    uint32_t base = w->t * OWNED;
+    /* Fill and drain twice, so the table grows and shrinks under readers. */
+    const unsigned n = 60000 / SCALE;
+    for (unsigned round = 0; round < 4; round++) {
+        unsigned put_pct = round % 2 == 0 ? 75 : 0;
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t off = (uint32_t)(rnd(&w->rng) % OWNED);
+            uint32_t kid = base + off;
+            kbytes_t k = key_of(kid);
+            unsigned r = (unsigned)(rnd(&w->rng) % 100);
+            if (r < 10) {
+                uint32_t c = (uint32_t)(rnd(&w->rng) % COUNTERS);
+                incr_ctx_t ic = {COUNTER_BASE + c, {{0}, 0}, {{0}, 0}};
+                kbytes_t ck = key_of(COUNTER_BASE + c);
+                CHECK(update(s, &ck, incr_fn, &ic) == XETS_OK, "counter update");
+                w->incr[c]++;
+            } else if (r < 10 + put_pct || is_permanent_set_key(kid)) {
+                uint32_t vid = (uint32_t)(rnd(&w->rng) % 1000000) + 1;
+                vbytes_t v = val_of(kid, vid);
+                rec_in_t in = rec_in(&k, &v, STORE_SET, vid);
+                bool is_new = r % 2 == 0;
+                int rc = put(s, &in, is_new ? PUT_NEW : PUT_REPLACE, NULL, NULL);
+                if (is_new && w->owned[off]) {
+                    CHECK(rc == XETS_EXISTS, "put_new of present key %u: %d", kid, rc);
+                } else {
+                    CHECK(rc == XETS_OK, "put %u: %d", kid, rc);
+                    w->owned[off] = vid;
+                }
+            } else {
+                int rc = del(s, &k, NULL, NULL, NULL, NULL);
+                CHECK(rc == (w->owned[off] ? 1 : 0), "remove of owned key %u: %d", kid, rc);
+                w->owned[off] = 0;
+            }
+        }
+    }
+}
+
+static void bag_writer(worker_t *w)
+{
+    store_t *s = w->mt->s;
+    enum store_kind kind = w->mt->kind;
+    uint32_t seq = 0;
+    const unsigned n = 60000 / SCALE;
+    for (unsigned round = 0; round < 4; round++) {
+        unsigned put_pct = round % 2 == 0 ? 70 : 25;
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t kid = (uint32_t)(rnd(&w->rng) % SHARED) + 1;
+            vlist_t *l = &w->objs[kid - 1];
+            kbytes_t k = key_of(kid);
+            unsigned r = (unsigned)(rnd(&w->rng) % 100);
+            if (r < put_pct) {
+                /* Sometimes an object this writer already has: a bag keeps
+                 * one, a duplicate_bag another copy. */
+                bool again = l->n > 0 && r % 4 == 0;
+                uint32_t vid = again ? l->v[rnd(&w->rng) % l->n] : (w->t << 24) | ++seq;
+                vbytes_t v = val_of(kid, vid);
+                rec_in_t in = rec_in(&k, &v, kind, vid);
+                same_ctx_t sc = {&in, 0};
+                CHECK(put(s, &in, PUT_REPLACE, same_obj, &sc) == XETS_OK, "bag put");
+                if (!again || kind == STORE_DUPLICATE_BAG)
+                    vl_push(l, vid);
+            } else if (l->n > 0) {
+                uint32_t vid = l->v[rnd(&w->rng) % l->n];
+                uint32_t copies = 0;
+                for (uint32_t j = 0; j < l->n;)
+                    if (l->v[j] == vid) {
+                        copies++;
+                        memmove(&l->v[j], &l->v[j + 1], (l->n - j - 1) * sizeof *l->v);
+                        l->n--;
+                    } else {
+                        j++;
+                    }
+                int rc = del(s, &k, match_vid, &vid, NULL, NULL);
+                CHECK(rc >= 0 && (uint32_t)rc == copies, "remove of own object: %d, expected %u",
+                      rc, copies);
+            }
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    worker_t *w = arg;
+    if (w->mt->kind == STORE_SET)
+        set_writer(w);
+    else
+        bag_writer(w);
+    atomic_fetch_sub(&w->mt->writers_left, 1);
+    /* Leave no retirement behind in this thread, once no reader can tell
+     * ThreadSanitizer that its section ended during the wait. */
+    while (atomic_load(&w->mt->readers_left) > 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    quiesce();
+    return NULL;
+}
+
+/* Reader-side checks of one chunk: table order strictly increases between
+ * keys, and within the chunk sequence; permanent objects are counted. */
+typedef struct {
+    worker_t *w;
+    bool have_prev;
+    kbytes_t prev;
+    uint32_t prev_kid;
+    unsigned char *seen; /* set: per key; bags: permanent object per key */
+    size_t n, stop_after;
+    bool bag_key_has_perm;
+} scan_ctx_t;
+
+static int scan_visit(void *ctx, const rec_t *r)
+{
+    scan_ctx_t *c = ctx;
+    uint32_t vid = vid_of(r);
+    uint32_t kid = id_of(r->key, r->klen);
+    bool same_key = c->have_prev && c->prev_kid == kid;
+    if (c->have_prev && !same_key)
+        CHECK(key_cmp(c->prev.b, c->prev.len, r->key, r->klen) < 0,
+              "scan went from key %u back to key %u", c->prev_kid, kid);
+    if (c->w->mt->kind == STORE_SET) {
+        CHECK(!same_key, "set key %u seen twice in a row", kid);
+        if (kid < WRITERS * OWNED + 1) {
+            CHECK(c->seen[kid] == 0, "scan saw key %u twice", kid);
+            c->seen[kid] = 1;
+        }
+    } else if (vid >> 24 == PERM_TAG) {
+        CHECK(c->seen[kid] == 0, "scan saw permanent object of key %u twice", kid);
+        c->seen[kid] = 1;
+    }
+    c->have_prev = true;
+    c->prev_kid = kid;
+    memcpy(c->prev.b, r->key, r->klen);
+    c->prev.len = r->klen;
+    c->n++;
+    return c->stop_after != 0 && c->n >= c->stop_after;
+}
+
+typedef struct {
+    worker_t *w;
+    uint32_t kid;
+    uint32_t vids[4096];
+    size_t n;
+} get_ctx_t;
+
+static int get_visit(void *ctx, const rec_t *r)
+{
+    get_ctx_t *c = ctx;
+    CHECK(id_of(r->key, r->klen) == c->kid, "get %u returned key %u", c->kid,
+          id_of(r->key, r->klen));
+    CHECK(c->n < 4096, "get %u: too many objects", c->kid);
+    c->vids[c->n++] = vid_of(r);
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    worker_t *w = arg;
+    mt_t *mt = w->mt;
+    size_t nseen = WRITERS * OWNED + SHARED + 2;
+    unsigned char *seen = malloc(nseen);
+    CHECK(seen, "out of memory");
+    while (atomic_load(&mt->writers_left) > 0) {
+        double t0 = now();
+        /* A full traversal in chunks, resuming after the last key. */
+        memset(seen, 0, nseen);
+        scan_ctx_t c = {.w = w, .seen = seen};
+        for (;;) {
+            c.n = 0;
+            c.stop_after = 1 + rnd(&w->rng) % 200;
+            kbytes_t after = c.prev;
+            int rc = scan(mt->s, c.have_prev ? &after : NULL, scan_visit, &c);
+            if (rc == XETS_END)
+                break;
+            CHECK(rc == XETS_OK, "scan: %d", rc);
+        }
+        /* Objects present throughout were seen, exactly once. */
+        if (mt->kind == STORE_SET) {
+            for (uint32_t kid = 0; kid < WRITERS * OWNED; kid++)
+                CHECK(!is_permanent_set_key(kid) || seen[kid], "scan missed key %u", kid);
+        } else {
+            for (uint32_t kid = 1; kid <= SHARED; kid++)
+                CHECK(seen[kid], "scan missed the permanent object of key %u", kid);
+        }
+        w->scans++;
+        /* Rest as long as the traversal took: the writers set the pace,
+         * and must keep most of the machine. */
+        double rest = now() - t0;
+        nanosleep(&(struct timespec){(time_t)rest, (long)((rest - (double)(time_t)rest) * 1e9)},
+                  NULL);
+        for (int i = 0; i < 200; i++) {
+            get_ctx_t g = {.w = w};
+            g.kid = mt->kind == STORE_SET ? (uint32_t)(rnd(&w->rng) % (WRITERS * OWNED))
+                                          : (uint32_t)(rnd(&w->rng) % SHARED) + 1;
+            kbytes_t k = key_of(g.kid);
+            int rc = get(mt->s, &k, get_visit, &g);
+            if (mt->kind == STORE_SET) {
+                CHECK(rc == XETS_NOTFOUND || g.n == 1, "set get %u: %zu objects", g.kid, g.n);
+                CHECK(!is_permanent_set_key(g.kid) || rc == XETS_OK, "permanent key %u missing",
+                      g.kid);
+            } else {
+                CHECK(rc == XETS_OK && g.vids[0] >> 24 == PERM_TAG,
+                      "get %u: the oldest object is not first", g.kid);
+            }
+            w->gets++;
+        }
+    }
+    free(seen);
+    atomic_fetch_sub(&mt->readers_left, 1);
+    return NULL;
+}
+
+static void test_concurrent(enum store_kind kind)
+{
+    mt_t mt = {.kind = kind, .s = ops->create(kind)};
+    CHECK(mt.s, "create");
+    atomic_init(&mt.writers_left, WRITERS);
+    atomic_init(&mt.readers_left, READERS);
+    /* Objects no writer removes, so every traversal must see them. */
+    if (kind == STORE_SET) {
+        for (uint32_t kid = 0; kid < WRITERS * OWNED; kid++)
+            if (is_permanent_set_key(kid)) {
+                kbytes_t k = key_of(kid);
+                vbytes_t v = val_of(kid, 1);
+                rec_in_t in = rec_in(&k, &v, kind, 1);
+                CHECK(put(mt.s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+            }
+        for (uint32_t c = 0; c < COUNTERS; c++) {
+            kbytes_t k = key_of(COUNTER_BASE + c);
+            vbytes_t v = val_of(COUNTER_BASE + c, 0);
+            rec_in_t in = rec_in(&k, &v, kind, 0);
+            CHECK(put(mt.s, &in, PUT_NEW, NULL, NULL) == XETS_OK, "put");
+        }
+    } else {
+        for (uint32_t kid = 1; kid <= SHARED; kid++) {
+            kbytes_t k = key_of(kid);
+            uint32_t vid = PERM_TAG << 24 | kid;
+            vbytes_t v = val_of(kid, vid);
+            rec_in_t in = rec_in(&k, &v, kind, vid);
+            CHECK(put(mt.s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        }
+    }
+    worker_t *w = calloc(WRITERS + READERS, sizeof *w);
+    CHECK(w, "out of memory");
+    pthread_t th[WRITERS + READERS];
+    for (unsigned t = 0; t < WRITERS + READERS; t++) {
+        w[t].mt = &mt;
+        w[t].t = t;
+        w[t].rng = 0x9E3779B97F4A7C15u * (t + 1) + kind;
+        /* Owned set keys start at base t*OWNED; permanent ones are present. */
+        if (kind == STORE_SET && t < WRITERS)
+            for (uint32_t off = 0; off < OWNED; off++)
+                w[t].owned[off] = is_permanent_set_key(t * OWNED + off) ? 1 : 0;
+        CHECK(pthread_create(&th[t], NULL, t < WRITERS ? writer_main : reader_main, &w[t]) == 0,
+              "pthread_create");
+    }
+    for (unsigned t = 0; t < WRITERS + READERS; t++)
+        pthread_join(th[t], NULL);
+
+    /* The table is exactly what the writers' own logs say. */
+    coll_t c = {0};
+    coll_reset(&c, 0);
+    CHECK(scan(mt.s, NULL, collect, &c) == XETS_END, "final scan");
+    size_t expected = 0;
+    if (kind == STORE_SET) {
+        uint32_t *val = calloc(WRITERS * OWNED, sizeof *val);
+        uint64_t counter[COUNTERS] = {0};
+        for (size_t i = 0; i < c.n; i++) {
+            if (c.kid[i] >= COUNTER_BASE)
+                counter[c.kid[i] - COUNTER_BASE] = c.vid[i];
+            else
+                val[c.kid[i]] = c.vid[i];
+        }
+        for (unsigned t = 0; t < WRITERS; t++)
+            for (uint32_t off = 0; off < OWNED; off++) {
+                CHECK(val[t * OWNED + off] == w[t].owned[off], "key %u: table %u, log %u",
+                      t * OWNED + off, val[t * OWNED + off], w[t].owned[off]);
+                expected += w[t].owned[off] != 0;
+            }
+        for (uint32_t k = 0; k < COUNTERS; k++) {
+            uint64_t sum = 0;
+            for (unsigned t = 0; t < WRITERS; t++)
+                sum += w[t].incr[k];
+            CHECK(counter[k] == sum, "counter %u is %llu, writers added %llu", k,
+                  (unsigned long long)counter[k], (unsigned long long)sum);
+        }
+        expected += COUNTERS;
+        free(val);
+    } else {
+        /* Per key: the permanent object first, then each writer's objects in
+         * the order it inserted them. */
+        size_t i = 0;
+        size_t next[WRITERS];
+        unsigned keys = 0;
+        while (i < c.n) {
+            uint32_t kid = c.kid[i];
+            CHECK(kid >= 1 && kid <= SHARED && c.vid[i] >> 24 == PERM_TAG,
+                  "key %u does not start with its permanent object", kid);
+            keys++;
+            memset(next, 0, sizeof next);
+            for (i++; i < c.n && c.kid[i] == kid; i++) {
+                uint32_t t = c.vid[i] >> 24;
+                CHECK(t < WRITERS, "key %u: stray object %x", kid, c.vid[i]);
+                vlist_t *l = &w[t].objs[kid - 1];
+                CHECK(next[t] < l->n && l->v[next[t]] == c.vid[i],
+                      "key %u: writer %u's objects differ from its log", kid, t);
+                next[t]++;
+            }
+            for (unsigned t = 0; t < WRITERS; t++)
+                CHECK(next[t] == w[t].objs[kid - 1].n, "key %u: writer %u lost objects", kid, t);
+        }
+        CHECK(keys == SHARED, "%u keys, expected %u", keys, SHARED);
+        expected = SHARED;
+        for (unsigned t = 0; t < WRITERS; t++)
+            for (uint32_t k = 0; k < SHARED; k++)
+                expected += w[t].objs[k].n;
+    }
+    CHECK(c.n == expected && ops->size(mt.s) == expected, "%zu objects, size %zu, expected %zu",
+          c.n, ops->size(mt.s), expected);
+    unsigned long scans = 0, gets = 0;
+    for (unsigned t = WRITERS; t < WRITERS + READERS; t++) {
+        scans += w[t].scans;
+        gets += w[t].gets;
+    }
+    CHECK(scans > 0, "readers finished no traversal");
+    quiesce();
+    ops->destroy(mt.s);
+    for (unsigned t = 0; t < WRITERS; t++)
+        for (uint32_t k = 0; k < SHARED; k++)
+            free(w[t].objs[k].v);
+    free(w);
+    coll_free(&c);
+    printf("  %s: concurrent check passed (%lu full traversals, %lu gets)\n", kind_name[kind],
+           scans, gets);
+}
+
+int main(void)
+{
+    double t0 = now(), t = t0;
+    test_edges();
+    test_regrow();
+    for (int k = STORE_SET; k <= STORE_DUPLICATE_BAG; k++) {
+        test_model((enum store_kind)k, 0x1234567u + (uint64_t)k);
+        printf("    (%.1f s)\n", now() - t);
+        t = now();
+    }
+    for (int k = STORE_SET; k <= STORE_DUPLICATE_BAG; k++) {
+        test_concurrent((enum store_kind)k);
+        printf("    (%.1f s)\n", now() - t);
+        t = now();
+    }
+    printf("hash_table_test: ok (%.1f s)\n", now() - t0);
+    return 0;
+}

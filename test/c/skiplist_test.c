@@ -1,0 +1,871 @@
+/* Validates the ordered_set skiplist (skiplist.c) without the BEAM.
+ *
+ * 1. One thread against a sorted-array model: random puts (replace and new),
+ *    removes (with and without a match), updates (every status), gets and
+ *    bounded scans both ways from present, absent and no keys, over keys of
+ *    many lengths that are prefixes of each other.
+ * 2. Many threads at once: writers that own disjoint keys and log what they
+ *    meant, readers and chunked scanners in both directions, and updaters of
+ *    one shared counter. Afterwards the table must equal the logs, the
+ *    counter must hold every increment, and every scan must have been
+ *    strictly monotonic, self-consistent, and complete for keys that never
+ *    changed.
+ * 3. Many threads churning a handful of keys with insert_new/remove: every
+ *    object inserted is removed exactly once or still present.
+ * 4. Removes racing updates of the same object still remove it.
+ * Each operation runs in its own epoch section, as the NIF glue does; the
+ * sanitizer builds turn use-after-free, double retire and leaked nodes into
+ * failures. */
+#include "epoch.h"
+#include "status.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECK(cond, ...)                                                                     \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                                    \
+            fputc('\n', stderr);                                                             \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static const store_ops_t *ops = &skiplist_ops;
+
+/* ---- helpers ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static unsigned rnd(uint64_t *s, unsigned n)
+{
+    return (unsigned)((rng_next(s) >> 32) % n);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int bytes_cmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = m > 0 ? memcmp(a, b, m) : 0;
+    if (c != 0)
+        return c;
+    return (alen > blen) - (alen < blen);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int t_put(store_t *s, const unsigned char *k, size_t kl, const unsigned char *v,
+                 size_t vl, enum put_mode mode)
+{
+    rec_in_t in = {.key = k, .klen = kl, .val = v, .vlen = vl, .fp = 0};
+    epoch_enter();
+    int rc = ops->put(s, &in, mode, NULL, NULL);
+    epoch_exit();
+    return rc;
+}
+
+/* ---- 1. single thread against a model ---- */
+
+#define MAXK 6
+#define MAXV 64
+
+typedef struct {
+    unsigned char k[MAXK];
+    size_t kl;
+} tkey_t;
+
+typedef struct {
+    tkey_t key;
+    unsigned char v[MAXV];
+    size_t vl;
+} mobj_t;
+
+typedef struct {
+    mobj_t *a;
+    size_t n;
+} model_t;
+
+/* Index of the first object with key >= k. */
+static size_t model_lower(const model_t *m, const unsigned char *k, size_t kl)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (bytes_cmp(m->a[mid].key.k, m->a[mid].key.kl, k, kl) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static mobj_t *model_find(model_t *m, const unsigned char *k, size_t kl)
+{
+    size_t i = model_lower(m, k, kl);
+    if (i < m->n && bytes_cmp(m->a[i].key.k, m->a[i].key.kl, k, kl) == 0)
+        return &m->a[i];
+    return NULL;
+}
+
+static void model_set(model_t *m, const tkey_t *k, const unsigned char *v, size_t vl)
+{
+    size_t i = model_lower(m, k->k, k->kl);
+    if (!(i < m->n && bytes_cmp(m->a[i].key.k, m->a[i].key.kl, k->k, k->kl) == 0)) {
+        memmove(&m->a[i + 1], &m->a[i], (m->n - i) * sizeof(mobj_t));
+        m->n++;
+        m->a[i].key = *k;
+    }
+    memcpy(m->a[i].v, v, vl);
+    m->a[i].vl = vl;
+}
+
+static void model_del(model_t *m, const unsigned char *k, size_t kl)
+{
+    size_t i = model_lower(m, k, kl);
+    memmove(&m->a[i], &m->a[i + 1], (m->n - i - 1) * sizeof(mobj_t));
+    m->n--;
+}
+
+typedef struct {
+    size_t limit, n;
+    mobj_t got[64];
+} collect_t;
+
+static int collect(void *ctx, const rec_t *r)
+{
+    collect_t *c = ctx;
+    CHECK(r->klen <= MAXK && r->vlen <= MAXV, "oversized record");
+    mobj_t *o = &c->got[c->n++];
+    memcpy(o->key.k, r->key, r->klen);
+    o->key.kl = r->klen;
+    memcpy(o->v, r->val, r->vlen);
+    o->vl = r->vlen;
+    return c->n >= c->limit;
+}
+
+static bool match_even(void *ctx, const rec_t *r)
+{
+    (void)ctx;
+    return r->vlen > 0 && r->val[0] % 2 == 0;
+}
+
+typedef struct {
+    int status; /* what fn answers */
+    unsigned calls;
+    unsigned char buf[MAXV];
+} upd_ctx_t;
+
+/* The replacement the model applies too: reversed, one byte longer, bounded. */
+static size_t transform(const unsigned char *v, size_t vl, unsigned char *out)
+{
+    size_t n = vl + 1 > MAXV ? 1 : vl + 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = i < vl ? v[vl - 1 - i] : (unsigned char)(vl * 7 + 1);
+    return n;
+}
+
+static int upd_transform(void *ctx, const rec_t *cur, rec_in_t *out)
+{
+    upd_ctx_t *u = ctx;
+    u->calls++;
+    if (u->status != XETS_OK)
+        return u->status;
+    out->val = u->buf;
+    out->vlen = transform(cur->val, cur->vlen, u->buf);
+    return XETS_OK;
+}
+
+static void check_scan(store_t *s, model_t *m, const tkey_t *after, enum scan_dir dir,
+                       size_t limit, const char *what)
+{
+    collect_t c = {.limit = limit};
+    epoch_enter();
+    int rc = ops->scan(s, after ? after->k : NULL, after ? after->kl : 0, dir, collect, &c);
+    epoch_exit();
+    /* expected: the model's objects strictly beyond `after` in direction dir */
+    size_t avail, start;
+    if (dir == SCAN_FORWARD) {
+        start = after == NULL ? 0 : model_lower(m, after->k, after->kl);
+        if (after != NULL && start < m->n &&
+            bytes_cmp(m->a[start].key.k, m->a[start].key.kl, after->k, after->kl) == 0)
+            start++;
+        avail = m->n - start;
+    } else {
+        start = after == NULL ? m->n : model_lower(m, after->k, after->kl);
+        avail = start; /* objects [0, start) counted from start-1 down */
+    }
+    size_t want = avail < limit ? avail : limit;
+    CHECK(c.n == want, "%s: got %zu records, want %zu", what, c.n, want);
+    CHECK(rc == (avail >= limit ? XETS_OK : XETS_END), "%s: status %d", what, rc);
+    for (size_t i = 0; i < c.n; i++) {
+        const mobj_t *e = dir == SCAN_FORWARD ? &m->a[start + i] : &m->a[start - 1 - i];
+        CHECK(bytes_cmp(c.got[i].key.k, c.got[i].key.kl, e->key.k, e->key.kl) == 0 &&
+                  c.got[i].vl == e->vl && memcmp(c.got[i].v, e->v, e->vl) == 0,
+              "%s: record %zu differs", what, i);
+    }
+}
+
+static void check_whole(store_t *s, model_t *m)
+{
+    check_scan(s, m, NULL, SCAN_FORWARD, 64, "head of forward scan");
+    /* walk everything in chunks, as first/next would */
+    for (int d = 0; d < 2; d++) {
+        enum scan_dir dir = d == 0 ? SCAN_FORWARD : SCAN_BACKWARD;
+        tkey_t last;
+        bool have = false;
+        size_t seen = 0;
+        for (;;) {
+            collect_t c = {.limit = 50};
+            epoch_enter();
+            int rc = ops->scan(s, have ? last.k : NULL, have ? last.kl : 0, dir, collect, &c);
+            epoch_exit();
+            for (size_t i = 0; i < c.n; i++, seen++) {
+                const mobj_t *e = dir == SCAN_FORWARD ? &m->a[seen] : &m->a[m->n - 1 - seen];
+                CHECK(seen < m->n, "walk returned more than the model holds");
+                CHECK(bytes_cmp(c.got[i].key.k, c.got[i].key.kl, e->key.k, e->key.kl) == 0 &&
+                          c.got[i].vl == e->vl && memcmp(c.got[i].v, e->v, e->vl) == 0,
+                      "walk dir %d: record %zu differs", d, seen);
+            }
+            if (c.n > 0) {
+                last = c.got[c.n - 1].key;
+                have = true;
+            }
+            if (rc == XETS_END)
+                break;
+            CHECK(rc == XETS_OK, "walk status %d", rc);
+        }
+        CHECK(seen == m->n, "walk dir %d saw %zu of %zu", d, seen, m->n);
+    }
+    CHECK(ops->size(s) == m->n, "size %zu, model %zu", ops->size(s), m->n);
+}
+
+/* Every string of length 0..5 over {00, 01, 7f, ff}: dense in prefixes. */
+static size_t make_key_pool(tkey_t *pool)
+{
+    static const unsigned char alpha[4] = {0x00, 0x01, 0x7f, 0xff};
+    size_t n = 0;
+    for (size_t len = 0; len <= 5; len++) {
+        size_t combos = (size_t)1 << (2 * len);
+        for (size_t c = 0; c < combos; c++) {
+            pool[n].kl = len;
+            for (size_t i = 0; i < len; i++)
+                pool[n].k[i] = alpha[(c >> (2 * i)) & 3];
+            n++;
+        }
+    }
+    return n;
+}
+
+static void test_single_thread_matches_model(uint64_t seed)
+{
+    static tkey_t pool[1365];
+    size_t npool = make_key_pool(pool);
+    model_t m = {.a = calloc(npool + 1, sizeof(mobj_t)), .n = 0};
+    CHECK(m.a != NULL, "oom");
+    CHECK(ops->create(STORE_BAG) == NULL && ops->create(STORE_DUPLICATE_BAG) == NULL,
+          "skiplist accepted a bag kind");
+    store_t *s = ops->create(STORE_SET);
+    CHECK(s != NULL, "create");
+    size_t empty_memory = ops->memory(s);
+    uint64_t r = seed;
+    unsigned char v[MAXV];
+
+    for (int op = 0; op < 60000; op++) {
+        const tkey_t *k = &pool[rnd(&r, (unsigned)npool)];
+        mobj_t *cur = model_find(&m, k->k, k->kl);
+        unsigned what = rnd(&r, 100);
+        if (what < 35) {
+            size_t vl = rnd(&r, MAXV + 1);
+            for (size_t i = 0; i < vl; i++)
+                v[i] = (unsigned char)rng_next(&r);
+            enum put_mode mode = what < 25 ? PUT_REPLACE : PUT_NEW;
+            int rc = t_put(s, k->k, k->kl, v, vl, mode);
+            if (mode == PUT_NEW && cur != NULL) {
+                CHECK(rc == XETS_EXISTS, "op %d: put_new on present key gave %d", op, rc);
+            } else {
+                CHECK(rc == XETS_OK, "op %d: put gave %d", op, rc);
+                model_set(&m, k, v, vl);
+            }
+        } else if (what < 50) {
+            bool with_match = what < 42;
+            collect_t gone = {.limit = 64};
+            epoch_enter();
+            int n = ops->remove(s, k->k, k->kl, with_match ? match_even : NULL, NULL, collect,
+                                &gone);
+            epoch_exit();
+            bool expect = cur != NULL && (!with_match || (cur->vl > 0 && cur->v[0] % 2 == 0));
+            CHECK(n == (expect ? 1 : 0), "op %d: remove gave %d", op, n);
+            CHECK(gone.n == (size_t)n, "op %d: removed() called %zu times", op, gone.n);
+            if (expect) {
+                CHECK(gone.got[0].vl == cur->vl && memcmp(gone.got[0].v, cur->v, cur->vl) == 0 &&
+                          bytes_cmp(gone.got[0].key.k, gone.got[0].key.kl, k->k, k->kl) == 0,
+                      "op %d: removed() saw the wrong object", op);
+                model_del(&m, k->k, k->kl);
+            }
+        } else if (what < 65) {
+            static const int answers[3] = {XETS_OK, XETS_BADARG, XETS_UNCHANGED};
+            upd_ctx_t u = {.status = answers[rnd(&r, 3)]};
+            epoch_enter();
+            int rc = ops->update(s, k->k, k->kl, upd_transform, &u);
+            epoch_exit();
+            if (cur == NULL) {
+                CHECK(rc == XETS_NOTFOUND && u.calls == 0, "op %d: update of absent: %d", op,
+                      rc);
+            } else {
+                CHECK(rc == u.status && u.calls == 1, "op %d: update gave %d, fn said %d", op,
+                      rc, u.status);
+                if (rc == XETS_OK) {
+                    unsigned char nv[MAXV];
+                    size_t nl = transform(cur->v, cur->vl, nv);
+                    model_set(&m, k, nv, nl);
+                }
+            }
+        } else if (what < 80) {
+            collect_t c = {.limit = 64};
+            epoch_enter();
+            int rc = ops->get(s, k->k, k->kl, collect, &c);
+            epoch_exit();
+            if (cur == NULL) {
+                CHECK(rc == XETS_NOTFOUND && c.n == 0, "op %d: get of absent: %d", op, rc);
+            } else {
+                CHECK(rc == XETS_OK && c.n == 1 && c.got[0].vl == cur->vl &&
+                          memcmp(c.got[0].v, cur->v, cur->vl) == 0,
+                      "op %d: get of present: %d", op, rc);
+            }
+        } else {
+            enum scan_dir dir = rnd(&r, 2) ? SCAN_FORWARD : SCAN_BACKWARD;
+            size_t limit = 1 + rnd(&r, 20);
+            check_scan(s, &m, rnd(&r, 8) == 0 ? NULL : k, dir, limit, "bounded scan");
+        }
+        if (op % 5000 == 4999)
+            check_whole(s, &m);
+    }
+    check_whole(s, &m);
+    size_t full_memory = ops->memory(s);
+    CHECK(m.n == 0 || full_memory > empty_memory, "memory did not grow");
+
+    /* Emptying the table returns size and memory to where they started. */
+    while (m.n > 0) {
+        tkey_t k = m.a[m.n - 1].key;
+        epoch_enter();
+        int n = ops->remove(s, k.k, k.kl, NULL, NULL, NULL, NULL);
+        epoch_exit();
+        CHECK(n == 1, "final remove");
+        m.n--;
+    }
+    check_whole(s, &m);
+    CHECK(ops->memory(s) == empty_memory, "memory %zu after emptying, %zu when new",
+          ops->memory(s), empty_memory);
+    ops->destroy(s);
+    free(m.a);
+}
+
+/* ---- 2. concurrent owners, readers, scanners, counter ---- */
+
+#define WRITERS 3
+#define OWNED 1536 /* owned ids; id % WRITERS is the owner */
+#define STABLE 256 /* keys no one writes after setup */
+#define UPDATERS 2
+#define MIN_INCREMENTS 2000
+
+/* Owned id i has the 8-byte key be64(16 * i); stable id j has the 9-byte key
+ * be64(16 * j * 6) ++ <00>, right after an owned key it extends. The counter
+ * key is a single byte below all of them. */
+static size_t owned_key(unsigned char *k, uint64_t id)
+{
+    put_be64(k, 16 * id + 16);
+    return 8;
+}
+
+static size_t stable_key(unsigned char *k, uint64_t j)
+{
+    put_be64(k, 16 * (j * 6) + 16);
+    k[8] = 0;
+    return 9;
+}
+
+static const unsigned char counter_key[1] = {0x00};
+
+/* A value: key bytes, 8-byte tag, filler, then fnv1a of all before it. A
+ * torn or mixed object fails the checksum or names another key. */
+static size_t make_value(unsigned char *v, const unsigned char *k, size_t kl, uint64_t tag,
+                         size_t filler)
+{
+    size_t n = 0;
+    memcpy(v, k, kl);
+    n += kl;
+    put_be64(v + n, tag);
+    n += 8;
+    for (size_t i = 0; i < filler; i++)
+        v[n++] = (unsigned char)(tag + i);
+    put_be64(v + n, fnv1a(v, n));
+    return n + 8;
+}
+
+/* Returns the tag after checking the value is whole and belongs to r's key. */
+static uint64_t check_value(const rec_t *r)
+{
+    CHECK(r->vlen >= r->klen + 16, "value too short: %zu", r->vlen);
+    CHECK(get_be64(r->val + r->vlen - 8) == fnv1a(r->val, r->vlen - 8), "torn value");
+    CHECK(memcmp(r->val, r->key, r->klen) == 0, "value of another key");
+    return get_be64(r->val + r->klen);
+}
+
+static store_t *shared;
+static atomic_bool stop;
+static atomic_int writers_left;
+
+typedef struct {
+    int id;
+    uint64_t present_tag[OWNED]; /* 0 = absent; tags start at 1 */
+} writer_t;
+
+typedef struct {
+    unsigned calls;
+    unsigned char buf[64];
+} counter_ctx_t;
+
+static int bump(void *ctx, const rec_t *cur, rec_in_t *out)
+{
+    counter_ctx_t *c = ctx;
+    c->calls++;
+    uint64_t n = check_value(cur);
+    out->val = c->buf;
+    out->vlen = make_value(c->buf, cur->key, cur->klen, n + 1, (n + 1) % 13);
+    return XETS_OK;
+}
+
+static int tag_of(void *ctx, const rec_t *r)
+{
+    *(uint64_t *)ctx = check_value(r);
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    uint64_t r = mix64((uint64_t)w->id + 77);
+    uint64_t tag = 1;
+    unsigned char k[16], v[128];
+    size_t ops_done = 0;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed) || ops_done < 20000) {
+        unsigned id = rnd(&r, OWNED / WRITERS) * WRITERS + (unsigned)w->id;
+        size_t kl = owned_key(k, id);
+        unsigned what = rnd(&r, 100);
+        ops_done++;
+        if (what < 40) {
+            enum put_mode mode = what < 25 ? PUT_REPLACE : PUT_NEW;
+            size_t vl = make_value(v, k, kl, ++tag, rnd(&r, 90));
+            int rc = t_put(shared, k, kl, v, vl, mode);
+            if (mode == PUT_NEW && w->present_tag[id] != 0) {
+                CHECK(rc == XETS_EXISTS, "writer put_new on own present key: %d", rc);
+            } else {
+                CHECK(rc == XETS_OK, "writer put: %d", rc);
+                w->present_tag[id] = tag;
+            }
+        } else if (what < 75) {
+            uint64_t gone = 0;
+            epoch_enter();
+            int n = ops->remove(shared, k, kl, NULL, NULL, tag_of, &gone);
+            epoch_exit();
+            CHECK(n == (w->present_tag[id] != 0), "writer remove: %d", n);
+            CHECK(gone == w->present_tag[id], "removed() saw tag %llu, want %llu",
+                  (unsigned long long)gone, (unsigned long long)w->present_tag[id]);
+            w->present_tag[id] = 0;
+        } else {
+            counter_ctx_t c = {0};
+            epoch_enter();
+            int rc = ops->update(shared, k, kl, bump, &c);
+            epoch_exit();
+            if (w->present_tag[id] == 0) {
+                CHECK(rc == XETS_NOTFOUND, "writer update of absent: %d", rc);
+            } else {
+                CHECK(rc == XETS_OK && c.calls == 1, "writer update: %d", rc);
+                w->present_tag[id]++;
+            }
+        }
+    }
+    epoch_synchronize();
+    atomic_fetch_sub(&writers_left, 1);
+    return NULL;
+}
+
+/* Runs as long as the writers, so that increments really interleave. */
+static void *updater_main(void *arg)
+{
+    uint64_t *done = arg;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed) || *done < MIN_INCREMENTS) {
+        counter_ctx_t c = {0};
+        epoch_enter();
+        int rc = ops->update(shared, counter_key, sizeof counter_key, bump, &c);
+        epoch_exit();
+        CHECK(rc == XETS_OK && c.calls >= 1, "counter update: %d", rc);
+        ++*done;
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    uint64_t r = mix64((uint64_t)(uintptr_t)arg);
+    unsigned char k[16];
+    while (atomic_load_explicit(&writers_left, memory_order_relaxed) > 0) {
+        uint64_t tag = 0;
+        size_t kl = rnd(&r, 4) == 0 ? stable_key(k, rnd(&r, STABLE)) : owned_key(k, rnd(&r, OWNED));
+        epoch_enter();
+        int rc = ops->get(shared, k, kl, tag_of, &tag);
+        epoch_exit();
+        CHECK(rc == XETS_OK || (rc == XETS_NOTFOUND && kl == 8), "get: %d", rc);
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+typedef struct {
+    enum scan_dir dir;
+    unsigned char last[16];
+    size_t last_len;
+    bool have_last;
+    size_t in_chunk;
+    size_t stable_seen;
+    size_t total; /* records in the last pass */
+    size_t passes;
+} scanner_t;
+
+static int scan_visit(void *ctx, const rec_t *r)
+{
+    scanner_t *sc = ctx;
+    check_value(r);
+    if (sc->have_last) {
+        int c = bytes_cmp(r->key, r->klen, sc->last, sc->last_len);
+        CHECK(sc->dir == SCAN_FORWARD ? c > 0 : c < 0, "scan out of order (dir %d)", sc->dir);
+    }
+    CHECK(r->klen <= sizeof sc->last, "key too long");
+    memcpy(sc->last, r->key, r->klen);
+    sc->last_len = r->klen;
+    sc->have_last = true;
+    if (r->klen == 9)
+        sc->stable_seen++;
+    sc->total++;
+    return ++sc->in_chunk == 37;
+}
+
+/* Whole-table walks in chunks, each chunk its own epoch section, resuming
+ * after the last key seen (which may have been deleted meanwhile). */
+static void *scanner_main(void *arg)
+{
+    scanner_t *sc = arg;
+    while (atomic_load_explicit(&writers_left, memory_order_relaxed) > 0 || sc->passes == 0) {
+        sc->have_last = false;
+        sc->stable_seen = 0;
+        sc->total = 0;
+        for (;;) {
+            sc->in_chunk = 0;
+            unsigned char after[16];
+            size_t alen = sc->last_len;
+            memcpy(after, sc->last, alen);
+            epoch_enter();
+            int rc = ops->scan(shared, sc->have_last ? after : NULL, alen, sc->dir, scan_visit,
+                               sc);
+            epoch_exit();
+            if (rc == XETS_END)
+                break;
+            CHECK(rc == XETS_OK, "scan status %d", rc);
+        }
+        CHECK(sc->stable_seen == STABLE, "a pass saw %zu of %d keys that never changed",
+              sc->stable_seen, STABLE);
+        sc->passes++;
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void test_concurrent_owners_match_logs(double seconds)
+{
+    shared = ops->create(STORE_SET);
+    CHECK(shared != NULL, "create");
+    unsigned char k[16], v[128];
+    for (unsigned j = 0; j < STABLE; j++) {
+        size_t kl = stable_key(k, j);
+        CHECK(t_put(shared, k, kl, v, make_value(v, k, kl, 1, j % 50), PUT_NEW) == XETS_OK,
+              "stable put");
+    }
+    CHECK(t_put(shared, counter_key, 1, v, make_value(v, counter_key, 1, 0, 0), PUT_NEW) ==
+              XETS_OK,
+          "counter put");
+
+    static writer_t writers[WRITERS];
+    scanner_t scanners[2] = {{.dir = SCAN_FORWARD}, {.dir = SCAN_BACKWARD}};
+    uint64_t increments[UPDATERS] = {0};
+    pthread_t tw[WRITERS], tu[UPDATERS], tr, ts[2];
+    atomic_store(&stop, false);
+    atomic_store(&writers_left, WRITERS);
+    for (int i = 0; i < WRITERS; i++) {
+        writers[i].id = i;
+        memset(writers[i].present_tag, 0, sizeof writers[i].present_tag);
+        pthread_create(&tw[i], NULL, writer_main, &writers[i]);
+    }
+    for (int i = 0; i < UPDATERS; i++)
+        pthread_create(&tu[i], NULL, updater_main, &increments[i]);
+    pthread_create(&tr, NULL, reader_main, (void *)1);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&ts[i], NULL, scanner_main, &scanners[i]);
+
+    double until = now() + seconds;
+    while (now() < until)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(tw[i], NULL);
+    uint64_t total_increments = 0;
+    for (int i = 0; i < UPDATERS; i++) {
+        pthread_join(tu[i], NULL);
+        total_increments += increments[i];
+    }
+    pthread_join(tr, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(ts[i], NULL);
+
+    /* The table is exactly what the logs say. */
+    size_t expect = STABLE + 1;
+    for (unsigned id = 0; id < OWNED; id++) {
+        uint64_t want = writers[id % WRITERS].present_tag[id];
+        uint64_t tag = 0;
+        size_t kl = owned_key(k, id);
+        epoch_enter();
+        int rc = ops->get(shared, k, kl, tag_of, &tag);
+        epoch_exit();
+        CHECK(rc == (want ? XETS_OK : XETS_NOTFOUND) && tag == want,
+              "owned id %u: status %d tag %llu, log says %llu", id, rc,
+              (unsigned long long)tag, (unsigned long long)want);
+        expect += want != 0;
+    }
+    uint64_t count = 0;
+    epoch_enter();
+    int rc = ops->get(shared, counter_key, 1, tag_of, &count);
+    epoch_exit();
+    CHECK(rc == XETS_OK && count == total_increments, "counter %llu after %llu increments",
+          (unsigned long long)count, (unsigned long long)total_increments);
+    CHECK(ops->size(shared) == expect, "size %zu, logs say %zu", ops->size(shared), expect);
+    scanner_t final = {.dir = SCAN_FORWARD};
+    atomic_store(&writers_left, 0);
+    scanner_main(&final);
+    CHECK(final.total == expect, "a quiet scan saw %zu of %zu objects", final.total, expect);
+    printf("  concurrent: %zu + %zu scan passes, %zu objects at the end\n",
+           scanners[0].passes, scanners[1].passes, expect);
+    ops->destroy(shared);
+}
+
+/* ---- 3. churn on a few keys ---- */
+
+#define CHURN_KEYS 8
+#define CHURNERS 4
+
+typedef struct {
+    int id;
+    uint64_t inserted_sum, removed_sum; /* sums of mix64(token) */
+    uint64_t inserted, removed;
+} churner_t;
+
+static int sum_removed(void *ctx, const rec_t *r)
+{
+    churner_t *c = ctx;
+    c->removed_sum += mix64(check_value(r));
+    c->removed++;
+    return 0;
+}
+
+static void *churner_main(void *arg)
+{
+    churner_t *c = arg;
+    uint64_t r = mix64((uint64_t)c->id * 31 + 5);
+    uint64_t seq = 0;
+    unsigned char k[16], v[128];
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        size_t kl = owned_key(k, rnd(&r, CHURN_KEYS));
+        unsigned what = rnd(&r, 10);
+        if (what < 5) {
+            uint64_t token = (uint64_t)c->id << 40 | ++seq;
+            int rc = t_put(shared, k, kl, v, make_value(v, k, kl, token, rnd(&r, 40)), PUT_NEW);
+            CHECK(rc == XETS_OK || rc == XETS_EXISTS, "churn put_new: %d", rc);
+            if (rc == XETS_OK) {
+                c->inserted_sum += mix64(token);
+                c->inserted++;
+            }
+        } else if (what < 9) {
+            epoch_enter();
+            int n = ops->remove(shared, k, kl, NULL, NULL, sum_removed, c);
+            epoch_exit();
+            CHECK(n == 0 || n == 1, "churn remove: %d", n);
+        } else {
+            uint64_t tag = 0;
+            epoch_enter();
+            ops->get(shared, k, kl, tag_of, &tag);
+            epoch_exit();
+        }
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void test_churn_removes_each_insert_once(double seconds)
+{
+    shared = ops->create(STORE_SET);
+    CHECK(shared != NULL, "create");
+    static churner_t cs[CHURNERS];
+    pthread_t t[CHURNERS];
+    atomic_store(&stop, false);
+    for (int i = 0; i < CHURNERS; i++) {
+        cs[i] = (churner_t){.id = i + 1};
+        pthread_create(&t[i], NULL, churner_main, &cs[i]);
+    }
+    nanosleep(&(struct timespec){.tv_sec = (time_t)seconds,
+                                 .tv_nsec = (long)((seconds - (time_t)seconds) * 1e9)},
+              NULL);
+    atomic_store(&stop, true);
+    uint64_t ins = 0, ins_sum = 0;
+    churner_t left = {0};
+    for (int i = 0; i < CHURNERS; i++) {
+        pthread_join(t[i], NULL);
+        ins += cs[i].inserted;
+        ins_sum += cs[i].inserted_sum;
+        left.removed += cs[i].removed;
+        left.removed_sum += cs[i].removed_sum;
+    }
+    /* what is still there counts as removed by the final sweep */
+    unsigned char k[16];
+    size_t present = 0;
+    for (unsigned id = 0; id < CHURN_KEYS; id++) {
+        size_t kl = owned_key(k, id);
+        epoch_enter();
+        present += (size_t)ops->remove(shared, k, kl, NULL, NULL, sum_removed, &left);
+        epoch_exit();
+    }
+    CHECK(left.removed == ins && left.removed_sum == ins_sum,
+          "%llu inserted, %llu removed or left (sums differ: %d)", (unsigned long long)ins,
+          (unsigned long long)left.removed, left.removed_sum != ins_sum);
+    CHECK(ops->size(shared) == 0, "size %zu after sweep", ops->size(shared));
+    printf("  churn: %llu inserts, %zu left at the end\n", (unsigned long long)ins, present);
+    ops->destroy(shared);
+}
+
+/* ---- 4. remove racing updates ---- */
+
+/* Only the remover changes whether the key is present, so each of its
+ * removes must succeed even when an update replaced the object between its
+ * load and its CAS. */
+static void *racing_updater_main(void *arg)
+{
+    (void)arg;
+    unsigned char k[16];
+    size_t kl = owned_key(k, 0);
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        counter_ctx_t c = {0};
+        epoch_enter();
+        int rc = ops->update(shared, k, kl, bump, &c);
+        epoch_exit();
+        CHECK(rc == XETS_OK || rc == XETS_NOTFOUND, "racing update: %d", rc);
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void test_remove_racing_updates_still_removes(double seconds)
+{
+    shared = ops->create(STORE_SET);
+    CHECK(shared != NULL, "create");
+    pthread_t t[2];
+    atomic_store(&stop, false);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, racing_updater_main, NULL);
+    unsigned char k[16], v[128];
+    size_t kl = owned_key(k, 0);
+    double until = now() + seconds;
+    unsigned rounds = 0;
+    while (now() < until || rounds < 1000) {
+        int rc = t_put(shared, k, kl, v, make_value(v, k, kl, 0, rounds % 7), PUT_NEW);
+        CHECK(rc == XETS_OK, "put_new of a key only this thread inserts: %d", rc);
+        for (int i = 0; i < 20; i++)
+            sched_yield(); /* let the updaters at it */
+        epoch_enter();
+        int n = ops->remove(shared, k, kl, NULL, NULL, NULL, NULL);
+        epoch_exit();
+        CHECK(n == 1, "remove of a present key returned %d", n);
+        rounds++;
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(ops->size(shared) == 0, "size %zu", ops->size(shared));
+    printf("  remove racing updates: %u rounds\n", rounds);
+    ops->destroy(shared);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x5eed5eedull;
+    double secs = argc > 2 ? strtod(argv[2], NULL) : 1.5;
+    printf("skiplist_test seed=%#llx\n", (unsigned long long)seed);
+    test_single_thread_matches_model(seed);
+    printf("  single thread: ok\n");
+    test_concurrent_owners_match_logs(secs);
+    test_churn_removes_each_insert_once(secs);
+    test_remove_racing_updates_still_removes(secs / 3);
+    epoch_synchronize();
+    printf("skiplist_test: ok\n");
+    return 0;
+}
