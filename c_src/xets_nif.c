@@ -65,6 +65,21 @@ static ERL_NIF_TERM retry(ErlNifEnv *env, const char *name,
         }                                                                                         \
     } while (0)
 
+/* ENTER, then argv[1] encoded as a key of t into kb. The caller ends with
+ * leave_key(&kb), which also ends the epoch section. */
+#define ENTER_KEY(env, want, t, kb, name, fn)                                                    \
+    ENTER(env, argv[0], want, t, name, fn);                                                       \
+    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {                                            \
+        leave_key(&kb);                                                                           \
+        return raise_nomem(env);                                                                  \
+    }
+
+static void leave_key(kbuf_t *kb)
+{
+    epoch_exit();
+    kbuf_free(kb);
+}
+
 static store_t *store_of(table_t *t)
 {
     return atomic_load_explicit(&t->store, memory_order_acquire);
@@ -392,17 +407,11 @@ static ERL_NIF_TERM reversed(ErlNifEnv *env, ERL_NIF_TERM list)
 static ERL_NIF_TERM lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
-    ENTER(env, argv[0], ACCESS_READ, t, "lookup", lookup_nif);
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_READ, t, kb, "lookup", lookup_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
     t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     return reversed(env, c.list);
 }
 
@@ -418,18 +427,12 @@ static ERL_NIF_TERM lookup_element_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
         (!enif_get_tuple(env, argv[3], &arity, &dflt) || arity != 2 || dflt[0] != atom_default))
         return enif_make_badarg(env);
     table_t *t;
-    ENTER(env, argv[0], ACCESS_READ, t, "lookup_element", lookup_element_nif);
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_READ, t, kb, "lookup_element", lookup_element_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos};
     int st = t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
     bool many = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     if (c.bad)
         return enif_make_badarg(env);
     if (st == XETS_NOTFOUND)
@@ -451,16 +454,10 @@ static int stop_at_first(void *ctx, const rec_t *r)
 static ERL_NIF_TERM member_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
-    ENTER(env, argv[0], ACCESS_READ, t, "member", member_nif);
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_READ, t, kb, "member", member_nif);
     int st = t->ops->get(store_of(t), kb.p, kb.len, stop_at_first, NULL);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     return st == XETS_NOTFOUND ? atom_false : atom_true;
 }
 
@@ -618,33 +615,21 @@ static ERL_NIF_TERM insert_new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
 static ERL_NIF_TERM delete_key_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
-    ENTER(env, argv[0], ACCESS_WRITE, t, "delete", delete_key_nif);
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_WRITE, t, kb, "delete", delete_key_nif);
     t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, NULL, NULL);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     return atom_true;
 }
 
 static ERL_NIF_TERM take_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
-    ENTER(env, argv[0], ACCESS_WRITE, t, "take", take_nif);
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_WRITE, t, kb, "take", take_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
     t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, collect, &c);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     return reversed(env, c.list);
 }
 
@@ -662,13 +647,11 @@ static ERL_NIF_TERM delete_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
     identical_ctx_t same = {.obj = argv[1], .use_fp = has_fingerprint(t)};
     if (encode_key(env, t, elems[t->keypos - 1], &kb) != XETS_OK ||
         (same.use_fp && object_fp(env, argv[1], &same.fp) != XETS_OK)) {
-        kbuf_free(&kb);
-        epoch_exit();
+        leave_key(&kb);
         return raise_nomem(env);
     }
     t->ops->remove(store_of(t), kb.p, kb.len, is_identical, &same, NULL, NULL);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     identical_done(&same);
     return atom_true;
 }
@@ -913,8 +896,7 @@ static ERL_NIF_TERM update_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
             /* XETS_EXISTS: someone inserted the key meanwhile; update theirs. */
         } while (st == XETS_EXISTS);
     }
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     free(changes);
     if (c.has_out)
         enif_release_binary(&c.out);
@@ -995,31 +977,21 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
-    ENTER(env, argv[0], ACCESS_READ, t, "next", next_nif);
-    if (argv[1] == atom_end_of_table && !is_hash(t)) {
-        /* As ets: on ordered_set the end marker is no key to step from
-         * (hash tables look it up like any other key). */
-        epoch_exit();
-        return enif_make_badarg(env);
-    }
     kbuf_t kb;
-    if (encode_key(env, t, argv[1], &kb) != XETS_OK) {
-        kbuf_free(&kb);
-        epoch_exit();
-        return raise_nomem(env);
-    }
+    ENTER_KEY(env, ACCESS_READ, t, kb, "next", next_nif);
     store_t *s = store_of(t);
-    if (is_hash(t) && atomic_load(&t->fix_count) == 0 &&
-        t->ops->get(s, kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND) {
-        epoch_exit();
-        kbuf_free(&kb);
+    /* As ets: on ordered_set the end marker is no key to step from; hash
+     * tables step only from a key they hold, unless fixed. */
+    if (is_hash(t) ? atomic_load(&t->fix_count) == 0 &&
+                         t->ops->get(s, kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND
+                   : argv[1] == atom_end_of_table) {
+        leave_key(&kb);
         return enif_make_badarg(env);
     }
     chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
-    epoch_exit();
-    kbuf_free(&kb);
+    leave_key(&kb);
     return st == XETS_END ? atom_end_of_table : c.list;
 }
 
