@@ -25,6 +25,22 @@
  *   the caller) keeps it allocated while they may hold it.
  * - A set object is replaced by linking a new node in place of the old one,
  *   so a reader sees one object or the other, never a mix.
+ * - A bag key's objects are read as a snapshot, as ETS's lookup under the
+ *   bucket lock. Appending an object is one store, but removing is not
+ *   (objects matched apart are unlinked by separate stores), and a reader on
+ *   a node unlinked under it would go on into objects added since (an object
+ *   removed and added again would be seen twice). So a bag remove keeps its
+ *   stripe's sequence count odd while it unlinks, and a bag reader (a scan,
+ *   key by key) gathers the key's objects, visits them only if the count has
+ *   not moved, and after HT_READ_TRIES failures reads under the stripe lock,
+ *   so that it never spins behind a descheduled writer.
+ * - Dummies are also linked ahead of use: after the table doubles, writers
+ *   link the new buckets' dummies, HT_FILL_BATCH per write operation, from
+ *   the bottom up, so that readers nearly always start at their own bucket's
+ *   dummy rather than at an ancestor's, whose run is twice as long. Writers
+ *   still link a missing dummy on first use, as in the paper. A search ends
+ *   on reaching the next bucket's dummy, known by its address alone
+ *   (ht_bucket_end), so a miss need not touch the node after its bucket.
  * - The table also shrinks: lowering `bits` is immediate, and the dummies of
  *   the dropped buckets are then unlinked by writers, HT_REAP_BATCH buckets
  *   per write operation, from the top down, so that neither the directory
@@ -40,21 +56,33 @@
  * - The list is sorted. The next pointer of an unlinked object never
  *   changes; that of an unlinked dummy changes only if the dummy is linked
  *   again, at the same place, so it still leads on to greater nodes.
- * - bits only changes, and segments are only allocated or retired, under the
- *   resize mutex, which is always taken before a stripe lock, never after.
+ * - bits, fill_lo and reap_hi only change, and segments are only allocated
+ *   or retired, under the resize mutex, which is always taken before a
+ *   stripe lock, never after.
  * - Segment k (k >= HT_STRIPE_BITS) is allocated exactly when
  *   2^k < reap_hi, and 2^bits <= reap_hi. Buckets in [2^bits, reap_hi) are
  *   dropped and await reaping; buckets at or above reap_hi have no dummy.
+ * - HT_NSTRIPES <= fill_lo <= 2^bits, and every bucket below fill_lo has its
+ *   dummy in the list.
  * - A dummy is in the list exactly when it is marked live; both change under
  *   the lock of the dummy's stripe. A writer links dummies only for buckets
  *   below 2^bits as read under that lock, which is why a reaped bucket is
  *   never linked again behind the reaper's back.
+ * - A stripe's sequence count is odd exactly from a bag remove's first match
+ *   to the end of its unlinks; it changes under the stripe lock.
  *
  * Memory ordering: a node, a dummy or a segment is fully written before a
  * release store publishes it (a next pointer, a dummy's live mark, a segment
- * pointer, `bits`), and every load that can see it is an acquire load. Unlinking is also a release store, since it may publish to a reader
- * a node that another writer linked. Counters are relaxed: they are exact
- * only when writers are quiet, as store.h says. */
+ * pointer, `bits`), and every load that can see it is an acquire load.
+ * Unlinking is also a release store, since it may publish to a reader a node
+ * that another writer linked. A remove makes its sequence count odd with a
+ * relaxed store: the release of each unlink that follows orders it first, so
+ * a reader whose acquire load sees an unlink, then rereads the count, finds
+ * it moved. The count is made even again with a release store, which the
+ * reader's first load of it acquires: a reader that starts from it sees all
+ * the remove's unlinks. Counters are relaxed: they are exact only when
+ * writers are quiet, as store.h says. */
+#include <ck_pr.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -76,15 +104,26 @@
 /* 2^48 buckets is beyond any memory that could fill them. */
 #define HT_MAX_BITS 48
 #define HT_CACHE_LINE 64
-/* Grow above 2 objects per bucket, shrink below 1/8. */
-#define HT_GROW_LOAD 2
+/* Grow above 1 object per bucket, shrink below 1/8. One rather than two: a
+ * lookup then touches about 0.6 fewer nodes, for twice the directory (24 to
+ * 48 bytes per object over a doubling cycle, instead of 12 to 24). */
+#define HT_GROW_LOAD 1
 #define HT_SHRINK_LOAD 8
 /* After its own load has called for a resize check, a stripe waits this many
  * of its writes before calling again, so that a misleading stripe (a skewed
  * one, or one of a tiny table) rarely costs a sum over all stripes. */
 #define HT_CHECK_BACKOFF 64
 #define HT_REAP_BATCH 8
+/* One dummy per write would keep up (a table doubles again only after as
+ * many inserts as the dummies it needs); more finishes sooner, for tables
+ * that stop growing and are then mostly read. */
+#define HT_FILL_BATCH 4
 #define HT_POLL_EVERY 64
+/* A bag reader tries this many times to read a key between writers before
+ * it takes the stripe lock. */
+#define HT_READ_TRIES 4
+/* Objects of one bag key a reader gathers on its stack; more go to the heap. */
+#define HT_GROUP_LOCAL 16
 
 /* What the list links: the header shared by objects and dummies. */
 typedef struct ht_link ht_link_t;
@@ -106,16 +145,22 @@ typedef struct ht_node {
 /* Allocations cover the whole struct, whatever the key and value lengths. */
 #define HT_HDR sizeof(ht_node_t)
 
+/* What a stripe's writers touch, on a line of its own (on x86-64 the five
+ * fields fill it). Bag readers read seq here too: a line of its own would
+ * cost every table 4 KiB more, to spare bag readers a miss only while
+ * writers are busy in the same stripe. */
 typedef struct ht_stripe {
     alignas(HT_CACHE_LINE) pthread_mutex_t lock;
     _Atomic size_t count; /* objects; stored under lock, read by anyone */
     _Atomic size_t bytes; /* object allocations */
     unsigned skip;        /* under lock: writes left before the next load check */
+    _Atomic unsigned seq; /* odd while a bag remove unlinks; stored under lock */
 } ht_stripe_t;
 
 struct store {
     ht_stripe_t stripe[HT_NSTRIPES];
     alignas(HT_CACHE_LINE) _Atomic unsigned bits;
+    _Atomic uint64_t fill_lo;
     _Atomic uint64_t reap_hi;
     _Atomic size_t dir_bytes;
     enum store_kind kind;
@@ -181,10 +226,30 @@ static ht_link_t *ht_dummy_near(store_t *s, uint64_t j)
     return &s->base[j];
 }
 
-/* Where a reader starts looking for the objects of hash h. */
-static ht_link_t *ht_reader_start(store_t *s, uint64_t h)
+/* Where bucket j's run of the list ends, once all dummies are linked: at
+ * the dummy of the bucket after j in split order (NULL if none). Any key
+ * of j sorts before it, so a search that reaches a link equal to it stops
+ * without touching it: a miss costs one cache line less. Only the address
+ * is used, which needs no liveness check: the segment read here cannot be
+ * freed while the caller's epoch section lasts, so no other node can have
+ * that address meanwhile. */
+static const ht_link_t *ht_bucket_end(store_t *s, uint64_t j, unsigned bits)
 {
-    return ht_dummy_near(s, h & ht_mask(atomic_load_explicit(&s->bits, memory_order_acquire)));
+    uint64_t step = (uint64_t)1 << (64 - bits);
+    uint64_t next = ht_rev64(j) + step;
+    if (next == 0)
+        return NULL;
+    j = ht_rev64(next);
+    return j < HT_NSTRIPES ? &s->base[j] : ht_slot(s, j);
+}
+
+/* Where a reader starts looking for the objects of hash h; where it may
+ * stop goes to *stop. */
+static ht_link_t *ht_reader_start(store_t *s, uint64_t h, const ht_link_t **stop)
+{
+    unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
+    *stop = ht_bucket_end(s, h & ht_mask(bits), bits);
+    return ht_dummy_near(s, h & ht_mask(bits));
 }
 
 static ht_node_t *ht_obj(ht_link_t *l)
@@ -201,7 +266,7 @@ static int ht_key_cmp(ht_link_t *l, const unsigned char *key, size_t klen)
 
 static bool ht_same_key(ht_link_t *l, uint64_t order, const unsigned char *key, size_t klen)
 {
-    return !l->dummy && l->order == order && ht_key_cmp(l, key, klen) == 0;
+    return l->order == order && !l->dummy && ht_key_cmp(l, key, klen) == 0;
 }
 
 /* Whether l sorts before the key (or_equal: before or at it). */
@@ -216,13 +281,21 @@ static bool ht_before(ht_link_t *l, uint64_t order, const unsigned char *key, si
     return c < 0 || (or_equal && c == 0);
 }
 
+/* Whether cur is an object of the key; stop (ht_bucket_end) is not. */
+static bool ht_is_key(ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+                      const unsigned char *key, size_t klen)
+{
+    return cur != NULL && cur != stop && ht_same_key(cur, order, key, klen);
+}
+
 /* From pred (which sorts before the key), the first link not before the key
- * (past: not at it either); its predecessor goes to *predp. */
-static ht_link_t *ht_seek(ht_link_t *pred, uint64_t order, const unsigned char *key, size_t klen,
-                          bool past, ht_link_t **predp)
+ * (past: not at it either), or stop if it comes first; the link's
+ * predecessor goes to *predp. */
+static ht_link_t *ht_seek(ht_link_t *pred, const ht_link_t *stop, uint64_t order,
+                          const unsigned char *key, size_t klen, bool past, ht_link_t **predp)
 {
     ht_link_t *cur = atomic_load_explicit(&pred->next, memory_order_acquire);
-    while (cur != NULL && ht_before(cur, order, key, klen, past)) {
+    while (cur != NULL && cur != stop && ht_before(cur, order, key, klen, past)) {
         pred = cur;
         cur = atomic_load_explicit(&cur->next, memory_order_acquire);
     }
@@ -275,6 +348,120 @@ static void ht_sub(_Atomic size_t *c, size_t delta)
                           memory_order_relaxed);
 }
 
+/* ---- snapshots of a bag key ----------------------------------------- */
+
+/* A stripe's sequence count as a read of its bag keys starts. Acquire:
+ * pairs with the release that made it even, after a remove's unlinks. */
+static unsigned ht_read_begin(ht_stripe_t *st)
+{
+    return atomic_load_explicit(&st->seq, memory_order_acquire);
+}
+
+/* Whether nothing was unlinked in the stripe since ht_read_begin returned
+ * seq. Relaxed: the loads it must follow are acquire loads. */
+static bool ht_read_valid(ht_stripe_t *st, unsigned seq)
+{
+    return (seq & 1) == 0 && atomic_load_explicit(&st->seq, memory_order_relaxed) == seq;
+}
+
+/* st locked; unlinks follow (see the memory ordering above). */
+static void ht_write_begin(ht_stripe_t *st)
+{
+    atomic_store_explicit(&st->seq, atomic_load_explicit(&st->seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* st locked; the unlinks are done. */
+static void ht_write_end(ht_stripe_t *st)
+{
+    atomic_store_explicit(&st->seq, atomic_load_explicit(&st->seq, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
+/* The objects of one key, gathered before any is visited. Pointers into the
+ * list stay valid for the caller's epoch section. */
+typedef struct ht_group {
+    ht_link_t **l;
+    size_t n, cap;
+    ht_link_t *local[HT_GROUP_LOCAL];
+} ht_group_t;
+
+static void ht_group_init(ht_group_t *g)
+{
+    g->l = g->local;
+    g->n = 0;
+    g->cap = HT_GROUP_LOCAL;
+}
+
+static void ht_group_free(ht_group_t *g)
+{
+    if (g->l != g->local)
+        free(g->l);
+}
+
+/* Gathers the objects of the key from cur on, and the link after them into
+ * *end. False if the group could not grow. With st, a read of st begun at
+ * seq: a group that outgrows its buffer after the stripe has changed is cut
+ * short, the read having failed anyway (the unlinked nodes of a key removed
+ * and added again over and over lead on from one to the next, without end). */
+static bool ht_group_gather(ht_group_t *g, ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+                            const unsigned char *key, size_t klen, ht_stripe_t *st,
+                            unsigned seq, ht_link_t **end)
+{
+    g->n = 0;
+    for (; ht_is_key(cur, stop, order, key, klen);
+         cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
+        if (g->n == g->cap) {
+            if (st != NULL && !ht_read_valid(st, seq))
+                break;
+            size_t cap = 2 * g->cap;
+            ht_link_t **l = malloc(cap * sizeof *l);
+            if (l == NULL)
+                return false;
+            memcpy(l, g->l, g->n * sizeof *l);
+            ht_group_free(g);
+            g->l = l;
+            g->cap = cap;
+        }
+        g->l[g->n++] = cur;
+    }
+    *end = cur;
+    return true;
+}
+
+/* Visits the gathered objects until visit stops (all of them when finish).
+ * Returns whether visit asked to stop. */
+static bool ht_group_visit(const ht_group_t *g, bool finish, visit_fn visit, void *ctx)
+{
+    bool stopped = false;
+    for (size_t i = 0; i < g->n && !(stopped && !finish); i++) {
+        rec_t r = ht_rec(g->l[i]);
+        stopped |= visit(ctx, &r) != 0;
+    }
+    return stopped;
+}
+
+/* As ht_group_visit, straight from the list, for a reader holding the
+ * stripe lock. Counts the objects visited into *n; with finish, the link
+ * after the key's objects goes to *end. */
+static bool ht_run_visit(ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+                         const unsigned char *key, size_t klen, bool finish, visit_fn visit,
+                         void *ctx, size_t *n, ht_link_t **end)
+{
+    bool stopped = false;
+    *n = 0;
+    for (; ht_is_key(cur, stop, order, key, klen) && !(stopped && !finish);
+         cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
+        rec_t r = ht_rec(cur);
+        stopped |= visit(ctx, &r) != 0;
+        ++*n;
+    }
+    *end = cur;
+    return stopped;
+}
+
+/* ---- writers --------------------------------------------------------- */
+
 /* Links l after pred, in front of next. Release on both stores: l may be a
  * dummy that readers still traverse from an earlier life in the list. */
 static void ht_link(ht_link_t *pred, ht_link_t *l, ht_link_t *next)
@@ -306,14 +493,13 @@ static void ht_unlink(ht_stripe_t *st, ht_link_t *pred, ht_link_t *first, ht_lin
     }
 }
 
-/* Where a writer starts looking for the objects of hash h, linking the
- * missing dummies of the bucket and its ancestors so that later searches are
- * short. Lock of h's stripe held: bits read under it cannot have dropped the
- * bucket's segment (the reaper frees one only after taking every stripe lock
- * for its buckets, and lowers bits before that). */
-static ht_link_t *ht_writer_start(store_t *s, uint64_t h)
+/* The dummy of bucket j, linking it and its missing ancestors first so that
+ * later searches are short. Lock of j's stripe held, and j below 2^bits as
+ * read under it: the bucket's segment cannot then be dropped (the reaper
+ * frees one only after taking every stripe lock for its buckets, and lowers
+ * bits before that). */
+static ht_link_t *ht_dummy_link(store_t *s, uint64_t j)
 {
-    uint64_t j = h & ht_mask(atomic_load_explicit(&s->bits, memory_order_acquire));
     ht_link_t *missing[HT_MAX_BITS];
     uint64_t missing_j[HT_MAX_BITS];
     unsigned n = 0;
@@ -351,6 +537,14 @@ static ht_link_t *ht_writer_start(store_t *s, uint64_t h)
     return d;
 }
 
+/* As ht_reader_start, for a writer holding the lock of h's stripe. */
+static ht_link_t *ht_writer_start(store_t *s, uint64_t h, const ht_link_t **stop)
+{
+    unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
+    *stop = ht_bucket_end(s, h & ht_mask(bits), bits);
+    return ht_dummy_link(s, h & ht_mask(bits));
+}
+
 static size_t ht_size(store_t *s)
 {
     size_t n = 0;
@@ -386,8 +580,9 @@ static bool ht_load_check(store_t *s, ht_stripe_t *st)
     return false;
 }
 
-/* Moves bits to fit the exact size. Growth allocates the segments it needs;
- * shrinking leaves the dropped buckets to ht_reap. */
+/* Moves bits to fit the exact size. Growth allocates the segments it needs
+ * and leaves the new buckets to ht_fill; shrinking leaves the dropped
+ * buckets to ht_reap. */
 static void ht_resize(store_t *s)
 {
     if (pthread_mutex_trylock(&s->resize) != 0)
@@ -414,9 +609,27 @@ static void ht_resize(store_t *s)
     while (want > HT_STRIPE_BITS && n * HT_SHRINK_LOAD < ((size_t)1 << want))
         want--;
     atomic_store_explicit(&s->reap_hi, reap_hi, memory_order_relaxed);
+    uint64_t nb = (uint64_t)1 << want;
+    if (atomic_load_explicit(&s->fill_lo, memory_order_relaxed) > nb)
+        atomic_store_explicit(&s->fill_lo, nb, memory_order_relaxed);
     if (want != bits)
         atomic_store_explicit(&s->bits, want, memory_order_release);
     pthread_mutex_unlock(&s->resize);
+}
+
+/* Links the dummies of up to HT_FILL_BATCH buckets above fill_lo. Resize
+ * mutex held, so bits and the buckets' segments stay. */
+static void ht_fill(store_t *s)
+{
+    uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed);
+    uint64_t lo = atomic_load_explicit(&s->fill_lo, memory_order_relaxed);
+    for (unsigned i = 0; i < HT_FILL_BATCH && lo < nb; i++, lo++) {
+        ht_stripe_t *st = ht_stripe_of(s, ht_rev64(lo));
+        pthread_mutex_lock(&st->lock);
+        ht_dummy_link(s, lo);
+        pthread_mutex_unlock(&st->lock);
+    }
+    atomic_store_explicit(&s->fill_lo, lo, memory_order_relaxed);
 }
 
 /* Unlinks the dummy of dropped bucket j, if it is in the list. */
@@ -441,11 +654,10 @@ static void ht_reap_bucket(store_t *s, uint64_t j)
 }
 
 /* Reaps up to HT_REAP_BATCH dropped buckets, retiring each segment once
- * its last bucket is gone (readers may still be on its dummies). */
+ * its last bucket is gone (readers may still be on its dummies). Resize
+ * mutex held. */
 static void ht_reap(store_t *s)
 {
-    if (pthread_mutex_trylock(&s->resize) != 0)
-        return;
     uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed);
     uint64_t hi = atomic_load_explicit(&s->reap_hi, memory_order_relaxed);
     for (unsigned i = 0; i < HT_REAP_BATCH && hi > nb; i++) {
@@ -460,7 +672,6 @@ static void ht_reap(store_t *s)
         }
     }
     atomic_store_explicit(&s->reap_hi, hi, memory_order_relaxed);
-    pthread_mutex_unlock(&s->resize);
 }
 
 /* Ends a write: unlocks st, then does this write's share of table upkeep. */
@@ -470,10 +681,15 @@ static void ht_write_done(store_t *s, ht_stripe_t *st)
     pthread_mutex_unlock(&st->lock);
     if (check)
         ht_resize(s);
-    /* Relaxed: only a hint; ht_reap rereads both under the resize mutex. */
-    if (atomic_load_explicit(&s->reap_hi, memory_order_relaxed) >
-        (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed))
+    /* Relaxed: only hints; ht_fill and ht_reap reread under the resize mutex. */
+    uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed);
+    bool fill = atomic_load_explicit(&s->fill_lo, memory_order_relaxed) < nb;
+    bool reap = atomic_load_explicit(&s->reap_hi, memory_order_relaxed) > nb;
+    if ((fill || reap) && pthread_mutex_trylock(&s->resize) == 0) {
+        ht_fill(s);
         ht_reap(s);
+        pthread_mutex_unlock(&s->resize);
+    }
     if (++ht_writes % HT_POLL_EVERY == 0)
         epoch_poll();
 }
@@ -509,10 +725,12 @@ static store_t *ht_create(enum store_kind kind)
         atomic_init(&st->count, 0);
         atomic_init(&st->bytes, 0);
         st->skip = 0;
+        atomic_init(&st->seq, 0);
     }
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&s->resize, NULL);
     atomic_init(&s->bits, HT_STRIPE_BITS);
+    atomic_init(&s->fill_lo, HT_NSTRIPES);
     atomic_init(&s->reap_hi, HT_NSTRIPES);
     atomic_init(&s->dir_bytes, 0);
     for (unsigned k = 0; k < HT_MAX_BITS; k++)
@@ -549,16 +767,19 @@ static int ht_put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn sa
     ht_stripe_t *st = ht_stripe_of(s, order);
     pthread_mutex_lock(&st->lock);
     ht_link_t *pred;
-    ht_link_t *cur = ht_seek(ht_writer_start(s, h), order, in->key, in->klen, false, &pred);
-    bool found = cur != NULL && ht_same_key(cur, order, in->key, in->klen);
+    const ht_link_t *stop;
+    ht_link_t *from = ht_writer_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, in->key, in->klen, false, &pred);
+    bool found = ht_is_key(cur, stop, order, in->key, in->klen);
     bool keep = true;
     if (found && mode == PUT_NEW) {
         keep = false;
     } else if (found && s->kind == STORE_SET) {
         ht_replace(st, pred, cur, n);
     } else {
-        /* Past the key's objects, so bag objects stay in insertion order. */
-        for (; keep && cur != NULL && ht_same_key(cur, order, in->key, in->klen);
+        /* Past the key's objects, so bag objects stay in insertion order.
+         * Appending is one store: bag readers need no sequence count. */
+        for (; keep && ht_is_key(cur, stop, order, in->key, in->klen);
              cur = atomic_load_explicit(&cur->next, memory_order_relaxed)) {
             rec_t r = ht_rec(cur);
             if (s->kind == STORE_BAG && r.fp == in->fp && (same == NULL || same(ctx, &r)))
@@ -577,21 +798,59 @@ static int ht_put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn sa
     return found && mode == PUT_NEW ? XETS_EXISTS : XETS_OK;
 }
 
+/* A bag key's objects as they were at one moment, visited after the read. */
+static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t klen,
+                        visit_fn visit, void *ctx)
+{
+    uint64_t order = ht_rev64(h);
+    ht_stripe_t *st = ht_stripe_of(s, order);
+    ht_group_t g;
+    ht_group_init(&g);
+    ht_link_t *pred, *end;
+    const ht_link_t *stop;
+    for (unsigned tries = 0; tries < HT_READ_TRIES; tries++) {
+        if (tries > 0)
+            ck_pr_stall();
+        unsigned seq = ht_read_begin(st);
+        ht_link_t *from = ht_reader_start(s, h, &stop);
+        ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+        if (!ht_group_gather(&g, cur, stop, order, key, klen, st, seq, &end))
+            break;
+        if (ht_read_valid(st, seq)) {
+            ht_group_visit(&g, false, visit, ctx);
+            int rc = g.n > 0 ? XETS_OK : XETS_NOTFOUND;
+            ht_group_free(&g);
+            return rc;
+        }
+    }
+    ht_group_free(&g);
+    /* Writers keep changing the stripe (or one is descheduled mid-change), or
+     * the key has too many objects to gather: read as a writer would. */
+    pthread_mutex_lock(&st->lock);
+    size_t n;
+    ht_link_t *from = ht_reader_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    ht_run_visit(cur, stop, order, key, klen, false, visit, ctx, &n, &end);
+    pthread_mutex_unlock(&st->lock);
+    return n > 0 ? XETS_OK : XETS_NOTFOUND;
+}
+
 static int ht_get(store_t *s, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
 {
     uint64_t h = XXH3_64bits(key, klen);
+    if (s->kind != STORE_SET)
+        return ht_get_group(s, h, key, klen, visit, ctx);
     uint64_t order = ht_rev64(h);
     ht_link_t *pred;
-    ht_link_t *cur = ht_seek(ht_reader_start(s, h), order, key, klen, false, &pred);
-    int rc = XETS_NOTFOUND;
-    for (; cur != NULL && ht_same_key(cur, order, key, klen);
-         cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
-        rc = XETS_OK;
-        rec_t r = ht_rec(cur);
-        if (visit(ctx, &r))
-            break;
-    }
-    return rc;
+    const ht_link_t *stop;
+    ht_link_t *from = ht_reader_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    /* A set key has one object: no need to look at the node after it. */
+    if (!ht_is_key(cur, stop, order, key, klen))
+        return XETS_NOTFOUND;
+    rec_t r = ht_rec(cur);
+    visit(ctx, &r);
+    return XETS_OK;
 }
 
 static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
@@ -600,14 +859,17 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
     uint64_t h = XXH3_64bits(key, klen);
     uint64_t order = ht_rev64(h);
     ht_stripe_t *st = ht_stripe_of(s, order);
+    bool bag = s->kind != STORE_SET;
     pthread_mutex_lock(&st->lock);
     ht_link_t *pred;
-    ht_link_t *cur = ht_seek(ht_writer_start(s, h), order, key, klen, false, &pred);
+    const ht_link_t *stop;
+    ht_link_t *from = ht_writer_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
     /* Consecutive removed objects go in one store: removing all of a key's
      * objects is then atomic for readers too. */
     ht_link_t *run = NULL;
     int n = 0;
-    for (; cur != NULL && ht_same_key(cur, order, key, klen);
+    for (; ht_is_key(cur, stop, order, key, klen);
          cur = atomic_load_explicit(&cur->next, memory_order_relaxed)) {
         rec_t r = ht_rec(cur);
         if (match == NULL || match(mctx, &r)) {
@@ -615,6 +877,8 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
                 removed(rctx, &r);
             if (run == NULL)
                 run = cur;
+            if (bag && n == 0)
+                ht_write_begin(st);
             n++;
         } else {
             if (run != NULL)
@@ -625,6 +889,8 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
     }
     if (run != NULL)
         ht_unlink(st, pred, run, cur);
+    if (bag && n > 0)
+        ht_write_end(st);
     ht_sub(&st->count, (size_t)n);
     ht_write_done(s, st);
     return n;
@@ -640,9 +906,11 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
     ht_stripe_t *st = ht_stripe_of(s, order);
     pthread_mutex_lock(&st->lock);
     ht_link_t *pred;
-    ht_link_t *cur = ht_seek(ht_writer_start(s, h), order, key, klen, false, &pred);
+    const ht_link_t *stop;
+    ht_link_t *from = ht_writer_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
     int rc = XETS_NOTFOUND;
-    if (cur != NULL && ht_same_key(cur, order, key, klen)) {
+    if (ht_is_key(cur, stop, order, key, klen)) {
         rec_t r = ht_rec(cur);
         rec_in_t out;
         rc = fn(ctx, &r, &out);
@@ -665,30 +933,144 @@ static int ht_scan(store_t *s, const unsigned char *after, size_t alen, enum sca
      * ETS. Split order does not change when the table resizes, so resuming
      * after a key neither repeats nor skips a key that stays in the table. */
     (void)dir;
-    ht_link_t *cur;
+    bool bag = s->kind != STORE_SET;
+    /* Bags: the stripe being read and its count when the read of the keys
+     * met since began. One count serves every key of the stripe until a key
+     * fails to validate; that key is then read again, from its bucket. */
+    ht_stripe_t *st = NULL;
+    unsigned seq = 0;
+    ht_link_t *cur, *pred;
+    const ht_link_t *stop;
     if (after == NULL) {
-        cur = atomic_load_explicit(&s->base[0].next, memory_order_acquire);
+        cur = &s->base[0];
     } else {
         uint64_t h = XXH3_64bits(after, alen);
-        ht_link_t *pred;
-        cur = ht_seek(ht_reader_start(s, h), ht_rev64(h), after, alen, true, &pred);
+        st = ht_stripe_of(s, ht_rev64(h));
+        seq = ht_read_begin(st);
+        ht_link_t *from = ht_reader_start(s, h, &stop);
+        cur = ht_seek(from, stop, ht_rev64(h), after, alen, true, &pred);
     }
-    for (; cur != NULL; cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
-        if (cur->dummy)
-            continue;
-        rec_t r = ht_rec(cur);
-        if (visit(ctx, &r)) {
-            /* The caller resumes after this key: finish its objects first. */
-            for (ht_link_t *l = atomic_load_explicit(&cur->next, memory_order_acquire);
-                 l != NULL && ht_same_key(l, cur->order, r.key, r.klen);
-                 l = atomic_load_explicit(&l->next, memory_order_acquire)) {
-                rec_t lr = ht_rec(l);
-                visit(ctx, &lr);
+    ht_group_t g;
+    ht_group_init(&g);
+    unsigned tries = 0;
+    int rc = XETS_END;
+    while (cur != NULL) {
+        if (cur->dummy) {
+            /* A stripe's region starts at its permanent dummy: the read of
+             * the region begins before its first next pointer is followed. */
+            if (bag && ht_stripe_of(s, cur->order) != st) {
+                st = ht_stripe_of(s, cur->order);
+                seq = ht_read_begin(st);
             }
-            return XETS_OK;
+            cur = atomic_load_explicit(&cur->next, memory_order_acquire);
+            continue;
+        }
+        uint64_t order = cur->order;
+        rec_t k = ht_rec(cur);
+        ht_link_t *end;
+        bool whole =
+            ht_group_gather(&g, cur, NULL, order, k.key, k.klen, bag ? st : NULL, seq, &end);
+        if (whole && (!bag || ht_read_valid(st, seq))) {
+            tries = 0;
+            /* The caller resumes after this key: visit all its objects. */
+            if (ht_group_visit(&g, true, visit, ctx)) {
+                rc = XETS_OK;
+                break;
+            }
+            cur = end;
+        } else if (whole && ++tries < HT_READ_TRIES) {
+            ck_pr_stall();
+            seq = ht_read_begin(st);
+            ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+            cur = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
+        } else {
+            /* As in ht_get_group; the count read under the lock is even and
+             * covers the lock's view, so the scan goes on from it. */
+            tries = 0;
+            pthread_mutex_lock(&st->lock);
+            ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+            cur = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
+            size_t n;
+            bool stopped =
+                ht_run_visit(cur, stop, order, k.key, k.klen, true, visit, ctx, &n, &end);
+            seq = atomic_load_explicit(&st->seq, memory_order_relaxed);
+            pthread_mutex_unlock(&st->lock);
+            if (stopped) {
+                rc = XETS_OK;
+                break;
+            }
+            cur = end;
         }
     }
-    return XETS_END;
+    ht_group_free(&g);
+    return rc;
+}
+
+/* Square root by Newton's method, from above: the C library's would need
+ * libm, which the build does not link, for a figure that is only shown. */
+static double ht_sqrt(double x)
+{
+    if (!(x > 0))
+        return 0;
+    double r = x < 1 ? 1 : x;
+    for (;;) {
+        double next = (r + x / r) / 2;
+        if (next >= r)
+            return r;
+        r = next;
+    }
+}
+
+/* ets:info(T, stats) computes the same figures over its buckets, as
+ * erl_db_hash.c's db_calc_stats_hash. Each stripe's part of the list is
+ * read under its lock, as ETS reads each bucket under its own; O(n). */
+static int ht_stats(store_t *s, struct store_stats *out)
+{
+    unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
+    uint64_t nb = (uint64_t)1 << bits, mask = ht_mask(bits);
+    uint64_t sum = 0, sq_sum = 0, used = 0, len = 0, bucket = 0;
+    size_t min = SIZE_MAX, max = 0;
+    for (unsigned t = 0; t < HT_NSTRIPES; t++) {
+        ht_link_t *l = &s->base[ht_rev64((uint64_t)t << (64 - HT_STRIPE_BITS))];
+        ht_stripe_t *st = &s->stripe[t];
+        pthread_mutex_lock(&st->lock);
+        for (l = atomic_load_explicit(&l->next, memory_order_relaxed);
+             l != NULL && ht_stripe_of(s, l->order) == st;
+             l = atomic_load_explicit(&l->next, memory_order_relaxed)) {
+            if (l->dummy)
+                continue;
+            /* A bucket's objects are one run of the list. */
+            uint64_t j = ht_rev64(l->order) & mask;
+            if (len > 0 && j != bucket) {
+                sq_sum += len * len;
+                min = len < min ? len : min;
+                max = len > max ? len : max;
+                len = 0;
+            }
+            used += len == 0;
+            bucket = j;
+            len++;
+            sum++;
+        }
+        pthread_mutex_unlock(&st->lock);
+    }
+    if (len > 0) {
+        sq_sum += len * len;
+        min = len < min ? len : min;
+        max = len > max ? len : max;
+    }
+    if (used < nb)
+        min = 0;
+    double avg = (double)sum / (double)nb;
+    out->buckets = nb;
+    out->avg_chain_len = avg;
+    out->std_dev_chain_len = ht_sqrt(((double)sq_sum - avg * (double)sum) / (double)nb);
+    out->std_dev_expected = ht_sqrt(avg * (1 - 1 / (double)nb));
+    out->min_chain_len = min;
+    out->max_chain_len = max;
+    out->kept_items = 0; /* removed objects are unlinked at once, fixed or not */
+    out->locks = HT_NSTRIPES;
+    return XETS_OK;
 }
 
 const store_ops_t hash_table_ops = {
@@ -701,4 +1083,5 @@ const store_ops_t hash_table_ops = {
     .scan = ht_scan,
     .size = ht_size,
     .memory = ht_memory,
+    .stats = ht_stats,
 };

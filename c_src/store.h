@@ -8,8 +8,9 @@
  * other on the same store, except destroy. Callers wrap each operation in
  * epoch_enter()/epoch_exit() (epoch.h); a rec_t handed to a callback points
  * into the store and stays valid until the caller's epoch section ends.
- * Readers never take a writer's lock. Callbacks must not call back into the
- * same store. */
+ * Readers take no writer's lock, except to get past writers that keep
+ * changing the key they read (bag snapshots), and in stats. Callbacks must
+ * not call back into the same store. */
 #ifndef XETS_STORE_H
 #define XETS_STORE_H
 
@@ -52,6 +53,20 @@ enum scan_dir { SCAN_FORWARD, SCAN_BACKWARD };
 
 typedef struct store store_t;
 
+/* What ets:info(T, stats) reports for a hash table, computed the same way
+ * over the structure's own buckets. A chain is the objects of one bucket
+ * (every object of a bag key counts). */
+struct store_stats {
+    size_t buckets;           /* number of buckets */
+    double avg_chain_len;     /* objects / buckets */
+    double std_dev_chain_len; /* population standard deviation over all buckets */
+    double std_dev_expected;  /* sqrt(avg * (1 - 1/buckets)): a uniform hash's */
+    size_t min_chain_len;     /* over all buckets, empty ones included */
+    size_t max_chain_len;
+    size_t kept_items;        /* deleted objects still kept for a fixed table */
+    size_t locks;             /* writer locks */
+};
+
 typedef struct store_ops {
     store_t *(*create)(enum store_kind kind);
     /* No concurrent users remain; frees every object. */
@@ -90,6 +105,10 @@ typedef struct store_ops {
     size_t (*size)(store_t *s);
     /* Bytes the structure and its objects occupy. */
     size_t (*memory)(store_t *s);
+
+    /* Optional (NULL where the structure has no buckets): fills *out and
+     * returns XETS_OK. Walks the whole structure, O(n). */
+    int (*stats)(store_t *s, struct store_stats *out);
 } store_ops_t;
 
 extern const store_ops_t hash_table_ops;

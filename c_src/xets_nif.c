@@ -351,6 +351,30 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     return enif_make_tuple_from_array(env, items, sizeof items / sizeof items[0]);
 }
 
+/* stats(Tab) -> false | the 8-tuple of ets:info(Tab, stats). It walks the
+ * whole table, so it runs on a dirty scheduler. */
+static ERL_NIF_TERM stats_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    epoch_enter();
+    /* Like info/2, whatever the protection; xets:info/2 has checked that
+     * the table exists (if it is deleted meanwhile, stats are of nothing). */
+    table_t *t = table_find(env, argv[0]);
+    struct store_stats st;
+    bool has = t != NULL && !atomic_load(&t->dead) && t->ops->stats != NULL &&
+               t->ops->stats(store_of(t), &st) == XETS_OK;
+    epoch_exit();
+    if (!has)
+        return atom_false;
+    return enif_make_tuple8(env, enif_make_uint64(env, st.buckets),
+                            enif_make_double(env, st.avg_chain_len),
+                            enif_make_double(env, st.std_dev_chain_len),
+                            enif_make_double(env, st.std_dev_expected),
+                            enif_make_uint64(env, st.min_chain_len),
+                            enif_make_uint64(env, st.max_chain_len),
+                            enif_make_uint64(env, st.kept_items), enif_make_uint64(env, st.locks));
+}
+
 static ERL_NIF_TERM whereis_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
@@ -1161,6 +1185,7 @@ static ErlNifFunc nif_funcs[] = {
     {"new", 2, new_nif, 0},
     {"delete", 1, delete_nif, 0},
     {"info", 1, info_nif, 0},
+    {"stats", 1, stats_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"whereis", 1, whereis_nif, 0},
     {"all", 0, all_nif, 0},
     {"lookup", 2, lookup_nif, 0},

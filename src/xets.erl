@@ -105,6 +105,7 @@ info(Tab) ->
 info(Tab, Item) ->
     case raw_info(Tab, [Tab, Item]) of
         undefined -> undefined;
+        _ when Item =:= stats -> ?CALL(xets_nif:stats(Tab), [Tab, Item]);
         Raw ->
             try item(Item, Raw)
             catch error:function_clause ->
@@ -144,7 +145,6 @@ item(safe_fixed_monotonic_time, Raw) ->
         false -> false;
         Ns -> {erlang:convert_time_unit(Ns, nanosecond, native), element(15, Raw)}
     end;
-item(stats, _Raw) -> false;
 item(binary, _Raw) -> [].
 
 %% @doc Inserts an object or a list of objects, replacing objects with the

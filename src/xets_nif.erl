@@ -3,7 +3,7 @@
 -module(xets_nif).
 -on_load(init/0).
 
--export([new/2, delete/1, info/1, whereis/1, all/0,
+-export([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
          lookup/2, lookup_element/4, member/2,
          insert/2, insert_new/2, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
@@ -11,7 +11,7 @@
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          reaper_drain/0, key_encode/2]).
 
--nifs([new/2, delete/1, info/1, whereis/1, all/0,
+-nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
        insert/2, insert_new/2, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
@@ -32,6 +32,8 @@ init() ->
 new(_Name, _Opts) -> ?NIF.
 delete(_Tab) -> ?NIF.
 info(_Tab) -> ?NIF.
+%% ets:info(Tab, stats): walks the table, on a dirty scheduler.
+stats(_Tab) -> ?NIF.
 whereis(_Name) -> ?NIF.
 all() -> ?NIF.
 lookup(_Tab, _Key) -> ?NIF.

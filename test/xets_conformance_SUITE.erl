@@ -751,8 +751,9 @@ info_2_every_item_as_ets(Config) ->
               ?EQ(P, ?M:info(?T, id) =:= id_of(?M, ?T)),
               ?EQ(P, is_reference(?M:info(?T, id))),
               ?EQ(P, is_integer(?M:info(?T, memory)) andalso ?M:info(?T, memory) > 0),
-              %% stats and binary are ets internals: accepted, not compared
-              ?EQ(P, catch_class(fun() -> ?M:info(?T, stats) end)),
+              %% stats describe each structure's own buckets: compared in
+              %% shape and in what does not depend on the bucket count
+              ?EQ(P, stats_shape(?M:info(?T, stats))),
               ?EQ(P, is_list(?M:info(?T, binary))),
               [?EQ(P, ?M:info(?T, Bad)) || Bad <- [bad_item, "size", 1, {size}, [], ids]],
               ?EQ(P, ?M:safe_fixtable(?T, true)),
@@ -1547,6 +1548,20 @@ random_key() ->
         true -> xets_terms:random_key();
         false -> pick([1, 1.0, a, {1}, {1.0}])
     end.
+
+%% For hash tables the 8-tuple, its chain-length average being objects per
+%% bucket. ordered_set has no hash statistics: false, or with
+%% write_concurrency ets's CA-tree triple, which xets (a skiplist) does not
+%% have (a documented difference, pinned in xets_differences_tests).
+stats_shape(false) ->
+    no_hash_stats;
+stats_shape({Routes, Bases, _}) when is_integer(Routes), is_integer(Bases) ->
+    no_hash_stats;
+stats_shape({Buckets, Avg, StdDev, Expected, Min, Max, Kept, Locks})
+  when is_integer(Buckets), Buckets > 0, is_float(StdDev), is_float(Expected),
+       is_integer(Min), is_integer(Max), Min =< Max, is_integer(Kept),
+       is_integer(Locks), Locks > 0 ->
+    {hash_stats, round(Avg * Buckets), Max >= 1}.
 
 xets_float_twin(T) ->
     case erlang:function_exported(xets_terms, float_twin, 1) of

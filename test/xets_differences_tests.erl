@@ -32,3 +32,11 @@ compressed_tables_store_objects_uncompressed_test() ->
     xets:insert(Plain, Big),
     xets:insert(Compressed, Big),
     ?assertEqual(xets:info(Plain, memory), xets:info(Compressed, memory)).
+
+%% ets reports the statistics of its contention-adapting tree for an
+%% ordered_set with write_concurrency; xets's ordered_set is a skiplist and
+%% reports false, as ets does for its other ordered_sets.
+ordered_set_stats_are_false_test() ->
+    Opts = [ordered_set, {write_concurrency, true}],
+    ?assertMatch({_, _, _}, ets:info(ets:new(e, Opts), stats)),
+    ?assertEqual(false, xets:info(xets:new(x, Opts), stats)).

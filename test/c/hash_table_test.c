@@ -1,7 +1,9 @@
 /* hash_table.c against a reference model, single-threaded for every kind,
- * then under concurrent writers, readers and resizes. Exits nonzero on the
- * first failure. Every store operation runs inside an epoch section, as the
- * NIF glue runs them. */
+ * then under concurrent writers, readers and resizes; its info(T, stats)
+ * figures against a recount; and bag reads, under writers that remove and
+ * add a key's objects back, against the states the key went through.
+ * Exits nonzero on the first failure. Every store operation runs inside an
+ * epoch section, as the NIF glue runs them. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -637,6 +639,28 @@ static void test_edges(void)
     quiesce();
     ops->destroy(s);
 
+    /* A key with more objects than a reader gathers on its stack. */
+    s = ops->create(STORE_DUPLICATE_BAG);
+    for (uint32_t vid = 1; vid <= 100; vid++) {
+        vbytes_t bv = val_of(5, vid % 50);
+        rec_in_t bin = rec_in(&k, &bv, STORE_DUPLICATE_BAG, vid % 50);
+        CHECK(put(s, &bin, PUT_REPLACE, NULL, NULL) == XETS_OK, "dbag put");
+    }
+    coll_reset(&c, 0);
+    CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 100, "get of 100 objects: %zu", c.n);
+    for (uint32_t i = 0; i < 100; i++)
+        CHECK(c.vid[i] == (i + 1) % 50, "object %u of 100 out of order", i);
+    coll_reset(&c, 3);
+    CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 3, "get of 100 ignored stop: %zu", c.n);
+    coll_reset(&c, 3);
+    CHECK(scan(s, NULL, collect, &c) == XETS_OK && c.n == 100, "scan stop in 100: %zu", c.n);
+    uint32_t seven = 7;
+    CHECK(del(s, &k, match_vid, &seven, NULL, NULL) == 2, "remove both copies of 7");
+    coll_reset(&c, 0);
+    CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 98, "get after remove: %zu", c.n);
+    quiesce();
+    ops->destroy(s);
+
     /* A set replaces; a bag dedupes with fp alone when same is NULL. */
     s = ops->create(STORE_BAG);
     vbytes_t v2 = val_of(5, 8); /* fp 1, as vid 1 */
@@ -691,6 +715,333 @@ static void test_regrow(void)
     quiesce();
     ops->destroy(s);
     printf("  regrowth during reaping passed\n");
+}
+
+/* ---- stats ---------------------------------------------------------- */
+
+static bool near(double a, double b)
+{
+    double d = a > b ? a - b : b - a;
+    return d <= 1e-9 * (1 + (a > b ? a : b));
+}
+
+/* info(T, stats) figures, recomputed from the objects' hashes over the
+ * bucket count the store reports. */
+static void check_stats(store_t *s, const uint32_t *kids, size_t n, const char *what)
+{
+    struct store_stats st;
+    CHECK(ops->stats(s, &st) == XETS_OK, "%s: stats", what);
+    CHECK(st.buckets >= 64 && (st.buckets & (st.buckets - 1)) == 0, "%s: %zu buckets", what,
+          st.buckets);
+    size_t *chain = calloc(st.buckets, sizeof *chain);
+    CHECK(chain, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        kbytes_t k = key_of(kids[i]);
+        chain[XXH3_64bits(k.b, k.len) & (st.buckets - 1)]++;
+    }
+    double avg = (double)n / (double)st.buckets, var = 0;
+    size_t min = SIZE_MAX, max = 0;
+    for (size_t j = 0; j < st.buckets; j++) {
+        var += ((double)chain[j] - avg) * ((double)chain[j] - avg);
+        min = chain[j] < min ? chain[j] : min;
+        max = chain[j] > max ? chain[j] : max;
+    }
+    var /= (double)st.buckets;
+    double expected_var = avg * (1 - 1 / (double)st.buckets);
+    CHECK(near(st.avg_chain_len, avg), "%s: average chain %g, expected %g", what,
+          st.avg_chain_len, avg);
+    CHECK(near(st.std_dev_chain_len * st.std_dev_chain_len, var), "%s: std dev %g, variance %g",
+          what, st.std_dev_chain_len, var);
+    CHECK(near(st.std_dev_expected * st.std_dev_expected, expected_var),
+          "%s: expected std dev %g, variance %g", what, st.std_dev_expected, expected_var);
+    CHECK(st.min_chain_len == min && st.max_chain_len == max,
+          "%s: chains %zu..%zu, expected %zu..%zu", what, st.min_chain_len, st.max_chain_len, min,
+          max);
+    CHECK(st.kept_items == 0 && st.locks == 64, "%s: kept %zu, locks %zu", what, st.kept_items,
+          st.locks);
+    free(chain);
+}
+
+/* Chains count objects, so a bag key's objects all count in its bucket. */
+static void test_stats(void)
+{
+    uint32_t *kids = malloc(20000 * sizeof *kids);
+    CHECK(kids, "out of memory");
+    store_t *s = ops->create(STORE_SET);
+    check_stats(s, kids, 0, "empty set");
+    struct store_stats st;
+    ops->stats(s, &st);
+    CHECK(st.buckets == 64 && st.min_chain_len == 0 && st.max_chain_len == 0 &&
+              st.std_dev_chain_len == 0,
+          "empty table stats");
+    size_t n = 0;
+    for (uint32_t id = 1; id <= 20000; id++) {
+        kbytes_t k = key_of(id);
+        vbytes_t v = val_of(id, 1);
+        rec_in_t in = rec_in(&k, &v, STORE_SET, 1);
+        CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        kids[n++] = id;
+        if (id == 1 || id == 1000 || id == 20000)
+            check_stats(s, kids, n, "set");
+    }
+    for (uint32_t id = 1; id <= 19000; id++) {
+        kbytes_t k = key_of(id);
+        CHECK(del(s, &k, NULL, NULL, NULL, NULL) == 1, "remove");
+    }
+    check_stats(s, kids + 19000, 1000, "shrunk set");
+    quiesce();
+    ops->destroy(s);
+
+    s = ops->create(STORE_DUPLICATE_BAG);
+    n = 0;
+    for (uint32_t id = 1; id <= 3000; id++) {
+        kbytes_t k = key_of(id % 300);
+        vbytes_t v = val_of(id % 300, 1);
+        rec_in_t in = rec_in(&k, &v, STORE_DUPLICATE_BAG, 1);
+        CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        kids[n++] = id % 300;
+    }
+    check_stats(s, kids, n, "duplicate_bag");
+    ops->stats(s, &st);
+    CHECK(st.max_chain_len >= 10, "10 objects of a key count as 10: max chain %zu",
+          st.max_chain_len);
+    quiesce();
+    ops->destroy(s);
+    free(kids);
+    printf("  stats passed\n");
+}
+
+/* ---- bag snapshots ---------------------------------------------------- */
+
+/* Each writer owns SNAP_KEYS keys and drives each through a fixed cycle of
+ * puts and removes of whole objects (all copies), every state of which is
+ * known in advance; a reader must only ever see one of those states. Even
+ * keys start with SNAP_PREFIX objects nobody removes, so that their groups
+ * outgrow a reader's stack buffer. */
+#define SNAP_WRITERS 2
+#define SNAP_READERS 2
+#define SNAP_KEYS 8
+#define SNAP_PREFIX 20
+#define SNAP_MAX_STATES 8
+#define SNAP_MAX_LEN (SNAP_PREFIX + 4)
+#define SNAP_A 1
+#define SNAP_X 2
+
+typedef struct {
+    bool put; /* else: remove every copy */
+    uint32_t vid;
+} snap_op_t;
+
+/* duplicate_bag from [A, X, A]: removing A unlinks two runs apart, and the
+ * half-done [X, A] is no state of the cycle. */
+static const snap_op_t dbag_cycle[] = {{false, SNAP_A}, {true, SNAP_X}, {true, SNAP_A},
+                                       {false, SNAP_X}, {true, SNAP_X}, {true, SNAP_A}};
+static const uint32_t dbag_start[] = {SNAP_A, SNAP_X, SNAP_A};
+/* bag from [A, X]: an object removed and appended again; a reader on its old
+ * node that went on into the new one would see [A, X, A]. */
+static const snap_op_t bag_cycle[] = {{false, SNAP_A}, {true, SNAP_A}, {false, SNAP_X},
+                                      {true, SNAP_X}};
+static const uint32_t bag_start[] = {SNAP_A, SNAP_X};
+
+typedef struct {
+    uint32_t v[SNAP_MAX_LEN];
+    size_t n;
+} snap_state_t;
+
+typedef struct {
+    enum store_kind kind;
+    store_t *s;
+    const snap_op_t *cycle;
+    size_t cycle_len;
+    snap_state_t states[SNAP_MAX_STATES]; /* without the prefix */
+    size_t nstates;
+    atomic_uint writers_left;
+    atomic_ulong checked;
+} snap_t;
+
+static bool snap_has_prefix(uint32_t kid)
+{
+    return kid % 2 == 0;
+}
+
+static uint32_t snap_kid(unsigned writer, unsigned i)
+{
+    return 100 + writer * SNAP_KEYS + i;
+}
+
+static void snap_put(snap_t *sn, uint32_t kid, uint32_t vid)
+{
+    kbytes_t k = key_of(kid);
+    vbytes_t v = val_of(kid, vid);
+    rec_in_t in = rec_in(&k, &v, sn->kind, vid);
+    same_ctx_t sc = {&in, 0};
+    CHECK(put(sn->s, &in, PUT_REPLACE, same_obj, &sc) == XETS_OK, "snapshot put");
+}
+
+/* Checks that the objects a reader saw of key kid form a state of the cycle. */
+static void snap_check(snap_t *sn, uint32_t kid, const uint32_t *v, size_t n, const char *how)
+{
+    size_t skip = snap_has_prefix(kid) ? SNAP_PREFIX : 0;
+    CHECK(n <= SNAP_MAX_LEN, "%s of %s key %u saw %zu objects, a state that never existed", how,
+          kind_name[sn->kind], kid, n);
+    CHECK(n >= skip, "%s of key %u: %zu objects, fewer than its permanent ones", how, kid, n);
+    for (size_t i = 0; i < skip; i++)
+        CHECK(v[i] == 100 + i, "%s of key %u: permanent object %zu is %u", how, kid, i, v[i]);
+    for (size_t j = 0; j < sn->nstates; j++)
+        if (sn->states[j].n == n - skip &&
+            memcmp(sn->states[j].v, v + skip, (n - skip) * sizeof *v) == 0) {
+            atomic_fetch_add_explicit(&sn->checked, 1, memory_order_relaxed);
+            return;
+        }
+    char buf[128];
+    size_t at = 0;
+    for (size_t i = skip; i < n && at < sizeof buf - 12; i++)
+        at += (size_t)snprintf(buf + at, sizeof buf - at, " %s", v[i] == SNAP_A ? "A" : "X");
+    CHECK(false, "%s of %s key %u saw [%s ], a state that never existed", how,
+          kind_name[sn->kind], kid, buf);
+}
+
+typedef struct {
+    snap_t *sn;
+    unsigned t;
+} snap_worker_t;
+
+static void *snap_writer(void *arg)
+{
+    snap_worker_t *w = arg;
+    snap_t *sn = w->sn;
+    const unsigned rounds = 40000 / SCALE;
+    for (unsigned r = 0; r < rounds; r++)
+        for (unsigned i = 0; i < SNAP_KEYS; i++) {
+            uint32_t kid = snap_kid(w->t, i);
+            const snap_op_t *op = &sn->cycle[r % sn->cycle_len];
+            if (op->put) {
+                snap_put(sn, kid, op->vid);
+            } else {
+                kbytes_t k = key_of(kid);
+                uint32_t vid = op->vid;
+                CHECK(del(sn->s, &k, match_vid, &vid, NULL, NULL) > 0, "snapshot remove");
+            }
+        }
+    atomic_fetch_sub(&sn->writers_left, 1);
+    quiesce();
+    return NULL;
+}
+
+/* What a reader saw of one key: n objects, the first SNAP_SEEN of them. */
+#define SNAP_SEEN 64
+typedef struct {
+    snap_t *sn;
+    uint32_t kid;
+    uint32_t v[SNAP_SEEN];
+    size_t n;
+} snap_read_t;
+
+static void snap_seen(snap_read_t *c, const rec_t *r)
+{
+    uint32_t vid = vid_of(r);
+    if (c->n < SNAP_SEEN)
+        c->v[c->n] = vid;
+    c->n++;
+}
+
+static int snap_visit_get(void *ctx, const rec_t *r)
+{
+    snap_read_t *c = ctx;
+    CHECK(id_of(r->key, r->klen) == c->kid, "get of key %u saw key %u", c->kid,
+          id_of(r->key, r->klen));
+    snap_seen(c, r);
+    return 0;
+}
+
+/* A scan's objects, checked a key at a time. */
+static int snap_visit_scan(void *ctx, const rec_t *r)
+{
+    snap_read_t *c = ctx;
+    uint32_t kid = id_of(r->key, r->klen);
+    if (c->n > 0 && kid != c->kid) {
+        snap_check(c->sn, c->kid, c->v, c->n, "scan");
+        c->n = 0;
+    }
+    c->kid = kid;
+    snap_seen(c, r);
+    return 0;
+}
+
+static void *snap_reader(void *arg)
+{
+    snap_worker_t *w = arg;
+    snap_t *sn = w->sn;
+    uint64_t rng = 0x2545F4914F6CDD1Du * (w->t + 1);
+    while (atomic_load(&sn->writers_left) > 0) {
+        for (int i = 0; i < 100; i++) {
+            snap_read_t c = {.sn = sn};
+            c.kid = snap_kid((unsigned)(rnd(&rng) % SNAP_WRITERS),
+                             (unsigned)(rnd(&rng) % SNAP_KEYS));
+            kbytes_t k = key_of(c.kid);
+            get(sn->s, &k, snap_visit_get, &c);
+            snap_check(sn, c.kid, c.v, c.n, "get");
+        }
+        snap_read_t c = {.sn = sn};
+        CHECK(scan(sn->s, NULL, snap_visit_scan, &c) == XETS_END, "snapshot scan");
+        if (c.n > 0)
+            snap_check(sn, c.kid, c.v, c.n, "scan");
+    }
+    quiesce();
+    return NULL;
+}
+
+static void test_bag_snapshots(enum store_kind kind)
+{
+    snap_t sn = {.kind = kind, .s = ops->create(kind)};
+    CHECK(sn.s, "create");
+    const uint32_t *start = kind == STORE_BAG ? bag_start : dbag_start;
+    size_t start_len = kind == STORE_BAG ? 2 : 3;
+    sn.cycle = kind == STORE_BAG ? bag_cycle : dbag_cycle;
+    sn.cycle_len = kind == STORE_BAG ? 4 : 6;
+    /* The cycle's states, by running it on a list. */
+    snap_state_t cur = {{0}, start_len};
+    memcpy(cur.v, start, start_len * sizeof *start);
+    for (size_t i = 0; i < sn.cycle_len; i++) {
+        sn.states[sn.nstates++] = cur;
+        const snap_op_t *op = &sn.cycle[i];
+        if (op->put) {
+            cur.v[cur.n++] = op->vid;
+        } else {
+            size_t n = 0;
+            for (size_t j = 0; j < cur.n; j++)
+                if (cur.v[j] != op->vid)
+                    cur.v[n++] = cur.v[j];
+            cur.n = n;
+        }
+    }
+    CHECK(cur.n == start_len && memcmp(cur.v, start, start_len * sizeof *start) == 0,
+          "the cycle does not return to its start");
+    for (unsigned t = 0; t < SNAP_WRITERS; t++)
+        for (unsigned i = 0; i < SNAP_KEYS; i++) {
+            uint32_t kid = snap_kid(t, i);
+            if (snap_has_prefix(kid))
+                for (uint32_t p = 0; p < SNAP_PREFIX; p++)
+                    snap_put(&sn, kid, 100 + p);
+            for (size_t j = 0; j < start_len; j++)
+                snap_put(&sn, kid, start[j]);
+        }
+    atomic_init(&sn.writers_left, SNAP_WRITERS);
+    atomic_init(&sn.checked, 0);
+    snap_worker_t w[SNAP_WRITERS + SNAP_READERS];
+    pthread_t th[SNAP_WRITERS + SNAP_READERS];
+    for (unsigned t = 0; t < SNAP_WRITERS + SNAP_READERS; t++) {
+        w[t] = (snap_worker_t){&sn, t < SNAP_WRITERS ? t : t - SNAP_WRITERS};
+        CHECK(pthread_create(&th[t], NULL, t < SNAP_WRITERS ? snap_writer : snap_reader, &w[t]) ==
+                  0,
+              "pthread_create");
+    }
+    for (unsigned t = 0; t < SNAP_WRITERS + SNAP_READERS; t++)
+        pthread_join(th[t], NULL);
+    quiesce();
+    ops->destroy(sn.s);
+    printf("  %s: every key read was a state that existed (%lu reads)\n", kind_name[kind],
+           atomic_load(&sn.checked));
 }
 
 /* ---- concurrency ---------------------------------------------------- */
@@ -1084,6 +1435,11 @@ int main(void)
     double t0 = now(), t = t0;
     test_edges();
     test_regrow();
+    test_stats();
+    test_bag_snapshots(STORE_BAG);
+    test_bag_snapshots(STORE_DUPLICATE_BAG);
+    printf("    (%.1f s)\n", now() - t);
+    t = now();
     for (int k = STORE_SET; k <= STORE_DUPLICATE_BAG; k++) {
         test_model((enum store_kind)k, 0x1234567u + (uint64_t)k);
         printf("    (%.1f s)\n", now() - t);
