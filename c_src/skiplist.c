@@ -1,20 +1,53 @@
 /* ordered_set: a lock-free skiplist after Fraser ("Practical lock-freedom",
  * 2004) and Herlihy & Shavit ("The Art of Multiprocessor Programming",
- * ch. 14), one object per key.
+ * ch. 14), one object per key, whose links carry partial keys.
  *
  * How it departs from Pugh's skiplist: there are no locks and no backward
  * links. Every level is a Harris list: a node leaves a level when the low bit
  * of its own next pointer there is set (the pointer is then frozen) and a CAS
  * on its predecessor's pointer unlinks it. Writers' searches perform that CAS
- * for any marked node they meet; readers step over marked nodes and never
- * write. Towers are linked bottom-up and marked top-down, level 0 last.
+ * for any marked node they dereference; readers step over marked nodes and
+ * never write. Towers are linked bottom-up and marked top-down, level 0 last.
  *
  * How it departs from the textbook:
- * - The node's value pointer, not the level-0 mark, is the linearization
- *   point of object changes. Replacing an object is a CAS of the value
- *   pointer to a new blob; removing it is a CAS to NULL, and only then is the
- *   tower marked and unlinked. NULL is terminal and makes the node absent to
- *   every reader; an insert that meets such a node helps mark it and retries.
+ * - Links carry partial keys, as in the partial-key B-tree (Bohannon,
+ *   McIlroy, Rastogi 2001). A search waits on one cache miss per node it
+ *   dereferences, and the textbook search dereferences about as many nodes
+ *   only to find them too large and descend as it moves to. So the top 16
+ *   bits of each link word, the tag, say how the successor's key prefix (its
+ *   first 8 bytes, key_prefix()) leaves the prefix of the node holding the
+ *   link: at which bit d they first differ (the successor has the 1 there)
+ *   and the successor's 9 bits after d (the window), or 0 for the same
+ *   prefix. Encoded as code_at() does, d reversed, such codes taken against
+ *   one holder order as the prefixes do. A search standing on a node below
+ *   its key computes the key's own code against that node; a larger tag
+ *   puts the successor above the key, a smaller nonzero one below it, and
+ *   only an equal tag or 0 (equal prefixes) sends the search to read the
+ *   successor's key. A search thus descends without touching what it stops
+ *   before, dereferences (nearly) only the nodes it moves to, settles most
+ *   misses at level 0 without touching the candidate, and carries the key's
+ *   code past a node from the tag alone (code_past()).
+ * - Tags are exact, not hints: a tag is a function of two immutable
+ *   prefixes and is written by the same CAS as the pointer it describes, so
+ *   whoever loads a link word holds a true tag for that very successor, and
+ *   searches may trust it both ways (a hint kept beside the link could be
+ *   stale, and would only serve to descend). Marking sets bit 0 and keeps the
+ *   tag. A writer computes a tag from both prefixes, reading the successor's.
+ * - The node's value word (a blob pointer, with the blob's size in its top
+ *   bits), not the level-0 mark, is the linearization point of object
+ *   changes. Replacing an object is a CAS of the value word to a new blob;
+ *   removing it is a CAS to NULL (0), and only then is the tower marked and
+ *   unlinked. NULL is terminal and makes the node absent to every reader; an
+ *   insert that meets such a node helps mark it and retries.
+ *   A search for one key (a lookup, an insert) stops at the node holding it
+ *   on whatever level it meets it, if its value is not NULL at that load;
+ *   a NULL value there is no answer, as a dead node may stay linked above
+ *   level 0 after a new node with its key took its place there.
+ * - A node's first object, when small (EMBED_MAX), lives in the node's own
+ *   allocation, after the key, so that a lookup does not chase one more
+ *   pointer. Later objects get blobs of their own; the first one's space
+ *   goes with the node. Sets carry no fingerprint, so a blob is its length
+ *   and the bytes.
  * - Memory is reclaimed through epochs (epoch.h), not a collector. A blob is
  *   retired by the thread whose CAS displaced it. A node may still be getting
  *   upper levels linked by its inserter after it was deleted, so the inserter
@@ -26,6 +59,10 @@
  *   own key (that node is dead and fully marked: it searches again, which
  *   unlinks it). Hence a search for K meets every node with key K on every
  *   level it descends, which is what makes the cleanup search sufficient.
+ *   Tags keep this: a tag never settles the order against the searched key
+ *   itself (its code equals the tag, or both prefixes are equal), so such
+ *   nodes are always dereferenced. Marked nodes with other keys that a tag
+ *   lets a search pass by stay linked until their own cleanup search.
  * - Backward traversal is a fresh predecessor search per step, without
  *   allocation: towers are singly linked.
  *
@@ -33,16 +70,20 @@
  * - On every level keys strictly increase along next pointers, frozen ones
  *   included; so a traversal never repeats a key or goes backwards, and a
  *   node present for a whole traversal is on its path.
+ * - Every non-NULL link word's tag is tag_of(holder's prefix, successor's
+ *   prefix); the head's key is empty (prefix 0).
  * - A node is linked on level i only after every level below i; level 0
  *   holds at most one node per key. A marked pointer and a NULL value never
  *   change again.
  * - Keys, heights and blobs are immutable once published; a node is retired
  *   only when no level links it, and nothing links it again.
+ * skiplist_check() tests these on a quiescent store.
  *
  * Memory ordering:
  * - Node and blob contents are written before the CAS that publishes them,
- *   which is release; every load of a next or value pointer is acquire, so a
- *   thread that sees a pointer sees what it points to.
+ *   which is release; every load of a link or value word is acquire, so a
+ *   thread that sees a pointer sees what it points to. A tag needs nothing of
+ *   its own: it is part of the word.
  * - Every CAS (links, marks, values) is acq_rel: a thread that won a CAS
  *   acts on what the previous owner of the word published.
  * - node->done is bumped with an acq_rel fetch-add, so the second party sees
@@ -67,29 +108,64 @@
 #define SL_TSAN 0
 #endif
 
-/* Towers grow with p = 1/2: against p = 1/4, about 5 more bytes a node
- * bought some 40% faster lookups in the benchmark's 400k-key table, where
- * nearly every node visited is a cache miss. 32 levels serve 2^32 keys. */
+/* Tags and object sizes take the top 16 bits of 64-bit link and value
+ * words: user-space addresses on x86-64 and arm64 Linux stay below 2^47
+ * unless a mapping asks for more, and node_alloc() and blob_new() refuse any
+ * that would not fit. */
+#if UINTPTR_MAX != UINT64_MAX
+#error "skiplist.c keeps tags in the upper bits of 64-bit pointers"
+#endif
+
+/* Towers grow with p = 1/2. With tags a level costs about one miss per move
+ * forward: p = 1/4 would move three times per level; p = 2/3 or 3/4 showed
+ * no fewer misses in a cache model of the benchmark, only bigger nodes. 32
+ * levels serve 2^32 keys. */
 #define MAX_HEIGHT 32
 #define NSTRIPES 32
 /* Writes between two epoch_poll() calls of one thread. */
 #define POLL_EVERY 64
+/* Objects up to this size (external format) are kept in the node created
+ * with them, where a lookup finds them in the lines it already fetches
+ * instead of chasing one more pointer. A replacement gets a blob of its own
+ * and the first object's space stays with the node until it is freed, so
+ * the bound also caps what replacing leaves unused. */
+#define EMBED_MAX 128
 
+/* A link word: node address | tag << TAG_SHIFT | mark. */
+typedef uint64_t link_t;
+#define TAG_SHIFT 48
+#define LINK_ADDR (((UINT64_C(1) << TAG_SHIFT) - 1) & ~UINT64_C(1))
+/* A tag: TAG_KNOWN | (63 - d) << TAG_WINDOW | the successor's TAG_WINDOW
+ * bits after bit d; 0 when the two prefixes are equal. Bits count from the
+ * top (code_at()). */
+#define TAG_KNOWN 0x8000u
+#define TAG_WINDOW 9
+#define WINDOW_MASK ((1u << TAG_WINDOW) - 1)
+
+/* Sets carry no fingerprint (store.h: fp is 0 unless bag). */
 typedef struct blob {
     size_t vlen;
-    uint64_t fp;
     unsigned char bytes[];
 } blob_t;
 
-/* Searches read kpfx and next[i] of every node they pass, so those come
- * first; kpfx settles most comparisons without touching the key bytes. */
+/* A value word: blob address | its size (blob_bytes()) << TAG_SHIFT, or
+ * VAL_SIZE_MAX there for larger blobs; 0 once the object is removed. The
+ * size rides along so that replacing an object counts the bytes it frees
+ * without a cache miss on the blob it displaces. */
+typedef uint64_t val_t;
+#define VAL_SIZE_MAX 0xffffu
+
+/* A search reads next[i] of the nodes it moves to, and kpfx, klen, val and
+ * the object of the node it finds; the header is kept to 24 bytes (keys to
+ * 4 GiB) so that the lower links and a small object share its cache lines. */
 typedef struct node {
     uint64_t kpfx; /* key_prefix() of the key */
-    size_t klen;
-    unsigned height;
-    unsigned done; /* inserter and deleter each add 1; the second retires */
-    blob_t *val;   /* NULL once the object is removed */
-    struct node *next[]; /* height links, low bit = marked; then the key */
+    val_t val;     /* 0 once the object is removed */
+    uint32_t klen;
+    uint8_t height;
+    uint8_t owns;   /* the first object lives after the key: own_blob() */
+    uint16_t done;  /* inserter and deleter each add 1; the second retires */
+    link_t next[];  /* height links; then the key */
 } node_t;
 
 /* A key being searched for, with its prefix computed once. */
@@ -106,44 +182,45 @@ typedef struct stripe {
 } stripe_t;
 
 struct store {
-    node_t *head; /* sentinel below every key; never marked */
+    node_t *head; /* sentinel below every key; its key is empty, never marked */
     unsigned top; /* hint: the tallest tower so far */
     stripe_t stripe[NSTRIPES];
 };
 
 /* ---- atomics: ck_pr, or builtins the race detector understands ---- */
 
-static inline void *load_acquire(const void *addr)
+/* Link and value words. */
+static inline uint64_t load_word(const uint64_t *addr)
 {
 #if SL_TSAN
-    return __atomic_load_n((void *const *)addr, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(addr, __ATOMIC_ACQUIRE);
 #else
-    void *v = ck_pr_load_ptr((void *const *)addr);
+    uint64_t v = ck_pr_load_64(addr);
     ck_pr_fence_acquire();
     return v;
 #endif
 }
 
-static inline bool cas_acqrel(void *addr, void *old, void *new)
+static inline bool cas_word(uint64_t *addr, uint64_t old, uint64_t new)
 {
 #if SL_TSAN
-    return __atomic_compare_exchange_n((void **)addr, &old, new, false, __ATOMIC_ACQ_REL,
+    return __atomic_compare_exchange_n(addr, &old, new, false, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);
 #else
     ck_pr_fence_release();
-    bool ok = ck_pr_cas_ptr(addr, old, new);
+    bool ok = ck_pr_cas_64(addr, old, new);
     ck_pr_fence_acquire();
     return ok;
 #endif
 }
 
-static inline unsigned faa_acqrel_uint(unsigned *addr, unsigned d)
+static inline uint16_t faa_acqrel_16(uint16_t *addr, uint16_t d)
 {
 #if SL_TSAN
     return __atomic_fetch_add(addr, d, __ATOMIC_ACQ_REL);
 #else
     ck_pr_fence_release();
-    unsigned old = ck_pr_faa_uint(addr, d);
+    uint16_t old = ck_pr_faa_16(addr, d);
     ck_pr_fence_acquire();
     return old;
 #endif
@@ -248,19 +325,19 @@ static void wrote(void)
 
 /* ---- nodes, blobs, keys ---- */
 
-static inline bool is_marked(const node_t *p)
+static inline node_t *link_node(link_t l)
 {
-    return ((uintptr_t)p & 1) != 0;
+    return (node_t *)(uintptr_t)(l & LINK_ADDR);
 }
 
-static inline node_t *marked(const node_t *p)
+static inline bool is_marked(link_t l)
 {
-    return (node_t *)((uintptr_t)p | 1);
+    return (l & 1) != 0;
 }
 
-static inline node_t *unmarked(const node_t *p)
+static inline unsigned link_tag(link_t l)
 {
-    return (node_t *)((uintptr_t)p & ~(uintptr_t)1);
+    return (unsigned)(l >> TAG_SHIFT);
 }
 
 static inline unsigned char *node_key(const node_t *n)
@@ -268,9 +345,16 @@ static inline unsigned char *node_key(const node_t *n)
     return (unsigned char *)(n->next + n->height);
 }
 
-static size_t node_bytes(unsigned height, size_t klen)
+/* Key bytes padded so that an object after them is aligned. */
+static inline size_t key_space(size_t klen)
 {
-    return sizeof(node_t) + height * sizeof(node_t *) + klen;
+    return (klen + 7) & ~(size_t)7;
+}
+
+/* A node's allocation, with `owned` bytes of its own object after the key. */
+static size_t node_bytes(unsigned height, size_t klen, size_t owned)
+{
+    return sizeof(node_t) + height * sizeof(link_t) + key_space(klen) + owned;
 }
 
 static size_t blob_bytes(const blob_t *b)
@@ -278,16 +362,66 @@ static size_t blob_bytes(const blob_t *b)
     return sizeof(blob_t) + b->vlen;
 }
 
-static blob_t *blob_new(const unsigned char *val, size_t vlen, uint64_t fp)
+/* The object a node was created with, if it lives in the node. */
+static inline blob_t *own_blob(const node_t *n)
+{
+    return n->owns ? (blob_t *)(node_key(n) + key_space(n->klen)) : NULL;
+}
+
+static size_t node_size(const node_t *n)
+{
+    const blob_t *o = own_blob(n);
+    return node_bytes(n->height, n->klen, o != NULL ? blob_bytes(o) : 0);
+}
+
+static void blob_fill(blob_t *b, const unsigned char *val, size_t vlen)
+{
+    b->vlen = vlen;
+    if (vlen > 0)
+        memcpy(b->bytes, val, vlen);
+}
+
+/* NULL when out of memory or when the address would not leave the size
+ * bits of a value word free. */
+static blob_t *blob_new(const unsigned char *val, size_t vlen)
 {
     blob_t *b = malloc(sizeof(blob_t) + vlen);
     if (b == NULL)
         return NULL;
-    b->vlen = vlen;
-    b->fp = fp;
-    if (vlen > 0)
-        memcpy(b->bytes, val, vlen);
+    if ((uintptr_t)b >> TAG_SHIFT != 0) {
+        free(b);
+        return NULL;
+    }
+    blob_fill(b, val, vlen);
     return b;
+}
+
+static inline blob_t *val_blob(val_t v)
+{
+    return (blob_t *)(uintptr_t)(v & ((UINT64_C(1) << TAG_SHIFT) - 1));
+}
+
+static inline val_t make_val(blob_t *b)
+{
+    size_t size = blob_bytes(b);
+    return (uintptr_t)b | (val_t)(size < VAL_SIZE_MAX ? size : VAL_SIZE_MAX) << TAG_SHIFT;
+}
+
+/* Bytes the object of v occupies outside node n. */
+static size_t outside_bytes(const node_t *n, val_t v)
+{
+    if (val_blob(v) == own_blob(n))
+        return 0;
+    size_t size = v >> TAG_SHIFT;
+    return size < VAL_SIZE_MAX ? size : blob_bytes(val_blob(v));
+}
+
+/* Displaced from n by the caller's CAS: an object of its own goes to the
+ * epoch, n's own stays until n is freed. */
+static void drop_blob(const node_t *n, val_t v)
+{
+    if (val_blob(v) != own_blob(n))
+        epoch_retire(val_blob(v), free);
 }
 
 /* The first 8 bytes, big-endian, zero-padded. Padding keeps the order: a
@@ -310,21 +444,61 @@ static skey_t node_skey(const node_t *n)
     return (skey_t){.p = node_key(n), .len = n->klen, .pfx = n->kpfx};
 }
 
-static node_t *node_new(const unsigned char *key, size_t klen, unsigned height, blob_t *val)
+/* A node with a copy of the key and `owned` bytes after it, no object yet.
+ * NULL when out of memory, when klen does not fit the header, or when the
+ * address would not leave the tag bits free. */
+static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height, size_t owned)
 {
-    node_t *n = malloc(node_bytes(height, klen));
+    if (klen > UINT32_MAX)
+        return NULL;
+    node_t *n = malloc(node_bytes(height, klen, owned));
     if (n == NULL)
         return NULL;
+    if (((uintptr_t)n & ~LINK_ADDR) != 0) {
+        free(n);
+        return NULL;
+    }
     n->kpfx = key_prefix(key, klen);
-    n->val = val;
-    n->klen = klen;
+    n->val = 0;
+    n->klen = (uint32_t)klen;
+    n->height = (uint8_t)height;
+    n->owns = owned > 0;
     n->done = 0;
-    n->height = height;
     for (unsigned i = 0; i < height; i++)
-        n->next[i] = NULL;
+        n->next[i] = 0;
     if (klen > 0)
         memcpy(node_key(n), key, klen);
     return n;
+}
+
+/* A node holding copies of in's key and object: in its own allocation when
+ * the object is small, else in a blob of its own. */
+static node_t *node_new(const rec_in_t *in, unsigned height)
+{
+    if (in->vlen <= EMBED_MAX) {
+        node_t *n = node_alloc(in->key, in->klen, height, sizeof(blob_t) + in->vlen);
+        if (n != NULL) {
+            blob_fill(own_blob(n), in->val, in->vlen);
+            n->val = make_val(own_blob(n));
+        }
+        return n;
+    }
+    blob_t *b = blob_new(in->val, in->vlen);
+    node_t *n = b != NULL ? node_alloc(in->key, in->klen, height, 0) : NULL;
+    if (n == NULL) {
+        free(b);
+        return NULL;
+    }
+    n->val = make_val(b);
+    return n;
+}
+
+/* Frees a node no other thread can see (never published, or destroyed). */
+static void node_free(node_t *n)
+{
+    if (n != NULL && val_blob(n->val) != own_blob(n))
+        free(val_blob(n->val));
+    free(n);
 }
 
 /* memcmp order, then length: a proper prefix sorts first. */
@@ -332,8 +506,9 @@ static int key_cmp(const node_t *n, const skey_t *k)
 {
     if (n->kpfx != k->pfx)
         return n->kpfx < k->pfx ? -1 : 1;
+    /* equal prefixes: the first min(8, m) bytes agree already */
     size_t m = n->klen < k->len ? n->klen : k->len;
-    int c = m > 0 ? memcmp(node_key(n), k->p, m) : 0;
+    int c = m > 8 ? memcmp(node_key(n) + 8, k->p + 8, m - 8) : 0;
     if (c != 0)
         return c;
     return (n->klen > k->len) - (n->klen < k->len);
@@ -341,79 +516,211 @@ static int key_cmp(const node_t *n, const skey_t *k)
 
 static rec_t rec_of(const node_t *n, const blob_t *b)
 {
-    return (rec_t){.key = node_key(n), .klen = n->klen, .val = b->bytes, .vlen = b->vlen,
-                   .fp = b->fp};
+    return (rec_t){.key = node_key(n), .klen = n->klen, .val = b->bytes, .vlen = b->vlen};
+}
+
+/* ---- partial keys ---- */
+
+/* The first bit, counting from the top, at which two prefixes differ; 64
+ * when they are equal. */
+static inline unsigned first_diff(uint64_t a, uint64_t b)
+{
+    return a == b ? 64 : (unsigned)__builtin_clzll(a ^ b);
+}
+
+/* The TAG_WINDOW bits of x after bit d, zero-padded past bit 63 (padding
+ * both sides alike keeps any difference it leaves visible a real one). */
+static inline unsigned window(uint64_t x, unsigned d)
+{
+    return d >= 63 ? 0 : (unsigned)((x << (d + 1)) >> (64 - TAG_WINDOW));
+}
+
+/* A prefix x that leaves a holder's prefix at bit d < 64 (with a 1, being
+ * larger), as a 16-bit code. Of two such prefixes the one that leaves first
+ * is the larger, hence d is stored reversed; at the same d the windows
+ * decide. So codes against one holder compare as the prefixes do, except
+ * that equal codes leave the order open. */
+static inline unsigned code_at(uint64_t x, unsigned d)
+{
+    return TAG_KNOWN | (63 - d) << TAG_WINDOW | window(x, d);
+}
+
+/* What a link from a node with prefix `from` says of its successor, whose
+ * prefix `to` is >= from: its code, or 0 for the same prefix. */
+static inline unsigned tag_of(uint64_t from, uint64_t to)
+{
+    unsigned d = first_diff(from, to);
+    return d == 64 ? 0 : code_at(to, d);
+}
+
+static inline link_t make_link(const node_t *from, const node_t *to)
+{
+    if (to == NULL)
+        return 0;
+    return (link_t)(uintptr_t)to | (link_t)tag_of(from->kpfx, to->kpfx) << TAG_SHIFT;
+}
+
+/* The code of a searched prefix kp against a holder with prefix hp whose
+ * key is below the searched key. With the same prefix as the holder, the
+ * key is below every successor that leaves it: below every nonzero tag.
+ * Hence, for the holder's link with tag t: t > code means key < successor,
+ * 0 < t < code means key > successor, and t == code or t == 0 leaves the
+ * order to the successor's real key. */
+static inline unsigned key_code(uint64_t kp, uint64_t hp)
+{
+    unsigned e = first_diff(kp, hp);
+    return e == 64 ? TAG_KNOWN - 1 : code_at(kp, e);
+}
+
+/* key_code(kp, successor's prefix), once 0 < t < code put the key above the
+ * successor: computed from the tag, without reading the successor. If the
+ * successor leaves the holder after the key does, the key leaves the
+ * successor where it left the holder; else both leave at the same bit and
+ * part within the window. */
+static inline unsigned code_past(unsigned t, unsigned code, uint64_t kp)
+{
+    if ((t ^ code) >> TAG_WINDOW != 0)
+        return code;
+    unsigned d = 63 - (code >> TAG_WINDOW & 63);
+    unsigned w = (t ^ code) & WINDOW_MASK;
+    return code_at(kp, d + 1 + (unsigned)__builtin_clz(w) - (32 - TAG_WINDOW));
+}
+
+/* For test/c/skiplist_test.c, which checks the rules above against real
+ * prefixes: how a search for key_pfx standing on a node with holder_pfx
+ * (whose key is below the searched one) orders the key against a successor
+ * with succ_pfx from the tag alone, <0, >0, or 0 for unsettled; when above,
+ * *carried is whether code_past() agrees with key_code(). */
+int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx, bool *carried);
+int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx, bool *carried)
+{
+    unsigned t = tag_of(holder_pfx, succ_pfx), code = key_code(key_pfx, holder_pfx);
+    if (t > code)
+        return -1;
+    if (t == 0 || t == code)
+        return 0;
+    *carried = code_past(t, code, key_pfx) == key_code(key_pfx, succ_pfx);
+    return 1;
 }
 
 /* ---- searches ---- */
 
 /* Writers' search: fills preds/succs on every level below max(top, min_h),
- * unlinking marked nodes on the way, and returns the level-0 node holding
- * the key, if any. preds[i] < key <= succs[i] on each level. */
+ * unlinking marked nodes it dereferences, and returns the level-0 node
+ * holding the key, if any. preds[i] < key <= succs[i] on each level; succs[i]
+ * is the unmarked link word read from preds[i], for the CAS that replaces it.
+ * With early, a node holding the key whose value is not NULL is returned from
+ * the level where it is met, preds/succs left unfinished (see seek()). */
 static node_t *find(store_t *s, const skey_t *key, unsigned min_h, node_t **preds,
-                    node_t **succs)
+                    link_t *succs, bool early)
 {
 retry:;
     unsigned top = load_relaxed_uint(&s->top);
     unsigned levels = top > min_h ? top : min_h;
     node_t *pred = s->head;
+    unsigned code = key_code(key->pfx, pred->kpfx); /* against pred */
     int c = 1;
     for (unsigned i = levels; i-- > 0;) {
-        node_t *curr = unmarked(load_acquire(&pred->next[i]));
-        c = 1;
-        while (curr != NULL) {
-            node_t *succ = load_acquire(&curr->next[i]);
+        link_t l = load_word(&pred->next[i]) & ~(link_t)1;
+        for (;;) {
+            node_t *curr = link_node(l);
+            c = 1;
+            if (curr == NULL)
+                break;
+            unsigned t = link_tag(l);
+            if (t > code)
+                break;
+            link_t succ = load_word(&curr->next[i]);
             if (is_marked(succ)) {
                 /* A CAS that fails means pred itself moved on or was
                  * marked: its snapshot is stale, start over. */
-                if (!cas_acqrel(&pred->next[i], curr, unmarked(succ)))
+                link_t fresh = make_link(pred, link_node(succ));
+                if (!cas_word(&pred->next[i], l, fresh))
                     goto retry;
-                curr = unmarked(succ);
+                l = fresh;
                 continue;
             }
-            c = key_cmp(curr, key);
-            if (c >= 0)
-                break;
+            if (t != 0 && t < code) {
+                code = code_past(t, code, key->pfx);
+            } else {
+                c = key_cmp(curr, key);
+                if (c == 0 && early && i > 0 && load_word(&curr->val) != 0)
+                    return curr;
+                if (c >= 0)
+                    break;
+                code = key_code(key->pfx, curr->kpfx);
+            }
             pred = curr;
-            curr = succ;
+            l = succ;
         }
         preds[i] = pred;
-        succs[i] = curr;
+        succs[i] = l;
     }
-    return c == 0 ? succs[0] : NULL;
+    return c == 0 ? link_node(succs[0]) : NULL;
 }
 
 /* Readers' search: never writes, steps over marked nodes. Returns the first
- * level-0 node with a key >= key (NULL if none) and sets *predp to the last
- * node before it (the head if none). With to_end, key is +infinity. */
-static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp)
+ * level-0 node with a key >= key (NULL if none), sets *predp to the last node
+ * before it (the head if none) and *cmpp to 0 when the node returned holds
+ * the key, else to 1. With to_end, key is +infinity. A node returned with the
+ * key may be marked; its NULL value says so.
+ * Without predp, a node holding the key is returned from whatever level the
+ * search meets it on, provided its value is not NULL: the object is present
+ * at that load, and the levels below would only lead to the same node. A
+ * NULL value is no answer up there: a dead node may stay linked on upper
+ * levels after a new one with its key took its place on level 0. */
+static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp, int *cmpp)
 {
-    node_t *pred = s->head;
-    node_t *curr = NULL;
+    node_t *pred = s->head, *curr = NULL;
+    unsigned code = to_end ? 0 : key_code(key->pfx, pred->kpfx); /* against pred */
+    int c = 1;
     for (unsigned i = load_relaxed_uint(&s->top); i-- > 0;) {
-        curr = unmarked(load_acquire(&pred->next[i]));
-        while (curr != NULL) {
-            node_t *succ = load_acquire(&curr->next[i]);
-            if (is_marked(succ)) {
-                curr = unmarked(succ);
-                continue;
-            }
-            if (!to_end && key_cmp(curr, key) >= 0)
+        /* Stepping over marked nodes reads their (frozen) links, whose tags
+         * describe the successor against them: hence a code of its own. */
+        unsigned scode = code;
+        link_t l = load_word(&pred->next[i]);
+        for (;;) {
+            curr = link_node(l);
+            c = 1;
+            if (curr == NULL)
                 break;
-            pred = curr;
-            curr = succ;
+            unsigned t = link_tag(l);
+            if (!to_end && t > scode)
+                break;
+            link_t succ = load_word(&curr->next[i]);
+            if (to_end) {
+                /* +infinity is above everything: no codes needed */
+            } else if (t != 0 && t < scode) {
+                scode = code_past(t, scode, key->pfx);
+            } else {
+                c = key_cmp(curr, key);
+                if (c == 0 && i > 0 && predp == NULL && load_word(&curr->val) != 0)
+                    goto out;
+                if (c >= 0)
+                    break;
+                scode = key_code(key->pfx, curr->kpfx);
+            }
+            if (!is_marked(succ)) {
+                pred = curr;
+                code = scode;
+            }
+            l = succ;
         }
     }
+out:
     if (predp != NULL)
         *predp = pred;
+    if (cmpp != NULL)
+        *cmpp = c == 0 ? 0 : 1;
     return curr;
 }
 
 static node_t *seek_exact(store_t *s, const unsigned char *key, size_t klen)
 {
     skey_t k = skey(key, klen);
-    node_t *n = seek(s, &k, false, NULL);
-    return n != NULL && key_cmp(n, &k) == 0 ? n : NULL;
+    int c;
+    node_t *n = seek(s, &k, false, NULL, &c);
+    return c == 0 ? n : NULL;
 }
 
 /* ---- removal and linking ---- */
@@ -422,17 +729,18 @@ static node_t *seek_exact(store_t *s, const unsigned char *key, size_t klen)
  * then hand it to the epoch. */
 static void retire_node(store_t *s, node_t *n)
 {
-    node_t *preds[MAX_HEIGHT], *succs[MAX_HEIGHT];
+    node_t *preds[MAX_HEIGHT];
+    link_t succs[MAX_HEIGHT];
     skey_t k = node_skey(n);
-    find(s, &k, n->height, preds, succs);
+    find(s, &k, n->height, preds, succs, false);
     epoch_retire(n, free);
 }
 
-static void mark_link(node_t **link)
+static void mark_link(link_t *link)
 {
     for (;;) {
-        node_t *v = load_acquire(link);
-        if (is_marked(v) || cas_acqrel(link, v, marked(v)))
+        link_t v = load_word(link);
+        if (is_marked(v) || cas_word(link, v, v | 1))
             return;
     }
 }
@@ -444,39 +752,40 @@ static void help_delete(store_t *s, node_t *n)
     for (unsigned i = n->height; i-- > 1;)
         mark_link(&n->next[i]);
     for (;;) {
-        node_t *v = load_acquire(&n->next[0]);
+        link_t v = load_word(&n->next[0]);
         if (is_marked(v))
             return;
-        if (cas_acqrel(&n->next[0], v, marked(v)))
+        if (cas_word(&n->next[0], v, v | 1))
             break;
     }
-    if (faa_acqrel_uint(&n->done, 1) == 1)
+    if (faa_acqrel_16(&n->done, 1) == 1)
         retire_node(s, n);
 }
 
 /* Links levels 1.. of n, already on level 0, until done or n is deleted. */
-static void link_upper(store_t *s, node_t *n, node_t **preds, node_t **succs)
+static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs)
 {
     skey_t key = node_skey(n);
     for (unsigned i = 1; i < n->height; i++) {
         for (;;) {
-            node_t *succ = succs[i];
+            node_t *succ = link_node(succs[i]);
             if (succ == NULL || key_cmp(succ, &key) != 0) {
-                node_t *mine = load_acquire(&n->next[i]);
+                link_t mine = load_word(&n->next[i]);
                 if (is_marked(mine))
                     goto done;
-                if (mine != succ && !cas_acqrel(&n->next[i], mine, succ))
+                link_t want = make_link(n, succ);
+                if (mine != want && !cas_word(&n->next[i], mine, want))
                     continue; /* it was just marked */
-                if (cas_acqrel(&preds[i]->next[i], succ, n))
+                if (cas_word(&preds[i]->next[i], succs[i], make_link(preds[i], n)))
                     break;
             }
             /* pred moved, or succ is a dead twin that this search unlinks */
-            if (find(s, &key, n->height, preds, succs) != n)
+            if (find(s, &key, n->height, preds, succs, false) != n)
                 goto done; /* n was removed from level 0 */
         }
     }
 done:
-    if (faa_acqrel_uint(&n->done, 1) == 1)
+    if (faa_acqrel_16(&n->done, 1) == 1)
         retire_node(s, n);
 }
 
@@ -490,7 +799,7 @@ static store_t *sl_create(enum store_kind kind)
     if (s == NULL)
         return NULL;
     memset(s, 0, sizeof *s);
-    s->head = node_new(NULL, 0, MAX_HEIGHT, NULL);
+    s->head = node_alloc(NULL, 0, MAX_HEIGHT, 0);
     if (s->head == NULL) {
         free(s);
         return NULL;
@@ -501,11 +810,10 @@ static store_t *sl_create(enum store_kind kind)
 
 static void sl_destroy(store_t *s)
 {
-    node_t *n = unmarked(s->head->next[0]);
+    node_t *n = link_node(s->head->next[0]);
     while (n != NULL) {
-        node_t *next = unmarked(n->next[0]);
-        free(n->val);
-        free(n);
+        node_t *next = link_node(n->next[0]);
+        node_free(n);
         n = next;
     }
     free(s->head);
@@ -514,10 +822,8 @@ static void sl_destroy(store_t *s)
 
 static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
 {
-    node_t *preds[MAX_HEIGHT], *succs[MAX_HEIGHT];
-    blob_t *b = blob_new(in->val, in->vlen, in->fp);
-    if (b == NULL)
-        return XETS_NOMEM;
+    node_t *preds[MAX_HEIGHT];
+    link_t succs[MAX_HEIGHT];
     unsigned h = random_height();
     unsigned top = load_relaxed_uint(&s->top);
     while (top < h && !cas_relaxed_uint(&s->top, top, h))
@@ -525,37 +831,41 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
 
     skey_t key = skey(in->key, in->klen);
     node_t *n = NULL; /* allocated on the first miss, private until linked */
+    blob_t *b = NULL; /* allocated on the first hit */
     for (;;) {
-        node_t *found = find(s, &key, h, preds, succs);
+        node_t *found = find(s, &key, h, preds, succs, true);
         if (found != NULL) {
-            blob_t *old = load_acquire(&found->val);
-            if (old == NULL) {
+            val_t old = load_word(&found->val);
+            if (old == 0) {
                 help_delete(s, found);
                 continue;
             }
             if (mode == PUT_NEW) {
                 free(b);
-                free(n);
+                node_free(n);
                 return XETS_EXISTS;
             }
-            if (!cas_acqrel(&found->val, old, b))
-                continue;
-            counted(s, 0, (int64_t)blob_bytes(b) - (int64_t)blob_bytes(old));
-            epoch_retire(old, free);
-            free(n);
-            return XETS_OK;
-        }
-        if (n == NULL) {
-            n = node_new(in->key, in->klen, h, b);
-            if (n == NULL) {
-                free(b);
+            if (b == NULL && (b = blob_new(in->val, in->vlen)) == NULL) {
+                node_free(n);
                 return XETS_NOMEM;
             }
+            if (!cas_word(&found->val, old, make_val(b)))
+                continue;
+            counted(s, 0, (int64_t)blob_bytes(b) - (int64_t)outside_bytes(found, old));
+            drop_blob(found, old);
+            node_free(n);
+            return XETS_OK;
+        }
+        if (n == NULL && (n = node_new(in, h)) == NULL) {
+            free(b);
+            return XETS_NOMEM;
         }
         for (unsigned i = 0; i < h; i++)
-            n->next[i] = succs[i];
-        if (cas_acqrel(&preds[0]->next[0], succs[0], n)) {
-            counted(s, 1, (int64_t)(node_bytes(h, in->klen) + blob_bytes(b)));
+            n->next[i] = make_link(n, link_node(succs[i]));
+        size_t bytes = node_size(n) + outside_bytes(n, n->val); /* before others can replace it */
+        if (cas_word(&preds[0]->next[0], succs[0], make_link(preds[0], n))) {
+            counted(s, 1, (int64_t)bytes);
+            free(b);
             link_upper(s, n, preds, succs);
             return XETS_OK;
         }
@@ -576,9 +886,9 @@ static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn vi
     int rc = XETS_NOTFOUND;
     node_t *n = seek_exact(s, key, klen);
     if (n != NULL) {
-        blob_t *v = load_acquire(&n->val);
-        if (v != NULL) {
-            rec_t r = rec_of(n, v);
+        val_t v = load_word(&n->val);
+        if (v != 0) {
+            rec_t r = rec_of(n, val_blob(v));
             visit(ctx, &r);
             rc = XETS_OK;
         }
@@ -592,17 +902,17 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
     int count = 0;
     node_t *n = seek_exact(s, key, klen);
     while (n != NULL) {
-        blob_t *v = load_acquire(&n->val);
-        if (v == NULL)
+        val_t v = load_word(&n->val);
+        if (v == 0)
             break;
-        rec_t r = rec_of(n, v);
+        rec_t r = rec_of(n, val_blob(v));
         if (match != NULL && !match(mctx, &r))
             break;
-        if (cas_acqrel(&n->val, v, NULL)) {
+        if (cas_word(&n->val, v, 0)) {
             if (removed != NULL)
                 removed(rctx, &r);
-            counted(s, -1, -(int64_t)(node_bytes(n->height, n->klen) + blob_bytes(v)));
-            epoch_retire(v, free);
+            counted(s, -1, -(int64_t)(node_size(n) + outside_bytes(n, v)));
+            drop_blob(n, v);
             help_delete(s, n);
             count = 1;
             break;
@@ -619,24 +929,24 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
     int rc = XETS_NOTFOUND;
     node_t *n = seek_exact(s, key, klen);
     while (n != NULL) {
-        blob_t *v = load_acquire(&n->val);
-        if (v == NULL) {
+        val_t v = load_word(&n->val);
+        if (v == 0) {
             rc = XETS_NOTFOUND;
             break;
         }
-        rec_t cur = rec_of(n, v);
-        rec_in_t out = {.key = cur.key, .klen = cur.klen, .fp = cur.fp};
+        rec_t cur = rec_of(n, val_blob(v));
+        rec_in_t out = {.key = cur.key, .klen = cur.klen};
         rc = fn(ctx, &cur, &out);
         if (rc != XETS_OK)
             break;
-        blob_t *nb = blob_new(out.val, out.vlen, out.fp);
+        blob_t *nb = blob_new(out.val, out.vlen);
         if (nb == NULL) {
             rc = XETS_NOMEM;
             break;
         }
-        if (cas_acqrel(&n->val, v, nb)) {
-            counted(s, 0, (int64_t)blob_bytes(nb) - (int64_t)blob_bytes(v));
-            epoch_retire(v, free);
+        if (cas_word(&n->val, v, make_val(nb))) {
+            counted(s, 0, (int64_t)blob_bytes(nb) - (int64_t)outside_bytes(n, v));
+            drop_blob(n, v);
             break;
         }
         free(nb); /* lost to another writer: recompute from its object */
@@ -650,19 +960,20 @@ static int scan_forward(store_t *s, const unsigned char *after, size_t alen, vis
 {
     node_t *n;
     if (after == NULL) {
-        n = unmarked(load_acquire(&s->head->next[0]));
+        n = link_node(load_word(&s->head->next[0]));
     } else {
         skey_t k = skey(after, alen);
-        n = seek(s, &k, false, NULL);
-        if (n != NULL && key_cmp(n, &k) == 0)
-            n = unmarked(load_acquire(&n->next[0]));
+        int c;
+        n = seek(s, &k, false, NULL, &c);
+        if (n != NULL && c == 0)
+            n = link_node(load_word(&n->next[0]));
     }
     /* Frozen links of deleted nodes still lead forward in key order. */
-    for (; n != NULL; n = unmarked(load_acquire(&n->next[0]))) {
-        blob_t *v = load_acquire(&n->val);
-        if (v == NULL)
+    for (; n != NULL; n = link_node(load_word(&n->next[0]))) {
+        val_t v = load_word(&n->val);
+        if (v == 0)
             continue;
-        rec_t r = rec_of(n, v);
+        rec_t r = rec_of(n, val_blob(v));
         if (visit(ctx, &r))
             return XETS_OK;
     }
@@ -676,12 +987,12 @@ static int scan_backward(store_t *s, const unsigned char *after, size_t alen, vi
     skey_t bound = to_end ? (skey_t){.p = NULL} : skey(after, alen);
     for (;;) {
         node_t *pred;
-        seek(s, &bound, to_end, &pred);
+        seek(s, &bound, to_end, &pred, NULL);
         if (pred == s->head)
             return XETS_END;
-        blob_t *v = load_acquire(&pred->val);
-        if (v != NULL) {
-            rec_t r = rec_of(pred, v);
+        val_t v = load_word(&pred->val);
+        if (v != 0) {
+            rec_t r = rec_of(pred, val_blob(v));
             if (visit(ctx, &r))
                 return XETS_OK;
         }
@@ -713,8 +1024,56 @@ static size_t sl_memory(store_t *s)
     uint64_t sum = 0;
     for (unsigned i = 0; i < NSTRIPES; i++)
         sum += load_relaxed_64(&s->stripe[i].bytes);
-    size_t fixed = sizeof(store_t) + node_bytes(MAX_HEIGHT, 0);
+    size_t fixed = sizeof(store_t) + node_bytes(MAX_HEIGHT, 0, 0);
     return (int64_t)sum < 0 ? fixed : fixed + (size_t)sum;
+}
+
+/* For test/c/skiplist_test.c, on a store no thread is using: checks what a
+ * quiescent store must show. Every level is in strictly increasing key order
+ * with exact tags and no marks, and is a subsequence of the level below;
+ * every node on level 0 holds an object and is linked on all its levels
+ * (its inserter finished, nothing dead is left linked); size and memory
+ * agree with level 0. Returns NULL, or what is wrong. */
+const char *skiplist_check(store_t *s);
+const char *skiplist_check(store_t *s)
+{
+    size_t on_level[MAX_HEIGHT] = {0}, tall[MAX_HEIGHT] = {0}, bytes = 0;
+    for (unsigned i = 0; i < MAX_HEIGHT; i++) {
+        node_t *prev = s->head;
+        node_t *below = i > 0 ? link_node(s->head->next[i - 1]) : NULL;
+        for (link_t l = prev->next[i]; link_node(l) != NULL; l = prev->next[i]) {
+            node_t *n = link_node(l);
+            skey_t k = node_skey(n);
+            if (is_marked(l))
+                return "a marked link is reachable";
+            if (link_tag(l) != tag_of(prev->kpfx, n->kpfx))
+                return "a tag does not describe its successor";
+            if (prev != s->head && key_cmp(prev, &k) >= 0)
+                return "keys do not increase along a level";
+            if (n->height <= i)
+                return "a node is linked above its height";
+            if (n->val == 0)
+                return "a removed node is still linked";
+            while (i > 0 && below != NULL && below != n)
+                below = link_node(below->next[i - 1]);
+            if (i > 0 && below == NULL)
+                return "a node is linked on a level but not on the one below";
+            if (i == 0) {
+                for (unsigned j = 0; j < n->height; j++)
+                    tall[j]++;
+                bytes += node_size(n) + outside_bytes(n, n->val);
+            }
+            on_level[i]++;
+            prev = n;
+        }
+        if (on_level[i] != tall[i])
+            return "a node is missing from one of its levels";
+    }
+    if (on_level[0] != sl_size(s))
+        return "size disagrees with level 0";
+    if (bytes + sizeof(store_t) + node_bytes(MAX_HEIGHT, 0, 0) != sl_memory(s))
+        return "memory disagrees with level 0";
+    return NULL;
 }
 
 const store_ops_t skiplist_ops = {

@@ -1,9 +1,17 @@
 /* Validates the ordered_set skiplist (skiplist.c) without the BEAM.
  *
+ * 0. The partial-key rules searches trust instead of reading keys: for
+ *    holder, successor and key prefixes that share every length of common
+ *    top bits, a tag never orders a key wrongly against its successor,
+ *    settles every order its window can see, and carries the key's code
+ *    past a successor exactly.
  * 1. One thread against a sorted-array model: random puts (replace and new),
  *    removes (with and without a match), updates (every status), gets and
- *    bounded scans both ways from present, absent and no keys, over keys of
- *    many lengths that are prefixes of each other.
+ *    bounded scans both ways from present, absent and no keys. Once over
+ *    keys of many lengths that are prefixes of each other, once over keys
+ *    that part at every bit of the 8-byte prefix, at the edges of the tag
+ *    window, and only after the prefix. The structure is checked as it goes
+ *    (skiplist_check: order, exact tags, complete towers, accounting).
  * 2. Many threads at once: writers that own disjoint keys and log what they
  *    meant, readers and chunked scanners in both directions, and updaters of
  *    one shared counter. Afterwards the table must equal the logs, the
@@ -11,7 +19,10 @@
  *    strictly monotonic, self-consistent, and complete for keys that never
  *    changed.
  * 3. Many threads churning a handful of keys with insert_new/remove: every
- *    object inserted is removed exactly once or still present.
+ *    object inserted is removed exactly once or still present. Once on keys
+ *    that part in the last byte, once on keys that share their first 8 bytes
+ *    and are prefixes of each other (where tags cannot tell keys apart and
+ *    every order is read from the keys).
  * 4. Removes racing updates of the same object still remove it.
  * Each operation runs in its own epoch section, as the NIF glue does; the
  * sanitizer builds turn use-after-free, double retire and leaked nodes into
@@ -39,6 +50,16 @@
     } while (0)
 
 static const store_ops_t *ops = &skiplist_ops;
+
+/* Test hooks of skiplist.c. */
+int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx, bool *carried);
+const char *skiplist_check(store_t *s);
+
+static void check_structure(store_t *s, const char *when)
+{
+    const char *bad = skiplist_check(s);
+    CHECK(bad == NULL, "%s: %s", when, bad);
+}
 
 /* ---- helpers ---- */
 
@@ -117,10 +138,68 @@ static int t_put(store_t *s, const unsigned char *k, size_t kl, const unsigned c
     return rc;
 }
 
+/* ---- 0. partial keys ---- */
+
+/* A 64-bit prefix built from bytes that share runs of top bits: 00, 01, 7f,
+ * 80, fe, ff, and now and then a random byte. */
+static uint64_t patterned(uint64_t *r)
+{
+    static const unsigned char bytes[6] = {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff};
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (rnd(r, 8) == 0 ? (unsigned char)rng_next(r) : bytes[rnd(r, 6)]);
+    return v;
+}
+
+static unsigned top_bits_shared(uint64_t a, uint64_t b)
+{
+    return a == b ? 64 : (unsigned)__builtin_clzll(a ^ b);
+}
+
+static void test_partial_keys_never_misorder(uint64_t seed)
+{
+    uint64_t r = seed;
+    unsigned long settled = 0, trials = 2000000;
+    for (unsigned long i = 0; i < trials; i++) {
+        uint64_t v[3] = {patterned(&r), patterned(&r), patterned(&r)};
+        /* mostly, make one or two of them part from another at a chosen
+         * bit, so that every parting position and window edge comes up */
+        for (unsigned j = rnd(&r, 3); j > 0; j--) {
+            unsigned keep = rnd(&r, 65);
+            uint64_t mask = keep == 0 ? 0 : ~0ull << (64 - keep);
+            int a = (int)rnd(&r, 3), b = (int)rnd(&r, 3);
+            v[a] = (v[b] & mask) | (v[a] & ~mask);
+            if (keep < 64 && rnd(&r, 2) == 0)
+                v[a] = (v[a] & ~(1ull << (63 - keep))) | (~v[b] & (1ull << (63 - keep)));
+        }
+        /* the holder is the smallest; the other two are key and successor */
+        int h = v[0] <= v[1] ? (v[0] <= v[2] ? 0 : 2) : (v[1] <= v[2] ? 1 : 2);
+        uint64_t holder = v[h], succ = v[(h + 1) % 3], key = v[(h + 2) % 3];
+        bool carried = false;
+        int o = skiplist_tag_order(holder, succ, key, &carried);
+        CHECK(o >= 0 || key < succ, "%016llx: key %016llx put below %016llx",
+              (unsigned long long)holder, (unsigned long long)key, (unsigned long long)succ);
+        CHECK(o <= 0 || key > succ, "%016llx: key %016llx put above %016llx",
+              (unsigned long long)holder, (unsigned long long)key, (unsigned long long)succ);
+        CHECK(o <= 0 || carried, "code carried past %016llx wrong for key %016llx",
+              (unsigned long long)succ, (unsigned long long)key);
+        /* what the window sees must be settled: the successor's bits down to
+         * 9 past where it leaves the holder */
+        unsigned d = top_bits_shared(holder, succ);
+        if (d < 64 && key != succ && top_bits_shared(key, succ) <= d + 9)
+            CHECK(o != 0, "%016llx: %016llx against %016llx left open",
+                  (unsigned long long)holder, (unsigned long long)key, (unsigned long long)succ);
+        settled += o != 0;
+    }
+    CHECK(settled > trials / 2, "tags settled only %lu of %lu orders", settled, trials);
+}
+
 /* ---- 1. single thread against a model ---- */
 
-#define MAXK 6
-#define MAXV 64
+#define MAXK 12
+/* Past skiplist.c's EMBED_MAX (128), so that objects kept in their node and
+ * objects in blobs of their own both come up. */
+#define MAXV 160
 
 typedef struct {
     unsigned char k[MAXK];
@@ -309,10 +388,49 @@ static size_t make_key_pool(tkey_t *pool)
     return n;
 }
 
-static void test_single_thread_matches_model(uint64_t seed)
+/* Keys around two 8-byte bases that agree on their first 31 bits: each base
+ * with each single bit flipped; each base kept down to each bit, then one of
+ * a few 9-bit patterns (a tag's window) and zeros; each base cut to a few
+ * lengths, and extended by bytes that sort below and above. Many keys share
+ * a prefix; many part exactly at the edge of a window or at bit 63. */
+static size_t make_bit_pool(tkey_t *pool)
 {
-    static tkey_t pool[1365];
-    size_t npool = make_key_pool(pool);
+    static const uint64_t bases[2] = {0x12035a5a00000000ull, 0x12035a5b7fffffffull};
+    static const unsigned windows[4] = {0x000, 0x1ff, 0x100, 0x0ff};
+    size_t n = 0;
+    for (int b = 0; b < 2; b++) {
+        for (unsigned bit = 0; bit < 64; bit++) {
+            uint64_t flipped = bases[b] ^ (1ull << (63 - bit));
+            put_be64(pool[n].k, flipped);
+            pool[n++].kl = 8;
+            for (int w = 0; w < 4; w++) {
+                /* keep bits 0..bit, set the window after it, clear the rest */
+                uint64_t keep = bit == 63 ? ~0ull : ~(~0ull >> (bit + 1));
+                unsigned shift = bit + 1 + 9 <= 64 ? 64 - (bit + 1 + 9) : 0;
+                uint64_t win = bit + 1 + 9 <= 64 ? (uint64_t)windows[w] << shift
+                                                 : (uint64_t)windows[w] >> (bit + 10 - 64);
+                put_be64(pool[n].k, (bases[b] & keep) | (bit == 63 ? 0 : win & ~keep));
+                pool[n++].kl = 8;
+            }
+        }
+        for (size_t len = 0; len <= 8; len += 2) {
+            put_be64(pool[n].k, bases[b]);
+            pool[n++].kl = len;
+        }
+        static const unsigned char tails[4][4] = {{0}, {0, 0}, {0x01}, {0xff, 0xff, 0xff, 0xff}};
+        static const size_t tail_len[4] = {1, 2, 1, 4};
+        for (int t = 0; t < 4; t++) {
+            put_be64(pool[n].k, bases[b]);
+            memcpy(pool[n].k + 8, tails[t], tail_len[t]);
+            pool[n++].kl = 8 + tail_len[t];
+        }
+    }
+    /* the pool may name a key twice: harmless for a model of a set */
+    return n;
+}
+
+static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, size_t npool)
+{
     model_t m = {.a = calloc(npool + 1, sizeof(mobj_t)), .n = 0};
     CHECK(m.a != NULL, "oom");
     CHECK(ops->create(STORE_BAG) == NULL && ops->create(STORE_DUPLICATE_BAG) == NULL,
@@ -390,10 +508,13 @@ static void test_single_thread_matches_model(uint64_t seed)
             size_t limit = 1 + rnd(&r, 20);
             check_scan(s, &m, rnd(&r, 8) == 0 ? NULL : k, dir, limit, "bounded scan");
         }
-        if (op % 5000 == 4999)
+        if (op % 5000 == 4999) {
             check_whole(s, &m);
+            check_structure(s, "single thread");
+        }
     }
     check_whole(s, &m);
+    check_structure(s, "single thread, full");
     size_t full_memory = ops->memory(s);
     CHECK(m.n == 0 || full_memory > empty_memory, "memory did not grow");
 
@@ -407,6 +528,7 @@ static void test_single_thread_matches_model(uint64_t seed)
         m.n--;
     }
     check_whole(s, &m);
+    check_structure(s, "single thread, emptied");
     CHECK(ops->memory(s) == empty_memory, "memory %zu after emptying, %zu when new",
           ops->memory(s), empty_memory);
     ops->destroy(s);
@@ -499,7 +621,7 @@ static void *writer_main(void *arg)
     writer_t *w = arg;
     uint64_t r = mix64((uint64_t)w->id + 77);
     uint64_t tag = 1;
-    unsigned char k[16], v[128];
+    unsigned char k[16], v[256];
     size_t ops_done = 0;
     while (!atomic_load_explicit(&stop, memory_order_relaxed) || ops_done < 20000) {
         unsigned id = rnd(&r, OWNED / WRITERS) * WRITERS + (unsigned)w->id;
@@ -508,7 +630,7 @@ static void *writer_main(void *arg)
         ops_done++;
         if (what < 40) {
             enum put_mode mode = what < 25 ? PUT_REPLACE : PUT_NEW;
-            size_t vl = make_value(v, k, kl, ++tag, rnd(&r, 90));
+            size_t vl = make_value(v, k, kl, ++tag, rnd(&r, 200));
             int rc = t_put(shared, k, kl, v, vl, mode);
             if (mode == PUT_NEW && w->present_tag[id] != 0) {
                 CHECK(rc == XETS_EXISTS, "writer put_new on own present key: %d", rc);
@@ -680,6 +802,7 @@ static void test_concurrent_owners_match_logs(double seconds)
     for (int i = 0; i < 2; i++)
         pthread_join(ts[i], NULL);
 
+    check_structure(shared, "concurrent");
     /* The table is exactly what the logs say. */
     size_t expect = STABLE + 1;
     for (unsigned id = 0; id < OWNED; id++) {
@@ -715,6 +838,22 @@ static void test_concurrent_owners_match_logs(double seconds)
 #define CHURN_KEYS 8
 #define CHURNERS 4
 
+/* Keys that share their first 8 bytes or are prefixes of each other, and
+ * two that part at bit 63: where tags cannot order keys, searches must read
+ * them, and where they part at the last bit, the window is empty. */
+static size_t shared_prefix_key(unsigned char *k, uint64_t id)
+{
+    static const unsigned char tails[CHURN_KEYS][4] = {
+        {0}, {0}, {1, 0x00}, {2, 0x00, 0x00}, {1, 0x01}, {3, 0xff, 0xff, 0xff}, {0}, {1, 0x00}};
+    put_be64(k, id >= 6 ? 0x1203a5a5c3c30001ull : 0x1203a5a5c3c30000ull);
+    if (id == 0)
+        return 7;
+    memcpy(k + 8, tails[id] + 1, tails[id][0]);
+    return 8 + tails[id][0];
+}
+
+static size_t (*churn_key)(unsigned char *k, uint64_t id);
+
 typedef struct {
     int id;
     uint64_t inserted_sum, removed_sum; /* sums of mix64(token) */
@@ -734,13 +873,13 @@ static void *churner_main(void *arg)
     churner_t *c = arg;
     uint64_t r = mix64((uint64_t)c->id * 31 + 5);
     uint64_t seq = 0;
-    unsigned char k[16], v[128];
+    unsigned char k[16], v[256];
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        size_t kl = owned_key(k, rnd(&r, CHURN_KEYS));
-        unsigned what = rnd(&r, 10);
+        size_t kl = churn_key(k, rnd(&r, CHURN_KEYS));
+        unsigned what = rnd(&r, 11);
         if (what < 5) {
             uint64_t token = (uint64_t)c->id << 40 | ++seq;
-            int rc = t_put(shared, k, kl, v, make_value(v, k, kl, token, rnd(&r, 40)), PUT_NEW);
+            int rc = t_put(shared, k, kl, v, make_value(v, k, kl, token, rnd(&r, 200)), PUT_NEW);
             CHECK(rc == XETS_OK || rc == XETS_EXISTS, "churn put_new: %d", rc);
             if (rc == XETS_OK) {
                 c->inserted_sum += mix64(token);
@@ -751,19 +890,32 @@ static void *churner_main(void *arg)
             int n = ops->remove(shared, k, kl, NULL, NULL, sum_removed, c);
             epoch_exit();
             CHECK(n == 0 || n == 1, "churn remove: %d", n);
-        } else {
+        } else if (what < 10) {
             uint64_t tag = 0;
             epoch_enter();
             ops->get(shared, k, kl, tag_of, &tag);
             epoch_exit();
+        } else {
+            /* a short scan from this key: whole objects, strictly ordered */
+            scanner_t sc = {.dir = rnd(&r, 2) ? SCAN_FORWARD : SCAN_BACKWARD};
+            memcpy(sc.last, k, kl);
+            sc.last_len = kl;
+            sc.have_last = true;
+            epoch_enter();
+            int rc = ops->scan(shared, k, kl, sc.dir, scan_visit, &sc);
+            epoch_exit();
+            CHECK(rc == XETS_OK || rc == XETS_END, "churn scan: %d", rc);
         }
     }
     epoch_synchronize();
     return NULL;
 }
 
-static void test_churn_removes_each_insert_once(double seconds)
+static void test_churn_removes_each_insert_once(double seconds, size_t (*key)(unsigned char *,
+                                                                               uint64_t),
+                                                const char *what)
 {
+    churn_key = key;
     shared = ops->create(STORE_SET);
     CHECK(shared != NULL, "create");
     static churner_t cs[CHURNERS];
@@ -786,11 +938,12 @@ static void test_churn_removes_each_insert_once(double seconds)
         left.removed += cs[i].removed;
         left.removed_sum += cs[i].removed_sum;
     }
+    check_structure(shared, what);
     /* what is still there counts as removed by the final sweep */
     unsigned char k[16];
     size_t present = 0;
     for (unsigned id = 0; id < CHURN_KEYS; id++) {
-        size_t kl = owned_key(k, id);
+        size_t kl = churn_key(k, id);
         epoch_enter();
         present += (size_t)ops->remove(shared, k, kl, NULL, NULL, sum_removed, &left);
         epoch_exit();
@@ -799,7 +952,8 @@ static void test_churn_removes_each_insert_once(double seconds)
           "%llu inserted, %llu removed or left (sums differ: %d)", (unsigned long long)ins,
           (unsigned long long)left.removed, left.removed_sum != ins_sum);
     CHECK(ops->size(shared) == 0, "size %zu after sweep", ops->size(shared));
-    printf("  churn: %llu inserts, %zu left at the end\n", (unsigned long long)ins, present);
+    check_structure(shared, what);
+    printf("  %s: %llu inserts, %zu left at the end\n", what, (unsigned long long)ins, present);
     ops->destroy(shared);
 }
 
@@ -851,6 +1005,7 @@ static void test_remove_racing_updates_still_removes(double seconds)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     CHECK(ops->size(shared) == 0, "size %zu", ops->size(shared));
+    check_structure(shared, "remove racing updates");
     printf("  remove racing updates: %u rounds\n", rounds);
     ops->destroy(shared);
 }
@@ -860,10 +1015,15 @@ int main(int argc, char **argv)
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x5eed5eedull;
     double secs = argc > 2 ? strtod(argv[2], NULL) : 1.5;
     printf("skiplist_test seed=%#llx\n", (unsigned long long)seed);
-    test_single_thread_matches_model(seed);
+    test_partial_keys_never_misorder(seed);
+    printf("  partial keys: ok\n");
+    static tkey_t pool[1365];
+    test_single_thread_matches_model(seed, pool, make_key_pool(pool));
+    test_single_thread_matches_model(seed + 1, pool, make_bit_pool(pool));
     printf("  single thread: ok\n");
     test_concurrent_owners_match_logs(secs);
-    test_churn_removes_each_insert_once(secs);
+    test_churn_removes_each_insert_once(secs, owned_key, "churn");
+    test_churn_removes_each_insert_once(secs, shared_prefix_key, "churn, shared prefixes");
     test_remove_racing_updates_still_removes(secs / 3);
     epoch_synchronize();
     printf("skiplist_test: ok\n");
