@@ -50,7 +50,7 @@ ownership() ->
                   end),
     receive ready -> ok end,
     receive {'ETS-TRANSFER', Tab, Owner, Data} ->
-            io:format("   heir received {'ETS-TRANSFER', ~p, Owner, ~p}; lookup: ~p~n~n",
+            io:format("   heir received {'ETS-TRANSFER', ~p, Owner, ~p}; lookup: ~0p~n~n",
                       [Tab, Data, xets:lookup(Tab, saved)]),
             xets:delete(Tab)
     after 2000 -> io:format("   no transfer arrived~n~n")
