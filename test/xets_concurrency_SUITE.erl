@@ -66,12 +66,7 @@ all() ->
      deleting_a_busy_table_gives_every_process_a_result_or_badarg].
 
 init_per_suite(Config) ->
-    Mod = case os:getenv("XETS_TEST_MOD") of
-              false -> xets;
-              "" -> xets;
-              M -> list_to_atom(M)
-          end,
-    {module, Mod} = code:ensure_loaded(Mod),
+    Mod = xets_test_lib:module_under_test(),
     ct:pal("module under test: ~p", [Mod]),
     [{mod, Mod} | Config].
 

@@ -163,11 +163,7 @@ end_per_testcase(_Case, _Config) ->
     end.
 
 mod() ->
-    case os:getenv("XETS_TEST_MOD") of
-        false -> xets;
-        "" -> xets;
-        M -> list_to_atom(M)
-    end.
+    xets_test_lib:module_under_test().
 
 %%====================================================================
 %% new/2
@@ -990,9 +986,9 @@ random_op(Type) ->
     K = rkey(),
     case rand:uniform(24) of
         1 -> {insert, robj(K)};
-        2 -> {insert, defined(Type, [robj(rkey()) || _ <- lists:seq(1, rand:uniform(6) - 1)])};
+        2 -> {insert, xets_test_lib:distinct_keys(Type, [robj(rkey()) || _ <- lists:seq(1, rand:uniform(6) - 1)])};
         3 -> {insert_new, robj(K)};
-        4 -> {insert_new, defined(Type, [robj(rkey()) || _ <- lists:seq(1, rand:uniform(4) - 1)])};
+        4 -> {insert_new, xets_test_lib:distinct_keys(Type, [robj(rkey()) || _ <- lists:seq(1, rand:uniform(4) - 1)])};
         5 -> {delete, K};
         6 -> {delete_object, robj(K)};
         7 -> {take, K};
@@ -1012,7 +1008,7 @@ random_op(Type) ->
         20 when Type =/= set -> {insert, robj(K)};
         20 -> {update_counter, K, rand:uniform(3) - 2, {K, 0, x}};
         21 -> pick([{delete_all_objects}, {lookup, K}, {lookup, K}, {lookup, K}]);
-        22 -> {insert, defined(Type, [robj(K), robj(K)])};
+        22 -> {insert, xets_test_lib:distinct_keys(Type, [robj(K), robj(K)])};
         23 -> {delete_object, pick([{K, 0, x}, {K, 1, x}, {K, 1}])};
         24 -> {insert, pick([{K, 0, x}, {K, 1, x}, {K, 1}, {K, 1.0, x}])}
     end.
@@ -1020,18 +1016,6 @@ random_op(Type) ->
 %% A list to insert whose outcome ets defines: no two keys that match (in
 %% a set or an ordered_set ets keeps one of them, "which one is not
 %% defined"; in a bag it keeps them in an order it does not define).
-defined(Type, L) ->
-    Match = case Type of
-                ordered_set -> fun(A, B) -> A == B end;
-                _ -> fun(A, B) -> A =:= B end
-            end,
-    lists:foldr(fun(O, Acc) ->
-                        case lists:any(fun(O2) -> Match(element(1, O), element(1, O2)) end, Acc) of
-                            true -> Acc;
-                            false -> [O | Acc]
-                        end
-                end, [], L).
-
 rcounter_op() ->
     pick([1, -1, rand:uniform(1 bsl 70), {2, 1}, {2, -3}, {3, 1}, {2, 1, 3, 0},
           {2, -1, -2, 5}, [{2, 1}, {2, 1}], [], {1, 1}, {4, 1}]).

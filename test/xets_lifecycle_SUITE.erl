@@ -51,12 +51,7 @@ all() ->
      all_lists_the_table_while_it_lives].
 
 init_per_suite(Config) ->
-    Mod = case os:getenv("XETS_TEST_MOD") of
-              false -> xets;
-              "" -> xets;
-              M -> list_to_atom(M)
-          end,
-    {module, Mod} = code:ensure_loaded(Mod),
+    Mod = xets_test_lib:module_under_test(),
     ct:pal("module under test: ~p", [Mod]),
     [{mod, Mod} | Config].
 

@@ -45,12 +45,7 @@ groups() ->
     [].
 
 init_per_suite(Config) ->
-    Mod = case os:getenv("XETS_TEST_MOD") of
-              false -> xets;
-              "" -> xets;
-              M -> list_to_atom(M)
-          end,
-    {module, Mod} = code:ensure_loaded(Mod),
+    Mod = xets_test_lib:module_under_test(),
     ct:pal("module under test: ~p", [Mod]),
     [{mod, Mod} | Config].
 
@@ -165,19 +160,7 @@ object() ->
 %% one of them in a set or an ordered_set, "which one is not defined", and
 %% orders them as it likes in a bag).
 object_list(Type) ->
-    ?LET(L, proper_types:list(object()), distinct_keys(Type, L)).
-
-distinct_keys(Type, L) ->
-    Match = case Type of
-                ordered_set -> fun(A, B) -> A == B end;
-                _ -> fun(A, B) -> A =:= B end
-            end,
-    lists:foldr(fun(O, Acc) ->
-                        case lists:any(fun(O2) -> Match(element(1, O), element(1, O2)) end, Acc) of
-                            true -> Acc;
-                            false -> [O | Acc]
-                        end
-                end, [], L).
+    ?LET(L, proper_types:list(object()), xets_test_lib:distinct_keys(Type, L)).
 
 counter_op() ->
     proper_types:oneof(

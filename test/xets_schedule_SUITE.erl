@@ -53,12 +53,7 @@ groups() ->
     [{set, [], Cases}, {ordered_set, [], Cases}].
 
 init_per_suite(Config) ->
-    Mod = case os:getenv("XETS_TEST_MOD") of
-              false -> xets;
-              "" -> xets;
-              M -> list_to_atom(M)
-          end,
-    {module, Mod} = code:ensure_loaded(Mod),
+    Mod = xets_test_lib:module_under_test(),
     Limit = case os:getenv("XETS_SCHED_LIMIT_MS") of
                 false -> 5;
                 "" -> 5;

@@ -1,0 +1,31 @@
+%% What the Common Test suites share.
+-module(xets_test_lib).
+-export([module_under_test/0, distinct_keys/2]).
+
+%% The module the suites test: xets, or another module with the ets API
+%% named by XETS_TEST_MOD. Every suite is validated with XETS_TEST_MOD=ets:
+%% a check that fails for ets itself is a wrong check.
+-spec module_under_test() -> module().
+module_under_test() ->
+    Mod = case os:getenv("XETS_TEST_MOD") of
+              false -> xets;
+              "" -> xets;
+              M -> list_to_atom(M)
+          end,
+    {module, Mod} = code:ensure_loaded(Mod),
+    Mod.
+
+%% The objects of L with at most one object per key, in Type's sense of key
+%% equality (== for ordered_set, =:= otherwise), keeping the last of each.
+-spec distinct_keys(atom(), [tuple()]) -> [tuple()].
+distinct_keys(Type, L) ->
+    Match = case Type of
+                ordered_set -> fun(A, B) -> A == B end;
+                _ -> fun(A, B) -> A =:= B end
+            end,
+    lists:foldr(fun(O, Acc) ->
+                        case lists:any(fun(O2) -> Match(element(1, O), element(1, O2)) end, Acc) of
+                            true -> Acc;
+                            false -> [O | Acc]
+                        end
+                end, [], L).
