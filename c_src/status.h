@@ -9,9 +9,8 @@ enum {
     XETS_EXISTS = -2,   /* insert_new: the key is present */
     XETS_END = -3,      /* traversal reached the end of the table */
     XETS_NOMEM = -4,
-    XETS_BADARG = -5,   /* update callback refused the object */
-    XETS_UNCHANGED = -6, /* update callback asks to leave the object as is */
-    XETS_BUSY = -7       /* an exclusive operation holds the table: retry */
+    XETS_BADARG = -5, /* update callback refused the object */
+    XETS_BUSY = -6    /* an exclusive operation holds the table: retry */
 };
 
 #endif

@@ -42,7 +42,7 @@ typedef int (*visit_fn)(void *ctx, const rec_t *r);
 typedef bool (*pred_fn)(void *ctx, const rec_t *r);
 /* Computes the replacement of cur into *out (bytes owned by the caller and
  * valid until the structure has copied them). Returns XETS_OK, or a status
- * the structure passes back unchanged (XETS_BADARG, XETS_UNCHANGED, ...).
+ * the structure passes back unchanged (XETS_BADARG, XETS_NOMEM).
  * May be called more than once per update: it must have no side effects
  * other than on its own context. */
 typedef int (*update_fn)(void *ctx, const rec_t *cur, rec_in_t *out);

@@ -58,7 +58,6 @@ typedef struct table {
     ErlNifTime fixed_since_mono;
     atomic_ulong fix_count;    /* sum of fixation counts */
 
-    struct table *reg_next;    /* registry chain, under the registry lock */
     struct table *all_prev, *all_next; /* list of live tables, under the list lock */
 } table_t;
 

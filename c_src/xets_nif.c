@@ -950,7 +950,6 @@ typedef struct chunk_ctx {
     size_t bytes;
     unsigned keypos;
     bool key_only;      /* first/next: collect the first key only */
-    const rec_t *last;  /* the last record visited */
     ERL_NIF_TERM cursor;
 } chunk_ctx_t;
 
@@ -970,7 +969,6 @@ static int chunk_visit(void *vctx, const rec_t *r)
     c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
     c->count++;
     c->bytes += r->vlen;
-    c->last = r;
     if (c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES) {
         /* The cursor must be made now: r is only valid inside the scan. */
         memcpy(enif_make_new_binary(c->env, r->klen, &c->cursor), r->key, r->klen);

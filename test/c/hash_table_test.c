@@ -422,7 +422,7 @@ static void op_update(model_t *m, uint32_t kid)
     vlist_t *l = &m->key[kid];
     upd_ctx_t u = {kid, (uint32_t)rnd(&m->rng) % 100000, XETS_OK, {{0}, 0}, {{0}, 0}};
     if (rnd(&m->rng) % 4 == 0)
-        u.status = rnd(&m->rng) % 2 ? XETS_UNCHANGED : XETS_BADARG;
+        u.status = rnd(&m->rng) % 2 ? XETS_NOMEM : XETS_BADARG;
     int rc = update(m->s, &k, upd_fn, &u);
     if (m->kind != STORE_SET) {
         CHECK(rc == XETS_BADARG, "update on a %s: rc %d", kind_name[m->kind], rc);

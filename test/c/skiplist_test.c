@@ -474,7 +474,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
                 model_del(&m, k->k, k->kl);
             }
         } else if (what < 65) {
-            static const int answers[3] = {XETS_OK, XETS_BADARG, XETS_UNCHANGED};
+            static const int answers[3] = {XETS_OK, XETS_BADARG, XETS_NOMEM};
             upd_ctx_t u = {.status = answers[rnd(&r, 3)]};
             epoch_enter();
             int rc = ops->update(s, k->k, k->kl, upd_transform, &u);
