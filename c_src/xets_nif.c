@@ -20,9 +20,10 @@ static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
 static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
 static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
 
-/* Lists longer than this are inserted on a dirty scheduler: the table is
- * closed to other calls meanwhile, as ETS holds its table lock. */
-#define DIRTY_LIST_LEN 1000
+/* Lists longer than this (about a millisecond of preparing and publishing
+ * here) are inserted on a dirty scheduler; the table is closed to other
+ * calls meanwhile, as ETS holds its table lock. */
+#define DIRTY_LIST_LEN 2000
 /* A traversal chunk stops after this many objects or bytes. */
 #define CHUNK_OBJECTS 1000
 #define CHUNK_BYTES (256 * 1024)
