@@ -236,20 +236,19 @@ options([{decentralized_counters, DC} | T], O) when is_boolean(DC) ->
     options(T, O#{decentralized_counters => DC}).
 
 %% The tuple xets_nif:new/2 takes.
-normalized(#{protection := private} = O) ->
-    %% As ets: only the owner touches a private table, so it has no
-    %% concurrency options to report.
-    normalized(O#{write_concurrency := false, read_concurrency := false}, private);
-normalized(O) ->
-    normalized(O, maps:get(protection, O)).
-
-normalized(O, Protection) ->
+normalized(O0) ->
+    %% As ets: only the owner touches a private table, so it reports no
+    %% concurrency options.
+    O = case O0 of
+            #{protection := private} -> O0#{write_concurrency := false, read_concurrency := false};
+            _ -> O0
+        end,
     #{type := Type, write_concurrency := WC} = O,
     %% As ets: decentralized counters only with write_concurrency; by
     %% default with auto, or for ordered_set.
     DC = WC =/= false andalso maps:get(decentralized_counters, O,
                                        WC =:= auto orelse Type =:= ordered_set),
-    {Type, Protection, maps:get(named, O), maps:get(keypos, O),
+    {Type, maps:get(protection, O), maps:get(named, O), maps:get(keypos, O),
      maps:get(heir, O), WC, maps:get(read_concurrency, O), DC, maps:get(compressed, O)}.
 
 %% @doc The key after Key in table order, or '$end_of_table'.
