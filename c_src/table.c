@@ -282,11 +282,11 @@ static void bury(ErlNifEnv *env, table_t *t)
     epoch_retire(t, release_table);
 }
 
-void table_delete(table_t *t)
+void table_delete(ErlNifEnv *env, table_t *t)
 {
     enif_mutex_lock(t->meta);
     if (!atomic_exchange(&t->dead, true))
-        bury(NULL, t);
+        bury(env, t);
     enif_mutex_unlock(t->meta);
 }
 

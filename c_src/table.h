@@ -101,7 +101,7 @@ void table_open_gate(table_t *t);
 int table_clear(table_t *t);
 
 /* Deletes the table: unregisters, marks dead, hands the store to the reaper. */
-void table_delete(table_t *t);
+void table_delete(ErlNifEnv *env, table_t *t);
 int table_rename(table_t *t, ERL_NIF_TERM name);
 int table_give_away(ErlNifEnv *env, table_t *t, ErlNifPid to, ERL_NIF_TERM data);
 /* Heir NULL: none. A heir that is not alive is none, as in ets. */

@@ -277,7 +277,7 @@ static ERL_NIF_TERM delete_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 {
     table_t *t;
     ENTER(env, argv[0], ACCESS_WRITE, t, "delete", delete_nif);
-    table_delete(t);
+    table_delete(env, t);
     epoch_exit();
     return atom_true;
 }
