@@ -561,9 +561,9 @@ static void prepared_free_all(prepared_t *ps, unsigned len)
     free(ps);
 }
 
-/* insert_list(Tab, List, New): a list of two or more objects, atomic and
- * isolated: prepared with no epoch section held, then published with the
- * gate closed. Long lists run on a dirty scheduler, retries included. */
+/* insert_list(Tab, List, New): a list of objects, atomic and isolated:
+ * prepared with no epoch section held, then published with the gate
+ * closed. A long list moves itself to a dirty scheduler first. */
 static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     enum put_mode mode = argv[2] == atom_true ? PUT_NEW : PUT_REPLACE;
@@ -571,26 +571,29 @@ static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     if (!enif_get_list_length(env, argv[1], &len))
         return enif_make_badarg(env);
     int flags = len > DIRTY_LIST_LEN ? ERL_NIF_DIRTY_JOB_CPU_BOUND : 0;
+    if (flags != 0 && enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER)
+        return enif_schedule_nif(env, "insert", flags, insert_list, argc, argv);
     ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
     table_t *t = NULL;
     epoch_enter();
     int st = table_enter(env, argv[0], ACCESS_WRITE, &t);
     /* The reference keeps a table found by name alive outside the section. */
-    bool kept = st == XETS_OK;
+    bool kept = st == XETS_OK && len > 0;
     if (kept)
         enif_keep_resource(t);
     epoch_exit();
-    prepared_t *ps = NULL;
-    if (st == XETS_OK && (st = prepare_list(env, t, argv[1], len, &ps)) == XETS_OK &&
-        (st = table_close_gate(t)) == XETS_BUSY)
-        prepared_free_all(ps, len);
-    if (st == XETS_OK) {
-        st = atomic_load(&t->dead) ? XETS_BADARG : publish_list(t, ps, len, mode);
-        table_open_gate(t);
-        prepared_free_all(ps, len);
-    }
-    if (kept)
+    if (kept) {
+        prepared_t *ps = NULL;
+        if ((st = prepare_list(env, t, argv[1], len, &ps)) == XETS_OK &&
+            (st = table_close_gate(t)) == XETS_BUSY)
+            prepared_free_all(ps, len);
+        if (st == XETS_OK) {
+            st = atomic_load(&t->dead) ? XETS_BADARG : publish_list(t, ps, len, mode);
+            table_open_gate(t);
+            prepared_free_all(ps, len);
+        }
         enif_release_resource(t);
+    }
     if (flags == 0)
         charge(env, start);
     if (st == XETS_BUSY) {
@@ -604,6 +607,8 @@ static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     return st == XETS_EXISTS ? atom_false : atom_true;
 }
 
+/* insert and insert_new: one object here; a list of more goes through
+ * insert_list. */
 static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
                                   enum put_mode mode, const char *name,
                                   ERL_NIF_TERM (*self)(ErlNifEnv *, int, const ERL_NIF_TERM[]))
@@ -616,14 +621,7 @@ static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     if (enif_get_list_cell(env, argv[1], &head, &tail) && enif_is_empty_list(env, tail))
         return insert_one(env, t, head, mode);
     epoch_exit();
-    unsigned len;
-    if (!enif_get_list_length(env, argv[1], &len))
-        return enif_make_badarg(env);
-    if (len == 0)
-        return atom_true;
     ERL_NIF_TERM args[3] = {argv[0], argv[1], mode == PUT_NEW ? atom_true : atom_false};
-    if (len > DIRTY_LIST_LEN)
-        return enif_schedule_nif(env, name, ERL_NIF_DIRTY_JOB_CPU_BOUND, insert_list, 3, args);
     return insert_list(env, 3, args);
 }
 
