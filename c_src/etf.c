@@ -1108,9 +1108,39 @@ static int map_cmp(const etf_ref_t *a, const etf_ref_t *b, int mode, int depth, 
     return ETF_OK;
 }
 
+/* Integers held in 32 bits or less: the common case, read without num_t. */
+static inline bool quick_int(const etf_ref_t *r, int64_t *v)
+{
+    switch (r->kind) {
+    case ETF_REF_INT:
+        *v = r->u.i;
+        return true;
+    case ETF_REF_BYTE:
+        *v = r->p[0];
+        return true;
+    case ETF_REF_TERM:
+        if (r->end - r->p >= 2 && r->p[0] == ETF_SMALL_INTEGER) {
+            *v = r->p[1];
+            return true;
+        }
+        if (r->end - r->p >= 5 && r->p[0] == ETF_INTEGER) {
+            *v = (int32_t)be32(r->p + 1);
+            return true;
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
 static int cmp_rec(const etf_ref_t *a0, const etf_ref_t *b0, int mode, int depth, int *res)
 {
     etf_ref_t a = *a0, b = *b0;
+    int64_t ia, ib;
+    if (quick_int(&a, &ia) && quick_int(&b, &ib)) {
+        *res = sign3(ia, ib);
+        return ETF_OK;
+    }
     if (depth > ETF_MAX_DEPTH)
         return ETF_UNSUP;
     for (;;) {

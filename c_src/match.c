@@ -194,7 +194,9 @@ typedef struct expr {
     uint32_t n;     /* E_TUPLE, E_CALL: arguments; E_LIST: elements */
     uint32_t slot;  /* E_VAR */
     etf_ref_t c;    /* E_CONST */
-    bool literal;   /* E_CONST: c is the spec's own text, not {const, c} */
+    bool literal;   /* E_CONST: c is this expression's own text in the spec
+                       (not so for {const, T}, nor for {{...}} folded into
+                       the inner tuple) */
     const unsigned char *whole; /* E_CONST as a result: version byte + term */
     size_t wlen;
     struct expr **args;
@@ -743,7 +745,8 @@ static expr_t *compile_expr(cc_t *c, const etf_ref_t *r, int depth)
                 if (i + 1 < m && etf_skip(q, r->end, &q) != ETF_OK)
                     return unsupported(c);
             }
-            return all_literal(e->args, m) ? literal_expr(c, &first) : e;
+            /* All literal: the value is the inner tuple's text. */
+            return all_literal(e->args, m) ? const_expr(c, &first) : e;
         }
         if (fc == ETF_C_ATOM)
             return compile_call(c, r, n, q, depth);
@@ -944,8 +947,12 @@ typedef struct {
 enum { PM_FAIL, PM_OK, PM_DEFER };
 enum { EV_OK, EV_RAISE, EV_DEFER, EV_NOMEM };
 
-static int pmatch(run_t *r, const pat_t *pt, etf_ref_t t)
+/* Matches pt against *t0. References go by pointer: copies of the 32-byte
+ * etf_ref_t through the stack were a measurable part of a run. */
+static int pmatch(run_t *r, const pat_t *pt, const etf_ref_t *t0)
 {
+    const etf_ref_t *t = t0;
+    etf_ref_t tl; /* list tails, as the loop walks a list pattern */
     for (;;) {
         etf_class_t cls;
         int rc;
@@ -953,12 +960,12 @@ static int pmatch(run_t *r, const pat_t *pt, etf_ref_t t)
         case P_ANY:
             return PM_OK;
         case P_BIND:
-            r->s->vars[pt->slot] = t;
+            r->s->vars[pt->slot] = *t;
             return PM_OK;
         case P_CHECK:
         case P_CONST: {
             bool eq;
-            rc = etf_eq(pt->op == P_CHECK ? &r->s->vars[pt->slot] : &pt->c, &t,
+            rc = etf_eq(pt->op == P_CHECK ? &r->s->vars[pt->slot] : &pt->c, t,
                         pt->op == P_CONST ? ETF_EQ_BITWISE : ETF_EQ_EXACT, &eq);
             if (rc == ETF_UNSUP) {
                 r->pending = true;
@@ -969,7 +976,7 @@ static int pmatch(run_t *r, const pat_t *pt, etf_ref_t t)
             return eq ? PM_OK : PM_FAIL;
         }
         case P_MAP:
-            if (etf_class(&t, &cls) != ETF_OK)
+            if (etf_class(t, &cls) != ETF_OK)
                 return PM_DEFER;
             if (cls != ETF_C_MAP)
                 return PM_FAIL;
@@ -977,36 +984,43 @@ static int pmatch(run_t *r, const pat_t *pt, etf_ref_t t)
             return PM_OK;
         case P_TUPLE: {
             uint32_t n;
-            const unsigned char *q;
-            if (etf_class(&t, &cls) != ETF_OK)
-                return PM_DEFER;
-            if (cls != ETF_C_TUPLE)
-                return PM_FAIL;
-            if (etf_tuple(&t, &n, &q) != ETF_OK)
-                return PM_DEFER;
+            const unsigned char *q, *end = t->end;
+            if (t->kind == ETF_REF_TERM && end - t->p >= 2 && t->p[0] == ETF_SMALL_TUPLE) {
+                n = t->p[1]; /* the usual case, without the general checks */
+                q = t->p + 2;
+            } else {
+                if (etf_class(t, &cls) != ETF_OK)
+                    return PM_DEFER;
+                if (cls != ETF_C_TUPLE)
+                    return PM_FAIL;
+                if (etf_tuple(t, &n, &q) != ETF_OK)
+                    return PM_DEFER;
+            }
             if (n != pt->n)
                 return PM_FAIL;
             for (uint32_t i = 0; i < pt->upto; i++) {
-                int m = pmatch(r, pt->kids[i], etf_term(q, t.end));
+                etf_ref_t e = etf_term(q, end);
+                int m = pmatch(r, pt->kids[i], &e);
                 if (m != PM_OK)
                     return m;
-                if (i + 1 < pt->upto && etf_skip(q, t.end, &q) != ETF_OK)
+                if (i + 1 < pt->upto && etf_skip(q, end, &q) != ETF_OK)
                     return PM_DEFER;
             }
             return PM_OK;
         }
         case P_CONS: {
             bool cons;
-            etf_ref_t h, tl;
-            if (etf_list_split(&t, &cons, &h, &tl) != ETF_OK)
+            etf_ref_t h, next;
+            if (etf_list_split(t, &cons, &h, &next) != ETF_OK)
                 return PM_DEFER;
             if (!cons)
                 return PM_FAIL;
-            int m = pmatch(r, pt->kids[0], h);
+            int m = pmatch(r, pt->kids[0], &h);
             if (m != PM_OK)
                 return m;
             pt = pt->kids[1];
-            t = tl;
+            tl = next;
+            t = &tl;
             continue;
         }
         }
@@ -1023,6 +1037,10 @@ static etf_ref_t bool_ref(bool b)
 /* 1 for true, 0 for false, -1 for anything else. */
 static int as_bool(const etf_ref_t *v)
 {
+    if (v->p == etf_true_bytes + 1) /* what comparisons and type tests give */
+        return 1;
+    if (v->p == etf_false_bytes + 1)
+        return 0;
     if (is_atom(v, "true"))
         return 1;
     if (is_atom(v, "false"))
@@ -1039,7 +1057,8 @@ static int build(run_t *r, const expr_t *e, bool final, etf_ref_t *out)
     match_scratch_t *s = r->s;
     size_t n = e->op == E_ALL ? r->cl->nall : e->n + (e->op == E_LIST);
     etf_ref_t *v = arena_alloc(&s->first, &s->cur, (n ? n : 1) * sizeof *v);
-    if (!v)
+    size_t *sizes = e->op == E_TUPLE ? arena_alloc(&s->first, &s->cur, (n ? n : 1) * sizeof *sizes) : NULL;
+    if (!v || (e->op == E_TUPLE && !sizes))
         return EV_NOMEM;
     for (size_t i = 0; i < n; i++) {
         int rc;
@@ -1048,7 +1067,7 @@ static int build(run_t *r, const expr_t *e, bool final, etf_ref_t *out)
         else if ((rc = eval(r, e->args[i], &v[i])) != EV_OK)
             return rc;
     }
-    size_t size = 0, es;
+    size_t size = 0;
     unsigned char hdr[5];
     size_t hlen = 0;
     etf_ref_t nil = etf_term(etf_nil_bytes + 1, etf_nil_bytes + sizeof etf_nil_bytes);
@@ -1056,9 +1075,9 @@ static int build(run_t *r, const expr_t *e, bool final, etf_ref_t *out)
         hlen = etf_tuple_header(e->n, hdr);
         size = hlen;
         for (size_t i = 0; i < n; i++) {
-            if (etf_size(&v[i], &es) != ETF_OK)
+            if (etf_size(&v[i], &sizes[i]) != ETF_OK)
                 return EV_DEFER;
-            size += es;
+            size += sizes[i];
         }
     } else if (etf_list_size(v, e->op == E_ALL ? n : n - 1, e->op == E_ALL ? &nil : &v[n - 1], &size) !=
                ETF_OK) {
@@ -1082,9 +1101,8 @@ static int build(run_t *r, const expr_t *e, bool final, etf_ref_t *out)
         memcpy(w, hdr, hlen);
         size_t pos = hlen;
         for (size_t i = 0; i < n; i++) {
-            etf_size(&v[i], &es);
             etf_write(&v[i], w + pos);
-            pos += es;
+            pos += sizes[i];
         }
     } else {
         etf_list_write(v, e->op == E_ALL ? n : n - 1, e->op == E_ALL ? &nil : &v[n - 1], w);
@@ -1641,7 +1659,7 @@ match_res_t match_run(const match_prog_t *p, const unsigned char *obj, size_t le
             return MATCH_DEFER;
         r.cl = cl;
         r.pending = false;
-        int m = pmatch(&r, cl->head, r.obj);
+        int m = pmatch(&r, cl->head, &r.obj);
         if (m == PM_FAIL)
             continue;
         if (m == PM_DEFER || r.pending || cl->defer_on_match)
@@ -1666,6 +1684,8 @@ match_res_t match_run(const match_prog_t *p, const unsigned char *obj, size_t le
 
 bool match_result_is_true(const unsigned char *res, size_t rlen)
 {
+    if (rlen == sizeof etf_true_bytes && memcmp(res, etf_true_bytes, rlen) == 0)
+        return true; /* how this engine and term_to_binary write it */
     if (rlen < 2 || res[0] != ETF_VERSION)
         return false;
     etf_ref_t v = etf_term(res + 1, res + rlen);
