@@ -15,14 +15,16 @@
  * is_record/3; comparisons in full term order (except ordering two
  * different maps, pids, ports, refs or funs); and, or, andalso, orelse,
  * not, xor; element, hd, tl, length, size, bit_size, byte_size, map_size;
- * abs, unary and binary + - *, div, rem, band, bor, bxor, bnot, bsl, bsr on
- * integers within int64 (and abs/unary + on floats); {const, T}; tuple and
- * list construction; '$_', '$$', '$N' and constants.
+ * binary + - *, div, rem, band, bor, bxor, bnot, bsl, bsr on integers
+ * whose operands and result fit int64; abs and unary + and - on any
+ * integer, abs and unary + on floats; {const, T}; tuple and list
+ * construction; '$_', '$$', '$N' and constants. In a body, a call that
+ * raises is worth 'EXIT' where it was made, as in ETS.
  *
  * Answered MATCH_DEFER: map patterns in heads, map construction, map_get,
  * is_map_key, float arithmetic and float conversions (float, round,
- * trunc, '/'), binary_part, self, node; arithmetic whose operands or
- * result leave int64; variables '$N' with N of ten digits or more (OTP
+ * trunc, '/'), binary_part, self, node; unary minus of a float;
+ * arithmetic whose operands or result leave int64; variables '$N' with N of ten digits or more (OTP
  * wraps them); anything a walk cannot decide (etf.h's ETF_UNSUP) and
  * malformed objects. A clause whose guard or body needs any of these
  * answers MATCH_DEFER whenever its head matches (and the clauses before
@@ -41,7 +43,7 @@
 #include <string.h>
 
 #define MAX_NEST 100     /* tuple / call / list-head nesting of a clause */
-#define MAX_VAR 99999999 /* '$N' beyond this: OTP's own parse wraps, so defer */
+#define MAX_VAR 999999999 /* '$N' beyond this: OTP's own parse wraps, so defer */
 
 /* ---- block arena ---------------------------------------------------------
  * Bump allocation in a chain of blocks that never move, so references into
