@@ -211,7 +211,9 @@ int etf_eq(const etf_ref_t *a, const etf_ref_t *b, etf_eq_mode_t mode, bool *equ
 int etf_cmp(const etf_ref_t *a, const etf_ref_t *b, int *order);
 
 /* Writing terms. etf_size gives the exact number of bytes etf_write puts
- * at out for r (no version byte). */
+ * at out for r (no version byte); etf_write (and etf_list_write) may only
+ * be called once the matching size call returned ETF_OK, and then writes
+ * exactly that many bytes. */
 int etf_size(const etf_ref_t *r, size_t *size);
 void etf_write(const etf_ref_t *r, unsigned char *out);
 /* A list's encoding from its elements (n refs) and its tail, in the form
