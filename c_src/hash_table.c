@@ -898,9 +898,6 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
 
 static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
 {
-    /* As ETS: update_counter and update_element are for sets only. */
-    if (s->kind != STORE_SET)
-        return XETS_BADARG;
     uint64_t h = XXH3_64bits(key, klen);
     uint64_t order = ht_rev64(h);
     ht_stripe_t *st = ht_stripe_of(s, order);
@@ -910,7 +907,7 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
     ht_link_t *from = ht_writer_start(s, h, &stop);
     ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
     int rc = XETS_NOTFOUND;
-    if (ht_is_key(cur, stop, order, key, klen)) {
+    while (ht_is_key(cur, stop, order, key, klen)) {
         rec_t r = ht_rec(cur);
         rec_in_t out;
         rc = fn(ctx, &r, &out);
@@ -921,6 +918,10 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
             else
                 ht_replace(st, pred, cur, n);
         }
+        if (rc != XETS_NOTFOUND)
+            break;
+        pred = cur;
+        cur = atomic_load_explicit(&cur->next, memory_order_relaxed);
     }
     ht_write_done(s, st);
     return rc;

@@ -88,8 +88,10 @@ typedef struct store_ops {
     int (*remove)(store_t *s, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
                   visit_fn removed, void *rctx);
 
-    /* set only: atomically replaces the key's single object by what fn
-     * computes from it; XETS_NOTFOUND if absent, else fn's status. */
+    /* Atomically replaces the first of the key's objects (in insertion
+     * order) for which fn computes a replacement, in its place; fn passes
+     * an object over by returning XETS_NOTFOUND. Returns XETS_NOTFOUND if
+     * fn took none, else fn's status. A set has one object per key. */
     int (*update)(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx);
 
     /* Visits objects in table order starting strictly after key `after`

@@ -90,6 +90,12 @@ table_t *table_find(ErlNifEnv *env, ERL_NIF_TERM tab);
 /* The term naming the table to its users: its name if named, else its tid. */
 ERL_NIF_TERM table_id_term(ErlNifEnv *env, table_t *t);
 
+/* The table's current store (delete_all_objects swaps it). */
+static inline store_t *table_store(table_t *t)
+{
+    return atomic_load_explicit(&t->store, memory_order_acquire);
+}
+
 /* Exclusive operations: table_close_gate returns XETS_OK with the table to
  * the caller alone (all other calls yield until table_open_gate), or
  * XETS_BUSY. Must be called outside any epoch section. */

@@ -51,6 +51,9 @@
 #include "term_key.h"
 #include "status.h"
 
+#include <xxhash.h>
+
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -871,11 +874,58 @@ static int encode_atom(ErlNifEnv *env, ERL_NIF_TERM t, kbuf_t *o, wstack_t *s)
     return put_bits(o, u, ((size_t)n - 1) * 8);
 }
 
-static int encode_loop(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *o, wstack_t *s)
+/* A match-spec variable ('_', '$1', ...). Any atom starting with '$' is
+ * taken for one: stopping early only shortens a pattern's prefix. */
+static bool is_pattern_variable(ErlNifEnv *env, ERL_NIF_TERM t)
+{
+    char name[256]; /* a Latin-1 atom has at most 255 characters */
+    return enif_get_atom(env, t, name, sizeof name, ERL_NIF_LATIN1) > 0 &&
+           (name[0] == '$' || strcmp(name, "_") == 0);
+}
+
+/* Whether a pattern holds a variable anywhere. Beyond a depth it answers
+ * true, which only shortens a prefix. */
+static bool has_variable(ErlNifEnv *env, ERL_NIF_TERM t, int depth)
+{
+    int arity;
+    const ERL_NIF_TERM *el;
+    ERL_NIF_TERM head, k, v;
+    if (depth > 32 || is_pattern_variable(env, t))
+        return true;
+    if (enif_get_tuple(env, t, &arity, &el)) {
+        for (int i = 0; i < arity; i++)
+            if (has_variable(env, el[i], depth + 1))
+                return true;
+    } else if (enif_get_list_cell(env, t, &head, &t)) {
+        return has_variable(env, head, depth + 1) || has_variable(env, t, depth + 1);
+    } else if (enif_is_map(env, t)) {
+        ErlNifMapIterator it;
+        bool found = false;
+        if (!enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST))
+            return true;
+        while (!found && enif_map_iterator_get_pair(env, &it, &k, &v)) {
+            found = has_variable(env, k, depth + 1) || has_variable(env, v, depth + 1);
+            enif_map_iterator_next(env, &it);
+        }
+        enif_map_iterator_destroy(env, &it);
+        return found;
+    }
+    return false;
+}
+
+/* Encodes t in preorder. With `pattern', stops with XETS_END at the first
+ * match-spec variable, or map holding one (map keys are sorted after they
+ * are encoded), leaving what precedes it in o. A map without variables is
+ * a key to look up, as in ets. */
+static int encode_loop(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, bool pattern, kbuf_t *o,
+                       wstack_t *s)
 {
     int rc;
     for (;;) {
         rc = XETS_OK;
+        if (pattern && (is_pattern_variable(env, t) ||
+                        (enif_is_map(env, t) && has_variable(env, t, 0))))
+            return XETS_END;
         switch (enif_term_type(env, t)) {
         case ERL_NIF_TERM_TYPE_INTEGER: {
             ErlNifSInt64 i;
@@ -996,21 +1046,40 @@ static int encode_loop(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
     }
 }
 
-int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out)
+static int encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, bool pattern, kbuf_t *out)
 {
     wstack_t s;
     s.w = s.inline_w;
     s.len = 0;
     s.cap = sizeof s.inline_w / sizeof s.inline_w[0];
     size_t start = out->len;
-    int rc = encode_loop(env, t, mode, out, &s);
-    if (rc != XETS_OK) {
-        for (size_t i = 0; i < s.len; i++)
-            if (s.w[i].op == OP_FREE)
-                free(s.w[i].u.map);
+    int rc = encode_loop(env, t, mode, pattern, out, &s);
+    for (size_t i = 0; i < s.len; i++) /* work left when stopped early */
+        if (s.w[i].op == OP_FREE)
+            free(s.w[i].u.map);
+    if (rc != XETS_OK && rc != XETS_END)
         out->len = start;
-    }
     if (s.w != s.inline_w)
         free(s.w);
     return rc;
+}
+
+int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out)
+{
+    return encode(env, t, mode, false, out);
+}
+
+int term_key_pattern_prefix(ErlNifEnv *env, ERL_NIF_TERM pattern, key_mode_t mode, kbuf_t *out)
+{
+    return encode(env, pattern, mode, true, out);
+}
+
+int term_key_fingerprint(ErlNifEnv *env, ERL_NIF_TERM obj, uint64_t *fp)
+{
+    kbuf_t kb;
+    kbuf_init(&kb);
+    int st = term_key_encode(env, obj, KEY_EXACT, &kb);
+    *fp = XXH3_64bits(kb.p, kb.len);
+    kbuf_free(&kb);
+    return st;
 }

@@ -13,6 +13,7 @@
 
 #include <erl_nif.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { KEY_ORDERED, KEY_EXACT } key_mode_t;
 
@@ -32,5 +33,16 @@ void kbuf_free(kbuf_t *b);
  * name and creation (as OTP compares them), so such keys change encoding
  * if a non-distributed node becomes distributed. Layout: term_key.c. */
 int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out);
+
+/* For a match-spec pattern of a key: appends the longest byte string that
+ * begins the encoding of every key the pattern can match (preorder, up to
+ * the first variable '_' or '$N', or map holding one). Returns XETS_OK when the pattern
+ * has no variable (out then holds the key's whole encoding), XETS_END when
+ * it stopped early, or XETS_NOMEM / XETS_BADARG as term_key_encode. */
+int term_key_pattern_prefix(ErlNifEnv *env, ERL_NIF_TERM pattern, key_mode_t mode, kbuf_t *out);
+
+/* The hash of obj's exact encoding, which tells bag objects apart (equal
+ * fingerprints are then checked with =:=). */
+int term_key_fingerprint(ErlNifEnv *env, ERL_NIF_TERM obj, uint64_t *fp);
 
 #endif

@@ -5,10 +5,10 @@
 #include <erl_nif.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "epoch.h"
 #include "reaper.h"
+#include "select.h"
 #include "status.h"
 #include "table.h"
 #include "term_int.h"
@@ -19,6 +19,7 @@ static ERL_NIF_TERM atom_ordered, atom_exact, atom_end_of_table, atom_forward;
 static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
 static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
 static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
+static ERL_NIF_TERM atom_results, atom_count, atom_delete, atom_replace, atom_deferred;
 
 /* Lists longer than this (about a millisecond of preparing and publishing
  * here) are inserted on a dirty scheduler; the table is closed to other
@@ -81,11 +82,6 @@ static void leave_key(kbuf_t *kb)
     kbuf_free(kb);
 }
 
-static store_t *store_of(table_t *t)
-{
-    return atomic_load_explicit(&t->store, memory_order_acquire);
-}
-
 /* ---- keys and objects -------------------------------------------------- */
 
 static int encode_key(ErlNifEnv *env, table_t *t, ERL_NIF_TERM key, kbuf_t *kb)
@@ -113,16 +109,6 @@ static bool has_fingerprint(table_t *t)
     return t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
 }
 
-static int object_fp(ErlNifEnv *env, ERL_NIF_TERM obj, uint64_t *fp)
-{
-    kbuf_t kb;
-    kbuf_init(&kb);
-    int st = term_key_encode(env, obj, KEY_EXACT, &kb);
-    *fp = XXH3_64bits(kb.p, kb.len);
-    kbuf_free(&kb);
-    return st;
-}
-
 /* Returns XETS_BADARG for anything that is not a tuple with a key. */
 static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, prepared_t *p)
 {
@@ -140,7 +126,7 @@ static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, prepared_t *p)
         kbuf_free(&p->key);
         return XETS_NOMEM;
     }
-    if (has_fingerprint(t) && object_fp(env, obj, &p->fp) != XETS_OK) {
+    if (has_fingerprint(t) && term_key_fingerprint(env, obj, &p->fp) != XETS_OK) {
         prepared_free(p);
         return XETS_NOMEM;
     }
@@ -194,9 +180,30 @@ static int put_prepared(table_t *t, prepared_t *p, enum put_mode mode)
 {
     rec_in_t in = rec_in_of(p);
     identical_ctx_t same = {.obj = p->obj, .fp = p->fp, .use_fp = true};
-    int st = t->ops->put(store_of(t), &in, mode, is_identical, &same);
+    int st = t->ops->put(table_store(t), &in, mode, is_identical, &same);
     identical_done(&same);
     return st;
+}
+
+/* The stored objects that are old byte for byte, and what replaces one. */
+typedef struct exact_ctx {
+    ErlNifBinary old;
+    const prepared_t *np;
+} exact_ctx_t;
+
+static bool is_exact(void *vctx, const rec_t *r)
+{
+    exact_ctx_t *x = vctx;
+    return r->vlen == x->old.size && memcmp(r->val, x->old.data, r->vlen) == 0;
+}
+
+static int replace_exact(void *vctx, const rec_t *cur, rec_in_t *out)
+{
+    exact_ctx_t *x = vctx;
+    if (!is_exact(x, cur))
+        return XETS_NOTFOUND;
+    *out = rec_in_of(x->np);
+    return XETS_OK;
 }
 
 /* ---- new / delete / info ----------------------------------------------- */
@@ -314,7 +321,7 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
          * any other reference is not a table identifier at all. */
         return t == NULL && enif_is_ref(env, argv[0]) ? enif_make_badarg(env) : atom_undefined;
     }
-    store_t *s = store_of(t);
+    store_t *s = table_store(t);
     size_t size = t->ops->size(s);
     size_t mem = t->ops->memory(s) + sizeof *t;
     epoch_exit();
@@ -363,7 +370,7 @@ static ERL_NIF_TERM stats_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     table_t *t = table_find(env, argv[0]);
     struct store_stats st;
     bool has = t != NULL && !atomic_load(&t->dead) && t->ops->stats != NULL &&
-               t->ops->stats(store_of(t), &st) == XETS_OK;
+               t->ops->stats(table_store(t), &st) == XETS_OK;
     epoch_exit();
     if (!has)
         return atom_false;
@@ -435,7 +442,7 @@ static ERL_NIF_TERM lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "lookup", lookup_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
-    t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
+    t->ops->get(table_store(t), kb.p, kb.len, collect, &c);
     leave_key(&kb);
     return reversed(env, c.list);
 }
@@ -455,7 +462,7 @@ static ERL_NIF_TERM lookup_element_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "lookup_element", lookup_element_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos};
-    int st = t->ops->get(store_of(t), kb.p, kb.len, collect, &c);
+    int st = t->ops->get(table_store(t), kb.p, kb.len, collect, &c);
     bool many = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
     leave_key(&kb);
     if (c.bad)
@@ -481,7 +488,7 @@ static ERL_NIF_TERM member_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "member", member_nif);
-    int st = t->ops->get(store_of(t), kb.p, kb.len, stop_at_first, NULL);
+    int st = t->ops->get(table_store(t), kb.p, kb.len, stop_at_first, NULL);
     leave_key(&kb);
     return st == XETS_NOTFOUND ? atom_false : atom_true;
 }
@@ -532,7 +539,7 @@ static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned 
 static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode mode)
 {
     epoch_enter();
-    store_t *s = store_of(t);
+    store_t *s = table_store(t);
     if (mode == PUT_NEW) {
         for (unsigned i = 0; i < len; i++) {
             if (t->ops->get(s, ps[i].key.p, ps[i].key.len, stop_at_first, NULL) != XETS_NOTFOUND) {
@@ -640,7 +647,7 @@ static ERL_NIF_TERM delete_key_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_WRITE, t, kb, "delete", delete_key_nif);
-    t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, NULL, NULL);
+    t->ops->remove(table_store(t), kb.p, kb.len, NULL, NULL, NULL, NULL);
     leave_key(&kb);
     return atom_true;
 }
@@ -651,7 +658,7 @@ static ERL_NIF_TERM take_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_WRITE, t, kb, "take", take_nif);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
-    t->ops->remove(store_of(t), kb.p, kb.len, NULL, NULL, collect, &c);
+    t->ops->remove(table_store(t), kb.p, kb.len, NULL, NULL, collect, &c);
     leave_key(&kb);
     return reversed(env, c.list);
 }
@@ -669,11 +676,11 @@ static ERL_NIF_TERM delete_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
     kbuf_t kb;
     identical_ctx_t same = {.obj = argv[1], .use_fp = has_fingerprint(t)};
     if (encode_key(env, t, elems[t->keypos - 1], &kb) != XETS_OK ||
-        (same.use_fp && object_fp(env, argv[1], &same.fp) != XETS_OK)) {
+        (same.use_fp && term_key_fingerprint(env, argv[1], &same.fp) != XETS_OK)) {
         leave_key(&kb);
         return raise_nomem(env);
     }
-    t->ops->remove(store_of(t), kb.p, kb.len, is_identical, &same, NULL, NULL);
+    t->ops->remove(table_store(t), kb.p, kb.len, is_identical, &same, NULL, NULL);
     leave_key(&kb);
     identical_done(&same);
     return atom_true;
@@ -867,7 +874,7 @@ static int insert_default(update_ctx_t *c, ERL_NIF_TERM dflt, const kbuf_t *kb)
     if ((st = apply_changes(c, obj, &updated)) != XETS_OK ||
         (st = encode_replacement(c, updated, &in)) != XETS_OK)
         return st;
-    return c->t->ops->put(store_of(c->t), &in, PUT_NEW, NULL, NULL);
+    return c->t->ops->put(table_store(c->t), &in, PUT_NEW, NULL, NULL);
 }
 
 /* update(Tab, Key, Spec, Counter, nodefault | {default, Obj}): update_counter
@@ -907,13 +914,13 @@ static ERL_NIF_TERM update_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     }
     int st;
     if (!parse_changes(env, t, argv[2], &c, changes)) {
-        st = t->ops->get(store_of(t), kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND &&
+        st = t->ops->get(table_store(t), kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND &&
                      dflt == NULL
                  ? XETS_NOTFOUND
                  : XETS_BADARG;
     } else {
         do {
-            st = t->ops->update(store_of(t), kb.p, kb.len, update_object, &c);
+            st = t->ops->update(table_store(t), kb.p, kb.len, update_object, &c);
             if (st == XETS_NOTFOUND && dflt != NULL)
                 st = insert_default(&c, dflt[1], &kb);
             /* XETS_EXISTS: someone inserted the key meanwhile; update theirs. */
@@ -988,7 +995,7 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     ENTER(env, argv[0], ACCESS_READ, t, "first", first_nif);
     chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
     enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = t->ops->scan(store_of(t), NULL, 0, dir, chunk_visit, &c);
+    int st = t->ops->scan(table_store(t), NULL, 0, dir, chunk_visit, &c);
     epoch_exit();
     return st == XETS_END ? atom_end_of_table : c.list;
 }
@@ -1000,7 +1007,7 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "next", next_nif);
-    store_t *s = store_of(t);
+    store_t *s = table_store(t);
     /* As ets: on ordered_set the end marker is no key to step from; hash
      * tables step only from a key they hold, unless fixed. */
     if (is_hash(t) ? atomic_load(&t->fix_count) == 0 &&
@@ -1029,10 +1036,112 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
                      .cursor = atom_end_of_table};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    t->ops->scan(store_of(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
+    t->ops->scan(table_store(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
     epoch_exit();
     charge(env, start);
     return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
+}
+
+/* ---- match specifications ---------------------------------------------- */
+
+/* select_plan(Tab, MatchSpec) -> Plan; xets.erl has checked the spec with
+ * ets:match_spec_compile/1. */
+static ERL_NIF_TERM select_plan_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "select_plan", select_plan_nif);
+    ERL_NIF_TERM plan;
+    int st = select_plan(env, t, argv[1], &plan);
+    epoch_exit();
+    return st == XETS_OK ? plan : raise_nomem(env);
+}
+
+/* select(Tab, Plan, Cursor, forward | backward, Op, Cap) ->
+ *     {Items, Cursor} | {deferred, Objects, Cursor}
+ * with Op results | count | delete | replace (select.h). Cursor is
+ * '$end_of_table' to start, else the binary returned last time. */
+static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    const ERL_NIF_TERM *ops[] = {&atom_results, &atom_count, &atom_delete, &atom_replace};
+    enum select_op op = SELECT_RESULTS;
+    while (op <= SELECT_REPLACE && argv[4] != *ops[op])
+        op++;
+    ErlNifBinary key;
+    unsigned long cap;
+    int arity;
+    const ERL_NIF_TERM *cur;
+    select_cursor_t cursor;
+    if (op > SELECT_REPLACE || !enif_get_ulong(env, argv[5], &cap))
+        return enif_make_badarg(env);
+    if (argv[2] != atom_end_of_table) {
+        if (!enif_get_tuple(env, argv[2], &arity, &cur) || arity != 2 ||
+            !enif_inspect_binary(env, cur[0], &key) ||
+            !enif_get_uint64(env, cur[1], (ErlNifUInt64 *)&cursor.seen))
+            return enif_make_badarg(env);
+        cursor.key = key.data;
+        cursor.klen = key.size;
+    }
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
+    table_t *t;
+    ENTER(env, argv[0], op == SELECT_RESULTS || op == SELECT_COUNT ? ACCESS_READ : ACCESS_WRITE,
+          t, "select", select_nif);
+    const select_plan_t *p = select_plan_get(env, argv[1], t);
+    /* As ets: select_replace is refused on a bag. */
+    if (p == NULL || (op == SELECT_REPLACE && t->type == TYPE_BAG)) {
+        epoch_exit();
+        return enif_make_badarg(env);
+    }
+    ERL_NIF_TERM items, next;
+    bool deferred;
+    enum scan_dir dir = argv[3] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
+    int st = select_chunk(env, t, p, argv[2] == atom_end_of_table ? NULL : &cursor, dir, op,
+                          cap, &deferred, &items, &next);
+    epoch_exit();
+    charge(env, start);
+    if (st != XETS_OK)
+        return raise_nomem(env);
+    return deferred ? enif_make_tuple3(env, atom_deferred, items, next)
+                    : enif_make_tuple2(env, items, next);
+}
+
+/* select_write(Tab, Object, Replacement | delete) -> N: deletes the
+ * objects that are Object byte for byte (0.0 is not -0.0 here), or
+ * replaces the first of them by Replacement, which has the same key; N is
+ * how many were deleted or replaced. For specs run in Erlang. */
+static ERL_NIF_TERM select_write_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "select_write", select_write_nif);
+    int arity;
+    const ERL_NIF_TERM *elems;
+    kbuf_t key;
+    kbuf_init(&key);
+    exact_ctx_t x = {.np = NULL};
+    int st = XETS_BADARG;
+    if (enif_get_tuple(env, argv[1], &arity, &elems) && (unsigned)arity >= t->keypos)
+        st = term_key_encode(env, elems[t->keypos - 1], t->key_mode, &key);
+    if (st == XETS_OK && !enif_term_to_binary(env, argv[1], &x.old))
+        st = XETS_NOMEM;
+    else if (st == XETS_OK && argv[2] != atom_delete) {
+        prepared_t np;
+        if ((st = prepare(env, t, argv[2], &np)) == XETS_OK) {
+            x.np = &np;
+            if (np.key.len != key.len || memcmp(np.key.p, key.p, key.len) != 0)
+                st = XETS_BADARG; /* the key would change */
+            else
+                st = t->ops->update(table_store(t), key.p, key.len, replace_exact, &x);
+            prepared_free(&np);
+        }
+        st = st == XETS_NOTFOUND ? 0 : st == XETS_OK ? 1 : st;
+    } else if (st == XETS_OK) {
+        st = t->ops->remove(table_store(t), key.p, key.len, is_exact, &x, NULL, NULL);
+    }
+    if (x.old.data != NULL)
+        enif_release_binary(&x.old);
+    leave_key(&key);
+    if (st >= 0)
+        return enif_make_int(env, st);
+    return st == XETS_BADARG ? enif_make_badarg(env) : raise_nomem(env);
 }
 
 /* ---- ownership --------------------------------------------------------- */
@@ -1165,10 +1274,16 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
         {&atom_nodefault, "nodefault"},
         {&atom_default, "default"},
         {&atom_keep, "keep"},
+        {&atom_results, "results"},
+        {&atom_count, "count"},
+        {&atom_delete, "delete"},
+        {&atom_replace, "replace"},
+        {&atom_deferred, "deferred"},
     };
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
         *atoms[i].atom = enif_make_atom(env, atoms[i].name);
-    return table_module_init(env);
+    int st = table_module_init(env);
+    return st != 0 ? st : select_module_init(env);
 }
 
 static void unload(ErlNifEnv *env, void *priv)
@@ -1204,6 +1319,9 @@ static ErlNifFunc nif_funcs[] = {
     {"rename", 2, rename_nif, 0},
     {"reaper_drain", 0, reaper_drain_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
+    {"select_plan", 2, select_plan_nif, 0},
+    {"select", 6, select_nif, 0},
+    {"select_write", 3, select_write_nif, 0},
 };
 
 ERL_NIF_INIT(xets_nif, nif_funcs, load, NULL, NULL, unload)

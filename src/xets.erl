@@ -9,9 +9,14 @@
 
 -export([all/0, delete/1, delete/2, delete_all_objects/1, delete_object/2,
          first/1, foldl/3, foldr/3, give_away/3, info/1, info/2,
-         insert/2, insert_new/2, last/1, lookup/2, lookup_element/3,
-         lookup_element/4, member/2, new/2, next/2, prev/2, rename/2,
-         safe_fixtable/2, setopts/2, tab2list/1, take/2,
+         insert/2, insert_new/2, is_compiled_ms/1, last/1, lookup/2,
+         lookup_element/3, lookup_element/4, match/1, match/2, match/3,
+         match_delete/2, match_object/1, match_object/2, match_object/3,
+         match_spec_compile/1, match_spec_run/2, member/2, new/2, next/2,
+         prev/2, rename/2, repair_continuation/2, safe_fixtable/2,
+         select/1, select/2, select/3, select_count/2, select_delete/2,
+         select_replace/2, select_reverse/1, select_reverse/2,
+         select_reverse/3, setopts/2, tab2list/1, take/2, test_ms/2,
          update_counter/3, update_counter/4, update_element/3, whereis/1]).
 -export([format_error/2]).
 
@@ -19,10 +24,27 @@
 
 -export_type([tab/0, tid/0, table_type/0, continuation/0]).
 
+%% A match-spec traversal of a table: the spec as planned by C
+%% (c_src/select.h) and as compiled by ets. When the C engine cannot run
+%% the spec on some object, its chunk brings back the objects that may
+%% match ({deferred, Objects}) and ets:match_spec_run/2 runs it here.
+-record(sel, {tab, plan, cms, dir :: forward | backward,
+              op :: results | count | delete | replace}).
+%% What select/3 and friends return to be continued: a traversal, the
+%% number of results per call, and where to resume (start: nothing
+%% visited yet; done: the table is exhausted).
+-record(xets_cont, {sel :: #sel{}, limit :: pos_integer(),
+                    cursor :: start | done | binary()}).
+
+%% Results per chunk when the caller asked for all of them.
+-define(CHUNK, 1000).
+
 -opaque tid() :: reference().
 -type tab() :: atom() | tid().
 -type table_type() :: set | ordered_set | bag | duplicate_bag.
--type continuation() :: term().
+-opaque continuation() :: #xets_cont{}.
+-type match_spec() :: [{term(), [term()], [term()]}].
+-type comp_match_spec() :: ets:compiled_match_spec().
 
 %% Raises badarg as ets does: with error_info, so that the shell can say
 %% which argument was wrong (see format_error/2).
@@ -160,6 +182,11 @@ insert(Tab, ObjectOrObjects) ->
 insert_new(Tab, ObjectOrObjects) ->
     ?CALL(xets_nif:insert_new(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
 
+%% @doc Whether Term is a compiled match specification (as ets).
+-spec is_compiled_ms(term()) -> boolean().
+is_compiled_ms(Term) ->
+    ets:is_compiled_ms(Term).
+
 %% @doc The last key in table order (the first, for tables without order).
 -spec last(tab()) -> term() | '$end_of_table'.
 last(Tab) ->
@@ -179,6 +206,59 @@ lookup_element(Tab, Key, Pos) ->
 -spec lookup_element(tab(), term(), pos_integer(), term()) -> term().
 lookup_element(Tab, Key, Pos, Default) ->
     ?CALL(xets_nif:lookup_element(Tab, Key, Pos, {default, Default}), [Tab, Key, Pos, Default]).
+
+%% @doc Continues match/3.
+-spec match(continuation() | '$end_of_table') ->
+          {[[term()]], continuation() | '$end_of_table'} | '$end_of_table'.
+match(Continuation) ->
+    ?CALL(continue(Continuation), [Continuation]).
+
+%% @doc The bindings of the pattern's variables ('$1', '$2', ...) in each
+%% matching object.
+-spec match(tab(), term()) -> [[term()]].
+match(Tab, Pattern) ->
+    ?CALL(results(plan(Tab, [{Pattern, [], ['$$']}], forward, results)), [Tab, Pattern]).
+
+%% @doc As match/2, Limit results at a time.
+-spec match(tab(), term(), pos_integer()) ->
+          {[[term()]], continuation() | '$end_of_table'} | '$end_of_table'.
+match(Tab, Pattern, Limit) ->
+    ?CALL(first_chunk(Tab, [{Pattern, [], ['$$']}], Limit, forward), [Tab, Pattern, Limit]).
+
+%% @doc Deletes the objects matching the pattern.
+-spec match_delete(tab(), term()) -> true.
+match_delete(Tab, Pattern) ->
+    ?CALL(begin
+              counted(plan(Tab, [{Pattern, [], [true]}], forward, delete)),
+              true
+          end, [Tab, Pattern]).
+
+%% @doc Continues match_object/3.
+-spec match_object(continuation() | '$end_of_table') ->
+          {[tuple()], continuation() | '$end_of_table'} | '$end_of_table'.
+match_object(Continuation) ->
+    ?CALL(continue(Continuation), [Continuation]).
+
+%% @doc The objects matching the pattern.
+-spec match_object(tab(), term()) -> [tuple()].
+match_object(Tab, Pattern) ->
+    ?CALL(results(plan(Tab, [{Pattern, [], ['$_']}], forward, results)), [Tab, Pattern]).
+
+%% @doc As match_object/2, Limit objects at a time.
+-spec match_object(tab(), term(), pos_integer()) ->
+          {[tuple()], continuation() | '$end_of_table'} | '$end_of_table'.
+match_object(Tab, Pattern, Limit) ->
+    ?CALL(first_chunk(Tab, [{Pattern, [], ['$_']}], Limit, forward), [Tab, Pattern, Limit]).
+
+%% @doc Compiles a match specification (as ets).
+-spec match_spec_compile(match_spec()) -> comp_match_spec().
+match_spec_compile(MatchSpec) ->
+    ?CALL(ets:match_spec_compile(MatchSpec), [MatchSpec]).
+
+%% @doc Runs a compiled match specification over a list (as ets).
+-spec match_spec_run([term()], comp_match_spec()) -> [term()].
+match_spec_run(List, CompiledMatchSpec) ->
+    ?CALL(ets:match_spec_run(List, CompiledMatchSpec), [List, CompiledMatchSpec]).
 
 %% @doc Whether an object with key Key exists.
 -spec member(tab(), term()) -> boolean().
@@ -266,11 +346,230 @@ prev(Tab, Key) ->
 rename(Tab, Name) ->
     ?CALL(xets_nif:rename(Tab, Name), [Tab, Name]).
 
+%% @doc Makes a continuation usable again after it went through the
+%% external term format (which loses its compiled parts).
+-spec repair_continuation(continuation() | '$end_of_table', match_spec()) ->
+          continuation() | '$end_of_table'.
+repair_continuation('$end_of_table', _MatchSpec) ->
+    '$end_of_table';
+repair_continuation(#xets_cont{sel = #sel{cms = CMS} = Sel} = C, MatchSpec) ->
+    %% The compiled parts live as long as the continuation they were made
+    %% for: if ets's still does, so does ours.
+    case ets:is_compiled_ms(CMS) of
+        true -> C;
+        false ->
+            #sel{tab = Tab, dir = Dir, op = Op} = Sel,
+            ?CALL(C#xets_cont{sel = plan(Tab, MatchSpec, Dir, Op)}, [C, MatchSpec])
+    end.
+
 %% @doc Fixes the table for safe traversal by the calling process (or
 %% releases one fixation).
 -spec safe_fixtable(tab(), boolean()) -> true.
 safe_fixtable(Tab, Fix) ->
     ?CALL(xets_nif:safe_fixtable(Tab, Fix), [Tab, Fix]).
+
+%% @doc Continues select/3 or select_reverse/3.
+-spec select(continuation() | '$end_of_table') ->
+          {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
+select(Continuation) ->
+    ?CALL(continue(Continuation), [Continuation]).
+
+%% @doc The results of the match specification for every matching object,
+%% in table order.
+-spec select(tab(), match_spec()) -> [term()].
+select(Tab, MatchSpec) ->
+    ?CALL(results(plan(Tab, MatchSpec, forward, results)), [Tab, MatchSpec]).
+
+%% @doc As select/2, Limit results at a time.
+-spec select(tab(), match_spec(), pos_integer()) ->
+          {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
+select(Tab, MatchSpec, Limit) ->
+    ?CALL(first_chunk(Tab, MatchSpec, Limit, forward), [Tab, MatchSpec, Limit]).
+
+%% @doc The number of objects for which the match specification returns
+%% true.
+-spec select_count(tab(), match_spec()) -> non_neg_integer().
+select_count(Tab, MatchSpec) ->
+    ?CALL(counted(plan(Tab, MatchSpec, forward, count)), [Tab, MatchSpec]).
+
+%% @doc Deletes the objects for which the match specification returns true;
+%% returns how many.
+-spec select_delete(tab(), match_spec()) -> non_neg_integer().
+select_delete(Tab, MatchSpec) ->
+    ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
+
+%% @doc Replaces each matching object by the match specification's result,
+%% atomically per object; returns how many. As in ets, the specification
+%% must keep every object's key, and bags are refused.
+-spec select_replace(tab(), match_spec()) -> non_neg_integer().
+select_replace(Tab, MatchSpec) ->
+    ?CALL(begin
+              Sel = plan(Tab, MatchSpec, forward, replace),
+              Keypos = info(Tab, keypos),
+              lists:all(fun(Clause) -> keeps_key(Clause, Keypos) end, MatchSpec)
+                  orelse erlang:error(badarg),
+              counted(Sel)
+          end, [Tab, MatchSpec]).
+
+%% @doc Continues select_reverse/3.
+-spec select_reverse(continuation() | '$end_of_table') ->
+          {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
+select_reverse(Continuation) ->
+    ?CALL(continue(Continuation), [Continuation]).
+
+%% @doc As select/2, in reverse table order (ordered_set; others as select/2).
+-spec select_reverse(tab(), match_spec()) -> [term()].
+select_reverse(Tab, MatchSpec) ->
+    ?CALL(results(plan(Tab, MatchSpec, backward, results)), [Tab, MatchSpec]).
+
+%% @doc As select/3, in reverse table order.
+-spec select_reverse(tab(), match_spec(), pos_integer()) ->
+          {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
+select_reverse(Tab, MatchSpec, Limit) ->
+    ?CALL(first_chunk(Tab, MatchSpec, Limit, backward), [Tab, MatchSpec, Limit]).
+
+%% ets checks the spec first (it takes [] in a select, though not in
+%% match_spec_compile); C plans it for the table.
+plan(Tab, MatchSpec, Dir, Op) ->
+    CMS = case MatchSpec of
+              [] -> none;
+              _ -> ets:match_spec_compile(MatchSpec)
+          end,
+    #sel{tab = Tab, plan = xets_nif:select_plan(Tab, MatchSpec), cms = CMS, dir = Dir, op = Op}.
+
+%% One chunk: {Items, Cursor}, Items being what C made of the objects
+%% (results or a count), or {deferred, Objects} for Erlang to run the spec.
+chunk(#sel{tab = Tab, plan = Plan, dir = Dir, op = Op}, Cursor, Cap) ->
+    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, Cap) of
+        {deferred, Objects, Next} -> {{deferred, Objects}, cursor(Next)};
+        {Items, Next} -> {Items, cursor(Next)}
+    end.
+
+nif_cursor(start) -> '$end_of_table';
+nif_cursor(Cursor) -> Cursor.
+
+cursor('$end_of_table') -> done;
+cursor(Cursor) -> Cursor.
+
+run(#sel{cms = CMS}, {deferred, Objects}) -> ets:match_spec_run(Objects, CMS);
+run(_Sel, Results) -> Results.
+
+%% Every result, chunk by chunk.
+results(Sel) ->
+    results(Sel, start, []).
+
+results(Sel, Cursor, Acc) ->
+    case chunk(Sel, Cursor, ?CHUNK) of
+        {Items, done} -> lists:append(lists:reverse(Acc, [run(Sel, Items)]));
+        {Items, Next} -> results(Sel, Next, [run(Sel, Items) | Acc])
+    end.
+
+%% select_count, select_delete, select_replace: how many objects were
+%% counted, deleted or replaced, chunk by chunk.
+counted(Sel) ->
+    counted(Sel, start, 0).
+
+counted(Sel, Cursor, N) ->
+    case chunk(Sel, Cursor, ?CHUNK) of
+        {Items, done} -> N + count(Sel, Items);
+        {Items, Next} -> counted(Sel, Next, N + count(Sel, Items))
+    end.
+
+count(_Sel, N) when is_integer(N) ->
+    N;
+count(#sel{op = count} = Sel, Deferred) ->
+    length([true || true <- run(Sel, Deferred)]);
+count(#sel{op = delete, tab = Tab, cms = CMS}, {deferred, Objects}) ->
+    lists:sum([xets_nif:select_write(Tab, Object, delete)
+               || Object <- Objects, ets:match_spec_run([Object], CMS) =:= [true]]);
+count(#sel{op = replace, tab = Tab, cms = CMS}, {deferred, Objects}) ->
+    lists:sum([xets_nif:select_write(Tab, Object, New)
+               || Object <- Objects, [New] <- [ets:match_spec_run([Object], CMS)]]).
+
+%% ets's static rule for select_replace (guards are not considered): each
+%% clause's body is one expression that returns the object itself ('$_'), a
+%% constant object with the head's bound key ({const, Object}), or a tuple
+%% whose key is {element, Keypos, '$_'} or rebuilds the head's key: its
+%% variables as themselves, constants as themselves or {const, C}, tuples
+%% and lists element by element. Maps and '_' in keys are refused.
+keeps_key({_Head, _Guards, ['$_']}, _Keypos) ->
+    true;
+keeps_key({Head, _Guards, [{const, Object}]}, Keypos) ->
+    reaches(Head, Keypos) andalso reaches(Object, Keypos) andalso
+        is_ground(element(Keypos, Head)) andalso element(Keypos, Object) =:= element(Keypos, Head);
+keeps_key({Head, _Guards, [{New}]}, Keypos) when is_tuple(New) ->
+    reaches(Head, Keypos) andalso reaches(New, Keypos) andalso
+        (element(Keypos, New) =:= {element, Keypos, '$_'} orelse
+         rebuilds(element(Keypos, Head), element(Keypos, New)));
+keeps_key(_Clause, _Keypos) ->
+    false.
+
+reaches(Tuple, Keypos) ->
+    is_tuple(Tuple) andalso tuple_size(Tuple) >= Keypos.
+
+%% Whether body expression Expr evaluates to the term head pattern Pattern
+%% binds, whatever the object.
+rebuilds(Pattern, Expr) when is_atom(Pattern) ->
+    case is_variable(Pattern) of
+        true -> Expr =:= Pattern;
+        false -> Pattern =/= '_' andalso (Expr =:= Pattern orelse Expr =:= {const, Pattern})
+    end;
+rebuilds(Pattern, {const, C}) ->
+    is_ground(Pattern) andalso C =:= Pattern;
+rebuilds(Pattern, {Tuple}) when is_tuple(Pattern), is_tuple(Tuple) ->
+    rebuilds(tuple_to_list(Pattern), tuple_to_list(Tuple));
+rebuilds([P | Ps], [E | Es]) ->
+    rebuilds(P, E) andalso rebuilds(Ps, Es);
+rebuilds(Pattern, Expr) ->
+    not is_tuple(Pattern) andalso not is_list(Pattern) andalso not is_map(Pattern) andalso
+        Expr =:= Pattern orelse Pattern =:= [] andalso Expr =:= [].
+
+is_variable(Term) when is_atom(Term) ->
+    case atom_to_list(Term) of
+        [$$ | Digits] when Digits =/= [] -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Digits);
+        _ -> false
+    end;
+is_variable(_Term) ->
+    false.
+
+%% No variable, '_' or map anywhere in it.
+is_ground(Term) when is_atom(Term) -> Term =/= '_' andalso not is_variable(Term);
+is_ground([H | T]) -> is_ground(H) andalso is_ground(T);
+is_ground(Term) when is_tuple(Term) -> is_ground(tuple_to_list(Term));
+is_ground(Term) -> not is_map(Term).
+
+%% select/3 and friends: the first Limit results.
+first_chunk(Tab, MatchSpec, Limit, Dir) when is_integer(Limit), Limit > 0 ->
+    gather(#xets_cont{sel = plan(Tab, MatchSpec, Dir, results), limit = Limit, cursor = start});
+first_chunk(_Tab, _MatchSpec, _Limit, _Dir) ->
+    erlang:error(badarg).
+
+continue('$end_of_table') -> '$end_of_table';
+continue(#xets_cont{cursor = done}) -> '$end_of_table';
+continue(#xets_cont{} = C) -> gather(C);
+continue(_) -> erlang:error(badarg).
+
+%% As ets: Limit results and a continuation while the traversal lasts (the
+%% next call may find nothing more), fewer at its end, and '$end_of_table'
+%% instead of an empty chunk.
+gather(#xets_cont{limit = Limit} = C) ->
+    gather(C, Limit, []).
+
+gather(#xets_cont{sel = Sel, cursor = Cursor} = C, Want, Acc) ->
+    {Items, Next} = chunk(Sel, Cursor, Want),
+    Results = run(Sel, Items),
+    Acc1 = [Results | Acc],
+    Left = Want - length(Results),
+    if
+        Left =< 0, Next =:= done -> {lists:append(lists:reverse(Acc1)), '$end_of_table'};
+        Left =< 0 -> {lists:append(lists:reverse(Acc1)), C#xets_cont{cursor = Next}};
+        Next =/= done -> gather(C#xets_cont{cursor = Next}, Left, Acc1);
+        true ->
+            case lists:append(lists:reverse(Acc1)) of
+                [] -> '$end_of_table';
+                All -> {All, '$end_of_table'}
+            end
+    end.
 
 %% @doc Sets table options: as in ets, heir and protection can be changed,
 %% each at most once per call, by the owner.
@@ -307,6 +606,11 @@ chunks(Tab, Cursor) ->
 -spec take(tab(), term()) -> [tuple()].
 take(Tab, Key) ->
     ?CALL(xets_nif:take(Tab, Key), [Tab, Key]).
+
+%% @doc Runs a match specification on one tuple (as ets).
+-spec test_ms(tuple(), match_spec()) -> {ok, term()} | {error, [{warning | error, string()}]}.
+test_ms(Tuple, MatchSpec) ->
+    ets:test_ms(Tuple, MatchSpec).
 
 %% @doc Atomically increments integer elements of the object with key Key.
 -spec update_counter(tab(), term(), term()) -> integer() | [integer()].

@@ -9,6 +9,7 @@
          delete_all_objects/1, update/5,
          first/2, next/3, chunk/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
+         select_plan/2, select/6, select_write/3,
          reaper_drain/0, key_encode/2]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
@@ -17,6 +18,7 @@
        delete_all_objects/1, update/5,
        first/2, next/3, chunk/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
+       select_plan/2, select/6, select_write/3,
        reaper_drain/0, key_encode/2]).
 
 init() ->
@@ -53,6 +55,13 @@ safe_fixtable(_Tab, _Fix) -> ?NIF.
 give_away(_Tab, _Pid, _Data) -> ?NIF.
 setopts(_Tab, _Heir, _Protection) -> ?NIF.
 rename(_Tab, _Name) -> ?NIF.
+%% A match spec planned for a table: {Plan, Complete} (c_src/select.h).
+select_plan(_Tab, _MatchSpec) -> ?NIF.
+%% One chunk of a match-spec traversal: {Items, Cursor}.
+select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap) -> ?NIF.
+%% Deletes the objects that are Object byte for byte, or replaces one by a
+%% replacement with the same key: how many.
+select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.
 %% Waits until the stores of deleted tables are freed (for memory tests).
 reaper_drain() -> ?NIF.
 %% The canonical key encoding of a term, for tests of the codec.

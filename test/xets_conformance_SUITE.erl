@@ -18,9 +18,14 @@
 %% (tab2list, foldl, traversals of set, bag and duplicate_bag), which is
 %% compared as sorted. Lookups in a bag are compared unsorted: ets returns
 %% the objects of a key in insertion order.
+%%
+%% The twin tables and ?EQ, ?EQU and ?EQS are xets_twin's (xets_twin.hrl).
 -module(xets_conformance_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+-include("xets_twin.hrl").
+
+-import(xets_twin, [pair/2, new_pair/3, total_sort/1, printable/1]).
 
 -export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
@@ -71,18 +76,6 @@
 
 -define(TYPES, [set, ordered_set, bag, duplicate_bag]).
 
-%% ?EQ(P, Expr): Expr gives the same result, or raises the same exception,
-%% with ?M = ets and ?T the ets table as with ?M the module under test and
-%% ?T its table. ?EQU compares lists as sorted on set/bag/duplicate_bag
-%% (whose order ets leaves unspecified), ?EQS always as sorted.
--define(M, M__).
--define(T, T__).
--define(EQ(P, Expr), eq(P, ??Expr, fun(M__, T__) -> _ = M__, _ = T__, Expr end, exact)).
--define(EQU(P, Expr), eq(P, ??Expr, fun(M__, T__) -> _ = M__, _ = T__, Expr end, unordered)).
--define(EQS(P, Expr), eq(P, ??Expr, fun(M__, T__) -> _ = M__, _ = T__, Expr end, sorted)).
-
-%% A pair of tables: E in ets, X in Mod.
--record(p, {type, mod, e, x, subst = []}).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -153,14 +146,11 @@ end_per_group(_Type, _Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
-    erase(xets_conf_differences),
+    xets_twin:reset_differences(),
     Config.
 
 end_per_testcase(_Case, _Config) ->
-    case get(xets_conf_differences) of
-        undefined -> ok;
-        Ds -> {fail, {differences, length(Ds), lists:reverse(Ds)}}
-    end.
+    xets_twin:check_differences().
 
 mod() ->
     xets_test_lib:module_under_test().
@@ -1069,145 +1059,12 @@ valid_next(M, T, F, K) ->
 %% Helpers
 %%====================================================================
 
-pair(Config, Opts) ->
-    new_pair(?config(mod, Config), ?config(type, Config), Opts).
-
-new_pair(Mod, Type, Opts) ->
-    Named = lists:member(named_table, Opts),
-    {EName, XName} = case Named of
-                         true -> {xets_conf_ets, xets_conf_mut};
-                         false -> {xets_conf, xets_conf}
-                     end,
-    E = ets:new(EName, [Type | Opts]),
-    X = Mod:new(XName, [Type | Opts]),
-    Mod =:= ets andalso scramble(Type, X, Opts),
-    Tids = case Named of
-               true -> [ets:whereis(EName), catch Mod:whereis(XName)];
-               false -> []
-           end,
-    #p{type = Type, mod = Mod, e = E, x = X, subst = [E, X | Tids]}.
-
-%% In ets-vs-ets mode: grow and empty the hash table under test, so that
-%% it iterates in another order than its twin.
-scramble(ordered_set, _X, _Opts) ->
-    ok;
-scramble(_Type, X, Opts) ->
-    KP = proplists:get_value(keypos, lists:reverse(Opts), 1),
-    KP =< 10 andalso scramble(X, KP).
-
-scramble(X, KP) ->
-    Filler = [list_to_tuple(lists:duplicate(KP - 1, pad) ++ [{filler, I}]) || I <- lists:seq(1, 3000)],
-    ets:insert(X, Filler),
-    [ets:delete(X, {filler, I}) || I <- lists:seq(1, 3000)],
-    ok.
-
-eq(#p{type = Type, mod = Mod, e = E, x = X} = P, Label, F, Mode) ->
-    RE = run(ets, fun() -> F(ets, E) end),
-    RX = run(Mod, fun() -> F(Mod, X) end),
-    NE = order(Mode, Type, norm(P, RE)),
-    NX = order(Mode, Type, norm(P, RX)),
-    case ident(NE, NX) of
-        true ->
-            case RE of
-                {ok, V} -> V;
-                _ -> RE
-            end;
-        false ->
-            Diff = {differs, lists:flatten(Label), [{ets, NE}, {Mod, NX}]},
-            case os:getenv("XETS_TEST_KEEP_GOING") of
-                V when V =:= false; V =:= ""; V =:= "0" ->
-                    ct:log("~tp", [Diff]),
-                    ct:fail({differs, lists:flatten(Label), printable({ets, NE}), printable({Mod, NX})});
-                _ ->
-                    ct:pal("~s", [printable(Diff)]),
-                    put(xets_conf_differences, [Diff | case get(xets_conf_differences) of
-                                                           undefined -> [];
-                                                           Ds -> Ds
-                                                       end]),
-                    case RE of
-                        {ok, V2} -> V2;
-                        _ -> RE
-                    end
-            end
-    end.
-
-%% The result, or the exception: class, reason, and whether the top frame
-%% is in the called module and carries error_info (as ets's BIFs do).
-run(Mod, F) ->
-    try
-        {ok, F()}
-    catch
-        error:Reason:St ->
-            {raise, error, Reason, frame(Mod, St)};
-        Class:Reason ->
-            {raise, Class, Reason}
-    end.
-
-frame(Mod, [{Mod, _, _, Info} | _]) ->
-    case proplists:get_value(error_info, Info) of
-        #{} -> error_info;
-        _ -> no_error_info
-    end;
-frame(_Mod, [{M, F, A, _} | _]) when M =/= ?MODULE ->
-    {top_frame_not_in_module, M, F, arity(A)};
-frame(_Mod, _) ->
-    in_test_code.
-
-arity(A) when is_list(A) -> length(A);
-arity(A) -> A.
-
-norm(#p{subst = Subst}, R) ->
-    subst(R, Subst).
-
-subst(T, Subst) when is_reference(T); is_atom(T) ->
-    case lists:member(T, Subst) of
-        true -> '$tab';
-        false when is_atom(T) -> norm_name(T);
-        false -> T
-    end;
-subst([H | T], Subst) -> [subst(H, Subst) | subst(T, Subst)];
-subst(T, Subst) when is_tuple(T) -> list_to_tuple(subst(tuple_to_list(T), Subst));
-subst(T, _) -> T.
-
-%% Table names derived from a named table's name (see renamed/2).
-norm_name(A) ->
-    case atom_to_list(A) of
-        "xets_conf_ets" ++ Rest -> list_to_atom("xets_conf_NAME" ++ Rest);
-        "xets_conf_mut" ++ Rest -> list_to_atom("xets_conf_NAME" ++ Rest);
-        _ -> A
-    end.
-
+%% Table names derived from a named table's name (xets_twin normalizes
+%% them in results).
 renamed(T, Suffix) when is_atom(T) ->
     list_to_atom(atom_to_list(T) ++ Suffix);
 renamed(_, Suffix) ->
     list_to_atom("xets_conf" ++ Suffix).
-
-order(exact, _, R) -> R;
-order(unordered, ordered_set, R) -> R;
-order(_, _, {ok, L}) when is_list(L) -> {ok, total_sort(L)};
-order(_, _, R) -> R.
-
-%% A sort that is total on terms that are not identical: 1 and 1.0 (or
-%% 0.0 and -0.0) do not compare equal, so the result does not depend on
-%% the input order.
-total_sort(L) ->
-    [T || {_, _, T} <- lists:sort([{T, term_to_binary(T), T} || T <- L])].
-
-%% A term as text without characters above 255: under rebar3 ct, a
-%% failure reason or a ct:pal that holds one (an atom like '日本') kills
-%% the console io server and with it the whole test run.
-printable(Term) ->
-    Text = unicode:characters_to_list(io_lib:format("~tP", [Term, 60])),
-    lists:flatten([if C > 255 -> io_lib:format("\\x{~.16B}", [C]); true -> C end || C <- Text]).
-
-%% =:=, and 0.0 and -0.0 told apart.
-ident(A, B) when is_float(A), is_float(B) -> <<A/float>> =:= <<B/float>>;
-ident([HA | TA], [HB | TB]) -> ident(HA, HB) andalso ident(TA, TB);
-ident(A, B) when is_tuple(A), is_tuple(B), tuple_size(A) =:= tuple_size(B) ->
-    ident(tuple_to_list(A), tuple_to_list(B));
-ident(A, B) when is_map(A), is_map(B), map_size(A) =:= map_size(B) ->
-    ident(lists:sort(maps:to_list(A)), lists:sort(maps:to_list(B)));
-ident(A, B) -> A =:= B.
 
 %% new/2; a table created by mistake is described and deleted.
 try_new(M, Name, Opts) ->

@@ -1,6 +1,6 @@
 %% What the Common Test suites share.
 -module(xets_test_lib).
--export([module_under_test/0, distinct_keys/2]).
+-export([module_under_test/0, distinct_keys/2, distinct_keys/3]).
 
 %% The module the suites test: xets, or another module with the ets API
 %% named by XETS_TEST_MOD. Every suite is validated with XETS_TEST_MOD=ets:
@@ -19,12 +19,17 @@ module_under_test() ->
 %% equality (== for ordered_set, =:= otherwise), keeping the last of each.
 -spec distinct_keys(atom(), [tuple()]) -> [tuple()].
 distinct_keys(Type, L) ->
+    distinct_keys(Type, 1, L).
+
+%% The same for objects whose key is at KeyPos.
+-spec distinct_keys(atom(), pos_integer(), [tuple()]) -> [tuple()].
+distinct_keys(Type, KeyPos, L) ->
     Match = case Type of
                 ordered_set -> fun(A, B) -> A == B end;
                 _ -> fun(A, B) -> A =:= B end
             end,
     lists:foldr(fun(O, Acc) ->
-                        case lists:any(fun(O2) -> Match(element(1, O), element(1, O2)) end, Acc) of
+                        case lists:any(fun(O2) -> Match(element(KeyPos, O), element(KeyPos, O2)) end, Acc) of
                             true -> Acc;
                             false -> [O | Acc]
                         end

@@ -267,6 +267,8 @@ static bool match_vid(void *ctx, const rec_t *r)
 
 typedef struct {
     uint32_t kid, new_vid;
+    bool any;       /* take the first object; else only one with vid target */
+    uint32_t target;
     int status; /* what fn returns */
     vbytes_t v;
     kbytes_t k;
@@ -276,12 +278,13 @@ static int upd_fn(void *ctx, const rec_t *cur, rec_in_t *out)
 {
     upd_ctx_t *u = ctx;
     CHECK(id_of(cur->key, cur->klen) == u->kid, "update saw key %u", id_of(cur->key, cur->klen));
-    vid_of(cur);
+    if (!u->any && vid_of(cur) != u->target)
+        return XETS_NOTFOUND;
     if (u->status != XETS_OK)
         return u->status;
     u->v = val_of(u->kid, u->new_vid);
     u->k = key_of(u->kid);
-    *out = (rec_in_t){u->k.b, u->k.len, u->v.b, u->v.len, 0};
+    *out = (rec_in_t){u->k.b, u->k.len, u->v.b, u->v.len, u->any ? 0 : fp_of(u->new_vid)};
     return XETS_OK;
 }
 
@@ -420,22 +423,25 @@ static void op_update(model_t *m, uint32_t kid)
 {
     kbytes_t k = key_of(kid);
     vlist_t *l = &m->key[kid];
-    upd_ctx_t u = {kid, (uint32_t)rnd(&m->rng) % 100000, XETS_OK, {{0}, 0}, {{0}, 0}};
+    upd_ctx_t u = {.kid = kid, .new_vid = (uint32_t)rnd(&m->rng) % 100000, .status = XETS_OK};
     if (rnd(&m->rng) % 4 == 0)
         u.status = rnd(&m->rng) % 2 ? XETS_NOMEM : XETS_BADARG;
+    /* Bags: replace one chosen object (sometimes one the key lacks). */
+    u.any = m->kind == STORE_SET;
+    u.target = l->n > 0 && rnd(&m->rng) % 4 != 0 ? l->v[rnd(&m->rng) % l->n]
+                                                 : (uint32_t)rnd(&m->rng) % 100000;
+    uint32_t i = 0;
+    while (i < l->n && !u.any && l->v[i] != u.target)
+        i++;
     int rc = update(m->s, &k, upd_fn, &u);
-    if (m->kind != STORE_SET) {
-        CHECK(rc == XETS_BADARG, "update on a %s: rc %d", kind_name[m->kind], rc);
-        return;
-    }
-    if (l->n == 0) {
+    if (i == l->n) {
         CHECK(rc == XETS_NOTFOUND, "update of absent %u: rc %d", kid, rc);
         return;
     }
     CHECK(rc == u.status, "update %u: rc %d, fn returned %d", kid, rc, u.status);
-    if (rc == XETS_OK) {
-        m_del_at(m, kid, 0);
-        m_add(m, kid, u.new_vid);
+    if (rc == XETS_OK) { /* in place: the key's order of objects stays */
+        m->bytes += obj_bytes(kid, u.new_vid) - obj_bytes(kid, l->v[i]);
+        l->v[i] = u.new_vid;
     }
 }
 

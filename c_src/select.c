@@ -1,0 +1,609 @@
+/* Match-spec traversals (contract in select.h).
+ *
+ * Which objects a chunk visits: if every clause's head binds the whole key,
+ * only those keys (looked up in encoding order, so an ordered_set answers
+ * in term order as a scan would); else, on ordered_set, the range of the
+ * sortable encoding between the least and the greatest bound leading part
+ * of the clauses' keys (term_key_pattern_prefix); else the whole table.
+ * Each visited object goes through the match engine; ets's matching rules
+ * (=:= on heads) then decide, the narrowing only skips objects that no
+ * clause could match.
+ *
+ * select_delete and select_replace decide during the scan and write after
+ * it (a store's callbacks must not call back into it): each write applies
+ * only if the object is still the one that matched, so each object is
+ * deleted or replaced atomically, as in ETS. */
+#include "select.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+#include "status.h"
+#include "term_key.h"
+
+/* A chunk visits at most about this many objects (a few hundred
+ * microseconds of matching), and returns at most this many bytes. */
+#define CHUNK_VISITS 4000
+#define CHUNK_BYTES (256 * 1024)
+
+/* A complete plan met an object the engine leaves to Erlang (nested too
+ * deep): the chunk is done again with every object going to Erlang. */
+#define REDO_DEFERRED 1
+
+/* A byte string of its own (kbuf_t cannot be moved: it may point into
+ * itself). */
+typedef struct bytes {
+    unsigned char *p;
+    size_t len;
+} bytes_t;
+
+struct select_plan {
+    match_prog_t *prog; /* NULL: every object in range goes to Erlang */
+    bool complete;
+    enum table_type type;
+    unsigned keypos;
+    bool nothing; /* no clause can match any object */
+    bool lookups_end; /* visiting the last key ends the traversal */
+    /* Every clause binds its key: the keys' encodings, sorted, unique. */
+    size_t nkeys;
+    bytes_t *keys;
+    /* Else on ordered_set: keys at or above lower and below upper. */
+    bool has_lower, lower_complete, has_upper;
+    bytes_t lower, upper;
+};
+
+static ErlNifResourceType *plan_type;
+static ERL_NIF_TERM atom_end_of_table;
+
+static void plan_dtor(ErlNifEnv *env, void *obj)
+{
+    (void)env;
+    select_plan_t *p = obj;
+    if (p->prog != NULL)
+        match_free(p->prog);
+    for (size_t i = 0; i < p->nkeys; i++)
+        free(p->keys[i].p);
+    free(p->keys);
+    free(p->lower.p);
+    free(p->upper.p);
+}
+
+int select_module_init(ErlNifEnv *env)
+{
+    ErlNifResourceTypeInit init = {.dtor = plan_dtor};
+    plan_type = enif_init_resource_type(env, "xets_select_plan", &init, ERL_NIF_RT_CREATE, NULL);
+    atom_end_of_table = enif_make_atom(env, "$end_of_table");
+    return plan_type == NULL ? XETS_NOMEM : XETS_OK;
+}
+
+/* Byte order of encodings; a proper prefix sorts first. */
+static int keycmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int bytes_cmp(const void *a, const void *b)
+{
+    const bytes_t *x = a, *y = b;
+    return keycmp(x->p, x->len, y->p, y->len);
+}
+
+static int bytes_set(bytes_t *dst, const unsigned char *p, size_t len)
+{
+    unsigned char *np = malloc(len > 0 ? len : 1);
+    if (np == NULL)
+        return XETS_NOMEM;
+    memcpy(np, p, len);
+    free(dst->p);
+    dst->p = np;
+    dst->len = len;
+    return XETS_OK;
+}
+
+/* Makes b the least byte string above every string it begins (and above b
+ * itself): drop trailing 0xFF bytes, then add one to the last. False if
+ * nothing is above (b was all 0xFF). */
+static bool successor(bytes_t *b)
+{
+    while (b->len > 0 && b->p[b->len - 1] == 0xFF)
+        b->len--;
+    if (b->len == 0)
+        return false;
+    b->p[b->len - 1]++;
+    return true;
+}
+
+/* The bound of one clause's key: the whole encoding (complete) or the part
+ * every matching key begins with; *matchable false if the head can match
+ * no object (not a tuple with a key, nor a variable). */
+static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t *b,
+                        bool *complete, bool *matchable)
+{
+    int arity;
+    const ERL_NIF_TERM *el, *head;
+    *matchable = true;
+    *complete = false;
+    if (!enif_get_tuple(env, clause, &arity, &el) || arity != 3)
+        return XETS_OK; /* not for ets:match_spec_compile: no narrowing */
+    if (!enif_get_tuple(env, el[0], &arity, &head)) {
+        /* A variable as the whole head binds nothing of the key. */
+        int st = term_key_pattern_prefix(env, el[0], t->key_mode, b);
+        *matchable = st == XETS_END && b->len == 0;
+        b->len = 0;
+        return st == XETS_NOMEM ? st : XETS_OK;
+    }
+    if ((unsigned)arity < t->keypos) {
+        *matchable = false;
+        return XETS_OK;
+    }
+    int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->key_mode, b);
+    if (st == XETS_OK)
+        *complete = true;
+    else if (st == XETS_BADARG || st == XETS_END)
+        st = XETS_OK; /* a prefix (empty if nothing could be encoded) */
+    return st;
+}
+
+/* Works out which keys the clauses can match (see the file comment). */
+static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t *p)
+{
+    unsigned n;
+    if (!enif_get_list_length(env, ms, &n))
+        return XETS_OK;
+    if ((p->keys = calloc(n > 0 ? n : 1, sizeof *p->keys)) == NULL)
+        return XETS_NOMEM;
+    bool all_complete = true, unbounded = false, any = false;
+    kbuf_t b;
+    kbuf_init(&b);
+    ERL_NIF_TERM clause;
+    int st = XETS_OK;
+    for (ERL_NIF_TERM l = ms; st == XETS_OK && enif_get_list_cell(env, l, &clause, &l);) {
+        bool complete, matchable;
+        b.len = 0;
+        if ((st = clause_bound(env, t, clause, &b, &complete, &matchable)) != XETS_OK ||
+            !matchable)
+            continue;
+        any = true;
+        all_complete &= complete;
+        unbounded |= b.len == 0;
+        if (complete && (st = bytes_set(&p->keys[p->nkeys], b.p, b.len)) == XETS_OK)
+            p->nkeys++;
+        if (unbounded || t->type != TYPE_ORDERED_SET || st != XETS_OK)
+            continue;
+        if (!p->has_lower || keycmp(b.p, b.len, p->lower.p, p->lower.len) < 0) {
+            st = bytes_set(&p->lower, b.p, b.len);
+            p->lower_complete = complete;
+            p->has_lower = true;
+        }
+        /* Above every key that starts with b (a longer bound may have the
+         * smaller successor). */
+        bytes_t up = {NULL, 0};
+        if (st == XETS_OK && (st = bytes_set(&up, b.p, b.len)) == XETS_OK && !successor(&up))
+            unbounded = true;
+        else if (st == XETS_OK &&
+                 (!p->has_upper || keycmp(up.p, up.len, p->upper.p, p->upper.len) > 0)) {
+            free(p->upper.p);
+            p->upper = up;
+            up.p = NULL;
+            p->has_upper = true;
+        }
+        free(up.p);
+    }
+    kbuf_free(&b);
+    if (st != XETS_OK)
+        return st;
+    p->nothing = !any;
+    if (!all_complete || !any) {
+        for (size_t i = 0; i < p->nkeys; i++)
+            free(p->keys[i].p);
+        p->nkeys = 0;
+    } else {
+        /* Sorted and unique: 1 and 1.0 in two clauses are one key of an
+         * ordered_set, looked up once. */
+        qsort(p->keys, p->nkeys, sizeof *p->keys, bytes_cmp);
+        size_t u = 0;
+        for (size_t i = 0; i < p->nkeys; i++) {
+            if (u > 0 && bytes_cmp(&p->keys[u - 1], &p->keys[i]) == 0)
+                free(p->keys[i].p);
+            else
+                p->keys[u++] = p->keys[i];
+        }
+        p->nkeys = u;
+    }
+    /* As ets: keys looked up end the traversal with the last of them; an
+     * ordered_set looks up a single key, and scans from the least to the
+     * greatest of several, ending only when a chunk finds nothing more. */
+    p->lookups_end = t->type != TYPE_ORDERED_SET || p->nkeys == 1;
+    if (unbounded)
+        p->has_lower = p->has_upper = false;
+    return XETS_OK;
+}
+
+int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan)
+{
+    select_plan_t *p = enif_alloc_resource(plan_type, sizeof *p);
+    if (p == NULL)
+        return XETS_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->type = t->type;
+    p->keypos = t->keypos;
+    ErlNifBinary etf;
+    int st = XETS_NOMEM;
+    if (enif_term_to_binary(env, ms, &etf)) {
+        /* A spec the engine cannot take is run in Erlang instead. */
+        if (match_compile(etf.data, etf.size, &p->prog) != XETS_OK)
+            p->prog = NULL;
+        enif_release_binary(&etf);
+        p->complete = p->prog != NULL && match_complete(p->prog);
+        st = plan_keys(env, t, ms, p);
+    }
+    if (st == XETS_OK)
+        *plan = enif_make_resource(env, p);
+    enif_release_resource(p);
+    return st;
+}
+
+const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t *t)
+{
+    select_plan_t *p;
+    if (!enif_get_resource(env, term, plan_type, (void **)&p) || p->type != t->type ||
+        p->keypos != t->keypos)
+        return NULL;
+    return p;
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+/* A delete or replace decided during the scan: the key, the object that
+ * matched, and for a replace its successor, in one allocation. */
+typedef struct pending {
+    unsigned char *mem;
+    size_t klen, vlen, nlen;
+    uint64_t fp; /* duplicate_bag: the successor's fingerprint */
+} pending_t;
+
+typedef struct chunk {
+    ErlNifEnv *env;
+    const select_plan_t *p;
+    enum select_op op;
+    enum scan_dir dir;
+    bool defer;   /* objects go to Erlang */
+    bool in_range; /* check the plan's lower and upper bounds */
+    match_scratch_t scratch;
+    ErlNifEnv *scratch_env; /* duplicate_bag replace: fingerprints */
+    ERL_NIF_TERM list;      /* reversed */
+    size_t items, count, cap, visited, bytes;
+    bool full, past;
+    /* The key group being visited: its key (in the store, valid for the
+     * epoch section) and how many of its objects were met. A bag's key may
+     * have more objects than a chunk takes: a chunk ends after an object,
+     * and the next resumes after the objects of that key it has seen. */
+    const unsigned char *group_key;
+    size_t group_klen, seen;
+    size_t skip; /* resuming: objects of the cursor's key seen already */
+    bytes_t cursor; /* where a full chunk stopped, with cursor_seen */
+    size_t cursor_seen;
+    pending_t *pend;
+    size_t npend, pend_cap;
+    int st;
+} chunk_t;
+
+static int add_pending(chunk_t *c, const rec_t *r, const unsigned char *nv, size_t nlen)
+{
+    if (c->npend == c->pend_cap) {
+        size_t cap = c->pend_cap ? 2 * c->pend_cap : 64;
+        pending_t *np = realloc(c->pend, cap * sizeof *np);
+        if (np == NULL)
+            return XETS_NOMEM;
+        c->pend = np;
+        c->pend_cap = cap;
+    }
+    pending_t *e = &c->pend[c->npend];
+    if ((e->mem = malloc(r->klen + r->vlen + nlen + 1)) == NULL)
+        return XETS_NOMEM;
+    memcpy(e->mem, r->key, r->klen);
+    memcpy(e->mem + r->klen, r->val, r->vlen);
+    if (nlen > 0)
+        memcpy(e->mem + r->klen + r->vlen, nv, nlen);
+    e->klen = r->klen;
+    e->vlen = r->vlen;
+    e->nlen = nlen;
+    e->fp = 0;
+    if (c->p->type == TYPE_DUPLICATE_BAG && c->op == SELECT_REPLACE) {
+        ERL_NIF_TERM obj;
+        if (c->scratch_env == NULL && (c->scratch_env = enif_alloc_env()) == NULL)
+            return XETS_NOMEM;
+        int st = enif_binary_to_term(c->scratch_env, nv, nlen, &obj, 0) == 0
+                     ? XETS_NOMEM
+                     : term_key_fingerprint(c->scratch_env, obj, &e->fp);
+        enif_clear_env(c->scratch_env);
+        if (st != XETS_OK)
+            return st;
+    }
+    c->npend++;
+    return XETS_OK;
+}
+
+static ERL_NIF_TERM decode_bytes(ErlNifEnv *env, const unsigned char *p, size_t len)
+{
+    ERL_NIF_TERM term;
+    if (enif_binary_to_term(env, p, len, &term, 0) == 0)
+        abort(); /* stored or made by us: unreadable bytes are memory corruption */
+    return term;
+}
+
+/* Runs the plan on one stored object. */
+static void process(chunk_t *c, const rec_t *r)
+{
+    const unsigned char *res = NULL;
+    size_t rlen = 0;
+    match_res_t m = c->p->prog == NULL
+                        ? MATCH_DEFER
+                        : match_run(c->p->prog, r->val, r->vlen, &c->scratch, &res, &rlen);
+    if (m == MATCH_NO)
+        return;
+    if (m == MATCH_NOMEM) {
+        c->st = XETS_NOMEM;
+        return;
+    }
+    if (c->defer) {
+        c->list = enif_make_list_cell(c->env, decode_bytes(c->env, r->val, r->vlen), c->list);
+        c->items++;
+        c->bytes += r->vlen;
+        return;
+    }
+    if (m == MATCH_DEFER) {
+        c->st = REDO_DEFERRED;
+        return;
+    }
+    switch (c->op) {
+    case SELECT_RESULTS:
+        c->list = enif_make_list_cell(c->env, decode_bytes(c->env, res, rlen), c->list);
+        c->items++;
+        c->bytes += rlen;
+        break;
+    case SELECT_COUNT:
+        c->count += match_result_is_true(res, rlen);
+        break;
+    case SELECT_DELETE:
+        if (match_result_is_true(res, rlen))
+            c->st = add_pending(c, r, NULL, 0);
+        break;
+    case SELECT_REPLACE:
+        /* xets.erl has checked, as ets does, that the spec keeps keys. */
+        c->st = add_pending(c, r, res, rlen);
+        break;
+    }
+}
+
+static int visit(void *vctx, const rec_t *r)
+{
+    chunk_t *c = vctx;
+    const select_plan_t *p = c->p;
+    if (c->past || c->full || c->st != XETS_OK)
+        return 1; /* the rest of a key group after a stop is the next chunk's */
+    if (c->in_range) {
+        bool below = p->has_lower && keycmp(r->key, r->klen, p->lower.p, p->lower.len) < 0;
+        bool above = p->has_upper && keycmp(r->key, r->klen, p->upper.p, p->upper.len) >= 0;
+        if (c->dir == SCAN_FORWARD ? above : below) {
+            c->past = true;
+            return 1;
+        }
+        if (below || above)
+            return 0;
+    }
+    bool same = c->group_key != NULL && c->group_klen == r->klen &&
+                memcmp(c->group_key, r->key, r->klen) == 0;
+    c->seen = same ? c->seen + 1 : 1;
+    c->group_key = r->key;
+    c->group_klen = r->klen;
+    if (c->seen <= c->skip)
+        return 0;
+    c->visited++;
+    process(c, r);
+    if (c->items >= c->cap || c->visited >= CHUNK_VISITS || c->bytes >= CHUNK_BYTES) {
+        c->full = true;
+        c->cursor_seen = c->seen;
+        if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
+            c->st = XETS_NOMEM;
+    }
+    return c->full || c->st != XETS_OK;
+}
+
+/* The first key of the plan's list strictly after cursor in direction dir,
+ * as an index; nkeys when there is none. */
+static size_t first_key(const select_plan_t *p, const select_cursor_t *cursor, enum scan_dir dir)
+{
+    if (dir == SCAN_FORWARD) {
+        size_t i = 0;
+        while (cursor && i < p->nkeys &&
+               keycmp(p->keys[i].p, p->keys[i].len, cursor->key, cursor->klen) <= 0)
+            i++;
+        return i;
+    }
+    size_t i = p->nkeys;
+    while (cursor && i > 0 &&
+           keycmp(p->keys[i - 1].p, p->keys[i - 1].len, cursor->key, cursor->klen) >= 0)
+        i--;
+    return i == 0 ? p->nkeys : i - 1;
+}
+
+/* Looks up the plan's keys from the cursor on. */
+static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t *cursor)
+{
+    const select_plan_t *p = c->p;
+    size_t i = first_key(p, cursor, c->dir);
+    while (i < p->nkeys && !c->full && c->st == XETS_OK) {
+        const bytes_t *k = &p->keys[i];
+        c->seen = 0;
+        t->ops->get(s, k->p, k->len, visit, c);
+        if (!c->full && ++c->visited >= CHUNK_VISITS) {
+            c->full = true;
+            c->cursor_seen = c->seen;
+            c->st = bytes_set(&c->cursor, k->p, k->len);
+        }
+        if (c->dir == SCAN_FORWARD)
+            i++;
+        else
+            i = i == 0 ? p->nkeys : i - 1;
+    }
+    /* ets knows it is done when it stopped after a key, not inside a bag's
+     * key (even after its last object). */
+    bool inside = c->full && p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
+    if (i == p->nkeys && p->lookups_end && !inside)
+        c->past = true;
+}
+
+/* Scans the plan's range (or the table) from the cursor on. */
+static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_t *cursor)
+{
+    const select_plan_t *p = c->p;
+    unsigned char *from = NULL;
+    const unsigned char *after = NULL;
+    size_t alen = 0;
+    c->in_range = p->has_lower || p->has_upper;
+    if (cursor != NULL) {
+        after = cursor->key;
+        alen = cursor->klen;
+    } else if (c->dir == SCAN_BACKWARD && p->has_upper) {
+        after = p->upper.p; /* not a key, nor is anything above it in range */
+        alen = p->upper.len;
+    } else if (c->dir == SCAN_FORWARD && p->has_lower) {
+        /* Strictly after a prefix is at or above it. A complete key must
+         * itself be visited: start just below it, above anything that
+         * differs from it before its last byte. */
+        const bytes_t *lo = &p->lower;
+        if ((from = malloc(lo->len + 8)) == NULL) {
+            c->st = XETS_NOMEM;
+            return;
+        }
+        memcpy(from, lo->p, lo->len);
+        alen = lo->len;
+        if (p->lower_complete && from[alen - 1] == 0) {
+            alen--;
+        } else if (p->lower_complete) {
+            from[alen - 1]--;
+            memset(from + alen, 0xFF, 8);
+            alen += 8;
+        }
+        after = alen > 0 ? from : NULL;
+    }
+    if (t->ops->scan(s, after, alen, c->dir, visit, c) == XETS_END)
+        c->past = true;
+    free(from);
+}
+
+static int apply_pending(chunk_t *c, table_t *t, store_t *s);
+
+static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
+                     const select_cursor_t *cursor, enum scan_dir dir, enum select_op op, size_t cap,
+                     bool defer, ERL_NIF_TERM *items, ERL_NIF_TERM *next)
+{
+    chunk_t c = {.env = env,
+                 .p = p,
+                 .op = op,
+                 .dir = dir,
+                 .defer = defer,
+                 .list = enif_make_list(env, 0),
+                 .cap = cap > 0 ? cap : 1,
+                 .st = XETS_OK};
+    match_scratch_init(&c.scratch);
+    store_t *s = table_store(t);
+    if (cursor != NULL && cursor->seen > 0 && p->type != TYPE_SET &&
+        p->type != TYPE_ORDERED_SET) {
+        /* The rest of the key the last chunk stopped in. */
+        c.skip = cursor->seen;
+        t->ops->get(s, cursor->key, cursor->klen, visit, &c);
+        c.skip = 0;
+        c.group_key = NULL;
+    }
+    if (p->nothing)
+        c.past = true;
+    else if (!c.full && p->nkeys > 0)
+        visit_keys(&c, t, s, cursor);
+    else if (!c.full)
+        visit_range(&c, t, s, cursor);
+    if (!c.full)
+        c.past = true;
+    /* Writes only once the whole chunk is decided: a redone chunk must not
+     * have written anything. */
+    int st = c.st == XETS_OK ? apply_pending(&c, t, s) : c.st;
+    if (st == XETS_OK) {
+        if (c.defer || op == SELECT_RESULTS) {
+            ERL_NIF_TERM rev = enif_make_list(env, 0), h;
+            for (ERL_NIF_TERM l = c.list; enif_get_list_cell(env, l, &h, &l);)
+                rev = enif_make_list_cell(env, h, rev);
+            *items = rev;
+        } else {
+            *items = enif_make_uint64(env, c.count);
+        }
+        if (c.past) {
+            *next = atom_end_of_table;
+        } else {
+            ERL_NIF_TERM key;
+            memcpy(enif_make_new_binary(env, c.cursor.len, &key), c.cursor.p, c.cursor.len);
+            *next = enif_make_tuple2(env, key, enif_make_uint64(env, c.cursor_seen));
+        }
+    }
+    for (size_t i = 0; i < c.npend; i++)
+        free(c.pend[i].mem);
+    free(c.pend);
+    if (c.scratch_env != NULL)
+        enif_free_env(c.scratch_env);
+    match_scratch_free(&c.scratch);
+    free(c.cursor.p);
+    return st;
+}
+
+int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
+                 enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
+                 ERL_NIF_TERM *items, ERL_NIF_TERM *next)
+{
+    *deferred = !p->complete;
+    int st = run_chunk(env, t, p, cursor, dir, op, cap, *deferred, items, next);
+    if (st == REDO_DEFERRED) {
+        *deferred = true;
+        st = run_chunk(env, t, p, cursor, dir, op, cap, true, items, next);
+    }
+    return st;
+}
+
+/* ---- writes decided by a chunk ------------------------------------------ */
+
+static bool is_matched(void *ctx, const rec_t *r)
+{
+    const pending_t *e = ctx;
+    return r->vlen == e->vlen && memcmp(r->val, e->mem + e->klen, e->vlen) == 0;
+}
+
+static int replace_matched(void *ctx, const rec_t *cur, rec_in_t *out)
+{
+    const pending_t *e = ctx;
+    if (!is_matched(ctx, cur))
+        return XETS_NOTFOUND; /* changed since it matched, or another object */
+    *out = (rec_in_t){.key = cur->key,
+                      .klen = cur->klen,
+                      .val = e->mem + e->klen + e->vlen,
+                      .vlen = e->nlen,
+                      .fp = e->fp};
+    return XETS_OK;
+}
+
+static int apply_pending(chunk_t *c, table_t *t, store_t *s)
+{
+    for (size_t i = 0; i < c->npend; i++) {
+        pending_t *e = &c->pend[i];
+        if (c->op == SELECT_DELETE) {
+            c->count += (size_t)t->ops->remove(s, e->mem, e->klen, is_matched, e, NULL, NULL);
+        } else {
+            int st = t->ops->update(s, e->mem, e->klen, replace_matched, e);
+            if (st == XETS_OK)
+                c->count++;
+            else if (st != XETS_NOTFOUND)
+                return st;
+        }
+    }
+    return XETS_OK;
+}

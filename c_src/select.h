@@ -1,0 +1,55 @@
+/* Match-spec traversals: select, select_count, select_delete,
+ * select_replace, select_reverse (xets.erl builds the match family on them).
+ *
+ * A plan is what a match spec means for one table: its program for the
+ * match engine (match.h), and which keys can match at all: every clause's
+ * key bound gives a list of keys to look up; on ordered_set, bound leading
+ * parts of the keys give a range of the sortable encoding. Plans are
+ * immutable resources, shared by the chunks of one traversal and by its
+ * continuations. Each chunk is one short NIF call: it resumes strictly after
+ * the key where the last one stopped. */
+#ifndef XETS_SELECT_H
+#define XETS_SELECT_H
+
+#include <erl_nif.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "table.h"
+
+typedef struct select_plan select_plan_t;
+
+enum select_op { SELECT_RESULTS, SELECT_COUNT, SELECT_DELETE, SELECT_REPLACE };
+
+int select_module_init(ErlNifEnv *env);
+
+/* Plans ms, already accepted by ets:match_spec_compile/1, for t: on
+ * XETS_OK, *plan is a new resource term. Returns XETS_OK or XETS_NOMEM. */
+int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan);
+
+/* The plan a term names, if it was made for a table like t; else NULL. */
+const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t *t);
+
+/* Where a chunk resumes: after the first `seen' objects of the key whose
+ * encoding is key (after all of them if seen is 0). */
+typedef struct select_cursor {
+    const unsigned char *key;
+    size_t klen;
+    size_t seen;
+} select_cursor_t;
+
+/* One chunk of a traversal, from the start (cursor NULL) or from cursor, in
+ * direction dir. When the engine ran the spec
+ * on every object, *items is the list of results (SELECT_RESULTS, at most
+ * about cap of them) or the number of objects counted, deleted or
+ * replaced. Otherwise (*deferred: the spec needs what the engine leaves to
+ * Erlang), *items is the list of objects that may match (at most about
+ * cap), for Erlang to run the spec on with ets:match_spec_run/2, and
+ * nothing was written. *next is the cursor to resume from, {Key, Seen}, or
+ * '$end_of_table'. Call inside an epoch section on an entered table.
+ * Returns XETS_OK or XETS_NOMEM. */
+int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
+                 enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
+                 ERL_NIF_TERM *items, ERL_NIF_TERM *next);
+
+#endif
