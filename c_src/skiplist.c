@@ -51,7 +51,9 @@
  *   allocation, after the key, so that a lookup does not chase one more
  *   pointer. Later objects get blobs of their own; the first one's space
  *   goes with the node. Sets carry no fingerprint, so a blob is its length
- *   and the bytes.
+ *   and the bytes. The header's prefix field holds the key's first 8 bytes
+ *   as they are (compared as a big-endian number); a key no longer than
+ *   that is not stored again after the links.
  * - Memory is reclaimed through epochs (epoch.h), not a collector. A blob is
  *   retired by the thread whose CAS displaced it. A node may still be getting
  *   upper levels linked by its inserter after it was deleted, so it is
@@ -170,6 +172,7 @@
 #include "store.h"
 
 #include <ck_pr.h>
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -246,17 +249,19 @@ typedef struct blob {
 typedef uint64_t val_t;
 #define VAL_SIZE_MAX 0xffffu
 
-/* A search reads next[i] of the nodes it moves to, and kpfx, klen, val and
- * the object of the node it finds; the header is kept to 24 bytes (keys to
- * 4 GiB) so that the lower links and a small object share its cache lines. */
+/* A search reads next[i] of the nodes it moves to, and the prefix, klen,
+ * val and the object of the node it finds; the header is kept to 24 bytes
+ * (keys to 4 GiB) so that the lower links and a small object share its
+ * cache lines. The prefix is kept as the key's bytes: a key of up to 8
+ * bytes (small integers, short atoms) lives there and nowhere else. */
 typedef struct node {
-    uint64_t kpfx; /* key_prefix() of the key */
+    uint64_t kraw; /* the key's first 8 bytes, zero-padded: node_pfx() */
     val_t val;     /* 0 once the object is removed */
     uint32_t klen;
     uint8_t height;
     uint8_t owns;   /* the first object lives after the key: own_blob() */
     uint16_t refs;  /* inserter, deleter, pins: the last to let go retires */
-    link_t next[];  /* height links; then the key */
+    link_t next[];  /* height links; then the key, if longer than 8 bytes */
 } node_t;
 
 /* A key being searched for, with its prefix computed once. */
@@ -408,15 +413,16 @@ static inline void store_index(pindex_t **addr, pindex_t *p)
 /* The insert phase and in-flight counts: sequentially consistent, so that
  * an insert's registration, its phase check and its load of the index
  * being built are ordered against the rebuild's publication, phase flip and
- * count reads (see "Rebuilds"). */
+ * count reads (see "Rebuilds"). On x86-64 the RMWs are locked instructions,
+ * full barriers already; the fences name the order for other ports. */
 static inline unsigned load_seqcst_uint(const unsigned *addr)
 {
 #if SL_TSAN
     return __atomic_load_n(addr, __ATOMIC_SEQ_CST);
 #else
-    ck_pr_fence_memory();
+    ck_pr_fence_atomic_load(); /* after the registration's RMW */
     unsigned v = ck_pr_load_uint(addr);
-    ck_pr_fence_memory();
+    ck_pr_fence_acquire();
     return v;
 #endif
 }
@@ -437,9 +443,9 @@ static inline void add_seqcst_64(uint64_t *addr, uint64_t d)
 #if SL_TSAN
     __atomic_fetch_add(addr, d, __ATOMIC_SEQ_CST);
 #else
-    ck_pr_fence_memory();
+    ck_pr_fence_release(); /* a leaving insert's link comes first */
     ck_pr_add_64(addr, d);
-    ck_pr_fence_memory();
+    ck_pr_fence_atomic_load(); /* before the loads that follow */
 #endif
 }
 
@@ -588,15 +594,28 @@ static inline unsigned link_tag(link_t l)
     return (unsigned)(l >> TAG_SHIFT);
 }
 
-static inline unsigned char *node_key(const node_t *n)
+/* What follows the links: the key if it is long, then the own object. */
+static inline unsigned char *node_tail(const node_t *n)
 {
     return (unsigned char *)(n->next + n->height);
 }
 
-/* Key bytes padded so that an object after them is aligned. */
+static inline unsigned char *node_key(const node_t *n)
+{
+    return n->klen <= 8 ? (unsigned char *)&n->kraw : node_tail(n);
+}
+
+/* key_prefix() of the node's key. */
+static inline uint64_t node_pfx(const node_t *n)
+{
+    return be64toh(n->kraw);
+}
+
+/* Tail bytes for the key (none when the prefix holds it), padded so that
+ * an object after them is aligned. */
 static inline size_t key_space(size_t klen)
 {
-    return (klen + 7) & ~(size_t)7;
+    return klen <= 8 ? 0 : (klen + 7) & ~(size_t)7;
 }
 
 /* A node's allocation, with `owned` bytes of its own object after the key. */
@@ -613,7 +632,7 @@ static size_t blob_bytes(const blob_t *b)
 /* The object a node was created with, if it lives in the node. */
 static inline blob_t *own_blob(const node_t *n)
 {
-    return n->owns ? (blob_t *)(node_key(n) + key_space(n->klen)) : NULL;
+    return n->owns ? (blob_t *)(node_tail(n) + key_space(n->klen)) : NULL;
 }
 
 static size_t node_size(const node_t *n)
@@ -689,7 +708,7 @@ static skey_t skey(const unsigned char *key, size_t klen)
 
 static skey_t node_skey(const node_t *n)
 {
-    return (skey_t){.p = node_key(n), .len = n->klen, .pfx = n->kpfx};
+    return (skey_t){.p = node_key(n), .len = n->klen, .pfx = node_pfx(n)};
 }
 
 /* A node with a copy of the key and `owned` bytes after it, no object yet.
@@ -706,7 +725,9 @@ static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height
         free(n);
         return NULL;
     }
-    n->kpfx = key_prefix(key, klen);
+    n->kraw = 0;
+    if (klen > 0)
+        memcpy(&n->kraw, key, klen < 8 ? klen : 8);
     n->val = 0;
     n->klen = (uint32_t)klen;
     n->height = (uint8_t)height;
@@ -714,8 +735,8 @@ static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height
     n->refs = 2; /* its inserter's and its deleter's */
     for (unsigned i = 0; i < height; i++)
         n->next[i] = 0;
-    if (klen > 0)
-        memcpy(node_key(n), key, klen);
+    if (klen > 8)
+        memcpy(node_tail(n), key, klen);
     return n;
 }
 
@@ -752,8 +773,9 @@ static void node_free(node_t *n)
 /* memcmp order, then length: a proper prefix sorts first. */
 static int key_cmp(const node_t *n, const skey_t *k)
 {
-    if (n->kpfx != k->pfx)
-        return n->kpfx < k->pfx ? -1 : 1;
+    uint64_t np = node_pfx(n);
+    if (np != k->pfx)
+        return np < k->pfx ? -1 : 1;
     /* equal prefixes: the first min(8, m) bytes agree already */
     size_t m = n->klen < k->len ? n->klen : k->len;
     int c = m > 8 ? memcmp(node_key(n) + 8, k->p + 8, m - 8) : 0;
@@ -805,7 +827,7 @@ static inline link_t make_link(const node_t *from, const node_t *to)
 {
     if (to == NULL)
         return 0;
-    return (link_t)(uintptr_t)to | (link_t)tag_of(from->kpfx, to->kpfx) << TAG_SHIFT;
+    return (link_t)(uintptr_t)to | (link_t)tag_of(node_pfx(from), node_pfx(to)) << TAG_SHIFT;
 }
 
 /* The code of a searched prefix kp against a holder with prefix hp whose
@@ -866,7 +888,7 @@ retry:;
     unsigned top = load_relaxed_uint(&s->top);
     unsigned levels = top > min_h ? top : min_h;
     node_t *pred = s->head;
-    unsigned code = key_code(key->pfx, pred->kpfx); /* against pred */
+    unsigned code = key_code(key->pfx, node_pfx(pred)); /* against pred */
     int c = 1;
     for (unsigned i = levels; i-- > 0;) {
         link_t l = load_word(&pred->next[i]) & ~(link_t)1;
@@ -896,7 +918,7 @@ retry:;
                     return curr;
                 if (c >= 0)
                     break;
-                code = key_code(key->pfx, curr->kpfx);
+                code = key_code(key->pfx, node_pfx(curr));
             }
             pred = curr;
             l = succ;
@@ -920,7 +942,7 @@ retry:;
 static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp, int *cmpp)
 {
     node_t *pred = s->head, *curr = NULL;
-    unsigned code = to_end ? 0 : key_code(key->pfx, pred->kpfx); /* against pred */
+    unsigned code = to_end ? 0 : key_code(key->pfx, node_pfx(pred)); /* against pred */
     int c = 1;
     for (unsigned i = load_relaxed_uint(&s->top); i-- > 0;) {
         /* Stepping over marked nodes reads their (frozen) links, whose tags
@@ -946,7 +968,7 @@ static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp, 
                     goto out;
                 if (c >= 0)
                     break;
-                scode = key_code(key->pfx, curr->kpfx);
+                scode = key_code(key->pfx, node_pfx(curr));
             }
             if (!is_marked(succ)) {
                 pred = curr;
@@ -1807,7 +1829,7 @@ const char *skiplist_check(store_t *s)
             skey_t k = node_skey(n);
             if (is_marked(l))
                 return "a marked link is reachable";
-            if (link_tag(l) != tag_of(prev->kpfx, n->kpfx))
+            if (link_tag(l) != tag_of(node_pfx(prev), node_pfx(n)))
                 return "a tag does not describe its successor";
             if (prev != s->head && key_cmp(prev, &k) >= 0)
                 return "keys do not increase along a level";
