@@ -49,9 +49,10 @@
  *   level 0 after a new node with its key took its place there.
  * - A node's first object, when small (EMBED_MAX), lives in the node's own
  *   allocation, after the key, so that a lookup does not chase one more
- *   pointer. Later objects get blobs of their own; the first one's space
- *   goes with the node. Sets carry no fingerprint, so a blob is its length
- *   and the bytes. The header's prefix field holds the key's first 8 bytes
+ *   pointer; it needs no length header, its value word carries the length.
+ *   Later objects get blobs of their own; the first one's space goes with
+ *   the node. Sets carry no fingerprint, so a blob is its length and the
+ *   bytes. The header's prefix field holds the key's first 8 bytes
  *   as they are (compared as a big-endian number); a key no longer than
  *   that is not stored again after the links.
  * - Memory is reclaimed through epochs (epoch.h), not a collector. A blob is
@@ -206,18 +207,20 @@
  * and the first object's space stays with the node until it is freed, so
  * the bound also caps what replacing leaves unused. */
 #define EMBED_MAX 128
+_Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in the node");
 /* The point index. The filter: FILTER_BITS bits per key it is sized for,
  * FILTER_K of them per key, all in one 64-bit word (one load, one OR);
  * sized for twice the keys present at a rebuild, it rules out all but a few
  * percent of absent keys until it is full. Hints: HINT_WAYS entries per
  * bucket (one cache line; 8 ways keep ~86% of keys at one key per entry,
  * where 2 ways keep 73%), HINT_PER_KEY entries per key of the filter's
- * size: one per key present at the rebuild, 8 bytes, half that once the
- * table has doubled. */
+ * size: 1.5 per key present at the rebuild (12 bytes), 0.75 once the table
+ * has doubled (6 bytes). Half as many hints lost about a third of the
+ * lookup speed on keys not looked up before; twice as many gained little. */
 #define FILTER_BITS 8
 #define FILTER_K 3
 #define HINT_WAYS 8
-#define HINT_PER_KEY 0.5
+#define HINT_PER_KEY 0.75
 #define INDEX_MIN 256     /* keys the smallest index is sized for */
 #define INDEX_MAP_MIN (1u << 20) /* bytes from which an index is a mapping */
 /* A rebuild walks WALK_STEP nodes every WALK_EVERY writes of a thread: it
@@ -236,18 +239,21 @@ typedef uint64_t link_t;
 #define TAG_WINDOW 9
 #define WINDOW_MASK ((1u << TAG_WINDOW) - 1)
 
-/* Sets carry no fingerprint (store.h: fp is 0 unless bag). */
+/* An object kept outside its node: its length, then its bytes. Sets carry
+ * no fingerprint (store.h: fp is 0 unless bag). */
 typedef struct blob {
     size_t vlen;
     unsigned char bytes[];
 } blob_t;
 
-/* A value word: blob address | its size (blob_bytes()) << TAG_SHIFT, or
- * VAL_SIZE_MAX there for larger blobs; 0 once the object is removed. The
- * size rides along so that replacing an object counts the bytes it frees
- * without a cache miss on the blob it displaces. */
+/* A value word: the address of the object's bytes | its length <<
+ * TAG_SHIFT, or VAL_LEN_BIG there for longer objects (whose blob header
+ * then says); 0 once the object is removed. An object kept in its node has
+ * no header: the length in its value word is all there is (and node->owns,
+ * for the node's size). The length also lets replacing count the bytes it
+ * frees without a cache miss on the object it displaces. */
 typedef uint64_t val_t;
-#define VAL_SIZE_MAX 0xffffu
+#define VAL_LEN_BIG 0xffffu
 
 /* A search reads next[i] of the nodes it moves to, and the prefix, klen,
  * val and the object of the node it finds; the header is kept to 24 bytes
@@ -259,7 +265,7 @@ typedef struct node {
     val_t val;     /* 0 once the object is removed */
     uint32_t klen;
     uint8_t height;
-    uint8_t owns;   /* the first object lives after the key: own_blob() */
+    uint8_t owns;   /* 1 + the length of the first object, kept after the key; 0 */
     uint16_t refs;  /* inserter, deleter, pins: the last to let go retires */
     link_t next[];  /* height links; then the key, if longer than 8 bytes */
 } node_t;
@@ -629,26 +635,18 @@ static size_t blob_bytes(const blob_t *b)
     return sizeof(blob_t) + b->vlen;
 }
 
-/* The object a node was created with, if it lives in the node. */
-static inline blob_t *own_blob(const node_t *n)
+/* Where the object a node was created with lives, if the node has it. */
+static inline unsigned char *own_bytes(const node_t *n)
 {
-    return n->owns ? (blob_t *)(node_tail(n) + key_space(n->klen)) : NULL;
+    return node_tail(n) + key_space(n->klen);
 }
 
 static size_t node_size(const node_t *n)
 {
-    const blob_t *o = own_blob(n);
-    return node_bytes(n->height, n->klen, o != NULL ? blob_bytes(o) : 0);
+    return node_bytes(n->height, n->klen, n->owns != 0 ? n->owns - 1u : 0);
 }
 
-static void blob_fill(blob_t *b, const unsigned char *val, size_t vlen)
-{
-    b->vlen = vlen;
-    if (vlen > 0)
-        memcpy(b->bytes, val, vlen);
-}
-
-/* NULL when out of memory or when the address would not leave the size
+/* NULL when out of memory or when the address would not leave the length
  * bits of a value word free. */
 static blob_t *blob_new(const unsigned char *val, size_t vlen)
 {
@@ -659,35 +657,50 @@ static blob_t *blob_new(const unsigned char *val, size_t vlen)
         free(b);
         return NULL;
     }
-    blob_fill(b, val, vlen);
+    b->vlen = vlen;
+    if (vlen > 0)
+        memcpy(b->bytes, val, vlen);
     return b;
 }
 
-static inline blob_t *val_blob(val_t v)
+static inline const unsigned char *val_bytes(val_t v)
 {
-    return (blob_t *)(uintptr_t)(v & ((UINT64_C(1) << TAG_SHIFT) - 1));
+    return (const unsigned char *)(uintptr_t)(v & ((UINT64_C(1) << TAG_SHIFT) - 1));
 }
 
-static inline val_t make_val(blob_t *b)
+/* The blob of an object that is not its node's own. */
+static inline blob_t *val_blob(val_t v)
 {
-    size_t size = blob_bytes(b);
-    return (uintptr_t)b | (val_t)(size < VAL_SIZE_MAX ? size : VAL_SIZE_MAX) << TAG_SHIFT;
+    return (blob_t *)(uintptr_t)(val_bytes(v) - offsetof(blob_t, bytes));
+}
+
+static inline size_t val_len(val_t v)
+{
+    size_t len = v >> TAG_SHIFT;
+    return len < VAL_LEN_BIG ? len : val_blob(v)->vlen;
+}
+
+static inline val_t make_val(const unsigned char *bytes, size_t vlen)
+{
+    return (uintptr_t)bytes | (val_t)(vlen < VAL_LEN_BIG ? vlen : VAL_LEN_BIG) << TAG_SHIFT;
+}
+
+static inline bool is_own(const node_t *n, val_t v)
+{
+    return n->owns != 0 && val_bytes(v) == own_bytes(n);
 }
 
 /* Bytes the object of v occupies outside node n. */
 static size_t outside_bytes(const node_t *n, val_t v)
 {
-    if (val_blob(v) == own_blob(n))
-        return 0;
-    size_t size = v >> TAG_SHIFT;
-    return size < VAL_SIZE_MAX ? size : blob_bytes(val_blob(v));
+    return is_own(n, v) ? 0 : sizeof(blob_t) + val_len(v);
 }
 
 /* Displaced from n by the caller's CAS: an object of its own goes to the
  * epoch, n's own stays until n is freed. */
 static void drop_blob(const node_t *n, val_t v)
 {
-    if (val_blob(v) != own_blob(n))
+    if (!is_own(n, v))
         epoch_retire(val_blob(v), free);
 }
 
@@ -711,14 +724,16 @@ static skey_t node_skey(const node_t *n)
     return (skey_t){.p = node_key(n), .len = n->klen, .pfx = node_pfx(n)};
 }
 
-/* A node with a copy of the key and `owned` bytes after it, no object yet.
- * NULL when out of memory, when klen does not fit the header, or when the
- * address would not leave the tag bits free. */
-static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height, size_t owned)
+/* A node with a copy of the key and, when it owns its object, vlen bytes
+ * for it after the key; no object yet. NULL when out of memory, when klen
+ * does not fit the header, or when the address would not leave the tag bits
+ * free. */
+static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height, bool owns,
+                          size_t vlen)
 {
     if (klen > UINT32_MAX)
         return NULL;
-    node_t *n = malloc(node_bytes(height, klen, owned));
+    node_t *n = malloc(node_bytes(height, klen, owns ? vlen : 0));
     if (n == NULL)
         return NULL;
     if (((uintptr_t)n & ~LINK_ADDR) != 0) {
@@ -731,7 +746,7 @@ static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height
     n->val = 0;
     n->klen = (uint32_t)klen;
     n->height = (uint8_t)height;
-    n->owns = owned > 0;
+    n->owns = owns ? (uint8_t)(vlen + 1) : 0;
     n->refs = 2; /* its inserter's and its deleter's */
     for (unsigned i = 0; i < height; i++)
         n->next[i] = 0;
@@ -745,27 +760,28 @@ static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height
 static node_t *node_new(const rec_in_t *in, unsigned height)
 {
     if (in->vlen <= EMBED_MAX) {
-        node_t *n = node_alloc(in->key, in->klen, height, sizeof(blob_t) + in->vlen);
+        node_t *n = node_alloc(in->key, in->klen, height, true, in->vlen);
         if (n != NULL) {
-            blob_fill(own_blob(n), in->val, in->vlen);
-            n->val = make_val(own_blob(n));
+            if (in->vlen > 0)
+                memcpy(own_bytes(n), in->val, in->vlen);
+            n->val = make_val(own_bytes(n), in->vlen);
         }
         return n;
     }
     blob_t *b = blob_new(in->val, in->vlen);
-    node_t *n = b != NULL ? node_alloc(in->key, in->klen, height, 0) : NULL;
+    node_t *n = b != NULL ? node_alloc(in->key, in->klen, height, false, 0) : NULL;
     if (n == NULL) {
         free(b);
         return NULL;
     }
-    n->val = make_val(b);
+    n->val = make_val(b->bytes, b->vlen);
     return n;
 }
 
 /* Frees a node no other thread can see (never published, or destroyed). */
 static void node_free(node_t *n)
 {
-    if (n != NULL && val_blob(n->val) != own_blob(n))
+    if (n != NULL && !is_own(n, n->val))
         free(val_blob(n->val));
     free(n);
 }
@@ -784,9 +800,9 @@ static int key_cmp(const node_t *n, const skey_t *k)
     return (n->klen > k->len) - (n->klen < k->len);
 }
 
-static rec_t rec_of(const node_t *n, const blob_t *b)
+static rec_t rec_of(const node_t *n, val_t v)
 {
-    return (rec_t){.key = node_key(n), .klen = n->klen, .val = b->bytes, .vlen = b->vlen};
+    return (rec_t){.key = node_key(n), .klen = n->klen, .val = val_bytes(v), .vlen = val_len(v)};
 }
 
 /* ---- partial keys ---- */
@@ -1455,7 +1471,7 @@ static store_t *sl_create(enum store_kind kind)
     if (s == NULL)
         return NULL;
     memset(s, 0, sizeof *s);
-    s->head = node_alloc(NULL, 0, MAX_HEIGHT, 0);
+    s->head = node_alloc(NULL, 0, MAX_HEIGHT, false, 0);
     s->ix = index_new(0);
     if (s->head == NULL || s->ix == NULL) {
         free(s->head);
@@ -1538,7 +1554,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
                 node_free(n);
                 return XETS_NOMEM;
             }
-            if (!cas_word(&found->val, old, make_val(b)))
+            if (!cas_word(&found->val, old, make_val(b->bytes, b->vlen)))
                 continue;
             counted(s, 0, (int64_t)blob_bytes(b) - (int64_t)outside_bytes(found, old));
             drop_blob(found, old);
@@ -1618,7 +1634,7 @@ static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn vi
     if (n != NULL) {
         val_t v = load_word(&n->val);
         if (v != 0) {
-            rec_t r = rec_of(n, val_blob(v));
+            rec_t r = rec_of(n, v);
             visit(ctx, &r);
             rc = XETS_OK;
         }
@@ -1635,7 +1651,7 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
         val_t v = load_word(&n->val);
         if (v == 0)
             break;
-        rec_t r = rec_of(n, val_blob(v));
+        rec_t r = rec_of(n, v);
         if (match != NULL && !match(mctx, &r))
             break;
         if (cas_word(&n->val, v, 0)) {
@@ -1664,7 +1680,7 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
             rc = XETS_NOTFOUND;
             break;
         }
-        rec_t cur = rec_of(n, val_blob(v));
+        rec_t cur = rec_of(n, v);
         rec_in_t out = {.key = cur.key, .klen = cur.klen};
         rc = fn(ctx, &cur, &out);
         if (rc != XETS_OK)
@@ -1674,7 +1690,7 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
             rc = XETS_NOMEM;
             break;
         }
-        if (cas_word(&n->val, v, make_val(nb))) {
+        if (cas_word(&n->val, v, make_val(nb->bytes, nb->vlen))) {
             counted(s, 0, (int64_t)blob_bytes(nb) - (int64_t)outside_bytes(n, v));
             drop_blob(n, v);
             break;
@@ -1703,7 +1719,7 @@ static int scan_forward(store_t *s, const unsigned char *after, size_t alen, vis
         val_t v = load_word(&n->val);
         if (v == 0)
             continue;
-        rec_t r = rec_of(n, val_blob(v));
+        rec_t r = rec_of(n, v);
         if (visit(ctx, &r))
             return XETS_OK;
     }
@@ -1722,7 +1738,7 @@ static int scan_backward(store_t *s, const unsigned char *after, size_t alen, vi
             return XETS_END;
         val_t v = load_word(&pred->val);
         if (v != 0) {
-            rec_t r = rec_of(pred, val_blob(v));
+            rec_t r = rec_of(pred, v);
             if (visit(ctx, &r))
                 return XETS_OK;
         }

@@ -11,7 +11,9 @@
  *    keys of many lengths that are prefixes of each other, once over keys
  *    that part at every bit of the 8-byte prefix, at the edges of the tag
  *    window, and only after the prefix. The structure is checked as it goes
- *    (skiplist_check: order, exact tags, complete towers, accounting).
+ *    (skiplist_check: order, exact tags, complete towers, accounting, the
+ *    point index). Then objects of every size class (empty, kept in the
+ *    node, in a blob, longer than a value word can say) replacing each other.
  * 2. Many threads at once: writers that own disjoint keys and log what they
  *    meant, readers and chunked scanners in both directions, and updaters of
  *    one shared counter. Afterwards the table must equal the logs, the
@@ -547,6 +549,58 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
           skiplist_index_bytes(s), empty_memory, empty_index);
     ops->destroy(s);
     free(m.a);
+}
+
+/* Objects of every size class: empty, kept in the node, in a blob, and too
+ * long for the value word's length bits; replaced by one another, read
+ * back whole, removed, and accounted. */
+static int copy_out(void *ctx, const rec_t *r)
+{
+    mobj_t *o = ctx;
+    CHECK(r->vlen <= 70000, "object of %zu bytes", r->vlen);
+    o->vl = r->vlen;
+    if (r->vlen > 0) {
+        o->v[0] = r->val[0];
+        o->v[1] = r->val[r->vlen - 1];
+    }
+    memcpy(o->key.k, r->key, r->klen < MAXK ? r->klen : MAXK);
+    o->key.kl = r->klen;
+    return 0;
+}
+
+static void test_objects_of_every_size_round_trip(void)
+{
+    static const size_t sizes[] = {0, 1, 128, 129, 65534, 65535, 65536, 70000};
+    static unsigned char big[70000];
+    store_t *s = ops->create(STORE_SET);
+    CHECK(s != NULL, "create");
+    size_t empty = ops->memory(s) - skiplist_index_bytes(s);
+    const unsigned char k[3] = {1, 2, 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
+            size_t a = sizes[i], b = sizes[j];
+            memset(big, (int)(i * 8 + j), sizeof big);
+            CHECK(t_put(s, k, 3, big, a, PUT_NEW) == XETS_OK, "put %zu", a);
+            big[0] ^= 0xff;
+            CHECK(t_put(s, k, 3, big, b, PUT_REPLACE) == XETS_OK, "replace %zu by %zu", a, b);
+            mobj_t got = {0};
+            epoch_enter();
+            int rc = ops->get(s, k, 3, copy_out, &got);
+            epoch_exit();
+            CHECK(rc == XETS_OK && got.vl == b && got.key.kl == 3, "get after %zu -> %zu: %zu",
+                  a, b, got.vl);
+            CHECK(b == 0 || (got.v[0] == big[0] && got.v[1] == big[b - 1]),
+                  "object of %zu bytes read back wrong", b);
+            check_structure(s, "objects of every size");
+            epoch_enter();
+            int n = ops->remove(s, k, 3, NULL, NULL, NULL, NULL);
+            epoch_exit();
+            CHECK(n == 1, "remove");
+            CHECK(ops->memory(s) - skiplist_index_bytes(s) == empty, "memory after %zu -> %zu",
+                  a, b);
+        }
+    }
+    ops->destroy(s);
 }
 
 /* ---- 2. concurrent owners, readers, scanners, counter ---- */
@@ -1285,6 +1339,7 @@ int main(int argc, char **argv)
     static tkey_t pool[1365];
     test_single_thread_matches_model(seed, pool, make_key_pool(pool));
     test_single_thread_matches_model(seed + 1, pool, make_bit_pool(pool));
+    test_objects_of_every_size_round_trip();
     printf("  single thread: ok\n");
     test_concurrent_owners_match_logs(secs);
     test_churn_removes_each_insert_once(secs, owned_key, "churn");
