@@ -221,7 +221,7 @@ _Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in
 #define FILTER_K 3
 #define HINT_WAYS 8
 #define HINT_PER_KEY 0.75
-#define INDEX_MIN 256     /* keys the smallest index is sized for */
+#define INDEX_MIN 64      /* keys the smallest index is sized for */
 #define INDEX_MAP_MIN (1u << 20) /* bytes from which an index is a mapping */
 /* A rebuild walks WALK_STEP nodes every WALK_EVERY writes of a thread: it
  * ends long before the table doubles again, at a bounded cost per write. */
