@@ -109,22 +109,22 @@
  *   as many keys have been added as it has room for beyond those (stripe
  *   counters `adds`), or the table has shrunk far below it, a writer makes a
  *   new one and publishes it as ix_next; every insert from then on sets its
- *   bits in both. A walk then visits level 0 (WALK_STEP nodes every
- *   WALK_EVERY writes, resuming with a search for the key it stopped at,
- *   under a try-lock that no reader takes) and sets the bits and hints of
- *   every node with a value, then makes ix_next the index. An insert that
- *   loaded ix_next before it was published may link its node behind the
- *   walk, so the walk first waits for those: inserts register in the stripe
- *   counter inflight[phase] before loading ix_next and leave after linking;
- *   publishing flips the phase, and the walk starts once the old phase's
- *   counts are all 0. An insert checks the phase again after registering,
- *   so it either is counted in the phase being drained or loads ix_next
- *   after it was published (the counts and the phase are sequentially
- *   consistent). A node present when the walk ends was thus either present
- *   throughout the walk (which sets its bits) or linked by an insert that
- *   set them. Inserts load ix_next before ix, so that a rebuild ending in
- *   between cannot leave their node out of both. A stalled walk delays only
- *   the next index; the current one stays exact.
+ *   bits in both. A walk then visits level 0 (a step every WALK_EVERY
+ *   writes, in stretches followed side by side, resuming with a search for
+ *   the key it stopped at, under a try-lock that no reader takes), sets the
+ *   bits and hints of every node with a value, and makes ix_next the index.
+ *   An insert that loaded ix_next before it was published may link its node
+ *   behind the walk, so the walk first waits for those: inserts register in
+ *   the stripe counter inflight[phase] before loading ix_next and leave
+ *   after linking; publishing flips the phase, and the walk starts once the
+ *   old phase's counts are all 0. An insert checks the phase again after
+ *   registering, so it either is counted in the phase being drained or loads
+ *   ix_next after it was published (the counts and the phase are
+ *   sequentially consistent). A node present when the walk ends was thus
+ *   either present throughout the walk (which sets its bits) or linked by an
+ *   insert that set them. Inserts load ix_next before ix, so that a rebuild
+ *   ending in between cannot leave their node out of both. A stalled walk
+ *   delays only the next index; the current one stays exact.
  *
  * Invariants:
  * - On every level keys strictly increase along next pointers, frozen ones
@@ -223,10 +223,14 @@ _Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in
 #define HINT_PER_KEY 0.75
 #define INDEX_MIN 64      /* keys the smallest index is sized for */
 #define INDEX_MAP_MIN (1u << 20) /* bytes from which an index is a mapping */
-/* A rebuild walks WALK_STEP nodes every WALK_EVERY writes of a thread: it
- * ends long before the table doubles again, at a bounded cost per write. */
-#define WALK_STEP 64
-#define WALK_EVERY 8
+/* A rebuild walks a step every WALK_EVERY writes of a thread: WALK_WAYS
+ * stretches of level 0 at once, each about 2^WALK_LEVEL nodes and at most
+ * WALK_SEG_MAX, so about 8 nodes per write. It ends long before the table
+ * doubles again, at a bounded cost per write. */
+#define WALK_WAYS 4
+#define WALK_LEVEL 6
+#define WALK_SEG_MAX 256
+#define WALK_EVERY 32
 
 /* A link word: node address | tag << TAG_SHIFT | mark. */
 typedef uint64_t link_t;
@@ -1373,10 +1377,143 @@ static void walk_add(store_t *s, pindex_t *next, uint64_t h, node_t *n)
     unref(s, n);
 }
 
-/* Walks up to WALK_STEP nodes of level 0 into the index being built, from
- * where the last step stopped (a search for the key it stopped at), once
- * the inserts that may have missed it are done; at the end, makes it the
- * current index. */
+/* The last node on `level` whose key is below key, or the head: a reader's
+ * descent, stepping over marked nodes. */
+static node_t *pred_on_level(store_t *s, const skey_t *key, unsigned level)
+{
+    node_t *pred = s->head;
+    for (unsigned i = load_relaxed_uint(&s->top); i-- > level;) {
+        link_t l = load_word(&pred->next[i]);
+        for (node_t *curr = link_node(l); curr != NULL; curr = link_node(l)) {
+            if (key_cmp(curr, key) >= 0)
+                break;
+            link_t succ = load_word(&curr->next[i]);
+            if (!is_marked(succ))
+                pred = curr;
+            l = succ;
+        }
+    }
+    return pred;
+}
+
+/* A stretch of level 0 that a walk step follows: from `at` up to (not
+ * including) keys from `end` on, or to the end of the list. */
+typedef struct stretch {
+    node_t *at;
+    skey_t end;   /* the bound's key, if bounded */
+    bool bounded;
+    node_t *last; /* last node visited */
+    unsigned visits;
+    bool done;
+} stretch_t;
+
+/* One walk step: level 0 from where the last step stopped (a search for
+ * the key it stopped at) is cut into up to WALK_WAYS stretches at nodes of
+ * level WALK_LEVEL (about 2^WALK_LEVEL nodes apart), whose links are
+ * followed in turn, so that the walk waits on several misses at once
+ * rather than one per node. A stretch starts at a node whose link on that
+ * level was unmarked when read, hence whose level 0 was not yet frozen:
+ * every node present since then with a key in the stretch is on its path.
+ * A stretch stops at WALK_SEG_MAX nodes; the step then resumes after the
+ * last node of the first stretch that stopped early (the ones after it are
+ * walked again: adding to an index is idempotent). Returns whether the walk
+ * reached the end of level 0. */
+static bool walk_step(store_t *s, pindex_t *next)
+{
+    stretch_t st[WALK_WAYS];
+    unsigned ways = 1;
+    skey_t cursor = skey(s->walk_key, s->walk_klen);
+    if (!s->walking) {
+        st[0].at = link_node(load_word(&s->head->next[0]));
+    } else {
+        int c;
+        st[0].at = seek(s, &cursor, false, NULL, &c);
+        if (st[0].at != NULL && c == 0)
+            st[0].at = link_node(load_word(&st[0].at->next[0]));
+    }
+    node_t *pred = s->walking ? pred_on_level(s, &cursor, WALK_LEVEL) : s->head;
+    link_t l = load_word(&pred->next[WALK_LEVEL]);
+    for (node_t *b = link_node(l); b != NULL && ways <= WALK_WAYS; b = link_node(l)) {
+        l = load_word(&b->next[WALK_LEVEL]);
+        if (is_marked(l) || (s->walking && key_cmp(b, &cursor) <= 0))
+            continue;
+        st[ways - 1].end = node_skey(b);
+        st[ways - 1].bounded = true;
+        if (ways < WALK_WAYS)
+            st[ways].at = b;
+        ways++;
+    }
+    if (ways > WALK_WAYS)
+        ways = WALK_WAYS; /* every stretch bounded */
+    else
+        st[ways - 1].bounded = false; /* the last one runs to the end */
+    for (unsigned i = 0; i < ways; i++) {
+        st[i].last = NULL;
+        st[i].visits = 0;
+        st[i].done = false;
+    }
+
+    /* Software-pipelined too: a node's filter word and hint bucket are
+     * fetched when it is read and written at the next visit. The pending
+     * node is pinned in between. Frozen links of deleted nodes still lead
+     * forward in key order. */
+    node_t *pending = NULL;
+    uint64_t pending_h = 0;
+    for (unsigned active = ways; active > 0;) {
+        active = 0;
+        for (unsigned i = 0; i < ways; i++) {
+            stretch_t *t = &st[i];
+            node_t *n = t->at;
+            if (t->done)
+                continue;
+            if (n == NULL || t->visits == WALK_SEG_MAX ||
+                (t->bounded && key_cmp(n, &t->end) >= 0)) {
+                t->done = true;
+                continue;
+            }
+            active++;
+            node_t *after = link_node(load_word(&n->next[0]));
+            __builtin_prefetch(after);
+            node_t *ready = pending;
+            uint64_t ready_h = pending_h;
+            pending = NULL;
+            /* a node dead now stays absent; pin fails only on dead nodes */
+            if (load_word(&n->val) != 0 && pin(n)) {
+                pending = n;
+                pending_h = key_hash(node_key(n), n->klen);
+                __builtin_prefetch(filter_word(next, pending_h));
+                __builtin_prefetch(hint_bucket(next, pending_h));
+            }
+            if (ready != NULL)
+                walk_add(s, next, ready_h, ready);
+            t->last = n;
+            t->visits++;
+            t->at = after;
+        }
+    }
+    if (pending != NULL)
+        walk_add(s, next, pending_h, pending);
+
+    /* Where to resume: after the first stretch that stopped early, else
+     * after the last one if it was bounded; else the walk is over. */
+    const stretch_t *stop = NULL;
+    for (unsigned i = 0; i < ways && stop == NULL; i++)
+        if (st[i].at != NULL && st[i].visits == WALK_SEG_MAX)
+            stop = &st[i];
+    if (stop == NULL && st[ways - 1].bounded)
+        stop = &st[ways - 1];
+    if (stop == NULL)
+        return true;
+    /* if the key cannot be kept (out of memory), the next step walks this
+     * stretch again */
+    if (stop->last != NULL && walk_remember(s, stop->last))
+        s->walking = true;
+    return false;
+}
+
+/* Walks a step of level 0 into the index being built, once the inserts
+ * that may have missed it are done; at the end, makes it the current
+ * index. */
 static void rebuild_step(store_t *s)
 {
     if (!trylock(&s->busy))
@@ -1393,50 +1530,8 @@ static void rebuild_step(store_t *s)
             goto out;
         s->draining = false;
     }
-    node_t *n;
-    if (!s->walking) {
-        n = link_node(load_word(&s->head->next[0]));
-    } else {
-        skey_t k = skey(s->walk_key, s->walk_klen);
-        int c;
-        n = seek(s, &k, false, NULL, &c);
-        if (n != NULL && c == 0)
-            n = link_node(load_word(&n->next[0]));
-    }
-    /* Software-pipelined: a node's filter word and hint bucket are fetched
-     * when it is read and written one node later, so that the walk waits on
-     * about one miss per node (the next node). The pending node is pinned
-     * in between. Frozen links of deleted nodes still lead forward in key
-     * order. */
-    node_t *last = NULL, *pending = NULL;
-    uint64_t pending_h = 0;
-    for (unsigned i = 0; i < WALK_STEP && n != NULL; i++) {
-        node_t *after = link_node(load_word(&n->next[0]));
-        __builtin_prefetch(after);
-        node_t *ready = pending;
-        uint64_t ready_h = pending_h;
-        pending = NULL;
-        /* a node dead now stays absent; pin fails only on dead nodes */
-        if (load_word(&n->val) != 0 && pin(n)) {
-            pending = n;
-            pending_h = key_hash(node_key(n), n->klen);
-            __builtin_prefetch(filter_word(next, pending_h));
-            __builtin_prefetch(hint_bucket(next, pending_h));
-        }
-        if (ready != NULL)
-            walk_add(s, next, ready_h, ready);
-        last = n;
-        n = after;
-    }
-    if (pending != NULL)
-        walk_add(s, next, pending_h, pending);
-    if (n != NULL) {
-        /* more to walk; if the key cannot be kept (out of memory), the next
-         * step walks this stretch again */
-        if (walk_remember(s, last))
-            s->walking = true;
+    if (!walk_step(s, next))
         goto out;
-    }
     pindex_t *old = load_index(&s->ix);
     store_index(&s->ix, next);
     store_index(&s->ix_next, NULL);
