@@ -1,9 +1,9 @@
 /* ordered_set: a lock-free skiplist after Fraser ("Practical lock-freedom",
  * 2004) and Herlihy & Shavit ("The Art of Multiprocessor Programming",
  * ch. 14), one object per key, whose links carry partial keys, with a point
- * index in front of it (a presence filter and hints from keys to nodes) that
- * answers most lookups, inserts, updates and deletes of one key without a
- * search.
+ * index in front of it (a presence filter and hints from keys to nodes)
+ * that spares most operations on one key the search: lookups, replaces,
+ * updates and deletes of present keys, lookups of absent ones.
  *
  * How it departs from Pugh's skiplist: there are no locks and no backward
  * links. Every level is a Harris list: a node leaves a level when the low bit
@@ -100,7 +100,7 @@
  *   that fails once it is 0), and retirement, which starts at 0, clears the
  *   node from the current index and the one being built. Indexes replaced
  *   earlier are themselves retired through the epoch, and only sections that
- *   n's own retirement waits for can still read them.
+ *   the node's own retirement waits for can still read them.
  * - Readers therefore write now and then: a lookup that had to search pins
  *   the node and hints it, and if it turns out to hold the last ref, it
  *   retires the node (a writer's search, lock-free as any).
