@@ -1,13 +1,17 @@
 /* ordered_set: a lock-free skiplist after Fraser ("Practical lock-freedom",
  * 2004) and Herlihy & Shavit ("The Art of Multiprocessor Programming",
- * ch. 14), one object per key, whose links carry partial keys.
+ * ch. 14), one object per key, whose links carry partial keys, with a point
+ * index in front of it (a presence filter and hints from keys to nodes)
+ * that spares most operations on one key the search: lookups, replaces,
+ * updates and deletes of present keys, lookups of absent ones.
  *
  * How it departs from Pugh's skiplist: there are no locks and no backward
  * links. Every level is a Harris list: a node leaves a level when the low bit
  * of its own next pointer there is set (the pointer is then frozen) and a CAS
  * on its predecessor's pointer unlinks it. Writers' searches perform that CAS
- * for any marked node they dereference; readers step over marked nodes and
- * never write. Towers are linked bottom-up and marked top-down, level 0 last.
+ * for any marked node they dereference; readers' searches step over marked
+ * nodes and never write. Towers are linked bottom-up and marked top-down,
+ * level 0 last.
  *
  * How it departs from the textbook:
  * - Links carry partial keys, as in the partial-key B-tree (Bohannon,
@@ -45,16 +49,21 @@
  *   level 0 after a new node with its key took its place there.
  * - A node's first object, when small (EMBED_MAX), lives in the node's own
  *   allocation, after the key, so that a lookup does not chase one more
- *   pointer. Later objects get blobs of their own; the first one's space
- *   goes with the node. Sets carry no fingerprint, so a blob is its length
- *   and the bytes.
+ *   pointer; it needs no length header, its value word carries the length.
+ *   Later objects get blobs of their own; the first one's space goes with
+ *   the node. Sets carry no fingerprint, so a blob is its length and the
+ *   bytes. The header's prefix field holds the key's first 8 bytes
+ *   as they are (compared as a big-endian number); a key no longer than
+ *   that is not stored again after the links.
  * - Memory is reclaimed through epochs (epoch.h), not a collector. A blob is
  *   retired by the thread whose CAS displaced it. A node may still be getting
- *   upper levels linked by its inserter after it was deleted, so the inserter
- *   (when it stops linking) and the deleter (the thread whose mark on level 0
- *   landed) each bump node->done; the second one runs a full search for the
- *   key, which unlinks the node from every level, and retires it (Fraser's
- *   READY_FOR_FREE handshake).
+ *   upper levels linked by its inserter after it was deleted, so it is
+ *   retired by whoever lets go of it last: node->refs starts at 2, the
+ *   inserter (when it stops linking) and the deleter (the thread whose mark
+ *   on level 0 landed) each drop one, and so does whoever took a pin (below);
+ *   the last one runs a full search for the key, which unlinks the node from
+ *   every level, removes it from the hints, and retires it (Fraser's
+ *   READY_FOR_FREE handshake, counted).
  * - An inserter never links an upper level in front of another node with its
  *   own key (that node is dead and fully marked: it searches again, which
  *   unlinks it). Hence a search for K meets every node with key K on every
@@ -65,6 +74,57 @@
  *   lets a search pass by stay linked until their own cleanup search.
  * - Backward traversal is a fresh predecessor search per step, without
  *   allocation: towers are singly linked.
+ *
+ * The point index. A search waits on a cache miss at nearly every node it
+ * moves to, about log2(n) of them, where a hash lookup waits on two. So
+ * operations on one key go through a pindex_t first, one allocation (huge
+ * pages when large) holding:
+ * - A presence filter: a Bloom filter whose FILTER_K bits per key lie in
+ *   one 64-bit word. Every node gets its key's bits in the current index
+ *   before it is linked, and bits are never cleared, so "not all bits set"
+ *   proves that no node with the key was present when the reader loaded the
+ *   index pointer (its linearization point; see Rebuilds for why the index
+ *   also covers every node linked before it was published). Most lookups of
+ *   absent keys end there, on one miss.
+ * - Hints: buckets of HINT_WAYS node pointers, each tagged with 16 bits of
+ *   the key's hash. A node is named by its inserter right after linking, by
+ *   a search that found it (lookup, replace) and by a rebuild's walk. A
+ *   hinted node whose key equals the key and whose value is not NULL at that
+ *   load is the key's present node (a reachable node with the key and a
+ *   value is the one on level 0), so lookups, replaces, updates and deletes
+ *   act on it as if a search had found it. A NULL value is no answer (the
+ *   key may have a new node): the operation searches. Hints are lossy: a
+ *   full bucket gives up a random way, and a lost CAS leaves a hint out.
+ *   A hint may name a node only while the node cannot be retired: whoever
+ *   names it holds a ref (the inserter's own, or a pin: a CAS on node->refs
+ *   that fails once it is 0), and retirement, which starts at 0, clears the
+ *   node from the current index and the one being built. Indexes replaced
+ *   earlier are themselves retired through the epoch, and only sections that
+ *   the node's own retirement waits for can still read them.
+ * - Readers therefore write now and then: a lookup that had to search pins
+ *   the node and hints it, and if it turns out to hold the last ref, it
+ *   retires the node (a writer's search, lock-free as any).
+ * Rebuilds. An index is sized for twice the keys present when it is made
+ *   (FILTER_BITS per key, HINT_PER_KEY hint entries per key of that). Once
+ *   as many keys have been added as it has room for beyond those (stripe
+ *   counters `adds`), or the table has shrunk far below it, a writer makes a
+ *   new one and publishes it as ix_next; every insert from then on sets its
+ *   bits in both. A walk then visits level 0 (a step every WALK_EVERY
+ *   writes, in stretches followed side by side, resuming with a search for
+ *   the key it stopped at, under a try-lock that no reader takes), sets the
+ *   bits and hints of every node with a value, and makes ix_next the index.
+ *   An insert that loaded ix_next before it was published may link its node
+ *   behind the walk, so the walk first waits for those: inserts register in
+ *   the stripe counter inflight[phase] before loading ix_next and leave
+ *   after linking; publishing flips the phase, and the walk starts once the
+ *   old phase's counts are all 0. An insert checks the phase again after
+ *   registering, so it either is counted in the phase being drained or loads
+ *   ix_next after it was published (the counts and the phase are
+ *   sequentially consistent). A node present when the walk ends was thus
+ *   either present throughout the walk (which sets its bits) or linked by an
+ *   insert that set them. Inserts load ix_next before ix, so that a rebuild
+ *   ending in between cannot leave their node out of both. A stalled walk
+ *   delays only the next index; the current one stays exact.
  *
  * Invariants:
  * - On every level keys strictly increase along next pointers, frozen ones
@@ -77,6 +137,10 @@
  *   change again.
  * - Keys, heights and blobs are immutable once published; a node is retired
  *   only when no level links it, and nothing links it again.
+ * - Every node whose value is not NULL has its key's bits in the current
+ *   filter; a filter's bits only ever get set.
+ * - A hint names a node that is not retired; once retirement has begun, no
+ *   hint names it again.
  * skiplist_check() tests these on a quiescent store.
  *
  * Memory ordering:
@@ -86,8 +150,18 @@
  *   its own: it is part of the word.
  * - Every CAS (links, marks, values) is acq_rel: a thread that won a CAS
  *   acts on what the previous owner of the word published.
- * - node->done is bumped with an acq_rel fetch-add, so the second party sees
- *   the first party's links or marks before its cleanup search.
+ * - node->refs changes by acq_rel fetch-add (drops) and CAS (pins), so the
+ *   last party sees the others' links, marks and hints before its cleanup
+ *   search and hint clearing.
+ * - Filter bits are set by an atomic OR before the link CAS, whose release
+ *   orders them first; a reader loads the index pointer, then the word.
+ *   Index pointers are published with a full fence (store_index), so what
+ *   the walk set is seen by whoever loads the new pointer. Hint words are
+ *   link-like: CAS to publish or clear, acquire loads.
+ * - The insert phase, the in-flight counts and the index pointers are
+ *   sequentially consistent (fenced on both sides): the rebuild argument
+ *   above orders an insert's registration, phase check and ix_next load
+ *   against the publication, the flip and the walk's reading of the counts.
  * - The height hint s->top and the counters are relaxed: a stale top only
  *   makes a search start lower (each level is a subset of the one below), and
  *   searches that must reach a given node start at least at its height;
@@ -99,8 +173,11 @@
 #include "store.h"
 
 #include <ck_pr.h>
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define SL_TSAN 1
@@ -130,6 +207,30 @@
  * and the first object's space stays with the node until it is freed, so
  * the bound also caps what replacing leaves unused. */
 #define EMBED_MAX 128
+_Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in the node");
+/* The point index. The filter: FILTER_BITS bits per key it is sized for,
+ * FILTER_K of them per key, all in one 64-bit word (one load, one OR);
+ * sized for twice the keys present at a rebuild, it rules out all but a few
+ * percent of absent keys until it is full. Hints: HINT_WAYS entries per
+ * bucket (one cache line; 8 ways keep ~86% of keys at one key per entry,
+ * where 2 ways keep 73%), HINT_PER_KEY entries per key of the filter's
+ * size: 1.5 per key present at the rebuild (12 bytes), 0.75 once the table
+ * has doubled (6 bytes). Half as many hints lost about a third of the
+ * lookup speed on keys not looked up before; twice as many gained little. */
+#define FILTER_BITS 8
+#define FILTER_K 3
+#define HINT_WAYS 8
+#define HINT_PER_KEY 0.75
+#define INDEX_MIN 64      /* keys the smallest index is sized for */
+#define INDEX_MAP_MIN (1u << 20) /* bytes from which an index is a mapping */
+/* A rebuild walks a step every WALK_EVERY writes of a thread: WALK_WAYS
+ * stretches of level 0 at once, each about 2^WALK_LEVEL nodes and at most
+ * WALK_SEG_MAX, so about 8 nodes per write. It ends long before the table
+ * doubles again, at a bounded cost per write. */
+#define WALK_WAYS 4
+#define WALK_LEVEL 6
+#define WALK_SEG_MAX 256
+#define WALK_EVERY 32
 
 /* A link word: node address | tag << TAG_SHIFT | mark. */
 typedef uint64_t link_t;
@@ -142,30 +243,35 @@ typedef uint64_t link_t;
 #define TAG_WINDOW 9
 #define WINDOW_MASK ((1u << TAG_WINDOW) - 1)
 
-/* Sets carry no fingerprint (store.h: fp is 0 unless bag). */
+/* An object kept outside its node: its length, then its bytes. Sets carry
+ * no fingerprint (store.h: fp is 0 unless bag). */
 typedef struct blob {
     size_t vlen;
     unsigned char bytes[];
 } blob_t;
 
-/* A value word: blob address | its size (blob_bytes()) << TAG_SHIFT, or
- * VAL_SIZE_MAX there for larger blobs; 0 once the object is removed. The
- * size rides along so that replacing an object counts the bytes it frees
- * without a cache miss on the blob it displaces. */
+/* A value word: the address of the object's bytes | its length <<
+ * TAG_SHIFT, or VAL_LEN_BIG there for longer objects (whose blob header
+ * then says); 0 once the object is removed. An object kept in its node has
+ * no header: the length in its value word is all there is (and node->owns,
+ * for the node's size). The length also lets replacing count the bytes it
+ * frees without a cache miss on the object it displaces. */
 typedef uint64_t val_t;
-#define VAL_SIZE_MAX 0xffffu
+#define VAL_LEN_BIG 0xffffu
 
-/* A search reads next[i] of the nodes it moves to, and kpfx, klen, val and
- * the object of the node it finds; the header is kept to 24 bytes (keys to
- * 4 GiB) so that the lower links and a small object share its cache lines. */
+/* A search reads next[i] of the nodes it moves to, and the prefix, klen,
+ * val and the object of the node it finds; the header is kept to 24 bytes
+ * (keys to 4 GiB) so that the lower links and a small object share its
+ * cache lines. The prefix is kept as the key's bytes: a key of up to 8
+ * bytes (small integers, short atoms) lives there and nowhere else. */
 typedef struct node {
-    uint64_t kpfx; /* key_prefix() of the key */
+    uint64_t kraw; /* the key's first 8 bytes, zero-padded: node_pfx() */
     val_t val;     /* 0 once the object is removed */
     uint32_t klen;
     uint8_t height;
-    uint8_t owns;   /* the first object lives after the key: own_blob() */
-    uint16_t done;  /* inserter and deleter each add 1; the second retires */
-    link_t next[];  /* height links; then the key */
+    uint8_t owns;   /* 1 + the length of the first object, kept after the key; 0 */
+    uint16_t refs;  /* inserter, deleter, pins: the last to let go retires */
+    link_t next[];  /* height links; then the key, if longer than 8 bytes */
 } node_t;
 
 /* A key being searched for, with its prefix computed once. */
@@ -179,11 +285,40 @@ typedef struct skey {
 typedef struct stripe {
     _Alignas(64) uint64_t count;
     uint64_t bytes;
+    uint64_t adds;        /* nodes ever linked: what filters have absorbed */
+    uint64_t inflight[2]; /* inserts between filter and link, by phase */
 } stripe_t;
 
+/* The point index (see "The point index" above): a presence filter that can
+ * prove a key absent, and hints from keys to their nodes. Sized once; a
+ * rebuild replaces the whole of it. */
+typedef struct pindex {
+    size_t bytes;       /* this allocation, for memory() */
+    uint64_t words;     /* filter words */
+    uint64_t buckets;   /* hint buckets of HINT_WAYS entries */
+    uint64_t capacity;  /* keys the filter is sized for */
+    uint64_t adds_base; /* stripes' adds when it was made */
+    uint64_t slack;     /* adds after adds_base that call for a rebuild */
+    uint64_t *filter;   /* words */
+    uint64_t *hints;    /* buckets * HINT_WAYS entries: node | tag << TAG_SHIFT */
+    void *mapped;       /* large indexes are their own mapping */
+    size_t mapped_len;
+} pindex_t;
+
 struct store {
-    node_t *head; /* sentinel below every key; its key is empty, never marked */
-    unsigned top; /* hint: the tallest tower so far */
+    node_t *head;  /* sentinel below every key; its key is empty, never marked */
+    unsigned top;  /* hint: the tallest tower so far */
+    pindex_t *ix;  /* what readers use */
+    pindex_t *ix_next; /* being built, or NULL; writers feed both */
+    unsigned phase;    /* what inserts register in: stripe.inflight[phase] */
+    /* The rebuild, under `busy` (a try-lock: a writer that finds it taken
+     * leaves the step to the next one). */
+    _Alignas(64) unsigned busy;
+    bool draining;           /* the walk waits for inflight[1 - phase] to empty */
+    bool walking;            /* the walk has a cursor */
+    unsigned char *walk_key; /* the last key walked */
+    size_t walk_klen, walk_cap;
+    uint64_t rebuilds;       /* completed, for tests and benchmarks */
     stripe_t stripe[NSTRIPES];
 };
 
@@ -223,6 +358,139 @@ static inline uint16_t faa_acqrel_16(uint16_t *addr, uint16_t d)
     uint16_t old = ck_pr_faa_16(addr, d);
     ck_pr_fence_acquire();
     return old;
+#endif
+}
+
+static inline bool cas_acqrel_16(uint16_t *addr, uint16_t old, uint16_t new)
+{
+#if SL_TSAN
+    return __atomic_compare_exchange_n(addr, &old, new, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+#else
+    ck_pr_fence_release();
+    bool ok = ck_pr_cas_16(addr, old, new);
+    ck_pr_fence_acquire();
+    return ok;
+#endif
+}
+
+static inline uint16_t load_acquire_16(const uint16_t *addr)
+{
+#if SL_TSAN
+    return __atomic_load_n(addr, __ATOMIC_ACQUIRE);
+#else
+    uint16_t v = ck_pr_load_16(addr);
+    ck_pr_fence_acquire();
+    return v;
+#endif
+}
+
+/* Filter words. Setting bits needs no fence of its own: the CAS that links
+ * the node next is release (and a locked instruction on x86-64 is a full
+ * barrier anyway). */
+static inline void or_64(uint64_t *addr, uint64_t bits)
+{
+#if SL_TSAN
+    __atomic_fetch_or(addr, bits, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_or_64(addr, bits);
+#endif
+}
+
+/* The index pointers. */
+static inline pindex_t *load_index(pindex_t *const *addr)
+{
+#if SL_TSAN
+    return __atomic_load_n(addr, __ATOMIC_SEQ_CST);
+#else
+    pindex_t *p = ck_pr_load_ptr(addr);
+    ck_pr_fence_acquire();
+    return p;
+#endif
+}
+
+static inline void store_index(pindex_t **addr, pindex_t *p)
+{
+#if SL_TSAN
+    __atomic_store_n(addr, p, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_fence_release();
+    ck_pr_store_ptr(addr, p);
+    ck_pr_fence_memory();
+#endif
+}
+
+/* The insert phase and in-flight counts: sequentially consistent, so that
+ * an insert's registration, its phase check and its load of the index
+ * being built are ordered against the rebuild's publication, phase flip and
+ * count reads (see "Rebuilds"). On x86-64 the RMWs are locked instructions,
+ * full barriers already; the fences name the order for other ports. */
+static inline unsigned load_seqcst_uint(const unsigned *addr)
+{
+#if SL_TSAN
+    return __atomic_load_n(addr, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_fence_atomic_load(); /* after the registration's RMW */
+    unsigned v = ck_pr_load_uint(addr);
+    ck_pr_fence_acquire();
+    return v;
+#endif
+}
+
+static inline void store_seqcst_uint(unsigned *addr, unsigned v)
+{
+#if SL_TSAN
+    __atomic_store_n(addr, v, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_fence_memory();
+    ck_pr_store_uint(addr, v);
+    ck_pr_fence_memory();
+#endif
+}
+
+static inline void add_seqcst_64(uint64_t *addr, uint64_t d)
+{
+#if SL_TSAN
+    __atomic_fetch_add(addr, d, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_fence_release(); /* a leaving insert's link comes first */
+    ck_pr_add_64(addr, d);
+    ck_pr_fence_atomic_load(); /* before the loads that follow */
+#endif
+}
+
+static inline uint64_t load_seqcst_64(const uint64_t *addr)
+{
+#if SL_TSAN
+    return __atomic_load_n(addr, __ATOMIC_SEQ_CST);
+#else
+    ck_pr_fence_memory();
+    uint64_t v = ck_pr_load_64(addr);
+    ck_pr_fence_acquire();
+    return v;
+#endif
+}
+
+static inline bool trylock(unsigned *addr)
+{
+#if SL_TSAN
+    unsigned old = 0;
+    return __atomic_compare_exchange_n(addr, &old, 1, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+#else
+    bool ok = ck_pr_cas_uint(addr, 0, 1);
+    ck_pr_fence_acquire();
+    return ok;
+#endif
+}
+
+static inline void unlock(unsigned *addr)
+{
+#if SL_TSAN
+    __atomic_store_n(addr, 0, __ATOMIC_RELEASE);
+#else
+    ck_pr_fence_release();
+    ck_pr_store_uint(addr, 0);
 #endif
 }
 
@@ -280,6 +548,7 @@ typedef struct thread_state {
     uint64_t rng; /* xorshift64*, never 0 once set */
     unsigned stripe;
     unsigned writes;
+    unsigned picks; /* which way a full hint bucket gives up next */
 } thread_state_t;
 
 static _Thread_local thread_state_t tl;
@@ -314,13 +583,8 @@ static void counted(store_t *s, int64_t dcount, int64_t dbytes)
     stripe_t *st = &s->stripe[me()->stripe];
     add_relaxed_64(&st->count, (uint64_t)dcount);
     add_relaxed_64(&st->bytes, (uint64_t)dbytes);
-}
-
-/* Lets the epoch free retirements now and then, whatever the op mix. */
-static void wrote(void)
-{
-    if (++me()->writes % POLL_EVERY == 0)
-        epoch_poll();
+    if (dcount > 0)
+        add_relaxed_64(&st->adds, (uint64_t)dcount);
 }
 
 /* ---- nodes, blobs, keys ---- */
@@ -340,15 +604,28 @@ static inline unsigned link_tag(link_t l)
     return (unsigned)(l >> TAG_SHIFT);
 }
 
-static inline unsigned char *node_key(const node_t *n)
+/* What follows the links: the key if it is long, then the own object. */
+static inline unsigned char *node_tail(const node_t *n)
 {
     return (unsigned char *)(n->next + n->height);
 }
 
-/* Key bytes padded so that an object after them is aligned. */
+static inline unsigned char *node_key(const node_t *n)
+{
+    return n->klen <= 8 ? (unsigned char *)&n->kraw : node_tail(n);
+}
+
+/* key_prefix() of the node's key. */
+static inline uint64_t node_pfx(const node_t *n)
+{
+    return be64toh(n->kraw);
+}
+
+/* Tail bytes for the key (none when the prefix holds it), padded so that
+ * an object after them is aligned. */
 static inline size_t key_space(size_t klen)
 {
-    return (klen + 7) & ~(size_t)7;
+    return klen <= 8 ? 0 : (klen + 7) & ~(size_t)7;
 }
 
 /* A node's allocation, with `owned` bytes of its own object after the key. */
@@ -362,26 +639,18 @@ static size_t blob_bytes(const blob_t *b)
     return sizeof(blob_t) + b->vlen;
 }
 
-/* The object a node was created with, if it lives in the node. */
-static inline blob_t *own_blob(const node_t *n)
+/* Where the object a node was created with lives, if the node has it. */
+static inline unsigned char *own_bytes(const node_t *n)
 {
-    return n->owns ? (blob_t *)(node_key(n) + key_space(n->klen)) : NULL;
+    return node_tail(n) + key_space(n->klen);
 }
 
 static size_t node_size(const node_t *n)
 {
-    const blob_t *o = own_blob(n);
-    return node_bytes(n->height, n->klen, o != NULL ? blob_bytes(o) : 0);
+    return node_bytes(n->height, n->klen, n->owns != 0 ? n->owns - 1u : 0);
 }
 
-static void blob_fill(blob_t *b, const unsigned char *val, size_t vlen)
-{
-    b->vlen = vlen;
-    if (vlen > 0)
-        memcpy(b->bytes, val, vlen);
-}
-
-/* NULL when out of memory or when the address would not leave the size
+/* NULL when out of memory or when the address would not leave the length
  * bits of a value word free. */
 static blob_t *blob_new(const unsigned char *val, size_t vlen)
 {
@@ -392,35 +661,50 @@ static blob_t *blob_new(const unsigned char *val, size_t vlen)
         free(b);
         return NULL;
     }
-    blob_fill(b, val, vlen);
+    b->vlen = vlen;
+    if (vlen > 0)
+        memcpy(b->bytes, val, vlen);
     return b;
 }
 
-static inline blob_t *val_blob(val_t v)
+static inline const unsigned char *val_bytes(val_t v)
 {
-    return (blob_t *)(uintptr_t)(v & ((UINT64_C(1) << TAG_SHIFT) - 1));
+    return (const unsigned char *)(uintptr_t)(v & ((UINT64_C(1) << TAG_SHIFT) - 1));
 }
 
-static inline val_t make_val(blob_t *b)
+/* The blob of an object that is not its node's own. */
+static inline blob_t *val_blob(val_t v)
 {
-    size_t size = blob_bytes(b);
-    return (uintptr_t)b | (val_t)(size < VAL_SIZE_MAX ? size : VAL_SIZE_MAX) << TAG_SHIFT;
+    return (blob_t *)(uintptr_t)(val_bytes(v) - offsetof(blob_t, bytes));
+}
+
+static inline size_t val_len(val_t v)
+{
+    size_t len = v >> TAG_SHIFT;
+    return len < VAL_LEN_BIG ? len : val_blob(v)->vlen;
+}
+
+static inline val_t make_val(const unsigned char *bytes, size_t vlen)
+{
+    return (uintptr_t)bytes | (val_t)(vlen < VAL_LEN_BIG ? vlen : VAL_LEN_BIG) << TAG_SHIFT;
+}
+
+static inline bool is_own(const node_t *n, val_t v)
+{
+    return n->owns != 0 && val_bytes(v) == own_bytes(n);
 }
 
 /* Bytes the object of v occupies outside node n. */
 static size_t outside_bytes(const node_t *n, val_t v)
 {
-    if (val_blob(v) == own_blob(n))
-        return 0;
-    size_t size = v >> TAG_SHIFT;
-    return size < VAL_SIZE_MAX ? size : blob_bytes(val_blob(v));
+    return is_own(n, v) ? 0 : sizeof(blob_t) + val_len(v);
 }
 
 /* Displaced from n by the caller's CAS: an object of its own goes to the
  * epoch, n's own stays until n is freed. */
 static void drop_blob(const node_t *n, val_t v)
 {
-    if (val_blob(v) != own_blob(n))
+    if (!is_own(n, v))
         epoch_retire(val_blob(v), free);
 }
 
@@ -441,33 +725,37 @@ static skey_t skey(const unsigned char *key, size_t klen)
 
 static skey_t node_skey(const node_t *n)
 {
-    return (skey_t){.p = node_key(n), .len = n->klen, .pfx = n->kpfx};
+    return (skey_t){.p = node_key(n), .len = n->klen, .pfx = node_pfx(n)};
 }
 
-/* A node with a copy of the key and `owned` bytes after it, no object yet.
- * NULL when out of memory, when klen does not fit the header, or when the
- * address would not leave the tag bits free. */
-static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height, size_t owned)
+/* A node with a copy of the key and, when it owns its object, vlen bytes
+ * for it after the key; no object yet. NULL when out of memory, when klen
+ * does not fit the header, or when the address would not leave the tag bits
+ * free. */
+static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height, bool owns,
+                          size_t vlen)
 {
     if (klen > UINT32_MAX)
         return NULL;
-    node_t *n = malloc(node_bytes(height, klen, owned));
+    node_t *n = malloc(node_bytes(height, klen, owns ? vlen : 0));
     if (n == NULL)
         return NULL;
     if (((uintptr_t)n & ~LINK_ADDR) != 0) {
         free(n);
         return NULL;
     }
-    n->kpfx = key_prefix(key, klen);
+    n->kraw = 0;
+    if (klen > 0)
+        memcpy(&n->kraw, key, klen < 8 ? klen : 8);
     n->val = 0;
     n->klen = (uint32_t)klen;
     n->height = (uint8_t)height;
-    n->owns = owned > 0;
-    n->done = 0;
+    n->owns = owns ? (uint8_t)(vlen + 1) : 0;
+    n->refs = 2; /* its inserter's and its deleter's */
     for (unsigned i = 0; i < height; i++)
         n->next[i] = 0;
-    if (klen > 0)
-        memcpy(node_key(n), key, klen);
+    if (klen > 8)
+        memcpy(node_tail(n), key, klen);
     return n;
 }
 
@@ -476,27 +764,28 @@ static node_t *node_alloc(const unsigned char *key, size_t klen, unsigned height
 static node_t *node_new(const rec_in_t *in, unsigned height)
 {
     if (in->vlen <= EMBED_MAX) {
-        node_t *n = node_alloc(in->key, in->klen, height, sizeof(blob_t) + in->vlen);
+        node_t *n = node_alloc(in->key, in->klen, height, true, in->vlen);
         if (n != NULL) {
-            blob_fill(own_blob(n), in->val, in->vlen);
-            n->val = make_val(own_blob(n));
+            if (in->vlen > 0)
+                memcpy(own_bytes(n), in->val, in->vlen);
+            n->val = make_val(own_bytes(n), in->vlen);
         }
         return n;
     }
     blob_t *b = blob_new(in->val, in->vlen);
-    node_t *n = b != NULL ? node_alloc(in->key, in->klen, height, 0) : NULL;
+    node_t *n = b != NULL ? node_alloc(in->key, in->klen, height, false, 0) : NULL;
     if (n == NULL) {
         free(b);
         return NULL;
     }
-    n->val = make_val(b);
+    n->val = make_val(b->bytes, b->vlen);
     return n;
 }
 
 /* Frees a node no other thread can see (never published, or destroyed). */
 static void node_free(node_t *n)
 {
-    if (n != NULL && val_blob(n->val) != own_blob(n))
+    if (n != NULL && !is_own(n, n->val))
         free(val_blob(n->val));
     free(n);
 }
@@ -504,8 +793,9 @@ static void node_free(node_t *n)
 /* memcmp order, then length: a proper prefix sorts first. */
 static int key_cmp(const node_t *n, const skey_t *k)
 {
-    if (n->kpfx != k->pfx)
-        return n->kpfx < k->pfx ? -1 : 1;
+    uint64_t np = node_pfx(n);
+    if (np != k->pfx)
+        return np < k->pfx ? -1 : 1;
     /* equal prefixes: the first min(8, m) bytes agree already */
     size_t m = n->klen < k->len ? n->klen : k->len;
     int c = m > 8 ? memcmp(node_key(n) + 8, k->p + 8, m - 8) : 0;
@@ -514,9 +804,9 @@ static int key_cmp(const node_t *n, const skey_t *k)
     return (n->klen > k->len) - (n->klen < k->len);
 }
 
-static rec_t rec_of(const node_t *n, const blob_t *b)
+static rec_t rec_of(const node_t *n, val_t v)
 {
-    return (rec_t){.key = node_key(n), .klen = n->klen, .val = b->bytes, .vlen = b->vlen};
+    return (rec_t){.key = node_key(n), .klen = n->klen, .val = val_bytes(v), .vlen = val_len(v)};
 }
 
 /* ---- partial keys ---- */
@@ -557,7 +847,7 @@ static inline link_t make_link(const node_t *from, const node_t *to)
 {
     if (to == NULL)
         return 0;
-    return (link_t)(uintptr_t)to | (link_t)tag_of(from->kpfx, to->kpfx) << TAG_SHIFT;
+    return (link_t)(uintptr_t)to | (link_t)tag_of(node_pfx(from), node_pfx(to)) << TAG_SHIFT;
 }
 
 /* The code of a searched prefix kp against a holder with prefix hp whose
@@ -618,7 +908,7 @@ retry:;
     unsigned top = load_relaxed_uint(&s->top);
     unsigned levels = top > min_h ? top : min_h;
     node_t *pred = s->head;
-    unsigned code = key_code(key->pfx, pred->kpfx); /* against pred */
+    unsigned code = key_code(key->pfx, node_pfx(pred)); /* against pred */
     int c = 1;
     for (unsigned i = levels; i-- > 0;) {
         link_t l = load_word(&pred->next[i]) & ~(link_t)1;
@@ -648,7 +938,7 @@ retry:;
                     return curr;
                 if (c >= 0)
                     break;
-                code = key_code(key->pfx, curr->kpfx);
+                code = key_code(key->pfx, node_pfx(curr));
             }
             pred = curr;
             l = succ;
@@ -672,7 +962,7 @@ retry:;
 static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp, int *cmpp)
 {
     node_t *pred = s->head, *curr = NULL;
-    unsigned code = to_end ? 0 : key_code(key->pfx, pred->kpfx); /* against pred */
+    unsigned code = to_end ? 0 : key_code(key->pfx, node_pfx(pred)); /* against pred */
     int c = 1;
     for (unsigned i = load_relaxed_uint(&s->top); i-- > 0;) {
         /* Stepping over marked nodes reads their (frozen) links, whose tags
@@ -698,7 +988,7 @@ static node_t *seek(store_t *s, const skey_t *key, bool to_end, node_t **predp, 
                     goto out;
                 if (c >= 0)
                     break;
-                scode = key_code(key->pfx, curr->kpfx);
+                scode = key_code(key->pfx, node_pfx(curr));
             }
             if (!is_marked(succ)) {
                 pred = curr;
@@ -715,25 +1005,234 @@ out:
     return curr;
 }
 
-static node_t *seek_exact(store_t *s, const unsigned char *key, size_t klen)
+/* ---- the point index: filter and hints ---- */
+
+static inline uint64_t key_hash(const unsigned char *key, size_t klen)
 {
-    skey_t k = skey(key, klen);
-    int c;
-    node_t *n = seek(s, &k, false, NULL, &c);
-    return c == 0 ? n : NULL;
+    return XXH3_64bits(key, klen);
+}
+
+/* The filter word of hash h (bits 0..31 scaled to the word count) and the
+ * FILTER_K bits it must have, from bits 32.. of h. */
+static inline uint64_t *filter_word(const pindex_t *ix, uint64_t h)
+{
+    return &ix->filter[((h & 0xffffffffu) * ix->words) >> 32];
+}
+
+static inline uint64_t filter_bits(uint64_t h)
+{
+    uint64_t m = 0;
+    for (unsigned i = 0; i < FILTER_K; i++)
+        m |= UINT64_C(1) << (h >> (32 + 6 * i) & 63);
+    return m;
+}
+
+/* Whether a key with hash h may have been linked since ix began to be
+ * built; false is a proof of absence (see the header). */
+static inline bool filter_may_hold(const pindex_t *ix, uint64_t h)
+{
+    uint64_t m = filter_bits(h);
+    return (load_word(filter_word(ix, h)) & m) == m;
+}
+
+static inline void filter_add(pindex_t *ix, uint64_t h)
+{
+    uint64_t *w = filter_word(ix, h), m = filter_bits(h);
+    /* bits already set stay set: nothing to order */
+    if ((load_word(w) & m) != m)
+        or_64(w, m);
+}
+
+/* Hints: buckets picked by the top of h times a constant (so independent of
+ * the filter's word), entries tagged with 16 more of its bits. */
+static inline uint64_t hint_mix(uint64_t h)
+{
+    return h * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static inline uint64_t *hint_bucket(const pindex_t *ix, uint64_t h)
+{
+    return &ix->hints[((hint_mix(h) >> 32) * ix->buckets >> 32) * HINT_WAYS];
+}
+
+static inline uint64_t hint_entry(uint64_t h, const node_t *n)
+{
+    return (uint64_t)(uintptr_t)n | (hint_mix(h) >> 16 & 0xffff) << TAG_SHIFT;
+}
+
+static inline node_t *hint_node(uint64_t e)
+{
+    return (node_t *)(uintptr_t)(e & ((UINT64_C(1) << TAG_SHIFT) - 1));
+}
+
+/* The node a hint names for key, if any: it holds the key but may be dead. */
+static node_t *hint_find(const pindex_t *ix, uint64_t h, const skey_t *key)
+{
+    const uint64_t *b = hint_bucket(ix, h);
+    uint64_t tag = hint_mix(h) >> 16 & 0xffff;
+    for (unsigned w = 0; w < HINT_WAYS; w++) {
+        uint64_t e = load_word(&b[w]);
+        if (e != 0 && e >> TAG_SHIFT == tag) {
+            node_t *n = hint_node(e);
+            if (key_cmp(n, key) == 0)
+                return n;
+        }
+    }
+    return NULL;
+}
+
+/* Names n, which the caller keeps from being retired (it holds one of its
+ * refs), in ix: in a free way or over an entry with the same tag (most
+ * likely a dead node of the same key), else over a way picked at random.
+ * A lost CAS leaves the hint unwritten: hints may be missing. */
+static void hint_publish(pindex_t *ix, uint64_t h, const node_t *n)
+{
+    uint64_t *b = hint_bucket(ix, h), want = hint_entry(h, n);
+    uint64_t e[HINT_WAYS];
+    unsigned pick = HINT_WAYS;
+    for (unsigned w = 0; w < HINT_WAYS; w++) {
+        e[w] = load_word(&b[w]);
+        if (e[w] == want)
+            return;
+        if (pick == HINT_WAYS && (e[w] == 0 || e[w] >> TAG_SHIFT == want >> TAG_SHIFT))
+            pick = w;
+    }
+    if (pick == HINT_WAYS) {
+        thread_state_t *t = me();
+        pick = (unsigned)(++t->picks % HINT_WAYS);
+    }
+    cas_word(&b[pick], e[pick], want);
+}
+
+/* Removes every hint naming n. */
+static void hint_clear(pindex_t *ix, uint64_t h, const node_t *n)
+{
+    uint64_t *b = hint_bucket(ix, h);
+    for (unsigned w = 0; w < HINT_WAYS; w++) {
+        uint64_t e = load_word(&b[w]);
+        if (e != 0 && hint_node(e) == n)
+            cas_word(&b[w], e, 0);
+    }
+}
+
+/* Publishes n in the current index and in the one being built, if any. */
+static void hint_everywhere(store_t *s, uint64_t h, const node_t *n)
+{
+    pindex_t *next = load_index(&s->ix_next);
+    hint_publish(load_index(&s->ix), h, n);
+    if (next != NULL)
+        hint_publish(next, h, n);
+}
+
+/* An index sized for n0 keys now: its filter holds 2 * n0 (at least
+ * INDEX_MIN) at FILTER_BITS each, its hints HINT_PER_KEY per key of that.
+ * Large ones are mappings of their own, zeroed lazily by the kernel and
+ * backed by huge pages where it can: the index is read at random. */
+static pindex_t *index_new(uint64_t n0)
+{
+    uint64_t cap = n0 * 2 < INDEX_MIN ? INDEX_MIN : n0 * 2;
+    uint64_t words = (cap * FILTER_BITS + 63) / 64;
+    uint64_t buckets = (uint64_t)((double)cap * HINT_PER_KEY / HINT_WAYS) + 1;
+    if (words > UINT32_MAX || buckets > UINT32_MAX)
+        return NULL;
+    size_t hint_bytes = buckets * HINT_WAYS * sizeof(uint64_t);
+    size_t body = hint_bytes + words * sizeof(uint64_t);
+    pindex_t *ix = malloc(sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    memset(ix, 0, sizeof *ix);
+    unsigned char *mem;
+    if (body < INDEX_MAP_MIN) {
+        mem = aligned_alloc(64, (body + 63) & ~(size_t)63);
+        if (mem == NULL) {
+            free(ix);
+            return NULL;
+        }
+        memset(mem, 0, body);
+        ix->bytes = sizeof *ix + body;
+    } else {
+        /* 2 MiB-aligned, so that all but its tail can be huge pages */
+        size_t huge = (size_t)2 << 20, len = (body + 4095) & ~(size_t)4095;
+        void *m = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED) {
+            free(ix);
+            return NULL;
+        }
+        uintptr_t start = ((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1);
+        size_t head = start - (uintptr_t)m;
+        if (head > 0)
+            munmap(m, head);
+        munmap((unsigned char *)start + len, huge - head);
+#ifdef MADV_HUGEPAGE
+        madvise((void *)start, len, MADV_HUGEPAGE);
+#endif
+        mem = (unsigned char *)start;
+        ix->mapped = mem;
+        ix->mapped_len = len;
+        ix->bytes = sizeof *ix + len;
+    }
+    ix->words = words;
+    ix->buckets = buckets;
+    ix->capacity = cap;
+    ix->slack = cap - n0;
+    ix->hints = (uint64_t *)mem;
+    ix->filter = (uint64_t *)(mem + hint_bytes);
+    return ix;
+}
+
+static void index_free(void *p)
+{
+    pindex_t *ix = p;
+    if (ix->mapped != NULL)
+        munmap(ix->mapped, ix->mapped_len);
+    else
+        free(ix->hints);
+    free(ix);
 }
 
 /* ---- removal and linking ---- */
 
-/* Both the inserter and the deleter are done with n: unlink it everywhere,
- * then hand it to the epoch. */
+/* Everyone is done with n (refs reached 0): unlink it everywhere, take it
+ * out of the hints, then hand it to the epoch. No one can name n in a hint
+ * any more: naming needs a ref. The index being built is loaded before the
+ * current one, so that a rebuild finishing in between cannot hide either. */
 static void retire_node(store_t *s, node_t *n)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
     skey_t k = node_skey(n);
     find(s, &k, n->height, preds, succs, false);
+    uint64_t h = key_hash(k.p, k.len);
+    pindex_t *next = load_index(&s->ix_next);
+    hint_clear(load_index(&s->ix), h, n);
+    if (next != NULL)
+        hint_clear(next, h, n);
     epoch_retire(n, free);
+}
+
+static void unref(store_t *s, node_t *n)
+{
+    if (faa_acqrel_16(&n->refs, (uint16_t)-1) == 1)
+        retire_node(s, n);
+}
+
+/* Takes a ref on n unless its retirement has begun. */
+static bool pin(node_t *n)
+{
+    for (uint16_t r = load_acquire_16(&n->refs); r > 0; r = load_acquire_16(&n->refs))
+        if (cas_acqrel_16(&n->refs, r, (uint16_t)(r + 1)))
+            return true;
+    return false;
+}
+
+/* Hints n, found by a search rather than through a hint, for later lookups. */
+static void hint_found(store_t *s, uint64_t h, node_t *n)
+{
+    if (pin(n)) {
+        hint_everywhere(s, h, n);
+        unref(s, n);
+    }
 }
 
 static void mark_link(link_t *link)
@@ -758,8 +1257,7 @@ static void help_delete(store_t *s, node_t *n)
         if (cas_word(&n->next[0], v, v | 1))
             break;
     }
-    if (faa_acqrel_16(&n->done, 1) == 1)
-        retire_node(s, n);
+    unref(s, n);
 }
 
 /* Links levels 1.. of n, already on level 0, until done or n is deleted. */
@@ -785,8 +1283,277 @@ static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs)
         }
     }
 done:
-    if (faa_acqrel_16(&n->done, 1) == 1)
-        retire_node(s, n);
+    unref(s, n);
+}
+
+/* ---- rebuilding the index ---- */
+
+/* Registers an insert about to set filter bits and link a node, in the
+ * current phase (checked again once registered: a phase that flipped in
+ * between might already be counted out). Returns the phase. */
+static unsigned insert_begin(store_t *s)
+{
+    for (;;) {
+        unsigned p = load_seqcst_uint(&s->phase);
+        uint64_t *c = &s->stripe[me()->stripe].inflight[p];
+        add_seqcst_64(c, 1);
+        if (load_seqcst_uint(&s->phase) == p)
+            return p;
+        add_seqcst_64(c, (uint64_t)-1);
+    }
+}
+
+/* The insert has linked its node, or given up: a walk may start. */
+static void insert_end(store_t *s, unsigned p)
+{
+    add_seqcst_64(&s->stripe[me()->stripe].inflight[p], (uint64_t)-1);
+}
+
+/* Sums one stripe field over all stripes; exact only when quiescent. */
+static uint64_t stripes_sum(store_t *s, size_t offset)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        sum += load_relaxed_64((const uint64_t *)((const char *)&s->stripe[i] + offset));
+    return sum;
+}
+
+static uint64_t live_count(store_t *s)
+{
+    uint64_t n = stripes_sum(s, offsetof(stripe_t, count));
+    return (int64_t)n < 0 ? 0 : n;
+}
+
+/* Starts a rebuild once the filter has absorbed as many new keys as it was
+ * sized for beyond what it started with (the table grew, or churned), or the
+ * table shrank far below that size. */
+static void rebuild_maybe_start(store_t *s)
+{
+    if (load_index(&s->ix_next) != NULL)
+        return;
+    pindex_t *ix = load_index(&s->ix);
+    uint64_t adds = stripes_sum(s, offsetof(stripe_t, adds));
+    uint64_t n = live_count(s);
+    bool full = adds - ix->adds_base > ix->slack;
+    bool sparse = ix->capacity > INDEX_MIN && n * 8 < ix->capacity;
+    if (!(full || sparse) || !trylock(&s->busy))
+        return;
+    if (s->ix_next == NULL) {
+        pindex_t *next = index_new(n);
+        if (next != NULL) {
+            next->adds_base = adds;
+            s->walking = false;
+            store_index(&s->ix_next, next);
+            /* inserts registered before the flip may have missed next: the
+             * walk waits until they are all done */
+            store_seqcst_uint(&s->phase, 1 - s->phase);
+            s->draining = true;
+        }
+    }
+    unlock(&s->busy);
+}
+
+/* Remembers the key the walk stopped at; false when out of memory. */
+static bool walk_remember(store_t *s, const node_t *n)
+{
+    if (n->klen > s->walk_cap) {
+        unsigned char *k = realloc(s->walk_key, n->klen);
+        if (k == NULL)
+            return false;
+        s->walk_key = k;
+        s->walk_cap = n->klen;
+    }
+    if (n->klen > 0)
+        memcpy(s->walk_key, node_key(n), n->klen);
+    s->walk_klen = n->klen;
+    return true;
+}
+
+/* Puts a node the walk has pinned into the index being built. */
+static void walk_add(store_t *s, pindex_t *next, uint64_t h, node_t *n)
+{
+    filter_add(next, h);
+    hint_publish(next, h, n);
+    unref(s, n);
+}
+
+/* The last node on `level` whose key is below key, or the head: a reader's
+ * descent, stepping over marked nodes. */
+static node_t *pred_on_level(store_t *s, const skey_t *key, unsigned level)
+{
+    node_t *pred = s->head;
+    for (unsigned i = load_relaxed_uint(&s->top); i-- > level;) {
+        link_t l = load_word(&pred->next[i]);
+        for (node_t *curr = link_node(l); curr != NULL; curr = link_node(l)) {
+            if (key_cmp(curr, key) >= 0)
+                break;
+            link_t succ = load_word(&curr->next[i]);
+            if (!is_marked(succ))
+                pred = curr;
+            l = succ;
+        }
+    }
+    return pred;
+}
+
+/* A stretch of level 0 that a walk step follows: from `at` up to (not
+ * including) keys from `end` on, or to the end of the list. */
+typedef struct stretch {
+    node_t *at;
+    skey_t end;   /* the bound's key, if bounded */
+    bool bounded;
+    node_t *last; /* last node visited */
+    unsigned visits;
+    bool done;
+} stretch_t;
+
+/* One walk step: level 0 from where the last step stopped (a search for
+ * the key it stopped at) is cut into up to WALK_WAYS stretches at nodes of
+ * level WALK_LEVEL (about 2^WALK_LEVEL nodes apart), whose links are
+ * followed in turn, so that the walk waits on several misses at once
+ * rather than one per node. A stretch starts at a node whose link on that
+ * level was unmarked when read, hence whose level 0 was not yet frozen:
+ * every node present since then with a key in the stretch is on its path.
+ * A stretch stops at WALK_SEG_MAX nodes; the step then resumes after the
+ * last node of the first stretch that stopped early (the ones after it are
+ * walked again: adding to an index is idempotent). Returns whether the walk
+ * reached the end of level 0. */
+static bool walk_step(store_t *s, pindex_t *next)
+{
+    stretch_t st[WALK_WAYS];
+    unsigned ways = 1;
+    skey_t cursor = skey(s->walk_key, s->walk_klen);
+    if (!s->walking) {
+        st[0].at = link_node(load_word(&s->head->next[0]));
+    } else {
+        int c;
+        st[0].at = seek(s, &cursor, false, NULL, &c);
+        if (st[0].at != NULL && c == 0)
+            st[0].at = link_node(load_word(&st[0].at->next[0]));
+    }
+    node_t *pred = s->walking ? pred_on_level(s, &cursor, WALK_LEVEL) : s->head;
+    link_t l = load_word(&pred->next[WALK_LEVEL]);
+    for (node_t *b = link_node(l); b != NULL && ways <= WALK_WAYS; b = link_node(l)) {
+        l = load_word(&b->next[WALK_LEVEL]);
+        if (is_marked(l) || (s->walking && key_cmp(b, &cursor) <= 0))
+            continue;
+        st[ways - 1].end = node_skey(b);
+        st[ways - 1].bounded = true;
+        if (ways < WALK_WAYS)
+            st[ways].at = b;
+        ways++;
+    }
+    if (ways > WALK_WAYS)
+        ways = WALK_WAYS; /* every stretch bounded */
+    else
+        st[ways - 1].bounded = false; /* the last one runs to the end */
+    for (unsigned i = 0; i < ways; i++) {
+        st[i].last = NULL;
+        st[i].visits = 0;
+        st[i].done = false;
+    }
+
+    /* Software-pipelined too: a node's filter word and hint bucket are
+     * fetched when it is read and written at the next visit. The pending
+     * node is pinned in between. Frozen links of deleted nodes still lead
+     * forward in key order. */
+    node_t *pending = NULL;
+    uint64_t pending_h = 0;
+    for (unsigned active = ways; active > 0;) {
+        active = 0;
+        for (unsigned i = 0; i < ways; i++) {
+            stretch_t *t = &st[i];
+            node_t *n = t->at;
+            if (t->done)
+                continue;
+            if (n == NULL || t->visits == WALK_SEG_MAX ||
+                (t->bounded && key_cmp(n, &t->end) >= 0)) {
+                t->done = true;
+                continue;
+            }
+            active++;
+            node_t *after = link_node(load_word(&n->next[0]));
+            __builtin_prefetch(after);
+            node_t *ready = pending;
+            uint64_t ready_h = pending_h;
+            pending = NULL;
+            /* a node dead now stays absent; pin fails only on dead nodes */
+            if (load_word(&n->val) != 0 && pin(n)) {
+                pending = n;
+                pending_h = key_hash(node_key(n), n->klen);
+                __builtin_prefetch(filter_word(next, pending_h));
+                __builtin_prefetch(hint_bucket(next, pending_h));
+            }
+            if (ready != NULL)
+                walk_add(s, next, ready_h, ready);
+            t->last = n;
+            t->visits++;
+            t->at = after;
+        }
+    }
+    if (pending != NULL)
+        walk_add(s, next, pending_h, pending);
+
+    /* Where to resume: after the first stretch that stopped early, else
+     * after the last one if it was bounded; else the walk is over. */
+    const stretch_t *stop = NULL;
+    for (unsigned i = 0; i < ways && stop == NULL; i++)
+        if (st[i].at != NULL && st[i].visits == WALK_SEG_MAX)
+            stop = &st[i];
+    if (stop == NULL && st[ways - 1].bounded)
+        stop = &st[ways - 1];
+    if (stop == NULL)
+        return true;
+    /* if the key cannot be kept (out of memory), the next step walks this
+     * stretch again */
+    if (stop->last != NULL && walk_remember(s, stop->last))
+        s->walking = true;
+    return false;
+}
+
+/* Walks a step of level 0 into the index being built, once the inserts
+ * that may have missed it are done; at the end, makes it the current
+ * index. */
+static void rebuild_step(store_t *s)
+{
+    if (!trylock(&s->busy))
+        return;
+    pindex_t *next = load_index(&s->ix_next);
+    if (next == NULL)
+        goto out;
+    if (s->draining) {
+        unsigned old = 1 - s->phase;
+        uint64_t busy_inserts = 0;
+        for (unsigned i = 0; i < NSTRIPES; i++)
+            busy_inserts += load_seqcst_64(&s->stripe[i].inflight[old]);
+        if (busy_inserts != 0)
+            goto out;
+        s->draining = false;
+    }
+    if (!walk_step(s, next))
+        goto out;
+    pindex_t *old = load_index(&s->ix);
+    store_index(&s->ix, next);
+    store_index(&s->ix_next, NULL);
+    s->walking = false;
+    s->rebuilds++;
+    epoch_retire(old, index_free);
+out:
+    unlock(&s->busy);
+}
+
+/* Lets the epoch free retirements now and then, whatever the op mix, and
+ * paces the index's rebuilds. */
+static void wrote(store_t *s)
+{
+    unsigned w = ++me()->writes;
+    if (w % POLL_EVERY == 0) {
+        epoch_poll();
+        if (w % (4 * POLL_EVERY) == 0)
+            rebuild_maybe_start(s);
+    }
+    if (w % WALK_EVERY == 0 && load_index(&s->ix_next) != NULL)
+        rebuild_step(s);
 }
 
 /* ---- operations ---- */
@@ -799,8 +1566,12 @@ static store_t *sl_create(enum store_kind kind)
     if (s == NULL)
         return NULL;
     memset(s, 0, sizeof *s);
-    s->head = node_alloc(NULL, 0, MAX_HEIGHT, 0);
-    if (s->head == NULL) {
+    s->head = node_alloc(NULL, 0, MAX_HEIGHT, false, 0);
+    s->ix = index_new(0);
+    if (s->head == NULL || s->ix == NULL) {
+        free(s->head);
+        if (s->ix != NULL)
+            index_free(s->ix);
         free(s);
         return NULL;
     }
@@ -817,10 +1588,24 @@ static void sl_destroy(store_t *s)
         n = next;
     }
     free(s->head);
+    index_free(s->ix);
+    if (s->ix_next != NULL)
+        index_free(s->ix_next);
+    free(s->walk_key);
     free(s);
 }
 
-static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
+/* The live node holding key, through its hint, or NULL (no hint, or the
+ * hinted node is dead: only a search can tell then). */
+static node_t *hinted(const pindex_t *ix, uint64_t h, const skey_t *key)
+{
+    node_t *n = hint_find(ix, h, key);
+    return n != NULL && load_word(&n->val) != 0 ? n : NULL;
+}
+
+/* Sets *phase when it registered as an insert (insert_begin()): the caller
+ * ends the registration. */
+static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
@@ -830,14 +1615,29 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
         top = load_relaxed_uint(&s->top);
 
     skey_t key = skey(in->key, in->klen);
+    uint64_t hash = key_hash(in->key, in->klen);
+    /* What a new key writes after its search (filter words, hint buckets)
+     * is fetched now, while the search runs. A key the filter rules out is
+     * new: its hints are not even looked at. */
+    pindex_t *ix = load_index(&s->ix), *next = load_index(&s->ix_next);
+    __builtin_prefetch(filter_word(ix, hash));
+    __builtin_prefetch(hint_bucket(ix, hash));
+    if (next != NULL) {
+        __builtin_prefetch(filter_word(next, hash));
+        __builtin_prefetch(hint_bucket(next, hash));
+    }
     node_t *n = NULL; /* allocated on the first miss, private until linked */
     blob_t *b = NULL; /* allocated on the first hit */
+    node_t *found = filter_may_hold(ix, hash) ? hinted(ix, hash, &key) : NULL;
+    bool was_hinted = found != NULL;
     for (;;) {
-        node_t *found = find(s, &key, h, preds, succs, true);
+        if (found == NULL)
+            found = find(s, &key, h, preds, succs, true);
         if (found != NULL) {
             val_t old = load_word(&found->val);
             if (old == 0) {
                 help_delete(s, found);
+                found = NULL;
                 continue;
             }
             if (mode == PUT_NEW) {
@@ -849,16 +1649,29 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
                 node_free(n);
                 return XETS_NOMEM;
             }
-            if (!cas_word(&found->val, old, make_val(b)))
+            if (!cas_word(&found->val, old, make_val(b->bytes, b->vlen)))
                 continue;
             counted(s, 0, (int64_t)blob_bytes(b) - (int64_t)outside_bytes(found, old));
             drop_blob(found, old);
+            if (!was_hinted)
+                hint_found(s, hash, found);
             node_free(n);
             return XETS_OK;
         }
-        if (n == NULL && (n = node_new(in, h)) == NULL) {
-            free(b);
-            return XETS_NOMEM;
+        if (n == NULL) {
+            if ((n = node_new(in, h)) == NULL) {
+                free(b);
+                return XETS_NOMEM;
+            }
+            /* Before n can be present: registered, so that a rebuild
+             * starting now waits for us or we see its index; then in the
+             * index being built first, so that a rebuild finishing in
+             * between cannot leave n out of both. */
+            *phase = (int)insert_begin(s);
+            next = load_index(&s->ix_next);
+            if (next != NULL)
+                filter_add(next, hash);
+            filter_add(load_index(&s->ix), hash);
         }
         for (unsigned i = 0; i < h; i++)
             n->next[i] = make_link(n, link_node(succs[i]));
@@ -866,6 +1679,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode)
         if (cas_word(&preds[0]->next[0], succs[0], make_link(preds[0], n))) {
             counted(s, 1, (int64_t)bytes);
             free(b);
+            hint_everywhere(s, hash, n); /* under the inserter's ref */
             link_upper(s, n, preds, succs);
             return XETS_OK;
         }
@@ -876,19 +1690,46 @@ static int sl_put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn sa
 {
     (void)same; /* one object per key: there is no bag identity to test */
     (void)ctx;
-    int rc = put(s, in, mode);
-    wrote();
+    int phase = -1;
+    int rc = put(s, in, mode, &phase);
+    if (phase >= 0)
+        insert_end(s, (unsigned)phase);
+    wrote(s);
     return rc;
+}
+
+/* The node holding key, through the index, else by a search (then hinted
+ * for next time). NULL when the filter rules the key out or the search
+ * does not find it. The node returned may have died since: callers load
+ * its value. */
+static node_t *lookup(store_t *s, const unsigned char *key, size_t klen)
+{
+    uint64_t h = key_hash(key, klen);
+    pindex_t *ix = load_index(&s->ix);
+    __builtin_prefetch(hint_bucket(ix, h)); /* along with the filter word */
+    if (!filter_may_hold(ix, h))
+        return NULL;
+    skey_t k = skey(key, klen);
+    node_t *n = hinted(ix, h, &k);
+    if (n != NULL)
+        return n;
+    int c;
+    n = seek(s, &k, false, NULL, &c);
+    if (c != 0)
+        return NULL;
+    if (load_word(&n->val) != 0)
+        hint_found(s, h, n);
+    return n;
 }
 
 static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
 {
     int rc = XETS_NOTFOUND;
-    node_t *n = seek_exact(s, key, klen);
+    node_t *n = lookup(s, key, klen);
     if (n != NULL) {
         val_t v = load_word(&n->val);
         if (v != 0) {
-            rec_t r = rec_of(n, val_blob(v));
+            rec_t r = rec_of(n, v);
             visit(ctx, &r);
             rc = XETS_OK;
         }
@@ -900,12 +1741,12 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
                      void *mctx, visit_fn removed, void *rctx)
 {
     int count = 0;
-    node_t *n = seek_exact(s, key, klen);
+    node_t *n = lookup(s, key, klen);
     while (n != NULL) {
         val_t v = load_word(&n->val);
         if (v == 0)
             break;
-        rec_t r = rec_of(n, val_blob(v));
+        rec_t r = rec_of(n, v);
         if (match != NULL && !match(mctx, &r))
             break;
         if (cas_word(&n->val, v, 0)) {
@@ -919,7 +1760,7 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
         }
         /* the object changed under match: judge the new one */
     }
-    wrote();
+    wrote(s);
     return count;
 }
 
@@ -927,14 +1768,14 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
 static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
 {
     int rc = XETS_NOTFOUND;
-    node_t *n = seek_exact(s, key, klen);
+    node_t *n = lookup(s, key, klen);
     while (n != NULL) {
         val_t v = load_word(&n->val);
         if (v == 0) {
             rc = XETS_NOTFOUND;
             break;
         }
-        rec_t cur = rec_of(n, val_blob(v));
+        rec_t cur = rec_of(n, v);
         rec_in_t out = {.key = cur.key, .klen = cur.klen};
         rc = fn(ctx, &cur, &out);
         if (rc != XETS_OK)
@@ -944,14 +1785,14 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
             rc = XETS_NOMEM;
             break;
         }
-        if (cas_word(&n->val, v, make_val(nb))) {
+        if (cas_word(&n->val, v, make_val(nb->bytes, nb->vlen))) {
             counted(s, 0, (int64_t)blob_bytes(nb) - (int64_t)outside_bytes(n, v));
             drop_blob(n, v);
             break;
         }
         free(nb); /* lost to another writer: recompute from its object */
     }
-    wrote();
+    wrote(s);
     return rc;
 }
 
@@ -973,7 +1814,7 @@ static int scan_forward(store_t *s, const unsigned char *after, size_t alen, vis
         val_t v = load_word(&n->val);
         if (v == 0)
             continue;
-        rec_t r = rec_of(n, val_blob(v));
+        rec_t r = rec_of(n, v);
         if (visit(ctx, &r))
             return XETS_OK;
     }
@@ -992,7 +1833,7 @@ static int scan_backward(store_t *s, const unsigned char *after, size_t alen, vi
             return XETS_END;
         val_t v = load_word(&pred->val);
         if (v != 0) {
-            rec_t r = rec_of(pred, val_blob(v));
+            rec_t r = rec_of(pred, v);
             if (visit(ctx, &r))
                 return XETS_OK;
         }
@@ -1012,20 +1853,73 @@ static int sl_scan(store_t *s, const unsigned char *after, size_t alen, enum sca
 
 static size_t sl_size(store_t *s)
 {
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < NSTRIPES; i++)
-        sum += load_relaxed_64(&s->stripe[i].count);
     /* Stripes may be transiently negative while writers are active. */
-    return (int64_t)sum < 0 ? 0 : (size_t)sum;
+    return (size_t)live_count(s);
+}
+
+/* The store, the head, the index (both while one is being built) and the
+ * objects. */
+static size_t fixed_bytes(store_t *s)
+{
+    pindex_t *next = load_index(&s->ix_next);
+    return sizeof(store_t) + node_bytes(MAX_HEIGHT, 0, 0) + load_index(&s->ix)->bytes +
+           (next != NULL ? next->bytes : 0);
 }
 
 static size_t sl_memory(store_t *s)
 {
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < NSTRIPES; i++)
-        sum += load_relaxed_64(&s->stripe[i].bytes);
-    size_t fixed = sizeof(store_t) + node_bytes(MAX_HEIGHT, 0, 0);
+    uint64_t sum = stripes_sum(s, offsetof(stripe_t, bytes));
+    size_t fixed = fixed_bytes(s);
     return (int64_t)sum < 0 ? fixed : fixed + (size_t)sum;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (node_t *const *)a, y = (uintptr_t) * (node_t *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* The index of a quiescent store: every object's key passes the current
+ * filter (and the next one's, if a rebuild is under way and has walked past
+ * it, which cannot be told here: only the current one is checked), every
+ * hint in either names an object on level 0, from the right bucket with
+ * the right tag, and every object holds exactly one ref (its deleter's). */
+static const char *check_index(store_t *s, size_t n)
+{
+    node_t **live = malloc((n + 1) * sizeof *live);
+    if (live == NULL)
+        return "out of memory checking the index";
+    size_t i = 0;
+    const char *bad = NULL;
+    for (node_t *x = link_node(s->head->next[0]); x != NULL; x = link_node(x->next[0])) {
+        live[i++] = x;
+        if (!filter_may_hold(s->ix, key_hash(node_key(x), x->klen)))
+            bad = "the filter rules out a key that is present";
+        if (x->refs != 1)
+            bad = "an object holds a ref other than its deleter's";
+    }
+    qsort(live, n, sizeof *live, ptr_cmp);
+    pindex_t *ixs[2] = {s->ix, s->ix_next};
+    for (unsigned j = 0; j < 2 && bad == NULL; j++) {
+        pindex_t *ix = ixs[j];
+        for (uint64_t e = 0; ix != NULL && e < ix->buckets * HINT_WAYS; e++) {
+            if (ix->hints[e] == 0)
+                continue;
+            node_t *x = hint_node(ix->hints[e]);
+            if (bsearch(&x, live, n, sizeof *live, ptr_cmp) == NULL) {
+                bad = "a hint names a node that is not on level 0";
+                break;
+            }
+            uint64_t h = key_hash(node_key(x), x->klen);
+            if (hint_bucket(ix, h) != &ix->hints[e - e % HINT_WAYS] ||
+                hint_entry(h, x) != ix->hints[e]) {
+                bad = "a hint is in the wrong bucket or has the wrong tag";
+                break;
+            }
+        }
+    }
+    free(live);
+    return bad;
 }
 
 /* For test/c/skiplist_test.c, on a store no thread is using: checks what a
@@ -1046,7 +1940,7 @@ const char *skiplist_check(store_t *s)
             skey_t k = node_skey(n);
             if (is_marked(l))
                 return "a marked link is reachable";
-            if (link_tag(l) != tag_of(prev->kpfx, n->kpfx))
+            if (link_tag(l) != tag_of(node_pfx(prev), node_pfx(n)))
                 return "a tag does not describe its successor";
             if (prev != s->head && key_cmp(prev, &k) >= 0)
                 return "keys do not increase along a level";
@@ -1071,9 +1965,35 @@ const char *skiplist_check(store_t *s)
     }
     if (on_level[0] != sl_size(s))
         return "size disagrees with level 0";
-    if (bytes + sizeof(store_t) + node_bytes(MAX_HEIGHT, 0, 0) != sl_memory(s))
+    if (bytes + fixed_bytes(s) != sl_memory(s))
         return "memory disagrees with level 0";
-    return NULL;
+    return check_index(s, on_level[0]);
+}
+
+/* For tests and benchmarks: completed rebuilds, the index's bytes (both
+ * while a rebuild runs), and how many of the n objects a lookup would find
+ * through their hints (on a quiescent store). */
+uint64_t skiplist_rebuilds(store_t *s);
+uint64_t skiplist_rebuilds(store_t *s)
+{
+    return s->rebuilds;
+}
+
+size_t skiplist_index_bytes(store_t *s);
+size_t skiplist_index_bytes(store_t *s)
+{
+    return fixed_bytes(s) - sizeof(store_t) - node_bytes(MAX_HEIGHT, 0, 0);
+}
+
+size_t skiplist_hinted(store_t *s);
+size_t skiplist_hinted(store_t *s)
+{
+    size_t hinted = 0;
+    for (node_t *n = link_node(s->head->next[0]); n != NULL; n = link_node(n->next[0])) {
+        skey_t k = node_skey(n);
+        hinted += hint_find(s->ix, key_hash(k.p, k.len), &k) == n;
+    }
+    return hinted;
 }
 
 const store_ops_t skiplist_ops = {

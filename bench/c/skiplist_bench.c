@@ -1,12 +1,19 @@
 /* Micro-benchmark of the ordered_set skiplist (skiplist.c) without the BEAM.
  *
  * Keys are 8-byte big-endian integers drawn from [0, 1,000,000). Phases:
- * one thread inserting 500,000 random keys, then looking up random keys;
+ * one thread inserting 500,000 random keys (into an empty table: new keys,
+ * index rebuilds as it grows); replacing the objects of present keys;
+ * looking up random keys, first before any lookup (hints as the inserts
+ * left them), then again, then present keys only and absent keys only;
  * 2 and 4 threads doing 10% insert / 10% remove / 80% lookup; a full forward
  * and a full backward scan. Each operation runs in its own epoch section, as
  * under the NIF glue. The baseline, measured in the same run, is a sorted
  * array of the same keys (binary search, sequential walk): what an ordered
- * structure without concurrency or updates would cost. */
+ * structure without concurrency or updates would cost.
+ *
+ * The point index's hooks are weak, so that this file also links against a
+ * skiplist.c without an index (for before/after runs); their lines then say
+ * "n/a". */
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
@@ -26,6 +33,11 @@
 
 static const store_ops_t *ops = &skiplist_ops;
 static store_t *tab;
+
+/* Hooks of skiplist.c. */
+__attribute__((weak)) size_t skiplist_index_bytes(store_t *s);
+__attribute__((weak)) uint64_t skiplist_rebuilds(store_t *s);
+__attribute__((weak)) size_t skiplist_hinted(store_t *s);
 
 static double now(void)
 {
@@ -162,6 +174,33 @@ static int walk(void *ctx, const rec_t *r)
     return 0;
 }
 
+static int contains(const uint32_t *keys, size_t n, uint32_t k)
+{
+    return bsearch(&k, keys, n, sizeof *keys, cmp_u32) != NULL;
+}
+
+/* Lookups of LOOKUPS keys drawn with seed; with want_hits 1 or 0, only keys
+ * that are (are not) in the sorted array. Returns ops/s; *hits counts. */
+static double lookups(uint64_t seed, int want_hits, const uint32_t *keys, size_t n,
+                      unsigned *hits, uint64_t *sink)
+{
+    uint32_t *q = malloc(LOOKUPS * sizeof *q);
+    if (q == NULL)
+        exit(1);
+    for (unsigned i = 0; i < LOOKUPS; i++) {
+        do
+            q[i] = rnd_key(&seed);
+        while (want_hits >= 0 && contains(keys, n, q[i]) != want_hits);
+    }
+    *hits = 0;
+    double t0 = now();
+    for (unsigned i = 0; i < LOOKUPS; i++)
+        *hits += get(q[i], sink) == XETS_OK;
+    double rate = LOOKUPS / (now() - t0);
+    free(q);
+    return rate;
+}
+
 int main(void)
 {
     tab = ops->create(STORE_SET);
@@ -181,8 +220,31 @@ int main(void)
     }
     double ins = INSERTS / (now() - t0);
     size_t n = ops->size(tab);
+    double per = (double)ops->memory(tab) / (double)n;
     printf("insert   1 thread : %10.0f ops/s  (%zu distinct keys, %.1f bytes/object)\n", ins,
-           n, (double)ops->memory(tab) / (double)n);
+           n, per);
+    if (skiplist_index_bytes != NULL)
+        printf("  point index     : %.1f of those bytes/object, %llu rebuilds, %.0f%% of "
+               "objects hinted\n",
+               (double)skiplist_index_bytes(tab) / (double)n,
+               (unsigned long long)skiplist_rebuilds(tab),
+               100.0 * (double)skiplist_hinted(tab) / (double)n);
+    else
+        printf("  point index     : n/a\n");
+
+    /* replacing: every key again, in the order inserted */
+    memset(val, 2, sizeof val);
+    t0 = now();
+    for (unsigned i = 0; i < INSERTS; i++)
+        put(keys[i], val);
+    printf("replace  1 thread : %10.0f ops/s  (%zu keys after)\n", INSERTS / (now() - t0),
+           ops->size(tab));
+    if (skiplist_index_bytes != NULL)
+        printf("  point index     : %.1f bytes/object, %llu rebuilds, %.0f%% of objects "
+               "hinted\n",
+               (double)skiplist_index_bytes(tab) / (double)n,
+               (unsigned long long)skiplist_rebuilds(tab),
+               100.0 * (double)skiplist_hinted(tab) / (double)n);
 
     /* baseline: the same distinct keys in a sorted array */
     qsort(keys, INSERTS, sizeof *keys, cmp_u32);
@@ -191,27 +253,33 @@ int main(void)
         if (distinct == 0 || keys[distinct - 1] != keys[i])
             keys[distinct++] = keys[i];
 
+    unsigned hits, hits2, bhits = 0;
+    double look = lookups(7, -1, keys, distinct, &hits, &sink);
+    double again = lookups(7, -1, keys, distinct, &hits2, &sink);
+
     uint64_t lseed = 7;
-    unsigned hits = 0;
     t0 = now();
     for (unsigned i = 0; i < LOOKUPS; i++)
-        hits += get(rnd_key(&lseed), &sink) == XETS_OK;
-    double look = LOOKUPS / (now() - t0);
-
-    lseed = 7;
-    unsigned bhits = 0;
-    t0 = now();
-    for (unsigned i = 0; i < LOOKUPS; i++) {
-        uint32_t k = rnd_key(&lseed);
-        bhits += bsearch(&k, keys, distinct, sizeof *keys, cmp_u32) != NULL;
-    }
+        bhits += contains(keys, distinct, rnd_key(&lseed));
     double blook = LOOKUPS / (now() - t0);
-    if (hits != bhits || distinct != n) {
-        fprintf(stderr, "disagreement with the baseline: %u vs %u hits\n", hits, bhits);
+    if (hits != bhits || hits2 != bhits || distinct != n) {
+        fprintf(stderr, "disagreement with the baseline: %u, %u vs %u hits\n", hits, hits2,
+                bhits);
         return 1;
     }
     printf("lookup   1 thread : %10.0f ops/s  (%.2f x sorted-array bsearch, %u%% hits)\n", look,
            look / blook, hits * 100 / LOOKUPS);
+    printf("  same keys again : %10.0f ops/s\n", again);
+    unsigned h1, h0;
+    double only_hits = lookups(11, 1, keys, distinct, &h1, &sink);
+    double only_misses = lookups(13, 0, keys, distinct, &h0, &sink);
+    if (h1 != LOOKUPS || h0 != 0) {
+        fprintf(stderr, "present keys not found (%u) or absent ones found (%u)\n",
+                LOOKUPS - h1, h0);
+        return 1;
+    }
+    printf("  present keys    : %10.0f ops/s\n", only_hits);
+    printf("  absent keys     : %10.0f ops/s\n", only_misses);
 
     walk_t fw = {0}, bw = {0};
     t0 = now();

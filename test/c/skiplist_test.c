@@ -11,7 +11,9 @@
  *    keys of many lengths that are prefixes of each other, once over keys
  *    that part at every bit of the 8-byte prefix, at the edges of the tag
  *    window, and only after the prefix. The structure is checked as it goes
- *    (skiplist_check: order, exact tags, complete towers, accounting).
+ *    (skiplist_check: order, exact tags, complete towers, accounting, the
+ *    point index). Then objects of every size class (empty, kept in the
+ *    node, in a blob, longer than a value word can say) replacing each other.
  * 2. Many threads at once: writers that own disjoint keys and log what they
  *    meant, readers and chunked scanners in both directions, and updaters of
  *    one shared counter. Afterwards the table must equal the logs, the
@@ -24,6 +26,16 @@
  *    and are prefixes of each other (where tags cannot tell keys apart and
  *    every order is read from the keys).
  * 4. Removes racing updates of the same object still remove it.
+ * 5. The point index (filter and hints) under lookups that race deletes and
+ *    reinserts of the same keys and the index's rebuilds, which a thread
+ *    inserting fresh keys and deleting old ones keeps triggering. Each
+ *    writer publishes the state of its keys around every operation; a
+ *    reader that sees the same settled state before and after its lookup
+ *    must get exactly that answer: a key inserted and not yet being removed
+ *    is found, a key removed (and never reinserted) is not, a key never
+ *    inserted is not, an object found is the last one written; a key that
+ *    is only ever replaced is always found, and never goes back to an older
+ *    object. Every object read is whole and belongs to its key.
  * Each operation runs in its own epoch section, as the NIF glue does; the
  * sanitizer builds turn use-after-free, double retire and leaked nodes into
  * failures. */
@@ -54,6 +66,8 @@ static const store_ops_t *ops = &skiplist_ops;
 /* Test hooks of skiplist.c. */
 int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx, bool *carried);
 const char *skiplist_check(store_t *s);
+uint64_t skiplist_rebuilds(store_t *s);
+size_t skiplist_index_bytes(store_t *s);
 
 static void check_structure(store_t *s, const char *when)
 {
@@ -437,7 +451,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
           "skiplist accepted a bag kind");
     store_t *s = ops->create(STORE_SET);
     CHECK(s != NULL, "create");
-    size_t empty_memory = ops->memory(s);
+    size_t empty_memory = ops->memory(s), empty_index = skiplist_index_bytes(s);
     uint64_t r = seed;
     unsigned char v[MAXV];
 
@@ -518,7 +532,8 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
     size_t full_memory = ops->memory(s);
     CHECK(m.n == 0 || full_memory > empty_memory, "memory did not grow");
 
-    /* Emptying the table returns size and memory to where they started. */
+    /* Emptying the table returns size and memory to where they started,
+     * but for the index, which is rebuilt for the size only as writes go on. */
     while (m.n > 0) {
         tkey_t k = m.a[m.n - 1].key;
         epoch_enter();
@@ -529,10 +544,63 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
     }
     check_whole(s, &m);
     check_structure(s, "single thread, emptied");
-    CHECK(ops->memory(s) == empty_memory, "memory %zu after emptying, %zu when new",
-          ops->memory(s), empty_memory);
+    CHECK(ops->memory(s) - skiplist_index_bytes(s) == empty_memory - empty_index,
+          "memory %zu (index %zu) after emptying, %zu (index %zu) when new", ops->memory(s),
+          skiplist_index_bytes(s), empty_memory, empty_index);
     ops->destroy(s);
     free(m.a);
+}
+
+/* Objects of every size class: empty, kept in the node, in a blob, and too
+ * long for the value word's length bits; replaced by one another, read
+ * back whole, removed, and accounted. */
+static int copy_out(void *ctx, const rec_t *r)
+{
+    mobj_t *o = ctx;
+    CHECK(r->vlen <= 70000, "object of %zu bytes", r->vlen);
+    o->vl = r->vlen;
+    if (r->vlen > 0) {
+        o->v[0] = r->val[0];
+        o->v[1] = r->val[r->vlen - 1];
+    }
+    memcpy(o->key.k, r->key, r->klen < MAXK ? r->klen : MAXK);
+    o->key.kl = r->klen;
+    return 0;
+}
+
+static void test_objects_of_every_size_round_trip(void)
+{
+    static const size_t sizes[] = {0, 1, 128, 129, 65534, 65535, 65536, 70000};
+    static unsigned char big[70000];
+    store_t *s = ops->create(STORE_SET);
+    CHECK(s != NULL, "create");
+    size_t empty = ops->memory(s) - skiplist_index_bytes(s);
+    const unsigned char k[3] = {1, 2, 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
+            size_t a = sizes[i], b = sizes[j];
+            memset(big, (int)(i * 8 + j), sizeof big);
+            CHECK(t_put(s, k, 3, big, a, PUT_NEW) == XETS_OK, "put %zu", a);
+            big[0] ^= 0xff;
+            CHECK(t_put(s, k, 3, big, b, PUT_REPLACE) == XETS_OK, "replace %zu by %zu", a, b);
+            mobj_t got = {0};
+            epoch_enter();
+            int rc = ops->get(s, k, 3, copy_out, &got);
+            epoch_exit();
+            CHECK(rc == XETS_OK && got.vl == b && got.key.kl == 3, "get after %zu -> %zu: %zu",
+                  a, b, got.vl);
+            CHECK(b == 0 || (got.v[0] == big[0] && got.v[1] == big[b - 1]),
+                  "object of %zu bytes read back wrong", b);
+            check_structure(s, "objects of every size");
+            epoch_enter();
+            int n = ops->remove(s, k, 3, NULL, NULL, NULL, NULL);
+            epoch_exit();
+            CHECK(n == 1, "remove");
+            CHECK(ops->memory(s) - skiplist_index_bytes(s) == empty, "memory after %zu -> %zu",
+                  a, b);
+        }
+    }
+    ops->destroy(s);
 }
 
 /* ---- 2. concurrent owners, readers, scanners, counter ---- */
@@ -1010,6 +1078,257 @@ static void test_remove_racing_updates_still_removes(double seconds)
     ops->destroy(shared);
 }
 
+/* ---- 5. the point index under churn and rebuilds ---- */
+
+#define IX_STABLE 512  /* present from the start, only replaced */
+#define IX_FLIP 64     /* removed and reinserted all the time */
+#define IX_FLIPPERS 2  /* flip key i belongs to flipper i % IX_FLIPPERS */
+#define IX_BORN 65536  /* inserted once each, in order, later removed */
+#define IX_WINDOW 1500 /* born keys present at a time */
+#define IX_READERS 2
+
+/* A key of class c (0 stable, 1 flip, 2 born) and id: 5, 9 or 12 bytes, so
+ * that keys both fit in and go past the 8-byte prefix. */
+static size_t ix_key(unsigned char *k, unsigned c, uint32_t id)
+{
+    static const size_t lens[3] = {5, 9, 12};
+    size_t kl = lens[id % 3];
+    memset(k, 0xa5, kl);
+    k[0] = (unsigned char)(0x30 + c);
+    put_be64(k + 1, 0); /* then overwrite bytes 1..4 with id, big-endian */
+    k[1] = (unsigned char)(id >> 24);
+    k[2] = (unsigned char)(id >> 16);
+    k[3] = (unsigned char)(id >> 8);
+    k[4] = (unsigned char)id;
+    for (size_t i = 5; i < kl; i++)
+        k[i] = (unsigned char)(id * 7 + i);
+    return kl;
+}
+
+/* Published key states: seq << 2 | IX_PRESENT | IX_BUSY. A writer sets BUSY
+ * (with its next seq) before an operation and the settled state after; the
+ * object a put writes carries that seq as its tag. */
+#define IX_BUSY 1u
+#define IX_PRESENT 2u
+static _Atomic uint64_t ix_flip_state[IX_FLIP];
+static _Atomic uint64_t ix_born_state[IX_BORN];
+static _Atomic uint32_t ix_born_next; /* born ids below this were started */
+static _Atomic uint64_t ix_stable_tag[IX_STABLE]; /* tag of the last replace done */
+
+static int ix_get(const unsigned char *k, size_t kl, uint64_t *tag)
+{
+    *tag = 0;
+    epoch_enter();
+    int rc = ops->get(shared, k, kl, tag_of, tag);
+    epoch_exit();
+    CHECK(rc == XETS_OK || rc == XETS_NOTFOUND, "get: %d", rc);
+    return rc;
+}
+
+static void ix_put(unsigned char *v, const unsigned char *k, size_t kl, uint64_t tag,
+                   enum put_mode mode)
+{
+    /* now and then an object too large to live in its node */
+    size_t filler = tag % 5 == 0 ? 150 : tag % 17;
+    int rc = t_put(shared, k, kl, v, make_value(v, k, kl, tag, filler), mode);
+    CHECK(rc == XETS_OK, "index test put: %d", rc);
+}
+
+static void ix_remove(const unsigned char *k, size_t kl)
+{
+    epoch_enter();
+    int n = ops->remove(shared, k, kl, NULL, NULL, NULL, NULL);
+    epoch_exit();
+    CHECK(n == 1, "index test remove of a present key: %d", n);
+}
+
+/* Removes and reinserts its flip keys, with PUT_NEW and PUT_REPLACE. */
+static void *ix_flipper_main(void *arg)
+{
+    unsigned me_id = (unsigned)(uintptr_t)arg;
+    uint64_t r = mix64(me_id + 901);
+    unsigned char k[16], v[256];
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        unsigned id = rnd(&r, IX_FLIP / IX_FLIPPERS) * IX_FLIPPERS + me_id;
+        size_t kl = ix_key(k, 1, id);
+        uint64_t st = atomic_load(&ix_flip_state[id]);
+        uint64_t seq = (st >> 2) + 1;
+        atomic_store(&ix_flip_state[id], seq << 2 | IX_BUSY);
+        bool present;
+        if (st & IX_PRESENT && rnd(&r, 3) != 0) {
+            ix_remove(k, kl);
+            present = false;
+        } else {
+            ix_put(v, k, kl, seq, st & IX_PRESENT ? PUT_REPLACE : PUT_NEW);
+            present = true;
+        }
+        atomic_store(&ix_flip_state[id], seq << 2 | (present ? IX_PRESENT : 0));
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+/* Inserts born keys in order, each once, and removes each IX_WINDOW later:
+ * adds keep coming, so the index keeps being rebuilt. */
+static void *ix_grower_main(void *arg)
+{
+    (void)arg;
+    unsigned char k[16], v[256];
+    for (uint32_t id = 0; id < IX_BORN && !atomic_load_explicit(&stop, memory_order_relaxed);
+         id++) {
+        size_t kl = ix_key(k, 2, id);
+        atomic_store(&ix_born_state[id], 1u << 2 | IX_BUSY);
+        atomic_store(&ix_born_next, id + 1);
+        ix_put(v, k, kl, 1, PUT_NEW);
+        atomic_store(&ix_born_state[id], 1u << 2 | IX_PRESENT);
+        if (id >= IX_WINDOW) {
+            uint32_t old = id - IX_WINDOW;
+            kl = ix_key(k, 2, old);
+            atomic_store(&ix_born_state[old], 2u << 2 | IX_BUSY);
+            ix_remove(k, kl);
+            atomic_store(&ix_born_state[old], 2u << 2);
+        }
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+/* Replaces stable keys with ever larger tags. */
+static void *ix_replacer_main(void *arg)
+{
+    (void)arg;
+    uint64_t r = mix64(4242), tag = 0;
+    unsigned char k[16], v[256];
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        unsigned id = rnd(&r, IX_STABLE);
+        size_t kl = ix_key(k, 0, id);
+        ix_put(v, k, kl, ++tag, PUT_REPLACE);
+        atomic_store(&ix_stable_tag[id], tag);
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+typedef struct {
+    int id;
+    uint64_t seen[IX_STABLE]; /* the newest tag this reader saw per stable key */
+    uint64_t checked;         /* lookups whose answer was pinned down */
+} ix_reader_t;
+
+/* A lookup between two equal settled states must answer that state. */
+static void ix_check_settled(_Atomic uint64_t *state, unsigned c, uint32_t id, ix_reader_t *rd)
+{
+    unsigned char k[16];
+    size_t kl = ix_key(k, c, id);
+    uint64_t before = atomic_load(state), tag;
+    int rc = ix_get(k, kl, &tag);
+    uint64_t after = atomic_load(state);
+    if (before != after || before & IX_BUSY)
+        return;
+    rd->checked++;
+    if (before & IX_PRESENT)
+        CHECK(rc == XETS_OK && tag == before >> 2,
+              "class %u key %u settled present with tag %llu: got %d, tag %llu", c, id,
+              (unsigned long long)(before >> 2), rc, (unsigned long long)tag);
+    else
+        CHECK(rc == XETS_NOTFOUND, "class %u key %u settled absent (state %llu): found tag %llu",
+              c, id, (unsigned long long)before, (unsigned long long)tag);
+}
+
+static void *ix_reader_main(void *arg)
+{
+    ix_reader_t *rd = arg;
+    uint64_t r = mix64((uint64_t)rd->id + 555);
+    unsigned char k[16];
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        unsigned what = rnd(&r, 10);
+        if (what < 3) {
+            unsigned id = rnd(&r, IX_STABLE);
+            size_t kl = ix_key(k, 0, id);
+            uint64_t done = atomic_load(&ix_stable_tag[id]), tag;
+            CHECK(ix_get(k, kl, &tag) == XETS_OK, "stable key %u not found", id);
+            CHECK(tag >= done && tag >= rd->seen[id],
+                  "stable key %u went back: tag %llu after %llu (replace done: %llu)", id,
+                  (unsigned long long)tag, (unsigned long long)rd->seen[id],
+                  (unsigned long long)done);
+            rd->seen[id] = tag;
+        } else if (what < 6) {
+            unsigned id = rnd(&r, IX_FLIP);
+            ix_check_settled(&ix_flip_state[id], 1, id, rd);
+        } else {
+            /* mostly born keys near the grower: present, just removed,
+             * about to be inserted; now and then any of them */
+            uint32_t next = atomic_load(&ix_born_next);
+            uint32_t span = IX_WINDOW + 64, lo = next > IX_WINDOW + 32 ? next - IX_WINDOW - 32 : 0;
+            uint32_t id = rnd(&r, 8) == 0 ? rnd(&r, IX_BORN) : lo + rnd(&r, span);
+            if (id < IX_BORN)
+                ix_check_settled(&ix_born_state[id], 2, id, rd);
+        }
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void test_index_answers_settled_states(double seconds)
+{
+    shared = ops->create(STORE_SET);
+    CHECK(shared != NULL, "create");
+    unsigned char k[16], v[256];
+    for (uint32_t id = 0; id < IX_STABLE; id++) {
+        size_t kl = ix_key(k, 0, id);
+        ix_put(v, k, kl, 0, PUT_NEW);
+        atomic_store(&ix_stable_tag[id], 0);
+    }
+    for (uint32_t id = 0; id < IX_FLIP; id++)
+        atomic_store(&ix_flip_state[id], 0);
+    for (uint32_t id = 0; id < IX_BORN; id++)
+        atomic_store(&ix_born_state[id], 0);
+    atomic_store(&ix_born_next, 0);
+    uint64_t rebuilds0 = skiplist_rebuilds(shared);
+
+    static ix_reader_t readers[IX_READERS];
+    pthread_t tf[IX_FLIPPERS], tg, trp, tr[IX_READERS];
+    atomic_store(&stop, false);
+    for (int i = 0; i < IX_FLIPPERS; i++)
+        pthread_create(&tf[i], NULL, ix_flipper_main, (void *)(uintptr_t)i);
+    pthread_create(&tg, NULL, ix_grower_main, NULL);
+    pthread_create(&trp, NULL, ix_replacer_main, NULL);
+    for (int i = 0; i < IX_READERS; i++) {
+        memset(&readers[i], 0, sizeof readers[i]);
+        readers[i].id = i;
+        pthread_create(&tr[i], NULL, ix_reader_main, &readers[i]);
+    }
+    nanosleep(&(struct timespec){.tv_sec = (time_t)seconds,
+                                 .tv_nsec = (long)((seconds - (time_t)seconds) * 1e9)},
+              NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < IX_FLIPPERS; i++)
+        pthread_join(tf[i], NULL);
+    pthread_join(tg, NULL);
+    pthread_join(trp, NULL);
+    uint64_t checked = 0;
+    for (int i = 0; i < IX_READERS; i++) {
+        pthread_join(tr[i], NULL);
+        checked += readers[i].checked;
+    }
+    check_structure(shared, "point index");
+    uint64_t rebuilds = skiplist_rebuilds(shared) - rebuilds0;
+    uint32_t born = atomic_load(&ix_born_next);
+    CHECK(rebuilds >= 3, "only %llu index rebuilds after %u fresh keys",
+          (unsigned long long)rebuilds, born);
+    /* Quiet now: every key answers its final state. */
+    ix_reader_t final = {.id = -1};
+    for (uint32_t id = 0; id < IX_FLIP; id++)
+        ix_check_settled(&ix_flip_state[id], 1, id, &final);
+    for (uint32_t id = 0; id < born; id++)
+        ix_check_settled(&ix_born_state[id], 2, id, &final);
+    CHECK(final.checked == IX_FLIP + born, "%llu of %u final states settled",
+          (unsigned long long)final.checked, IX_FLIP + born);
+    printf("  point index: %llu index rebuilds, %u fresh keys, %llu racing lookups pinned\n",
+           (unsigned long long)rebuilds, born, (unsigned long long)checked);
+    ops->destroy(shared);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x5eed5eedull;
@@ -1020,11 +1339,13 @@ int main(int argc, char **argv)
     static tkey_t pool[1365];
     test_single_thread_matches_model(seed, pool, make_key_pool(pool));
     test_single_thread_matches_model(seed + 1, pool, make_bit_pool(pool));
+    test_objects_of_every_size_round_trip();
     printf("  single thread: ok\n");
     test_concurrent_owners_match_logs(secs);
     test_churn_removes_each_insert_once(secs, owned_key, "churn");
     test_churn_removes_each_insert_once(secs, shared_prefix_key, "churn, shared prefixes");
     test_remove_racing_updates_still_removes(secs / 3);
+    test_index_answers_settled_states(secs);
     epoch_synchronize();
     printf("skiplist_test: ok\n");
     return 0;
