@@ -495,7 +495,7 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
     free(from);
 }
 
-static int apply_pending(chunk_t *c, table_t *t, store_t *s);
+static int apply_pending(chunk_t *c, table_t *t);
 
 static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                      const select_cursor_t *cursor, enum scan_dir dir, enum select_op op, size_t cap,
@@ -529,7 +529,7 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
         c.past = true;
     /* Writes only once the whole chunk is decided: a redone chunk must not
      * have written anything. */
-    int st = c.st == XETS_OK ? apply_pending(&c, t, s) : c.st;
+    int st = c.st == XETS_OK ? apply_pending(&c, t) : c.st;
     if (st == XETS_OK) {
         if (c.defer || op == SELECT_RESULTS) {
             ERL_NIF_TERM rev = enif_make_list(env, 0), h;
@@ -572,38 +572,49 @@ int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const selec
 
 /* ---- writes decided by a chunk ------------------------------------------ */
 
-static bool is_matched(void *ctx, const rec_t *r)
+/* The objects that are old byte for byte, and what replaces one. */
+typedef struct write_ctx {
+    const unsigned char *old;
+    size_t olen;
+    const rec_in_t *repl;
+} write_ctx_t;
+
+static bool is_old(void *ctx, const rec_t *r)
 {
-    const pending_t *e = ctx;
-    return r->vlen == e->vlen && memcmp(r->val, e->mem + e->klen, e->vlen) == 0;
+    const write_ctx_t *w = ctx;
+    return r->vlen == w->olen && memcmp(r->val, w->old, w->olen) == 0;
 }
 
-static int replace_matched(void *ctx, const rec_t *cur, rec_in_t *out)
+static int replace_old(void *ctx, const rec_t *cur, rec_in_t *out)
 {
-    const pending_t *e = ctx;
-    if (!is_matched(ctx, cur))
+    const write_ctx_t *w = ctx;
+    if (!is_old(ctx, cur))
         return XETS_NOTFOUND; /* changed since it matched, or another object */
-    *out = (rec_in_t){.key = cur->key,
-                      .klen = cur->klen,
-                      .val = e->mem + e->klen + e->vlen,
-                      .vlen = e->nlen,
-                      .fp = e->fp};
+    *out = *w->repl;
     return XETS_OK;
 }
 
-static int apply_pending(chunk_t *c, table_t *t, store_t *s)
+int select_write(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
+                 size_t olen, const rec_in_t *repl)
+{
+    write_ctx_t w = {old, olen, repl};
+    store_t *s = table_store(t);
+    if (repl == NULL)
+        return t->ops->remove(s, key, klen, is_old, &w, NULL, NULL);
+    int st = t->ops->update(s, key, klen, replace_old, &w);
+    return st == XETS_OK ? 1 : st == XETS_NOTFOUND ? 0 : st;
+}
+
+static int apply_pending(chunk_t *c, table_t *t)
 {
     for (size_t i = 0; i < c->npend; i++) {
         pending_t *e = &c->pend[i];
-        if (c->op == SELECT_DELETE) {
-            c->count += (size_t)t->ops->remove(s, e->mem, e->klen, is_matched, e, NULL, NULL);
-        } else {
-            int st = t->ops->update(s, e->mem, e->klen, replace_matched, e);
-            if (st == XETS_OK)
-                c->count++;
-            else if (st != XETS_NOTFOUND)
-                return st;
-        }
+        rec_in_t repl = {e->mem, e->klen, e->mem + e->klen + e->vlen, e->nlen, e->fp};
+        int n = select_write(t, e->mem, e->klen, e->mem + e->klen, e->vlen,
+                             c->op == SELECT_DELETE ? NULL : &repl);
+        if (n < 0)
+            return n;
+        c->count += (size_t)n;
     }
     return XETS_OK;
 }

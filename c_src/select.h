@@ -52,4 +52,12 @@ int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const selec
                  enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
                  ERL_NIF_TERM *items, ERL_NIF_TERM *next);
 
+/* A write a chunk decides, also for specs run in Erlang: deletes the key's
+ * objects that are old byte for byte (so 0.0 is not -0.0), or, given repl
+ * (with the same key), replaces the first of them by it. Returns how many
+ * objects it deleted or replaced, or XETS_NOMEM. Call inside an epoch
+ * section on an entered table. */
+int select_write(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
+                 size_t olen, const rec_in_t *repl);
+
 #endif

@@ -185,27 +185,6 @@ static int put_prepared(table_t *t, prepared_t *p, enum put_mode mode)
     return st;
 }
 
-/* The stored objects that are old byte for byte, and what replaces one. */
-typedef struct exact_ctx {
-    ErlNifBinary old;
-    const prepared_t *np;
-} exact_ctx_t;
-
-static bool is_exact(void *vctx, const rec_t *r)
-{
-    exact_ctx_t *x = vctx;
-    return r->vlen == x->old.size && memcmp(r->val, x->old.data, r->vlen) == 0;
-}
-
-static int replace_exact(void *vctx, const rec_t *cur, rec_in_t *out)
-{
-    exact_ctx_t *x = vctx;
-    if (!is_exact(x, cur))
-        return XETS_NOTFOUND;
-    *out = rec_in_of(x->np);
-    return XETS_OK;
-}
-
 /* ---- new / delete / info ----------------------------------------------- */
 
 static bool get_bool(ERL_NIF_TERM t, bool *out)
@@ -1059,7 +1038,7 @@ static ERL_NIF_TERM select_plan_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM
 /* select(Tab, Plan, Cursor, forward | backward, Op, Cap) ->
  *     {Items, Cursor} | {deferred, Objects, Cursor}
  * with Op results | count | delete | replace (select.h). Cursor is
- * '$end_of_table' to start, else the binary returned last time. */
+ * '$end_of_table' to start, else the {KeyBinary, Seen} returned last time. */
 static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     const ERL_NIF_TERM *ops[] = {&atom_results, &atom_count, &atom_delete, &atom_replace};
@@ -1116,28 +1095,26 @@ static ERL_NIF_TERM select_write_nif(ErlNifEnv *env, int argc, const ERL_NIF_TER
     const ERL_NIF_TERM *elems;
     kbuf_t key;
     kbuf_init(&key);
-    exact_ctx_t x = {.np = NULL};
+    ErlNifBinary old = {0};
     int st = XETS_BADARG;
     if (enif_get_tuple(env, argv[1], &arity, &elems) && (unsigned)arity >= t->keypos)
         st = term_key_encode(env, elems[t->keypos - 1], t->key_mode, &key);
-    if (st == XETS_OK && !enif_term_to_binary(env, argv[1], &x.old))
+    if (st == XETS_OK && !enif_term_to_binary(env, argv[1], &old))
         st = XETS_NOMEM;
     else if (st == XETS_OK && argv[2] != atom_delete) {
         prepared_t np;
         if ((st = prepare(env, t, argv[2], &np)) == XETS_OK) {
-            x.np = &np;
-            if (np.key.len != key.len || memcmp(np.key.p, key.p, key.len) != 0)
-                st = XETS_BADARG; /* the key would change */
-            else
-                st = t->ops->update(table_store(t), key.p, key.len, replace_exact, &x);
+            rec_in_t repl = rec_in_of(&np);
+            st = np.key.len != key.len || memcmp(np.key.p, key.p, key.len) != 0
+                     ? XETS_BADARG /* the key would change */
+                     : select_write(t, key.p, key.len, old.data, old.size, &repl);
             prepared_free(&np);
         }
-        st = st == XETS_NOTFOUND ? 0 : st == XETS_OK ? 1 : st;
     } else if (st == XETS_OK) {
-        st = t->ops->remove(table_store(t), key.p, key.len, is_exact, &x, NULL, NULL);
+        st = select_write(t, key.p, key.len, old.data, old.size, NULL);
     }
-    if (x.old.data != NULL)
-        enif_release_binary(&x.old);
+    if (old.data != NULL)
+        enif_release_binary(&old);
     leave_key(&key);
     if (st >= 0)
         return enif_make_int(env, st);
