@@ -119,12 +119,12 @@ static bool successor(bytes_t *b)
  * every matching key begins with; *matchable false if the head can match
  * no object (not a tuple with a key, nor a variable). */
 static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t *b,
-                        bool *complete, bool *matchable)
+                        bool *complete, bool *holds_map, bool *matchable)
 {
     int arity;
     const ERL_NIF_TERM *el, *head;
     *matchable = true;
-    *complete = false;
+    *complete = *holds_map = false;
     if (!enif_get_tuple(env, clause, &arity, &el) || arity != 3)
         return XETS_OK; /* not for ets:match_spec_compile: no narrowing */
     if (!enif_get_tuple(env, el[0], &arity, &head)) {
@@ -139,8 +139,10 @@ static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t 
         return XETS_OK;
     }
     int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->key_mode, b);
-    if (st == XETS_OK)
+    if (st == XETS_OK) {
         *complete = true;
+        *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
+    }
     else if (st == XETS_BADARG || st == XETS_END)
         st = XETS_OK; /* a prefix (empty if nothing could be encoded) */
     return st;
@@ -154,19 +156,21 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
         return XETS_OK;
     if ((p->keys = calloc(n > 0 ? n : 1, sizeof *p->keys)) == NULL)
         return XETS_NOMEM;
-    bool all_complete = true, unbounded = false, any = false;
+    bool all_complete = true, unbounded = false, any = false, maps = false;
     kbuf_t b;
     kbuf_init(&b);
     ERL_NIF_TERM clause;
     int st = XETS_OK;
     for (ERL_NIF_TERM l = ms; st == XETS_OK && enif_get_list_cell(env, l, &clause, &l);) {
-        bool complete, matchable;
+        bool complete, holds_map, matchable;
         b.len = 0;
-        if ((st = clause_bound(env, t, clause, &b, &complete, &matchable)) != XETS_OK ||
+        if ((st = clause_bound(env, t, clause, &b, &complete, &holds_map, &matchable)) !=
+                XETS_OK ||
             !matchable)
             continue;
         any = true;
         all_complete &= complete;
+        maps |= holds_map;
         unbounded |= b.len == 0;
         if (complete && (st = bytes_set(&p->keys[p->nkeys], b.p, b.len)) == XETS_OK)
             p->nkeys++;
@@ -195,22 +199,24 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
     if (st != XETS_OK)
         return st;
     p->nothing = !any;
-    if (!all_complete || !any) {
+    /* Sorted and unique: 1 and 1.0 in two clauses are one key of an
+     * ordered_set, looked up once. */
+    qsort(p->keys, p->nkeys, sizeof *p->keys, bytes_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < p->nkeys; i++) {
+        if (u > 0 && bytes_cmp(&p->keys[u - 1], &p->keys[i]) == 0)
+            free(p->keys[i].p);
+        else
+            p->keys[u++] = p->keys[i];
+    }
+    p->nkeys = u;
+    /* Keys are looked up only if every clause binds one. And ets scans an
+     * ordered_set from the least to the greatest of several keys, so that
+     * a map in one of them also matches the bigger maps in that range. */
+    if (!all_complete || !any || (t->type == TYPE_ORDERED_SET && p->nkeys > 1 && maps)) {
         for (size_t i = 0; i < p->nkeys; i++)
             free(p->keys[i].p);
         p->nkeys = 0;
-    } else {
-        /* Sorted and unique: 1 and 1.0 in two clauses are one key of an
-         * ordered_set, looked up once. */
-        qsort(p->keys, p->nkeys, sizeof *p->keys, bytes_cmp);
-        size_t u = 0;
-        for (size_t i = 0; i < p->nkeys; i++) {
-            if (u > 0 && bytes_cmp(&p->keys[u - 1], &p->keys[i]) == 0)
-                free(p->keys[i].p);
-            else
-                p->keys[u++] = p->keys[i];
-        }
-        p->nkeys = u;
     }
     /* As ets: keys looked up end the traversal with the last of them; an
      * ordered_set looks up a single key, and scans from the least to the

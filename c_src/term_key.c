@@ -883,34 +883,45 @@ static bool is_pattern_variable(ErlNifEnv *env, ERL_NIF_TERM t)
            (name[0] == '$' || strcmp(name, "_") == 0);
 }
 
-/* Whether a pattern holds a variable anywhere. Beyond a depth it answers
- * true, which only shortens a prefix. */
-static bool has_variable(ErlNifEnv *env, ERL_NIF_TERM t, int depth)
+/* Whether t, or a term anywhere inside it, satisfies is. Beyond a depth it
+ * answers true, which for both uses below only costs speed. */
+static bool holds(ErlNifEnv *env, ERL_NIF_TERM t, bool (*is)(ErlNifEnv *, ERL_NIF_TERM),
+                  int depth)
 {
     int arity;
     const ERL_NIF_TERM *el;
     ERL_NIF_TERM head, k, v;
-    if (depth > 32 || is_pattern_variable(env, t))
+    if (depth > 32 || is(env, t))
         return true;
     if (enif_get_tuple(env, t, &arity, &el)) {
         for (int i = 0; i < arity; i++)
-            if (has_variable(env, el[i], depth + 1))
+            if (holds(env, el[i], is, depth + 1))
                 return true;
     } else if (enif_get_list_cell(env, t, &head, &t)) {
-        return has_variable(env, head, depth + 1) || has_variable(env, t, depth + 1);
+        return holds(env, head, is, depth + 1) || holds(env, t, is, depth + 1);
     } else if (enif_is_map(env, t)) {
         ErlNifMapIterator it;
         bool found = false;
         if (!enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST))
             return true;
         while (!found && enif_map_iterator_get_pair(env, &it, &k, &v)) {
-            found = has_variable(env, k, depth + 1) || has_variable(env, v, depth + 1);
+            found = holds(env, k, is, depth + 1) || holds(env, v, is, depth + 1);
             enif_map_iterator_next(env, &it);
         }
         enif_map_iterator_destroy(env, &it);
         return found;
     }
     return false;
+}
+
+static bool is_map(ErlNifEnv *env, ERL_NIF_TERM t)
+{
+    return enif_is_map(env, t);
+}
+
+bool term_key_holds_map(ErlNifEnv *env, ERL_NIF_TERM pattern)
+{
+    return holds(env, pattern, is_map, 0);
 }
 
 /* Encodes t in preorder. With `pattern', stops with XETS_END at the first
@@ -924,7 +935,7 @@ static int encode_loop(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, bool pat
     for (;;) {
         rc = XETS_OK;
         if (pattern && (is_pattern_variable(env, t) ||
-                        (enif_is_map(env, t) && has_variable(env, t, 0))))
+                        (enif_is_map(env, t) && holds(env, t, is_pattern_variable, 0))))
             return XETS_END;
         switch (enif_term_type(env, t)) {
         case ERL_NIF_TERM_TYPE_INTEGER: {

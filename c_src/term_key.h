@@ -13,6 +13,7 @@
 
 #include <erl_nif.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum { KEY_ORDERED, KEY_EXACT } key_mode_t;
@@ -40,6 +41,12 @@ int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out
  * has no variable (out then holds the key's whole encoding), XETS_END when
  * it stopped early, or XETS_NOMEM / XETS_BADARG as term_key_encode. */
 int term_key_pattern_prefix(ErlNifEnv *env, ERL_NIF_TERM pattern, key_mode_t mode, kbuf_t *out);
+
+/* Whether a pattern holds a map anywhere: a map pattern matches every map
+ * that has its keys, so such a pattern, although free of variables,
+ * matches keys other than its own. Very deep patterns count as holding
+ * one. */
+bool term_key_holds_map(ErlNifEnv *env, ERL_NIF_TERM pattern);
 
 /* The hash of obj's exact encoding, which tells bag objects apart (equal
  * fingerprints are then checked with =:=). */

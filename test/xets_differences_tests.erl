@@ -40,3 +40,47 @@ ordered_set_stats_are_false_test() ->
     Opts = [ordered_set, {write_concurrency, true}],
     ?assertMatch({_, _, _}, ets:info(ets:new(e, Opts), stats)),
     ?assertEqual(false, xets:info(xets:new(x, Opts), stats)).
+
+%% ets's ordered_set narrows a select to the range between the least and
+%% the greatest key its clauses bind, but picks them in an order where 1
+%% and 1.0 differ, while the table orders them as equal: with clauses
+%% binding [1.0] and [1, 3] the range comes out empty and ets drops the
+%% match of [1, 3] that the second clause alone finds. xets selects what
+%% the spec matches, as match_spec_run/2 over the objects in order does.
+ordered_set_select_keeps_matches_that_ets_range_narrowing_drops_test() ->
+    Objs = [{[1, 3]}, {[1, 2, 1]}, {2}],
+    MS = [{{[1.0]}, [], ['$_']}, {{[1, 3]}, [], ['$_']}],
+    E = ets:new(e, [ordered_set]),
+    X = xets:new(x, [ordered_set]),
+    ets:insert(E, Objs),
+    xets:insert(X, Objs),
+    ?assertEqual([], ets:select(E, MS)),
+    ?assertEqual([{[1, 3]}], ets:select(E, tl(MS))),
+    Defined = ets:match_spec_run(ets:tab2list(E), ets:match_spec_compile(MS)),
+    ?assertEqual([{[1, 3]}], Defined),
+    ?assertEqual(Defined, xets:select(X, MS)),
+    ?assertEqual(Defined, xets:select_reverse(X, MS)),
+    Count = [{H, [], [true]} || {H, _, _} <- MS],
+    ?assertEqual(0, ets:select_count(E, Count)),
+    ?assertEqual(1, xets:select_count(X, Count)).
+
+%% ets's select/3 on an ordered_set, scanning from the least to the
+%% greatest key of several clauses, goes on past the greatest when it is a
+%% map, through every bigger map (those that hold its keys match): its
+%% chunks hold more than its select/2 returns. xets's chunks hold exactly
+%% what its select/2 returns, which is what ets's select/2 returns.
+ordered_set_chunks_of_map_keys_hold_what_select_returns_test() ->
+    Objs = [{5, i}, {#{a => 1}, m}, {#{a => 1, b => 2}, m}, {#{z => 1}, m}],
+    MS = [{{#{a => 1}, '_'}, [], ['$_']}, {{5, '_'}, [], ['$_']}],
+    E = ets:new(e, [ordered_set]),
+    X = xets:new(x, [ordered_set]),
+    ets:insert(E, Objs),
+    xets:insert(X, Objs),
+    Select = [{5, i}, {#{a => 1}, m}],
+    ?assertEqual(Select, ets:select(E, MS)),
+    ?assertEqual(Select ++ [{#{a => 1, b => 2}, m}], chunked(ets, ets:select(E, MS, 1))),
+    ?assertEqual(Select, xets:select(X, MS)),
+    ?assertEqual(Select, chunked(xets, xets:select(X, MS, 1))).
+
+chunked(M, {R, C}) -> R ++ chunked(M, M:select(C));
+chunked(_, '$end_of_table') -> [].

@@ -79,6 +79,7 @@
          keypos_2_tables_as_ets/1,
          large_tables_select_and_count_as_ets/1,
          bound_key_specs_as_ets/1,
+         map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets/1,
          ordered_set_heads_match_keys_exactly_so_1_is_not_1_0/1,
          raising_guards_fail_the_clause_and_raising_bodies_give_exit/1,
          match_and_match_object_patterns_as_ets/1,
@@ -93,6 +94,16 @@
 -define(ALL, [{'_', [], ['$_']}]).
 
 -record(person, {name, age, city}).
+
+%% A generated spec as each module gets it: ets's ordered_set drops matches
+%% when the clauses bind keys that differ by number type (README,
+%% Differences from ets). Where that happens, ets answers for the spec with
+%% a first clause that never matches and binds no key, which disables its
+%% range narrowing (and so changes the shape of its chunks, which is why
+%% it is not done always); xets gets the spec itself. Not where a key
+%% pattern holds a map, which matches more maps in a scan than when looked
+%% up (map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets).
+-define(GEN(MS), unnarrowed(?M, ?T, MS)).
 
 suite() ->
     [{timetrap, {minutes, 5}}].
@@ -123,6 +134,7 @@ groups() ->
              keypos_2_tables_as_ets,
              large_tables_select_and_count_as_ets,
              bound_key_specs_as_ets,
+             map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets,
              ordered_set_heads_match_keys_exactly_so_1_is_not_1_0,
              raising_guards_fail_the_clause_and_raising_bodies_give_exit,
              match_and_match_object_patterns_as_ets,
@@ -190,21 +202,56 @@ generated_round(Config, Stats) ->
     S.
 
 check_generated(P, MS, Objs, Terms, I, #{specs := N, valid := V, nonempty := NE, counted := C} = S) ->
-    R = ?EQU(P, ?M:select(?T, MS)),
-    ?EQU(P, ?M:select_reverse(?T, MS)),
-    ?EQ(P, ?M:select_count(?T, MS)),
-    Count = ?EQ(P, ?M:select_count(?T, true_bodies(MS))),
+    R = ?EQU(P, ?M:select(?T, ?GEN(MS))),
+    ?EQU(P, ?M:select_reverse(?T, ?GEN(MS))),
+    ?EQ(P, ?M:select_count(?T, ?GEN(MS))),
+    Count = ?EQ(P, ?M:select_count(?T, ?GEN(true_bodies(MS)))),
     ?EQ(P, ?M:match_spec_run(Terms, ?M:match_spec_compile(MS))),
     [?EQ(P, ?M:test_ms(O, MS)) || O <- some(Objs, 1)],
     Pattern = element(1, hd(MS)),
     ?EQU(P, ?M:match(?T, Pattern)),
     ?EQU(P, ?M:match_object(?T, Pattern)),
     Limit = pick([1, 2, 3, 7, 100]),
-    _ = I rem 4 =:= 0 andalso ?EQ(P, chunks_shape(P, Limit, ?M, select, ?M:select(?T, MS, Limit))),
+    _ = I rem 4 =:= 0 andalso ets_chunks_agree(P, MS, Limit) andalso
+        ?EQ(P, chunks_shape(P, Limit, ?M, select, ?M:select(?T, ?GEN(MS), Limit))),
     S#{specs := N + 1,
        valid := V + if is_list(R) -> 1; true -> 0 end,
        nonempty := NE + if is_list(R), R =/= [] -> 1; true -> 0 end,
        counted := C + if is_integer(Count), Count > 0 -> 1; true -> 0 end}.
+
+unnarrowed(ets, T, MS) ->
+    Unnarrowed = [{'_', [false], ['$_']} | MS],
+    case ets:info(T, type) =:= ordered_set andalso not map_keys(ets:info(T, keypos), MS) andalso
+        (catch ets:select(T, MS)) =/= (catch ets:select(T, Unnarrowed)) of
+        true -> Unnarrowed;
+        false -> MS
+    end;
+unnarrowed(_, _, MS) ->
+    MS.
+
+map_keys(KeyPos, MS) ->
+    lists:any(fun({Head, _, _}) when is_tuple(Head), tuple_size(Head) >= KeyPos ->
+                      holds_map(element(KeyPos, Head));
+                 (_) ->
+                      false
+              end, MS).
+
+holds_map(T) when is_map(T) -> true;
+holds_map(T) when is_tuple(T) -> holds_map(tuple_to_list(T));
+holds_map([H | T]) -> holds_map(H) orelse holds_map(T);
+holds_map(_) -> false.
+
+%% Whether ets's select/3 returns what its select/2 does: not for some map
+%% keys (see map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets),
+%% and there is then no ets answer to compare the chunks with.
+ets_chunks_agree(#p{e = E}, MS0, Limit) ->
+    MS = unnarrowed(ets, E, MS0),
+    try
+        Chunks = chunks(ets, select, ets:select(E, MS, Limit)),
+        total_sort(lists:append([R || {R, _} <- Chunks])) =:= total_sort(ets:select(E, MS))
+    catch
+        error:badarg -> true
+    end.
 
 true_bodies(MS) ->
     [{H, G, [true]} || {H, G, _} <- MS].
@@ -595,7 +642,7 @@ generated_select_delete_and_match_delete_as_ets(Config) ->
                                 in_context([{pattern, Pat}], fun() -> ?EQ(P, ?M:match_delete(?T, Pat)) end);
                             _ ->
                                 MS = xets_ms_gen:delete_spec(Objs, 1),
-                                in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, MS)) end)
+                                in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, ?GEN(MS))) end)
                         end,
                         ?EQU(P, ?M:tab2list(?T)),
                         ?EQ(P, ?M:info(?T, size)) =:= 0 andalso insert_each(P, Objs)
@@ -749,7 +796,7 @@ generated_select_replace_as_ets(Config) ->
               lists:foreach(
                 fun(_) ->
                         MS = xets_ms_gen:replace_spec(Objs, 1),
-                        in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, MS)) end),
+                        in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, ?GEN(MS))) end),
                         ?EQU(P, ?M:tab2list(?T))
                 end, lists:seq(1, 25)),
               delete_pair(P)
@@ -772,11 +819,11 @@ keypos_2_tables_as_ets(Config) ->
               MS = xets_ms_gen:spec(Objs, 2),
               in_context([{spec, MS}],
                          fun() ->
-                                 ?EQU(P, ?M:select(?T, MS)),
-                                 ?EQU(P, ?M:select_reverse(?T, MS)),
-                                 ?EQ(P, ?M:select_count(?T, true_bodies(MS))),
+                                 ?EQU(P, ?M:select(?T, ?GEN(MS))),
+                                 ?EQU(P, ?M:select_reverse(?T, ?GEN(MS))),
+                                 ?EQ(P, ?M:select_count(?T, ?GEN(true_bodies(MS)))),
                                  ?EQ(P, ?M:match_spec_run(Terms, ?M:match_spec_compile(MS))),
-                                 ?EQ(P, chunks_shape(P, 3, ?M, select, ?M:select(?T, MS, 3))),
+                                 ?EQ(P, chunks_shape(P, 3, ?M, select, ?M:select(?T, ?GEN(MS), 3))),
                                  ?EQU(P, ?M:match_object(?T, element(1, hd(MS)))),
                                  ?EQU(P, ?M:match(?T, element(1, hd(MS))))
                          end)
@@ -801,10 +848,10 @@ keypos_2_tables_as_ets(Config) ->
               case rand:uniform(3) of
                   1 ->
                       MS = xets_ms_gen:replace_spec(Objs, 2),
-                      in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, MS)) end);
+                      in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, ?GEN(MS))) end);
                   2 ->
                       MS = xets_ms_gen:delete_spec(Objs, 2),
-                      in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, MS)) end);
+                      in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, ?GEN(MS))) end);
                   3 ->
                       Pat = xets_ms_gen:pattern(Objs, 2),
                       in_context([{pattern, Pat}], fun() -> ?EQ(P, ?M:match_delete(?T, Pat)) end)
@@ -869,6 +916,38 @@ bound_key_specs_as_ets(Config) ->
     ?EQU(P, ?M:match_object(?T, {5, '_'})),
     ?EQU(P, ?M:match(?T, {{k, '$1'}, '$2'})),
     ?EQ(P, ?M:select_delete(?T, [{{5, '_'}, [], [true]}, {{{k, 2}, '_'}, [], [true]}])),
+    ?EQU(P, ?M:tab2list(?T)).
+
+%% A map in a pattern matches every map that has its keys, but a map key
+%% that is looked up finds only itself; and ets looks up a key that every
+%% clause binds, except on an ordered_set with several keys, which it scans
+%% from the least to the greatest (ets's select/3 forward goes on past the
+%% greatest through every bigger map: README, Differences from ets).
+map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets(Config) ->
+    P = pair(Config, [public]),
+    insert_each(P, [{I, I} || I <- lists:seq(1, 10)] ++
+                    [{#{}, m}, {#{a => 1}, m}, {#{a => 1, b => 2}, m}, {#{z => 1}, m},
+                     {#{x => 1, y => 1, z => 1}, m}, {[l], l}, {{k}, k}, {<<"b">>, b}]),
+    Specs = [[{{#{}, '_'}, [], ['$_']}],
+             [{{#{a => 1}, '_'}, [], ['$_']}, {{#{a => 1}, '_'}, [], [again]}],
+             [{{#{a => 1}, '_'}, [], ['$_']}, {{5, '_'}, [], ['$_']}],
+             [{{#{}, '_'}, [], ['$_']}, {{5, '_'}, [], ['$_']}],
+             [{{#{}, '_'}, [], ['$_']}, {{[l], '_'}, [], ['$_']}],
+             [{{#{}, '_'}, [], ['$_']}, {{#{z => 1}, '_'}, [], ['$_']}],
+             [{{#{z => 1}, '_'}, [], ['$_']}, {{{k}, '_'}, [], ['$_']}],
+             [{{#{a => 1}, '_'}, [], ['$_']}, {{<<"b">>, '_'}, [], ['$_']}]],
+    lists:foreach(
+      fun(MS) ->
+              All = ?EQU(P, ?M:select(?T, MS)),
+              ?EQU(P, ?M:select_reverse(?T, MS)),
+              ?EQ(P, ?M:select_count(?T, true_bodies(MS))),
+              ?EQ(P, chunks_shape(P, 1, ?M, select_reverse, ?M:select_reverse(?T, MS, 1))),
+              M = P#p.mod,
+              Chunked = lists:append([R || {R, _} <- chunks(M, select, M:select(P#p.x, MS, 1))]),
+              total_sort(Chunked) =:= total_sort(All)
+                  orelse ct:fail({chunks_differ_from_select, MS, Chunked, All})
+      end, Specs),
+    ?EQ(P, ?M:select_delete(?T, [{{#{}, '_'}, [], [true]}, {{5, '_'}, [], [true]}])),
     ?EQU(P, ?M:tab2list(?T)).
 
 %% ordered_set: keys are equal when ==, but heads match with =:=, so a

@@ -108,8 +108,11 @@ leaf() ->
         5 -> pick(atoms());
         6 -> random_atom();
         7 -> random_bits();
+        %% Three to five words, as nodes send them: ets on OTP 25 hashes an
+        %% external reference of one word inconsistently, so that lookup/2
+        %% may miss it (and a map holding it as a key) although it is there.
         8 -> pick([make_ref(), alias(), ext_ref(pick(remote_nodes()), rand:uniform(3) - 1,
-                                                 [rand:uniform(4) - 1 || _ <- lists:seq(1, rand:uniform(5))])]);
+                                                 [rand:uniform(4) - 1 || _ <- lists:seq(1, 2 + rand:uniform(3))])]);
         9 -> pick([fun() -> ok end, fun lists:sort/1, fun lists:sort/2, fun a:b/0, local_fun(pick([1, 1.0, a]))]);
         10 -> pick([list_to_port("#Port<0." ++ integer_to_list(rand:uniform(10)) ++ ">"),
                     ext_port(pick(nodes_()), rand:uniform(3) - 1, rand:uniform(10)),
