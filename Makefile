@@ -47,7 +47,7 @@ demo: compile
 test: compile
 	./test/run
 
-# The whole set (about 12 minutes): the Erlang sections, their CSV and plot
+# The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.
 bench: bench-compile bench-deps
 	erl -noshell -pa $(EBIN) -run xets_bench main full $(RESULTS) -s init stop

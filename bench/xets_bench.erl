@@ -1,7 +1,7 @@
 %% Benchmarks of xets against native ets, in one run, alternating the two so
 %% that the noise of a shared machine falls on both. Ratios are xets / ets.
 %%
-%%   make bench        every section below, about 12 minutes
+%%   make bench        every section below, about 10 minutes
 %%   make bench-quick  a subset of each, under 2 minutes
 %%
 %% Sections (each row: table type and options, mix, processes, both values):
