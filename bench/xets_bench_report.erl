@@ -5,8 +5,6 @@
 -module(xets_bench_report).
 -export([columns/0, print/1, write_csv/2, write_plot/3]).
 
--export_type([row/0]).
-
 %% A measurement of both libraries (na where one was not run). For the codec
 %% section the ets column holds term_to_binary/1, the baseline of the key
 %% encoding.

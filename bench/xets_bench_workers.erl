@@ -15,8 +15,6 @@
 -module(xets_bench_workers).
 -export([load/4, prefill/2, throughput/4, latency/4, clock_overhead/0]).
 
--export_type([load/0, mix/0, op/0]).
-
 %% What the workers run on: a table, keys 1..Range, the object an insert of
 %% key K writes, and the functions of the library (ets or xets).
 -type load() :: #{mod := ets | xets, tab := term(), range := pos_integer(),
