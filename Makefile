@@ -4,16 +4,18 @@
 
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
             erlang-proper erlang-tools rebar3 libck-dev libxxhash-dev
+BENCH_PACKAGES := gnuplot-nox
 EBIN := _build/default/lib/xets/ebin
+RESULTS := bench/results
 
-.PHONY: all deps compile demo test check shell bench bench-quick clean
+.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-compile clean
 
 all: compile
 
-# Installs what is missing with apt-get when root; otherwise prints the
-# exact command and stops.
-deps:
-	@missing=$$(for p in $(PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing: with apt-get when
+# root; otherwise prints the exact command and stops.
+define install_missing
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -26,6 +28,14 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(PACKAGES))
+
+# gnuplot draws bench/results/throughput.png.
+bench-deps:
+	$(call install_missing,$(BENCH_PACKAGES))
 
 compile: deps
 	rebar3 compile
@@ -37,9 +47,21 @@ demo: compile
 test: compile
 	./test/run
 
-bench bench-quick: compile
-	erlc -o $(EBIN) bench/xets_bench.erl
-	erl -noshell -pa $(EBIN) -s xets_bench main -s init stop
+# The whole set (about 10 minutes): the Erlang sections, their CSV and plot
+# under bench/results/, then the C micro-benchmarks of bench/c/.
+bench: bench-compile bench-deps
+	erl -noshell -pa $(EBIN) -run xets_bench main full $(RESULTS) -s init stop
+	cd $(RESULTS) && gnuplot throughput.gp
+	$(MAKE) -s -C c_src bench
+	@for b in c_src/build/*_bench; do echo; echo "== $$b"; ./$$b; done
+
+# A subset of each Erlang section, in under 2 minutes; CSV in bench/results/quick.csv.
+bench-quick: bench-compile
+	erl -noshell -pa $(EBIN) -run xets_bench main quick $(RESULTS) -s init stop
+
+bench-compile: compile
+	erlc -o $(EBIN) bench/xets_bench*.erl
+	mkdir -p $(RESULTS)
 
 check: deps
 	$(MAKE) -C c_src check
