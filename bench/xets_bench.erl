@@ -80,16 +80,6 @@ mixes() ->
      {"10i/10d/79l/1sa", [{10, insert}, {10, delete}, {79, lookup}, {1, {select_count, all}}]},
      {"10i/10d/79l/1sr", [{10, insert}, {10, delete}, {79, lookup}, {1, {select_count, range}}]}].
 
-%% The libraries that run every operation of Mix.
-libraries(Mix) ->
-    [Lib || Lib <- [ets, xets], lists:all(fun({_, Op}) -> lists:member(Lib, runs(Op)) end, Mix)].
-
-%% The libraries that can run Op.
-%% TEMPORARY, while xets:select_count/2 is being written: until xets exports
-%% it, xets sits out the select mixes (shown n/a). Delete this clause then.
-runs({select_count, _}) -> [ets | [xets || code:ensure_loaded(xets) =:= {module, xets}, erlang:function_exported(xets, select_count, 2)]];
-runs(_Op) -> [ets, xets].
-
 section(single, #{keys := Keys} = P) ->
     lists:append(
       [with_tables(Type, [], ?RANGE, fun(K) -> {K} end, Keys,
@@ -105,7 +95,7 @@ section(throughput, #{keys := Keys, configs := Configs, mixes := Mixes} = P) ->
       [with_tables(Type, Opts, ?RANGE, fun(K) -> {K} end, Keys,
                    fun(Loads) ->
                            [row(throughput, Type, Opts, Name, Procs, "ops/s",
-                                best(P, Loads, rate(P, Mix, Procs), libraries(Mix)))
+                                best(P, Loads, rate(P, Mix, Procs)))
                             || {Name, Mix} <- Mixes,
                                Procs <- lists:seq(1, erlang:system_info(schedulers))]
                    end)
@@ -204,17 +194,12 @@ rate(P, Mix, Procs) ->
     fun(Load) -> xets_bench_workers:throughput(Load, Mix, Procs, maps:get(seconds, P)) end.
 
 best(P, Subjects, Measure) ->
-    best(P, Subjects, Measure, [ets, xets]).
-
-%% The best of each library's measurements (na for those not in Libs).
-best(P, Subjects, Measure, Libs) ->
-    Runs = alternate(P, Subjects, Measure, Libs),
-    maps:merge(#{ets => na, xets => na}, maps:map(fun(_, Vs) -> lists:max(Vs) end, Runs)).
+    maps:map(fun(_, Vs) -> lists:max(Vs) end, alternate(P, Subjects, Measure)).
 
 %% Each library's measurements: Measure of its subject, ROUNDS times, the
 %% libraries taking turns so that a disturbance of the machine falls on both.
-alternate(#{rounds := Rounds}, Subjects, Measure, Libs) ->
-    Runs = [{Lib, Measure(maps:get(Lib, Subjects))} || _ <- lists:seq(1, Rounds), Lib <- Libs],
+alternate(#{rounds := Rounds}, Subjects, Measure) ->
+    Runs = [{Lib, Measure(maps:get(Lib, Subjects))} || _ <- lists:seq(1, Rounds), Lib <- [ets, xets]],
     maps:groups_from_list(fun({Lib, _}) -> Lib end, fun({_, V}) -> V end, Runs).
 
 %% p50, p99 and p99.9 of Op under Procs processes, each the median over the
@@ -224,7 +209,7 @@ percentiles(P, Loads, Op, Procs, N) ->
                    Ns = list_to_tuple(xets_bench_workers:latency(Load, Op, Procs, N)),
                    [element(max(1, ceil(Q * tuple_size(Ns))), Ns) || Q <- [0.50, 0.99, 0.999]]
            end,
-    Runs = alternate(P, Loads, Pick, [ets, xets]),
+    Runs = alternate(P, Loads, Pick),
     [{Name, maps:map(fun(_, Rs) -> median([lists:nth(I, R) || R <- Rs]) end, Runs)}
      || {I, Name} <- lists:enumerate(["p50", "p99", "p99.9"])].
 

@@ -5,12 +5,12 @@
 -module(xets_bench_report).
 -export([columns/0, print/1, write_csv/2, write_plot/3]).
 
-%% A measurement of both libraries (na where one was not run). For the codec
+%% A measurement of both libraries. For the codec
 %% section the ets column holds term_to_binary/1, the baseline of the key
 %% encoding.
 -type row() :: #{section := atom(), type := atom(), options := string(), mix := string(),
                  procs := pos_integer(), unit := string(),
-                 ets := number() | na, xets := number() | na}.
+                 ets := number(), xets := number()}.
 
 -define(ROW, "~-10s ~-11s ~-15s ~-22s ~5s ~-10s ~12s ~12s ~6s~n").
 
@@ -97,7 +97,7 @@ panel(I, Type, Options, Rows) ->
     [Name, " << EOD\n",
      [io_lib:format("\"~s p~b\" ~s ~s \"~s\" ~s~n",
                     [M, P, number(E), number(X), text(ratio(R)),
-                     number(1.6 * lists:max([V || V <- [E, X], is_number(V)]))])
+                     number(1.6 * max(E, X))])
       || #{mix := M, procs := P, ets := E, xets := X} = R <- Rows],
      "EOD\n",
      io_lib:format("set title \"~s, ~s\"~n", [Type, Options]),
@@ -105,5 +105,4 @@ panel(I, Type, Options, Rows) ->
      Name, " using 3 title 'xets' lc rgb '#ee6677', ",
      Name, " using 0:5:4 with labels notitle font ',8'\n"].
 
-number(na) -> "NaN";
 number(V) -> integer_to_list(round(V)).
