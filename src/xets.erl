@@ -524,13 +524,11 @@ rebuilds(Pattern, Expr) ->
     not is_tuple(Pattern) andalso not is_list(Pattern) andalso not is_map(Pattern) andalso
         Expr =:= Pattern orelse Pattern =:= [] andalso Expr =:= [].
 
-is_variable(Term) when is_atom(Term) ->
-    case atom_to_list(Term) of
+is_variable(Atom) ->
+    case atom_to_list(Atom) of
         [$$ | Digits] when Digits =/= [] -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Digits);
         _ -> false
-    end;
-is_variable(_Term) ->
-    false.
+    end.
 
 %% No variable, '_' or map anywhere in it.
 is_ground(Term) when is_atom(Term) -> Term =/= '_' andalso not is_variable(Term);
