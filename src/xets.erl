@@ -429,13 +429,21 @@ select_reverse(Tab, MatchSpec, Limit) ->
     ?CALL(first_chunk(Tab, MatchSpec, Limit, backward), [Tab, MatchSpec, Limit]).
 
 %% ets checks the spec first (it takes [] in a select, though not in
-%% match_spec_compile); C plans it for the table.
+%% match_spec_compile); C plans it for the table. As in ets, the select of
+%% a hash table holds its tid, so that a continuation does not go on in
+%% another table made under the same name; that of an ordered_set holds
+%% the name it was given, and does (if of the same type and keypos).
 plan(Tab, MatchSpec, Dir, Op) ->
     CMS = case MatchSpec of
               [] -> none;
               _ -> ets:match_spec_compile(MatchSpec)
           end,
-    #sel{tab = Tab, plan = xets_nif:select_plan(Tab, MatchSpec), cms = CMS, dir = Dir, op = Op}.
+    Plan = xets_nif:select_plan(Tab, MatchSpec),
+    Held = case is_atom(Tab) andalso info(Tab, type) =/= ordered_set of
+               true -> xets_nif:whereis(Tab);
+               false -> Tab
+           end,
+    #sel{tab = Held, plan = Plan, cms = CMS, dir = Dir, op = Op}.
 
 %% One chunk: {Items, Cursor}, Items being what C made of the objects
 %% (results or a count), or {deferred, Objects} for Erlang to run the spec.

@@ -512,7 +512,22 @@ continuation_after_table_delete_raises_badarg(Config) ->
                          true = ?M:delete(?T),
                          ?M:Next(C)
                      end)
-      end, [{O, S} || O <- [[public], [public, named_table]], S <- Starts]).
+      end, [{O, S} || O <- [[public], [public, named_table]], S <- Starts]),
+    %% A continuation of a hash table holds the table, not its name:
+    %% another table made under the name does not continue it. One of an
+    %% ordered_set holds the name, and goes on in the new table.
+    lists:foreach(
+      fun({Next, Start}) ->
+              P = pair(Config, [public, named_table]),
+              insert_each(P, numbered(P#p.type, 20)),
+              ?EQ(P, begin
+                         {_, C} = Start(?M, ?T),
+                         true = ?M:delete(?T),
+                         ?T = ?M:new(?T, [P#p.type, public, named_table]),
+                         ?M:insert(?T, numbered(P#p.type, 20)),
+                         try chunks(?M, Next, ?M:Next(C)) after ?M:delete(?T) end
+                     end)
+      end, Starts).
 
 %% While the continuation it was copied from is alive, a continuation that
 %% went through term_to_binary/binary_to_term continues like it.
