@@ -49,6 +49,7 @@
  * The encoder walks the term with an explicit work stack (inline, spilling
  * to the heap) and never recurses on the C stack. */
 #include "term_key.h"
+#include "etf.h"
 #include "status.h"
 
 #include <xxhash.h>
@@ -74,31 +75,6 @@ enum {
     T_NIL = 0x90,
     T_CONS = 0xA0,
     T_BITS = 0xB0
-};
-
-/* External term format tags. */
-enum {
-    ETF_VERSION = 131,
-    ETF_BIT_BINARY = 77,
-    ETF_NEW_PID = 88,
-    ETF_NEW_PORT = 89,
-    ETF_NEWER_REFERENCE = 90,
-    ETF_SMALL_INTEGER = 97,
-    ETF_INTEGER = 98,
-    ETF_ATOM = 100,
-    ETF_REFERENCE = 101,
-    ETF_PORT = 102,
-    ETF_PID = 103,
-    ETF_LARGE_TUPLE = 105,
-    ETF_SMALL_BIG = 110,
-    ETF_LARGE_BIG = 111,
-    ETF_NEW_FUN = 112,
-    ETF_EXPORT = 113,
-    ETF_NEW_REFERENCE = 114,
-    ETF_SMALL_ATOM = 115,
-    ETF_ATOM_UTF8 = 118,
-    ETF_SMALL_ATOM_UTF8 = 119,
-    ETF_V4_PORT = 120
 };
 
 /* ---- output buffer ---------------------------------------------------- */
@@ -405,9 +381,9 @@ static int put_double_exact(kbuf_t *b, double d)
 typedef struct {
     const unsigned char *p, *end;
     int bad;
-} etf_t;
+} reader_t;
 
-static inline int etf_need(etf_t *r, size_t n)
+static inline int rd_need(reader_t *r, size_t n)
 {
     if (r->bad || (size_t)(r->end - r->p) < n) {
         r->bad = 1;
@@ -416,25 +392,25 @@ static inline int etf_need(etf_t *r, size_t n)
     return 1;
 }
 
-static uint32_t etf_u8(etf_t *r)
+static uint32_t rd_u8(reader_t *r)
 {
-    if (!etf_need(r, 1))
+    if (!rd_need(r, 1))
         return 0;
     return *r->p++;
 }
 
-static uint32_t etf_u16(etf_t *r)
+static uint32_t rd_u16(reader_t *r)
 {
-    if (!etf_need(r, 2))
+    if (!rd_need(r, 2))
         return 0;
     uint32_t v = ((uint32_t)r->p[0] << 8) | r->p[1];
     r->p += 2;
     return v;
 }
 
-static uint32_t etf_u32(etf_t *r)
+static uint32_t rd_u32(reader_t *r)
 {
-    if (!etf_need(r, 4))
+    if (!rd_need(r, 4))
         return 0;
     uint32_t v = ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) |
                  ((uint32_t)r->p[2] << 8) | r->p[3];
@@ -442,24 +418,24 @@ static uint32_t etf_u32(etf_t *r)
     return v;
 }
 
-static uint64_t etf_u64(etf_t *r)
+static uint64_t rd_u64(reader_t *r)
 {
-    uint64_t hi = etf_u32(r);
-    return (hi << 32) | etf_u32(r);
+    uint64_t hi = rd_u32(r);
+    return (hi << 32) | rd_u32(r);
 }
 
 /* Reads an atom; *latin1 tells whether its bytes are Latin-1 or UTF-8. */
-static int etf_atom(etf_t *r, const unsigned char **s, size_t *n, int *latin1)
+static int rd_atom(reader_t *r, const unsigned char **s, size_t *n, int *latin1)
 {
-    uint32_t tag = etf_u8(r), len;
+    uint32_t tag = rd_u8(r), len;
     switch (tag) {
-    case ETF_ATOM: len = etf_u16(r); *latin1 = 1; break;
-    case ETF_SMALL_ATOM: len = etf_u8(r); *latin1 = 1; break;
-    case ETF_ATOM_UTF8: len = etf_u16(r); *latin1 = 0; break;
-    case ETF_SMALL_ATOM_UTF8: len = etf_u8(r); *latin1 = 0; break;
+    case ETF_ATOM: len = rd_u16(r); *latin1 = 1; break;
+    case ETF_SMALL_ATOM: len = rd_u8(r); *latin1 = 1; break;
+    case ETF_ATOM_UTF8: len = rd_u16(r); *latin1 = 0; break;
+    case ETF_SMALL_ATOM_UTF8: len = rd_u8(r); *latin1 = 0; break;
     default: r->bad = 1; return 0;
     }
-    if (!etf_need(r, len))
+    if (!rd_need(r, len))
         return 0;
     *s = r->p;
     *n = len;
@@ -467,39 +443,39 @@ static int etf_atom(etf_t *r, const unsigned char **s, size_t *n, int *latin1)
     return 1;
 }
 
-static int put_etf_atom(kbuf_t *b, etf_t *r)
+static int put_etf_atom(kbuf_t *b, reader_t *r)
 {
     const unsigned char *s;
     size_t n;
     int latin1;
-    if (!etf_atom(r, &s, &n, &latin1))
+    if (!rd_atom(r, &s, &n, &latin1))
         return XETS_BADARG;
     return latin1 ? put_latin1_as_utf8(b, s, n) : put_bits(b, s, n * 8);
 }
 
-static int32_t etf_int(etf_t *r)
+static int32_t rd_int(reader_t *r)
 {
-    uint32_t tag = etf_u8(r);
+    uint32_t tag = rd_u8(r);
     if (tag == ETF_SMALL_INTEGER)
-        return (int32_t)etf_u8(r);
+        return (int32_t)rd_u8(r);
     if (tag == ETF_INTEGER)
-        return (int32_t)etf_u32(r);
+        return (int32_t)rd_u32(r);
     r->bad = 1;
     return 0;
 }
 
-static void etf_skip_pid(etf_t *r)
+static void rd_skip_pid(reader_t *r)
 {
     const unsigned char *s;
     size_t n;
     int latin1;
-    uint32_t tag = etf_u8(r);
-    if (!etf_atom(r, &s, &n, &latin1))
+    uint32_t tag = rd_u8(r);
+    if (!rd_atom(r, &s, &n, &latin1))
         return;
     size_t skip = tag == ETF_NEW_PID ? 12 : tag == ETF_PID ? 9 : 0;
     if (skip == 0)
         r->bad = 1;
-    else if (etf_need(r, skip))
+    else if (rd_need(r, skip))
         r->p += skip;
 }
 
@@ -687,17 +663,17 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
     ErlNifBinary bin;
     if (!enif_term_to_binary(env, t, &bin))
         return XETS_NOMEM;
-    etf_t r = {bin.data, bin.data + bin.size, 0};
+    reader_t r = {bin.data, bin.data + bin.size, 0};
     int rc = XETS_OK;
-    if (etf_u8(&r) != ETF_VERSION)
+    if (rd_u8(&r) != ETF_VERSION)
         r.bad = 1;
-    uint32_t tag = etf_u8(&r);
+    uint32_t tag = rd_u8(&r);
     switch (tag) {
     case ETF_SMALL_BIG:
     case ETF_LARGE_BIG: {
-        size_t n = tag == ETF_SMALL_BIG ? etf_u8(&r) : etf_u32(&r);
-        int neg = (int)etf_u8(&r);
-        if (etf_need(&r, n))
+        size_t n = tag == ETF_SMALL_BIG ? rd_u8(&r) : rd_u32(&r);
+        int neg = (int)rd_u8(&r);
+        if (rd_need(&r, n))
             rc = put_le_number(o, r.p, n, neg);
         break;
     }
@@ -710,8 +686,8 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
             rc = put_etf_atom(o, &r);
         break;
     case ETF_BIT_BINARY: {
-        uint32_t len = etf_u32(&r), bits = etf_u8(&r);
-        if (!etf_need(&r, len) || bits > 8 || (len == 0 && bits != 0))
+        uint32_t len = rd_u32(&r), bits = rd_u8(&r);
+        if (!rd_need(&r, len) || bits > 8 || (len == 0 && bits != 0))
             break;
         size_t nbits = len == 0 ? 0 : ((size_t)len - 1) * 8 + (bits ? bits : 8);
         if ((rc = put_byte(o, T_BITS)) == XETS_OK)
@@ -723,10 +699,10 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
         const unsigned char *node;
         size_t nlen;
         int latin1;
-        if (!etf_atom(&r, &node, &nlen, &latin1))
+        if (!rd_atom(&r, &node, &nlen, &latin1))
             break;
-        uint32_t num = etf_u32(&r), ser = etf_u32(&r);
-        uint32_t cr = tag == ETF_PID ? etf_u8(&r) : etf_u32(&r);
+        uint32_t num = rd_u32(&r), ser = rd_u32(&r);
+        uint32_t cr = tag == ETF_PID ? rd_u8(&r) : rd_u32(&r);
         unsigned char *w = kbuf_room(o, 9);
         if (!w) {
             rc = XETS_NOMEM;
@@ -746,8 +722,8 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
     case ETF_V4_PORT: {
         if ((rc = put_byte(o, T_PORT)) != XETS_OK || (rc = put_etf_atom(o, &r)) != XETS_OK)
             break;
-        uint64_t num = tag == ETF_V4_PORT ? etf_u64(&r) : etf_u32(&r);
-        uint32_t cr = tag == ETF_PORT ? etf_u8(&r) : etf_u32(&r);
+        uint64_t num = tag == ETF_V4_PORT ? rd_u64(&r) : rd_u32(&r);
+        uint32_t cr = tag == ETF_PORT ? rd_u8(&r) : rd_u32(&r);
         unsigned char *w = kbuf_room(o, 12);
         if (!w) {
             rc = XETS_NOMEM;
@@ -761,22 +737,22 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
     case ETF_REFERENCE:
     case ETF_NEW_REFERENCE:
     case ETF_NEWER_REFERENCE: {
-        uint32_t nw = tag == ETF_REFERENCE ? 1 : etf_u16(&r);
+        uint32_t nw = tag == ETF_REFERENCE ? 1 : rd_u16(&r);
         if ((rc = put_byte(o, T_REF)) != XETS_OK || (rc = put_etf_atom(o, &r)) != XETS_OK)
             break;
         uint32_t cr = 0;
         if (tag == ETF_REFERENCE) {
             /* Node, ID, Creation: creation comes after the single word. */
             const unsigned char *id = r.p;
-            if (!etf_need(&r, 5))
+            if (!rd_need(&r, 5))
                 break;
             r.p += 4;
-            cr = etf_u8(&r);
+            cr = rd_u8(&r);
             r.p = id;
         } else {
-            cr = tag == ETF_NEW_REFERENCE ? etf_u8(&r) : etf_u32(&r);
+            cr = tag == ETF_NEW_REFERENCE ? rd_u8(&r) : rd_u32(&r);
         }
-        if (!etf_need(&r, (size_t)nw * 4))
+        if (!rd_need(&r, (size_t)nw * 4))
             break;
         const unsigned char *id = r.p;
         while (nw > 0 && !memcmp(id + 4 * (nw - 1), "\0\0\0\0", 4))
@@ -797,22 +773,22 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *
         if ((rc = put_byte(o, T_FUN_EXPORT)) != XETS_OK || (rc = put_etf_atom(o, &r)) != XETS_OK ||
             (rc = put_etf_atom(o, &r)) != XETS_OK)
             break;
-        int32_t arity = etf_int(&r);
+        int32_t arity = rd_int(&r);
         rc = put_byte(o, (unsigned char)arity);
         break;
     }
     case ETF_NEW_FUN: {
-        etf_u32(&r); /* size */
-        etf_u8(&r);  /* arity: not compared */
-        if (!etf_need(&r, 16))
+        rd_u32(&r); /* size */
+        rd_u8(&r);  /* arity: not compared */
+        if (!rd_need(&r, 16))
             break;
         r.p += 16; /* new uniq: not compared */
-        uint32_t index = etf_u32(&r), nfree = etf_u32(&r);
+        uint32_t index = rd_u32(&r), nfree = rd_u32(&r);
         if ((rc = put_byte(o, T_FUN_LOCAL)) != XETS_OK || (rc = put_etf_atom(o, &r)) != XETS_OK)
             break;
-        etf_int(&r); /* old index: not compared */
-        int32_t old_uniq = etf_int(&r);
-        etf_skip_pid(&r); /* creator: not compared */
+        rd_int(&r); /* old index: not compared */
+        int32_t old_uniq = rd_int(&r);
+        rd_skip_pid(&r); /* creator: not compared */
         if (r.bad)
             break;
         unsigned char *w = kbuf_room(o, 12);
