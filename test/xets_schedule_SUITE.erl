@@ -11,9 +11,14 @@
 %% has a single owner: the previous setting is saved and restored.
 %%
 %% The machine may be busy (a 2-core box where the OS can preempt a
-%% scheduler thread for a few ms at any time), so an operation fails only
-%% if every one of ?ATTEMPTS attempts was reported; a call that really
-%% does not yield is reported every time. The first case shows the
+%% scheduler thread for a few ms at any time, more under a load of 8), so
+%% an attempt counts as clean if it was never reported, or only sporadically:
+%% fewer than ?SPORADIC reports, none longer than ?PREEMPTED times the
+%% limit. An operation fails only if every one of ?ATTEMPTS attempts was
+%% not clean. What a real defect looks like is reported every time: a call
+%% that does not yield holds its scheduler for tens or hundreds of ms on a
+%% million objects, and chunks that are too long are reported by the
+%% hundred. The first case shows the
 %% monitor catches such a call (setelement/3 on a 16,000,000-element
 %% tuple: one uninterruptible copy of 128 MB).
 %%
@@ -35,6 +40,8 @@
 
 -define(N, 1000000).
 -define(ATTEMPTS, 5).
+-define(SPORADIC, 5).
+-define(PREEMPTED, 4).
 %% Words: enough that the worker does not garbage collect during the op.
 -define(HEAP, 16#1000000).
 
@@ -83,9 +90,10 @@ monitor_catches_a_long_non_yielding_call(Config) ->
                                ?config(limit, Config)),
     16000000 = Result,
     ct:pal("long_schedule reports for the deliberate long call: ~p", [Events]),
+    Limit = ?config(limit, Config),
     case Events of
         [] -> ct:fail(long_call_not_reported);
-        _ -> ok
+        _ -> longest(Events) > ?PREEMPTED * Limit orelse ct:fail({taken_for_a_preemption, Events})
     end.
 
 insert_of_a_million_object_list_keeps_schedules_short(Config) ->
@@ -133,7 +141,7 @@ full(M, Config) ->
     T.
 
 %% Passes as soon as one attempt of Op (after Prepare, both in a fresh
-%% worker) was never reported for a long schedule; fails if all were.
+%% worker) was clean (see the top of the file); fails if none was.
 %% Op's result must be Expected every time (the work was really done).
 short(Config, Prepare, Op, Expected) ->
     Limit = ?config(limit, Config),
@@ -147,11 +155,12 @@ short(Prepare, Op, Expected, Limit, Attempt, Reports) ->
         Expected -> ok;
         _ -> ct:fail({wrong_result, Result, expected, Expected})
     end,
-    case Events of
-        [] ->
-            ct:pal("attempt ~p: no long schedule (earlier attempts: ~p)",
-                   [Attempt, lists:reverse(Reports)]);
-        _ ->
+    case Events =:= [] orelse
+        (length(Events) < ?SPORADIC andalso longest(Events) =< ?PREEMPTED * Limit) of
+        true ->
+            ct:pal("attempt ~p: no long schedule but sporadic ones ~p (earlier attempts: ~p)",
+                   [Attempt, Events, lists:reverse(Reports)]);
+        false ->
             ct:pal("attempt ~p: ~p long schedule(s), longest ~p ms: ~p",
                    [Attempt, length(Events), longest(Events), Events]),
             short(Prepare, Op, Expected, Limit, Attempt + 1,
