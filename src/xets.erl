@@ -18,6 +18,14 @@
          select_replace/2, select_reverse/1, select_reverse/2,
          select_reverse/3, setopts/2, tab2list/1, take/2, test_ms/2,
          update_counter/3, update_counter/4, update_element/3, whereis/1]).
+%% Added to ets after OTP 25 (first_lookup/1 and friends and
+%% update_element/4 in OTP 27), with their semantics.
+-export([first_lookup/1, last_lookup/1, next_lookup/2, prev_lookup/2, update_element/4]).
+-export([slot/2, match_spec_run_r/3]).
+%% ets exports these for its own use (ets:all/0, delete_all_objects/1 and
+%% select_delete/2 are built on them); xets has them so that every name ets
+%% exports is here too.
+-export([internal_request_all/0, internal_delete_all/2, internal_select_delete/2]).
 -export([format_error/2]).
 
 -compile({no_auto_import, [whereis/1]}).
@@ -58,6 +66,18 @@
 all() ->
     xets_nif:all().
 
+%% @doc ets:all/0's request: ets's schedulers each answer with
+%% {Ref, TheirTables}, and ets:all/0 waits for one answer per scheduler.
+%% xets's tables are in one list, so the first answer carries them all and
+%% the others are empty: a caller that follows ets's protocol gets every
+%% table.
+-spec internal_request_all() -> reference().
+internal_request_all() ->
+    Ref = make_ref(),
+    self() ! {Ref, all()},
+    [self() ! {Ref, []} || _ <- lists:seq(2, erlang:system_info(schedulers))],
+    Ref.
+
 %% @doc Deletes the whole table.
 -spec delete(tab()) -> true.
 delete(Tab) ->
@@ -71,7 +91,18 @@ delete(Tab, Key) ->
 %% @doc Deletes every object; atomic and isolated.
 -spec delete_all_objects(tab()) -> true.
 delete_all_objects(Tab) ->
-    ?CALL(xets_nif:delete_all_objects(Tab), [Tab]).
+    _ = ?CALL(xets_nif:delete_all_objects(Tab), [Tab]),
+    true.
+
+%% @doc As delete_all_objects/1, returning how many objects it deleted, as
+%% ets's. ets's second argument is undefined from its callers and otherwise
+%% the state of a call it trapped out of; xets never traps, so it takes
+%% undefined only.
+-spec internal_delete_all(tab(), undefined) -> non_neg_integer().
+internal_delete_all(Tab, undefined) ->
+    ?CALL(xets_nif:delete_all_objects(Tab), [Tab, undefined]);
+internal_delete_all(Tab, State) ->
+    erlang:error(badarg, [Tab, State], [{error_info, #{module => ?MODULE}}]).
 
 %% @doc Deletes the objects identical (=:=) to Object.
 -spec delete_object(tab(), tuple()) -> true.
@@ -81,7 +112,12 @@ delete_object(Tab, Object) ->
 %% @doc The first key in table order, or '$end_of_table'.
 -spec first(tab()) -> term() | '$end_of_table'.
 first(Tab) ->
-    ?CALL(xets_nif:first(Tab, forward), [Tab]).
+    ?CALL(xets_nif:first(Tab, forward, key), [Tab]).
+
+%% @doc The first key and its objects, read together (OTP 27).
+-spec first_lookup(tab()) -> {term(), [tuple()]} | '$end_of_table'.
+first_lookup(Tab) ->
+    ?CALL(xets_nif:first(Tab, forward, lookup), [Tab]).
 
 %% @doc Folds over the objects in table order.
 -spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
@@ -190,7 +226,12 @@ is_compiled_ms(Term) ->
 %% @doc The last key in table order (the first, for tables without order).
 -spec last(tab()) -> term() | '$end_of_table'.
 last(Tab) ->
-    ?CALL(xets_nif:first(Tab, backward), [Tab]).
+    ?CALL(xets_nif:first(Tab, backward, key), [Tab]).
+
+%% @doc The last key and its objects, read together (OTP 27).
+-spec last_lookup(tab()) -> {term(), [tuple()]} | '$end_of_table'.
+last_lookup(Tab) ->
+    ?CALL(xets_nif:first(Tab, backward, lookup), [Tab]).
 
 %% @doc The objects with key Key.
 -spec lookup(tab(), term()) -> [tuple()].
@@ -259,6 +300,12 @@ match_spec_compile(MatchSpec) ->
 -spec match_spec_run([term()], comp_match_spec()) -> [term()].
 match_spec_run(List, CompiledMatchSpec) ->
     ?CALL(ets:match_spec_run(List, CompiledMatchSpec), [List, CompiledMatchSpec]).
+
+%% @doc The results of a compiled match specification over a list, in
+%% reverse, in front of Acc (as ets; match_spec_run/2 is built on it).
+-spec match_spec_run_r([term()], comp_match_spec(), list()) -> list().
+match_spec_run_r(List, CompiledMatchSpec, Acc) ->
+    ?CALL(ets:match_spec_run_r(List, CompiledMatchSpec, Acc), [List, CompiledMatchSpec, Acc]).
 
 %% @doc Whether an object with key Key exists.
 -spec member(tab(), term()) -> boolean().
@@ -334,12 +381,22 @@ normalized(O0) ->
 %% @doc The key after Key in table order, or '$end_of_table'.
 -spec next(tab(), term()) -> term() | '$end_of_table'.
 next(Tab, Key) ->
-    ?CALL(xets_nif:next(Tab, Key, forward), [Tab, Key]).
+    ?CALL(xets_nif:next(Tab, Key, forward, key), [Tab, Key]).
+
+%% @doc The key after Key and its objects, read together (OTP 27).
+-spec next_lookup(tab(), term()) -> {term(), [tuple()]} | '$end_of_table'.
+next_lookup(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, forward, lookup), [Tab, Key]).
 
 %% @doc The key before Key in table order (after, for tables without order).
 -spec prev(tab(), term()) -> term() | '$end_of_table'.
 prev(Tab, Key) ->
-    ?CALL(xets_nif:next(Tab, Key, backward), [Tab, Key]).
+    ?CALL(xets_nif:next(Tab, Key, backward, key), [Tab, Key]).
+
+%% @doc The key before Key and its objects, read together (OTP 27).
+-spec prev_lookup(tab(), term()) -> {term(), [tuple()]} | '$end_of_table'.
+prev_lookup(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, backward, lookup), [Tab, Key]).
 
 %% @doc Renames a table.
 -spec rename(tab(), atom()) -> atom().
@@ -396,6 +453,12 @@ select_count(Tab, MatchSpec) ->
 %% returns how many.
 -spec select_delete(tab(), match_spec()) -> non_neg_integer().
 select_delete(Tab, MatchSpec) ->
+    ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
+
+%% @doc What ets's select_delete/2 calls for every spec but the one that
+%% deletes all: the same as select_delete/2 here.
+-spec internal_select_delete(tab(), match_spec()) -> non_neg_integer().
+internal_select_delete(Tab, MatchSpec) ->
     ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
 
 %% @doc Replaces each matching object by the match specification's result,
@@ -591,6 +654,23 @@ setopts(Tab, [{protection, P} | T], Heir, keep) when P =:= private; P =:= protec
 setopts(_Tab, _Opts, _Heir, _Protection) ->
     erlang:error(badarg).
 
+%% @doc The objects of slot I, '$end_of_table' at the slot after the last,
+%% badarg beyond. ordered_set: slot I is the I-th object in table order, as
+%% in ets. set, bag and duplicate_bag: slot I is hash bucket I, as in ets,
+%% of xets's own buckets (so not numbered as ets's): each object is in
+%% exactly one of slots 0 to N - 1, N being the number of buckets when the
+%% call is made; it grows and shrinks with the table.
+-spec slot(tab(), non_neg_integer()) -> [tuple()] | '$end_of_table'.
+slot(Tab, I) ->
+    ?CALL(slot(Tab, I, '$end_of_table'), [Tab, I]).
+
+%% An ordered_set slot is counted in calls of bounded length.
+slot(Tab, I, Cursor) ->
+    case xets_nif:slot(Tab, I, Cursor) of
+        {continue, Left, Next} -> slot(Tab, Left, Next);
+        Objects -> Objects
+    end.
+
 %% @doc Every object in the table, in table order.
 -spec tab2list(tab()) -> [tuple()].
 tab2list(Tab) ->
@@ -630,6 +710,15 @@ update_counter(Tab, Key, UpdateOp, Default) ->
           boolean().
 update_element(Tab, Key, ElementSpec) ->
     ?CALL(xets_nif:update(Tab, Key, ElementSpec, false, nodefault), [Tab, Key, ElementSpec]).
+
+%% @doc As update_element/3, but when there is no object with key Key,
+%% inserts Default (its key replaced by Key) with the elements replaced
+%% (OTP 27). Always true.
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
+                     tuple()) -> true.
+update_element(Tab, Key, ElementSpec, Default) ->
+    ?CALL(xets_nif:update(Tab, Key, ElementSpec, false, {default, Default}),
+          [Tab, Key, ElementSpec, Default]).
 
 %% @doc The tid of the named table Name, or undefined.
 -spec whereis(atom()) -> tid() | undefined.
