@@ -22,6 +22,8 @@
 %% update_element/4 in OTP 27), with their semantics.
 -export([first_lookup/1, last_lookup/1, next_lookup/2, prev_lookup/2, update_element/4]).
 -export([slot/2, match_spec_run_r/3]).
+-export([from_dets/2, to_dets/2, fun2ms/1, i/0, i/1, i/2, i/3, init_table/2,
+         table/1, table/2]).
 %% ets exports these for its own use (ets:all/0, delete_all_objects/1 and
 %% select_delete/2 are built on them); xets has them so that every name ets
 %% exports is here too.
@@ -43,6 +45,9 @@
 %% visited yet; done: the table is exhausted).
 -record(xets_cont, {sel :: #sel{}, limit :: pos_integer(),
                     cursor :: start | done | binary()}).
+
+%% The state of i/3's pager: the regular expression of a search, or none.
+-record(browse, {tab, height :: pos_integer(), width :: pos_integer(), regexp = none}).
 
 %% Results per chunk when the caller asked for all of them.
 -define(CHUNK, 1000).
@@ -140,6 +145,47 @@ fold(Fun, Acc, Tab, Dir, Cursor) ->
             fold(Fun, lists:foldl(Fun, Acc, Objects), Tab, Dir, Next)
     end.
 
+%% @doc Inserts the objects of the open dets table DetsTab; objects already
+%% in Tab stay unless replaced.
+-spec from_dets(tab(), dets:tab_name()) -> true.
+from_dets(Tab, DetsTab) ->
+    dets_call(fun() -> dets_to_xets(DetsTab, Tab) end, [Tab, DetsTab], Tab, true).
+
+%% What dets:to_ets/2 does for an ets table.
+dets_to_xets(DetsTab, Tab) ->
+    case info(Tab, protection) of
+        undefined -> erlang:error(badarg, [DetsTab, Tab]);
+        _ -> dets:foldl(fun(Object, T) -> true = insert(T, Object), T end, Tab, DetsTab)
+    end.
+
+%% As ets: a dets failure, returned or raised, is raised as the reason alone
+%% with this call's arguments.
+dets_call(Fun, Args, Expected, Result) ->
+    case catch Fun() of
+        Expected -> Result;
+        {error, Reason} -> erlang:error(Reason, Args);
+        {'EXIT', {Reason, _Stack}} -> erlang:error(Reason, Args);
+        {'EXIT', Reason} -> erlang:error(Reason, Args);
+        Unexpected -> erlang:error(Unexpected, Args)
+    end.
+
+%% @doc Translates a fun to a match specification, as ets:fun2ms/1: a fun
+%% written in the shell is translated at run time; in a module, the call
+%% must be translated at compile time by the parse transform
+%% xets_ms_transform (include/xets_ms_transform.hrl), and otherwise exits
+%% as ets's does, naming xets.
+-spec fun2ms(function()) -> match_spec() | {error, transform_error}.
+fun2ms(Fun) when is_function(Fun) ->
+    case erl_eval:fun_data(Fun) of
+        {fun_data, _Imports, _Clauses} ->
+            ets:fun2ms(Fun);
+        _ ->
+            exit({badarg, {?MODULE, fun2ms,
+                           [function, called, with, real, 'fun', should, be, transformed, with,
+                            parse_transform, 'or', called, with, a, 'fun', generated, in, the,
+                            shell]}})
+    end.
+
 %% @doc Makes Pid the owner; it receives {'ETS-TRANSFER', Tab, self(), Data}.
 -spec give_away(tab(), pid(), term()) -> true.
 give_away(Tab, Pid, GiftData) ->
@@ -204,6 +250,174 @@ item(safe_fixed_monotonic_time, Raw) ->
         Ns -> {erlang:convert_time_unit(Ns, nanosecond, native), element(15, Raw)}
     end;
 item(binary, _Raw) -> [].
+
+%% @doc Prints every xets table, one line each, as ets:i/0 prints ets's.
+-spec i() -> ok.
+i() ->
+    i_line(id, name, type, size, mem, owner),
+    io:put_chars([$\s, lists:duplicate(76, $-), $\n]),
+    lists:foreach(fun i_table/1, lists:sort(all())).
+
+i_table(Tab) ->
+    try
+        Owner = info(Tab, owner),
+        i_line(Tab, info(Tab, name), info(Tab, type), info(Tab, size), info(Tab, memory),
+               case process_info(Owner, registered_name) of
+                   {registered_name, Name} -> Name;
+                   _ -> Owner
+               end)
+    catch
+        %% Deleted since all/0 listed it.
+        error:_ -> io:format("~-10s ... unreadable \n", [i_text(Tab)])
+    end.
+
+%% Columns as wide as ets's; a longer field pushes the rest to the right.
+i_line(Id, Name, Type, Size, Mem, Owner) ->
+    Fields = [string:pad(i_text(F), W) || {F, W} <- [{Id, 15}, {Name, 17}, {Type, 5},
+                                                      {Size, 6}, {Mem, 8}]],
+    io:put_chars([[$\s, F] || F <- Fields ++ [i_text(Owner)]] ++ "\n").
+
+i_text(Term) ->
+    lists:flatten(io_lib:format("~p", [Term])).
+
+%% @doc Browses the table on the terminal, 40 lines a page, as ets:i/1.
+-spec i(tab()) -> ok.
+i(Tab) ->
+    i(Tab, 40).
+
+%% @doc As i/1, Height lines a page.
+-spec i(tab(), pos_integer()) -> ok.
+i(Tab, Height) ->
+    i(Tab, Height, 80).
+
+%% @doc As i/1, Height lines a page, objects cut to Width columns. Between
+%% pages it asks as ets:i/3 does: (c)ontinue, (q)uit, (k)ill the table,
+%% (p)N to print object N whole, /Regexp to show only the objects whose
+%% printed form matches.
+-spec i(tab(), pos_integer(), pos_integer()) -> ok.
+i(Tab, Height, Width) ->
+    browse(#browse{tab = Tab, height = Height, width = Width}, first_lookup(Tab), 1, 1).
+
+%% Shows the objects from Step on (a key and its objects) until a page is
+%% full; Line is the line of the page, No the number of the next object
+%% shown.
+browse(B, '$end_of_table', _Line, No) ->
+    browse_ask(B, '$end_of_table', No);
+browse(#browse{height = Height} = B, Step, Line, No) when Line >= Height ->
+    browse_ask(B, Step, No);
+browse(#browse{tab = Tab, width = Width} = B, {Key, Objects}, Line, No) ->
+    Shown = browse_filter(B, Objects),
+    lists:foldl(fun(O, N) ->
+                        Text = i_text(O),
+                        Cut = case length(Text) > Width - 8 of
+                                  true -> string:slice(Text, 0, Width - 13) ++ "  ...";
+                                  false -> Text
+                              end,
+                        io:format("<~-4w> ~s~n", [N, Cut]),
+                        N + 1
+                end, No, Shown),
+    N = length(Shown),
+    browse(B, next_lookup(Tab, Key), Line + N, No + N).
+
+browse_filter(#browse{regexp = none}, Objects) ->
+    Objects;
+browse_filter(#browse{regexp = Re}, Objects) ->
+    [O || O <- Objects, re:run(i_text(O), Re, [{capture, none}]) =:= match].
+
+browse_ask(#browse{tab = Tab} = B, Step, No) ->
+    Prompt = case Step of
+                 '$end_of_table' -> 'EOT  (q)uit (p)Digits (k)ill /Regexp -->';
+                 _ -> '(c)ontinue (q)uit (p)Digits (k)ill /Regexp -->'
+             end,
+    case browse_answer(io:get_line(Prompt)) of
+        "c" when Step =/= '$end_of_table' ->
+            browse(B, Step, 1, No);
+        "q" ->
+            ok;
+        "k" ->
+            delete(Tab),
+            ok;
+        eof ->
+            ok;
+        [$p | Digits] ->
+            case string:to_integer(Digits) of
+                {N, ""} when is_integer(N) ->
+                    case browse_nth(B, first_lookup(Tab), N) of
+                        [Object] -> io:format("~p~n", [Object]);
+                        [] -> ok
+                    end;
+                _ ->
+                    io:put_chars("Bad digits\n")
+            end,
+            browse_ask(B, Step, No);
+        [$/ | Regexp] ->
+            case re:compile(Regexp, [unicode]) of
+                {ok, Re} ->
+                    browse(B#browse{regexp = Re}, first_lookup(Tab), 1, 1);
+                {error, {Message, _Pos}} ->
+                    io:format("~ts\n", [Message]),
+                    browse_ask(B, Step, No)
+            end;
+        _ ->
+            browse_ask(B, Step, No)
+    end.
+
+%% An answer without its newline; an empty line means continue.
+browse_answer(eof) -> eof;
+browse_answer({error, _}) -> eof;
+browse_answer(Line) ->
+    case string:trim(unicode:characters_to_list(Line), trailing, "\n") of
+        "" -> "c";
+        Text -> Text
+    end.
+
+%% Object N (from 1) of those shown, as a list of at most one.
+browse_nth(_B, '$end_of_table', _N) ->
+    [];
+browse_nth(#browse{tab = Tab} = B, {Key, Objects}, N) ->
+    Shown = browse_filter(B, Objects),
+    case length(Shown) of
+        Len when N =< Len -> [lists:nth(N, Shown) || N >= 1];
+        Len -> browse_nth(B, next_lookup(Tab, Key), N - Len)
+    end.
+
+%% @doc Replaces the table's objects with those InitFun gives: InitFun(read)
+%% returns end_of_input or {Objects, NextInitFun}; on a failure to insert,
+%% NextInitFun(close) is called and the caller exits, as in ets.
+-spec init_table(tab(), fun((read | close) -> end_of_input | {[tuple()], fun()} | term())) ->
+          true.
+init_table(Tab, InitFun) ->
+    delete_all_objects(Tab),
+    init_table_read(Tab, InitFun(read)).
+
+init_table_read(_Tab, end_of_input) ->
+    true;
+init_table_read(Tab, {Objects, InitFun}) when is_list(Objects), is_function(InitFun) ->
+    case catch init_table_insert(Tab, Objects) of
+        true ->
+            init_table_read(Tab, InitFun(read));
+        {'EXIT', Reason} ->
+            catch InitFun(close),
+            exit(Reason)
+    end;
+init_table_read(_Tab, Other) ->
+    exit(Other).
+
+%% The list in one atomic insert when it is good; otherwise one object at
+%% a time, so that, as in ets, the objects before a bad one are in and the
+%% failure is the bad one's.
+init_table_insert(Tab, Objects) ->
+    try
+        insert(Tab, Objects)
+    catch
+        error:badarg -> insert_each(Tab, Objects)
+    end.
+
+insert_each(_Tab, []) ->
+    true;
+insert_each(Tab, [Object | Objects]) ->
+    insert(Tab, Object),
+    insert_each(Tab, Objects).
 
 %% @doc Inserts an object or a list of objects, replacing objects with the
 %% same key in set and ordered_set tables. A list is inserted atomically and
@@ -682,6 +896,21 @@ chunks(Tab, Cursor) ->
         {Objects, Next} -> [Objects | chunks(Tab, Next)]
     end.
 
+%% @doc A QLC table of the whole table, as ets:table/1.
+-spec table(tab()) -> qlc:query_handle().
+table(Tab) ->
+    table(Tab, []).
+
+%% @doc A QLC table, as ets:table/2: {traverse, first_next | last_prev |
+%% select | {select, MatchSpec}} and {n_objects, N | default} as in ets,
+%% other options passed to qlc:table/2.
+-spec table(tab(), list() | tuple()) -> qlc:query_handle().
+table(Tab, Options) ->
+    case xets_qlc:table(Tab, Options) of
+        {ok, Handle} -> Handle;
+        badarg -> erlang:error(badarg, [Tab, Options])
+    end.
+
 %% @doc Removes and returns the objects with key Key.
 -spec take(tab(), term()) -> [tuple()].
 take(Tab, Key) ->
@@ -691,6 +920,29 @@ take(Tab, Key) ->
 -spec test_ms(tuple(), match_spec()) -> {ok, term()} | {error, [{warning | error, string()}]}.
 test_ms(Tuple, MatchSpec) ->
     ets:test_ms(Tuple, MatchSpec).
+
+%% @doc Replaces the objects of the open dets table DetsTab with the
+%% table's; returns DetsTab.
+-spec to_dets(tab(), dets:tab_name()) -> dets:tab_name().
+to_dets(Tab, DetsTab) ->
+    dets_call(fun() -> xets_to_dets(Tab, DetsTab) end, [Tab, DetsTab], ok, DetsTab).
+
+%% What dets:from_ets/2 does for an ets table: the table fixed, its objects
+%% handed over in select/3 chunks. The dets server calls the fun, so it
+%% reads the table from another process, as with ets.
+xets_to_dets(Tab, DetsTab) ->
+    safe_fixtable(Tab, true),
+    try
+        dets:init_table(DetsTab, dets_feed(select(Tab, [{'_', [], ['$_']}], 100)))
+    after
+        safe_fixtable(Tab, false)
+    end.
+
+dets_feed(Chunk) ->
+    fun(close) -> ok;
+       (read) when Chunk =:= '$end_of_table' -> end_of_input;
+       (read) -> {Objects, Cont} = Chunk, {Objects, dets_feed(select(Cont))}
+    end.
 
 %% @doc Atomically increments integer elements of the object with key Key.
 -spec update_counter(tab(), term(), term()) -> integer() | [integer()].

@@ -1,7 +1,9 @@
 %% The rest of the ets API, compared with ets in the same VM on all four
 %% table types: slot/2, the functions of later OTP releases
-%% (first_lookup/1 and friends, update_element/4), match_spec_run_r/3 and
-%% the internal_* functions.
+%% (first_lookup/1 and friends, update_element/4), match_spec_run_r/3, the
+%% internal_* functions, init_table/2, from_dets/2 and to_dets/2, i/0-3,
+%% table/1,2 through qlc, fun2ms/1 and its parse transform; and a check that
+%% xets exports every function ets does.
 %%
 %% Functions that OTP 25's ets lacks are compared with a model built from
 %% OTP 25 ets calls, following the OTP 26/27 manual (fl/3, nl/4, ue4/5).
@@ -10,6 +12,10 @@
 
 -include_lib("common_test/include/ct.hrl").
 -include("xets_twin.hrl").
+%% xets:fun2ms/1 on literal funs, translated at compile time (and
+%% ets:fun2ms/1 too, as stdlib's ms_transform does).
+-include_lib("xets/include/xets_ms_transform.hrl").
+-include_lib("stdlib/include/qlc.hrl").
 
 -import(xets_twin, [pair/2]).
 
@@ -28,7 +34,19 @@
          slot_bad_index_raises_badarg/1,
          match_spec_run_r_as_ets/1,
          internal_delete_all_and_select_delete_count_as_ets/1,
-         internal_request_all_answers_as_ets_all_expects/1]).
+         internal_request_all_answers_as_ets_all_expects/1,
+         init_table_replaces_the_contents_with_what_the_fun_reads/1,
+         init_table_failures_close_the_fun_and_exit_as_ets/1,
+         to_dets_from_dets_round_trip_through_a_dets_file/1,
+         from_dets_to_dets_bad_arguments_raise_as_ets/1,
+         i_browses_a_table_as_ets_does/1,
+         table_qlc_queries_see_every_object_with_each_traversal/1,
+         table_qlc_key_queries_are_lookups/1,
+         table_bad_options_raise_badarg/1,
+         i_0_prints_every_table_in_ets_columns/1,
+         fun2ms_literal_funs_translate_at_compile_time_as_ets/1,
+         fun2ms_at_run_time_translates_shell_funs_and_exits_on_others/1,
+         xets_exports_every_function_ets_exports/1]).
 
 -define(TYPES, [set, ordered_set, bag, duplicate_bag]).
 
@@ -36,7 +54,11 @@ suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [{group, T} || T <- ?TYPES].
+    [{group, T} || T <- ?TYPES] ++
+        [i_0_prints_every_table_in_ets_columns,
+         fun2ms_literal_funs_translate_at_compile_time_as_ets,
+         fun2ms_at_run_time_translates_shell_funs_and_exits_on_others,
+         xets_exports_every_function_ets_exports].
 
 groups() ->
     Cases = [first_last_lookup_return_the_key_with_its_objects,
@@ -51,14 +73,24 @@ groups() ->
              slot_bad_index_raises_badarg,
              match_spec_run_r_as_ets,
              internal_delete_all_and_select_delete_count_as_ets,
-             internal_request_all_answers_as_ets_all_expects],
+             internal_request_all_answers_as_ets_all_expects,
+             init_table_replaces_the_contents_with_what_the_fun_reads,
+             init_table_failures_close_the_fun_and_exit_as_ets,
+             to_dets_from_dets_round_trip_through_a_dets_file,
+             from_dets_to_dets_bad_arguments_raise_as_ets,
+             i_browses_a_table_as_ets_does,
+             table_qlc_queries_see_every_object_with_each_traversal,
+             table_qlc_key_queries_are_lookups,
+             table_bad_options_raise_badarg],
     [{T, [], Cases} || T <- ?TYPES].
 
 init_per_suite(Config) -> [{mod, xets_test_lib:module_under_test()} | Config].
 end_per_suite(_Config) -> ok.
 init_per_group(Type, Config) -> [{type, Type} | Config].
 end_per_group(_Type, _Config) -> ok.
-init_per_testcase(_Case, Config) -> xets_twin:reset_differences(), Config.
+%% The cases outside the type groups use a set (the group's type, when
+%% there is one, comes first in Config).
+init_per_testcase(_Case, Config) -> xets_twin:reset_differences(), Config ++ [{type, set}].
 end_per_testcase(_Case, _Config) -> xets_twin:check_differences().
 
 %%====================================================================
@@ -213,6 +245,314 @@ internal_request_all_answers_as_ets_all_expects(Config) ->
     ?EQ(P, lists:member(?T, receive_all(?M, ?M:internal_request_all()))),
     ?EQ(P, receive_all(?M, ?M:internal_request_all()) -- ?M:all()),
     ?EQ(P, receive after 0 -> nothing_more end).
+
+%%====================================================================
+%% init_table/2
+%%====================================================================
+
+init_table_replaces_the_contents_with_what_the_fun_reads(Config) ->
+    P = pair(Config, [public]),
+    ?EQ(P, ?M:insert(?T, [{old, 1}, {k1, old}])),
+    Reads = [[{k1, a}, {k2, b}], [], [{k1, c}, {k3, d}, {k3, d}], [{I, I} || I <- lists:seq(1, 3000)]],
+    ?EQ(P, ?M:init_table(?T, feed(Reads, self()))),
+    ?EQU(P, ?M:tab2list(?T)),
+    ?EQ(P, closed(self())),
+    ?EQ(P, ?M:init_table(?T, fun(read) -> end_of_input end)),
+    ?EQ(P, ?M:info(?T, size)).
+
+init_table_failures_close_the_fun_and_exit_as_ets(Config) ->
+    P = pair(Config, [public]),
+    Self = self(),
+    ?EQ(P, exit_reason(fun() -> ?M:init_table(?T, feed([[{a}, {b}], [{c}, bad, {d}]], Self)) end)),
+    ?EQ(P, closed(Self)),
+    ?EQU(P, ?M:tab2list(?T)),
+    ?EQ(P, exit_reason(fun() -> ?M:init_table(?T, feed([[{a} | {b}]], Self)) end)),
+    ?EQ(P, closed(Self)),
+    ?EQ(P, exit_reason(fun() -> ?M:init_table(?T, fun(read) -> {not_a_list, x} end) end)),
+    ?EQ(P, exit_reason(fun() -> ?M:init_table(?T, fun(read) -> weird end) end)),
+    ?EQ(P, exit_reason(fun() -> ?M:init_table(?T, not_a_fun) end)),
+    ?EQ(P, ?M:info(?T, size)),
+    ?EQ(P, run_elsewhere(fun() -> ?M:init_table(?T, fun(read) -> end_of_input end) end)),
+    ?EQ(P, ?M:delete(?T)),
+    ?EQ(P, ?M:init_table(?T, fun(read) -> end_of_input end)).
+
+%% An InitFun that hands out the lists of Reads, one per read, and tells
+%% Pid when it is closed.
+feed(Reads, Pid) ->
+    fun(close) -> Pid ! init_fun_closed, ok;
+       (read) ->
+            case Reads of
+                [] -> end_of_input;
+                [R | Rest] -> {R, feed(Rest, Pid)}
+            end
+    end.
+
+closed(_Pid) ->
+    receive init_fun_closed -> closed after 0 -> not_closed end.
+
+%% How a call exits, without the stack trace its reason may hold (which
+%% names the implementation's own functions).
+exit_reason(F) ->
+    try F() of
+        R -> {returned, R}
+    catch
+        exit:{Reason, [{_, _, _, _} | _]} -> {exit, Reason};
+        exit:Reason -> {exit, Reason};
+        error:Reason -> {error, Reason}
+    end.
+
+%%====================================================================
+%% from_dets/2, to_dets/2
+%%====================================================================
+
+to_dets_from_dets_round_trip_through_a_dets_file(Config) ->
+    P = pair(Config, [public]),
+    DetsType = case ?config(type, Config) of
+                   ordered_set -> set;
+                   T -> T
+               end,
+    Objects = [{K, V} || K <- [1, 2.0, a, "s", {t}, <<"b">>], V <- [x, y, x]] ++
+                  [{I, I} || I <- lists:seq(100, 400)],
+    ?EQ(P, ?M:insert(?T, Objects)),
+    Dir = ?config(priv_dir, Config),
+    Open = fun(M) ->
+                   File = filename:join(Dir, atom_to_list(M) ++ "_" ++ atom_to_list(DetsType) ++ ".dets"),
+                   _ = file:delete(File),
+                   {ok, D} = dets:open_file(list_to_atom(File), [{file, File}, {type, DetsType}]),
+                   ok = dets:insert(D, {stale, object}),
+                   D
+           end,
+    ?EQ(P, begin D = Open(?M), {?M:to_dets(?T, D) =:= D, dets_objects(D)} end),
+    ?EQ(P, begin
+               D = Open(?M),
+               ?M:to_dets(?T, D),
+               ?M:delete_all_objects(?T),
+               ?M:insert(?T, {kept, 1}),
+               R = ?M:from_dets(?T, D),
+               ok = dets:close(D),
+               R
+           end),
+    ?EQU(P, ?M:tab2list(?T)).
+
+dets_objects(D) ->
+    xets_twin:total_sort(dets:match_object(D, '_')).
+
+from_dets_to_dets_bad_arguments_raise_as_ets(Config) ->
+    P = pair(Config, [public]),
+    ?EQ(P, ?M:insert(?T, {a, 1})),
+    File = filename:join(?config(priv_dir, Config), "closed.dets"),
+    {ok, D} = dets:open_file(xets_api_closed, [{file, File}]),
+    ok = dets:close(D),
+    ?EQ(P, ?M:from_dets(?T, no_such_dets)),
+    ?EQ(P, ?M:to_dets(?T, no_such_dets)),
+    ?EQ(P, ?M:from_dets(?T, D)),
+    ?EQ(P, ?M:to_dets(?T, D)),
+    ?EQ(P, ?M:from_dets(no_such_table, D)),
+    ?EQ(P, ?M:to_dets(no_such_table, D)),
+    ?EQ(P, ?M:delete(?T)),
+    {ok, D2} = dets:open_file(xets_api_open, [{file, File}]),
+    ?EQ(P, ?M:from_dets(?T, D2)),
+    ?EQ(P, ?M:to_dets(?T, D2)),
+    ok = dets:close(D2).
+
+%%====================================================================
+%% i/0, i/1, i/2, i/3
+%%====================================================================
+
+i_browses_a_table_as_ets_does(Config) ->
+    Type = ?config(type, Config),
+    P = pair(Config, [public]),
+    ?EQ(P, ?M:insert(?T, [{I, lists:duplicate(I, $x)} || I <- lists:seq(1, 25)])),
+    %% Which object comes where in a hash table is the implementation's:
+    %% there only the scripts that show every object are run, and their
+    %% lines are compared as sorted, without the objects' numbers.
+    Ordered = Type =:= ordered_set,
+    Whole = [{fun(M, T) -> M:i(T, 10) end, ["\n", "c\n", "\n", "x\n", "q\n"]},
+             {fun(M, T) -> M:i(T, 100, 30) end, ["/x{20}\n", "/(\n", "q\n"]},
+             {fun(M, T) -> M:i(T, 100) end, ["c\n", "q\n"]},
+             {fun(M, T) -> M:i(T, 100) end, []}],
+    Part = [{fun(M, T) -> M:i(T) end, ["q\n"]},
+            {fun(M, T) -> M:i(T, 5, 30) end, ["c\n", "/x{20}\n", "c\n", "q\n"]},
+            {fun(M, T) -> M:i(T, 7, 20) end, ["p3\n", "pz\n", "p99\n", "/x{20}\n", "p2\n", "q\n"]}],
+    [?EQ(P, screen(fun() -> F(?M, ?T) end, Script, Ordered))
+     || {F, Script} <- Whole ++ [S || Ordered, S <- Part]],
+    ?EQ(P, screen(fun() -> ?M:i(?T, 100) end, ["k\n"], Ordered)),
+    ?EQ(P, ?M:info(?T, size)),
+    ?EQ(P, ?M:i(?T)).
+
+%% What F prints, as lines (sorted unless Ordered), and its result, with
+%% Answers typed at its prompts (then end of file).
+screen(F, Answers, Ordered) ->
+    Old = group_leader(),
+    Term = spawn_link(fun() -> terminal(Answers, []) end),
+    group_leader(Term, self()),
+    Result = try F() after group_leader(Old, self()) end,
+    Term ! {done, self()},
+    Text = receive {Term, Out} -> Out end,
+    Lines = string:split(Text, "\n", all),
+    {Result, case Ordered of
+                 true -> Lines;
+                 false -> lists:sort([re:replace(L, "^<[0-9 ]+> ", "<> ", [{return, list}])
+                                      || L <- Lines])
+             end}.
+
+%% A group leader: keeps what is written (prompts included) and answers
+%% reads from the script.
+terminal(Answers, Out) ->
+    receive
+        {io_request, From, Ref, Req} ->
+            {Reply, Text, Rest} = io_request(Req, Answers),
+            From ! {io_reply, Ref, Reply},
+            terminal(Rest, [Text | Out]);
+        {done, Pid} ->
+            Pid ! {self(), unicode:characters_to_list(lists:reverse(Out))}
+    end.
+
+io_request({put_chars, unicode, Chars}, As) ->
+    {ok, Chars, As};
+io_request({put_chars, unicode, M, F, Args}, As) ->
+    {ok, apply(M, F, Args), As};
+io_request({get_line, unicode, Prompt}, []) ->
+    {eof, prompt_text(Prompt), []};
+io_request({get_line, unicode, Prompt}, [A | As]) ->
+    {A, [prompt_text(Prompt), A], As};
+io_request(_Other, As) ->
+    {{error, enotsup}, "", As}.
+
+prompt_text(Prompt) when is_atom(Prompt) -> atom_to_list(Prompt);
+prompt_text(Prompt) -> io_lib:format("~ts", [Prompt]).
+
+i_0_prints_every_table_in_ets_columns(_Config) ->
+    Mod = xets_test_lib:module_under_test(),
+    Named = Mod:new(xets_api_i0_named, [named_table, ordered_set]),
+    Anon = Mod:new(xets_api_i0, [bag]),
+    Mod:insert(Anon, [{I} || I <- lists:seq(1, 100)]),
+    Ets = ets:new(xets_api_i0, [bag]),
+    ets:insert(Ets, [{I} || I <- lists:seq(1, 100)]),
+    [EHead, EDash | ELines] = capture(fun ets:i/0),
+    [XHead, XDash | XLines] = capture(fun Mod:i/0),
+    {EHead, EDash} = {XHead, XDash},
+    Line = fun(Lines, Tab) ->
+                   [L] = [L || L <- Lines, string:prefix(L, " " ++ xets_twin:printable(Tab)) =/= nomatch],
+                   L
+           end,
+    ELine = Line(ELines, Ets),
+    XLine = Line(XLines, Anon),
+    %% The same columns after the id (a tid, longer than its column, whose
+    %% text differs), but memory: name, type and size, then the owner.
+    Cols = fun(L) ->
+                   [_, Rest] = string:split(string:trim(L, leading), " "),
+                   {string:slice(Rest, 0, 30), string:slice(Rest, 40)}
+           end,
+    true = Cols(ELine) =:= Cols(XLine),
+    true = lists:any(fun(L) -> string:prefix(L, " xets_api_i0_named ") =/= nomatch end, XLines),
+    Mod:delete(Named),
+    Mod:delete(Anon).
+
+capture(F) ->
+    element(2, screen(F, [], true)).
+
+%%====================================================================
+%% table/1,2
+%%====================================================================
+
+table_qlc_queries_see_every_object_with_each_traversal(Config) ->
+    P = pair(Config, [public]),
+    ?EQ(P, ?M:insert(?T, [{K, V} || K <- lists:seq(1, 250) ++ [a, 1.0, "s"], V <- [x, y, x]])),
+    Options = [[], {traverse, first_next}, [{traverse, last_prev}], [{traverse, select}],
+               [{n_objects, 7}, {traverse, select}], [{n_objects, default}],
+               [{traverse, {select, [{{'$1', y}, [{is_integer, '$1'}], ['$_']}]}}],
+               [{traverse, first_next}, {n_objects, 1}], [{unique_all, true}]],
+    [?EQU(P, qlc:e(qlc:q([O || O <- ?M:table(?T, Opts)]))) || Opts <- Options],
+    %% A filter qlc can push down as a match specification.
+    ?EQU(P, qlc:e(qlc:q([V || {K, V} <- ?M:table(?T), is_atom(K)]))),
+    ?EQU(P, qlc:e(qlc:q([O || O <- ?M:table(?T)], {unique, true}))),
+    %% last_prev reads an ordered_set backwards.
+    ?EQ(P, qlc:e(qlc:q([K || {K, _} <- ?M:table(?T, {traverse, last_prev})]),
+                 case ?config(type, Config) of ordered_set -> []; _ -> [{unique_all, true}] end)
+           =/= x),
+    ?EQ(P, ?M:info(?T, safe_fixed)),
+    ?EQ(P, qlc:info(qlc:q([O || O <- ?M:table(?T)]), [{format_fun_in_info, false}]) =/= x).
+
+table_qlc_key_queries_are_lookups(Config) ->
+    P = pair(Config, [public, {keypos, 2}]),
+    ?EQ(P, ?M:insert(?T, [{o, K, V} || K <- lists:seq(1, 100) ++ [1.0], V <- [a, b]])),
+    Q = fun(M, T) -> qlc:q([O || {o, K, _} = O <- M:table(T), K =:= 5 orelse K =:= 7]) end,
+    ?EQU(P, qlc:e(Q(?M, ?T))),
+    ?EQ(P, is_lookup(qlc:info(Q(?M, ?T)), ?M)),
+    Eq = fun(M, T) -> qlc:q([O || {o, K, _} = O <- M:table(T), K == 1]) end,
+    ?EQU(P, qlc:e(Eq(?M, ?T))),
+    ?EQ(P, is_lookup(qlc:info(Eq(?M, ?T)), ?M)),
+    %% A fixed match specification leaves nothing to look up.
+    Sel = fun(M, T) -> qlc:q([O || {o, K, _} = O <- M:table(T, {traverse, {select, [{'_', [], ['$_']}]}}),
+                                   K =:= 5]) end,
+    ?EQU(P, qlc:e(Sel(?M, ?T))),
+    ?EQ(P, is_lookup(qlc:info(Sel(?M, ?T)), ?M)),
+    ?EQ(P, ?M:delete(?T)),
+    ?EQ(P, reason(fun() -> qlc:e(Q(?M, ?T)) end)).
+
+%% Whether qlc:info/1 shows the query answered by the module's lookup/2.
+is_lookup(Info, M) ->
+    string:find(Info, atom_to_list(M) ++ ":lookup(") =/= nomatch.
+
+table_bad_options_raise_badarg(Config) ->
+    P = pair(Config, [public]),
+    [?EQ(P, ?M:table(?T, Opts))
+     || Opts <- [{traverse, bad}, [{traverse, {select}}], [{n_objects, 0}], [{n_objects, a}],
+                 {n_objects, -1}, [{traverse, first_next}, {traverse, bad}]]],
+    ?EQ(P, reason(fun() -> qlc:e(qlc:q([O || O <- ?M:table(?T, [not_an_option])])) end)).
+
+%% The exception F raises, without the stack trace (whose frames are the
+%% implementation's).
+reason(F) ->
+    try F() catch C:R -> {C, R} end.
+
+%%====================================================================
+%% fun2ms/1
+%%====================================================================
+
+fun2ms_literal_funs_translate_at_compile_time_as_ets(_Config) ->
+    Mod = xets_test_lib:module_under_test(),
+    Same = fun(X, E) -> X = E end,
+    Same(xets:fun2ms(fun({K, V}) when K > 1, is_atom(V) -> {V, K} end),
+         ets:fun2ms(fun({K, V}) when K > 1, is_atom(V) -> {V, K} end)),
+    Same(xets:fun2ms(fun({A, _}) -> A; ({_, _, _}) -> object() end),
+         ets:fun2ms(fun({A, _}) -> A; ({_, _, _}) -> object() end)),
+    Same(xets:fun2ms(fun(X) -> X end), ets:fun2ms(fun(X) -> X end)),
+    %% A match specification that select/2 runs as ets's.
+    T = Mod:new(t, []),
+    Mod:insert(T, [{1, a}, {2, b}, {3, 3}]),
+    [{b, 2}] = Mod:select(T, xets:fun2ms(fun({K, V}) when K > 1, is_atom(V) -> {V, K} end)),
+    Mod:delete(T).
+
+fun2ms_at_run_time_translates_shell_funs_and_exits_on_others(_Config) ->
+    Mod = xets_test_lib:module_under_test(),
+    {ok, Tokens, _} = erl_scan:string("fun({K, V}) when K > 1 -> V end."),
+    {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+    {value, ShellFun, _} = erl_eval:exprs(Exprs, []),
+    %% Called through apply/3: ms_transform refuses ets:fun2ms/1 on
+    %% anything but a literal fun at compile time.
+    Expected = apply(ets, fun2ms, [ShellFun]),
+    Expected = Mod:fun2ms(ShellFun),
+    Compiled = fun(X) -> X end,
+    %% The reason names the module called, as ets's names ets.
+    Named = fun(E) -> setelement(1, E, Mod) end,
+    {badarg, Reason} = try apply(ets, fun2ms, [Compiled]) catch exit:{badarg, R} -> {badarg, R} end,
+    {badarg, Same} = try Mod:fun2ms(Compiled) catch exit:{badarg, R2} -> {badarg, R2} end,
+    Same = Named(Reason),
+    {'EXIT', {function_clause, [{Mod, fun2ms, [not_a_fun], _} | _]}} = catch Mod:fun2ms(not_a_fun),
+    ok.
+
+%%====================================================================
+%% Exports
+%%====================================================================
+
+xets_exports_every_function_ets_exports(_Config) ->
+    Mod = xets_test_lib:module_under_test(),
+    %% The file functions come with the table dumps, being written apart.
+    Later = [{tab2file, 2}, {tab2file, 3}, {file2tab, 1}, {file2tab, 2}, {tabfile_info, 1}],
+    Missing = ets:module_info(exports) -- Mod:module_info(exports),
+    [] = Missing -- Later.
 
 %%====================================================================
 %% Helpers
