@@ -63,7 +63,8 @@
 %% which argument was wrong (see format_error/2).
 -define(CALL(Expr, Args),
         try Expr
-        catch error:badarg -> erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}])
+        catch error:badarg ->
+                erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}])
         end).
 
 %% @doc Every table at this node: names for named tables, tids for others.
@@ -107,7 +108,7 @@ delete_all_objects(Tab) ->
 internal_delete_all(Tab, undefined) ->
     ?CALL(xets_nif:delete_all_objects(Tab), [Tab, undefined]);
 internal_delete_all(Tab, State) ->
-    erlang:error(badarg, [Tab, State], [{error_info, #{module => ?MODULE}}]).
+    erlang:error(badarg, [Tab, State], [{error_info, #{module => ?MODULE, pid => self()}}]).
 
 %% @doc Deletes the objects identical (=:=) to Object.
 -spec delete_object(tab(), tuple()) -> true.
@@ -213,14 +214,14 @@ info(Tab, Item) ->
         Raw ->
             try item(Item, Raw)
             catch error:function_clause ->
-                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE}}])
+                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE, pid => self()}}])
             end
     end.
 
 raw_info(Tab, Args) when is_atom(Tab); is_reference(Tab) ->
     ?CALL(xets_nif:info(Tab), Args);
 raw_info(_, Args) ->
-    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}]).
+    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}]).
 
 item(id, Raw) -> element(1, Raw);
 item(name, Raw) -> element(2, Raw);
@@ -977,27 +978,132 @@ update_element(Tab, Key, ElementSpec, Default) ->
 whereis(Name) ->
     ?CALL(xets_nif:whereis(Name), [Name]).
 
-%% @doc Explains a badarg raised by this module, for the shell (erl_error).
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => string()}.
-format_error(badarg, [{?MODULE, Fun, [Tab | _] = Args, Info} | _]) ->
-    Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
-    explain(Fun, Cause, Tab, Args);
+%% @doc Explains an error raised by this module, for the shell (erl_error),
+%% in ets's words: stdlib explains ets's errors (erl_stdlib_errors), so it
+%% is asked about the ets call that means the same, and its "ETS table" is
+%% read as "xets table". ets's BIFs record the cause when they raise; xets
+%% finds it again here, when the error is shown, so that a raise costs
+%% nothing more (programs raise badarg on purpose: next/2 from a key that
+%% is gone). Only the calling process is recorded at the raise, for access
+%% rights: the shell shows an error in another process than the one that
+%% raised it.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => string()}.
+format_error(Reason, [{?MODULE, Fun, Args, Info} | Rest]) when is_list(Args) ->
+    ErrorInfo = proplists:get_value(error_info, Info, #{}),
+    Cause = case ErrorInfo of
+                #{cause := C} -> C;
+                %% The table may have gone meanwhile: then no cause.
+                _ -> try cause(Fun, Args, maps:get(pid, ErrorInfo, self()))
+                     catch error:_ -> none
+                     end
+            end,
+    {EtsFun, EtsArgs} = ets_call(Fun, Args),
+    Ets = erl_stdlib_errors:format_error(
+            Reason, [{ets, EtsFun, EtsArgs, [{error_info, #{cause => Cause}}]} | Rest]),
+    maps:merge(maps:map(fun(_, Text) -> in_xets_words(Text) end, Ets), own_words(Fun, Args));
 format_error(_, _) ->
     #{}.
 
-explain(new, already_exists, _, _) ->
-    #{1 => "table name already exists"};
-explain(new, _, Name, _) when not is_atom(Name) ->
-    #{1 => "not an atom"};
-explain(new, _, _, _) ->
-    #{2 => "invalid options"};
-explain(whereis, _, _, _) ->
-    #{1 => "not an atom"};
-explain(_, _, Tab, _) when not is_atom(Tab), not is_reference(Tab) ->
-    #{1 => "not a table identifier"};
-explain(_, _, Tab, Args) ->
-    case info(Tab) of
-        undefined -> #{1 => "the table identifier does not refer to an existing xets table"};
-        _ when length(Args) =:= 1 -> #{1 => "the table identifier refers to a table with insufficient access rights"};
-        _ -> #{general => "the table may have insufficient access rights, or an argument is invalid"}
+%% The ets function whose errors mean the same, with its arguments.
+ets_call(first_lookup, Args) -> {first, Args};
+ets_call(last_lookup, Args) -> {last, Args};
+ets_call(next_lookup, Args) -> {next, Args};
+ets_call(prev_lookup, Args) -> {prev, Args};
+ets_call(lookup_element, [Tab, Key, Pos, _Default]) -> {lookup_element, [Tab, Key, Pos]};
+ets_call(update_element, [Tab, Key, Spec, _Default]) -> {update_element, [Tab, Key, Spec]};
+%% ets:select_delete/2 raises from the function it is built on.
+ets_call(select_delete, Args) -> {internal_select_delete, Args};
+ets_call(Fun, Args) -> {Fun, Args}.
+
+in_xets_words(Text) ->
+    unicode:characters_to_list(string:replace(Text, "ETS table", "xets table", all)).
+
+%% What stdlib cannot say about the functions ets of OTP 25 lacks.
+own_words(update_element, [_, _, _, Default]) when not is_tuple(Default) ->
+    #{4 => "not a tuple"};
+own_words(_Fun, _Args) ->
+    #{}.
+
+%% The cause an ets BIF would have recorded (erl_stdlib_errors's names):
+%% first what is wrong with the table argument, then with the others.
+cause(Fun, [Tab | Rest] = Args, Pid) ->
+    case takes_table(Fun, Args) of
+        false -> none;
+        true when not is_atom(Tab), not is_reference(Tab) -> type;
+        true ->
+            try info(Tab) of
+                undefined -> id;
+                Info -> table_cause(Fun, Tab, Rest, Pid, maps:from_list(Info))
+            catch
+                %% A reference that names no table, dead or alive.
+                error:badarg -> type
+            end
+    end;
+cause(_Fun, [], _Pid) ->
+    none.
+
+takes_table(Fun, Args) ->
+    not lists:member(Fun, [new, whereis, match_spec_compile, match_spec_run, match_spec_run_r,
+                           is_compiled_ms, test_ms, repair_continuation, fun2ms]) andalso
+        not (length(Args) =:= 1 andalso
+             lists:member(Fun, [select, select_reverse, match, match_object])).
+
+table_cause(Fun, Tab, Rest, Pid, #{owner := Owner, protection := Prot, type := Type,
+                                    keypos := Keypos}) ->
+    Writes = lists:member(Fun, [insert, insert_new, delete, delete_object, delete_all_objects,
+                                internal_delete_all, take, update_counter, update_element,
+                                select_delete, internal_select_delete, select_replace,
+                                match_delete, rename, init_table, give_away, setopts]),
+    OwnerOnly = lists:member(Fun, [give_away, setopts]),
+    if
+        Pid =/= Owner, Prot =:= private; Pid =/= Owner, Writes, Prot =/= public;
+        Pid =/= Owner, OwnerOnly ->
+            access;
+        Fun =:= update_counter, Type =/= set, Type =/= ordered_set;
+        Fun =:= select_replace, Type =:= bag ->
+            table_type;
+        true ->
+            argument_cause(Fun, Tab, Rest, Owner, Keypos)
     end.
+
+argument_cause(give_away, _Tab, [Owner, _], Owner, _Keypos) ->
+    owner;
+argument_cause(lookup_element, Tab, [Key, _Pos], _Owner, _Keypos) ->
+    case member(Tab, Key) of
+        true -> none;
+        false -> badkey
+    end;
+argument_cause(update_counter, Tab, [Key, Op | Default], _Owner, Keypos) ->
+    Object = case lookup(Tab, Key) of
+                 [O] -> O;
+                 [] when Default =:= [] -> missing;
+                 [] -> hd(Default)
+             end,
+    case Object of
+        missing -> badkey;
+        _ -> position_cause(Object, positions(Op, Keypos), Keypos)
+    end;
+argument_cause(update_element, Tab, [Key, Spec | _], _Owner, Keypos) ->
+    case lookup(Tab, Key) of
+        [O] -> position_cause(O, positions(Spec, Keypos), Keypos);
+        _ -> none
+    end;
+argument_cause(_Fun, _Tab, _Rest, _Owner, _Keypos) ->
+    none.
+
+%% The element positions an update_counter or update_element spec names.
+positions(Ops, Keypos) when is_list(Ops) -> lists:append([positions(Op, Keypos) || Op <- Ops]);
+positions(Op, _Keypos) when is_tuple(Op), tuple_size(Op) >= 2, is_integer(element(1, Op)) ->
+    [element(1, Op)];
+positions(Incr, Keypos) when is_integer(Incr) -> [Keypos + 1];
+positions(_Op, _Keypos) -> [].
+
+position_cause(Object, Positions, Keypos) when is_tuple(Object) ->
+    case {lists:member(Keypos, Positions),
+          lists:any(fun(P) -> P > tuple_size(Object) end, Positions)} of
+        {true, _} -> keypos;
+        {false, true} -> position;
+        _ -> none
+    end;
+position_cause(_Object, _Positions, _Keypos) ->
+    none.

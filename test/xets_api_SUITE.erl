@@ -43,6 +43,7 @@
          table_qlc_queries_see_every_object_with_each_traversal/1,
          table_qlc_key_queries_are_lookups/1,
          table_bad_options_raise_badarg/1,
+         badarg_explanations_are_ets_s/1,
          i_0_prints_every_table_in_ets_columns/1,
          fun2ms_literal_funs_translate_at_compile_time_as_ets/1,
          fun2ms_at_run_time_translates_shell_funs_and_exits_on_others/1,
@@ -81,7 +82,8 @@ groups() ->
              i_browses_a_table_as_ets_does,
              table_qlc_queries_see_every_object_with_each_traversal,
              table_qlc_key_queries_are_lookups,
-             table_bad_options_raise_badarg],
+             table_bad_options_raise_badarg,
+             badarg_explanations_are_ets_s],
     [{T, [], Cases} || T <- ?TYPES].
 
 init_per_suite(Config) -> [{mod, xets_test_lib:module_under_test()} | Config].
@@ -506,6 +508,71 @@ table_bad_options_raise_badarg(Config) ->
 %% implementation's).
 reason(F) ->
     try F() catch C:R -> {C, R} end.
+
+%%====================================================================
+%% format_error/2
+%%====================================================================
+
+%% What the shell prints under a badarg ("*** argument 2: not a tuple") is
+%% the same as for ets, "ETS table" read as "xets table".
+badarg_explanations_are_ets_s(Config) ->
+    P = pair(Config, [public]),
+    Protected = pair(Config, [protected]),
+    Private = pair(Config, [private]),
+    Deleted = pair(Config, []),
+    ?EQ(Deleted, ?M:delete(?T)),
+    [?EQ(Tabs, ?M:insert(?T, {k, 1})) || Tabs <- [P, Protected, Private]],
+    MS = [{'_', [], [true]}],
+    Calls =
+        [fun(M, T) -> M:lookup(T, k) end, fun(M, T) -> M:insert(T, a) end,
+         fun(M, T) -> M:insert(T, {}) end, fun(M, T) -> M:insert(T, [{a} | b]) end,
+         fun(M, T) -> M:insert_new(T, [a]) end, fun(M, T) -> M:delete_object(T, a) end,
+         fun(M, T) -> M:delete(T) end, fun(M, T) -> M:delete(T, k) end,
+         fun(M, T) -> M:slot(T, -1) end, fun(M, T) -> M:slot(T, a) end,
+         fun(M, T) -> M:slot(T, 1 bsl 40) end, fun(M, T) -> M:lookup_element(T, k, 9) end,
+         fun(M, T) -> M:lookup_element(T, missing, 2) end, fun(M, T) -> M:lookup_element(T, k, 0) end,
+         fun(M, T) -> M:update_counter(T, missing, 1) end, fun(M, T) -> M:update_counter(T, k, {1, 1}) end,
+         fun(M, T) -> M:update_counter(T, k, {9, 1}) end, fun(M, T) -> M:update_counter(T, k, a) end,
+         fun(M, T) -> M:update_counter(T, k, {2, a}) end,
+         fun(M, T) -> M:update_counter(T, missing, {3, 1}, {a, 0}) end,
+         fun(M, T) -> M:update_counter(T, missing, {1, 1}, {a, 0}) end,
+         fun(M, T) -> M:update_counter(T, missing, 1, not_a_tuple) end,
+         fun(M, T) -> M:update_element(T, k, {1, x}) end, fun(M, T) -> M:update_element(T, k, {9, x}) end,
+         fun(M, T) -> M:update_element(T, k, bad) end, fun(M, T) -> M:next(T, missing) end,
+         fun(M, T) -> M:prev(T, missing) end, fun(M, T) -> fl(M, T, first) end,
+         fun(M, T) -> nl(M, T, next, missing) end, fun(M, T) -> M:select(T, bad) end,
+         fun(M, T) -> M:select(T, MS, 0) end, fun(M, _T) -> M:select(bad_continuation) end,
+         fun(M, T) -> M:match(T, '_', a) end, fun(M, T) -> M:select_count(T, bad) end,
+         fun(M, T) -> M:select_delete(T, bad) end, fun(M, T) -> M:select_replace(T, bad) end,
+         fun(M, T) -> M:select_replace(T, [{'$1', [], ['$1']}]) end,
+         fun(M, T) -> M:select_reverse(T, bad) end, fun(M, T) -> M:internal_select_delete(T, bad) end,
+         fun(M, T) -> M:give_away(T, self(), x) end, fun(M, T) -> M:give_away(T, not_a_pid, x) end,
+         fun(M, T) -> M:safe_fixtable(T, maybe) end, fun(M, T) -> M:setopts(T, bad) end,
+         fun(M, T) -> M:setopts(T, {heir, none}) end, fun(M, T) -> M:rename(T, 1) end,
+         fun(M, T) -> M:info(T, bad_item) end, fun(M, T) -> M:tab2list(T) end,
+         fun(M, T) -> M:take(T, k) end, fun(M, T) -> M:first(T) end,
+         fun(M, T) -> M:match_object(T, '_', 0) end],
+    Misc = [fun(M, _T) -> M:whereis(1) end, fun(M, _T) -> M:new(1, []) end,
+            fun(M, _T) -> M:new(a, [bad]) end, fun(M, _T) -> M:lookup(1, a) end,
+            fun(M, _T) -> M:lookup(make_ref(), a) end,
+            fun(M, _T) -> M:match_spec_compile(bad) end,
+            fun(M, _T) -> M:match_spec_run([a], bad) end],
+    [?EQ(Tabs, explained(fun() -> F(?M, ?T) end)) || Tabs <- [P, Protected, Private, Deleted], F <- Calls],
+    [?EQ(Tabs, run_elsewhere(fun() -> explained(fun() -> F(?M, ?T) end) end))
+     || Tabs <- [P, Protected, Private], F <- Calls],
+    [?EQ(P, explained(fun() -> F(?M, ?T) end)) || F <- Misc].
+
+%% The explanations erl_error prints for F's badarg, in the process that
+%% raised it, in ets's words; or F's result.
+explained(F) ->
+    try F() of
+        R -> {returned, R}
+    catch
+        error:badarg:St ->
+            Text = unicode:characters_to_list(erl_error:format_exception(error, badarg, St)),
+            [unicode:characters_to_list(string:replace(L, "xets table", "ETS table", all))
+             || L <- string:split(Text, "\n", all), string:find(L, "***") =/= nomatch]
+    end.
 
 %%====================================================================
 %% fun2ms/1
