@@ -1098,7 +1098,6 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     table_t *t;
     ENTER(env, argv[0], ACCESS_READ, t, "slot", slot_nif);
     store_t *s = table_store(t);
-    ERL_NIF_TERM r;
     if (t->ops->bucket != NULL) {
         uint64_t nbuckets;
         collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
@@ -1115,12 +1114,10 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     epoch_exit();
     charge(env, start);
     if (st == XETS_OK && c.found != atom_undefined)
-        r = c.found;
-    else if (st == XETS_OK)
-        r = enif_make_tuple3(env, atom_continue, enif_make_uint64(env, c.left), c.cursor);
-    else
-        r = c.left == 0 ? atom_end_of_table : enif_make_badarg(env);
-    return r;
+        return c.found;
+    if (st == XETS_OK)
+        return enif_make_tuple3(env, atom_continue, enif_make_uint64(env, c.left), c.cursor);
+    return c.left == 0 ? atom_end_of_table : enif_make_badarg(env);
 }
 
 /* ---- match specifications ---------------------------------------------- */

@@ -9,18 +9,17 @@
 %% the same module are translated too.
 -module(xets_ms_transform).
 
--export([parse_transform/2, format_error/1]).
+-export([parse_transform/2]).
 
+%% @doc The forms with xets:fun2ms/1 calls on literal funs translated.
 -spec parse_transform([erl_parse:abstract_form()], [compile:option()]) ->
           [erl_parse:abstract_form()] | {error, list(), list()} | {warning, list(), list()}.
 parse_transform(Forms, Options) ->
     ms_transform:parse_transform(as_ets(Forms), Options).
 
-%% ms_transform reports its errors with itself as the module.
--spec format_error(term()) -> string().
-format_error(Error) ->
-    ms_transform:format_error(Error).
-
+%% xets:fun2ms(Fun) on a literal fun, wherever it stands, becomes
+%% ets:fun2ms(Fun). Errors in the fun are then ms_transform's to report
+%% (they name it as the module that explains them).
 as_ets({call, Anno, {remote, RAnno, {atom, MAnno, xets}, {atom, _, fun2ms} = F},
         [{'fun', _, {clauses, _}} = Fun]}) ->
     {call, Anno, {remote, RAnno, {atom, MAnno, ets}, F}, [as_ets(Fun)]};

@@ -11,7 +11,8 @@
 %% The options ets:table/2 takes itself; the others go to qlc:table/2.
 -record(opts, {traverse = select, n_objects = 100}).
 
-%% The QLC table, or badarg if Options is not ets:table/2's.
+%% @doc The QLC table of xets:table/2, or badarg if Options are not what
+%% ets:table/2 takes (xets:table/2 raises it in its own name, as ets does).
 -spec table(xets:tab(), list() | tuple()) -> {ok, qlc:query_handle()} | badarg.
 table(Tab, Options) ->
     List = if is_list(Options) -> Options; true -> [Options] end,
