@@ -804,6 +804,7 @@ static void test_buckets(void)
         ops->destroy(s);
     }
     free(kids);
+    printf("  buckets passed\n");
 }
 
 /* ---- stats ---------------------------------------------------------- */
