@@ -1074,6 +1074,36 @@ static int ht_stats(store_t *s, struct store_stats *out)
     return XETS_OK;
 }
 
+/* Bucket j's objects are the run of the list with orders in
+ * [reverse(j), reverse(j) + 2^(64 - bits)), all in j's stripe (bits is never
+ * below HT_STRIPE_BITS): read under the stripe lock, as ETS reads a bucket
+ * under its lock, so a bag key is never seen half removed. Dummies of
+ * buckets dropped by a shrink may still lie in the run: they are passed. */
+static int ht_bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx)
+{
+    unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
+    *nbuckets = (uint64_t)1 << bits;
+    if (j >= *nbuckets)
+        return XETS_END;
+    uint64_t lo = ht_rev64(j), span = (uint64_t)1 << (64 - bits);
+    ht_stripe_t *st = ht_stripe_of(s, lo);
+    pthread_mutex_lock(&st->lock);
+    ht_link_t *cur = atomic_load_explicit(&ht_dummy_near(s, j)->next, memory_order_acquire);
+    while (cur != NULL && cur->order < lo)
+        cur = atomic_load_explicit(&cur->next, memory_order_acquire);
+    /* order - lo < span: also right for the last bucket, whose run ends
+     * where orders wrap. */
+    for (; cur != NULL && cur->order - lo < span;
+         cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
+        if (!cur->dummy) {
+            rec_t r = ht_rec(cur);
+            visit(ctx, &r);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return XETS_OK;
+}
+
 const store_ops_t hash_table_ops = {
     .create = ht_create,
     .destroy = ht_destroy,
@@ -1085,4 +1115,5 @@ const store_ops_t hash_table_ops = {
     .size = ht_size,
     .memory = ht_memory,
     .stats = ht_stats,
+    .bucket = ht_bucket,
 };

@@ -111,6 +111,12 @@ typedef struct store_ops {
     /* Optional (NULL where the structure has no buckets): fills *out and
      * returns XETS_OK. Walks the whole structure, O(n). */
     int (*stats)(store_t *s, struct store_stats *out);
+
+    /* Optional (NULL where the structure has no buckets), for ets:slot/2:
+     * visits the objects of bucket j, all of them, in list order, as one
+     * consistent read. The current number of buckets goes to *nbuckets;
+     * returns XETS_END if j is not below it, else XETS_OK. */
+    int (*bucket)(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx);
 } store_ops_t;
 
 extern const store_ops_t hash_table_ops;

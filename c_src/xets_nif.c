@@ -20,6 +20,7 @@ static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
 static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
 static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
 static ERL_NIF_TERM atom_results, atom_count, atom_delete, atom_replace, atom_deferred;
+static ERL_NIF_TERM atom_lookup, atom_continue;
 
 /* Lists longer than this (about a millisecond of preparing and publishing
  * here) are inserted on a dirty scheduler; the table is closed to other
@@ -677,12 +678,15 @@ static ERL_NIF_TERM delete_all_objects_nif(ErlNifEnv *env, int argc, const ERL_N
         enif_release_resource(t);
         return retry(env, "delete_all_objects", delete_all_objects_nif, argc, argv);
     }
+    /* With the gate closed no writer is active, so the size is exact: it
+     * is what ets:internal_delete_all/2 answers. */
+    size_t n = atomic_load(&t->dead) ? 0 : t->ops->size(table_store(t));
     int st = atomic_load(&t->dead) ? XETS_BADARG : table_clear(t);
     table_open_gate(t);
     enif_release_resource(t);
     if (st == XETS_BADARG)
         return enif_make_badarg(env);
-    return st == XETS_OK ? atom_true : raise_nomem(env);
+    return st == XETS_OK ? enif_make_uint64(env, n) : raise_nomem(env);
 }
 
 /* ---- update_counter / update_element ------------------------------------ */
@@ -935,6 +939,8 @@ typedef struct chunk_ctx {
     size_t bytes;
     unsigned keypos;
     bool key_only;      /* first/next: collect the first key only */
+    bool with_objects;  /* key_only: and that key's objects, into objects */
+    ERL_NIF_TERM objects; /* reversed */
     ERL_NIF_TERM cursor;
 } chunk_ctx_t;
 
@@ -947,8 +953,11 @@ static int chunk_visit(void *vctx, const rec_t *r)
          * but 0.0 and -0.0 print differently). */
         int arity;
         const ERL_NIF_TERM *elems;
-        enif_get_tuple(c->env, decode(c->env, r), &arity, &elems);
+        ERL_NIF_TERM obj = decode(c->env, r);
+        enif_get_tuple(c->env, obj, &arity, &elems);
         c->list = elems[c->keypos - 1];
+        if (c->with_objects)
+            c->objects = enif_make_list_cell(c->env, obj, c->objects);
         return 1;
     }
     c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
@@ -967,20 +976,40 @@ static bool is_hash(table_t *t)
     return t->type != TYPE_ORDERED_SET;
 }
 
-/* first/last: step(Tab, forward | backward) */
+/* What a step (first, next and their reverses) answers: the key, or with
+ * What = lookup (first_lookup/1 and friends of OTP 27) {Key, Objects}, the
+ * objects read in the same visit as the key. */
+static chunk_ctx_t step_ctx(ErlNifEnv *env, table_t *t, ERL_NIF_TERM what)
+{
+    return (chunk_ctx_t){.env = env,
+                         .keypos = t->keypos,
+                         .key_only = true,
+                         .with_objects = what == atom_lookup,
+                         .objects = enif_make_list(env, 0)};
+}
+
+static ERL_NIF_TERM step_result(ErlNifEnv *env, int st, const chunk_ctx_t *c)
+{
+    if (st == XETS_END)
+        return atom_end_of_table;
+    return c->with_objects ? enif_make_tuple2(env, c->list, reversed(env, c->objects)) : c->list;
+}
+
+/* first/last: first(Tab, forward | backward, key | lookup) */
 static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
     ENTER(env, argv[0], ACCESS_READ, t, "first", first_nif);
-    chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
+    chunk_ctx_t c = step_ctx(env, t, argv[2]);
     enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = t->ops->scan(table_store(t), NULL, 0, dir, chunk_visit, &c);
     epoch_exit();
-    return st == XETS_END ? atom_end_of_table : c.list;
+    return step_result(env, st, &c);
 }
 
-/* next/prev: step(Tab, Key, forward | backward). On hash tables the key must
- * be in the table unless the table is fixed (ETS raises badarg). */
+/* next/prev: next(Tab, Key, forward | backward, key | lookup). On hash
+ * tables the key must be in the table unless the table is fixed (ETS
+ * raises badarg). */
 static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
@@ -995,11 +1024,11 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         leave_key(&kb);
         return enif_make_badarg(env);
     }
-    chunk_ctx_t c = {.env = env, .keypos = t->keypos, .key_only = true};
+    chunk_ctx_t c = step_ctx(env, t, argv[3]);
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
     leave_key(&kb);
-    return st == XETS_END ? atom_end_of_table : c.list;
+    return step_result(env, st, &c);
 }
 
 /* chunk(Tab, Cursor, forward | backward) -> {Objects, Cursor} | {Objects, '$end_of_table'}
@@ -1019,6 +1048,76 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     epoch_exit();
     charge(env, start);
     return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
+}
+
+/* ---- slot -------------------------------------------------------------- */
+
+/* Objects a slot call counts past before it hands a cursor back to Erlang
+ * (a few hundred microseconds). */
+#define SLOT_BUDGET 20000
+
+typedef struct slot_ctx {
+    ErlNifEnv *env;
+    uint64_t left;     /* objects still to pass */
+    unsigned budget;   /* objects this call may still pass */
+    ERL_NIF_TERM found; /* [Object], once reached */
+    ERL_NIF_TERM cursor;
+} slot_ctx_t;
+
+static int slot_visit(void *vctx, const rec_t *r)
+{
+    slot_ctx_t *c = vctx;
+    if (c->left == 0) {
+        c->found = enif_make_list1(c->env, decode(c->env, r));
+        return 1;
+    }
+    c->left--;
+    if (--c->budget == 0) {
+        memcpy(enif_make_new_binary(c->env, r->klen, &c->cursor), r->key, r->klen);
+        return 1;
+    }
+    return 0;
+}
+
+/* slot(Tab, I, Cursor) -> [Object] | '$end_of_table' | {continue, Left, Cursor}
+ * A structure with buckets (set, bag, duplicate_bag) answers with bucket I,
+ * as ETS does; slots run from 0 to the current number of buckets, which
+ * changes as the table grows and shrinks. One without (ordered_set, whose
+ * keys hold one object each) answers with the I-th object in table order,
+ * as ETS does: counted at most SLOT_BUDGET objects per call, from Cursor
+ * ('$end_of_table' for the start, else the key binary handed back with the
+ * Left objects still to pass). Past the end by more than one: badarg. */
+static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    ErlNifUInt64 i;
+    ErlNifBinary after = {0};
+    if (!enif_get_uint64(env, argv[1], &i) ||
+        (argv[2] != atom_end_of_table && !enif_inspect_binary(env, argv[2], &after)))
+        return enif_make_badarg(env);
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_READ, t, "slot", slot_nif);
+    store_t *s = table_store(t);
+    if (t->ops->bucket != NULL) {
+        uint64_t nbuckets;
+        collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
+        int st = t->ops->bucket(s, i, &nbuckets, collect, &c);
+        epoch_exit();
+        if (st == XETS_OK)
+            return reversed(env, c.list);
+        return i == nbuckets ? atom_end_of_table : enif_make_badarg(env);
+    }
+    slot_ctx_t c = {.env = env, .left = i, .budget = SLOT_BUDGET, .found = atom_undefined,
+                    .cursor = atom_undefined};
+    int st = t->ops->scan(s, after.size ? after.data : NULL, after.size, SCAN_FORWARD, slot_visit,
+                          &c);
+    epoch_exit();
+    charge(env, start);
+    if (st == XETS_OK && c.found != atom_undefined)
+        return c.found;
+    if (st == XETS_OK)
+        return enif_make_tuple3(env, atom_continue, enif_make_uint64(env, c.left), c.cursor);
+    return c.left == 0 ? atom_end_of_table : enif_make_badarg(env);
 }
 
 /* ---- match specifications ---------------------------------------------- */
@@ -1256,6 +1355,8 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
         {&atom_delete, "delete"},
         {&atom_replace, "replace"},
         {&atom_deferred, "deferred"},
+        {&atom_lookup, "lookup"},
+        {&atom_continue, "continue"},
     };
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
         *atoms[i].atom = enif_make_atom(env, atoms[i].name);
@@ -1287,8 +1388,9 @@ static ErlNifFunc nif_funcs[] = {
     {"delete_object", 2, delete_object_nif, 0},
     {"delete_all_objects", 1, delete_all_objects_nif, 0},
     {"update", 5, update_nif, 0},
-    {"first", 2, first_nif, 0},
-    {"next", 3, next_nif, 0},
+    {"first", 3, first_nif, 0},
+    {"next", 4, next_nif, 0},
+    {"slot", 3, slot_nif, 0},
     {"chunk", 3, chunk_nif, 0},
     {"safe_fixtable", 2, safe_fixtable_nif, 0},
     {"give_away", 3, give_away_nif, 0},

@@ -18,6 +18,16 @@
          select_replace/2, select_reverse/1, select_reverse/2,
          select_reverse/3, setopts/2, tab2list/1, take/2, test_ms/2,
          update_counter/3, update_counter/4, update_element/3, whereis/1]).
+%% Added to ets after OTP 25 (first_lookup/1 and friends and
+%% update_element/4 in OTP 27), with their semantics.
+-export([first_lookup/1, last_lookup/1, next_lookup/2, prev_lookup/2, update_element/4]).
+-export([slot/2, match_spec_run_r/3]).
+-export([from_dets/2, to_dets/2, fun2ms/1, i/0, i/1, i/2, i/3, init_table/2,
+         table/1, table/2]).
+%% ets exports these for its own use (ets:all/0, delete_all_objects/1 and
+%% select_delete/2 are built on them); xets has them so that every name ets
+%% exports is here too.
+-export([internal_request_all/0, internal_delete_all/2, internal_select_delete/2]).
 -export([format_error/2]).
 
 -compile({no_auto_import, [whereis/1]}).
@@ -36,6 +46,9 @@
 -record(xets_cont, {sel :: #sel{}, limit :: pos_integer(),
                     cursor :: start | done | binary()}).
 
+%% The state of i/3's pager: the regular expression of a search, or none.
+-record(browse, {tab, height :: pos_integer(), width :: pos_integer(), regexp = none}).
+
 %% Results per chunk when the caller asked for all of them.
 -define(CHUNK, 1000).
 
@@ -50,13 +63,26 @@
 %% which argument was wrong (see format_error/2).
 -define(CALL(Expr, Args),
         try Expr
-        catch error:badarg -> erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}])
+        catch error:badarg ->
+                erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}])
         end).
 
 %% @doc Every table at this node: names for named tables, tids for others.
 -spec all() -> [tab()].
 all() ->
     xets_nif:all().
+
+%% @doc ets:all/0's request: ets's schedulers each answer with
+%% {Ref, TheirTables}, and ets:all/0 waits for one answer per scheduler.
+%% xets's tables are in one list, so the first answer carries them all and
+%% the others are empty: a caller that follows ets's protocol gets every
+%% table.
+-spec internal_request_all() -> reference().
+internal_request_all() ->
+    Ref = make_ref(),
+    self() ! {Ref, all()},
+    [self() ! {Ref, []} || _ <- lists:seq(2, erlang:system_info(schedulers))],
+    Ref.
 
 %% @doc Deletes the whole table.
 -spec delete(tab()) -> true.
@@ -71,7 +97,18 @@ delete(Tab, Key) ->
 %% @doc Deletes every object; atomic and isolated.
 -spec delete_all_objects(tab()) -> true.
 delete_all_objects(Tab) ->
-    ?CALL(xets_nif:delete_all_objects(Tab), [Tab]).
+    _ = ?CALL(xets_nif:delete_all_objects(Tab), [Tab]),
+    true.
+
+%% @doc As delete_all_objects/1, returning how many objects it deleted, as
+%% ets's. ets's second argument is undefined from its callers and otherwise
+%% the state of a call it trapped out of; xets never traps, so it takes
+%% undefined only.
+-spec internal_delete_all(tab(), undefined) -> non_neg_integer().
+internal_delete_all(Tab, undefined) ->
+    ?CALL(xets_nif:delete_all_objects(Tab), [Tab, undefined]);
+internal_delete_all(Tab, State) ->
+    erlang:error(badarg, [Tab, State], [{error_info, #{module => ?MODULE, pid => self()}}]).
 
 %% @doc Deletes the objects identical (=:=) to Object.
 -spec delete_object(tab(), tuple()) -> true.
@@ -81,7 +118,12 @@ delete_object(Tab, Object) ->
 %% @doc The first key in table order, or '$end_of_table'.
 -spec first(tab()) -> term() | '$end_of_table'.
 first(Tab) ->
-    ?CALL(xets_nif:first(Tab, forward), [Tab]).
+    ?CALL(xets_nif:first(Tab, forward, key), [Tab]).
+
+%% @doc The first key and its objects, read together (OTP 27).
+-spec first_lookup(tab()) -> {term(), [tuple()]} | '$end_of_table'.
+first_lookup(Tab) ->
+    ?CALL(xets_nif:first(Tab, forward, lookup), [Tab]).
 
 %% @doc Folds over the objects in table order.
 -spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
@@ -102,6 +144,47 @@ fold(Fun, Acc, Tab, Dir, Cursor) ->
             lists:foldl(Fun, Acc, Objects);
         {Objects, Next} ->
             fold(Fun, lists:foldl(Fun, Acc, Objects), Tab, Dir, Next)
+    end.
+
+%% @doc Inserts the objects of the open dets table DetsTab; objects already
+%% in Tab stay unless replaced.
+-spec from_dets(tab(), dets:tab_name()) -> true.
+from_dets(Tab, DetsTab) ->
+    dets_call(fun() -> dets_to_xets(DetsTab, Tab) end, [Tab, DetsTab], Tab, true).
+
+%% What dets:to_ets/2 does for an ets table.
+dets_to_xets(DetsTab, Tab) ->
+    case info(Tab, protection) of
+        undefined -> erlang:error(badarg, [DetsTab, Tab]);
+        _ -> dets:foldl(fun(Object, T) -> true = insert(T, Object), T end, Tab, DetsTab)
+    end.
+
+%% As ets: a dets failure, returned or raised, is raised as the reason alone
+%% with this call's arguments.
+dets_call(Fun, Args, Expected, Result) ->
+    case catch Fun() of
+        Expected -> Result;
+        {error, Reason} -> erlang:error(Reason, Args);
+        {'EXIT', {Reason, _Stack}} -> erlang:error(Reason, Args);
+        {'EXIT', Reason} -> erlang:error(Reason, Args);
+        Unexpected -> erlang:error(Unexpected, Args)
+    end.
+
+%% @doc Translates a fun to a match specification, as ets:fun2ms/1: a fun
+%% written in the shell is translated at run time; in a module, the call
+%% must be translated at compile time by the parse transform
+%% xets_ms_transform (include/xets_ms_transform.hrl), and otherwise exits
+%% as ets's does, naming xets.
+-spec fun2ms(function()) -> match_spec() | {error, transform_error}.
+fun2ms(Fun) when is_function(Fun) ->
+    case erl_eval:fun_data(Fun) of
+        {fun_data, _Imports, _Clauses} ->
+            ets:fun2ms(Fun);
+        _ ->
+            exit({badarg, {?MODULE, fun2ms,
+                           [function, called, with, real, 'fun', should, be, transformed, with,
+                            parse_transform, 'or', called, with, a, 'fun', generated, in, the,
+                            shell]}})
     end.
 
 %% @doc Makes Pid the owner; it receives {'ETS-TRANSFER', Tab, self(), Data}.
@@ -131,14 +214,14 @@ info(Tab, Item) ->
         Raw ->
             try item(Item, Raw)
             catch error:function_clause ->
-                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE}}])
+                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE, pid => self()}}])
             end
     end.
 
 raw_info(Tab, Args) when is_atom(Tab); is_reference(Tab) ->
     ?CALL(xets_nif:info(Tab), Args);
 raw_info(_, Args) ->
-    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE}}]).
+    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}]).
 
 item(id, Raw) -> element(1, Raw);
 item(name, Raw) -> element(2, Raw);
@@ -169,6 +252,174 @@ item(safe_fixed_monotonic_time, Raw) ->
     end;
 item(binary, _Raw) -> [].
 
+%% @doc Prints every xets table, one line each, as ets:i/0 prints ets's.
+-spec i() -> ok.
+i() ->
+    i_line(id, name, type, size, mem, owner),
+    io:put_chars([$\s, lists:duplicate(76, $-), $\n]),
+    lists:foreach(fun i_table/1, lists:sort(all())).
+
+i_table(Tab) ->
+    try
+        Owner = info(Tab, owner),
+        i_line(Tab, info(Tab, name), info(Tab, type), info(Tab, size), info(Tab, memory),
+               case process_info(Owner, registered_name) of
+                   {registered_name, Name} -> Name;
+                   _ -> Owner
+               end)
+    catch
+        %% Deleted since all/0 listed it.
+        error:_ -> io:format("~-10s ... unreadable \n", [i_text(Tab)])
+    end.
+
+%% Columns as wide as ets's; a longer field pushes the rest to the right.
+i_line(Id, Name, Type, Size, Mem, Owner) ->
+    Fields = [string:pad(i_text(F), W) || {F, W} <- [{Id, 15}, {Name, 17}, {Type, 5},
+                                                      {Size, 6}, {Mem, 8}]],
+    io:put_chars([[$\s, F] || F <- Fields ++ [i_text(Owner)]] ++ "\n").
+
+i_text(Term) ->
+    lists:flatten(io_lib:format("~p", [Term])).
+
+%% @doc Browses the table on the terminal, 40 lines a page, as ets:i/1.
+-spec i(tab()) -> ok.
+i(Tab) ->
+    i(Tab, 40).
+
+%% @doc As i/1, Height lines a page.
+-spec i(tab(), pos_integer()) -> ok.
+i(Tab, Height) ->
+    i(Tab, Height, 80).
+
+%% @doc As i/1, Height lines a page, objects cut to Width columns. Between
+%% pages it asks as ets:i/3 does: (c)ontinue, (q)uit, (k)ill the table,
+%% (p)N to print object N whole, /Regexp to show only the objects whose
+%% printed form matches.
+-spec i(tab(), pos_integer(), pos_integer()) -> ok.
+i(Tab, Height, Width) ->
+    browse(#browse{tab = Tab, height = Height, width = Width}, first_lookup(Tab), 1, 1).
+
+%% Shows the objects from Step on (a key and its objects) until a page is
+%% full; Line is the line of the page, No the number of the next object
+%% shown.
+browse(B, '$end_of_table', _Line, No) ->
+    browse_ask(B, '$end_of_table', No);
+browse(#browse{height = Height} = B, Step, Line, No) when Line >= Height ->
+    browse_ask(B, Step, No);
+browse(#browse{tab = Tab, width = Width} = B, {Key, Objects}, Line, No) ->
+    Shown = browse_filter(B, Objects),
+    lists:foldl(fun(O, N) ->
+                        Text = i_text(O),
+                        Cut = case length(Text) > Width - 8 of
+                                  true -> string:slice(Text, 0, Width - 13) ++ "  ...";
+                                  false -> Text
+                              end,
+                        io:format("<~-4w> ~s~n", [N, Cut]),
+                        N + 1
+                end, No, Shown),
+    N = length(Shown),
+    browse(B, next_lookup(Tab, Key), Line + N, No + N).
+
+browse_filter(#browse{regexp = none}, Objects) ->
+    Objects;
+browse_filter(#browse{regexp = Re}, Objects) ->
+    [O || O <- Objects, re:run(i_text(O), Re, [{capture, none}]) =:= match].
+
+browse_ask(#browse{tab = Tab} = B, Step, No) ->
+    Prompt = case Step of
+                 '$end_of_table' -> 'EOT  (q)uit (p)Digits (k)ill /Regexp -->';
+                 _ -> '(c)ontinue (q)uit (p)Digits (k)ill /Regexp -->'
+             end,
+    case browse_answer(io:get_line(Prompt)) of
+        "c" when Step =/= '$end_of_table' ->
+            browse(B, Step, 1, No);
+        "q" ->
+            ok;
+        "k" ->
+            delete(Tab),
+            ok;
+        eof ->
+            ok;
+        [$p | Digits] ->
+            case string:to_integer(Digits) of
+                {N, ""} when is_integer(N) ->
+                    case browse_nth(B, first_lookup(Tab), N) of
+                        [Object] -> io:format("~p~n", [Object]);
+                        [] -> ok
+                    end;
+                _ ->
+                    io:put_chars("Bad digits\n")
+            end,
+            browse_ask(B, Step, No);
+        [$/ | Regexp] ->
+            case re:compile(Regexp, [unicode]) of
+                {ok, Re} ->
+                    browse(B#browse{regexp = Re}, first_lookup(Tab), 1, 1);
+                {error, {Message, _Pos}} ->
+                    io:format("~ts\n", [Message]),
+                    browse_ask(B, Step, No)
+            end;
+        _ ->
+            browse_ask(B, Step, No)
+    end.
+
+%% An answer without its newline; an empty line means continue.
+browse_answer(eof) -> eof;
+browse_answer({error, _}) -> eof;
+browse_answer(Line) ->
+    case string:trim(unicode:characters_to_list(Line), trailing, "\n") of
+        "" -> "c";
+        Text -> Text
+    end.
+
+%% Object N (from 1) of those shown, as a list of at most one.
+browse_nth(_B, '$end_of_table', _N) ->
+    [];
+browse_nth(#browse{tab = Tab} = B, {Key, Objects}, N) ->
+    Shown = browse_filter(B, Objects),
+    case length(Shown) of
+        Len when N =< Len -> [lists:nth(N, Shown) || N >= 1];
+        Len -> browse_nth(B, next_lookup(Tab, Key), N - Len)
+    end.
+
+%% @doc Replaces the table's objects with those InitFun gives: InitFun(read)
+%% returns end_of_input or {Objects, NextInitFun}; on a failure to insert,
+%% NextInitFun(close) is called and the caller exits, as in ets.
+-spec init_table(tab(), fun((read | close) -> end_of_input | {[tuple()], fun()} | term())) ->
+          true.
+init_table(Tab, InitFun) ->
+    delete_all_objects(Tab),
+    init_table_read(Tab, InitFun(read)).
+
+init_table_read(_Tab, end_of_input) ->
+    true;
+init_table_read(Tab, {Objects, InitFun}) when is_list(Objects), is_function(InitFun) ->
+    case catch init_table_insert(Tab, Objects) of
+        true ->
+            init_table_read(Tab, InitFun(read));
+        {'EXIT', Reason} ->
+            catch InitFun(close),
+            exit(Reason)
+    end;
+init_table_read(_Tab, Other) ->
+    exit(Other).
+
+%% The list in one atomic insert when it is good; otherwise one object at
+%% a time, so that, as in ets, the objects before a bad one are in and the
+%% failure is the bad one's.
+init_table_insert(Tab, Objects) ->
+    try
+        insert(Tab, Objects)
+    catch
+        error:badarg -> insert_each(Tab, Objects)
+    end.
+
+insert_each(_Tab, []) ->
+    true;
+insert_each(Tab, [Object | Objects]) ->
+    insert(Tab, Object),
+    insert_each(Tab, Objects).
+
 %% @doc Inserts an object or a list of objects, replacing objects with the
 %% same key in set and ordered_set tables. A list is inserted atomically and
 %% in isolation.
@@ -190,7 +441,12 @@ is_compiled_ms(Term) ->
 %% @doc The last key in table order (the first, for tables without order).
 -spec last(tab()) -> term() | '$end_of_table'.
 last(Tab) ->
-    ?CALL(xets_nif:first(Tab, backward), [Tab]).
+    ?CALL(xets_nif:first(Tab, backward, key), [Tab]).
+
+%% @doc The last key and its objects, read together (OTP 27).
+-spec last_lookup(tab()) -> {term(), [tuple()]} | '$end_of_table'.
+last_lookup(Tab) ->
+    ?CALL(xets_nif:first(Tab, backward, lookup), [Tab]).
 
 %% @doc The objects with key Key.
 -spec lookup(tab(), term()) -> [tuple()].
@@ -259,6 +515,12 @@ match_spec_compile(MatchSpec) ->
 -spec match_spec_run([term()], comp_match_spec()) -> [term()].
 match_spec_run(List, CompiledMatchSpec) ->
     ?CALL(ets:match_spec_run(List, CompiledMatchSpec), [List, CompiledMatchSpec]).
+
+%% @doc The results of a compiled match specification over a list, in
+%% reverse, in front of Acc (as ets; match_spec_run/2 is built on it).
+-spec match_spec_run_r([term()], comp_match_spec(), list()) -> list().
+match_spec_run_r(List, CompiledMatchSpec, Acc) ->
+    ?CALL(ets:match_spec_run_r(List, CompiledMatchSpec, Acc), [List, CompiledMatchSpec, Acc]).
 
 %% @doc Whether an object with key Key exists.
 -spec member(tab(), term()) -> boolean().
@@ -334,12 +596,22 @@ normalized(O0) ->
 %% @doc The key after Key in table order, or '$end_of_table'.
 -spec next(tab(), term()) -> term() | '$end_of_table'.
 next(Tab, Key) ->
-    ?CALL(xets_nif:next(Tab, Key, forward), [Tab, Key]).
+    ?CALL(xets_nif:next(Tab, Key, forward, key), [Tab, Key]).
+
+%% @doc The key after Key and its objects, read together (OTP 27).
+-spec next_lookup(tab(), term()) -> {term(), [tuple()]} | '$end_of_table'.
+next_lookup(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, forward, lookup), [Tab, Key]).
 
 %% @doc The key before Key in table order (after, for tables without order).
 -spec prev(tab(), term()) -> term() | '$end_of_table'.
 prev(Tab, Key) ->
-    ?CALL(xets_nif:next(Tab, Key, backward), [Tab, Key]).
+    ?CALL(xets_nif:next(Tab, Key, backward, key), [Tab, Key]).
+
+%% @doc The key before Key and its objects, read together (OTP 27).
+-spec prev_lookup(tab(), term()) -> {term(), [tuple()]} | '$end_of_table'.
+prev_lookup(Tab, Key) ->
+    ?CALL(xets_nif:next(Tab, Key, backward, lookup), [Tab, Key]).
 
 %% @doc Renames a table.
 -spec rename(tab(), atom()) -> atom().
@@ -396,6 +668,12 @@ select_count(Tab, MatchSpec) ->
 %% returns how many.
 -spec select_delete(tab(), match_spec()) -> non_neg_integer().
 select_delete(Tab, MatchSpec) ->
+    ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
+
+%% @doc What ets's select_delete/2 calls for every spec but the one that
+%% deletes all: the same as select_delete/2 here.
+-spec internal_select_delete(tab(), match_spec()) -> non_neg_integer().
+internal_select_delete(Tab, MatchSpec) ->
     ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
 
 %% @doc Replaces each matching object by the match specification's result,
@@ -597,6 +875,23 @@ setopts(Tab, [{protection, P} | T], Heir, keep) when P =:= private; P =:= protec
 setopts(_Tab, _Opts, _Heir, _Protection) ->
     erlang:error(badarg).
 
+%% @doc The objects of slot I, '$end_of_table' at the slot after the last,
+%% badarg beyond. ordered_set: slot I is the I-th object in table order, as
+%% in ets. set, bag and duplicate_bag: slot I is hash bucket I, as in ets,
+%% of xets's own buckets (so not numbered as ets's): each object is in
+%% exactly one of slots 0 to N - 1, N being the number of buckets when the
+%% call is made; it grows and shrinks with the table.
+-spec slot(tab(), non_neg_integer()) -> [tuple()] | '$end_of_table'.
+slot(Tab, I) ->
+    ?CALL(slot(Tab, I, '$end_of_table'), [Tab, I]).
+
+%% An ordered_set slot is counted in calls of bounded length.
+slot(Tab, I, Cursor) ->
+    case xets_nif:slot(Tab, I, Cursor) of
+        {continue, Left, Next} -> slot(Tab, Left, Next);
+        Objects -> Objects
+    end.
+
 %% @doc Every object in the table, in table order.
 -spec tab2list(tab()) -> [tuple()].
 tab2list(Tab) ->
@@ -608,6 +903,21 @@ chunks(Tab, Cursor) ->
         {Objects, Next} -> [Objects | chunks(Tab, Next)]
     end.
 
+%% @doc A QLC table of the whole table, as ets:table/1.
+-spec table(tab()) -> qlc:query_handle().
+table(Tab) ->
+    table(Tab, []).
+
+%% @doc A QLC table, as ets:table/2: {traverse, first_next | last_prev |
+%% select | {select, MatchSpec}} and {n_objects, N | default} as in ets,
+%% other options passed to qlc:table/2.
+-spec table(tab(), list() | tuple()) -> qlc:query_handle().
+table(Tab, Options) ->
+    case xets_qlc:table(Tab, Options) of
+        {ok, Handle} -> Handle;
+        badarg -> erlang:error(badarg, [Tab, Options])
+    end.
+
 %% @doc Removes and returns the objects with key Key.
 -spec take(tab(), term()) -> [tuple()].
 take(Tab, Key) ->
@@ -617,6 +927,29 @@ take(Tab, Key) ->
 -spec test_ms(tuple(), match_spec()) -> {ok, term()} | {error, [{warning | error, string()}]}.
 test_ms(Tuple, MatchSpec) ->
     ets:test_ms(Tuple, MatchSpec).
+
+%% @doc Replaces the objects of the open dets table DetsTab with the
+%% table's; returns DetsTab.
+-spec to_dets(tab(), dets:tab_name()) -> dets:tab_name().
+to_dets(Tab, DetsTab) ->
+    dets_call(fun() -> xets_to_dets(Tab, DetsTab) end, [Tab, DetsTab], ok, DetsTab).
+
+%% What dets:from_ets/2 does for an ets table: the table fixed, its objects
+%% handed over in select/3 chunks. The dets server calls the fun, so it
+%% reads the table from another process, as with ets.
+xets_to_dets(Tab, DetsTab) ->
+    safe_fixtable(Tab, true),
+    try
+        dets:init_table(DetsTab, dets_feed(select(Tab, [{'_', [], ['$_']}], 100)))
+    after
+        safe_fixtable(Tab, false)
+    end.
+
+dets_feed(Chunk) ->
+    fun(close) -> ok;
+       (read) when Chunk =:= '$end_of_table' -> end_of_input;
+       (read) -> {Objects, Cont} = Chunk, {Objects, dets_feed(select(Cont))}
+    end.
 
 %% @doc Atomically increments integer elements of the object with key Key.
 -spec update_counter(tab(), term(), term()) -> integer() | [integer()].
@@ -637,32 +970,146 @@ update_counter(Tab, Key, UpdateOp, Default) ->
 update_element(Tab, Key, ElementSpec) ->
     ?CALL(xets_nif:update(Tab, Key, ElementSpec, false, nodefault), [Tab, Key, ElementSpec]).
 
+%% @doc As update_element/3, but when there is no object with key Key,
+%% inserts Default (its key replaced by Key) with the elements replaced
+%% (OTP 27). Always true.
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
+                     tuple()) -> true.
+update_element(Tab, Key, ElementSpec, Default) ->
+    ?CALL(xets_nif:update(Tab, Key, ElementSpec, false, {default, Default}),
+          [Tab, Key, ElementSpec, Default]).
+
 %% @doc The tid of the named table Name, or undefined.
 -spec whereis(atom()) -> tid() | undefined.
 whereis(Name) ->
     ?CALL(xets_nif:whereis(Name), [Name]).
 
-%% @doc Explains a badarg raised by this module, for the shell (erl_error).
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => string()}.
-format_error(badarg, [{?MODULE, Fun, [Tab | _] = Args, Info} | _]) ->
-    Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
-    explain(Fun, Cause, Tab, Args);
+%% @doc Explains an error raised by this module, for the shell (erl_error),
+%% in ets's words: stdlib explains ets's errors (erl_stdlib_errors), so it
+%% is asked about the ets call that means the same, and its "ETS table" is
+%% read as "xets table". ets's BIFs record the cause when they raise; xets
+%% finds it again here, when the error is shown, so that a raise costs
+%% nothing more (programs raise badarg on purpose: next/2 from a key that
+%% is gone). Only the calling process is recorded at the raise, for access
+%% rights: the shell shows an error in another process than the one that
+%% raised it.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => string()}.
+format_error(Reason, [{?MODULE, Fun, Args, Info} | Rest]) when is_list(Args) ->
+    ErrorInfo = proplists:get_value(error_info, Info, #{}),
+    Cause = case ErrorInfo of
+                #{cause := C} -> C;
+                %% The table may have gone meanwhile: then no cause.
+                _ -> try cause(Fun, Args, maps:get(pid, ErrorInfo, self()))
+                     catch error:_ -> none
+                     end
+            end,
+    {EtsFun, EtsArgs} = ets_call(Fun, Args),
+    Ets = erl_stdlib_errors:format_error(
+            Reason, [{ets, EtsFun, EtsArgs, [{error_info, #{cause => Cause}}]} | Rest]),
+    maps:merge(maps:map(fun(_, Text) -> in_xets_words(Text) end, Ets), own_words(Fun, Args));
 format_error(_, _) ->
     #{}.
 
-explain(new, already_exists, _, _) ->
-    #{1 => "table name already exists"};
-explain(new, _, Name, _) when not is_atom(Name) ->
-    #{1 => "not an atom"};
-explain(new, _, _, _) ->
-    #{2 => "invalid options"};
-explain(whereis, _, _, _) ->
-    #{1 => "not an atom"};
-explain(_, _, Tab, _) when not is_atom(Tab), not is_reference(Tab) ->
-    #{1 => "not a table identifier"};
-explain(_, _, Tab, Args) ->
-    case info(Tab) of
-        undefined -> #{1 => "the table identifier does not refer to an existing xets table"};
-        _ when length(Args) =:= 1 -> #{1 => "the table identifier refers to a table with insufficient access rights"};
-        _ -> #{general => "the table may have insufficient access rights, or an argument is invalid"}
+%% The ets function whose errors mean the same, with its arguments.
+ets_call(first_lookup, Args) -> {first, Args};
+ets_call(last_lookup, Args) -> {last, Args};
+ets_call(next_lookup, Args) -> {next, Args};
+ets_call(prev_lookup, Args) -> {prev, Args};
+ets_call(lookup_element, [Tab, Key, Pos, _Default]) -> {lookup_element, [Tab, Key, Pos]};
+ets_call(update_element, [Tab, Key, Spec, _Default]) -> {update_element, [Tab, Key, Spec]};
+%% ets:select_delete/2 raises from the function it is built on.
+ets_call(select_delete, Args) -> {internal_select_delete, Args};
+ets_call(Fun, Args) -> {Fun, Args}.
+
+in_xets_words(Text) ->
+    unicode:characters_to_list(string:replace(Text, "ETS table", "xets table", all)).
+
+%% What stdlib cannot say about the functions ets of OTP 25 lacks.
+own_words(update_element, [_, _, _, Default]) when not is_tuple(Default) ->
+    #{4 => "not a tuple"};
+own_words(_Fun, _Args) ->
+    #{}.
+
+%% The cause an ets BIF would have recorded (erl_stdlib_errors's names):
+%% first what is wrong with the table argument, then with the others.
+cause(Fun, [Tab | Rest] = Args, Pid) ->
+    case takes_table(Fun, Args) of
+        false -> none;
+        true when not is_atom(Tab), not is_reference(Tab) -> type;
+        true ->
+            try info(Tab) of
+                undefined -> id;
+                Info -> table_cause(Fun, Tab, Rest, Pid, maps:from_list(Info))
+            catch
+                %% A reference that names no table, dead or alive.
+                error:badarg -> type
+            end
+    end;
+cause(_Fun, [], _Pid) ->
+    none.
+
+takes_table(Fun, Args) ->
+    not lists:member(Fun, [new, whereis, match_spec_compile, match_spec_run, match_spec_run_r,
+                           is_compiled_ms, test_ms, repair_continuation, fun2ms]) andalso
+        not (length(Args) =:= 1 andalso
+             lists:member(Fun, [select, select_reverse, match, match_object])).
+
+table_cause(Fun, Tab, Rest, Pid, #{owner := Owner, protection := Prot, type := Type,
+                                    keypos := Keypos}) ->
+    Writes = lists:member(Fun, [insert, insert_new, delete, delete_object, delete_all_objects,
+                                internal_delete_all, take, update_counter, update_element,
+                                select_delete, internal_select_delete, select_replace,
+                                match_delete, rename, init_table, give_away, setopts]),
+    OwnerOnly = lists:member(Fun, [give_away, setopts]),
+    if
+        Pid =/= Owner, Prot =:= private; Pid =/= Owner, Writes, Prot =/= public;
+        Pid =/= Owner, OwnerOnly ->
+            access;
+        Fun =:= update_counter, Type =/= set, Type =/= ordered_set;
+        Fun =:= select_replace, Type =:= bag ->
+            table_type;
+        true ->
+            argument_cause(Fun, Tab, Rest, Owner, Keypos)
     end.
+
+argument_cause(give_away, _Tab, [Owner, _], Owner, _Keypos) ->
+    owner;
+argument_cause(lookup_element, Tab, [Key, _Pos], _Owner, _Keypos) ->
+    case member(Tab, Key) of
+        true -> none;
+        false -> badkey
+    end;
+argument_cause(update_counter, Tab, [Key, Op | Default], _Owner, Keypos) ->
+    Object = case lookup(Tab, Key) of
+                 [O] -> O;
+                 [] when Default =:= [] -> missing;
+                 [] -> hd(Default)
+             end,
+    case Object of
+        missing -> badkey;
+        _ -> position_cause(Object, positions(Op, Keypos), Keypos)
+    end;
+argument_cause(update_element, Tab, [Key, Spec | _], _Owner, Keypos) ->
+    case lookup(Tab, Key) of
+        [O] -> position_cause(O, positions(Spec, Keypos), Keypos);
+        _ -> none
+    end;
+argument_cause(_Fun, _Tab, _Rest, _Owner, _Keypos) ->
+    none.
+
+%% The element positions an update_counter or update_element spec names.
+positions(Ops, Keypos) when is_list(Ops) -> lists:append([positions(Op, Keypos) || Op <- Ops]);
+positions(Op, _Keypos) when is_tuple(Op), tuple_size(Op) >= 2, is_integer(element(1, Op)) ->
+    [element(1, Op)];
+positions(Incr, Keypos) when is_integer(Incr) -> [Keypos + 1];
+positions(_Op, _Keypos) -> [].
+
+position_cause(Object, Positions, Keypos) when is_tuple(Object) ->
+    case {lists:member(Keypos, Positions),
+          lists:any(fun(P) -> P > tuple_size(Object) end, Positions)} of
+        {true, _} -> keypos;
+        {false, true} -> position;
+        _ -> none
+    end;
+position_cause(_Object, _Positions, _Keypos) ->
+    none.

@@ -7,7 +7,7 @@
          lookup/2, lookup_element/4, member/2,
          insert/2, insert_new/2, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
-         first/2, next/3, chunk/3,
+         first/3, next/4, slot/3, chunk/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          select_plan/2, select/6, select_write/3,
          reaper_drain/0, key_encode/2]).
@@ -16,7 +16,7 @@
        lookup/2, lookup_element/4, member/2,
        insert/2, insert_new/2, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
-       first/2, next/3, chunk/3,
+       first/3, next/4, slot/3, chunk/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
        select_plan/2, select/6, select_write/3,
        reaper_drain/0, key_encode/2]).
@@ -48,8 +48,12 @@ take(_Tab, _Key) -> ?NIF.
 delete_object(_Tab, _Object) -> ?NIF.
 delete_all_objects(_Tab) -> ?NIF.
 update(_Tab, _Key, _Spec, _Counter, _Default) -> ?NIF.
-first(_Tab, _Dir) -> ?NIF.
-next(_Tab, _Key, _Dir) -> ?NIF.
+%% The first key, or with What = lookup {Key, Objects}.
+first(_Tab, _Dir, _What) -> ?NIF.
+next(_Tab, _Key, _Dir, _What) -> ?NIF.
+%% Slot I: [Object], '$end_of_table', or {continue, Left, Cursor} to be
+%% called again with Left and Cursor.
+slot(_Tab, _I, _Cursor) -> ?NIF.
 chunk(_Tab, _Cursor, _Dir) -> ?NIF.
 safe_fixtable(_Tab, _Fix) -> ?NIF.
 give_away(_Tab, _Pid, _Data) -> ?NIF.

@@ -84,3 +84,44 @@ ordered_set_chunks_of_map_keys_hold_what_select_returns_test() ->
 
 chunked(M, {R, C}) -> R ++ chunked(M, M:select(C));
 chunked(_, '$end_of_table') -> [].
+
+%% ets's hash slots are its buckets (256 of them or more) and so are xets's
+%% (64 or more): the same object is in slots of different numbers, but in
+%% both every object is in exactly one slot before '$end_of_table'.
+hash_slots_are_xets_s_own_buckets_test() ->
+    E = ets:new(e, [set]),
+    X = xets:new(x, [set]),
+    [begin ets:insert(E, {K}), xets:insert(X, {K}) end || K <- lists:seq(1, 10)],
+    ?assertEqual('$end_of_table', ets:slot(E, 256)),
+    ?assertEqual('$end_of_table', xets:slot(X, 64)),
+    Slots = lists:append([xets:slot(X, I) || I <- lists:seq(0, 63)]),
+    ?assertEqual(lists:sort(ets:tab2list(E)), lists:sort(Slots)).
+
+%% ets:fun2ms/1 on a compiled fun exits naming ets; xets's names xets.
+fun2ms_on_a_compiled_fun_exits_naming_xets_test() ->
+    F = fun(X) -> X end,
+    ?assertExit({badarg, {ets, fun2ms, _}}, ets:fun2ms(F)),
+    ?assertExit({badarg, {xets, fun2ms, _}}, xets:fun2ms(F)).
+
+%% ets:internal_delete_all/2 takes its own trap states as second argument
+%% (and returns any other term unchanged, deleting nothing); xets has none
+%% and takes only undefined.
+internal_delete_all_takes_only_undefined_test() ->
+    E = ets:new(e, []),
+    X = xets:new(x, []),
+    ets:insert(E, {a}),
+    xets:insert(X, {a}),
+    ?assertEqual(other, ets:internal_delete_all(E, other)),
+    ?assertError(badarg, xets:internal_delete_all(X, other)),
+    ?assertEqual(1, ets:internal_delete_all(E, undefined)),
+    ?assertEqual(1, xets:internal_delete_all(X, undefined)).
+
+%% ets:all/0's protocol: one answer per scheduler, each with that
+%% scheduler's tables; xets's first answer has them all.
+internal_request_all_answers_with_every_table_first_test() ->
+    X = xets:new(x, []),
+    Ref = xets:internal_request_all(),
+    First = receive {Ref, Tabs} -> Tabs end,
+    ?assert(lists:member(X, First)),
+    [receive {Ref, Rest} -> ?assertEqual([], Rest) end
+     || _ <- lists:seq(2, erlang:system_info(schedulers))].

@@ -200,6 +200,14 @@ static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
     return rc;
 }
 
+static int bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->bucket(s, j, nbuckets, visit, ctx);
+    epoch_exit();
+    return rc;
+}
+
 /* Waits for every section and frees what this thread retired. */
 static void quiesce(void)
 {
@@ -721,6 +729,82 @@ static void test_regrow(void)
     quiesce();
     ops->destroy(s);
     printf("  regrowth during reaping passed\n");
+}
+
+/* ---- buckets (slot/2) ----------------------------------------------- */
+
+/* Walks buckets 0, 1, ... until XETS_END: every object of the n keys in
+ * kids (vals values each) is in exactly one bucket, the one its key's hash
+ * names, a key's objects in insertion order; the end comes at the bucket
+ * count stats reports. */
+static void check_buckets(store_t *s, const uint32_t *kids, size_t n, uint32_t vals,
+                          const char *what)
+{
+    struct store_stats st;
+    ops->stats(s, &st);
+    coll_t c = {0};
+    uint64_t nb = 0, j = 0;
+    size_t seen = 0;
+    for (;; j++) {
+        coll_reset(&c, 0);
+        uint64_t nbj;
+        int rc = bucket(s, j, &nbj, collect, &c);
+        if (j == 0)
+            nb = nbj;
+        CHECK(nbj == nb, "%s: bucket count changed from %llu to %llu with no writer", what,
+              (unsigned long long)nb, (unsigned long long)nbj);
+        if (rc == XETS_END)
+            break;
+        CHECK(rc == XETS_OK, "%s: bucket %llu: %d", what, (unsigned long long)j, rc);
+        for (size_t i = 0; i < c.n; i++) {
+            kbytes_t k = key_of(c.kid[i]);
+            CHECK((XXH3_64bits(k.b, k.len) & (nb - 1)) == j, "%s: key %u in bucket %llu", what,
+                  c.kid[i], (unsigned long long)j);
+            /* A key's objects come together, values 1..vals in order. */
+            uint32_t first = i == 0 || c.kid[i - 1] != c.kid[i] ? 1 : c.vid[i - 1] + 1;
+            CHECK(c.vid[i] == first, "%s: key %u value %u after %u", what, c.kid[i], c.vid[i],
+                  first - 1);
+        }
+        seen += c.n;
+    }
+    CHECK(j == nb && nb == st.buckets, "%s: end at %llu of %llu buckets, stats %zu", what,
+          (unsigned long long)j, (unsigned long long)nb, st.buckets);
+    CHECK(seen == n * vals, "%s: %zu objects in buckets, %zu in the table", what, seen, n * vals);
+    (void)kids;
+    coll_free(&c);
+}
+
+static void test_buckets(void)
+{
+    uint32_t *kids = malloc(20000 * sizeof *kids);
+    CHECK(kids, "out of memory");
+    for (int kind = STORE_SET; kind <= STORE_DUPLICATE_BAG; kind++) {
+        uint32_t vals = kind == STORE_SET ? 1 : 3;
+        store_t *s = ops->create((enum store_kind)kind);
+        check_buckets(s, kids, 0, vals, "empty");
+        size_t n = 0;
+        for (uint32_t id = 1; id <= 20000; id++) {
+            kbytes_t k = key_of(id);
+            for (uint32_t vid = 1; vid <= vals; vid++) {
+                vbytes_t v = val_of(id, vid);
+                rec_in_t in = rec_in(&k, &v, (enum store_kind)kind, vid);
+                CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+            }
+            kids[n++] = id;
+            if (id == 1 || id == 100 || id == 20000)
+                check_buckets(s, kids, n, vals, kind_name[kind]);
+        }
+        /* Shrunk: dropped buckets' dummies may still be in the list. */
+        for (uint32_t id = 1; id <= 19900; id++) {
+            kbytes_t k = key_of(id);
+            CHECK(del(s, &k, NULL, NULL, NULL, NULL) == (int)vals, "remove");
+        }
+        check_buckets(s, kids + 19900, 100, vals, "shrunk");
+        quiesce();
+        ops->destroy(s);
+    }
+    free(kids);
+    printf("  buckets passed\n");
 }
 
 /* ---- stats ---------------------------------------------------------- */
@@ -1442,6 +1526,7 @@ int main(void)
     test_edges();
     test_regrow();
     test_stats();
+    test_buckets();
     test_bag_snapshots(STORE_BAG);
     test_bag_snapshots(STORE_DUPLICATE_BAG);
     printf("    (%.1f s)\n", now() - t);
