@@ -3,7 +3,7 @@
 # (plain C tests under sanitizers), `make bench` / `make bench-quick`.
 
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
-            erlang-proper erlang-tools rebar3 libck-dev libxxhash-dev
+            erlang-proper erlang-tools rebar3 libck-dev libxxhash-dev elixir
 BENCH_PACKAGES := gnuplot-nox
 EBIN := _build/default/lib/xets/ebin
 RESULTS := bench/results

@@ -636,8 +636,9 @@ update_element(Tab, Key, ElementSpec) ->
 whereis(Name) ->
     ?CALL(xets_nif:whereis(Name), [Name]).
 
-%% @doc Explains a badarg raised by this module, for the shell (erl_error).
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => string()}.
+%% @doc Explains a badarg raised by this module, for the shell (erl_error)
+%% and for Elixir's exceptions, which take the explanations as binaries.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => binary()}.
 format_error(badarg, [{?MODULE, Fun, [Tab | _] = Args, Info} | _]) ->
     Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
     explain(Fun, Cause, Tab, Args);
@@ -645,18 +646,18 @@ format_error(_, _) ->
     #{}.
 
 explain(new, already_exists, _, _) ->
-    #{1 => "table name already exists"};
+    #{1 => <<"table name already exists">>};
 explain(new, _, Name, _) when not is_atom(Name) ->
-    #{1 => "not an atom"};
+    #{1 => <<"not an atom">>};
 explain(new, _, _, _) ->
-    #{2 => "invalid options"};
+    #{2 => <<"invalid options">>};
 explain(whereis, _, _, _) ->
-    #{1 => "not an atom"};
+    #{1 => <<"not an atom">>};
 explain(_, _, Tab, _) when not is_atom(Tab), not is_reference(Tab) ->
-    #{1 => "not a table identifier"};
+    #{1 => <<"not a table identifier">>};
 explain(_, _, Tab, Args) ->
     case info(Tab) of
-        undefined -> #{1 => "the table identifier does not refer to an existing xets table"};
-        _ when length(Args) =:= 1 -> #{1 => "the table identifier refers to a table with insufficient access rights"};
-        _ -> #{general => "the table may have insufficient access rights, or an argument is invalid"}
+        undefined -> #{1 => <<"the table identifier does not refer to an existing xets table">>};
+        _ when length(Args) =:= 1 -> #{1 => <<"the table identifier refers to a table with insufficient access rights">>};
+        _ -> #{general => <<"the table may have insufficient access rights, or an argument is invalid">>}
     end.
