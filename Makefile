@@ -3,9 +3,13 @@
 # (plain C tests under sanitizers), `make bench` / `make bench-quick`.
 
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
-            erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev
+            erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev \
+            elixir
 BENCH_PACKAGES := gnuplot-nox
 EBIN := _build/default/lib/xets/ebin
+# The demo and benchmarks, kept out of the application's ebin (which
+# Dialyzer reads).
+BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
 .PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-compile clean
@@ -41,8 +45,9 @@ compile: deps
 	rebar3 compile
 
 demo: compile
-	erlc -o $(EBIN) bench/xets_demo.erl
-	erl -noshell -pa $(EBIN) -s xets_demo main -s init stop
+	mkdir -p $(BENCH_EBIN)
+	erlc -o $(BENCH_EBIN) bench/xets_demo.erl
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -s xets_demo main -s init stop
 
 test: compile
 	./test/run
@@ -50,17 +55,18 @@ test: compile
 # The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.
 bench: bench-compile bench-deps
-	erl -noshell -pa $(EBIN) -run xets_bench main full $(RESULTS) -s init stop
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main full $(RESULTS) -s init stop
 	cd $(RESULTS) && gnuplot throughput.gp
 	$(MAKE) -s -C c_src bench
 	@for b in c_src/build/*_bench; do echo; echo "== $$b"; ./$$b; done
 
 # A subset of each Erlang section, in under 2 minutes; CSV in bench/results/quick.csv.
 bench-quick: bench-compile
-	erl -noshell -pa $(EBIN) -run xets_bench main quick $(RESULTS) -s init stop
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main quick $(RESULTS) -s init stop
 
 bench-compile: compile
-	erlc -o $(EBIN) bench/xets_bench*.erl
+	mkdir -p $(BENCH_EBIN)
+	erlc -o $(BENCH_EBIN) bench/xets_bench*.erl
 	mkdir -p $(RESULTS)
 
 check: deps

@@ -992,8 +992,9 @@ whereis(Name) ->
 %% nothing more (programs raise badarg on purpose: next/2 from a key that
 %% is gone). Only the calling process is recorded at the raise, for access
 %% rights: the shell shows an error in another process than the one that
-%% raised it.
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => string()}.
+%% raised it. The explanations are binaries, as stdlib's are: Elixir turns
+%% the error into an ArgumentError and takes nothing else.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => binary()}.
 format_error(Reason, [{?MODULE, Fun, Args, Info} | Rest]) when is_list(Args) ->
     ErrorInfo = proplists:get_value(error_info, Info, #{}),
     Cause = case ErrorInfo of
@@ -1022,11 +1023,11 @@ ets_call(select_delete, Args) -> {internal_select_delete, Args};
 ets_call(Fun, Args) -> {Fun, Args}.
 
 in_xets_words(Text) ->
-    unicode:characters_to_list(string:replace(Text, "ETS table", "xets table", all)).
+    unicode:characters_to_binary(string:replace(Text, "ETS table", "xets table", all)).
 
 %% What stdlib cannot say about the functions ets of OTP 25 lacks.
 own_words(update_element, [_, _, _, Default]) when not is_tuple(Default) ->
-    #{4 => "not a tuple"};
+    #{4 => <<"not a tuple">>};
 own_words(_Fun, _Args) ->
     #{}.
 
