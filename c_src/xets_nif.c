@@ -528,10 +528,14 @@ static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode 
             }
         }
     }
+    /* Duplicates within the list behave as successive inserts: in list
+     * order, except into a bag, which ets (OTP 25) fills from the last
+     * object of the list to the first, so that lookup/2 returns a key's
+     * objects of one list in reverse. */
+    bool backward = t->type == TYPE_BAG;
     int st = XETS_OK;
     for (unsigned i = 0; i < len && st == XETS_OK; i++) {
-        /* Duplicates within the list behave as successive inserts. */
-        st = put_prepared(t, &ps[i], PUT_REPLACE);
+        st = put_prepared(t, &ps[backward ? len - 1 - i : i], PUT_REPLACE);
         if ((i & 1023) == 1023) {
             epoch_exit();
             epoch_enter();
