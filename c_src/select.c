@@ -25,9 +25,17 @@
 #include "term_key.h"
 
 /* A chunk visits at most about this many objects (a few hundred
- * microseconds of matching), and returns at most this many bytes. */
+ * microseconds of matching), and returns at most this many bytes. A count
+ * run in C builds nothing per object, so it may visit more. */
 #define CHUNK_VISITS 4000
+#define COUNT_VISITS 65536
 #define CHUNK_BYTES (256 * 1024)
+/* And a chunk ends after about this long, whatever its objects cost (cold
+ * caches, long objects, a busy machine), its clock read every CLOCK_EVERY
+ * visits: the NIF call stays well within the millisecond of a time slice,
+ * which xets_nif.c charges to the caller. */
+#define CHUNK_USEC 500
+#define CLOCK_EVERY 256
 
 /* A complete plan met an object the engine leaves to Erlang (nested too
  * deep): the chunk is done again with every object going to Erlang. */
@@ -442,7 +450,8 @@ typedef struct chunk {
     match_scratch_t scratch;
     ErlNifEnv *scratch_env; /* duplicate_bag replace: fingerprints */
     ERL_NIF_TERM list;      /* reversed */
-    size_t items, count, cap, visited, bytes;
+    size_t items, count, cap, visited, max_visits, bytes;
+    ErlNifTime deadline; /* microseconds, monotonic */
     bool full, past;
     /* The key group being visited: its key (in the store, valid for the
      * epoch section) and how many of its objects were met. A bag's key may
@@ -546,6 +555,13 @@ static void process(chunk_t *c, const rec_t *r)
     }
 }
 
+/* Whether the chunk has used its visits or its time. */
+static bool spent(const chunk_t *c)
+{
+    return c->visited >= c->max_visits ||
+           (c->visited % CLOCK_EVERY == 0 && enif_monotonic_time(ERL_NIF_USEC) >= c->deadline);
+}
+
 static int visit(void *vctx, const rec_t *r)
 {
     chunk_t *c = vctx;
@@ -572,7 +588,7 @@ static int visit(void *vctx, const rec_t *r)
         return 0;
     c->visited++;
     process(c, r);
-    if (c->items >= c->cap || c->visited >= CHUNK_VISITS || c->bytes >= CHUNK_BYTES) {
+    if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
         c->full = true;
         c->cursor_seen = c->seen;
         if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
@@ -608,7 +624,8 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
         const bytes_t *k = &p->keys[i];
         c->seen = 0;
         t->ops->get(s, k->p, k->len, visit, c);
-        if (!c->full && ++c->visited >= CHUNK_VISITS) {
+        c->visited += !c->full; /* a key looked up costs a visit, found or not */
+        if (!c->full && spent(c)) {
             c->full = true;
             c->cursor_seen = c->seen;
             c->st = bytes_set(&c->cursor, k->p, k->len);
@@ -677,6 +694,8 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                  .defer = defer,
                  .list = enif_make_list(env, 0),
                  .cap = cap > 0 ? cap : 1,
+                 .max_visits = op == SELECT_COUNT && !defer ? COUNT_VISITS : CHUNK_VISITS,
+                 .deadline = enif_monotonic_time(ERL_NIF_USEC) + CHUNK_USEC,
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
     store_t *s = table_store(t);
