@@ -8,7 +8,7 @@ BENCH_PACKAGES := gnuplot-nox
 EBIN := _build/default/lib/xets/ebin
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-compile clean
+.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-select bench-compile clean
 
 all: compile
 
@@ -58,6 +58,11 @@ bench: bench-compile bench-deps
 # A subset of each Erlang section, in under 2 minutes; CSV in bench/results/quick.csv.
 bench-quick: bench-compile
 	erl -noshell -pa $(EBIN) -run xets_bench main quick $(RESULTS) -s init stop
+
+# The select_count mixes of bench only, in about 2 minutes; CSV in
+# bench/results/select.csv.
+bench-select: bench-compile
+	erl -noshell -pa $(EBIN) -run xets_bench main select $(RESULTS) -s init stop
 
 bench-compile: compile
 	erlc -o $(EBIN) bench/xets_bench*.erl
