@@ -134,7 +134,8 @@ static bool successor(bytes_t *b)
 
 /* The bound of one clause's key: the whole encoding (complete) or the part
  * every matching key begins with; *matchable false if the head can match
- * no object (not a tuple with a key, nor a variable). */
+ * no object (not a tuple with a key, nor a variable); *holds_map if the
+ * key's pattern holds a map. */
 static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t *b,
                         bool *complete, bool *holds_map, bool *matchable)
 {
@@ -155,11 +156,10 @@ static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t 
         *matchable = false;
         return XETS_OK;
     }
+    *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
     int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->key_mode, b);
-    if (st == XETS_OK) {
+    if (st == XETS_OK)
         *complete = true;
-        *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
-    }
     else if (st == XETS_BADARG || st == XETS_END)
         st = XETS_OK; /* a prefix (empty if nothing could be encoded) */
     return st;
@@ -335,7 +335,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
         return XETS_OK;
     if ((p->keys = calloc(n > 0 ? n : 1, sizeof *p->keys)) == NULL)
         return XETS_NOMEM;
-    bool all_complete = true, any = false, maps = false;
+    bool all_complete = true, any = false, maps = false, guarded = false;
     kbuf_t b;
     kbuf_init(&b);
     ERL_NIF_TERM clause;
@@ -362,6 +362,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
             st = range_cut_above(&r, b.p, b.len);
         if (st == XETS_OK)
             st = clause_guard_range(env, t, clause, &r);
+        guarded |= b.len == 0 && (r.has_lo || r.has_hi);
         if (st == XETS_OK)
             st = range_cover(&p->range, &r, first);
         free(r.lo.p);
@@ -370,6 +371,12 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
     kbuf_free(&b);
     if (st != XETS_OK)
         return st;
+    /* A map in a pattern also matches the bigger maps that hold its keys,
+     * which lie beyond the range of its encoding; ets finds them where it
+     * scans the whole table, as it does for a clause whose key is a
+     * variable, whatever that clause's guards. */
+    if (guarded && maps)
+        p->range.has_lo = p->range.has_hi = false;
     p->nothing = !any;
     /* Sorted and unique: 1 and 1.0 in two clauses are one key of an
      * ordered_set, looked up once. */

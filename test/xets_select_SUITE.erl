@@ -988,7 +988,8 @@ guards_comparing_the_key_with_constants_select_as_ets(Config) ->
     Big = 1 bsl 53,
     Keys = [-3, -1.5, 0, 1, 1.0, 2, 4.999, 5, 5.0, 5.001, 7, 9, 9.5, 10.0, 10, 10.5, 11,
             Big, float(Big), Big + 1, 1 bsl 200, 1.0e300,
-            a, b, 'B', {1}, {1.0}, {1, x}, [], "s", "t", [1.0 | x], <<"b">>, <<"b", 0>>],
+            a, b, 'B', {1}, {1.0}, {1, x}, {#{}, y}, {#{a => 1}, x},
+            #{}, #{a => 1}, #{a => 1, b => 2}, [], "s", "t", [1.0 | x], <<"b">>, <<"b", 0>>],
     Bounds = [0, neg_zero(), 1, 1.0, 5, 5.0, 10, 10.0, 10.5, 4.9995, Big + 1, float(Big), 1 bsl 200,
               a, 'B', {const, {1}}, {const, {1.0, x}}, {const, []}, {const, "s"}, <<"b">>],
     Ops = ['>=', '>', '<', '=<'],
@@ -1019,7 +1020,10 @@ guards_comparing_the_key_with_constants_select_as_ets(Config) ->
          [{Head, [{'<', '$1', 1}], [low]}, {{5, '_'}, [], [five]}],
          [{Head, [{'>', '$1', 10}], [high]}, {{'_', '$2'}, [{'==', '$2', 7}], [seven]}],
          [{Head, [{'>', '$1', a}], [atoms]}, {{{'_'}, '_'}, [], [tuple]}],
-         [{Head, [{'>=', '$1', 9}], [high]}, {{'$1', '_'}, [], [any]}]],
+         [{Head, [{'>=', '$1', 9}], [high]}, {{'$1', '_'}, [], [any]}],
+         %% a map pattern also matches bigger maps, beyond its own range
+         [{Head, [{'<', '$1', 1}], [low]}, {{#{}, '_'}, [], [map]}],
+         [{Head, [{'>', '$1', 10}], [high]}, {{{#{}, '_'}, '_'}, [], [tuple_map]}]],
     lists:foreach(
       fun(Opts) ->
               P = pair(Config, [public | Opts]),
