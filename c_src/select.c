@@ -586,7 +586,10 @@ static int visit(void *vctx, const rec_t *r)
         if (below || above)
             return 0;
     }
-    bool same = c->group_key != NULL && c->group_klen == r->klen &&
+    /* Only a bag's key has several objects, which a cursor counts: the
+     * keys of a set or an ordered_set are all distinct, no need to compare. */
+    bool bag = p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
+    bool same = bag && c->group_key != NULL && c->group_klen == r->klen &&
                 memcmp(c->group_key, r->key, r->klen) == 0;
     c->seen = same ? c->seen + 1 : 1;
     c->group_key = r->key;
