@@ -12,7 +12,7 @@ EBIN := _build/default/lib/xets/ebin
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-compile clean
+.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-select bench-compile clean
 
 all: compile
 
@@ -63,6 +63,11 @@ bench: bench-compile bench-deps
 # A subset of each Erlang section, in under 2 minutes; CSV in bench/results/quick.csv.
 bench-quick: bench-compile
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main quick $(RESULTS) -s init stop
+
+# The select_count mixes of bench only, in about 2 minutes; CSV in
+# bench/results/select.csv.
+bench-select: bench-compile
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main select $(RESULTS) -s init stop
 
 bench-compile: compile
 	mkdir -p $(BENCH_EBIN)

@@ -3,6 +3,7 @@
 %%
 %%   make bench        every section below, about 10 minutes
 %%   make bench-quick  a subset of each, under 2 minutes
+%%   make bench-select the select_count mixes only, about 2 minutes
 %%
 %% Sections (each row: table type and options, mix, processes, both values):
 %%   single      one process, only lookups or only inserts, default options
@@ -28,8 +29,9 @@
 %% The size section: every key present, so that large objects fit in memory.
 -define(SIZE_KEYS, 10000).
 
-%% `make bench` and `make bench-quick`: Scope is "full" or "quick"; the CSV
-%% and, for full, the gnuplot script go to Dir.
+%% `make bench`, `make bench-quick` and `make bench-select`: Scope is
+%% "full", "quick" or "select"; the CSV and, for full, the gnuplot script go
+%% to Dir.
 -spec main([string()]) -> ok.
 main([Scope, Dir]) ->
     Plan = (plan(list_to_atom(Scope)))#{keys => shuffled(chosen(?PREFILL, ?RANGE))},
@@ -41,7 +43,7 @@ main([Scope, Dir]) ->
     case Scope of
         "full" -> xets_bench_report:write_plot(filename:join(Dir, "throughput.gp"),
                                                "throughput.png", Rows);
-        "quick" -> ok
+        _ -> ok
     end,
     io:format("~nrows written to ~s.csv~n", [Base]).
 
@@ -55,7 +57,11 @@ plan(quick) ->
     #{name => "quick", sections => [single, throughput, latency, memory, codec],
       seconds => 0.3, rounds => 3, configs => lists:sublist(configs(), 2),
       mixes => [lists:keyfind("10i/10d/80l", 1, mixes())],
-      samples => 20000, memory => [{set, '{I}'}], codec_seconds => 0.1}.
+      samples => 20000, memory => [{set, '{I}'}], codec_seconds => 0.1};
+%% The two select_count mixes on every configuration, as in full.
+plan(select) ->
+    #{name => "select", sections => [throughput], seconds => 1.0, rounds => 3,
+      configs => configs(), mixes => [M || {"10i/10d/79l/1s" ++ _, _} = M <- mixes()]}.
 
 %% Each table type with the options ets does best with on these mixes:
 %% write_concurrency for the writers, read_concurrency for the readers.

@@ -3,8 +3,10 @@
  * Which objects a chunk visits: if every clause's head binds the whole key,
  * only those keys (looked up in encoding order, so an ordered_set answers
  * in term order as a scan would); else, on ordered_set, the range of the
- * sortable encoding between the least and the greatest bound leading part
- * of the clauses' keys (term_key_pattern_prefix); else the whole table.
+ * sortable encoding that covers each clause's keys: those that begin with
+ * the bound leading part of its key (term_key_pattern_prefix) and pass its
+ * guards that compare the key, a variable, with a constant (guard_narrow);
+ * else the whole table.
  * Each visited object goes through the match engine; ets's matching rules
  * (=:= on heads) then decide, the narrowing only skips objects that no
  * clause could match.
@@ -23,9 +25,17 @@
 #include "term_key.h"
 
 /* A chunk visits at most about this many objects (a few hundred
- * microseconds of matching), and returns at most this many bytes. */
+ * microseconds of matching), and returns at most this many bytes. A count
+ * run in C builds nothing per object, so it may visit more. */
 #define CHUNK_VISITS 4000
+#define COUNT_VISITS 65536
 #define CHUNK_BYTES (256 * 1024)
+/* And a chunk ends after about this long, whatever its objects cost (cold
+ * caches, long objects, a busy machine), its clock read every CLOCK_EVERY
+ * visits: the NIF call stays well within the millisecond of a time slice,
+ * which xets_nif.c charges to the caller. */
+#define CHUNK_USEC 500
+#define CLOCK_EVERY 256
 
 /* A complete plan met an object the engine leaves to Erlang (nested too
  * deep): the chunk is done again with every object going to Erlang. */
@@ -38,6 +48,14 @@ typedef struct bytes {
     size_t len;
 } bytes_t;
 
+/* Encodings at or above lo (when has_lo) and below hi (when has_hi).
+ * lo_complete: lo may itself be a key's whole encoding, which a scan must
+ * then visit; else lo is only the beginning of keys (visit_range). */
+typedef struct krange {
+    bool has_lo, lo_complete, has_hi;
+    bytes_t lo, hi;
+} krange_t;
+
 struct select_plan {
     match_prog_t *prog; /* NULL: every object in range goes to Erlang */
     bool complete;
@@ -48,9 +66,8 @@ struct select_plan {
     /* Every clause binds its key: the keys' encodings, sorted, unique. */
     size_t nkeys;
     bytes_t *keys;
-    /* Else on ordered_set: keys at or above lower and below upper. */
-    bool has_lower, lower_complete, has_upper;
-    bytes_t lower, upper;
+    /* Else on ordered_set: the keys any clause can match lie in range. */
+    krange_t range;
 };
 
 static ErlNifResourceType *plan_type;
@@ -65,8 +82,8 @@ static void plan_dtor(ErlNifEnv *env, void *obj)
     for (size_t i = 0; i < p->nkeys; i++)
         free(p->keys[i].p);
     free(p->keys);
-    free(p->lower.p);
-    free(p->upper.p);
+    free(p->range.lo.p);
+    free(p->range.hi.p);
 }
 
 int select_module_init(ErlNifEnv *env)
@@ -117,7 +134,8 @@ static bool successor(bytes_t *b)
 
 /* The bound of one clause's key: the whole encoding (complete) or the part
  * every matching key begins with; *matchable false if the head can match
- * no object (not a tuple with a key, nor a variable). */
+ * no object (not a tuple with a key, nor a variable); *holds_map if the
+ * key's pattern holds a map. */
 static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t *b,
                         bool *complete, bool *holds_map, bool *matchable)
 {
@@ -138,13 +156,174 @@ static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t 
         *matchable = false;
         return XETS_OK;
     }
+    *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
     int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->key_mode, b);
-    if (st == XETS_OK) {
+    if (st == XETS_OK)
         *complete = true;
-        *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
-    }
     else if (st == XETS_BADARG || st == XETS_END)
         st = XETS_OK; /* a prefix (empty if nothing could be encoded) */
+    return st;
+}
+
+/* Raises r's lower bound to lo, if that narrows it. (At an equal bound,
+ * either flag is right: a complete one only makes a scan visit lo.) */
+static int range_raise_lo(krange_t *r, const unsigned char *lo, size_t len, bool complete)
+{
+    if (r->has_lo && keycmp(lo, len, r->lo.p, r->lo.len) <= 0)
+        return XETS_OK;
+    r->has_lo = true;
+    r->lo_complete = complete;
+    return bytes_set(&r->lo, lo, len);
+}
+
+/* Lowers r's (exclusive) upper bound to hi, if that narrows it. */
+static int range_cut_hi(krange_t *r, const unsigned char *hi, size_t len)
+{
+    if (r->has_hi && keycmp(hi, len, r->hi.p, r->hi.len) >= 0)
+        return XETS_OK;
+    r->has_hi = true;
+    return bytes_set(&r->hi, hi, len);
+}
+
+/* Lowers r's upper bound to just above every key that begins with b (or
+ * is b): its successor, if it has one. */
+static int range_cut_above(krange_t *r, const unsigned char *b, size_t len)
+{
+    bytes_t up = {NULL, 0};
+    int st = bytes_set(&up, b, len);
+    if (st == XETS_OK && successor(&up))
+        st = range_cut_hi(r, up.p, up.len);
+    free(up.p);
+    return st;
+}
+
+/* Widens hull to cover r too (first: hull is still empty). */
+static int range_cover(krange_t *hull, const krange_t *r, bool first)
+{
+    int st = XETS_OK;
+    if (!r->has_lo) {
+        hull->has_lo = false;
+    } else if (first || hull->has_lo) {
+        int c = first ? -1 : keycmp(r->lo.p, r->lo.len, hull->lo.p, hull->lo.len);
+        if (c == 0)
+            hull->lo_complete |= r->lo_complete;
+        if (c < 0) {
+            hull->has_lo = true;
+            hull->lo_complete = r->lo_complete;
+            st = bytes_set(&hull->lo, r->lo.p, r->lo.len);
+        }
+    }
+    if (!r->has_hi) {
+        hull->has_hi = false;
+    } else if (st == XETS_OK && (first || hull->has_hi) &&
+               (first || keycmp(r->hi.p, r->hi.len, hull->hi.p, hull->hi.len) > 0)) {
+        hull->has_hi = true;
+        st = bytes_set(&hull->hi, r->hi.p, r->hi.len);
+    }
+    return st;
+}
+
+/* A guard operand that is a constant: a number, a bitstring, an atom that
+ * is no variable, or {const, X}. Anything else (a variable, an expression,
+ * a tuple or list built at run time) is not, and narrows nothing. */
+static bool guard_constant(ErlNifEnv *env, ERL_NIF_TERM x, ERL_NIF_TERM *c)
+{
+    int arity;
+    const ERL_NIF_TERM *el;
+    char name[256];
+    switch (enif_term_type(env, x)) {
+    case ERL_NIF_TERM_TYPE_INTEGER:
+    case ERL_NIF_TERM_TYPE_FLOAT:
+    case ERL_NIF_TERM_TYPE_BITSTRING:
+        *c = x;
+        return true;
+    case ERL_NIF_TERM_TYPE_ATOM:
+        *c = x;
+        return enif_get_atom(env, x, name, sizeof name, ERL_NIF_LATIN1) > 0 && name[0] != '$' &&
+               strcmp(name, "_") != 0;
+    case ERL_NIF_TERM_TYPE_TUPLE:
+        if (!enif_get_tuple(env, x, &arity, &el) || arity != 2 ||
+            !enif_is_identical(el[0], enif_make_atom(env, "const")))
+            return false;
+        *c = el[1];
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Guards nest andalso deeper than this only in specs written to be odd;
+ * what lies deeper narrows nothing. */
+#define GUARD_DEPTH 32
+
+/* Narrows r by guard g of a clause whose key is the variable var. A clause
+ * matches only if each guard of its list is true, and so both sides of an
+ * andalso or an and; a comparison of var with a constant C then bounds the
+ * key. Guards compare in term order, 1 == 1.0, as the ordered encoding
+ * does (term_key.h), so C's encoding bounds the encodings of the keys
+ * that can pass. Every other guard narrows nothing: it still runs. */
+static int guard_narrow(ErlNifEnv *env, table_t *t, ERL_NIF_TERM var, ERL_NIF_TERM g, int depth,
+                        krange_t *r)
+{
+    int arity;
+    const ERL_NIF_TERM *el;
+    char op[16];
+    if (depth > GUARD_DEPTH || !enif_get_tuple(env, g, &arity, &el) || arity != 3 ||
+        enif_get_atom(env, el[0], op, sizeof op, ERL_NIF_LATIN1) <= 0)
+        return XETS_OK;
+    if (strcmp(op, "andalso") == 0 || strcmp(op, "and") == 0) {
+        int st = guard_narrow(env, t, var, el[1], depth + 1, r);
+        return st == XETS_OK ? guard_narrow(env, t, var, el[2], depth + 1, r) : st;
+    }
+    /* var OP C, or C OP var read as var OP' C. */
+    static const char *const ops[][2] = {{">=", "=<"}, {">", "<"}, {"<", ">"}, {"=<", ">="}};
+    ERL_NIF_TERM c;
+    int side;
+    if (enif_is_identical(el[1], var) && guard_constant(env, el[2], &c))
+        side = 0;
+    else if (enif_is_identical(el[2], var) && guard_constant(env, el[1], &c))
+        side = 1;
+    else
+        return XETS_OK;
+    size_t i = 0;
+    while (i < 4 && strcmp(op, ops[i][side]) != 0)
+        i++;
+    if (i == 4)
+        return XETS_OK;
+    kbuf_t b;
+    kbuf_init(&b);
+    int st = term_key_encode(env, c, t->key_mode, &b);
+    if (st == XETS_OK) {
+        const char *o = ops[i][0];
+        if (o[0] == '>') /* var > C passes only above C; var >= C at C too */
+            st = range_raise_lo(r, b.p, b.len, o[1] == '=');
+        else if (o[0] == '<') /* var < C */
+            st = range_cut_hi(r, b.p, b.len);
+        else /* var =< C */
+            st = range_cut_above(r, b.p, b.len);
+    }
+    kbuf_free(&b);
+    return st == XETS_BADARG ? XETS_OK : st;
+}
+
+/* Narrows r by the guards of the clause, when its head is a tuple whose key
+ * is a variable ('$N'; '_' binds nothing a guard can name). */
+static int clause_guard_range(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, krange_t *r)
+{
+    int arity;
+    const ERL_NIF_TERM *el, *head;
+    char name[256];
+    if (!enif_get_tuple(env, clause, &arity, &el) || arity != 3 ||
+        !enif_get_tuple(env, el[0], &arity, &head) || (unsigned)arity < t->keypos)
+        return XETS_OK;
+    ERL_NIF_TERM var = head[t->keypos - 1];
+    if (enif_get_atom(env, var, name, sizeof name, ERL_NIF_LATIN1) <= 0 || name[0] != '$' ||
+        name[1] < '0' || name[1] > '9')
+        return XETS_OK;
+    ERL_NIF_TERM g;
+    int st = XETS_OK;
+    for (ERL_NIF_TERM l = el[1]; st == XETS_OK && enif_get_list_cell(env, l, &g, &l);)
+        st = guard_narrow(env, t, var, g, 0, r);
     return st;
 }
 
@@ -156,7 +335,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
         return XETS_OK;
     if ((p->keys = calloc(n > 0 ? n : 1, sizeof *p->keys)) == NULL)
         return XETS_NOMEM;
-    bool all_complete = true, unbounded = false, any = false, maps = false;
+    bool all_complete = true, any = false, maps = false, guarded = false;
     kbuf_t b;
     kbuf_init(&b);
     ERL_NIF_TERM clause;
@@ -168,36 +347,36 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
                 XETS_OK ||
             !matchable)
             continue;
+        bool first = !any;
         any = true;
         all_complete &= complete;
         maps |= holds_map;
-        unbounded |= b.len == 0;
         if (complete && (st = bytes_set(&p->keys[p->nkeys], b.p, b.len)) == XETS_OK)
             p->nkeys++;
-        if (unbounded || t->type != TYPE_ORDERED_SET || st != XETS_OK)
+        if (t->type != TYPE_ORDERED_SET || st != XETS_OK)
             continue;
-        if (!p->has_lower || keycmp(b.p, b.len, p->lower.p, p->lower.len) < 0) {
-            st = bytes_set(&p->lower, b.p, b.len);
-            p->lower_complete = complete;
-            p->has_lower = true;
-        }
-        /* Above every key that starts with b (a longer bound may have the
-         * smaller successor). */
-        bytes_t up = {NULL, 0};
-        if (st == XETS_OK && (st = bytes_set(&up, b.p, b.len)) == XETS_OK && !successor(&up))
-            unbounded = true;
-        else if (st == XETS_OK &&
-                 (!p->has_upper || keycmp(up.p, up.len, p->upper.p, p->upper.len) > 0)) {
-            free(p->upper.p);
-            p->upper = up;
-            up.p = NULL;
-            p->has_upper = true;
-        }
-        free(up.p);
+        /* The clause's keys: those that begin with its bound part, and
+         * pass its guards; the plan's range covers every clause's. */
+        krange_t r = {0};
+        if (b.len > 0 && (st = range_raise_lo(&r, b.p, b.len, complete)) == XETS_OK)
+            st = range_cut_above(&r, b.p, b.len);
+        if (st == XETS_OK)
+            st = clause_guard_range(env, t, clause, &r);
+        guarded |= b.len == 0 && (r.has_lo || r.has_hi);
+        if (st == XETS_OK)
+            st = range_cover(&p->range, &r, first);
+        free(r.lo.p);
+        free(r.hi.p);
     }
     kbuf_free(&b);
     if (st != XETS_OK)
         return st;
+    /* A map in a pattern also matches the bigger maps that hold its keys,
+     * which lie beyond the range of its encoding; ets finds them where it
+     * scans the whole table, as it does for a clause whose key is a
+     * variable, whatever that clause's guards. */
+    if (guarded && maps)
+        p->range.has_lo = p->range.has_hi = false;
     p->nothing = !any;
     /* Sorted and unique: 1 and 1.0 in two clauses are one key of an
      * ordered_set, looked up once. */
@@ -222,8 +401,6 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
      * ordered_set looks up a single key, and scans from the least to the
      * greatest of several, ending only when a chunk finds nothing more. */
     p->lookups_end = t->type != TYPE_ORDERED_SET || p->nkeys == 1;
-    if (unbounded)
-        p->has_lower = p->has_upper = false;
     return XETS_OK;
 }
 
@@ -280,7 +457,8 @@ typedef struct chunk {
     match_scratch_t scratch;
     ErlNifEnv *scratch_env; /* duplicate_bag replace: fingerprints */
     ERL_NIF_TERM list;      /* reversed */
-    size_t items, count, cap, visited, bytes;
+    size_t items, count, cap, visited, max_visits, bytes;
+    ErlNifTime deadline; /* microseconds, monotonic */
     bool full, past;
     /* The key group being visited: its key (in the store, valid for the
      * epoch section) and how many of its objects were met. A bag's key may
@@ -384,6 +562,13 @@ static void process(chunk_t *c, const rec_t *r)
     }
 }
 
+/* Whether the chunk has used its visits or its time. */
+static bool spent(const chunk_t *c)
+{
+    return c->visited >= c->max_visits ||
+           (c->visited % CLOCK_EVERY == 0 && enif_monotonic_time(ERL_NIF_USEC) >= c->deadline);
+}
+
 static int visit(void *vctx, const rec_t *r)
 {
     chunk_t *c = vctx;
@@ -391,8 +576,9 @@ static int visit(void *vctx, const rec_t *r)
     if (c->past || c->full || c->st != XETS_OK)
         return 1; /* the rest of a key group after a stop is the next chunk's */
     if (c->in_range) {
-        bool below = p->has_lower && keycmp(r->key, r->klen, p->lower.p, p->lower.len) < 0;
-        bool above = p->has_upper && keycmp(r->key, r->klen, p->upper.p, p->upper.len) >= 0;
+        const krange_t *k = &p->range;
+        bool below = k->has_lo && keycmp(r->key, r->klen, k->lo.p, k->lo.len) < 0;
+        bool above = k->has_hi && keycmp(r->key, r->klen, k->hi.p, k->hi.len) >= 0;
         if (c->dir == SCAN_FORWARD ? above : below) {
             c->past = true;
             return 1;
@@ -400,7 +586,10 @@ static int visit(void *vctx, const rec_t *r)
         if (below || above)
             return 0;
     }
-    bool same = c->group_key != NULL && c->group_klen == r->klen &&
+    /* Only a bag's key has several objects, which a cursor counts: the
+     * keys of a set or an ordered_set are all distinct, no need to compare. */
+    bool bag = p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
+    bool same = bag && c->group_key != NULL && c->group_klen == r->klen &&
                 memcmp(c->group_key, r->key, r->klen) == 0;
     c->seen = same ? c->seen + 1 : 1;
     c->group_key = r->key;
@@ -409,7 +598,7 @@ static int visit(void *vctx, const rec_t *r)
         return 0;
     c->visited++;
     process(c, r);
-    if (c->items >= c->cap || c->visited >= CHUNK_VISITS || c->bytes >= CHUNK_BYTES) {
+    if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
         c->full = true;
         c->cursor_seen = c->seen;
         if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
@@ -445,7 +634,8 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
         const bytes_t *k = &p->keys[i];
         c->seen = 0;
         t->ops->get(s, k->p, k->len, visit, c);
-        if (!c->full && ++c->visited >= CHUNK_VISITS) {
+        c->visited += !c->full; /* a key looked up costs a visit, found or not */
+        if (!c->full && spent(c)) {
             c->full = true;
             c->cursor_seen = c->seen;
             c->st = bytes_set(&c->cursor, k->p, k->len);
@@ -469,27 +659,27 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
     unsigned char *from = NULL;
     const unsigned char *after = NULL;
     size_t alen = 0;
-    c->in_range = p->has_lower || p->has_upper;
+    c->in_range = p->range.has_lo || p->range.has_hi;
     if (cursor != NULL) {
         after = cursor->key;
         alen = cursor->klen;
-    } else if (c->dir == SCAN_BACKWARD && p->has_upper) {
-        after = p->upper.p; /* not a key, nor is anything above it in range */
-        alen = p->upper.len;
-    } else if (c->dir == SCAN_FORWARD && p->has_lower) {
+    } else if (c->dir == SCAN_BACKWARD && p->range.has_hi) {
+        after = p->range.hi.p; /* out of range, as is anything above it */
+        alen = p->range.hi.len;
+    } else if (c->dir == SCAN_FORWARD && p->range.has_lo) {
         /* Strictly after a prefix is at or above it. A complete key must
          * itself be visited: start just below it, above anything that
          * differs from it before its last byte. */
-        const bytes_t *lo = &p->lower;
+        const bytes_t *lo = &p->range.lo;
         if ((from = malloc(lo->len + 8)) == NULL) {
             c->st = XETS_NOMEM;
             return;
         }
         memcpy(from, lo->p, lo->len);
         alen = lo->len;
-        if (p->lower_complete && from[alen - 1] == 0) {
+        if (p->range.lo_complete && from[alen - 1] == 0) {
             alen--;
-        } else if (p->lower_complete) {
+        } else if (p->range.lo_complete) {
             from[alen - 1]--;
             memset(from + alen, 0xFF, 8);
             alen += 8;
@@ -514,6 +704,8 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                  .defer = defer,
                  .list = enif_make_list(env, 0),
                  .cap = cap > 0 ? cap : 1,
+                 .max_visits = op == SELECT_COUNT && !defer ? COUNT_VISITS : CHUNK_VISITS,
+                 .deadline = enif_monotonic_time(ERL_NIF_USEC) + CHUNK_USEC,
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
     store_t *s = table_store(t);

@@ -4,7 +4,8 @@
  * A plan is what a match spec means for one table: its program for the
  * match engine (match.h), and which keys can match at all: every clause's
  * key bound gives a list of keys to look up; on ordered_set, bound leading
- * parts of the keys give a range of the sortable encoding. Plans are
+ * parts of the keys, and guards comparing a key variable with constants,
+ * give a range of the sortable encoding. Plans are
  * immutable resources, shared by the chunks of one traversal and by its
  * continuations. Each chunk is one short NIF call: it resumes strictly after
  * the key where the last one stopped. */

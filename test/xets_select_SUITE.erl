@@ -81,6 +81,7 @@
          bound_key_specs_as_ets/1,
          map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets/1,
          ordered_set_heads_match_keys_exactly_so_1_is_not_1_0/1,
+         guards_comparing_the_key_with_constants_select_as_ets/1,
          raising_guards_fail_the_clause_and_raising_bodies_give_exit/1,
          match_and_match_object_patterns_as_ets/1,
          compiled_match_specs_as_ets/1,
@@ -136,6 +137,7 @@ groups() ->
              bound_key_specs_as_ets,
              map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets,
              ordered_set_heads_match_keys_exactly_so_1_is_not_1_0,
+             guards_comparing_the_key_with_constants_select_as_ets,
              raising_guards_fail_the_clause_and_raising_bodies_give_exit,
              match_and_match_object_patterns_as_ets,
              compiled_match_specs_as_ets,
@@ -919,19 +921,23 @@ bound_key_specs_as_ets(Config) ->
              [{{{k, '_'}, '_'}, [], ['$_']}],
              [{{{k, '$1'}, '_'}, [{'>', '$1', 5}], ['$1']}, {{[l | '_'], '_'}, [], ['$_']}],
              [{{[l, '$1'], '_'}, [], ['$1']}, {{{k, '$1'}, '_'}, [], ['$1']}]],
-    lists:foreach(
-      fun(MS) ->
-              ?EQU(P, ?M:select(?T, MS)),
-              ?EQU(P, ?M:select_reverse(?T, MS)),
-              ?EQ(P, ?M:select_count(?T, true_bodies(MS))),
-              ?EQ(P, chunks_shape(P, 1, ?M, select, ?M:select(?T, MS, 1))),
-              ?EQ(P, chunks_shape(P, 2, ?M, select, ?M:select(?T, MS, 2))),
-              ?EQ(P, chunks_shape(P, 2, ?M, select_reverse, ?M:select_reverse(?T, MS, 2)))
-      end, Specs),
+    lists:foreach(fun(MS) -> selects_as_ets(P, MS, [1, 2]) end, Specs),
     ?EQU(P, ?M:match_object(?T, {5, '_'})),
     ?EQU(P, ?M:match(?T, {{k, '$1'}, '$2'})),
     ?EQ(P, ?M:select_delete(?T, [{{5, '_'}, [], [true]}, {{{k, 2}, '_'}, [], [true]}])),
     ?EQU(P, ?M:tab2list(?T)).
+
+%% select/2, select_reverse/2 and select_count/2 of MS, and the chunks of
+%% select/3 and select_reverse/3 with each of Limits, as ets.
+selects_as_ets(P, MS, Limits) ->
+    ?EQU(P, ?M:select(?T, MS)),
+    ?EQU(P, ?M:select_reverse(?T, MS)),
+    ?EQ(P, ?M:select_count(?T, true_bodies(MS))),
+    lists:foreach(
+      fun(L) ->
+              ?EQ(P, chunks_shape(P, L, ?M, select, ?M:select(?T, MS, L))),
+              ?EQ(P, chunks_shape(P, L, ?M, select_reverse, ?M:select_reverse(?T, MS, L)))
+      end, Limits).
 
 %% A map in a pattern matches every map that has its keys, but a map key
 %% that is looked up finds only itself; and ets looks up a key that every
@@ -986,6 +992,69 @@ ordered_set_heads_match_keys_exactly_so_1_is_not_1_0(Config) ->
     ?EQ(P, ?M:select_delete(?T, [{{2, '_'}, [], [true]}])),
     ?EQ(P, ?M:select_delete(?T, [{{1, '_'}, [], [true]}])),
     ?EQU(P, ?M:tab2list(?T)).
+
+%% On ordered_set, guards that compare the head's key variable with a
+%% constant bound the range of keys scanned. Keys sit on each bound, just
+%% inside and just outside it, as integer and as float (1 == 1.0, one key
+%% of an ordered_set), on both sides of the 2^53 where floats thin out, and
+%% among the other types of term order; a range one key too narrow, or
+%% taken from a guard that does not bound the key, changes some answer.
+guards_comparing_the_key_with_constants_select_as_ets(Config) ->
+    Big = 1 bsl 53,
+    Keys = [-3, -1.5, 0, 1, 1.0, 2, 4.999, 5, 5.0, 5.001, 7, 9, 9.5, 10.0, 10, 10.5, 11,
+            Big, float(Big), Big + 1, 1 bsl 200, 1.0e300,
+            a, b, 'B', {1}, {1.0}, {1, x}, {#{}, y}, {#{a => 1}, x},
+            #{}, #{a => 1}, #{a => 1, b => 2}, [], "s", "t", [1.0 | x], <<"b">>, <<"b", 0>>],
+    Bounds = [0, neg_zero(), 1, 1.0, 5, 5.0, 10, 10.0, 10.5, 4.9995, Big + 1, float(Big), 1 bsl 200,
+              a, 'B', {const, {1}}, {const, {1.0, x}}, {const, []}, {const, "s"}, <<"b">>],
+    Ops = ['>=', '>', '<', '=<'],
+    Flip = #{'>=' => '=<', '>' => '<', '<' => '>', '=<' => '>='},
+    Head = {'$1', '$2'},
+    One = [[{Head, [{Op, '$1', C}], [{{'$1', '$2'}}]}] || Op <- Ops, C <- Bounds] ++
+        [[{Head, [{maps:get(Op, Flip), C, '$1'}], ['$_']}] || Op <- Ops, C <- [5, 10.0, a]],
+    Combined =
+        [%% a range, as andalso, as and, as two guards, and nested with other tests
+         [{Head, [{'andalso', {'>=', '$1', 5}, {'<', '$1', 10}}], ['$1']}],
+         [{Head, [{'and', {'>', '$1', 5.0}, {'=<', '$1', 10.0}}], ['$1']}],
+         [{Head, [{'>=', '$1', 1.0}, {'=<', '$1', 5}], ['$1']}],
+         [{Head, [{'andalso', {is_number, '$1'}, {'andalso', {'<', '$1', 10}, {'>', '$1', 1}}}],
+           ['$_']}],
+         [{Head, [{'>', '$1', 10}, {'<', '$1', 5}], ['$_']}],
+         %% disjunctions and other variables bound nothing
+         [{Head, [{'orelse', {'<', '$1', 0}, {'>', '$1', 10}}], ['$_']}],
+         [{Head, [{'not', {'<', '$1', 5}}], ['$_']}],
+         [{Head, [{'<', '$1', '$2'}], ['$_']}],
+         [{Head, [{'>', '$2', 5}], ['$_']}],
+         [{{'$2', '$1'}, [{'>', '$1', 5}], ['$_']}],
+         [{{'$1', '$1'}, [{'>=', '$1', 5}], ['$_']}],
+         [{Head, [{'<', '$1', {'+', 4, 1}}], ['$_']}],
+         %% several clauses: the range covers each clause's
+         [{Head, [{'<', '$1', 0}], [low]}, {Head, [{'>', '$1', 10}], [high]}],
+         [{Head, [{'>=', '$1', 9}], [high]}, {Head, [{'<', '$1', 2}], [low]}],
+         [{Head, [{'>', '$1', 5}], [above]}, {Head, [{'>=', '$1', 5.0}], [from]}],
+         [{Head, [{'<', '$1', 1}], [low]}, {{5, '_'}, [], [five]}],
+         [{Head, [{'>', '$1', 10}], [high]}, {{'_', '$2'}, [{'==', '$2', 7}], [seven]}],
+         [{Head, [{'>', '$1', a}], [atoms]}, {{{'_'}, '_'}, [], [tuple]}],
+         [{Head, [{'>=', '$1', 9}], [high]}, {{'$1', '_'}, [], [any]}],
+         %% a map pattern also matches bigger maps, beyond its own range
+         [{Head, [{'<', '$1', 1}], [low]}, {{#{}, '_'}, [], [map]}],
+         [{Head, [{'>', '$1', 10}], [high]}, {{{#{}, '_'}, '_'}, [], [tuple_map]}]],
+    lists:foreach(
+      fun(Opts) ->
+              P = pair(Config, [public | Opts]),
+              Kp = proplists:get_value(keypos, Opts, 1),
+              insert_each(P, [case Kp of 1 -> {K, I}; 2 -> {I, K} end
+                              || {I, K} <- lists:enumerate(Keys)]),
+              Specs = case Kp of
+                          1 -> One ++ Combined;
+                          2 -> [[{{'$2', '$1'}, G, B} || {_, G, B} <- MS] || MS <- One]
+                      end,
+              lists:foreach(fun(MS) -> selects_as_ets(P, MS, [2, 3]) end, Specs),
+              ?EQ(P, ?M:select_delete(?T, [{Head, [{'>', '$1', 5}, {'=<', '$1', 10}], [true]},
+                                           {Head, [{'<', '$1', a}, {'>', '$1', Big}], [true]}])),
+              ?EQU(P, ?M:tab2list(?T)),
+              delete_pair(P)
+      end, [[], [{keypos, 2}]]).
 
 %% A guard that raises fails its clause (the next one is tried); in a body
 %% the expression that raises becomes 'EXIT'.
