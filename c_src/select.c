@@ -573,8 +573,20 @@ static int visit(void *vctx, const rec_t *r)
 {
     chunk_t *c = vctx;
     const select_plan_t *p = c->p;
-    if (c->past || c->full || c->st != XETS_OK)
-        return 1; /* the rest of a key group after a stop is the next chunk's */
+    if (c->past || c->st != XETS_OK)
+        return 1;
+    /* Only a bag's key has several objects, which a cursor counts: the
+     * keys of a set or an ordered_set are all distinct, no need to compare. */
+    bool bag = p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
+    bool same = bag && c->group_key != NULL && c->group_klen == r->klen &&
+                memcmp(c->group_key, r->key, r->klen) == 0;
+    /* The rest of a key group after a stop is the next chunk's, but for a
+     * delete: the objects it takes would shift the rest of the key, and
+     * the next chunk, skipping as many as were seen, would pass over some.
+     * So a delete decides a bag's key in one chunk. */
+    bool whole_key = bag && c->op == SELECT_DELETE;
+    if (c->full && !(whole_key && same))
+        return 1;
     if (c->in_range) {
         const krange_t *k = &p->range;
         bool below = k->has_lo && keycmp(r->key, r->klen, k->lo.p, k->lo.len) < 0;
@@ -586,11 +598,6 @@ static int visit(void *vctx, const rec_t *r)
         if (below || above)
             return 0;
     }
-    /* Only a bag's key has several objects, which a cursor counts: the
-     * keys of a set or an ordered_set are all distinct, no need to compare. */
-    bool bag = p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
-    bool same = bag && c->group_key != NULL && c->group_klen == r->klen &&
-                memcmp(c->group_key, r->key, r->klen) == 0;
     c->seen = same ? c->seen + 1 : 1;
     c->group_key = r->key;
     c->group_klen = r->klen;
@@ -598,13 +605,15 @@ static int visit(void *vctx, const rec_t *r)
         return 0;
     c->visited++;
     process(c, r);
-    if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
+    if (c->full) {
+        c->cursor_seen = c->seen; /* a delete finishing its key */
+    } else if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
         c->full = true;
         c->cursor_seen = c->seen;
         if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
             c->st = XETS_NOMEM;
     }
-    return c->full || c->st != XETS_OK;
+    return (c->full && !whole_key) || c->st != XETS_OK;
 }
 
 /* The first key of the plan's list strictly after cursor in direction dir,

@@ -631,7 +631,23 @@ select_delete_counts_and_remaining_objects_as_ets(Config) ->
          ?EQ(Q, ?M:select_delete(?T, MS)),
          ?EQU(Q, ?M:tab2list(?T))
      end || MS <- [[{{k, 1}, [], [true]}], [{{'_', 1}, [], [true]}], [{{'$1', k}, [{'==', '$1', 1}], [true]}],
-                   [{'_', [], [true]}]]].
+                   [{'_', [], [true]}]]],
+    %% Thousands of keys of three objects each, so that chunks end inside
+    %% keys: deleting the objects seen must not make the next chunk skip
+    %% others. In C, run in Erlang (a float product), and match_delete.
+    lists:foreach(
+      fun({Values, Delete}) ->
+              R = pair(Config, [public]),
+              insert_each(R, [{{k, I}, V} || I <- lists:seq(1, 3000), V <- Values]),
+              ?EQ(R, Delete(?M, ?T)),
+              ?EQ(R, ?M:info(?T, size)),
+              ?EQU(R, ?M:tab2list(?T)),
+              delete_pair(R)
+      end, [{Values, Delete}
+            || Values <- [[a, b, a], [a, b, a, c]],
+               Delete <- [fun(M, T) -> M:select_delete(T, [{{{k, '_'}, '_'}, [], [true]}]) end,
+                          fun(M, T) -> M:select_delete(T, [{{{k, '$1'}, '_'}, [{'>', {'*', '$1', 1.5}, 3}], [true]}]) end,
+                          fun(M, T) -> M:match_delete(T, {{k, '_'}, '_'}) end]]).
 
 match_delete_removes_the_matching_objects_as_ets(Config) ->
     P = pair(Config, [public]),
