@@ -20,22 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk.h"
 #include "match.h"
 #include "status.h"
 #include "term_key.h"
 
 /* A chunk visits at most about this many objects (a few hundred
- * microseconds of matching), and returns at most this many bytes. A count
- * run in C builds nothing per object, so it may visit more. */
+ * microseconds of matching), within the bounds of chunk.h. A count run in
+ * C builds nothing per object, so it may visit more. */
 #define CHUNK_VISITS 4000
 #define COUNT_VISITS 65536
-#define CHUNK_BYTES (256 * 1024)
-/* And a chunk ends after about this long, whatever its objects cost (cold
- * caches, long objects, a busy machine), its clock read every CLOCK_EVERY
- * visits: the NIF call stays well within the millisecond of a time slice,
- * which xets_nif.c charges to the caller. */
-#define CHUNK_USEC 500
-#define CLOCK_EVERY 256
 
 /* A complete plan met an object the engine leaves to Erlang (nested too
  * deep): the chunk is done again with every object going to Erlang. */
@@ -565,8 +559,7 @@ static void process(chunk_t *c, const rec_t *r)
 /* Whether the chunk has used its visits or its time. */
 static bool spent(const chunk_t *c)
 {
-    return c->visited >= c->max_visits ||
-           (c->visited % CLOCK_EVERY == 0 && enif_monotonic_time(ERL_NIF_USEC) >= c->deadline);
+    return c->visited >= c->max_visits || chunk_late(c->visited, c->deadline);
 }
 
 static int visit(void *vctx, const rec_t *r)
@@ -714,7 +707,7 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                  .list = enif_make_list(env, 0),
                  .cap = cap > 0 ? cap : 1,
                  .max_visits = op == SELECT_COUNT && !defer ? COUNT_VISITS : CHUNK_VISITS,
-                 .deadline = enif_monotonic_time(ERL_NIF_USEC) + CHUNK_USEC,
+                 .deadline = chunk_deadline(),
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
     store_t *s = table_store(t);

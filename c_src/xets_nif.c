@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk.h"
 #include "epoch.h"
 #include "reaper.h"
 #include "select.h"
@@ -26,9 +27,9 @@ static ERL_NIF_TERM atom_lookup, atom_continue;
  * here) are inserted on a dirty scheduler; the table is closed to other
  * calls meanwhile, as ETS holds its table lock. */
 #define DIRTY_LIST_LEN 2000
-/* A traversal chunk stops after this many objects or bytes. */
+/* A traversal chunk stops after this many objects, or at the bounds of
+ * chunk.h. */
 #define CHUNK_OBJECTS 1000
-#define CHUNK_BYTES (256 * 1024)
 
 static ERL_NIF_TERM raise_nomem(ErlNifEnv *env)
 {
@@ -946,6 +947,7 @@ typedef struct chunk_ctx {
     bool with_objects;  /* key_only: and that key's objects, into objects */
     ERL_NIF_TERM objects; /* reversed */
     ERL_NIF_TERM cursor;
+    ErlNifTime deadline;
 } chunk_ctx_t;
 
 static int chunk_visit(void *vctx, const rec_t *r)
@@ -967,7 +969,7 @@ static int chunk_visit(void *vctx, const rec_t *r)
     c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
     c->count++;
     c->bytes += r->vlen;
-    if (c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES) {
+    if (c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES || chunk_late(c->count, c->deadline)) {
         /* The cursor must be made now: r is only valid inside the scan. */
         memcpy(enif_make_new_binary(c->env, r->klen, &c->cursor), r->key, r->klen);
         return 1;
@@ -1046,7 +1048,7 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
     ENTER(env, argv[0], ACCESS_READ, t, "chunk", chunk_nif);
     chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
-                     .cursor = atom_end_of_table};
+                     .cursor = atom_end_of_table, .deadline = chunk_deadline()};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     t->ops->scan(table_store(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
     epoch_exit();
