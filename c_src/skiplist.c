@@ -36,7 +36,13 @@
  *   whoever loads a link word holds a true tag for that very successor, and
  *   searches may trust it both ways (a hint kept beside the link could be
  *   stale, and would only serve to descend). Marking sets bit 0 and keeps the
- *   tag. A writer computes a tag from both prefixes, reading the successor's.
+ *   tag. A writer computes a tag from both prefixes, but an insert gets most
+ *   of its tags from its search: the link into the new node carries the
+ *   key's code against the predecessor (which the search tracks), and the
+ *   link out of it carries the predecessor's old tag whenever the new key
+ *   leaves the predecessor's prefix after the successor does; only
+ *   otherwise is the successor read (link_from()), fetched while the node
+ *   is made.
  * - The node's value word (a blob pointer, with the blob's size in its top
  *   bits), not the level-0 mark, is the linearization point of object
  *   changes. Replacing an object is a CAS of the value word to a new blob;
@@ -581,8 +587,11 @@ static unsigned random_height(void)
 static void counted(store_t *s, int64_t dcount, int64_t dbytes)
 {
     stripe_t *st = &s->stripe[me()->stripe];
-    add_relaxed_64(&st->count, (uint64_t)dcount);
-    add_relaxed_64(&st->bytes, (uint64_t)dbytes);
+    /* each add is a locked instruction: a replace changes no count */
+    if (dcount != 0)
+        add_relaxed_64(&st->count, (uint64_t)dcount);
+    if (dbytes != 0)
+        add_relaxed_64(&st->bytes, (uint64_t)dbytes);
     if (dcount > 0)
         add_relaxed_64(&st->adds, (uint64_t)dcount);
 }
@@ -713,9 +722,9 @@ static void drop_blob(const node_t *n, val_t v)
 static uint64_t key_prefix(const unsigned char *key, size_t klen)
 {
     uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = v << 8 | (i < klen ? key[i] : 0);
-    return v;
+    if (klen > 0)
+        memcpy(&v, key, klen < 8 ? klen : 8);
+    return be64toh(v);
 }
 
 static skey_t skey(const unsigned char *key, size_t klen)
@@ -876,6 +885,41 @@ static inline unsigned code_past(unsigned t, unsigned code, uint64_t kp)
     return code_at(kp, d + 1 + (unsigned)__builtin_clz(w) - (32 - TAG_WINDOW));
 }
 
+/* The tag of a link from the holder to the searched key's node, from the
+ * key's code against the holder: the code itself, or 0 for the same prefix. */
+static inline unsigned code_tag(unsigned code)
+{
+    return code == TAG_KNOWN - 1 ? 0 : code;
+}
+
+/* Links to and from a node about to be put between pred and the successor
+ * named by pred's unmarked link word l, made from what a search for the
+ * node's key already holds: l, and the key's code against pred (what find()
+ * leaves in codes[]). Neither reads pred's header, which the search never
+ * needed, and link_from() reads the successor only when its tag does not
+ * carry over. */
+static inline link_t link_to(const node_t *n, unsigned code)
+{
+    return (link_t)(uintptr_t)n | (link_t)code_tag(code) << TAG_SHIFT;
+}
+
+/* Whether the tag of l also holds from the node: the successor leaves
+ * pred's prefix at bit d (or shares it, tag 0, and then so does the node,
+ * which sits between them). If the node leaves pred only after d, it agrees
+ * with pred through d, so the successor leaves it at d with the same window.
+ * Else both leave at d and the successor's later bits decide. */
+static inline bool tag_carries(unsigned code, link_t l)
+{
+    unsigned t = link_tag(l);
+    unsigned e = code == TAG_KNOWN - 1 ? 64 : 63 - (code >> TAG_WINDOW & 63);
+    return t == 0 || e > 63 - (t >> TAG_WINDOW & 63);
+}
+
+static inline link_t link_from(const node_t *n, unsigned code, link_t l)
+{
+    return tag_carries(code, l) ? l : make_link(n, link_node(l));
+}
+
 /* For test/c/skiplist_test.c, which checks the rules above against real
  * prefixes: how a search for key_pfx standing on a node with holder_pfx
  * (whose key is below the searched one) orders the key against a successor
@@ -895,14 +939,15 @@ int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx,
 
 /* ---- searches ---- */
 
-/* Writers' search: fills preds/succs on every level below max(top, min_h),
- * unlinking marked nodes it dereferences, and returns the level-0 node
- * holding the key, if any. preds[i] < key <= succs[i] on each level; succs[i]
- * is the unmarked link word read from preds[i], for the CAS that replaces it.
+/* Writers' search: fills preds/succs/codes on every level below
+ * max(top, min_h), unlinking marked nodes it dereferences, and returns the
+ * level-0 node holding the key, if any. preds[i] < key <= succs[i] on each
+ * level; succs[i] is the unmarked link word read from preds[i], for the CAS
+ * that replaces it; codes[i] is the key's code against preds[i].
  * With early, a node holding the key whose value is not NULL is returned from
  * the level where it is met, preds/succs left unfinished (see seek()). */
 static node_t *find(store_t *s, const skey_t *key, unsigned min_h, node_t **preds,
-                    link_t *succs, bool early)
+                    link_t *succs, unsigned *codes, bool early)
 {
 retry:;
     unsigned top = load_relaxed_uint(&s->top);
@@ -945,6 +990,7 @@ retry:;
         }
         preds[i] = pred;
         succs[i] = l;
+        codes[i] = code;
     }
     return c == 0 ? link_node(succs[0]) : NULL;
 }
@@ -1201,8 +1247,9 @@ static void retire_node(store_t *s, node_t *n)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
+    unsigned codes[MAX_HEIGHT];
     skey_t k = node_skey(n);
-    find(s, &k, n->height, preds, succs, false);
+    find(s, &k, n->height, preds, succs, codes, false);
     uint64_t h = key_hash(k.p, k.len);
     pindex_t *next = load_index(&s->ix_next);
     hint_clear(load_index(&s->ix), h, n);
@@ -1261,24 +1308,25 @@ static void help_delete(store_t *s, node_t *n)
 }
 
 /* Links levels 1.. of n, already on level 0, until done or n is deleted. */
-static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs)
+static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs, unsigned *codes)
 {
     skey_t key = node_skey(n);
     for (unsigned i = 1; i < n->height; i++) {
         for (;;) {
             node_t *succ = link_node(succs[i]);
-            if (succ == NULL || key_cmp(succ, &key) != 0) {
+            link_t want = link_from(n, codes[i], succs[i]);
+            /* a nonzero tag: the successor's prefix, hence key, differs */
+            if (succ == NULL || link_tag(want) != 0 || key_cmp(succ, &key) != 0) {
                 link_t mine = load_word(&n->next[i]);
                 if (is_marked(mine))
                     goto done;
-                link_t want = make_link(n, succ);
                 if (mine != want && !cas_word(&n->next[i], mine, want))
                     continue; /* it was just marked */
-                if (cas_word(&preds[i]->next[i], succs[i], make_link(preds[i], n)))
+                if (cas_word(&preds[i]->next[i], succs[i], link_to(n, codes[i])))
                     break;
             }
             /* pred moved, or succ is a dead twin that this search unlinks */
-            if (find(s, &key, n->height, preds, succs, false) != n)
+            if (find(s, &key, n->height, preds, succs, codes, false) != n)
                 goto done; /* n was removed from level 0 */
         }
     }
@@ -1609,6 +1657,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
+    unsigned codes[MAX_HEIGHT];
     unsigned h = random_height();
     unsigned top = load_relaxed_uint(&s->top);
     while (top < h && !cas_relaxed_uint(&s->top, top, h))
@@ -1632,7 +1681,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
     bool was_hinted = found != NULL;
     for (;;) {
         if (found == NULL)
-            found = find(s, &key, h, preds, succs, true);
+            found = find(s, &key, h, preds, succs, codes, true);
         if (found != NULL) {
             val_t old = load_word(&found->val);
             if (old == 0) {
@@ -1659,6 +1708,11 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
             return XETS_OK;
         }
         if (n == NULL) {
+            /* The successors whose tags do not carry over to n are read
+             * below: fetched now, while n is being made. */
+            for (unsigned i = 0; i < h; i++)
+                if (!tag_carries(codes[i], succs[i]))
+                    __builtin_prefetch(link_node(succs[i]));
             if ((n = node_new(in, h)) == NULL) {
                 free(b);
                 return XETS_NOMEM;
@@ -1674,13 +1728,13 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
             filter_add(load_index(&s->ix), hash);
         }
         for (unsigned i = 0; i < h; i++)
-            n->next[i] = make_link(n, link_node(succs[i]));
+            n->next[i] = link_from(n, codes[i], succs[i]);
         size_t bytes = node_size(n) + outside_bytes(n, n->val); /* before others can replace it */
-        if (cas_word(&preds[0]->next[0], succs[0], make_link(preds[0], n))) {
+        if (cas_word(&preds[0]->next[0], succs[0], link_to(n, codes[0]))) {
             counted(s, 1, (int64_t)bytes);
             free(b);
             hint_everywhere(s, hash, n); /* under the inserter's ref */
-            link_upper(s, n, preds, succs);
+            link_upper(s, n, preds, succs, codes);
             return XETS_OK;
         }
     }
