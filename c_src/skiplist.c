@@ -93,14 +93,15 @@
  *   also covers every node linked before it was published). Most lookups of
  *   absent keys end there, on one miss.
  * - Hints: buckets of HINT_WAYS node pointers, each tagged with 16 bits of
- *   the key's hash. A node is named by its inserter right after linking, by
+ *   the key's hash; a key may be named in either of two buckets (two
+ *   choices: the first with a free way). A node is named by its inserter right after linking, by
  *   a search that found it (lookup, replace) and by a rebuild's walk. A
  *   hinted node whose key equals the key and whose value is not NULL at that
  *   load is the key's present node (a reachable node with the key and a
  *   value is the one on level 0), so lookups, replaces, updates and deletes
  *   act on it as if a search had found it. A NULL value is no answer (the
- *   key may have a new node): the operation searches. Hints are lossy: a
- *   full bucket gives up a random way, and a lost CAS leaves a hint out.
+ *   key may have a new node): the operation searches. Hints are lossy: two
+ *   full buckets give up a random way, and a lost CAS leaves a hint out.
  *   A hint may name a node only while the node cannot be retired: whoever
  *   names it holds a ref (the inserter's own, or a pin: a CAS on node->refs
  *   that fails once it is 0), and retirement, which starts at 0, clears the
@@ -222,7 +223,11 @@ _Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in
  * where 2 ways keep 73%), HINT_PER_KEY entries per key of the filter's
  * size: 1.5 per key present at the rebuild (12 bytes), 0.75 once the table
  * has doubled (6 bytes). Half as many hints lost about a third of the
- * lookup speed on keys not looked up before; twice as many gained little. */
+ * lookup speed on keys not looked up before; twice as many gained little.
+ * Each key has two buckets: with one, 10-13% of the keys went unhinted
+ * once the table had grown by a third to a half since the rebuild (every
+ * write or lookup of such a key is a full search), with two 3-6%; both
+ * lines are fetched at once, so a lookup waits on one miss as before. */
 #define FILTER_BITS 8
 #define FILTER_K 3
 #define HINT_WAYS 8
@@ -576,12 +581,9 @@ static unsigned random_height(void)
     t->rng ^= t->rng << 25;
     t->rng ^= t->rng >> 27;
     uint64_t r = (t->rng * 0x2545F4914F6CDD1Dull) >> 16; /* the low bits are weakest */
-    unsigned h = 1;
-    while (h < MAX_HEIGHT && (r & 1) == 0) {
-        h++;
-        r >>= 1;
-    }
-    return h;
+    /* 1 + the trailing zeros: each level with probability 1/2 */
+    unsigned h = r == 0 ? MAX_HEIGHT : 1 + (unsigned)__builtin_ctzll(r);
+    return h < MAX_HEIGHT ? h : MAX_HEIGHT;
 }
 
 static void counted(store_t *s, int64_t dcount, int64_t dbytes)
@@ -722,9 +724,15 @@ static void drop_blob(const node_t *n, val_t v)
 static uint64_t key_prefix(const unsigned char *key, size_t klen)
 {
     uint64_t v = 0;
-    if (klen > 0)
-        memcpy(&v, key, klen < 8 ? klen : 8);
-    return be64toh(v);
+    if (klen >= 8) {
+        memcpy(&v, key, 8);
+        return be64toh(v);
+    }
+    /* byte by byte in registers: a short copy through memory would stall
+     * the load that reads it back */
+    for (size_t i = 0; i < klen; i++)
+        v |= (uint64_t)key[i] << (56 - 8 * i);
+    return v;
 }
 
 static skey_t skey(const unsigned char *key, size_t klen)
@@ -1089,16 +1097,32 @@ static inline void filter_add(pindex_t *ix, uint64_t h)
         or_64(w, m);
 }
 
-/* Hints: buckets picked by the top of h times a constant (so independent of
- * the filter's word), entries tagged with 16 more of its bits. */
+/* Hints: each key has two buckets, picked by the tops of h times two
+ * constants (so independent of the filter's word and of each other), and
+ * entries are tagged with 16 more bits of the first product. */
 static inline uint64_t hint_mix(uint64_t h)
 {
     return h * UINT64_C(0x9E3779B97F4A7C15);
 }
 
-static inline uint64_t *hint_bucket(const pindex_t *ix, uint64_t h)
+/* The key's bucket `which` (0 or 1): a key is hinted in either, so that a
+ * full bucket rarely leaves it out (see HINT_WAYS). */
+static inline uint64_t *hint_bucket(const pindex_t *ix, uint64_t h, unsigned which)
 {
-    return &ix->hints[((hint_mix(h) >> 32) * ix->buckets >> 32) * HINT_WAYS];
+    uint64_t m = which == 0 ? hint_mix(h) : h * UINT64_C(0xC2B2AE3D27D4EB4F);
+    return &ix->hints[((m >> 32) * ix->buckets >> 32) * HINT_WAYS];
+}
+
+static inline void hint_prefetch(const pindex_t *ix, uint64_t h)
+{
+    __builtin_prefetch(hint_bucket(ix, h, 0));
+    __builtin_prefetch(hint_bucket(ix, h, 1));
+}
+
+/* Way w (of 2 * HINT_WAYS) of the key's two buckets. */
+static inline uint64_t *hint_way(uint64_t *const b[2], unsigned w)
+{
+    return &b[w / HINT_WAYS][w % HINT_WAYS];
 }
 
 static inline uint64_t hint_entry(uint64_t h, const node_t *n)
@@ -1114,10 +1138,10 @@ static inline node_t *hint_node(uint64_t e)
 /* The node a hint names for key, if any: it holds the key but may be dead. */
 static node_t *hint_find(const pindex_t *ix, uint64_t h, const skey_t *key)
 {
-    const uint64_t *b = hint_bucket(ix, h);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
     uint64_t tag = hint_mix(h) >> 16 & 0xffff;
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        uint64_t e = load_word(&b[w]);
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        uint64_t e = load_word(hint_way(b, w));
         if (e != 0 && e >> TAG_SHIFT == tag) {
             node_t *n = hint_node(e);
             if (key_cmp(n, key) == 0)
@@ -1128,36 +1152,41 @@ static node_t *hint_find(const pindex_t *ix, uint64_t h, const skey_t *key)
 }
 
 /* Names n, which the caller keeps from being retired (it holds one of its
- * refs), in ix: in a free way or over an entry with the same tag (most
- * likely a dead node of the same key), else over a way picked at random.
- * A lost CAS leaves the hint unwritten: hints may be missing. */
+ * refs), in ix: over an entry with the same tag (most likely a dead node of
+ * the same key) in either bucket, else in a free way, the first bucket's
+ * first, else over a way picked at random. A lost CAS leaves the hint
+ * unwritten: hints may be missing. */
 static void hint_publish(pindex_t *ix, uint64_t h, const node_t *n)
 {
-    uint64_t *b = hint_bucket(ix, h), want = hint_entry(h, n);
-    uint64_t e[HINT_WAYS];
-    unsigned pick = HINT_WAYS;
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        e[w] = load_word(&b[w]);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
+    uint64_t want = hint_entry(h, n);
+    uint64_t e[2 * HINT_WAYS];
+    unsigned same = 2 * HINT_WAYS, free_way = 2 * HINT_WAYS;
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        e[w] = load_word(hint_way(b, w));
         if (e[w] == want)
             return;
-        if (pick == HINT_WAYS && (e[w] == 0 || e[w] >> TAG_SHIFT == want >> TAG_SHIFT))
-            pick = w;
+        if (same == 2 * HINT_WAYS && e[w] != 0 && e[w] >> TAG_SHIFT == want >> TAG_SHIFT)
+            same = w;
+        if (free_way == 2 * HINT_WAYS && e[w] == 0)
+            free_way = w;
     }
-    if (pick == HINT_WAYS) {
+    unsigned pick = same < 2 * HINT_WAYS ? same : free_way;
+    if (pick == 2 * HINT_WAYS) {
         thread_state_t *t = me();
-        pick = (unsigned)(++t->picks % HINT_WAYS);
+        pick = (unsigned)(++t->picks % (2 * HINT_WAYS));
     }
-    cas_word(&b[pick], e[pick], want);
+    cas_word(hint_way(b, pick), e[pick], want);
 }
 
 /* Removes every hint naming n. */
 static void hint_clear(pindex_t *ix, uint64_t h, const node_t *n)
 {
-    uint64_t *b = hint_bucket(ix, h);
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        uint64_t e = load_word(&b[w]);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        uint64_t e = load_word(hint_way(b, w));
         if (e != 0 && hint_node(e) == n)
-            cas_word(&b[w], e, 0);
+            cas_word(hint_way(b, w), e, 0);
     }
 }
 
@@ -1530,7 +1559,7 @@ static bool walk_step(store_t *s, pindex_t *next)
                 pending = n;
                 pending_h = key_hash(node_key(n), n->klen);
                 __builtin_prefetch(filter_word(next, pending_h));
-                __builtin_prefetch(hint_bucket(next, pending_h));
+                hint_prefetch(next, pending_h);
             }
             if (ready != NULL)
                 walk_add(s, next, ready_h, ready);
@@ -1670,15 +1699,21 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
      * new: its hints are not even looked at. */
     pindex_t *ix = load_index(&s->ix), *next = load_index(&s->ix_next);
     __builtin_prefetch(filter_word(ix, hash));
-    __builtin_prefetch(hint_bucket(ix, hash));
+    hint_prefetch(ix, hash);
     if (next != NULL) {
         __builtin_prefetch(filter_word(next, hash));
-        __builtin_prefetch(hint_bucket(next, hash));
+        hint_prefetch(next, hash);
     }
-    node_t *n = NULL; /* allocated on the first miss, private until linked */
+    node_t *n = NULL; /* private until linked */
     blob_t *b = NULL; /* allocated on the first hit */
-    node_t *found = filter_may_hold(ix, hash) ? hinted(ix, hash, &key) : NULL;
+    bool maybe = filter_may_hold(ix, hash);
+    node_t *found = maybe ? hinted(ix, hash, &key) : NULL;
     bool was_hinted = found != NULL;
+    /* A key the filter rules out is new (unless inserted meanwhile): its
+     * node is made before the search, whose misses then overlap the
+     * allocation's; else on the first miss. */
+    if (!maybe && (n = node_new(in, h)) == NULL)
+        return XETS_NOMEM;
     for (;;) {
         if (found == NULL)
             found = find(s, &key, h, preds, succs, codes, true);
@@ -1707,13 +1742,13 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
             node_free(n);
             return XETS_OK;
         }
-        if (n == NULL) {
+        if (*phase < 0) {
             /* The successors whose tags do not carry over to n are read
-             * below: fetched now, while n is being made. */
+             * below: fetched now, while n is made and registered. */
             for (unsigned i = 0; i < h; i++)
                 if (!tag_carries(codes[i], succs[i]))
                     __builtin_prefetch(link_node(succs[i]));
-            if ((n = node_new(in, h)) == NULL) {
+            if (n == NULL && (n = node_new(in, h)) == NULL) {
                 free(b);
                 return XETS_NOMEM;
             }
@@ -1760,7 +1795,7 @@ static node_t *lookup(store_t *s, const unsigned char *key, size_t klen)
 {
     uint64_t h = key_hash(key, klen);
     pindex_t *ix = load_index(&s->ix);
-    __builtin_prefetch(hint_bucket(ix, h)); /* along with the filter word */
+    hint_prefetch(ix, h); /* along with the filter word */
     if (!filter_may_hold(ix, h))
         return NULL;
     skey_t k = skey(key, klen);
@@ -1965,7 +2000,8 @@ static const char *check_index(store_t *s, size_t n)
                 break;
             }
             uint64_t h = key_hash(node_key(x), x->klen);
-            if (hint_bucket(ix, h) != &ix->hints[e - e % HINT_WAYS] ||
+            const uint64_t *b = &ix->hints[e - e % HINT_WAYS];
+            if ((hint_bucket(ix, h, 0) != b && hint_bucket(ix, h, 1) != b) ||
                 hint_entry(h, x) != ix->hints[e]) {
                 bad = "a hint is in the wrong bucket or has the wrong tag";
                 break;
