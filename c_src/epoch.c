@@ -6,7 +6,11 @@
 #include <ck_epoch.h>
 #include <stdlib.h>
 
-#define RETIRE_BATCH 64
+/* A batch stays below 1 KiB, within glibc's per-thread cache sizes: a
+ * request of 1 KiB or more first consolidates every small chunk freed so
+ * far (the objects the last batch retired), after which the small
+ * allocations of the next writes take malloc's slow path. */
+#define RETIRE_BATCH 56
 
 /* ck_epoch orders the end of a section before the frees that waited for it
  * with inline assembly ThreadSanitizer cannot see; without being told, it
@@ -31,6 +35,7 @@ typedef struct retire_batch {
         epoch_free_fn fn;
     } item[RETIRE_BATCH];
 } retire_batch_t;
+_Static_assert(sizeof(retire_batch_t) < 1000, "see RETIRE_BATCH");
 
 static ck_epoch_t global_epoch;
 static _Thread_local ck_epoch_record_t *my_record;

@@ -36,7 +36,13 @@
  *   whoever loads a link word holds a true tag for that very successor, and
  *   searches may trust it both ways (a hint kept beside the link could be
  *   stale, and would only serve to descend). Marking sets bit 0 and keeps the
- *   tag. A writer computes a tag from both prefixes, reading the successor's.
+ *   tag. A writer computes a tag from both prefixes, but an insert gets most
+ *   of its tags from its search: the link into the new node carries the
+ *   key's code against the predecessor (which the search tracks), and the
+ *   link out of it carries the predecessor's old tag whenever the new key
+ *   leaves the predecessor's prefix after the successor does; only
+ *   otherwise is the successor read (link_from()), fetched while the node
+ *   is made.
  * - The node's value word (a blob pointer, with the blob's size in its top
  *   bits), not the level-0 mark, is the linearization point of object
  *   changes. Replacing an object is a CAS of the value word to a new blob;
@@ -87,14 +93,15 @@
  *   also covers every node linked before it was published). Most lookups of
  *   absent keys end there, on one miss.
  * - Hints: buckets of HINT_WAYS node pointers, each tagged with 16 bits of
- *   the key's hash. A node is named by its inserter right after linking, by
+ *   the key's hash; a key may be named in either of two buckets (two
+ *   choices: the first with a free way). A node is named by its inserter right after linking, by
  *   a search that found it (lookup, replace) and by a rebuild's walk. A
  *   hinted node whose key equals the key and whose value is not NULL at that
  *   load is the key's present node (a reachable node with the key and a
  *   value is the one on level 0), so lookups, replaces, updates and deletes
  *   act on it as if a search had found it. A NULL value is no answer (the
- *   key may have a new node): the operation searches. Hints are lossy: a
- *   full bucket gives up a random way, and a lost CAS leaves a hint out.
+ *   key may have a new node): the operation searches. Hints are lossy: two
+ *   full buckets give up a random way, and a lost CAS leaves a hint out.
  *   A hint may name a node only while the node cannot be retired: whoever
  *   names it holds a ref (the inserter's own, or a pin: a CAS on node->refs
  *   that fails once it is 0), and retirement, which starts at 0, clears the
@@ -216,7 +223,11 @@ _Static_assert(EMBED_MAX < 255, "node->owns holds 1 + the length of an object in
  * where 2 ways keep 73%), HINT_PER_KEY entries per key of the filter's
  * size: 1.5 per key present at the rebuild (12 bytes), 0.75 once the table
  * has doubled (6 bytes). Half as many hints lost about a third of the
- * lookup speed on keys not looked up before; twice as many gained little. */
+ * lookup speed on keys not looked up before; twice as many gained little.
+ * Each key has two buckets: with one, 10-13% of the keys went unhinted
+ * once the table had grown by a third to a half since the rebuild (every
+ * write or lookup of such a key is a full search), with two 3-6%; both
+ * lines are fetched at once, so a lookup waits on one miss as before. */
 #define FILTER_BITS 8
 #define FILTER_K 3
 #define HINT_WAYS 8
@@ -570,19 +581,19 @@ static unsigned random_height(void)
     t->rng ^= t->rng << 25;
     t->rng ^= t->rng >> 27;
     uint64_t r = (t->rng * 0x2545F4914F6CDD1Dull) >> 16; /* the low bits are weakest */
-    unsigned h = 1;
-    while (h < MAX_HEIGHT && (r & 1) == 0) {
-        h++;
-        r >>= 1;
-    }
-    return h;
+    /* 1 + the trailing zeros: each level with probability 1/2 */
+    unsigned h = r == 0 ? MAX_HEIGHT : 1 + (unsigned)__builtin_ctzll(r);
+    return h < MAX_HEIGHT ? h : MAX_HEIGHT;
 }
 
 static void counted(store_t *s, int64_t dcount, int64_t dbytes)
 {
     stripe_t *st = &s->stripe[me()->stripe];
-    add_relaxed_64(&st->count, (uint64_t)dcount);
-    add_relaxed_64(&st->bytes, (uint64_t)dbytes);
+    /* each add is a locked instruction: a replace changes no count */
+    if (dcount != 0)
+        add_relaxed_64(&st->count, (uint64_t)dcount);
+    if (dbytes != 0)
+        add_relaxed_64(&st->bytes, (uint64_t)dbytes);
     if (dcount > 0)
         add_relaxed_64(&st->adds, (uint64_t)dcount);
 }
@@ -713,8 +724,14 @@ static void drop_blob(const node_t *n, val_t v)
 static uint64_t key_prefix(const unsigned char *key, size_t klen)
 {
     uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = v << 8 | (i < klen ? key[i] : 0);
+    if (klen >= 8) {
+        memcpy(&v, key, 8);
+        return be64toh(v);
+    }
+    /* byte by byte in registers: a short copy through memory would stall
+     * the load that reads it back */
+    for (size_t i = 0; i < klen; i++)
+        v |= (uint64_t)key[i] << (56 - 8 * i);
     return v;
 }
 
@@ -876,6 +893,41 @@ static inline unsigned code_past(unsigned t, unsigned code, uint64_t kp)
     return code_at(kp, d + 1 + (unsigned)__builtin_clz(w) - (32 - TAG_WINDOW));
 }
 
+/* The tag of a link from the holder to the searched key's node, from the
+ * key's code against the holder: the code itself, or 0 for the same prefix. */
+static inline unsigned code_tag(unsigned code)
+{
+    return code == TAG_KNOWN - 1 ? 0 : code;
+}
+
+/* Links to and from a node about to be put between pred and the successor
+ * named by pred's unmarked link word l, made from what a search for the
+ * node's key already holds: l, and the key's code against pred (what find()
+ * leaves in codes[]). Neither reads pred's header, which the search never
+ * needed, and link_from() reads the successor only when its tag does not
+ * carry over. */
+static inline link_t link_to(const node_t *n, unsigned code)
+{
+    return (link_t)(uintptr_t)n | (link_t)code_tag(code) << TAG_SHIFT;
+}
+
+/* Whether the tag of l also holds from the node: the successor leaves
+ * pred's prefix at bit d (or shares it, tag 0, and then so does the node,
+ * which sits between them). If the node leaves pred only after d, it agrees
+ * with pred through d, so the successor leaves it at d with the same window.
+ * Else both leave at d and the successor's later bits decide. */
+static inline bool tag_carries(unsigned code, link_t l)
+{
+    unsigned t = link_tag(l);
+    unsigned e = code == TAG_KNOWN - 1 ? 64 : 63 - (code >> TAG_WINDOW & 63);
+    return t == 0 || e > 63 - (t >> TAG_WINDOW & 63);
+}
+
+static inline link_t link_from(const node_t *n, unsigned code, link_t l)
+{
+    return tag_carries(code, l) ? l : make_link(n, link_node(l));
+}
+
 /* For test/c/skiplist_test.c, which checks the rules above against real
  * prefixes: how a search for key_pfx standing on a node with holder_pfx
  * (whose key is below the searched one) orders the key against a successor
@@ -895,14 +947,15 @@ int skiplist_tag_order(uint64_t holder_pfx, uint64_t succ_pfx, uint64_t key_pfx,
 
 /* ---- searches ---- */
 
-/* Writers' search: fills preds/succs on every level below max(top, min_h),
- * unlinking marked nodes it dereferences, and returns the level-0 node
- * holding the key, if any. preds[i] < key <= succs[i] on each level; succs[i]
- * is the unmarked link word read from preds[i], for the CAS that replaces it.
+/* Writers' search: fills preds/succs/codes on every level below
+ * max(top, min_h), unlinking marked nodes it dereferences, and returns the
+ * level-0 node holding the key, if any. preds[i] < key <= succs[i] on each
+ * level; succs[i] is the unmarked link word read from preds[i], for the CAS
+ * that replaces it; codes[i] is the key's code against preds[i].
  * With early, a node holding the key whose value is not NULL is returned from
  * the level where it is met, preds/succs left unfinished (see seek()). */
 static node_t *find(store_t *s, const skey_t *key, unsigned min_h, node_t **preds,
-                    link_t *succs, bool early)
+                    link_t *succs, unsigned *codes, bool early)
 {
 retry:;
     unsigned top = load_relaxed_uint(&s->top);
@@ -945,6 +998,7 @@ retry:;
         }
         preds[i] = pred;
         succs[i] = l;
+        codes[i] = code;
     }
     return c == 0 ? link_node(succs[0]) : NULL;
 }
@@ -1043,16 +1097,32 @@ static inline void filter_add(pindex_t *ix, uint64_t h)
         or_64(w, m);
 }
 
-/* Hints: buckets picked by the top of h times a constant (so independent of
- * the filter's word), entries tagged with 16 more of its bits. */
+/* Hints: each key has two buckets, picked by the tops of h times two
+ * constants (so independent of the filter's word and of each other), and
+ * entries are tagged with 16 more bits of the first product. */
 static inline uint64_t hint_mix(uint64_t h)
 {
     return h * UINT64_C(0x9E3779B97F4A7C15);
 }
 
-static inline uint64_t *hint_bucket(const pindex_t *ix, uint64_t h)
+/* The key's bucket `which` (0 or 1): a key is hinted in either, so that a
+ * full bucket rarely leaves it out (see HINT_WAYS). */
+static inline uint64_t *hint_bucket(const pindex_t *ix, uint64_t h, unsigned which)
 {
-    return &ix->hints[((hint_mix(h) >> 32) * ix->buckets >> 32) * HINT_WAYS];
+    uint64_t m = which == 0 ? hint_mix(h) : h * UINT64_C(0xC2B2AE3D27D4EB4F);
+    return &ix->hints[((m >> 32) * ix->buckets >> 32) * HINT_WAYS];
+}
+
+static inline void hint_prefetch(const pindex_t *ix, uint64_t h)
+{
+    __builtin_prefetch(hint_bucket(ix, h, 0));
+    __builtin_prefetch(hint_bucket(ix, h, 1));
+}
+
+/* Way w (of 2 * HINT_WAYS) of the key's two buckets. */
+static inline uint64_t *hint_way(uint64_t *const b[2], unsigned w)
+{
+    return &b[w / HINT_WAYS][w % HINT_WAYS];
 }
 
 static inline uint64_t hint_entry(uint64_t h, const node_t *n)
@@ -1068,10 +1138,10 @@ static inline node_t *hint_node(uint64_t e)
 /* The node a hint names for key, if any: it holds the key but may be dead. */
 static node_t *hint_find(const pindex_t *ix, uint64_t h, const skey_t *key)
 {
-    const uint64_t *b = hint_bucket(ix, h);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
     uint64_t tag = hint_mix(h) >> 16 & 0xffff;
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        uint64_t e = load_word(&b[w]);
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        uint64_t e = load_word(hint_way(b, w));
         if (e != 0 && e >> TAG_SHIFT == tag) {
             node_t *n = hint_node(e);
             if (key_cmp(n, key) == 0)
@@ -1082,36 +1152,41 @@ static node_t *hint_find(const pindex_t *ix, uint64_t h, const skey_t *key)
 }
 
 /* Names n, which the caller keeps from being retired (it holds one of its
- * refs), in ix: in a free way or over an entry with the same tag (most
- * likely a dead node of the same key), else over a way picked at random.
- * A lost CAS leaves the hint unwritten: hints may be missing. */
+ * refs), in ix: over an entry with the same tag (most likely a dead node of
+ * the same key) in either bucket, else in a free way, the first bucket's
+ * first, else over a way picked at random. A lost CAS leaves the hint
+ * unwritten: hints may be missing. */
 static void hint_publish(pindex_t *ix, uint64_t h, const node_t *n)
 {
-    uint64_t *b = hint_bucket(ix, h), want = hint_entry(h, n);
-    uint64_t e[HINT_WAYS];
-    unsigned pick = HINT_WAYS;
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        e[w] = load_word(&b[w]);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
+    uint64_t want = hint_entry(h, n);
+    uint64_t e[2 * HINT_WAYS];
+    unsigned same = 2 * HINT_WAYS, free_way = 2 * HINT_WAYS;
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        e[w] = load_word(hint_way(b, w));
         if (e[w] == want)
             return;
-        if (pick == HINT_WAYS && (e[w] == 0 || e[w] >> TAG_SHIFT == want >> TAG_SHIFT))
-            pick = w;
+        if (same == 2 * HINT_WAYS && e[w] != 0 && e[w] >> TAG_SHIFT == want >> TAG_SHIFT)
+            same = w;
+        if (free_way == 2 * HINT_WAYS && e[w] == 0)
+            free_way = w;
     }
-    if (pick == HINT_WAYS) {
+    unsigned pick = same < 2 * HINT_WAYS ? same : free_way;
+    if (pick == 2 * HINT_WAYS) {
         thread_state_t *t = me();
-        pick = (unsigned)(++t->picks % HINT_WAYS);
+        pick = (unsigned)(++t->picks % (2 * HINT_WAYS));
     }
-    cas_word(&b[pick], e[pick], want);
+    cas_word(hint_way(b, pick), e[pick], want);
 }
 
 /* Removes every hint naming n. */
 static void hint_clear(pindex_t *ix, uint64_t h, const node_t *n)
 {
-    uint64_t *b = hint_bucket(ix, h);
-    for (unsigned w = 0; w < HINT_WAYS; w++) {
-        uint64_t e = load_word(&b[w]);
+    uint64_t *const b[2] = {hint_bucket(ix, h, 0), hint_bucket(ix, h, 1)};
+    for (unsigned w = 0; w < 2 * HINT_WAYS; w++) {
+        uint64_t e = load_word(hint_way(b, w));
         if (e != 0 && hint_node(e) == n)
-            cas_word(&b[w], e, 0);
+            cas_word(hint_way(b, w), e, 0);
     }
 }
 
@@ -1201,8 +1276,9 @@ static void retire_node(store_t *s, node_t *n)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
+    unsigned codes[MAX_HEIGHT];
     skey_t k = node_skey(n);
-    find(s, &k, n->height, preds, succs, false);
+    find(s, &k, n->height, preds, succs, codes, false);
     uint64_t h = key_hash(k.p, k.len);
     pindex_t *next = load_index(&s->ix_next);
     hint_clear(load_index(&s->ix), h, n);
@@ -1261,24 +1337,25 @@ static void help_delete(store_t *s, node_t *n)
 }
 
 /* Links levels 1.. of n, already on level 0, until done or n is deleted. */
-static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs)
+static void link_upper(store_t *s, node_t *n, node_t **preds, link_t *succs, unsigned *codes)
 {
     skey_t key = node_skey(n);
     for (unsigned i = 1; i < n->height; i++) {
         for (;;) {
             node_t *succ = link_node(succs[i]);
-            if (succ == NULL || key_cmp(succ, &key) != 0) {
+            link_t want = link_from(n, codes[i], succs[i]);
+            /* a nonzero tag: the successor's prefix, hence key, differs */
+            if (succ == NULL || link_tag(want) != 0 || key_cmp(succ, &key) != 0) {
                 link_t mine = load_word(&n->next[i]);
                 if (is_marked(mine))
                     goto done;
-                link_t want = make_link(n, succ);
                 if (mine != want && !cas_word(&n->next[i], mine, want))
                     continue; /* it was just marked */
-                if (cas_word(&preds[i]->next[i], succs[i], make_link(preds[i], n)))
+                if (cas_word(&preds[i]->next[i], succs[i], link_to(n, codes[i])))
                     break;
             }
             /* pred moved, or succ is a dead twin that this search unlinks */
-            if (find(s, &key, n->height, preds, succs, false) != n)
+            if (find(s, &key, n->height, preds, succs, codes, false) != n)
                 goto done; /* n was removed from level 0 */
         }
     }
@@ -1482,7 +1559,7 @@ static bool walk_step(store_t *s, pindex_t *next)
                 pending = n;
                 pending_h = key_hash(node_key(n), n->klen);
                 __builtin_prefetch(filter_word(next, pending_h));
-                __builtin_prefetch(hint_bucket(next, pending_h));
+                hint_prefetch(next, pending_h);
             }
             if (ready != NULL)
                 walk_add(s, next, ready_h, ready);
@@ -1609,6 +1686,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
 {
     node_t *preds[MAX_HEIGHT];
     link_t succs[MAX_HEIGHT];
+    unsigned codes[MAX_HEIGHT];
     unsigned h = random_height();
     unsigned top = load_relaxed_uint(&s->top);
     while (top < h && !cas_relaxed_uint(&s->top, top, h))
@@ -1621,18 +1699,24 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
      * new: its hints are not even looked at. */
     pindex_t *ix = load_index(&s->ix), *next = load_index(&s->ix_next);
     __builtin_prefetch(filter_word(ix, hash));
-    __builtin_prefetch(hint_bucket(ix, hash));
+    hint_prefetch(ix, hash);
     if (next != NULL) {
         __builtin_prefetch(filter_word(next, hash));
-        __builtin_prefetch(hint_bucket(next, hash));
+        hint_prefetch(next, hash);
     }
-    node_t *n = NULL; /* allocated on the first miss, private until linked */
+    node_t *n = NULL; /* private until linked */
     blob_t *b = NULL; /* allocated on the first hit */
-    node_t *found = filter_may_hold(ix, hash) ? hinted(ix, hash, &key) : NULL;
+    bool maybe = filter_may_hold(ix, hash);
+    node_t *found = maybe ? hinted(ix, hash, &key) : NULL;
     bool was_hinted = found != NULL;
+    /* A key the filter rules out is new (unless inserted meanwhile): its
+     * node is made before the search, whose misses then overlap the
+     * allocation's; else on the first miss. */
+    if (!maybe && (n = node_new(in, h)) == NULL)
+        return XETS_NOMEM;
     for (;;) {
         if (found == NULL)
-            found = find(s, &key, h, preds, succs, true);
+            found = find(s, &key, h, preds, succs, codes, true);
         if (found != NULL) {
             val_t old = load_word(&found->val);
             if (old == 0) {
@@ -1658,8 +1742,13 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
             node_free(n);
             return XETS_OK;
         }
-        if (n == NULL) {
-            if ((n = node_new(in, h)) == NULL) {
+        if (*phase < 0) {
+            /* The successors whose tags do not carry over to n are read
+             * below: fetched now, while n is made and registered. */
+            for (unsigned i = 0; i < h; i++)
+                if (!tag_carries(codes[i], succs[i]))
+                    __builtin_prefetch(link_node(succs[i]));
+            if (n == NULL && (n = node_new(in, h)) == NULL) {
                 free(b);
                 return XETS_NOMEM;
             }
@@ -1674,13 +1763,13 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
             filter_add(load_index(&s->ix), hash);
         }
         for (unsigned i = 0; i < h; i++)
-            n->next[i] = make_link(n, link_node(succs[i]));
+            n->next[i] = link_from(n, codes[i], succs[i]);
         size_t bytes = node_size(n) + outside_bytes(n, n->val); /* before others can replace it */
-        if (cas_word(&preds[0]->next[0], succs[0], make_link(preds[0], n))) {
+        if (cas_word(&preds[0]->next[0], succs[0], link_to(n, codes[0]))) {
             counted(s, 1, (int64_t)bytes);
             free(b);
             hint_everywhere(s, hash, n); /* under the inserter's ref */
-            link_upper(s, n, preds, succs);
+            link_upper(s, n, preds, succs, codes);
             return XETS_OK;
         }
     }
@@ -1706,7 +1795,7 @@ static node_t *lookup(store_t *s, const unsigned char *key, size_t klen)
 {
     uint64_t h = key_hash(key, klen);
     pindex_t *ix = load_index(&s->ix);
-    __builtin_prefetch(hint_bucket(ix, h)); /* along with the filter word */
+    hint_prefetch(ix, h); /* along with the filter word */
     if (!filter_may_hold(ix, h))
         return NULL;
     skey_t k = skey(key, klen);
@@ -1911,7 +2000,8 @@ static const char *check_index(store_t *s, size_t n)
                 break;
             }
             uint64_t h = key_hash(node_key(x), x->klen);
-            if (hint_bucket(ix, h) != &ix->hints[e - e % HINT_WAYS] ||
+            const uint64_t *b = &ix->hints[e - e % HINT_WAYS];
+            if ((hint_bucket(ix, h, 0) != b && hint_bucket(ix, h, 1) != b) ||
                 hint_entry(h, x) != ix->hints[e]) {
                 bad = "a hint is in the wrong bucket or has the wrong tag";
                 break;

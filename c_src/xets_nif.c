@@ -97,13 +97,15 @@ typedef struct prepared {
     ERL_NIF_TERM obj;
     kbuf_t key;
     ErlNifBinary etf;
+    bool owns_etf; /* made here, not passed in */
     uint64_t fp;
 } prepared_t;
 
 static void prepared_free(prepared_t *p)
 {
     kbuf_free(&p->key);
-    enif_release_binary(&p->etf);
+    if (p->owns_etf)
+        enif_release_binary(&p->etf);
 }
 
 static bool has_fingerprint(table_t *t)
@@ -111,8 +113,11 @@ static bool has_fingerprint(table_t *t)
     return t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
 }
 
-/* Returns XETS_BADARG for anything that is not a tuple with a key. */
-static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, prepared_t *p)
+/* Returns XETS_BADARG for anything that is not a tuple with a key. etf is
+ * obj's external format as term_to_binary/1 made it, kept alive by the
+ * caller, or NULL to make it here. */
+static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, const ErlNifBinary *etf,
+                   prepared_t *p)
 {
     int arity;
     const ERL_NIF_TERM *elems;
@@ -120,11 +125,14 @@ static int prepare(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, prepared_t *p)
         return XETS_BADARG;
     p->obj = obj;
     p->fp = 0;
+    p->owns_etf = etf == NULL;
     if (encode_key(env, t, elems[t->keypos - 1], &p->key) != XETS_OK) {
         kbuf_free(&p->key);
         return XETS_NOMEM;
     }
-    if (!enif_term_to_binary(env, obj, &p->etf)) {
+    if (etf != NULL)
+        p->etf = *etf;
+    else if (!enif_term_to_binary(env, obj, &p->etf)) {
         kbuf_free(&p->key);
         return XETS_NOMEM;
     }
@@ -476,10 +484,11 @@ static ERL_NIF_TERM member_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 
 /* ---- writes ------------------------------------------------------------ */
 
-static ERL_NIF_TERM insert_one(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj, enum put_mode mode)
+static ERL_NIF_TERM insert_one(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj,
+                               const ErlNifBinary *etf, enum put_mode mode)
 {
     prepared_t p;
-    int st = prepare(env, t, obj, &p);
+    int st = prepare(env, t, obj, etf, &p);
     if (st != XETS_OK) {
         epoch_exit();
         return st == XETS_BADARG ? enif_make_badarg(env) : raise_nomem(env);
@@ -502,7 +511,7 @@ static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned 
     ERL_NIF_TERM head;
     for (unsigned i = 0; i < len; i++) {
         enif_get_list_cell(env, list, &head, &list);
-        int st = prepare(env, t, head, &ps[i]);
+        int st = prepare(env, t, head, NULL, &ps[i]);
         if (st != XETS_OK) {
             while (i-- > 0)
                 prepared_free(&ps[i]);
@@ -608,10 +617,10 @@ static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     table_t *t;
     ENTER(env, argv[0], ACCESS_WRITE, t, name, self);
     if (enif_is_tuple(env, argv[1]))
-        return insert_one(env, t, argv[1], mode);
+        return insert_one(env, t, argv[1], NULL, mode);
     ERL_NIF_TERM head, tail;
     if (enif_get_list_cell(env, argv[1], &head, &tail) && enif_is_empty_list(env, tail))
-        return insert_one(env, t, head, mode);
+        return insert_one(env, t, head, NULL, mode);
     epoch_exit();
     ERL_NIF_TERM args[3] = {argv[0], argv[1], mode == PUT_NEW ? atom_true : atom_false};
     return insert_list(env, 3, args);
@@ -620,6 +629,21 @@ static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 static ERL_NIF_TERM insert_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     return insert_common(env, argc, argv, PUT_REPLACE, "insert", insert_nif);
+}
+
+/* insert_object(Tab, Object, Etf, New): one object, with the external
+ * format xets.erl made with term_to_binary/1. That makes a small object a
+ * binary on the process heap, where enif_term_to_binary must allocate a
+ * reference-counted one (and free it): most of the allocator's share of a
+ * single insert. */
+static ERL_NIF_TERM insert_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    ErlNifBinary etf;
+    if (!enif_is_tuple(env, argv[1]) || !enif_inspect_binary(env, argv[2], &etf))
+        return enif_make_badarg(env);
+    table_t *t;
+    ENTER(env, argv[0], ACCESS_WRITE, t, "insert_object", insert_object_nif);
+    return insert_one(env, t, argv[1], &etf, argv[3] == atom_true ? PUT_NEW : PUT_REPLACE);
 }
 
 static ERL_NIF_TERM insert_new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
@@ -1208,7 +1232,7 @@ static ERL_NIF_TERM select_write_nif(ErlNifEnv *env, int argc, const ERL_NIF_TER
         st = XETS_NOMEM;
     else if (st == XETS_OK && argv[2] != atom_delete) {
         prepared_t np;
-        if ((st = prepare(env, t, argv[2], &np)) == XETS_OK) {
+        if ((st = prepare(env, t, argv[2], NULL, &np)) == XETS_OK) {
             rec_in_t repl = rec_in_of(&np);
             st = np.key.len != key.len || memcmp(np.key.p, key.p, key.len) != 0
                      ? XETS_BADARG /* the key would change */
@@ -1389,6 +1413,7 @@ static ErlNifFunc nif_funcs[] = {
     {"member", 2, member_nif, 0},
     {"insert", 2, insert_nif, 0},
     {"insert_new", 2, insert_new_nif, 0},
+    {"insert_object", 4, insert_object_nif, 0},
     {"delete", 2, delete_key_nif, 0},
     {"take", 2, take_nif, 0},
     {"delete_object", 2, delete_object_nif, 0},

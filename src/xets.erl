@@ -61,6 +61,11 @@
 
 %% Raises badarg as ets does: with error_info, so that the shell can say
 %% which argument was wrong (see format_error/2).
+%% The stored form of one object, made here rather than in the NIF: a small
+%% object's term_to_binary/1 is a heap binary, the NIF's encoder allocates
+%% a reference-counted one (see xets_nif.c, insert_object).
+-define(ETF(Object), term_to_binary(Object)).
+
 -define(CALL(Expr, Args),
         try Expr
         catch error:badarg ->
@@ -424,12 +429,16 @@ insert_each(Tab, [Object | Objects]) ->
 %% same key in set and ordered_set tables. A list is inserted atomically and
 %% in isolation.
 -spec insert(tab(), tuple() | [tuple()]) -> true.
+insert(Tab, Object) when is_tuple(Object) ->
+    ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), false), [Tab, Object]);
 insert(Tab, ObjectOrObjects) ->
     ?CALL(xets_nif:insert(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
 
 %% @doc As insert/2, but inserts nothing and returns false if any key is
 %% already present.
 -spec insert_new(tab(), tuple() | [tuple()]) -> boolean().
+insert_new(Tab, Object) when is_tuple(Object) ->
+    ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), true), [Tab, Object]);
 insert_new(Tab, ObjectOrObjects) ->
     ?CALL(xets_nif:insert_new(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
 

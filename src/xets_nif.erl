@@ -5,7 +5,7 @@
 
 -export([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
          lookup/2, lookup_element/4, member/2,
-         insert/2, insert_new/2, delete/2, take/2, delete_object/2,
+         insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
          first/3, next/4, slot/3, chunk/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
@@ -14,7 +14,7 @@
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
-       insert/2, insert_new/2, delete/2, take/2, delete_object/2,
+       insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
        first/3, next/4, slot/3, chunk/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
@@ -43,6 +43,7 @@ lookup_element(_Tab, _Key, _Pos, _Default) -> ?NIF.
 member(_Tab, _Key) -> ?NIF.
 insert(_Tab, _Objects) -> ?NIF.
 insert_new(_Tab, _Objects) -> ?NIF.
+insert_object(_Tab, _Object, _Etf, _New) -> ?NIF.
 delete(_Tab, _Key) -> ?NIF.
 take(_Tab, _Key) -> ?NIF.
 delete_object(_Tab, _Object) -> ?NIF.
