@@ -59,13 +59,13 @@
 -type match_spec() :: [{term(), [term()], [term()]}].
 -type comp_match_spec() :: ets:compiled_match_spec().
 
-%% Raises badarg as ets does: with error_info, so that the shell can say
-%% which argument was wrong (see format_error/2).
 %% The stored form of one object, made here rather than in the NIF: a small
 %% object's term_to_binary/1 is a heap binary, the NIF's encoder allocates
 %% a reference-counted one (see xets_nif.c, insert_object).
 -define(ETF(Object), term_to_binary(Object)).
 
+%% Raises badarg as ets does: with error_info, so that the shell can say
+%% which argument was wrong (see format_error/2).
 -define(CALL(Expr, Args),
         try Expr
         catch error:badarg ->
