@@ -18,6 +18,7 @@
          select_replace/2, select_reverse/1, select_reverse/2,
          select_reverse/3, setopts/2, tab2list/1, take/2, test_ms/2,
          update_counter/3, update_counter/4, update_element/3, whereis/1]).
+-export([file2tab/1, file2tab/2, tab2file/2, tab2file/3, tabfile_info/1]).
 -export([format_error/2]).
 
 -compile({no_auto_import, [whereis/1]}).
@@ -601,6 +602,37 @@ chunks(Tab, Cursor) ->
         {Objects, '$end_of_table'} -> [Objects];
         {Objects, Next} -> [Objects | chunks(Tab, Next)]
     end.
+
+%% Dumps to files in the format of ets:tab2file/3, which either library
+%% loads (xets_file.erl).
+
+%% @doc Loads a table dumped by tab2file/2,3 or by ets:tab2file/2,3.
+-spec file2tab(file:name()) -> {ok, tab()} | {error, term()}.
+file2tab(File) ->
+    xets_file:file2tab(File, []).
+
+%% @doc As file2tab/1; with {verify, true}, checks the object count and
+%% the checksum that the dump's extended_info recorded.
+-spec file2tab(file:name(), [{verify, boolean()}]) -> {ok, tab()} | {error, term()}.
+file2tab(File, Options) ->
+    xets_file:file2tab(File, Options).
+
+%% @doc Dumps the table to File, which ets:file2tab/1 can load too.
+-spec tab2file(tab(), file:name()) -> ok | {error, term()}.
+tab2file(Tab, File) ->
+    xets_file:tab2file(Tab, File, []).
+
+%% @doc As tab2file/2, with {extended_info, [object_count | md5sum]} and
+%% {sync, boolean()}.
+-spec tab2file(tab(), file:name(), [{extended_info, [object_count | md5sum]} |
+                                    {sync, boolean()}]) -> ok | {error, term()}.
+tab2file(Tab, File, Options) ->
+    xets_file:tab2file(Tab, File, Options).
+
+%% @doc The table information in a dump's header, as ets:tabfile_info/1.
+-spec tabfile_info(file:name()) -> {ok, [{atom(), term()}]} | {error, term()}.
+tabfile_info(File) ->
+    xets_file:tabfile_info(File).
 
 %% @doc Removes and returns the objects with key Key.
 -spec take(tab(), term()) -> [tuple()].
