@@ -238,7 +238,7 @@ load(File, Verify, Into) ->
 %% for the version under the keys major and minor, which no writer uses:
 %% a verified load takes every file for version 0.0.
 header(File, Verify) ->
-    {Cont, Header, Digest} =
+    {Cont, Header, HeaderBin} =
         case read(File, {0, []}, 1, Verify, Verify) of
             {C, [Bin]} when Verify, is_binary(Bin) -> {C, binary_to_term(Bin), Bin};
             {C, [Term]} when not Verify -> {C, Term, false};
@@ -257,7 +257,7 @@ header(File, Verify) ->
               _ -> #ext{}
           end,
     St = #load{digest = Verify andalso Ext#ext.md5 andalso
-                            erlang:md5_update(erlang:md5_init(), Digest),
+                            erlang:md5_update(erlang:md5_init(), HeaderBin),
                cont = Cont},
     {{value(MajorKey, Items, 0), value(MinorKey, Items, 0)}, Ext, Items, St}.
 
