@@ -28,6 +28,7 @@
 %% select_delete/2 are built on them); xets has them so that every name ets
 %% exports is here too.
 -export([internal_request_all/0, internal_delete_all/2, internal_select_delete/2]).
+-export([file2tab/1, file2tab/2, tab2file/2, tab2file/3, tabfile_info/1]).
 -export([format_error/2]).
 
 -compile({no_auto_import, [whereis/1]}).
@@ -926,6 +927,37 @@ table(Tab, Options) ->
         {ok, Handle} -> Handle;
         badarg -> erlang:error(badarg, [Tab, Options])
     end.
+
+%% Dumps to files in the format of ets:tab2file/3, which either library
+%% loads (xets_file.erl).
+
+%% @doc Loads a table dumped by tab2file/2,3 or by ets:tab2file/2,3.
+-spec file2tab(file:name()) -> {ok, tab()} | {error, term()}.
+file2tab(File) ->
+    xets_file:file2tab(File, []).
+
+%% @doc As file2tab/1; with {verify, true}, checks the object count and
+%% the checksum that the dump's extended_info recorded.
+-spec file2tab(file:name(), [{verify, boolean()}]) -> {ok, tab()} | {error, term()}.
+file2tab(File, Options) ->
+    xets_file:file2tab(File, Options).
+
+%% @doc Dumps the table to File, which ets:file2tab/1 can load too.
+-spec tab2file(tab(), file:name()) -> ok | {error, term()}.
+tab2file(Tab, File) ->
+    xets_file:tab2file(Tab, File, []).
+
+%% @doc As tab2file/2, with {extended_info, [object_count | md5sum]} and
+%% {sync, boolean()}.
+-spec tab2file(tab(), file:name(), [{extended_info, [object_count | md5sum]} |
+                                    {sync, boolean()}]) -> ok | {error, term()}.
+tab2file(Tab, File, Options) ->
+    xets_file:tab2file(Tab, File, Options).
+
+%% @doc The table information in a dump's header, as ets:tabfile_info/1.
+-spec tabfile_info(file:name()) -> {ok, [{atom(), term()}]} | {error, term()}.
+tabfile_info(File) ->
+    xets_file:tabfile_info(File).
 
 %% @doc Removes and returns the objects with key Key.
 -spec take(tab(), term()) -> [tuple()].
