@@ -134,22 +134,27 @@ first_lookup(Tab) ->
 %% @doc Folds over the objects in table order.
 -spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
 foldl(Fun, Acc, Tab) ->
-    ?CALL(fold(Fun, Acc, Tab, forward, '$end_of_table'), [Fun, Acc, Tab]).
+    ?CALL(fold(Fun, Acc, Tab, forward), [Fun, Acc, Tab]).
 
 %% @doc Folds over the objects in reverse table order (table order for
 %% set, bag and duplicate_bag, which have none to reverse, as in ets).
 -spec foldr(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
 foldr(Fun, Acc, Tab) ->
-    ?CALL(fold(Fun, Acc, Tab, backward, '$end_of_table'), [Fun, Acc, Tab]).
+    ?CALL(fold(Fun, Acc, Tab, backward), [Fun, Acc, Tab]).
 
-%% Each chunk is a short NIF call: no scheduler is held for long, and the
-%% fun runs between chunks with no lock or epoch held.
-fold(Fun, Acc, Tab, Dir, Cursor) ->
+fold(Fun, Acc, Tab, Dir) ->
+    fold_chunks(fun(Objects, A) -> lists:foldl(Fun, A, Objects) end, Acc, Tab, Dir).
+
+%% Folds Fun over the table's traversal chunks (lists of objects) in
+%% direction Dir. Each chunk is a short NIF call: no scheduler is held for
+%% long, and Fun runs between chunks with no lock or epoch held.
+fold_chunks(Fun, Acc, Tab, Dir) ->
+    fold_chunks(Fun, Acc, Tab, Dir, '$end_of_table').
+
+fold_chunks(Fun, Acc, Tab, Dir, Cursor) ->
     case xets_nif:chunk(Tab, Cursor, Dir) of
-        {Objects, '$end_of_table'} ->
-            lists:foldl(Fun, Acc, Objects);
-        {Objects, Next} ->
-            fold(Fun, lists:foldl(Fun, Acc, Objects), Tab, Dir, Next)
+        {Objects, '$end_of_table'} -> Fun(Objects, Acc);
+        {Objects, Next} -> fold_chunks(Fun, Fun(Objects, Acc), Tab, Dir, Next)
     end.
 
 %% @doc Inserts the objects of the open dets table DetsTab; objects already
@@ -727,11 +732,17 @@ plan(Tab, MatchSpec, Dir, Op) ->
               _ -> ets:match_spec_compile(MatchSpec)
           end,
     Plan = xets_nif:select_plan(Tab, MatchSpec),
-    Held = case is_atom(Tab) andalso info(Tab, type) =/= ordered_set of
-               true -> xets_nif:whereis(Tab);
-               false -> Tab
-           end,
-    #sel{tab = Held, plan = Plan, cms = CMS, dir = Dir, op = Op}.
+    #sel{tab = held(Tab), plan = Plan, cms = CMS, dir = Dir, op = Op}.
+
+%% One info call tells a named table's type and tid.
+held(Name) when is_atom(Name) ->
+    Raw = xets_nif:info(Name),
+    case item(type, Raw) of
+        ordered_set -> Name;
+        _ -> item(id, Raw)
+    end;
+held(Tid) ->
+    Tid.
 
 %% One chunk: {Items, Cursor}, Items being what C made of the objects
 %% (results or a count), or {deferred, Objects} for Erlang to run the spec.
@@ -905,13 +916,8 @@ slot(Tab, I, Cursor) ->
 %% @doc Every object in the table, in table order.
 -spec tab2list(tab()) -> [tuple()].
 tab2list(Tab) ->
-    ?CALL(lists:append(chunks(Tab, '$end_of_table')), [Tab]).
-
-chunks(Tab, Cursor) ->
-    case xets_nif:chunk(Tab, Cursor, forward) of
-        {Objects, '$end_of_table'} -> [Objects];
-        {Objects, Next} -> [Objects | chunks(Tab, Next)]
-    end.
+    ?CALL(lists:append(lists:reverse(fold_chunks(fun(Os, Acc) -> [Os | Acc] end, [], Tab, forward))),
+          [Tab]).
 
 %% @doc A QLC table of the whole table, as ets:table/1.
 -spec table(tab()) -> qlc:query_handle().
