@@ -595,9 +595,11 @@ options([{decentralized_counters, DC} | T], O) when is_boolean(DC) ->
 %% The tuple xets_nif:new/2 takes.
 normalized(O0) ->
     %% As ets: only the owner touches a private table, so it reports no
-    %% concurrency options.
-    O = case O0 of
-            #{protection := private} -> O0#{write_concurrency := false, read_concurrency := false};
+    %% concurrency options; with one scheduler no two writers run at once,
+    %% so it reports no write_concurrency.
+    O = case {O0, erlang:system_info(schedulers)} of
+            {#{protection := private}, _} -> O0#{write_concurrency := false, read_concurrency := false};
+            {_, 1} -> O0#{write_concurrency := false};
             _ -> O0
         end,
     #{type := Type, write_concurrency := WC} = O,
