@@ -244,14 +244,24 @@ void table_open_gate(table_t *t)
     atomic_fetch_add_explicit(&t->gate, 1, memory_order_release);
 }
 
-int table_clear(table_t *t)
+int table_clear(table_t *t, size_t *size)
 {
     store_t *fresh = t->ops->create(store_kind_of(t->type));
     if (fresh == NULL)
         return XETS_NOMEM;
-    store_t *old = atomic_exchange_explicit(&t->store, fresh, memory_order_acq_rel);
-    reaper_push(t->ops, old);
-    return XETS_OK;
+    /* Under meta, as bury: the owner's death does not wait for the gate,
+     * and the two must not both hand the old store to the reaper. */
+    enif_mutex_lock(t->meta);
+    bool dead = atomic_load(&t->dead);
+    if (!dead) {
+        store_t *old = atomic_exchange_explicit(&t->store, fresh, memory_order_acq_rel);
+        *size = t->ops->size(old);
+        reaper_push(t->ops, old);
+    }
+    enif_mutex_unlock(t->meta);
+    if (dead)
+        t->ops->destroy(fresh);
+    return dead ? XETS_BADARG : XETS_OK;
 }
 
 static void drop_fixations(ErlNifEnv *env, table_t *t)

@@ -102,9 +102,10 @@ static inline store_t *table_store(table_t *t)
 int table_close_gate(table_t *t);
 void table_open_gate(table_t *t);
 
-/* Swaps in an empty store (the caller holds the gate); the old one goes to
- * the reaper. */
-int table_clear(table_t *t);
+/* Swaps in an empty store (the caller holds the gate); the old one, whose
+ * size goes to *size (exact: no writer is active), goes to the reaper.
+ * XETS_BADARG if the table has died. */
+int table_clear(table_t *t, size_t *size);
 
 /* Deletes the table: unregisters, marks dead, hands the store to the reaper. */
 void table_delete(ErlNifEnv *env, table_t *t);

@@ -523,12 +523,26 @@ static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned 
     return XETS_OK;
 }
 
+/* Opens an epoch section on t, unless t has died. The gate keeps out
+ * delete/1 but not the owner's death, whose store the reaper frees once
+ * the sections open before it are over: so a section that began after
+ * must see the table dead, and leave its store alone. */
+static bool enter_alive(table_t *t)
+{
+    epoch_enter();
+    if (!atomic_load(&t->dead))
+        return true;
+    epoch_exit();
+    return false;
+}
+
 /* With the gate closed: insert_new's check, then publication. Epoch
  * sections are reopened now and then so that a long publication on a dirty
  * scheduler never holds back reclamation or another table's gate. */
 static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode mode)
 {
-    epoch_enter();
+    if (!enter_alive(t))
+        return XETS_BADARG;
     store_t *s = table_store(t);
     if (mode == PUT_NEW) {
         for (unsigned i = 0; i < len; i++) {
@@ -548,7 +562,8 @@ static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode 
         st = put_prepared(t, &ps[backward ? len - 1 - i : i], PUT_REPLACE);
         if ((i & 1023) == 1023) {
             epoch_exit();
-            epoch_enter();
+            if (!enter_alive(t))
+                return XETS_BADARG;
         }
     }
     epoch_exit();
@@ -589,7 +604,7 @@ static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
             (st = table_close_gate(t)) == XETS_BUSY)
             prepared_free_all(ps, len);
         if (st == XETS_OK) {
-            st = atomic_load(&t->dead) ? XETS_BADARG : publish_list(t, ps, len, mode);
+            st = publish_list(t, ps, len, mode);
             table_open_gate(t);
             prepared_free_all(ps, len);
         }
@@ -707,10 +722,9 @@ static ERL_NIF_TERM delete_all_objects_nif(ErlNifEnv *env, int argc, const ERL_N
         enif_release_resource(t);
         return retry(env, "delete_all_objects", delete_all_objects_nif, argc, argv);
     }
-    /* With the gate closed no writer is active, so the size is exact: it
-     * is what ets:internal_delete_all/2 answers. */
-    size_t n = atomic_load(&t->dead) ? 0 : t->ops->size(table_store(t));
-    int st = atomic_load(&t->dead) ? XETS_BADARG : table_clear(t);
+    /* The size is what ets:internal_delete_all/2 answers. */
+    size_t n = 0;
+    int st = table_clear(t, &n);
     table_open_gate(t);
     enif_release_resource(t);
     if (st == XETS_BADARG)
@@ -915,6 +929,7 @@ static ERL_NIF_TERM update_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
         for (nops = 0; enif_get_list_cell(env, rest, &head, &rest); nops++)
             ;
     kbuf_t kb;
+    kbuf_init(&kb); /* freed below even if the mallocs fail first */
     change_t *changes = malloc(sizeof *changes * (nops ? nops : 1));
     c.results = malloc(sizeof *c.results * (nops ? nops : 1));
     if (changes == NULL || c.results == NULL || encode_key(env, t, argv[1], &kb) != XETS_OK) {

@@ -24,6 +24,7 @@
          protection_is_enforced_for_other_processes/1,
          delete_racing_with_readers_and_writers_gives_only_results_or_badarg/1,
          owner_exit_racing_with_readers_and_writers_gives_only_results_or_badarg/1,
+         owner_exit_during_clears_and_long_list_inserts_leaves_them_badarg/1,
          delete_during_traversals_of_other_processes/1,
          safe_fixtable_counts_per_process_and_releases_on_exit/1,
          fix_of_a_dead_process_is_released_before_its_down_message/1,
@@ -45,6 +46,7 @@ all() ->
      protection_is_enforced_for_other_processes,
      delete_racing_with_readers_and_writers_gives_only_results_or_badarg,
      owner_exit_racing_with_readers_and_writers_gives_only_results_or_badarg,
+     owner_exit_during_clears_and_long_list_inserts_leaves_them_badarg,
      delete_during_traversals_of_other_processes,
      safe_fixtable_counts_per_process_and_releases_on_exit,
      fix_of_a_dead_process_is_released_before_its_down_message,
@@ -430,6 +432,42 @@ owner_exit_racing_with_readers_and_writers_gives_only_results_or_badarg(Config) 
     R = same(Config, fun(M) -> race(M, owner_exit) end),
     [{_, {true, 0, []}} = lists:keyfind(K, 1, R) || {K, _} <- R],
     ok.
+
+%% The owner's exit does not wait for an operation that has the table to
+%% itself (delete_all_objects/1, the insert of a list, published over
+%% several epoch sections when long): the table dies under it. Such an
+%% operation must then leave the dead table's store alone; it handed it
+%% to the reaper a second time, or wrote into it once freed, and the
+%% emulator aborted. One process clears, two insert lists of 1500 to 2500
+%% objects, all in a loop, until the owner, killed after 1 to 5 ms, takes
+%% the table with it. Observation per round: every worker ended on badarg.
+owner_exit_during_clears_and_long_list_inserts_leaves_them_badarg(Config) ->
+    R = same(Config, fun(M) ->
+                             [{{Type, Round}, exclusive_round(M, Type)}
+                              || Type <- ?TYPES, Round <- lists:seq(1, 25)]
+                     end),
+    [{_, [badarg, badarg, badarg]} = lists:keyfind(K, 1, R) || {K, _} <- R],
+    ok.
+
+exclusive_round(M, Type) ->
+    Owner = helper(),
+    T = call(Owner, fun() -> M:new(lc_exclusive, [Type, public]) end),
+    Workers = [spawn_monitor(fun() -> exit(exclusive_loop(M, T, W)) end) || W <- [1, 2, 3]],
+    timer:sleep(rand:uniform(5)),
+    stop(Owner, kill),
+    [receive {'DOWN', Ref, process, Pid, Reason} -> Reason end || {Pid, Ref} <- Workers].
+
+exclusive_loop(M, T, W) ->
+    try
+        case W of
+            1 -> M:delete_all_objects(T);
+            _ -> M:insert(T, [{I, W} || I <- lists:seq(1, 1500 + rand:uniform(1000))])
+        end
+    of
+        true -> exclusive_loop(M, T, W)
+    catch
+        error:badarg -> badarg
+    end.
 
 %% 8 processes hammer a public table (lookups, inserts, counters, small
 %% traversals) while it is deleted (by a ninth process, or by its owner's
