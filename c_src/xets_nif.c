@@ -313,7 +313,8 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     store_t *s = table_store(t);
     size_t size = t->ops->size(s);
     size_t mem = t->ops->memory(s) + sizeof *t;
-    epoch_exit();
+    /* The section lasts to the end: a table found by name is kept only by
+     * it until enif_make_resource below. */
     ERL_NIF_TERM prot[] = {atom_private, atom_protected, atom_public};
     ERL_NIF_TERM wc[] = {atom_false, atom_true, atom_auto};
     enif_mutex_lock(t->meta);
@@ -345,6 +346,7 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         since,
         since_mono,
     };
+    epoch_exit();
     return enif_make_tuple_from_array(env, items, sizeof items / sizeof items[0]);
 }
 
