@@ -596,6 +596,13 @@ static int visit(void *vctx, const rec_t *r)
     c->group_klen = r->klen;
     if (c->seen <= c->skip)
         return 0;
+    /* All but a count in C copy what matches (a result, an object for
+     * Erlang, a pending write): decided before anything is, the chunk is
+     * then done again on a dirty scheduler. */
+    if ((c->op != SELECT_COUNT || c->defer) && too_long_here(r->vlen)) {
+        c->st = XETS_DIRTY;
+        return 1;
+    }
     c->visited++;
     process(c, r);
     if (c->full) {

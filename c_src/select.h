@@ -48,7 +48,8 @@ typedef struct select_cursor {
  * cap), for Erlang to run the spec on with ets:match_spec_run/2, and
  * nothing was written. *next is the cursor to resume from, {Key, Seen}, or
  * '$end_of_table'. Call inside an epoch section on an entered table.
- * Returns XETS_OK or XETS_NOMEM. */
+ * Returns XETS_OK, XETS_NOMEM, or XETS_DIRTY (an object too long to copy
+ * on this thread: nothing was written; chunk.h). */
 int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
                  enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
                  ERL_NIF_TERM *items, ERL_NIF_TERM *next);

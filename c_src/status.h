@@ -10,7 +10,8 @@ enum {
     XETS_END = -3,      /* traversal reached the end of the table */
     XETS_NOMEM = -4,
     XETS_BADARG = -5, /* update callback refused the object */
-    XETS_BUSY = -6    /* an exclusive operation holds the table: retry */
+    XETS_BUSY = -6,   /* an exclusive operation holds the table: retry */
+    XETS_DIRTY = -7   /* an object too long to copy here: redo on a dirty scheduler */
 };
 
 #endif

@@ -41,6 +41,8 @@ static ERL_NIF_TERM raise_nomem(ErlNifEnv *env)
  * time slice is about a millisecond). */
 static void charge(ErlNifEnv *env, ErlNifTime start)
 {
+    if (enif_thread_type() != ERL_NIF_THR_NORMAL_SCHEDULER)
+        return;
     ErlNifTime percent = (enif_monotonic_time(ERL_NIF_USEC) - start) / 10;
     if (percent > 0)
         enif_consume_timeslice(env, percent > 100 ? 100 : (int)percent);
@@ -55,6 +57,15 @@ static ERL_NIF_TERM retry(ErlNifEnv *env, const char *name,
 {
     enif_consume_timeslice(env, 100);
     return enif_schedule_nif(env, name, 0, fn, argc, argv);
+}
+
+/* Runs the same call again on a dirty scheduler: it met an object too long
+ * to copy on a normal one (chunk.h). */
+static ERL_NIF_TERM on_dirty(ErlNifEnv *env, const char *name,
+                             ERL_NIF_TERM (*fn)(ErlNifEnv *, int, const ERL_NIF_TERM[]), int argc,
+                             const ERL_NIF_TERM argv[])
+{
+    return enif_schedule_nif(env, name, ERL_NIF_DIRTY_JOB_CPU_BOUND, fn, argc, argv);
 }
 
 #define ENTER(env, tab, want, t, name, fn)                                                        \
@@ -401,11 +412,17 @@ typedef struct collect_ctx {
     ERL_NIF_TERM list; /* reversed */
     unsigned pos;      /* lookup_element: element to take, else 0 */
     bool bad;          /* an object lacked element pos */
+    bool may_stop;     /* a read, which may stop at an object too long to copy */
+    bool too_long;     /* and did: to be redone on a dirty scheduler */
 } collect_ctx_t;
 
 static int collect(void *vctx, const rec_t *r)
 {
     collect_ctx_t *c = vctx;
+    if (c->may_stop && too_long_here(r->vlen)) {
+        c->too_long = true;
+        return 1;
+    }
     ERL_NIF_TERM obj = decode(c->env, r);
     if (c->pos > 0) {
         int arity;
@@ -432,9 +449,11 @@ static ERL_NIF_TERM lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "lookup", lookup_nif);
-    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
+    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = true};
     t->ops->get(table_store(t), kb.p, kb.len, collect, &c);
     leave_key(&kb);
+    if (c.too_long)
+        return on_dirty(env, "lookup", lookup_nif, argc, argv);
     return reversed(env, c.list);
 }
 
@@ -452,10 +471,12 @@ static ERL_NIF_TERM lookup_element_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "lookup_element", lookup_element_nif);
-    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos};
+    collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos, .may_stop = true};
     int st = t->ops->get(table_store(t), kb.p, kb.len, collect, &c);
     bool many = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
     leave_key(&kb);
+    if (c.too_long)
+        return on_dirty(env, "lookup_element", lookup_element_nif, argc, argv);
     if (c.bad)
         return enif_make_badarg(env);
     if (st == XETS_NOTFOUND)
@@ -658,6 +679,8 @@ static ERL_NIF_TERM insert_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
     ErlNifBinary etf;
     if (!enif_is_tuple(env, argv[1]) || !enif_inspect_binary(env, argv[2], &etf))
         return enif_make_badarg(env);
+    if (too_long_here(etf.size))
+        return on_dirty(env, "insert_object", insert_object_nif, argc, argv);
     table_t *t;
     ENTER(env, argv[0], ACCESS_WRITE, t, "insert_object", insert_object_nif);
     return insert_one(env, t, argv[1], &etf, argv[3] == atom_true ? PUT_NEW : PUT_REPLACE);
@@ -678,14 +701,27 @@ static ERL_NIF_TERM delete_key_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     return atom_true;
 }
 
+static int find_too_long(void *vctx, const rec_t *r)
+{
+    return *(bool *)vctx = too_long_here(r->vlen);
+}
+
 static ERL_NIF_TERM take_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_WRITE, t, kb, "take", take_nif);
+    /* The removed objects are decoded as they go, past stopping: a normal
+     * scheduler first looks for one too long to copy there. */
+    bool too_long = false;
+    if (enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER)
+        t->ops->get(table_store(t), kb.p, kb.len, find_too_long, &too_long);
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
-    t->ops->remove(table_store(t), kb.p, kb.len, NULL, NULL, collect, &c);
+    if (!too_long)
+        t->ops->remove(table_store(t), kb.p, kb.len, NULL, NULL, collect, &c);
     leave_key(&kb);
+    if (too_long)
+        return on_dirty(env, "take", take_nif, argc, argv);
     return reversed(env, c.list);
 }
 
@@ -989,11 +1025,16 @@ typedef struct chunk_ctx {
     ERL_NIF_TERM objects; /* reversed */
     ERL_NIF_TERM cursor;
     ErlNifTime deadline;
+    bool too_long; /* stopped at an object to copy on a dirty scheduler */
 } chunk_ctx_t;
 
 static int chunk_visit(void *vctx, const rec_t *r)
 {
     chunk_ctx_t *c = vctx;
+    if (too_long_here(r->vlen)) {
+        c->too_long = true;
+        return 1;
+    }
     if (c->key_only) {
         /* The scan visits the rest of the key's objects after this stop;
          * as ets, answer with the key of the newest one (they are all =:=,
@@ -1051,6 +1092,8 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = t->ops->scan(table_store(t), NULL, 0, dir, chunk_visit, &c);
     epoch_exit();
+    if (c.too_long)
+        return on_dirty(env, "first", first_nif, argc, argv);
     return step_result(env, st, &c);
 }
 
@@ -1075,6 +1118,8 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
     leave_key(&kb);
+    if (c.too_long)
+        return on_dirty(env, "next", next_nif, argc, argv);
     return step_result(env, st, &c);
 }
 
@@ -1093,6 +1138,8 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     t->ops->scan(table_store(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
     epoch_exit();
+    if (c.too_long)
+        return on_dirty(env, "chunk", chunk_nif, argc, argv);
     charge(env, start);
     return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
 }
@@ -1147,9 +1194,11 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     store_t *s = table_store(t);
     if (t->ops->bucket != NULL) {
         uint64_t nbuckets;
-        collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0)};
+        collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = true};
         int st = t->ops->bucket(s, i, &nbuckets, collect, &c);
         epoch_exit();
+        if (c.too_long)
+            return on_dirty(env, "slot", slot_nif, argc, argv);
         if (st == XETS_OK)
             return reversed(env, c.list);
         return i == nbuckets ? atom_end_of_table : enif_make_badarg(env);
@@ -1222,6 +1271,8 @@ static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     int st = select_chunk(env, t, p, argv[2] == atom_end_of_table ? NULL : &cursor, dir, op,
                           cap, &deferred, &items, &next);
     epoch_exit();
+    if (st == XETS_DIRTY)
+        return on_dirty(env, "select", select_nif, argc, argv);
     charge(env, start);
     if (st != XETS_OK)
         return raise_nomem(env);

@@ -2,7 +2,10 @@
 %% scheduler for long (DESIGN.md, Concurrency: "A NIF call on a normal
 %% scheduler returns within about a millisecond, whatever the table
 %% size"): insert of a 1,000,000-object list, tab2list, foldl,
-%% delete_all_objects and delete/1, on set and ordered_set.
+%% delete_all_objects and delete/1, on set and ordered_set. Nor does one
+%% long object, which xets copies in and out where ets shares a binary (a
+%% 256 MiB binary, and a list of 1,000,000 integers to build on the way
+%% out): its insert, lookup, take, tab2list and select.
 %%
 %% How: the operation runs in a fresh worker process while this test
 %% process is the node's system monitor with {long_schedule, 5}; a
@@ -36,9 +39,16 @@
          tab2list_of_a_million_objects_keeps_schedules_short/1,
          foldl_over_a_million_objects_keeps_schedules_short/1,
          delete_all_objects_of_a_million_objects_keeps_schedules_short/1,
-         delete_of_a_million_object_table_keeps_schedules_short/1]).
+         delete_of_a_million_object_table_keeps_schedules_short/1,
+         insert_of_a_256_mib_object_keeps_schedules_short/1,
+         lookup_of_a_256_mib_object_keeps_schedules_short/1,
+         take_of_a_256_mib_object_keeps_schedules_short/1,
+         tab2list_of_a_256_mib_object_keeps_schedules_short/1,
+         select_of_a_256_mib_object_keeps_schedules_short/1]).
 
 -define(N, 1000000).
+%% Bytes of the long object's binary.
+-define(LONG, (256 * 1024 * 1024)).
 -define(ATTEMPTS, 5).
 -define(SPORADIC, 5).
 -define(PREEMPTED, 4).
@@ -56,7 +66,12 @@ groups() ->
              tab2list_of_a_million_objects_keeps_schedules_short,
              foldl_over_a_million_objects_keeps_schedules_short,
              delete_all_objects_of_a_million_objects_keeps_schedules_short,
-             delete_of_a_million_object_table_keeps_schedules_short],
+             delete_of_a_million_object_table_keeps_schedules_short,
+             insert_of_a_256_mib_object_keeps_schedules_short,
+             lookup_of_a_256_mib_object_keeps_schedules_short,
+             take_of_a_256_mib_object_keeps_schedules_short,
+             tab2list_of_a_256_mib_object_keeps_schedules_short,
+             select_of_a_256_mib_object_keeps_schedules_short],
     [{set, [], Cases}, {ordered_set, [], Cases}].
 
 init_per_suite(Config) ->
@@ -127,9 +142,47 @@ delete_of_a_million_object_table_keeps_schedules_short(Config) ->
           fun(T) -> true = M:delete(T), M:info(T) end,
           undefined).
 
+insert_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> {new(M, Config), long_object()} end,
+          fun({T, O}) -> true = M:insert(T, O), M:info(T, size) end,
+          1).
+
+lookup_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> with_long_object(M, Config) end,
+          fun(T) -> [{long, B, _}] = M:lookup(T, long), byte_size(B) end,
+          ?LONG).
+
+take_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> with_long_object(M, Config) end,
+          fun(T) -> [{long, B, _}] = M:take(T, long), {byte_size(B), M:info(T, size)} end,
+          {?LONG, 0}).
+
+tab2list_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> with_long_object(M, Config) end,
+          fun(T) -> [byte_size(B) || {_, B, _} <- M:tab2list(T)] end,
+          [?LONG]).
+
+select_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> with_long_object(M, Config) end,
+          fun(T) -> [byte_size(B) || {_, B, _} <- M:select(T, [{'_', [], ['$_']}])] end,
+          [?LONG]).
+
 %%====================================================================
 %% Helpers
 %%====================================================================
+
+long_object() ->
+    {long, binary:copy(<<"0123456789abcdef">>, ?LONG div 16), lists:seq(1, 1000000)}.
+
+with_long_object(M, Config) ->
+    T = new(M, Config),
+    true = M:insert(T, long_object()),
+    T.
 
 new(M, Config) ->
     M:new(xets_sched, [?config(type, Config), public]).
