@@ -196,7 +196,7 @@ generated_round(Config, Stats) ->
     Terms = xets_ms_gen:run_terms(Objs),
     S = lists:foldl(
           fun(I, S0) ->
-                  MS = xets_ms_gen:spec(Objs, 1),
+                  MS = comparable(Type, 1, fun() -> xets_ms_gen:spec(Objs, 1) end),
                   in_context([{spec, MS}, {objects, Objs}],
                              fun() -> check_generated(P, MS, Objs, Terms, I, S0) end)
           end, Stats, lists:seq(1, 40)),
@@ -230,6 +230,22 @@ unnarrowed(ets, T, MS) ->
     end;
 unnarrowed(_, _, MS) ->
     MS.
+
+%% A generated spec whose answers from ets and xets can be compared. Not
+%% one whose key pattern holds a map, on a hash table: ets runs it on every
+%% object of the key's bucket, where maps of other keys may match (README,
+%% Differences from ets;
+%% map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets).
+comparable(Type, KeyPos, Gen) ->
+    MS = Gen(),
+    case Type =/= ordered_set andalso map_keys(KeyPos, MS) of
+        true -> comparable(Type, KeyPos, Gen);
+        false -> MS
+    end.
+
+%% The same for a generated match pattern.
+comparable_pattern(Type, KeyPos, Gen) ->
+    element(1, hd(comparable(Type, KeyPos, fun() -> [{Gen(), [], []}] end))).
 
 map_keys(KeyPos, MS) ->
     lists:any(fun({Head, _, _}) when is_tuple(Head), tuple_size(Head) >= KeyPos ->
@@ -671,10 +687,10 @@ generated_select_delete_and_match_delete_as_ets(Config) ->
                 fun(_) ->
                         case rand:uniform(4) of
                             4 ->
-                                Pat = xets_ms_gen:pattern(Objs, 1),
+                                Pat = comparable_pattern(Type, 1, fun() -> xets_ms_gen:pattern(Objs, 1) end),
                                 in_context([{pattern, Pat}], fun() -> ?EQ(P, ?M:match_delete(?T, Pat)) end);
                             _ ->
-                                MS = xets_ms_gen:delete_spec(Objs, 1),
+                                MS = comparable(Type, 1, fun() -> xets_ms_gen:delete_spec(Objs, 1) end),
                                 in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, ?GEN(MS))) end)
                         end,
                         ?EQU(P, ?M:tab2list(?T)),
@@ -828,7 +844,7 @@ generated_select_replace_as_ets(Config) ->
               insert_each(P, Objs),
               lists:foreach(
                 fun(_) ->
-                        MS = xets_ms_gen:replace_spec(Objs, 1),
+                        MS = comparable(Type, 1, fun() -> xets_ms_gen:replace_spec(Objs, 1) end),
                         in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, ?GEN(MS))) end),
                         ?EQU(P, ?M:tab2list(?T))
                 end, lists:seq(1, 25)),
@@ -849,7 +865,7 @@ keypos_2_tables_as_ets(Config) ->
     Terms = xets_ms_gen:run_terms(Objs),
     lists:foreach(
       fun(_) ->
-              MS = xets_ms_gen:spec(Objs, 2),
+              MS = comparable(Type, 2, fun() -> xets_ms_gen:spec(Objs, 2) end),
               in_context([{spec, MS}],
                          fun() ->
                                  ?EQU(P, ?M:select(?T, ?GEN(MS))),
@@ -880,13 +896,13 @@ keypos_2_tables_as_ets(Config) ->
       fun(_) ->
               case rand:uniform(3) of
                   1 ->
-                      MS = xets_ms_gen:replace_spec(Objs, 2),
+                      MS = comparable(Type, 2, fun() -> xets_ms_gen:replace_spec(Objs, 2) end),
                       in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_replace(?T, ?GEN(MS))) end);
                   2 ->
-                      MS = xets_ms_gen:delete_spec(Objs, 2),
+                      MS = comparable(Type, 2, fun() -> xets_ms_gen:delete_spec(Objs, 2) end),
                       in_context([{spec, MS}], fun() -> ?EQ(P, ?M:select_delete(?T, ?GEN(MS))) end);
                   3 ->
-                      Pat = xets_ms_gen:pattern(Objs, 2),
+                      Pat = comparable_pattern(Type, 2, fun() -> xets_ms_gen:pattern(Objs, 2) end),
                       in_context([{pattern, Pat}], fun() -> ?EQ(P, ?M:match_delete(?T, Pat)) end)
               end,
               ?EQU(P, ?M:tab2list(?T))
@@ -973,12 +989,16 @@ map_keys_are_looked_up_or_match_in_the_range_scanned_as_ets(Config) ->
              [{{#{}, '_'}, [], ['$_']}, {{#{z => 1}, '_'}, [], ['$_']}],
              [{{#{z => 1}, '_'}, [], ['$_']}, {{{k}, '_'}, [], ['$_']}],
              [{{#{a => 1}, '_'}, [], ['$_']}, {{<<"b">>, '_'}, [], ['$_']}]],
+    Delete = [{{#{}, '_'}, [], [true]}, {{5, '_'}, [], [true]}],
     case P#p.type of
-        ordered_set -> lists:foreach(fun(MS) -> ordered_map_keys_as_ets(P, MS) end, Specs);
-        _ -> lists:foreach(fun(MS) -> hashed_map_keys_looked_up(P, MS) end, Specs)
-    end,
-    ?EQ(P, ?M:select_delete(?T, [{{#{}, '_'}, [], [true]}, {{5, '_'}, [], [true]}])),
-    ?EQU(P, ?M:tab2list(?T)).
+        ordered_set ->
+            lists:foreach(fun(MS) -> ordered_map_keys_as_ets(P, MS) end, Specs),
+            ?EQ(P, ?M:select_delete(?T, Delete)),
+            ?EQU(P, ?M:tab2list(?T));
+        _ ->
+            lists:foreach(fun(MS) -> hashed_map_keys_looked_up(P, MS) end, Specs),
+            hashed_map_keys_deleted(P, Delete)
+    end.
 
 ordered_map_keys_as_ets(P, MS) ->
     All = ?EQ(P, ?M:select(?T, MS)),
@@ -999,6 +1019,18 @@ hashed_map_keys_looked_up(#p{e = E, x = X, mod = M} = P, MS) ->
     total_sort(Xets) =:= total_sort(Own) orelse ct:fail({not_the_keys_objects, MS, Xets, Own}),
     [] =:= Own -- ets:select(E, MS) orelse ct:fail({ets_lacks_the_keys_objects, MS}),
     chunks_hold_what_select_returns(P, MS, Xets).
+
+%% The same for a delete: xets deletes the key's own objects that match,
+%% and no other (ets may delete maps sharing the key's bucket).
+hashed_map_keys_deleted(#p{x = X, mod = M}, MS) ->
+    Keys = lists:uniq([element(1, H) || {H, _, _} <- MS]),
+    Before = M:tab2list(X),
+    Own = ets:match_spec_run(lists:append([M:lookup(X, K) || K <- Keys]),
+                             ets:match_spec_compile([{H, G, ['$_']} || {H, G, _} <- MS])),
+    Deleted = M:select_delete(X, MS),
+    Deleted =:= length(Own) orelse ct:fail({deleted, Deleted, not_the_keys_objects, Own}),
+    Left = M:tab2list(X),
+    total_sort(Left) =:= total_sort(Before -- Own) orelse ct:fail({left, Left, Before, Own}).
 
 %% The chunks of xets's select/3 hold, together, what its select/2 returns.
 chunks_hold_what_select_returns(#p{mod = M, x = X}, MS, All) ->
