@@ -171,9 +171,12 @@ static ERL_NIF_TERM decode(ErlNifEnv *env, const rec_t *r)
     return term;
 }
 
-/* Is the stored object r =:= the term in ctx? Decodes into a scratch env. */
+/* Is the stored object r =:= the term in ctx? The same bytes as the term's
+ * external format (when known) decode to it; otherwise r is decoded into a
+ * scratch env and compared (=:= terms may differ in bytes: 0.0, -0.0). */
 typedef struct identical_ctx {
     ERL_NIF_TERM obj;
+    const ErlNifBinary *etf; /* obj's external format, or NULL */
     uint64_t fp;
     bool use_fp;
     ErlNifEnv *scratch;
@@ -184,6 +187,8 @@ static bool is_identical(void *vctx, const rec_t *r)
     identical_ctx_t *c = vctx;
     if (c->use_fp && r->fp != c->fp)
         return false;
+    if (c->etf != NULL && r->vlen == c->etf->size && memcmp(r->val, c->etf->data, r->vlen) == 0)
+        return true;
     if (c->scratch == NULL)
         c->scratch = enif_alloc_env();
     bool same = enif_is_identical(decode(c->scratch, r), c->obj);
@@ -200,7 +205,7 @@ static void identical_done(identical_ctx_t *c)
 static int put_prepared(table_t *t, prepared_t *p, enum put_mode mode)
 {
     rec_in_t in = rec_in_of(p);
-    identical_ctx_t same = {.obj = p->obj, .fp = p->fp, .use_fp = true};
+    identical_ctx_t same = {.obj = p->obj, .etf = &p->etf, .fp = p->fp, .use_fp = true};
     int st = t->ops->put(table_store(t), &in, mode, is_identical, &same);
     identical_done(&same);
     return st;
