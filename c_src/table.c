@@ -304,7 +304,11 @@ int table_rename(table_t *t, ERL_NIF_TERM name)
 {
     int st = XETS_OK;
     enif_mutex_lock(t->meta);
-    if (t->named) {
+    /* Dead already if the owner died since the caller found it: bury has
+     * unregistered it, and a name registered now would outlive it. */
+    if (atomic_load(&t->dead)) {
+        st = XETS_BADARG;
+    } else if (t->named) {
         enif_mutex_lock(reg_lock);
         /* Renaming onto its own name is refused too: the name is taken. */
         st = reg_insert(name, t);
