@@ -179,6 +179,11 @@ typedef struct identical_ctx {
     const ErlNifBinary *etf; /* obj's external format, or NULL */
     uint64_t fp;
     bool use_fp;
+    /* delete_object: an object too long to decode here is taken as not
+     * identical, and the call redone on a dirty scheduler. Objects =:= obj
+     * are all as long as it, so none of them is deleted before the redo. */
+    bool may_skip;
+    bool skipped;
     ErlNifEnv *scratch;
 } identical_ctx_t;
 
@@ -189,6 +194,10 @@ static bool is_identical(void *vctx, const rec_t *r)
         return false;
     if (c->etf != NULL && r->vlen == c->etf->size && memcmp(r->val, c->etf->data, r->vlen) == 0)
         return true;
+    if (c->may_skip && too_long_here(r->vlen)) {
+        c->skipped = true;
+        return false;
+    }
     if (c->scratch == NULL)
         c->scratch = enif_alloc_env();
     bool same = enif_is_identical(decode(c->scratch, r), c->obj);
@@ -741,7 +750,7 @@ static ERL_NIF_TERM delete_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
         return enif_make_badarg(env);
     }
     kbuf_t kb;
-    identical_ctx_t same = {.obj = argv[1], .use_fp = has_fingerprint(t)};
+    identical_ctx_t same = {.obj = argv[1], .use_fp = has_fingerprint(t), .may_skip = true};
     if (encode_key(env, t, elems[t->keypos - 1], &kb) != XETS_OK ||
         (same.use_fp && term_key_fingerprint(env, argv[1], &same.fp) != XETS_OK)) {
         leave_key(&kb);
@@ -750,6 +759,8 @@ static ERL_NIF_TERM delete_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
     t->ops->remove(table_store(t), kb.p, kb.len, is_identical, &same, NULL, NULL);
     leave_key(&kb);
     identical_done(&same);
+    if (same.skipped)
+        return on_dirty(env, "delete_object", delete_object_nif, argc, argv);
     return atom_true;
 }
 
@@ -856,6 +867,8 @@ static int encode_replacement(update_ctx_t *c, ERL_NIF_TERM obj, rec_in_t *out)
 static int update_object(void *vctx, const rec_t *cur, rec_in_t *out)
 {
     update_ctx_t *c = vctx;
+    if (too_long_here(cur->vlen))
+        return XETS_DIRTY; /* before changing anything */
     ERL_NIF_TERM updated;
     int st = apply_changes(c, decode(c->env, cur), &updated);
     if (st != XETS_OK)
@@ -1000,6 +1013,10 @@ static ERL_NIF_TERM update_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     free(changes);
     if (c.has_out)
         enif_release_binary(&c.out);
+    if (st == XETS_DIRTY) {
+        free(c.results);
+        return on_dirty(env, "update", update_nif, argc, argv);
+    }
     ERL_NIF_TERM result;
     if (st == XETS_NOTFOUND)
         result = c.counter ? enif_make_badarg(env) : atom_false;

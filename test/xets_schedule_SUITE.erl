@@ -5,7 +5,8 @@
 %% delete_all_objects and delete/1, on set and ordered_set. Nor does one
 %% long object, which xets copies in and out where ets shares a binary (a
 %% 256 MiB binary, and a list of 1,000,000 integers to build on the way
-%% out): its insert, lookup, take, tab2list and select.
+%% out): its insert, lookup, take, tab2list, select, update_element and
+%% delete_object.
 %%
 %% How: the operation runs in a fresh worker process while this test
 %% process is the node's system monitor with {long_schedule, 5}; a
@@ -44,7 +45,9 @@
          lookup_of_a_256_mib_object_keeps_schedules_short/1,
          take_of_a_256_mib_object_keeps_schedules_short/1,
          tab2list_of_a_256_mib_object_keeps_schedules_short/1,
-         select_of_a_256_mib_object_keeps_schedules_short/1]).
+         select_of_a_256_mib_object_keeps_schedules_short/1,
+         update_element_of_a_256_mib_object_keeps_schedules_short/1,
+         delete_object_of_a_256_mib_object_keeps_schedules_short/1]).
 
 -define(N, 1000000).
 %% Bytes of the long object's binary.
@@ -71,7 +74,9 @@ groups() ->
              lookup_of_a_256_mib_object_keeps_schedules_short,
              take_of_a_256_mib_object_keeps_schedules_short,
              tab2list_of_a_256_mib_object_keeps_schedules_short,
-             select_of_a_256_mib_object_keeps_schedules_short],
+             select_of_a_256_mib_object_keeps_schedules_short,
+             update_element_of_a_256_mib_object_keeps_schedules_short,
+             delete_object_of_a_256_mib_object_keeps_schedules_short],
     [{set, [], Cases}, {ordered_set, [], Cases}].
 
 init_per_suite(Config) ->
@@ -171,6 +176,18 @@ select_of_a_256_mib_object_keeps_schedules_short(Config) ->
     short(Config, fun() -> with_long_object(M, Config) end,
           fun(T) -> [byte_size(B) || {_, B, _} <- M:select(T, [{'_', [], ['$_']}])] end,
           [?LONG]).
+
+update_element_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> with_long_object(M, Config) end,
+          fun(T) -> M:update_element(T, long, {3, [x]}) end,
+          true).
+
+delete_object_of_a_256_mib_object_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config, fun() -> O = long_object(), T = new(M, Config), true = M:insert(T, O), {T, O} end,
+          fun({T, O}) -> true = M:delete_object(T, O), M:info(T, size) end,
+          0).
 
 %%====================================================================
 %% Helpers
