@@ -538,7 +538,9 @@ static ERL_NIF_TERM insert_one(ErlNifEnv *env, table_t *t, ERL_NIF_TERM obj,
     return st == XETS_EXISTS ? atom_false : atom_true;
 }
 
-/* Prepares every object of a list; nothing is stored unless all are good. */
+/* Prepares every object of a list; nothing is stored unless all are good.
+ * XETS_DIRTY, with nothing prepared, once the objects are too long to copy
+ * on this thread (only the one that made them so has been). */
 static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned len,
                         prepared_t **out)
 {
@@ -546,9 +548,14 @@ static int prepare_list(ErlNifEnv *env, table_t *t, ERL_NIF_TERM list, unsigned 
     if (ps == NULL)
         return XETS_NOMEM;
     ERL_NIF_TERM head;
+    size_t bytes = 0;
     for (unsigned i = 0; i < len; i++) {
         enif_get_list_cell(env, list, &head, &list);
         int st = prepare(env, t, head, NULL, &ps[i]);
+        if (st == XETS_OK && too_long_here(bytes += ps[i].etf.size)) {
+            prepared_free(&ps[i]);
+            st = XETS_DIRTY;
+        }
         if (st != XETS_OK) {
             while (i-- > 0)
                 prepared_free(&ps[i]);
@@ -647,8 +654,9 @@ static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
         }
         enif_release_resource(t);
     }
-    if (flags == 0)
-        charge(env, start);
+    if (st == XETS_DIRTY)
+        return on_dirty(env, "insert", insert_list, argc, argv);
+    charge(env, start);
     if (st == XETS_BUSY) {
         enif_consume_timeslice(env, 100);
         return enif_schedule_nif(env, "insert", flags, insert_list, argc, argv);
@@ -660,27 +668,18 @@ static ERL_NIF_TERM insert_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     return st == XETS_EXISTS ? atom_false : atom_true;
 }
 
-/* insert and insert_new: one object here; a list of more goes through
- * insert_list. */
-static ERL_NIF_TERM insert_common(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
-                                  enum put_mode mode, const char *name,
-                                  ERL_NIF_TERM (*self)(ErlNifEnv *, int, const ERL_NIF_TERM[]))
+/* insert(Tab, List) and insert_new(Tab, List): xets.erl sends one object,
+ * alone or as the only one of a list, to insert_object. */
+static ERL_NIF_TERM insert_common(ErlNifEnv *env, const ERL_NIF_TERM argv[], enum put_mode mode)
 {
-    table_t *t;
-    ENTER(env, argv[0], ACCESS_WRITE, t, name, self);
-    if (enif_is_tuple(env, argv[1]))
-        return insert_one(env, t, argv[1], NULL, mode);
-    ERL_NIF_TERM head, tail;
-    if (enif_get_list_cell(env, argv[1], &head, &tail) && enif_is_empty_list(env, tail))
-        return insert_one(env, t, head, NULL, mode);
-    epoch_exit();
     ERL_NIF_TERM args[3] = {argv[0], argv[1], mode == PUT_NEW ? atom_true : atom_false};
     return insert_list(env, 3, args);
 }
 
 static ERL_NIF_TERM insert_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
-    return insert_common(env, argc, argv, PUT_REPLACE, "insert", insert_nif);
+    (void)argc;
+    return insert_common(env, argv, PUT_REPLACE);
 }
 
 /* insert_object(Tab, Object, Etf, New): one object, with the external
@@ -702,7 +701,8 @@ static ERL_NIF_TERM insert_object_nif(ErlNifEnv *env, int argc, const ERL_NIF_TE
 
 static ERL_NIF_TERM insert_new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
-    return insert_common(env, argc, argv, PUT_NEW, "insert_new", insert_new_nif);
+    (void)argc;
+    return insert_common(env, argv, PUT_NEW);
 }
 
 static ERL_NIF_TERM delete_key_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])

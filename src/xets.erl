@@ -437,6 +437,10 @@ insert_each(Tab, [Object | Objects]) ->
 -spec insert(tab(), tuple() | [tuple()]) -> true.
 insert(Tab, Object) when is_tuple(Object) ->
     ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), false), [Tab, Object]);
+%% One object in a list is inserted as one object, without closing the
+%% table to others as a list insert does.
+insert(Tab, [Object] = Objects) when is_tuple(Object) ->
+    ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), false), [Tab, Objects]);
 insert(Tab, ObjectOrObjects) ->
     ?CALL(xets_nif:insert(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
 
@@ -445,6 +449,8 @@ insert(Tab, ObjectOrObjects) ->
 -spec insert_new(tab(), tuple() | [tuple()]) -> boolean().
 insert_new(Tab, Object) when is_tuple(Object) ->
     ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), true), [Tab, Object]);
+insert_new(Tab, [Object] = Objects) when is_tuple(Object) ->
+    ?CALL(xets_nif:insert_object(Tab, Object, ?ETF(Object), true), [Tab, Objects]);
 insert_new(Tab, ObjectOrObjects) ->
     ?CALL(xets_nif:insert_new(Tab, ObjectOrObjects), [Tab, ObjectOrObjects]).
 

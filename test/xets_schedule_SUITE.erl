@@ -6,7 +6,7 @@
 %% long object, which xets copies in and out where ets shares a binary (a
 %% 256 MiB binary, and a list of 1,000,000 integers to build on the way
 %% out): its insert, lookup, take, tab2list, select, update_element and
-%% delete_object.
+%% delete_object; nor a short list of long objects (128 of 2 MiB).
 %%
 %% How: the operation runs in a fresh worker process while this test
 %% process is the node's system monitor with {long_schedule, 5}; a
@@ -47,7 +47,8 @@
          tab2list_of_a_256_mib_object_keeps_schedules_short/1,
          select_of_a_256_mib_object_keeps_schedules_short/1,
          update_element_of_a_256_mib_object_keeps_schedules_short/1,
-         delete_object_of_a_256_mib_object_keeps_schedules_short/1]).
+         delete_object_of_a_256_mib_object_keeps_schedules_short/1,
+         insert_of_a_list_of_128_objects_of_2_mib_keeps_schedules_short/1]).
 
 -define(N, 1000000).
 %% Bytes of the long object's binary.
@@ -76,7 +77,8 @@ groups() ->
              tab2list_of_a_256_mib_object_keeps_schedules_short,
              select_of_a_256_mib_object_keeps_schedules_short,
              update_element_of_a_256_mib_object_keeps_schedules_short,
-             delete_object_of_a_256_mib_object_keeps_schedules_short],
+             delete_object_of_a_256_mib_object_keeps_schedules_short,
+             insert_of_a_list_of_128_objects_of_2_mib_keeps_schedules_short],
     [{set, [], Cases}, {ordered_set, [], Cases}].
 
 init_per_suite(Config) ->
@@ -188,6 +190,13 @@ delete_object_of_a_256_mib_object_keeps_schedules_short(Config) ->
     short(Config, fun() -> O = long_object(), T = new(M, Config), true = M:insert(T, O), {T, O} end,
           fun({T, O}) -> true = M:delete_object(T, O), M:info(T, size) end,
           0).
+
+insert_of_a_list_of_128_objects_of_2_mib_keeps_schedules_short(Config) ->
+    M = ?config(mod, Config),
+    short(Config,
+          fun() -> {new(M, Config), [{I, binary:copy(<<I>>, 2 * 1024 * 1024)} || I <- lists:seq(1, 128)]} end,
+          fun({T, L}) -> true = M:insert(T, L), M:info(T, size) end,
+          128).
 
 %%====================================================================
 %% Helpers
