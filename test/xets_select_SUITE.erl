@@ -1012,9 +1012,7 @@ ordered_map_keys_as_ets(P, MS) ->
 %% keys matches too if it happens to share the bucket (README, Differences
 %% from ets): xets's answer is the key's own objects, which ets's holds.
 hashed_map_keys_looked_up(#p{e = E, x = X, mod = M} = P, MS) ->
-    Keys = lists:uniq([element(1, H) || {H, _, _} <- MS]),
-    Own = ets:match_spec_run(lists:append([ets:lookup(E, K) || K <- Keys]),
-                             ets:match_spec_compile(MS)),
+    Own = on_own_objects(ets, E, MS),
     Xets = M:select(X, MS),
     total_sort(Xets) =:= total_sort(Own) orelse ct:fail({not_the_keys_objects, MS, Xets, Own}),
     [] =:= Own -- ets:select(E, MS) orelse ct:fail({ets_lacks_the_keys_objects, MS}),
@@ -1023,14 +1021,18 @@ hashed_map_keys_looked_up(#p{e = E, x = X, mod = M} = P, MS) ->
 %% The same for a delete: xets deletes the key's own objects that match,
 %% and no other (ets may delete maps sharing the key's bucket).
 hashed_map_keys_deleted(#p{x = X, mod = M}, MS) ->
-    Keys = lists:uniq([element(1, H) || {H, _, _} <- MS]),
     Before = M:tab2list(X),
-    Own = ets:match_spec_run(lists:append([M:lookup(X, K) || K <- Keys]),
-                             ets:match_spec_compile([{H, G, ['$_']} || {H, G, _} <- MS])),
+    Own = on_own_objects(M, X, [{H, G, ['$_']} || {H, G, _} <- MS]),
     Deleted = M:select_delete(X, MS),
     Deleted =:= length(Own) orelse ct:fail({deleted, Deleted, not_the_keys_objects, Own}),
     Left = M:tab2list(X),
     total_sort(Left) =:= total_sort(Before -- Own) orelse ct:fail({left, Left, Before, Own}).
+
+%% What MS gives on the objects of the keys its heads bind, and no other.
+on_own_objects(Mod, Tab, MS) ->
+    Keys = lists:uniq([element(1, H) || {H, _, _} <- MS]),
+    ets:match_spec_run(lists:append([Mod:lookup(Tab, K) || K <- Keys]),
+                       ets:match_spec_compile(MS)).
 
 %% The chunks of xets's select/3 hold, together, what its select/2 returns.
 chunks_hold_what_select_returns(#p{mod = M, x = X}, MS, All) ->
