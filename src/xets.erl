@@ -801,55 +801,67 @@ count(#sel{op = replace, tab = Tab, cms = CMS}, {deferred, Objects}) ->
     lists:sum([xets_nif:select_write(Tab, Object, New)
                || Object <- Objects, [New] <- [ets:match_spec_run([Object], CMS)]]).
 
-%% ets's static rule for select_replace (guards are not considered): each
-%% clause's body is one expression that returns the object itself ('$_'), a
-%% constant object with the head's bound key ({const, Object}), or a tuple
-%% whose key is {element, Keypos, '$_'} or rebuilds the head's key: its
-%% variables as themselves, constants as themselves or {const, C}, tuples
-%% and lists element by element. Maps and '_' in keys are refused.
+%% ets's static rule for select_replace, db_match_keeps_key in OTP's
+%% erl_db_util.c (guards are not considered): each clause's body is one
+%% expression, either '$_' or, when the head is a tuple with a key, a
+%% constant object {const, Object} or a tuple construction {{...}} whose
+%% key builds the term that the head's key matched (builds/3); a
+%% construction's key may also be {element, Keypos, '$_'}.
 keeps_key({_Head, _Guards, ['$_']}, _Keypos) ->
     true;
-keeps_key({Head, _Guards, [{const, Object}]}, Keypos) ->
-    reaches(Head, Keypos) andalso reaches(Object, Keypos) andalso
-        is_ground(element(Keypos, Head)) andalso element(Keypos, Object) =:= element(Keypos, Head);
-keeps_key({Head, _Guards, [{New}]}, Keypos) when is_tuple(New) ->
-    reaches(Head, Keypos) andalso reaches(New, Keypos) andalso
-        (element(Keypos, New) =:= {element, Keypos, '$_'} orelse
-         rebuilds(element(Keypos, Head), element(Keypos, New)));
+keeps_key({Head, _Guards, [Body]}, Keypos) when tuple_size(Head) >= Keypos ->
+    Key = element(Keypos, Head),
+    case Body of
+        {const, Object} when tuple_size(Object) >= Keypos ->
+            builds(Key, element(Keypos, Object), const);
+        {New} when tuple_size(New) >= Keypos ->
+            builds(Key, element(Keypos, New), expr) orelse
+                element(Keypos, New) =:= {element, Keypos, '$_'};
+        _ ->
+            false
+    end;
 keeps_key(_Clause, _Keypos) ->
     false.
 
-reaches(Tuple, Keypos) ->
-    is_tuple(Tuple) andalso tuple_size(Tuple) >= Keypos.
+%% Whether body term B always builds the term that head pattern A matched,
+%% B being an expression (expr) or the inside of {const, _} (const): each
+%% variable as itself outside a const, tuples as {{...}} or inside a
+%% const, lists element by element, other terms as themselves (=:=),
+%% except '_', '$_' and '$$', which a head matches literally and a body
+%% takes for the object or the bindings; never a map, whose pattern
+%% matches maps with more keys. As db_match_eq_body in erl_db_util.c.
+builds([HA | TA], [HB | TB], Mode) ->
+    builds(HA, HB, Mode) andalso builds(TA, TB, Mode);
+builds(_A, [_ | _], _Mode) ->
+    false;
+builds(A, {const, B}, expr) ->
+    builds(A, B, const);
+builds(A, {B}, expr) when is_tuple(B) ->
+    builds_elements(A, B, expr);
+builds(_A, B, expr) when is_tuple(B) ->
+    false;
+builds(A, B, const) when is_tuple(B) ->
+    builds_elements(A, B, const);
+builds(_A, B, _Mode) when is_map(B) ->
+    false;
+builds(A, B, Mode) when is_atom(B) ->
+    A =:= B andalso A =/= '_' andalso A =/= '$_' andalso A =/= '$$' andalso
+        not (Mode =:= const andalso is_variable(A));
+builds(A, B, _Mode) ->
+    A =:= B.
 
-%% Whether body expression Expr evaluates to the term head pattern Pattern
-%% binds, whatever the object.
-rebuilds(Pattern, Expr) when is_atom(Pattern) ->
-    case is_variable(Pattern) of
-        true -> Expr =:= Pattern;
-        false -> Pattern =/= '_' andalso (Expr =:= Pattern orelse Expr =:= {const, Pattern})
-    end;
-rebuilds(Pattern, {const, C}) ->
-    is_ground(Pattern) andalso C =:= Pattern;
-rebuilds(Pattern, {Tuple}) when is_tuple(Pattern), is_tuple(Tuple) ->
-    rebuilds(tuple_to_list(Pattern), tuple_to_list(Tuple));
-rebuilds([P | Ps], [E | Es]) ->
-    rebuilds(P, E) andalso rebuilds(Ps, Es);
-rebuilds(Pattern, Expr) ->
-    not is_tuple(Pattern) andalso not is_list(Pattern) andalso not is_map(Pattern) andalso
-        Expr =:= Pattern orelse Pattern =:= [] andalso Expr =:= [].
+builds_elements(A, B, Mode) ->
+    is_tuple(A) andalso tuple_size(A) =:= tuple_size(B) andalso
+        builds(tuple_to_list(A), tuple_to_list(B), Mode).
 
+%% '$0', '$1', '$2', ...: a match variable (db_is_variable; '$01' is an
+%% atom).
 is_variable(Atom) ->
     case atom_to_list(Atom) of
-        [$$ | Digits] when Digits =/= [] -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Digits);
+        "$0" -> true;
+        [$$, D | Digits] when D >= $1, D =< $9 -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Digits);
         _ -> false
     end.
-
-%% No variable, '_' or map anywhere in it.
-is_ground(Term) when is_atom(Term) -> Term =/= '_' andalso not is_variable(Term);
-is_ground([H | T]) -> is_ground(H) andalso is_ground(T);
-is_ground(Term) when is_tuple(Term) -> is_ground(tuple_to_list(Term));
-is_ground(Term) -> not is_map(Term).
 
 %% select/3 and friends: the first Limit results.
 first_chunk(Tab, MatchSpec, Limit, Dir) when is_integer(Limit), Limit > 0 ->

@@ -32,8 +32,10 @@
 %%   with the head's key fully bound and identical (=:=) to Object's, or a
 %%   tuple construction {{...}} whose key element is {element, KeyPos, '$_'}
 %%   or rebuilds the head's key term (variables as themselves, constants
-%%   plain or in {const, _}, tuples as {{...}}, lists as lists; not maps).
-%%   Guards do not count; 1 is not 1.0. On bag tables it always raises
+%%   plain or in {const, _}, tuples as {{...}}, lists as lists; not maps;
+%%   not the atoms '_', '$_' and '$$', which a head matches literally but
+%%   a body reads as the object or the bindings). Guards do not count; 1
+%%   is not 1.0. On bag tables it always raises
 %%   badarg; duplicate_bag replaces every copy.
 %% - On ordered_set a head key 1 does not match a stored key 1.0, although
 %%   lookup/2 finds it: heads match with =:=.
@@ -76,6 +78,7 @@
          select_replace_that_keeps_the_key_replaces_as_ets/1,
          select_replace_that_may_change_the_key_raises_badarg_and_changes_nothing/1,
          generated_select_replace_as_ets/1,
+         select_replace_key_check_as_ets_for_generated_head_and_body_keys/1,
          keypos_2_tables_as_ets/1,
          large_tables_select_and_count_as_ets/1,
          bound_key_specs_as_ets/1,
@@ -132,6 +135,7 @@ groups() ->
              select_replace_that_keeps_the_key_replaces_as_ets,
              select_replace_that_may_change_the_key_raises_badarg_and_changes_nothing,
              generated_select_replace_as_ets,
+             select_replace_key_check_as_ets_for_generated_head_and_body_keys,
              keypos_2_tables_as_ets,
              large_tables_select_and_count_as_ets,
              bound_key_specs_as_ets,
@@ -850,6 +854,86 @@ generated_select_replace_as_ets(Config) ->
                 end, lists:seq(1, 25)),
               delete_pair(P)
       end, lists:seq(1, 20)).
+
+%% Heads and bodies naming the key in every way ets's key check tells
+%% apart, on tables whose keys are those very terms: atoms that mean
+%% something in a spec ('$_', '$$', '$1', '_', const) used literally or for
+%% what they mean, variables, {const, _}, nested tuples and lists. Each
+%% replace is followed by the table and by a lookup of every object's key,
+%% which finds an object filed under a key it no longer has.
+select_replace_key_check_as_ets_for_generated_head_and_body_keys(Config) ->
+    seed(Config, ?FUNCTION_NAME),
+    lists:foreach(
+      fun(KP) ->
+              P = pair(Config, [public, {keypos, KP}]),
+              lists:foreach(
+                fun(_) ->
+                        HeadKey = head_key(2),
+                        ?EQ(P, ?M:insert(?T, keyed(KP, ground(HeadKey), [old, old]))),
+                        MS = [{keyed(KP, HeadKey, ['$7', '_']), [], [replace_body(KP, HeadKey)]}],
+                        in_context([{spec, MS}],
+                                   fun() ->
+                                           ?EQ(P, ?M:select_replace(?T, MS)),
+                                           ?EQU(P, ?M:tab2list(?T)),
+                                           ?EQU(P, [{O, lists:member(O, ?M:lookup(?T, element(KP, O)))}
+                                                    || O <- ?M:tab2list(?T)])
+                                   end)
+                end, lists:seq(1, 1500)),
+              delete_pair(P)
+      end, [1, 2]).
+
+%% A tuple with Key at position KP among Others.
+keyed(KP, Key, Others) ->
+    {Before, After} = lists:split(KP - 1, Others),
+    list_to_tuple(Before ++ [Key | After]).
+
+head_key(0) ->
+    pick(['$_', '$$', '$1', '$0', '$01', '_', const, element, k, 1, 1.0, [], "ab", <<"b">>]);
+head_key(D) ->
+    case rand:uniform(6) of
+        1 -> list_to_tuple([head_key(D - 1) || _ <- lists:seq(1, rand:uniform(3) - 1)]);
+        2 -> [head_key(D - 1) || _ <- lists:seq(1, rand:uniform(3))];
+        3 -> {const, head_key(D - 1)};
+        4 -> #{a => head_key(0)};
+        _ -> head_key(0)
+    end.
+
+%% A key the head's key pattern matches: its variables and '_' bound.
+ground('_') -> 1;
+ground(A) when A =:= '$1'; A =:= '$0' -> x;
+ground(L) when is_list(L) -> [ground(E) || E <- L];
+ground(T) when is_tuple(T) -> list_to_tuple(ground(tuple_to_list(T)));
+ground(M) when is_map(M) -> maps:map(fun(_, V) -> ground(V) end, M);
+ground(Other) -> Other.
+
+%% The body of a replace of objects whose head has HeadKey at position KP:
+%% the whole object, a constant object, or a new tuple with a key
+%% expression that mostly rebuilds HeadKey, in one of the ways a spec can
+%% write it (some of which ets takes for a change of key).
+replace_body(KP, HeadKey) ->
+    case rand:uniform(10) of
+        1 -> '$_';
+        2 -> {const, keyed(KP, pick([ground(HeadKey), HeadKey, head_key(1)]), [c, c])};
+        3 -> {keyed(KP, {element, pick([KP, 3 - KP]), pick(['$_', '$$', '$1'])}, ['$7', new])};
+        4 -> {keyed(KP, head_key(1), ['$7', new])};
+        _ -> {keyed(KP, rebuilt(HeadKey), ['$7', new])}
+    end.
+
+rebuilt(T) when is_tuple(T) ->
+    case rand:uniform(5) of
+        1 -> {const, T};
+        2 -> T;
+        _ -> {list_to_tuple([rebuilt(E) || E <- tuple_to_list(T)])}
+    end;
+rebuilt(L) when is_list(L) ->
+    [rebuilt(E) || E <- L];
+rebuilt(M) when is_map(M) ->
+    M;
+rebuilt(A) ->
+    case rand:uniform(4) of
+        1 -> {const, A};
+        _ -> A
+    end.
 
 %%====================================================================
 %% keypos, size, bound keys
