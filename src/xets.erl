@@ -558,7 +558,7 @@ new(Name, Options) ->
                                                named => false, keypos => 1, heir => none,
                                                write_concurrency => false,
                                                read_concurrency => false,
-                                               compressed => false}))
+                                               counters => false, compressed => false}))
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause ->
@@ -573,13 +573,19 @@ new(Name, Options) ->
 
 options([], O) ->
     normalized(O);
-%% As in ets, the last type wins, but set never overrides another: it is
-%% only the default.
-options([set | T], O) ->
+%% As in ets, the last type and the last access win, but set and
+%% protected never override another: they are only the defaults.
+%% Decentralized counters, unless asked for or against, follow ets's walk
+%% of the list: on when ordered_set or {write_concurrency, auto} comes, and
+%% {write_concurrency, true} turns them on for an ordered_set and off
+%% otherwise, whatever type comes later.
+options([Default | T], O) when Default =:= set; Default =:= protected ->
     options(T, O);
-options([Type | T], O) when Type =:= ordered_set; Type =:= bag; Type =:= duplicate_bag ->
+options([ordered_set | T], O) ->
+    options(T, O#{type := ordered_set, counters := true});
+options([Type | T], O) when Type =:= bag; Type =:= duplicate_bag ->
     options(T, O#{type := Type});
-options([P | T], O) when P =:= public; P =:= protected; P =:= private ->
+options([P | T], O) when P =:= public; P =:= private ->
     options(T, O#{protection := P});
 options([named_table | T], O) ->
     options(T, O#{named := true});
@@ -591,8 +597,12 @@ options([{heir, none} | T], O) ->
     options(T, O#{heir := none});
 options([{heir, Pid, Data} | T], O) when is_pid(Pid), node(Pid) =:= node() ->
     options(T, O#{heir := {Pid, Data}});
-options([{write_concurrency, WC} | T], O) when is_boolean(WC); WC =:= auto ->
-    options(T, O#{write_concurrency := WC});
+options([{write_concurrency, true} | T], #{type := Type} = O) ->
+    options(T, O#{write_concurrency := true, counters := Type =:= ordered_set});
+options([{write_concurrency, auto} | T], O) ->
+    options(T, O#{write_concurrency := auto, counters := true});
+options([{write_concurrency, false} | T], O) ->
+    options(T, O#{write_concurrency := false});
 options([{read_concurrency, RC} | T], O) when is_boolean(RC) ->
     options(T, O#{read_concurrency := RC});
 options([{decentralized_counters, DC} | T], O) when is_boolean(DC) ->
@@ -609,10 +619,8 @@ normalized(O0) ->
             _ -> O0
         end,
     #{type := Type, write_concurrency := WC} = O,
-    %% As ets: decentralized counters only with write_concurrency; by
-    %% default with auto, or for ordered_set.
-    DC = WC =/= false andalso maps:get(decentralized_counters, O,
-                                       WC =:= auto orelse Type =:= ordered_set),
+    %% As ets: decentralized counters only with write_concurrency.
+    DC = WC =/= false andalso maps:get(decentralized_counters, O, maps:get(counters, O)),
     {Type, maps:get(protection, O), maps:get(named, O), maps:get(keypos, O),
      maps:get(heir, O), WC, maps:get(read_concurrency, O), DC, maps:get(compressed, O)}.
 

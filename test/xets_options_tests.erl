@@ -103,3 +103,47 @@ last_access_option_wins_as_in_ets_test() ->
               ?assertEqual(Prot, ets:info(ets:new(o, Opts), protection)),
               ?assertEqual(Prot, xets:info(xets:new(o, Opts), protection))
       end, [{[public, private], private}, {[private, public], public}]).
+
+%% ets lets the last of a repeated option win, but set and protected are
+%% its defaults and never override another type or access; the
+%% concurrency options combine. Every ordered pair and triple of options
+%% gives the table ets gives: the same info/1 and the same rights for
+%% another process.
+options_in_any_order_give_the_table_ets_gives_test_() ->
+    {timeout, 300, fun() -> ?assertEqual([], options_in_any_order_differing()) end}.
+
+options_in_any_order_differing() ->
+    Heir = spawn_link(fun() -> receive stop -> ok end end),
+    Other = spawn_link(fun other/0),
+    Opts = [set, ordered_set, bag, duplicate_bag, public, protected, private, named_table,
+            {keypos, 2}, {keypos, 3}, {heir, Heir, gift}, {heir, none}, {write_concurrency, true},
+            {write_concurrency, false}, {write_concurrency, auto}, {read_concurrency, true},
+            {read_concurrency, false}, {decentralized_counters, true},
+            {decentralized_counters, false}, compressed],
+    Pairs = [[A, B] || A <- Opts, B <- Opts],
+    Triples = [[A, B, C] || A <- Opts, B <- Opts -- [A], C <- Opts -- [A, B]],
+    Differing = lists:filtermap(
+                  fun(O) ->
+                          E = table_seen(ets, ets:new(xets_options_order, O), Other),
+                          X = table_seen(xets, xets:new(xets_options_order, O), Other),
+                          E =/= X andalso {true, {O, E, X}}
+                  end, Pairs ++ Triples),
+    [unlink(P) || P <- [Heir, Other]],
+    [exit(P, kill) || P <- [Heir, Other]],
+    Differing.
+
+%% info/1 but id and memory, and what another process may do; deletes the
+%% table.
+table_seen(M, T, Other) ->
+    Info = [I || {K, _} = I <- M:info(T), K =/= id, K =/= memory],
+    Other ! {self(), fun() -> {catch_badarg(fun() -> M:lookup(T, a) end),
+                               catch_badarg(fun() -> M:insert(T, {a, a, a}) end)} end},
+    Rights = receive {Other, R} -> R end,
+    M:delete(T),
+    {Info, Rights}.
+
+other() ->
+    receive {From, F} -> From ! {self(), F()}, other() end.
+
+catch_badarg(F) ->
+    try F() catch error:badarg -> badarg end.
