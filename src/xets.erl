@@ -36,10 +36,12 @@
 -export_type([tab/0, tid/0, table_type/0, continuation/0]).
 
 %% A match-spec traversal of a table: the spec as planned by C
-%% (c_src/select.h) and as compiled by ets. When the C engine cannot run
+%% (c_src/select.h), or still to be planned once repair_continuation/2
+%% replaced it, and as compiled by ets. When the C engine cannot run
 %% the spec on some object, its chunk brings back the objects that may
 %% match ({deferred, Objects}) and ets:match_spec_run/2 runs it here.
--record(sel, {tab, plan, cms, dir :: forward | backward,
+-record(sel, {tab, plan :: reference() | {unplanned, match_spec()}, cms,
+              dir :: forward | backward,
               op :: results | count | delete | replace}).
 %% What select/3 and friends return to be continued: a traversal, the
 %% number of results per call, and where to resume (start: nothing
@@ -65,12 +67,16 @@
 %% a reference-counted one (see xets_nif.c, insert_object).
 -define(ETF(Object), term_to_binary(Object)).
 
-%% Raises badarg as ets does: with error_info, so that the shell can say
-%% which argument was wrong (see format_error/2).
+%% Raises badarg as ets does, from the calling function with Args, and
+%% with error_info holding the cause that ets records (see cause/2): code
+%% can read it, and the shell can say which argument was wrong (see
+%% format_error/2). The cause is looked for only here, once the call has
+%% failed.
+-define(BADARG(Args),
+        erlang:error(badarg, Args, [{error_info, error_info(?FUNCTION_NAME, Args)}])).
 -define(CALL(Expr, Args),
         try Expr
-        catch error:badarg ->
-                erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}])
+        catch error:badarg -> ?BADARG(Args)
         end).
 
 %% @doc Every table at this node: names for named tables, tids for others.
@@ -100,10 +106,11 @@ delete(Tab) ->
 delete(Tab, Key) ->
     ?CALL(xets_nif:delete(Tab, Key), [Tab, Key]).
 
-%% @doc Deletes every object; atomic and isolated.
+%% @doc Deletes every object; atomic and isolated. As ets's, built on
+%% internal_delete_all/2, which its errors name.
 -spec delete_all_objects(tab()) -> true.
 delete_all_objects(Tab) ->
-    _ = ?CALL(xets_nif:delete_all_objects(Tab), [Tab]),
+    _ = internal_delete_all(Tab, undefined),
     true.
 
 %% @doc As delete_all_objects/1, returning how many objects it deleted, as
@@ -114,7 +121,7 @@ delete_all_objects(Tab) ->
 internal_delete_all(Tab, undefined) ->
     ?CALL(xets_nif:delete_all_objects(Tab), [Tab, undefined]);
 internal_delete_all(Tab, State) ->
-    erlang:error(badarg, [Tab, State], [{error_info, #{module => ?MODULE, pid => self()}}]).
+    ?BADARG([Tab, State]).
 
 %% @doc Deletes the objects identical (=:=) to Object.
 -spec delete_object(tab(), tuple()) -> true.
@@ -134,34 +141,61 @@ first_lookup(Tab) ->
 %% @doc Folds over the objects in table order.
 -spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
 foldl(Fun, Acc, Tab) ->
-    ?CALL(fold(Fun, Acc, Tab, forward), [Fun, Acc, Tab]).
+    fold(Fun, Acc, Tab, forward).
 
 %% @doc Folds over the objects in reverse table order (table order for
 %% set, bag and duplicate_bag, which have none to reverse, as in ets).
 -spec foldr(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
 foldr(Fun, Acc, Tab) ->
-    ?CALL(fold(Fun, Acc, Tab, backward), [Fun, Acc, Tab]).
+    fold(Fun, Acc, Tab, backward).
 
+%% ets's folds fix the table (safe_fixtable(T, true)), walk it, and
+%% release it (safe_fixtable(T, false)) even when Fun raises. xets's walk
+%% needs no fixation, but fails as those calls do: on a table that is not
+%% there (or not readable) as the first, and, when the table went during
+%% the walk (Fun deleted it or gave it away), as the second, even when Fun
+%% raised. Fun is called on objects only: on an empty table the fold
+%% returns Acc whatever Fun is.
 fold(Fun, Acc, Tab, Dir) ->
-    fold_chunks(fun(Objects, A) -> lists:foldl(Fun, A, Objects) end, Acc, Tab, Dir).
+    First = try xets_nif:chunk(Tab, '$end_of_table', Dir)
+            catch error:badarg -> safe_fixtable(Tab, true, badarg)
+            end,
+    try
+        fold_chunks(fun([], A) -> A;
+                       (Objects, A) -> lists:foldl(Fun, A, Objects)
+                    end, Acc, Tab, Dir, First)
+    after
+        readable(Tab) orelse safe_fixtable(Tab, false, badarg)
+    end.
 
 %% Folds Fun over the table's traversal chunks (lists of objects) in
 %% direction Dir. Each chunk is a short NIF call: no scheduler is held for
 %% long, and Fun runs between chunks with no lock or epoch held.
 fold_chunks(Fun, Acc, Tab, Dir) ->
-    fold_chunks(Fun, Acc, Tab, Dir, '$end_of_table').
+    fold_chunks(Fun, Acc, Tab, Dir, xets_nif:chunk(Tab, '$end_of_table', Dir)).
 
-fold_chunks(Fun, Acc, Tab, Dir, Cursor) ->
-    case xets_nif:chunk(Tab, Cursor, Dir) of
-        {Objects, '$end_of_table'} -> Fun(Objects, Acc);
-        {Objects, Next} -> fold_chunks(Fun, Fun(Objects, Acc), Tab, Dir, Next)
+fold_chunks(Fun, Acc, _Tab, _Dir, {Objects, '$end_of_table'}) ->
+    Fun(Objects, Acc);
+fold_chunks(Fun, Acc, Tab, Dir, {Objects, Next}) ->
+    Acc1 = Fun(Objects, Acc),
+    fold_chunks(Fun, Acc1, Tab, Dir, xets_nif:chunk(Tab, Next, Dir)).
+
+%% Whether the calling process may read the table.
+readable(Tab) ->
+    try xets_nif:member(Tab, []) of
+        _ -> true
+    catch
+        error:badarg -> false
     end.
 
 %% @doc Inserts the objects of the open dets table DetsTab; objects already
 %% in Tab stay unless replaced.
 -spec from_dets(tab(), dets:tab_name()) -> true.
 from_dets(Tab, DetsTab) ->
-    dets_call(fun() -> dets_to_xets(DetsTab, Tab) end, [Tab, DetsTab], Tab, true).
+    case dets_call(fun() -> dets_to_xets(DetsTab, Tab) end, Tab) of
+        ok -> true;
+        {error, Reason} -> erlang:error(Reason, [Tab, DetsTab])
+    end.
 
 %% What dets:to_ets/2 does for an ets table.
 dets_to_xets(DetsTab, Tab) ->
@@ -170,15 +204,15 @@ dets_to_xets(DetsTab, Tab) ->
         _ -> dets:foldl(fun(Object, T) -> true = insert(T, Object), T end, Tab, DetsTab)
     end.
 
-%% As ets: a dets failure, returned or raised, is raised as the reason alone
-%% with this call's arguments.
-dets_call(Fun, Args, Expected, Result) ->
+%% ok, or as ets, a dets failure, returned or raised, as the reason alone
+%% (which the caller raises with its arguments).
+dets_call(Fun, Expected) ->
     case catch Fun() of
-        Expected -> Result;
-        {error, Reason} -> erlang:error(Reason, Args);
-        {'EXIT', {Reason, _Stack}} -> erlang:error(Reason, Args);
-        {'EXIT', Reason} -> erlang:error(Reason, Args);
-        Unexpected -> erlang:error(Unexpected, Args)
+        Expected -> ok;
+        {error, Reason} -> {error, Reason};
+        {'EXIT', {Reason, _Stack}} -> {error, Reason};
+        {'EXIT', Reason} -> {error, Reason};
+        Unexpected -> {error, Unexpected}
     end.
 
 %% @doc Translates a fun to a match specification, as ets:fun2ms/1: a fun
@@ -206,33 +240,31 @@ give_away(Tab, Pid, GiftData) ->
 %% @doc Information about the table, as ets:info/1; undefined if it does
 %% not exist.
 -spec info(tab()) -> [{atom(), term()}] | undefined.
-info(Tab) ->
-    case raw_info(Tab, [Tab]) of
+info(Tab) when is_atom(Tab); is_reference(Tab) ->
+    case ?CALL(xets_nif:info(Tab), [Tab]) of
         undefined -> undefined;
         Raw -> [{Item, item(Item, Raw)} || Item <- [id, decentralized_counters, read_concurrency,
                                                    write_concurrency, compressed, memory,
                                                    owner, heir, name, size, node,
                                                    named_table, type, keypos, protection]]
-    end.
+    end;
+info(Tab) ->
+    ?BADARG([Tab]).
 
 %% @doc One item of information, as ets:info/2; undefined if the table does
 %% not exist.
 -spec info(tab(), atom()) -> term().
-info(Tab, Item) ->
-    case raw_info(Tab, [Tab, Item]) of
+info(Tab, Item) when is_atom(Tab); is_reference(Tab) ->
+    case ?CALL(xets_nif:info(Tab), [Tab, Item]) of
         undefined -> undefined;
         _ when Item =:= stats -> ?CALL(xets_nif:stats(Tab), [Tab, Item]);
         Raw ->
             try item(Item, Raw)
-            catch error:function_clause ->
-                    erlang:error(badarg, [Tab, Item], [{error_info, #{module => ?MODULE, pid => self()}}])
+            catch error:function_clause -> ?BADARG([Tab, Item])
             end
-    end.
-
-raw_info(Tab, Args) when is_atom(Tab); is_reference(Tab) ->
-    ?CALL(xets_nif:info(Tab), Args);
-raw_info(_, Args) ->
-    erlang:error(badarg, Args, [{error_info, #{module => ?MODULE, pid => self()}}]).
+    end;
+info(Tab, Item) ->
+    ?BADARG([Tab, Item]).
 
 item(id, Raw) -> element(1, Raw);
 item(name, Raw) -> element(2, Raw);
@@ -502,13 +534,12 @@ match(Tab, Pattern) ->
 match(Tab, Pattern, Limit) ->
     ?CALL(first_chunk(Tab, [{Pattern, [], ['$$']}], Limit, forward), [Tab, Pattern, Limit]).
 
-%% @doc Deletes the objects matching the pattern.
+%% @doc Deletes the objects matching the pattern. As ets's, built on
+%% select_delete/2.
 -spec match_delete(tab(), term()) -> true.
 match_delete(Tab, Pattern) ->
-    ?CALL(begin
-              counted(plan(Tab, [{Pattern, [], [true]}], forward, delete)),
-              true
-          end, [Tab, Pattern]).
+    _ = select_delete(Tab, [{Pattern, [], [true]}]),
+    true.
 
 %% @doc Continues match_object/3.
 -spec match_object(continuation() | '$end_of_table') ->
@@ -532,10 +563,11 @@ match_object(Tab, Pattern, Limit) ->
 match_spec_compile(MatchSpec) ->
     ?CALL(ets:match_spec_compile(MatchSpec), [MatchSpec]).
 
-%% @doc Runs a compiled match specification over a list (as ets).
+%% @doc Runs a compiled match specification over a list (as ets, built on
+%% match_spec_run_r/3).
 -spec match_spec_run([term()], comp_match_spec()) -> [term()].
 match_spec_run(List, CompiledMatchSpec) ->
-    ?CALL(ets:match_spec_run(List, CompiledMatchSpec), [List, CompiledMatchSpec]).
+    lists:reverse(match_spec_run_r(List, CompiledMatchSpec, [])).
 
 %% @doc The results of a compiled match specification over a list, in
 %% reverse, in front of Acc (as ets; match_spec_run/2 is built on it).
@@ -657,12 +689,13 @@ repair_continuation('$end_of_table', _MatchSpec) ->
     '$end_of_table';
 repair_continuation(#xets_cont{sel = #sel{cms = CMS} = Sel} = C, MatchSpec) ->
     %% The compiled parts live as long as the continuation they were made
-    %% for: if ets's still does, so does ours.
+    %% for: if ets's still does, so does ours. As ets, which compiles the
+    %% spec here and finds the table only when the continuation is used,
+    %% the spec is planned for the table then (continue/1).
     case ets:is_compiled_ms(CMS) of
         true -> C;
-        false ->
-            #sel{tab = Tab, dir = Dir, op = Op} = Sel,
-            ?CALL(C#xets_cont{sel = plan(Tab, MatchSpec, Dir, Op)}, [C, MatchSpec])
+        false -> C#xets_cont{sel = Sel#sel{cms = match_spec_compile(MatchSpec),
+                                           plan = {unplanned, MatchSpec}}}
     end.
 
 %% @doc Fixes the table for safe traversal by the calling process (or
@@ -670,6 +703,11 @@ repair_continuation(#xets_cont{sel = #sel{cms = CMS} = Sel} = C, MatchSpec) ->
 -spec safe_fixtable(tab(), boolean()) -> true.
 safe_fixtable(Tab, Fix) ->
     ?CALL(xets_nif:safe_fixtable(Tab, Fix), [Tab, Fix]).
+
+%% For the folds: raises the badarg of safe_fixtable(Tab, Fix) on a table
+%% that is not there or not readable.
+safe_fixtable(Tab, Fix, badarg) ->
+    ?BADARG([Tab, Fix]).
 
 %% @doc Continues select/3 or select_reverse/3.
 -spec select(continuation() | '$end_of_table') ->
@@ -696,13 +734,17 @@ select_count(Tab, MatchSpec) ->
     ?CALL(counted(plan(Tab, MatchSpec, forward, count)), [Tab, MatchSpec]).
 
 %% @doc Deletes the objects for which the match specification returns true;
-%% returns how many.
+%% returns how many. As ets's, built on internal_delete_all/2 for the spec
+%% that deletes all and on internal_select_delete/2 otherwise, which its
+%% errors name.
 -spec select_delete(tab(), match_spec()) -> non_neg_integer().
+select_delete(Tab, [{'_', [], [true]}]) ->
+    internal_delete_all(Tab, undefined);
 select_delete(Tab, MatchSpec) ->
-    ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
+    internal_select_delete(Tab, MatchSpec).
 
 %% @doc What ets's select_delete/2 calls for every spec but the one that
-%% deletes all: the same as select_delete/2 here.
+%% deletes all.
 -spec internal_select_delete(tab(), match_spec()) -> non_neg_integer().
 internal_select_delete(Tab, MatchSpec) ->
     ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
@@ -877,9 +919,14 @@ first_chunk(Tab, MatchSpec, Limit, Dir) when is_integer(Limit), Limit > 0 ->
 first_chunk(_Tab, _MatchSpec, _Limit, _Dir) ->
     erlang:error(badarg).
 
+%% A continuation that is not one of ours, or one whose fields are not
+%% what we made (its plan, table, limit and cursor are checked where they
+%% are used), raises badarg, as ets's select/1 does.
 continue('$end_of_table') -> '$end_of_table';
 continue(#xets_cont{cursor = done}) -> '$end_of_table';
-continue(#xets_cont{} = C) -> gather(C);
+continue(#xets_cont{sel = #sel{tab = Tab, plan = {unplanned, MatchSpec}} = Sel} = C) ->
+    gather(C#xets_cont{sel = Sel#sel{plan = xets_nif:select_plan(Tab, MatchSpec)}});
+continue(#xets_cont{sel = #sel{}} = C) -> gather(C);
 continue(_) -> erlang:error(badarg).
 
 %% As ets: Limit results and a continuation while the traversal lasts (the
@@ -944,8 +991,12 @@ slot(Tab, I, Cursor) ->
 %% @doc Every object in the table, in table order.
 -spec tab2list(tab()) -> [tuple()].
 tab2list(Tab) ->
-    ?CALL(lists:append(lists:reverse(fold_chunks(fun(Os, Acc) -> [Os | Acc] end, [], Tab, forward))),
-          [Tab]).
+    try lists:append(lists:reverse(fold_chunks(fun(Os, Acc) -> [Os | Acc] end, [], Tab, forward)))
+    catch
+        %% ets's tab2list/1 is match_object(T, '_'): its errors are
+        %% match_object/2's, which that call raises.
+        error:badarg -> match_object(Tab, '_')
+    end.
 
 %% @doc A QLC table of the whole table, as ets:table/1.
 -spec table(tab()) -> qlc:query_handle().
@@ -1007,7 +1058,10 @@ test_ms(Tuple, MatchSpec) ->
 %% table's; returns DetsTab.
 -spec to_dets(tab(), dets:tab_name()) -> dets:tab_name().
 to_dets(Tab, DetsTab) ->
-    dets_call(fun() -> xets_to_dets(Tab, DetsTab) end, [Tab, DetsTab], ok, DetsTab).
+    case dets_call(fun() -> xets_to_dets(Tab, DetsTab) end, ok) of
+        ok -> DetsTab;
+        {error, Reason} -> erlang:error(Reason, [Tab, DetsTab])
+    end.
 
 %% What dets:from_ets/2 does for an ets table: the table fixed, its objects
 %% handed over in select/3 chunks. The dets server calls the fun, so it
@@ -1062,23 +1116,12 @@ whereis(Name) ->
 %% @doc Explains an error raised by this module, for the shell (erl_error),
 %% in ets's words: stdlib explains ets's errors (erl_stdlib_errors), so it
 %% is asked about the ets call that means the same, and its "ETS table" is
-%% read as "xets table". ets's BIFs record the cause when they raise; xets
-%% finds it again here, when the error is shown, so that a raise costs
-%% nothing more (programs raise badarg on purpose: next/2 from a key that
-%% is gone). Only the calling process is recorded at the raise, for access
-%% rights: the shell shows an error in another process than the one that
-%% raised it. The explanations are binaries, as stdlib's are: Elixir turns
-%% the error into an ArgumentError and takes nothing else.
+%% read as "xets table", with the cause recorded at the raise (?BADARG).
+%% The explanations are binaries, as stdlib's are: Elixir turns the error
+%% into an ArgumentError and takes nothing else.
 -spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => binary()}.
 format_error(Reason, [{?MODULE, Fun, Args, Info} | Rest]) when is_list(Args) ->
-    ErrorInfo = proplists:get_value(error_info, Info, #{}),
-    Cause = case ErrorInfo of
-                #{cause := C} -> C;
-                %% The table may have gone meanwhile: then no cause.
-                _ -> try cause(Fun, Args, maps:get(pid, ErrorInfo, self()))
-                     catch error:_ -> none
-                     end
-            end,
+    Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
     {EtsFun, EtsArgs} = ets_call(Fun, Args),
     Ets = erl_stdlib_errors:format_error(
             Reason, [{ets, EtsFun, EtsArgs, [{error_info, #{cause => Cause}}]} | Rest]),
@@ -1093,8 +1136,6 @@ ets_call(next_lookup, Args) -> {next, Args};
 ets_call(prev_lookup, Args) -> {prev, Args};
 ets_call(lookup_element, [Tab, Key, Pos, _Default]) -> {lookup_element, [Tab, Key, Pos]};
 ets_call(update_element, [Tab, Key, Spec, _Default]) -> {update_element, [Tab, Key, Spec]};
-%% ets:select_delete/2 raises from the function it is built on.
-ets_call(select_delete, Args) -> {internal_select_delete, Args};
 ets_call(Fun, Args) -> {Fun, Args}.
 
 in_xets_words(Text) ->
@@ -1106,41 +1147,70 @@ own_words(update_element, [_, _, _, Default]) when not is_tuple(Default) ->
 own_words(_Fun, _Args) ->
     #{}.
 
-%% The cause an ets BIF would have recorded (erl_stdlib_errors's names):
-%% first what is wrong with the table argument, then with the others.
-cause(Fun, [Tab | Rest] = Args, Pid) ->
-    case takes_table(Fun, Args) of
+%% The error_info of a badarg raised by Fun with Args: the cause as ets
+%% records it, if any.
+error_info(Fun, Args) ->
+    case cause(Fun, Args) of
+        none -> #{module => ?MODULE};
+        Cause -> #{module => ?MODULE, cause => Cause}
+    end.
+
+%% The cause an ets BIF records (erl_stdlib_errors's names), found after
+%% the call failed: first what is wrong with the table argument, then with
+%% the others; none if the table changed meanwhile so that none is found.
+cause(Fun, Args) ->
+    try cause_of(Fun, Args)
+    catch error:_ -> none
+    end.
+
+cause_of(Fun, [Continuation]) when Fun =:= select; Fun =:= select_reverse; Fun =:= match;
+                                  Fun =:= match_object ->
+    %% ets looks up the table of a continuation that is a tuple, which it
+    %% takes to be the first element; xets's is in its selection.
+    case Continuation of
+        #xets_cont{sel = #sel{tab = Tab}} -> cause_of(Fun, [Tab, Continuation]);
+        #xets_cont{} -> none;
+        _ when tuple_size(Continuation) >= 1 -> cause_of(Fun, [element(1, Continuation), Continuation]);
+        _ -> none
+    end;
+cause_of(Fun, [Tab | Rest]) ->
+    case takes_table(Fun) of
         false -> none;
         true when not is_atom(Tab), not is_reference(Tab) -> type;
         true ->
-            try info(Tab) of
+            %% The NIFs, not the API, which would look for the cause of
+            %% its own failures.
+            try xets_nif:info(Tab) of
                 undefined -> id;
-                Info -> table_cause(Fun, Tab, Rest, Pid, maps:from_list(Info))
+                Raw -> table_cause(Fun, Tab, Rest, Raw)
             catch
                 %% A reference that names no table, dead or alive.
                 error:badarg -> type
             end
-    end;
-cause(_Fun, [], _Pid) ->
-    none.
+    end.
 
-takes_table(Fun, Args) ->
-    not lists:member(Fun, [new, whereis, match_spec_compile, match_spec_run, match_spec_run_r,
-                           is_compiled_ms, test_ms, repair_continuation, fun2ms]) andalso
-        not (length(Args) =:= 1 andalso
-             lists:member(Fun, [select, select_reverse, match, match_object])).
+takes_table(Fun) ->
+    not lists:member(Fun, [new, whereis, match_spec_compile, match_spec_run_r]).
 
-table_cause(Fun, Tab, Rest, Pid, #{owner := Owner, protection := Prot, type := Type,
-                                    keypos := Keypos}) ->
-    Writes = lists:member(Fun, [insert, insert_new, delete, delete_object, delete_all_objects,
-                                internal_delete_all, take, update_counter, update_element,
-                                select_delete, internal_select_delete, select_replace,
-                                match_delete, rename, init_table, give_away, setopts]),
+table_cause(Fun, Tab, Rest, Raw) ->
+    [Owner, Prot, Type, Keypos] = [item(I, Raw) || I <- [owner, protection, type, keypos]],
+    Pid = self(),
+    Writes = lists:member(Fun, [insert, insert_new, delete, delete_object, internal_delete_all,
+                                take, update_counter, update_element, internal_select_delete,
+                                select_replace, rename, give_away, setopts]),
+    BadDefault = case Rest of
+                     [_Key, _Op, Default] when Fun =:= update_counter -> not is_tuple(Default);
+                     _ -> false
+                 end,
     OwnerOnly = lists:member(Fun, [give_away, setopts]),
     if
         Pid =/= Owner, Prot =:= private; Pid =/= Owner, Writes, Prot =/= public;
         Pid =/= Owner, OwnerOnly ->
             access;
+        %% ets checks update_counter/4's default before the table's type,
+        %% and names no cause for update_element/3 on a bag.
+        BadDefault; Fun =:= update_element, Type =/= set, Type =/= ordered_set ->
+            none;
         Fun =:= update_counter, Type =/= set, Type =/= ordered_set;
         Fun =:= select_replace, Type =:= bag ->
             table_type;
@@ -1151,24 +1221,27 @@ table_cause(Fun, Tab, Rest, Pid, #{owner := Owner, protection := Prot, type := T
 argument_cause(give_away, _Tab, [Owner, _], Owner, _Keypos) ->
     owner;
 argument_cause(lookup_element, Tab, [Key, _Pos], _Owner, _Keypos) ->
-    case member(Tab, Key) of
+    case xets_nif:member(Tab, Key) of
         true -> none;
         false -> badkey
     end;
 argument_cause(update_counter, Tab, [Key, Op | Default], _Owner, Keypos) ->
-    Object = case lookup(Tab, Key) of
+    Object = case xets_nif:lookup(Tab, Key) of
                  [O] -> O;
                  [] when Default =:= [] -> missing;
                  [] -> hd(Default)
              end,
     case Object of
         missing -> badkey;
+        %% A default without the key position is no cause ets names.
+        _ when tuple_size(Object) < Keypos -> none;
         _ -> position_cause(Object, positions(Op, Keypos), Keypos)
     end;
-argument_cause(update_element, Tab, [Key, Spec | _], _Owner, Keypos) ->
-    case lookup(Tab, Key) of
-        [O] -> position_cause(O, positions(Spec, Keypos), Keypos);
-        _ -> none
+argument_cause(update_element, _Tab, [_Key, Spec | _], _Owner, Keypos) ->
+    %% ets names no cause for a position beyond the object.
+    case lists:member(Keypos, positions(Spec, Keypos)) of
+        true -> keypos;
+        false -> none
     end;
 argument_cause(_Fun, _Tab, _Rest, _Owner, _Keypos) ->
     none.

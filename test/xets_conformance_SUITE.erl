@@ -60,6 +60,8 @@
          tab2list_as_ets/1,
          foldl_foldr_as_ets/1,
          fold_propagates_exceptions_of_the_fun/1,
+         fold_of_an_empty_table_returns_the_accumulator_whatever_the_fun/1,
+         fold_whose_fun_deletes_the_table_raises_badarg_as_ets/1,
          safe_fixtable_counts_and_info_as_ets/1,
          info_1_as_ets/1,
          info_2_every_item_as_ets/1,
@@ -72,6 +74,7 @@
          keypos_tables_as_ets/1,
          options_do_not_change_results/1,
          badarg_exceptions_explain_the_argument/1,
+         badarg_reason_top_frame_and_cause_as_ets/1,
          random_operations_match_ets/1]).
 
 -define(TYPES, [set, ordered_set, bag, duplicate_bag]).
@@ -114,6 +117,8 @@ groups() ->
              tab2list_as_ets,
              foldl_foldr_as_ets,
              fold_propagates_exceptions_of_the_fun,
+             fold_of_an_empty_table_returns_the_accumulator_whatever_the_fun,
+             fold_whose_fun_deletes_the_table_raises_badarg_as_ets,
              safe_fixtable_counts_and_info_as_ets,
              info_1_as_ets,
              info_2_every_item_as_ets,
@@ -126,6 +131,7 @@ groups() ->
              keypos_tables_as_ets,
              options_do_not_change_results,
              badarg_exceptions_explain_the_argument,
+             badarg_reason_top_frame_and_cause_as_ets,
              random_operations_match_ets],
     [{T, [], Cases} || T <- ?TYPES].
 
@@ -674,6 +680,35 @@ fold_propagates_exceptions_of_the_fun(Config) ->
     ?EQ(P, ?M:info(?T, fixed)),
     ?EQ(P, ?M:info(?T, safe_fixed)).
 
+%% ets's folds call the function on objects only.
+fold_of_an_empty_table_returns_the_accumulator_whatever_the_fun(Config) ->
+    P = pair(Config, [public]),
+    [?EQ(P, ?M:F(Fun, acc, ?T))
+     || F <- [foldl, foldr], Fun <- [not_a_fun, fun(_) -> x end, fun(_, _, _) -> x end]].
+
+%% ets's folds release the table's fixation after the walk, even when the
+%% function raised: when the function deleted the table, at any object
+%% (the last too), the fold raises that release's badarg
+%% (safe_fixtable(T, false), cause id), whatever the function did next.
+fold_whose_fun_deletes_the_table_raises_badarg_as_ets(Config) ->
+    lists:foreach(
+      fun({F, Opts, N, At, Then}) ->
+              P = pair(Config, [public | Opts]),
+              ?EQ(P, ?M:insert(?T, [{I} || I <- lists:seq(1, N)])),
+              Fold = fun(M, T) ->
+                             M:F(fun(_, I) when I =:= At ->
+                                         M:delete(T),
+                                         Then =:= throws andalso throw(thrown),
+                                         I + 1;
+                                    (_, I) ->
+                                         I + 1
+                                 end, 1, T)
+                     end,
+              ?EQ(P, failure(?M, fun() -> Fold(?M, ?T) end))
+      end,
+      [{F, Opts, N, At, Then} || F <- [foldl, foldr], Opts <- [[], [named_table]],
+                                 N <- [1, 5, 3000], At <- [1, N], Then <- [returns, throws]]).
+
 %%====================================================================
 %% safe_fixtable, info
 %%====================================================================
@@ -929,6 +964,126 @@ badarg_exceptions_explain_the_argument(Config) ->
      ?EQ(P, explains(fun() -> ?M:new(1, []) end, "1st argument")),
      ?EQ(P, explains(fun() -> ?M:new(a, [bad]) end, "2nd argument")),
      ?EQ(P, explains(fun() -> ?M:whereis(1) end, "1st argument"))].
+
+%% Every failing call as ets fails: the reason, the top frame's function
+%% and arguments (in the module called, or where ets raises from another
+%% function, that one), and the cause that ets's error_info records (id,
+%% type, access, table_type, badkey, keypos, position, owner, ...; none
+%% when it records none). For each function taking a table: tables that
+%% are not there or are not tables, tables of another process; then the
+%% bad-argument cases of each function.
+badarg_reason_top_frame_and_cause_as_ets(Config) ->
+    NotThere = [Deleted = pair(Config, [public]), pair(Config, [public, named_table])],
+    [?EQ(P, ?M:delete(?T)) || P <- NotThere],
+    NotTables = [Deleted#p{e = T, x = T} || T <- [xets_conf_no_such_table, 1, "tab", {tab}, make_ref()]],
+    [fails_as_ets(P, Call) || P <- NotThere ++ NotTables, Call <- table_calls()],
+    Owner = spawn_link(fun fixer/0),
+    lists:foreach(
+      fun(Access) ->
+              P = pair(Config, [Access]),
+              insert_each(P, [{a, 1}, {b, 2}]),
+              ?EQ(P, ?M:give_away(?T, Owner, gift)),
+              [fails_as_ets(P, Call) || Call <- table_calls()]
+      end, [private, protected, public]),
+    P = pair(Config, [public]),
+    insert_each(P, [{a, 1, x}, {b, 2, y}, {{c}, 3.0, z}]),
+    [fails_as_ets(P, Call) || Call <- argument_calls(?config(type, Config))],
+    Named = pair(Config, [public, named_table]),
+    [fails_as_ets(Named, Call) || Call <- [{new, ['TAB', [named_table]]}, {rename, ['TAB', 'TAB']}]].
+
+%% Calls taking a table ('TAB'), whose other arguments are good for a table
+%% of any type holding {a, 1} and {b, 2}.
+table_calls() ->
+    Spec = [{'_', [], ['$_']}],
+    [{delete, ['TAB']}, {delete, ['TAB', a]}, {delete_all_objects, ['TAB']},
+     {delete_object, ['TAB', {a, 1}]}, {first, ['TAB']},
+     {foldl, [fun(_, A) -> A end, 0, 'TAB']}, {foldr, [fun(_, A) -> A end, 0, 'TAB']},
+     {from_dets, ['TAB', xets_conf_no_such_dets]}, {give_away, ['TAB', self(), gift]},
+     {info, ['TAB']}, {info, ['TAB', size]}, {init_table, ['TAB', fun(_) -> end_of_input end]},
+     {insert, ['TAB', {c, 3}]}, {insert, ['TAB', [{c, 3}, {d, 4}]]},
+     {insert_new, ['TAB', {c, 3}]}, {insert_new, ['TAB', [{c, 3}, {d, 4}]]},
+     {internal_delete_all, ['TAB', undefined]},
+     {internal_select_delete, ['TAB', [{{c, '_'}, [], [true]}]]}, {last, ['TAB']},
+     {lookup, ['TAB', a]}, {lookup_element, ['TAB', a, 2]}, {match, ['TAB', '$1']},
+     {match, ['TAB', '$1', 1]}, {match_delete, ['TAB', {c, '_'}]},
+     {match_object, ['TAB', '_']}, {match_object, ['TAB', '_', 1]}, {member, ['TAB', a]},
+     {next, ['TAB', a]}, {prev, ['TAB', a]}, {rename, ['TAB', xets_conf_renamed]},
+     {safe_fixtable, ['TAB', true]}, {safe_fixtable, ['TAB', false]}, {select, ['TAB', Spec]},
+     {select, ['TAB', Spec, 1]}, {select_count, ['TAB', [{'_', [], [true]}]]},
+     {select_delete, ['TAB', [{{c, '_'}, [], [true]}]]},
+     {select_delete, ['TAB', [{'_', [], [true]}]]}, {select_replace, ['TAB', Spec]},
+     {select_reverse, ['TAB', Spec]}, {select_reverse, ['TAB', Spec, 1]},
+     {setopts, ['TAB', {heir, none}]}, {slot, ['TAB', 0]}, {tab2list, ['TAB']},
+     {take, ['TAB', c]}, {to_dets, ['TAB', xets_conf_no_such_dets]},
+     {update_counter, ['TAB', a, 1]}, {update_counter, ['TAB', c, 1, {c, 0}]},
+     {update_element, ['TAB', a, {2, 0}]}].
+
+%% Calls with a bad argument besides the table ('TAB', holding {a, 1, x},
+%% {b, 2, y} and {{c}, 3.0, z}), and calls taking no table.
+argument_calls(Type) ->
+    Spec = [{'_', [], ['$_']}],
+    [{lookup_element, ['TAB', nokey, 2]}, {lookup_element, ['TAB', a, 0]},
+     {lookup_element, ['TAB', a, 4]}, {lookup_element, ['TAB', a, two]},
+     {update_counter, ['TAB', nokey, 1]}, {update_counter, ['TAB', a, {1, 1}]},
+     {update_counter, ['TAB', a, [{2, 1}, {1, 1}]]}, {update_counter, ['TAB', a, {4, 1}]},
+     {update_counter, ['TAB', a, {3, 1}]}, {update_counter, ['TAB', {c}, 1]},
+     {update_counter, ['TAB', a, one]}, {update_counter, ['TAB', a, {2, 1, 2}]},
+     {update_counter, ['TAB', nokey, {1, 1}, {nokey, 0}]},
+     {update_counter, ['TAB', nokey, {3, 1}, {nokey, 0}]},
+     %% not a default shorter than the key position: OTP 25.2 then
+     %% records no cause on a set, position on an ordered_set (where it
+     %% may crash, see uc4/5), and may crash on a bag
+     {update_counter, ['TAB', nokey, 1, {nokey, x}]}, {update_counter, ['TAB', nokey, 1, nokey]},
+     {update_element, ['TAB', a, {1, b}]}, {update_element, ['TAB', a, [{2, 0}, {1, b}]]},
+     {update_element, ['TAB', a, {4, b}]}, {update_element, ['TAB', a, {0, b}]},
+     {update_element, ['TAB', a, x]}, {update_element, ['TAB', nokey, {4, b}]},
+     {give_away, ['TAB', self(), gift]}, {give_away, ['TAB', dead_pid(), gift]},
+     {give_away, ['TAB', not_a_pid, gift]}, {give_away, ['TAB', remote_pid(), gift]},
+     {setopts, ['TAB', {heir, not_a_pid, x}]},
+     {setopts, ['TAB', [{protection, private}, {protection, public}]]},
+     {rename, ['TAB', 1]}, {info, ['TAB', no_such_item]},
+     {next, ['TAB', nokey]}, {prev, ['TAB', nokey]},
+     {slot, ['TAB', -1]}, {slot, ['TAB', 1 bsl 40]}, {slot, ['TAB', x]},
+     {insert, ['TAB', {}]}, {insert, ['TAB', [{d, 4} | x]]}, {insert, ['TAB', not_a_tuple]},
+     {insert_new, ['TAB', [{d, 4}, {}]]}, {delete_object, ['TAB', {}]},
+     {safe_fixtable, ['TAB', maybe]}, {select, ['TAB', bad_spec]}, {select, ['TAB', Spec, 0]},
+     {select_reverse, ['TAB', Spec, x]}, {select_count, ['TAB', [{'_', [bad_guard], [true]}]]},
+     {select_delete, ['TAB', bad_spec]},
+     {select_replace, ['TAB', [{{'$1', '$2', '_'}, [], [{{'$2', '$1', x}}]}]]},
+     {select_replace, ['TAB', bad_spec]}, {match, ['TAB', '_', 0]},
+     {match_object, ['TAB', '_', -1]}, {select, [bad_continuation]},
+     {match_object, [{bad, continuation}]}, {match_spec_compile, [[{'_', [bad_guard], []}]]},
+     {match_spec_run, [[{a}], not_compiled]}, {whereis, [1]}, {new, [1, []]},
+     {new, [xets_conf_new, [Type | bad]]}, {new, [xets_conf_new, [{keypos, 0}]]},
+     {to_dets, ['TAB', xets_conf_no_such_dets]},
+     {from_dets, ['TAB', xets_conf_no_such_dets]}].
+
+%% Call {Function, Args} fails (or returns) as ets's.
+fails_as_ets(P, {F, Args} = Call) ->
+    xets_twin:eq(P, printable({P#p.x, Call}),
+                 fun(M, T) -> failure(M, fun() -> apply(M, F, [tab(A, T) || A <- Args]) end) end,
+                 exact).
+
+tab('TAB', T) -> T;
+tab(A, _T) -> A.
+
+%% How F fails: the reason, the top frame as {Module, Function, Args} with
+%% the module called as '$mod' and funs as 'fun', and the cause in its
+%% error_info; or that it returned (what it returns is compared elsewhere).
+failure(M, F) ->
+    try F() of
+        _ -> returned
+    catch
+        Class:Reason:Stack ->
+            [{FM, FF, Args, Info} | _] = Stack,
+            ErrorInfo = proplists:get_value(error_info, Info, #{}),
+            {Class, Reason,
+             {if FM =:= M -> '$mod'; true -> FM end, FF,
+              if is_list(Args) -> [if is_function(A) -> 'fun'; true -> A end || A <- Args];
+                 true -> Args
+              end},
+             maps:get(cause, ErrorInfo, none)}
+    end.
 
 %%====================================================================
 %% Random operations

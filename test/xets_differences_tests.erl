@@ -125,3 +125,14 @@ internal_request_all_answers_with_every_table_first_test() ->
     ?assert(lists:member(X, First)),
     [receive {Ref, Rest} -> ?assertEqual([], Rest) end
      || _ <- lists:seq(2, erlang:system_info(schedulers))].
+
+%% ets's folds fix the table for the calling process while they walk it
+%% (info/2 says so inside the function); xets's walk needs no fixation.
+%% Both fail alike when the function deletes the table.
+folds_do_not_fix_the_table_test() ->
+    E = ets:new(e, []),
+    X = xets:new(x, []),
+    ets:insert(E, {a}),
+    xets:insert(X, {a}),
+    ?assertEqual([true], ets:foldl(fun(_, A) -> [ets:info(E, fixed) | A] end, [], E)),
+    ?assertEqual([false], xets:foldl(fun(_, A) -> [xets:info(X, fixed) | A] end, [], X)).

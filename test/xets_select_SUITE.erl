@@ -72,6 +72,8 @@
          continuation_through_external_format_works_after_repair_continuation/1,
          continuation_through_external_format_without_repair_raises_badarg_once_its_original_is_gone/1,
          repair_continuation_on_non_continuations_as_ets/1,
+         forged_continuations_raise_badarg_as_ets/1,
+         repair_continuation_compiles_the_spec_and_leaves_the_table_to_the_next_call/1,
          select_delete_counts_and_remaining_objects_as_ets/1,
          match_delete_removes_the_matching_objects_as_ets/1,
          generated_select_delete_and_match_delete_as_ets/1,
@@ -129,6 +131,8 @@ groups() ->
              continuation_through_external_format_works_after_repair_continuation,
              continuation_through_external_format_without_repair_raises_badarg_once_its_original_is_gone,
              repair_continuation_on_non_continuations_as_ets,
+             forged_continuations_raise_badarg_as_ets,
+             repair_continuation_compiles_the_spec_and_leaves_the_table_to_the_next_call,
              select_delete_counts_and_remaining_objects_as_ets,
              match_delete_removes_the_matching_objects_as_ets,
              generated_select_delete_and_match_delete_as_ets,
@@ -617,6 +621,100 @@ repair_continuation_on_non_continuations_as_ets(Config) ->
     P = pair(Config, [public]),
     ?EQ(P, ?M:repair_continuation('$end_of_table', ?ALL)),
     [?EQ(P, ?M:repair_continuation(C, ?ALL)) || C <- [foo, {a, b}, [], 1]].
+
+%% A continuation with a field replaced by a term that no such field holds
+%% raises badarg as ets's does, with ets's cause: the table's (id, type,
+%% access) when the table field names no table, or one the caller may not
+%% read; none for the other fields. For xets, that is a tuple tagged like
+%% its continuation. ets takes any term as an ordered_set's last key: that
+%% position is not forged.
+forged_continuations_raise_badarg_as_ets(Config) ->
+    Type = ?config(type, Config),
+    P = pair(Config, [public]),
+    insert_each(P, numbered(Type, 10)),
+    Forgeries = [{table, xets_sel_no_such_table}, {table, 1}, {table, "tab"}] ++
+        [{Field, V} || Field <- [limit, spec, position, state], V <- [forged, {}],
+                       Field =/= position orelse Type =/= ordered_set],
+    [xets_twin:eq(P, printable({Next, Forgery}),
+                  fun(M, T) -> raised(M, fun() -> M:Next(forged(first_continuation(M, T, Next), Forgery)) end) end,
+                  exact)
+     || Next <- [select, select_reverse, match, match_object], Forgery <- Forgeries],
+    ?EQ(P, begin
+               Gone = ?M:new(gone, []),
+               ?M:delete(Gone),
+               raised(?M, fun() -> ?M:select(forged(first_continuation(?M, ?T, select), {table, Gone})) end)
+           end),
+    Q = pair(Config, [private]),
+    insert_each(Q, numbered(Type, 10)),
+    ?EQ(Q, begin
+               C = first_continuation(?M, ?T, match),
+               elsewhere(fun() -> raised(?M, fun() -> ?M:match(C) end) end)
+           end).
+
+%% As ets's, repair_continuation/2 compiles the spec (and raises its
+%% badarg) but leaves the table to the call that continues: the table gone,
+%% the repair returns a continuation, which raises then.
+repair_continuation_compiles_the_spec_and_leaves_the_table_to_the_next_call(Config) ->
+    P = pair(Config, [public]),
+    insert_each(P, numbered(?config(type, Config), 10)),
+    ?EQ(P, raised(?M, fun() -> ?M:repair_continuation(orphan_continuation(?M, ?T), bad_spec) end)),
+    ?EQ(P, begin
+               C = orphan_continuation(?M, ?T),
+               true = ?M:delete(?T),
+               Repaired = ?M:repair_continuation(C, ?ALL),
+               raised(?M, fun() -> ?M:select(Repaired) end)
+           end).
+
+%% A select continuation through the external format, made by a process
+%% that has exited: its compiled match specification is gone.
+orphan_continuation(M, T) ->
+    B = elsewhere(fun() -> term_to_binary(first_continuation(M, T, select)) end),
+    erlang:garbage_collect(),
+    binary_to_term(B).
+
+%% The continuation of a first chunk of two, for the function that
+%% continues it.
+first_continuation(M, T, Next) ->
+    {_, C} = case Next of
+                 select -> M:select(T, ?ALL, 2);
+                 select_reverse -> M:select_reverse(T, ?ALL, 2);
+                 match -> M:match(T, '$1', 2);
+                 match_object -> M:match_object(T, '_', 2)
+             end,
+    C.
+
+%% Continuation C with one field replaced: in ets's of a hash table
+%% {Table, Slot, ChunkSize, MatchProg, Saved, Got}, of an ordered_set
+%% {Table, LastKey, EndCondition, ChunkSize, MatchProg, Saved, N, Got}; in
+%% xets's {xets_cont, Selection, Limit, Cursor}, where Selection is {sel,
+%% Table, Plan, ...}. The state forged is ets's saved results and xets's
+%% selection.
+forged(C, {Field, V}) when element(1, C) =:= xets_cont ->
+    Sel = element(2, C),
+    case Field of
+        table -> setelement(2, C, setelement(2, Sel, V));
+        spec -> setelement(2, C, setelement(3, Sel, V));
+        state -> setelement(2, C, V);
+        limit -> setelement(3, C, V);
+        position -> setelement(4, C, V)
+    end;
+forged(C, {Field, V}) when tuple_size(C) =:= 6 ->
+    setelement(maps:get(Field, #{table => 1, position => 2, limit => 3, spec => 4, state => 5}), C, V);
+forged(C, {Field, V}) when tuple_size(C) =:= 8 ->
+    setelement(maps:get(Field, #{table => 1, position => 2, limit => 4, spec => 5, state => 6}), C, V).
+
+%% How F raised: the class and reason, the top frame's function and number
+%% of arguments, whether it is in module M, and the cause in its
+%% error_info; or that it returned.
+raised(M, F) ->
+    try F() of
+        _ -> returned
+    catch
+        Class:Reason:Stack ->
+            [{FM, FF, Args, Info} | _] = Stack,
+            {Class, Reason, FM =:= M, FF, if is_list(Args) -> length(Args); true -> Args end,
+             maps:get(cause, proplists:get_value(error_info, Info, #{}), none)}
+    end.
 
 %%====================================================================
 %% select_delete, match_delete
