@@ -33,6 +33,14 @@ static ErlNifMutex *all_lock;
 
 static ERL_NIF_TERM atom_ets_transfer;
 
+static void owner_down(ErlNifEnv *env, table_t *t, ErlNifPid dead_owner);
+
+static bool owner_alive(ErlNifEnv *env, ERL_NIF_TERM owner)
+{
+    ErlNifPid pid = {owner};
+    return enif_is_process_alive(env, &pid);
+}
+
 static size_t reg_bucket(ERL_NIF_TERM name)
 {
     uint64_t x = (uint64_t)name * 0x9E3779B97F4A7C15ull;
@@ -116,14 +124,41 @@ ERL_NIF_TERM table_id_term(ErlNifEnv *env, table_t *t)
     return enif_make_resource(env, t);
 }
 
-ERL_NIF_TERM table_all(ErlNifEnv *env)
+int table_all(ErlNifEnv *env, ERL_NIF_TERM *out)
 {
-    ERL_NIF_TERM list = enif_make_list(env, 0);
+    /* The tables are collected under all_lock and looked at after it:
+     * bury takes all_lock under a table's meta lock, and table_alive and
+     * table_id_term take the meta lock. */
+    size_t n = 0, cap = 0;
+    table_t **tabs = NULL;
     enif_mutex_lock(all_lock);
-    for (table_t *t = all_head; t != NULL; t = t->all_next)
-        list = enif_make_list_cell(env, table_id_term(env, t), list);
+    for (table_t *t = all_head; t != NULL; t = t->all_next) {
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 64 : 2 * cap;
+            table_t **bigger = realloc(tabs, ncap * sizeof *tabs);
+            if (bigger == NULL) {
+                enif_mutex_unlock(all_lock);
+                while (n > 0)
+                    enif_release_resource(tabs[--n]);
+                free(tabs);
+                return XETS_NOMEM;
+            }
+            tabs = bigger;
+            cap = ncap;
+        }
+        enif_keep_resource(t);
+        tabs[n++] = t;
+    }
     enif_mutex_unlock(all_lock);
-    return list;
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (table_alive(env, tabs[i]))
+            list = enif_make_list_cell(env, table_id_term(env, tabs[i]), list);
+        enif_release_resource(tabs[i]);
+    }
+    free(tabs);
+    *out = list;
+    return XETS_OK;
 }
 
 static enum store_kind store_kind_of(enum table_type type)
@@ -141,6 +176,25 @@ static enum store_kind store_kind_of(enum table_type type)
 static void release_table(void *p)
 {
     enif_release_resource(p);
+}
+
+/* Registers t under name. A name held by a table whose owner has died is
+ * free, as in ets: that table's burial is finished first. */
+static int register_name(ErlNifEnv *env, ERL_NIF_TERM name, table_t *t)
+{
+    for (;;) {
+        enif_mutex_lock(reg_lock);
+        int st = reg_insert(name, t);
+        enif_mutex_unlock(reg_lock);
+        if (st != XETS_EXISTS)
+            return st;
+        epoch_enter();
+        table_t *holder = reg_lookup(name);
+        bool taken = holder != NULL && table_alive(env, holder);
+        epoch_exit();
+        if (taken)
+            return XETS_EXISTS;
+    }
 }
 
 int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out)
@@ -176,9 +230,7 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     enif_self(env, &self);
     atomic_store(&t->owner, self.pid);
     if (o->named) {
-        enif_mutex_lock(reg_lock);
-        int st = reg_insert(name, t);
-        enif_mutex_unlock(reg_lock);
+        int st = register_name(env, name, t);
         if (st != XETS_OK) {
             atomic_store(&t->dead, true);
             reaper_push(t->ops, s);
@@ -210,14 +262,22 @@ int table_enter(ErlNifEnv *env, ERL_NIF_TERM tab, enum access want, table_t **ou
     table_t *t = table_find(env, tab);
     if (t == NULL || atomic_load_explicit(&t->dead, memory_order_acquire))
         return XETS_BADARG;
-    int prot = atomic_load_explicit(&t->protection, memory_order_relaxed);
-    if (want == ACCESS_OWNER || prot == PROT_PRIVATE ||
-        (want == ACCESS_WRITE && prot == PROT_PROTECTED)) {
-        ErlNifPid self;
-        enif_self(env, &self);
-        if (self.pid != atomic_load_explicit(&t->owner, memory_order_relaxed))
+    ErlNifPid self;
+    enif_self(env, &self);
+    ERL_NIF_TERM owner = atomic_load_explicit(&t->owner, memory_order_relaxed);
+    /* A caller that is not the owner may come after the owner's death and
+     * before the monitor's news of it: the table is then the heir's, or
+     * gone (the owner is alive when it calls). */
+    if (self.pid != owner && !owner_alive(env, owner)) {
+        if (!table_alive(env, t))
             return XETS_BADARG;
+        owner = atomic_load_explicit(&t->owner, memory_order_relaxed);
     }
+    int prot = atomic_load_explicit(&t->protection, memory_order_relaxed);
+    if ((want == ACCESS_OWNER || prot == PROT_PRIVATE ||
+         (want == ACCESS_WRITE && prot == PROT_PROTECTED)) &&
+        self.pid != owner)
+        return XETS_BADARG;
     /* Acquire: pairs with table_open_gate's release, so the exclusive
      * operation's writes are visible once the gate reads open. */
     if (atomic_load_explicit(&t->gate, memory_order_acquire) & 1)
@@ -423,6 +483,30 @@ static void owner_down(ErlNifEnv *env, table_t *t, ErlNifPid dead_owner)
     }
     if (!atomic_exchange(&t->dead, true))
         bury(env, t);
+}
+
+/* ets deletes a dead owner's tables, or hands them to their heirs, before
+ * the owner's links and monitors fire. xets hears of the death from its own
+ * monitor, which fires among the others, in any order with them: so
+ * whoever finds the owner dead first does what the monitor would have
+ * done, and the monitor, when it fires, finds it done. */
+bool table_alive(ErlNifEnv *env, table_t *t)
+{
+    if (atomic_load(&t->dead))
+        return false;
+    if (owner_alive(env, atomic_load(&t->owner)))
+        return true;
+    enif_mutex_lock(t->meta);
+    ErlNifPid owner = {atomic_load(&t->owner)};
+    if (!atomic_load(&t->dead) && !enif_is_process_alive(env, &owner)) {
+        /* The owner monitor has fired or is firing: its down callback, if
+         * still to come, then finds another monitor and does nothing. */
+        enif_demonitor_process(env, t, &t->owner_mon);
+        owner_down(env, t, owner);
+    }
+    bool alive = !atomic_load(&t->dead);
+    enif_mutex_unlock(t->meta);
+    return alive;
 }
 
 static void fixer_down(table_t *t, ErlNifPid pid)

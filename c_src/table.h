@@ -84,8 +84,16 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
  * Must be called inside an epoch section; the table stays valid until the
  * section ends. Returns XETS_OK, XETS_BUSY (retry later) or XETS_BADARG. */
 int table_enter(ErlNifEnv *env, ERL_NIF_TERM tab, enum access want, table_t **out);
-/* As table_enter, without access or gate checks: for info/2 and friends. */
+/* As table_enter, without access or gate checks: for info/2 and friends,
+ * which then ask table_alive. */
 table_t *table_find(ErlNifEnv *env, ERL_NIF_TERM tab);
+/* Whether t is alive: not deleted, and its owner alive or, the owner being
+ * dead, its heir now the owner. A table whose owner has died is buried (or
+ * handed to its heir) here and now if the owner monitor has not done it
+ * yet, so that no one sees a dead owner's table after the owner's links
+ * and monitors fire, as in ets. Inside an epoch section or with a
+ * reference to t. */
+bool table_alive(ErlNifEnv *env, table_t *t);
 
 /* The term naming the table to its users: its name if named, else its tid. */
 ERL_NIF_TERM table_id_term(ErlNifEnv *env, table_t *t);
@@ -115,8 +123,8 @@ int table_give_away(ErlNifEnv *env, table_t *t, ErlNifPid to, ERL_NIF_TERM data)
 void table_set_heir(ErlNifEnv *env, table_t *t, const ErlNifPid *heir, ERL_NIF_TERM data);
 /* safe_fixtable/2 for the calling process. */
 int table_fix(ErlNifEnv *env, table_t *t, bool on);
-/* All live tables as a list of id terms. */
-ERL_NIF_TERM table_all(ErlNifEnv *env);
+/* All live tables as a list of id terms. XETS_OK or XETS_NOMEM. */
+int table_all(ErlNifEnv *env, ERL_NIF_TERM *out);
 
 extern ErlNifResourceType *table_resource_type;
 

@@ -21,7 +21,7 @@ static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
 static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
 static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
 static ERL_NIF_TERM atom_results, atom_count, atom_delete, atom_replace, atom_deferred;
-static ERL_NIF_TERM atom_lookup, atom_continue;
+static ERL_NIF_TERM atom_lookup, atom_walk, atom_continue;
 
 /* Lists longer than this (about a millisecond of preparing and publishing
  * here) are inserted on a dirty scheduler; the table is closed to other
@@ -329,7 +329,7 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     (void)argc;
     epoch_enter();
     table_t *t = table_find(env, argv[0]);
-    if (t == NULL || atomic_load(&t->dead)) {
+    if (t == NULL || !table_alive(env, t)) {
         epoch_exit();
         /* As ets: a tid of a deleted table or an unused name is undefined,
          * any other reference is not a table identifier at all. */
@@ -385,7 +385,7 @@ static ERL_NIF_TERM stats_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
      * the table exists (if it is deleted meanwhile, stats are of nothing). */
     table_t *t = table_find(env, argv[0]);
     struct store_stats st;
-    bool has = t != NULL && !atomic_load(&t->dead) && t->ops->stats != NULL &&
+    bool has = t != NULL && table_alive(env, t) && t->ops->stats != NULL &&
                t->ops->stats(table_store(t), &st) == XETS_OK;
     epoch_exit();
     if (!has)
@@ -406,7 +406,7 @@ static ERL_NIF_TERM whereis_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
         return enif_make_badarg(env);
     epoch_enter();
     table_t *t = table_find(env, argv[0]);
-    ERL_NIF_TERM r = t != NULL && !atomic_load(&t->dead) ? enif_make_resource(env, t)
+    ERL_NIF_TERM r = t != NULL && table_alive(env, t) ? enif_make_resource(env, t)
                                                           : atom_undefined;
     epoch_exit();
     return r;
@@ -416,7 +416,8 @@ static ERL_NIF_TERM all_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
     (void)argv;
-    return table_all(env);
+    ERL_NIF_TERM all;
+    return table_all(env, &all) == XETS_OK ? all : raise_nomem(env);
 }
 
 /* ---- single-key reads -------------------------------------------------- */
@@ -1087,14 +1088,15 @@ static bool is_hash(table_t *t)
 }
 
 /* What a step (first, next and their reverses) answers: the key, or with
- * What = lookup (first_lookup/1 and friends of OTP 27) {Key, Objects}, the
- * objects read in the same visit as the key. */
+ * What = lookup (first_lookup/1 and friends of OTP 27) or walk (xets's
+ * own walks: table/2, i/1) {Key, Objects}, the objects read in the same
+ * visit as the key. */
 static chunk_ctx_t step_ctx(ErlNifEnv *env, table_t *t, ERL_NIF_TERM what)
 {
     return (chunk_ctx_t){.env = env,
                          .keypos = t->keypos,
                          .key_only = true,
-                         .with_objects = what == atom_lookup,
+                         .with_objects = what == atom_lookup || what == atom_walk,
                          .objects = enif_make_list(env, 0)};
 }
 
@@ -1119,8 +1121,8 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     return step_result(env, st, &c);
 }
 
-/* next/prev: next(Tab, Key, forward | backward, key | lookup). On hash
- * tables the key must be in the table unless the table is fixed (ETS
+/* next/prev: next(Tab, Key, forward | backward, key | lookup | walk). On
+ * hash tables the key must be in the table unless the table is fixed (ETS
  * raises badarg). */
 static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -1128,11 +1130,12 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     kbuf_t kb;
     ENTER_KEY(env, ACCESS_READ, t, kb, "next", next_nif);
     store_t *s = table_store(t);
-    /* As ets: on ordered_set the end marker is no key to step from; hash
-     * tables step only from a key they hold, unless fixed. */
+    /* As ets: on ordered_set the end marker is no key to step from (but
+     * xets's walks go on past an object whose key it is); hash tables step
+     * only from a key they hold, unless fixed. */
     if (is_hash(t) ? atomic_load(&t->fix_count) == 0 &&
                          t->ops->get(s, kb.p, kb.len, stop_at_first, NULL) == XETS_NOTFOUND
-                   : argv[1] == atom_end_of_table) {
+                   : argv[1] == atom_end_of_table && argv[3] != atom_walk) {
         leave_key(&kb);
         return enif_make_badarg(env);
     }
@@ -1476,6 +1479,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
         {&atom_replace, "replace"},
         {&atom_deferred, "deferred"},
         {&atom_lookup, "lookup"},
+        {&atom_walk, "walk"},
         {&atom_continue, "continue"},
     };
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)

@@ -28,6 +28,8 @@
 %% select_delete/2 are built on them); xets has them so that every name ets
 %% exports is here too.
 -export([internal_request_all/0, internal_delete_all/2, internal_select_delete/2]).
+%% For xets_qlc.
+-export([walk_step/3]).
 -export([file2tab/1, file2tab/2, tab2file/2, tab2file/3, tabfile_info/1]).
 -export([format_error/2]).
 
@@ -361,7 +363,7 @@ browse(#browse{tab = Tab, width = Width} = B, {Key, Objects}, Line, No) ->
                         N + 1
                 end, No, Shown),
     N = length(Shown),
-    browse(B, next_lookup(Tab, Key), Line + N, No + N).
+    browse(B, walk_step(Tab, Key, forward), Line + N, No + N).
 
 browse_filter(#browse{regexp = none}, Objects) ->
     Objects;
@@ -422,7 +424,7 @@ browse_nth(#browse{tab = Tab} = B, {Key, Objects}, N) ->
     Shown = browse_filter(B, Objects),
     case length(Shown) of
         Len when N =< Len -> [lists:nth(N, Shown) || N >= 1];
-        Len -> browse_nth(B, next_lookup(Tab, Key), N - Len)
+        Len -> browse_nth(B, walk_step(Tab, Key, forward), N - Len)
     end.
 
 %% @doc Replaces the table's objects with those InitFun gives: InitFun(read)
@@ -670,6 +672,14 @@ next_lookup(Tab, Key) ->
 -spec prev(tab(), term()) -> term() | '$end_of_table'.
 prev(Tab, Key) ->
     ?CALL(xets_nif:next(Tab, Key, backward, key), [Tab, Key]).
+
+%% @doc The step of a walk of xets's own (i/1, table/2): as next_lookup/2
+%% (forward) or prev_lookup/2 (backward), but it steps from an ordered_set
+%% key '$end_of_table' too, so that the walk does not stop there as ets's
+%% do.
+-spec walk_step(tab(), term(), forward | backward) -> {term(), [tuple()]} | '$end_of_table'.
+walk_step(Tab, Key, Dir) ->
+    ?CALL(xets_nif:next(Tab, Key, Dir, walk), [Tab, Key, Dir]).
 
 %% @doc The key before Key and its objects, read together (OTP 27).
 -spec prev_lookup(tab(), term()) -> {term(), [tuple()]} | '$end_of_table'.

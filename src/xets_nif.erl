@@ -49,7 +49,9 @@ take(_Tab, _Key) -> ?NIF.
 delete_object(_Tab, _Object) -> ?NIF.
 delete_all_objects(_Tab) -> ?NIF.
 update(_Tab, _Key, _Spec, _Counter, _Default) -> ?NIF.
-%% The first key, or with What = lookup {Key, Objects}.
+%% The first key, or with What = lookup {Key, Objects}. next/4 with What =
+%% walk answers as with lookup, and steps from an ordered_set key
+%% '$end_of_table' too (ets's next/2 refuses to).
 first(_Tab, _Dir, _What) -> ?NIF.
 next(_Tab, _Key, _Dir, _What) -> ?NIF.
 %% Slot I: [Object], '$end_of_table', or {continue, Left, Cursor} to be

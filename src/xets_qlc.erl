@@ -68,20 +68,20 @@ handle(Tab, Options, #opts{traverse = Traverse, n_objects = N}, QlcOptions) ->
 
 %% The objects as a lazy list: each tail is a fun that reads on.
 traversal(Tab, first_next, _N) ->
-    fun() -> steps(Tab, next, xets:first_lookup(Tab)) end;
+    fun() -> steps(Tab, forward, xets:first_lookup(Tab)) end;
 traversal(Tab, last_prev, _N) ->
-    fun() -> steps(Tab, prev, xets:last_lookup(Tab)) end;
+    fun() -> steps(Tab, backward, xets:last_lookup(Tab)) end;
 traversal(Tab, select, N) ->
     fun(MS) -> chunks(xets:select(Tab, MS, N)) end;
 traversal(Tab, {select, MS}, N) ->
     fun() -> chunks(xets:select(Tab, MS, N)) end.
 
+%% Unlike ets's, the walk goes on past an object whose key is
+%% '$end_of_table' (README, Differences from ets).
 steps(_Tab, _Dir, '$end_of_table') ->
     [];
-steps(Tab, next, {Key, Objects}) ->
-    Objects ++ fun() -> steps(Tab, next, xets:next_lookup(Tab, Key)) end;
-steps(Tab, prev, {Key, Objects}) ->
-    Objects ++ fun() -> steps(Tab, prev, xets:prev_lookup(Tab, Key)) end.
+steps(Tab, Dir, {Key, Objects}) ->
+    Objects ++ fun() -> steps(Tab, Dir, xets:walk_step(Tab, Key, Dir)) end.
 
 chunks('$end_of_table') ->
     [];

@@ -40,6 +40,7 @@
          to_dets_from_dets_round_trip_through_a_dets_file/1,
          from_dets_to_dets_bad_arguments_raise_as_ets/1,
          i_browses_a_table_as_ets_does/1,
+         walks_go_on_past_an_object_whose_key_is_end_of_table/1,
          table_qlc_queries_see_every_object_with_each_traversal/1,
          table_qlc_key_queries_are_lookups/1,
          table_bad_options_raise_badarg/1,
@@ -82,6 +83,7 @@ groups() ->
              to_dets_from_dets_round_trip_through_a_dets_file,
              from_dets_to_dets_bad_arguments_raise_as_ets,
              i_browses_a_table_as_ets_does,
+             walks_go_on_past_an_object_whose_key_is_end_of_table,
              table_qlc_queries_see_every_object_with_each_traversal,
              table_qlc_key_queries_are_lookups,
              table_bad_options_raise_badarg,
@@ -381,6 +383,32 @@ i_browses_a_table_as_ets_does(Config) ->
     ?EQ(P, screen(fun() -> ?M:i(?T, 100) end, ["k\n"], Ordered)),
     ?EQ(P, ?M:info(?T, size)),
     ?EQ(P, ?M:i(?T)).
+
+%% ets's foldl/3, foldr/3, table/2 walks and i/1 take an object whose key
+%% is '$end_of_table' for the end of the table and stop there; xets's visit
+%% every object (README, Differences from ets).
+walks_go_on_past_an_object_whose_key_is_end_of_table(Config) ->
+    Type = ?config(type, Config),
+    Objects = [{'$end_of_table', 1}, {a, 2}, {b, 3}, {zz, 4}],
+    Walks = [{foldl, fun(M, T) -> M:foldl(fun(O, A) -> [O | A] end, [], T) end},
+             {foldr, fun(M, T) -> M:foldr(fun(O, A) -> [O | A] end, [], T) end},
+             {first_next, fun(M, T) -> qlc:e(M:table(T, [{traverse, first_next}])) end},
+             {last_prev, fun(M, T) -> qlc:e(M:table(T, [{traverse, last_prev}])) end},
+             {i, fun(M, T) ->
+                         {ok, Lines} = screen(fun() -> M:i(T) end, ["q\n"], true),
+                         [L || L <- Lines, lists:prefix("<", L)]
+                 end}],
+    Seen = [{Mod, Walk, length(F(Mod, T))}
+            || Mod <- [ets, xets],
+               T <- [begin T0 = Mod:new(walks, [Type]), Mod:insert(T0, Objects), T0 end],
+               {Walk, F} <- Walks],
+    [{xets, Walk, 4} = lists:keyfind(Walk, 2, [S || {xets, _, _} = S <- Seen])
+     || {Walk, _} <- Walks],
+    %% In term order, the key comes first: ets's forward walks see nothing.
+    Type =:= ordered_set andalso
+        ([{ets, foldl, 0}, {ets, foldr, 3}, {ets, first_next, 0}, {ets, last_prev, 3}, {ets, i, 0}]
+             = [S || {ets, _, _} = S <- Seen]),
+    ok.
 
 %% What F prints, as lines (sorted unless Ordered), and its result, with
 %% Answers typed at its prompts (then end of file).

@@ -136,3 +136,52 @@ folds_do_not_fix_the_table_test() ->
     xets:insert(X, {a}),
     ?assertEqual([true], ets:foldl(fun(_, A) -> [ets:info(E, fixed) | A] end, [], E)),
     ?assertEqual([false], xets:foldl(fun(_, A) -> [xets:info(X, fixed) | A] end, [], X)).
+
+%% ets hands a dead owner's table to its heir before the owner's links and
+%% monitors fire. xets learns of the death from a monitor of its own, which
+%% fires after the owner's links and after the monitors set on the owner
+%% before the table was created or given to it: a heir linked to the owner
+%% gets the owner's 'EXIT' first, then 'ETS-TRANSFER'; a heir monitoring the
+%% owner since before then gets 'DOWN' first. A monitor set afterwards
+%% fires after the transfer, as in ets (the lifecycle suite checks that).
+heir_hears_of_the_owners_death_before_the_transfer_test() ->
+    Flag = process_flag(trap_exit, true),
+    Orders = [{M, How, heir_order(M, How)} || How <- [link, early_monitor, late_monitor],
+                                             M <- [ets, xets]],
+    process_flag(trap_exit, Flag),
+    ?assertEqual([{ets, link, transfer}, {xets, link, death},
+                  {ets, early_monitor, transfer}, {xets, early_monitor, death},
+                  {ets, late_monitor, transfer}, {xets, late_monitor, transfer}], Orders).
+
+%% What the heir receives first when the owner exits: the transfer or the
+%% news of the death.
+heir_order(M, How) ->
+    Heir = self(),
+    Owner = spawn(fun() ->
+                          receive start -> ok end,
+                          T = M:new(t, [{heir, Heir, x}]),
+                          Heir ! {made, self()},
+                          receive {go, _} -> M:info(T, size) end
+                  end),
+    Ref = case How of
+              link -> link(Owner), make_ref();
+              early_monitor -> monitor(process, Owner);
+              late_monitor -> make_ref()
+          end,
+    Owner ! start,
+    receive {made, Owner} -> ok end,
+    Ref1 = case How of
+               late_monitor -> monitor(process, Owner);
+               _ -> Ref
+           end,
+    Owner ! {go, self()},
+    First = receive
+                {'ETS-TRANSFER', T, Owner, x} -> M:delete(T), transfer;
+                {'EXIT', Owner, _} -> death;
+                {'DOWN', Ref1, process, Owner, _} -> death
+            end,
+    First =:= transfer orelse
+        receive {'ETS-TRANSFER', T1, Owner, x} -> M:delete(T1) after 5000 -> error(no_transfer) end,
+    receive {'EXIT', Owner, _} -> ok after 100 -> ok end,
+    demonitor(Ref1, [flush]),
+    First.

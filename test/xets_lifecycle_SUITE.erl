@@ -14,6 +14,7 @@
 
 -export([owner_exit_deletes_the_table/1,
          table_is_gone_before_the_owners_down_message/1,
+         dead_owners_tables_are_gone_for_whoever_hears_of_the_death/1,
          heir_receives_the_table_on_owner_exit/1,
          heir_transfer_arrives_before_the_owners_down_message/1,
          dead_heir_at_owner_exit_means_the_table_is_deleted/1,
@@ -36,6 +37,7 @@ suite() ->
 all() ->
     [owner_exit_deletes_the_table,
      table_is_gone_before_the_owners_down_message,
+     dead_owners_tables_are_gone_for_whoever_hears_of_the_death,
      heir_receives_the_table_on_owner_exit,
      heir_transfer_arrives_before_the_owners_down_message,
      dead_heir_at_owner_exit_means_the_table_is_deleted,
@@ -123,6 +125,73 @@ gone_at_down(M) ->
     [{still_there, length([S || S <- Seen, S =/= undefined, S =/= creation_failed])},
      {creation_failed, length([S || S <- Seen, S =:= creation_failed])},
      {name_free, wait_until(fun() -> M:whereis(lc_gone) =:= undefined end)}].
+
+%% The same for a supervisor-like watcher, linked to and monitoring two
+%% owners of many named tables, on different schedulers: at the owner's
+%% 'EXIT' and at its 'DOWN', each of its tables is gone for every call
+%% (whereis/1, info/1, all/0, lookup/2), and new/2 can take each name again;
+%% a table with a heir is the heir's. (xets hears of an owner's death from
+%% a monitor of its own, which fires among the watcher's in any order.)
+dead_owners_tables_are_gone_for_whoever_hears_of_the_death(Config) ->
+    [{seen_alive, 0}, {heir_not_owner, 0}, {rounds, 40}] =
+        same(Config, fun gone_for_watcher/1).
+
+gone_for_watcher(M) ->
+    Seen = [watch_round(M, Round) || Round <- lists:seq(1, 40)],
+    [{seen_alive, lists:sum([A || {A, _} <- Seen])},
+     {heir_not_owner, lists:sum([H || {_, H} <- Seen])},
+     {rounds, length(Seen)}].
+
+watch_round(M, Round) ->
+    Self = self(),
+    Flag = process_flag(trap_exit, true),
+    Schedulers = erlang:system_info(schedulers_online),
+    Owners = [begin
+                  Names = [list_to_atom(lists:concat([lc_watch_, N, "_", I]))
+                           || I <- lists:seq(1, 250)],
+                  Heir = case N of
+                             1 -> [];
+                             2 -> [{heir, Self, Round}]
+                         end,
+                  Pid = spawn_opt(fun() ->
+                                          Tabs = [{Name, M:new(Name, [named_table, public | Heir])}
+                                                  || Name <- Names],
+                                          Self ! {made, self(), Tabs},
+                                          receive go -> ok end
+                                  end, [link, {scheduler, 1 + N rem Schedulers}]),
+                  Ref = monitor(process, Pid),
+                  Tabs = receive {made, Pid, Ts} -> Ts end,
+                  {Pid, Ref, Tabs, Heir =/= []}
+              end || N <- [1, 2]],
+    [Pid ! go || {Pid, _, _, _} <- Owners],
+    %% Either signal may come first: the tables must be gone at the first.
+    Checks = [receive
+                  {'EXIT', Pid, _} ->
+                      C = watch_check(M, Tabs, HasHeir),
+                      demonitor(Ref, [flush]),
+                      C;
+                  {'DOWN', Ref, process, Pid, _} ->
+                      C = watch_check(M, Tabs, HasHeir),
+                      receive {'EXIT', Pid, _} -> C end
+              end || {Pid, Ref, Tabs, HasHeir} <- Owners],
+    [receive {'ETS-TRANSFER', T, _, Round} -> M:delete(T) after 5000 -> ok end
+     || {_, _, Tabs, true} <- Owners, {_, T} <- Tabs],
+    process_flag(trap_exit, Flag),
+    {lists:sum([A || {A, _} <- Checks]), lists:sum([H || {_, H} <- Checks])}.
+
+%% How many of the dead owner's tables are still seen, and (with a heir)
+%% how many are not the heir's.
+watch_check(M, Tabs, false) ->
+    All = M:all(),
+    Alive = [Name || {Name, Tab} <- Tabs,
+                     M:whereis(Name) =/= undefined orelse M:info(Tab) =/= undefined orelse
+                         lists:member(Tab, All) orelse
+                         t(fun() -> M:lookup(Tab, k) end) =/= {error, badarg} orelse
+                         new_and_delete(M, Name, [named_table]) =/= {ok, true}],
+    {length(Alive), 0};
+watch_check(M, Tabs, true) ->
+    Self = self(),
+    {0, length([Name || {Name, _} <- Tabs, M:info(Name, owner) =/= Self])}.
 
 %%====================================================================
 %% Heirs
