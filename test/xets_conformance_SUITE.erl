@@ -59,6 +59,7 @@
          fixed_hash_traversal_survives_deleting_visited_keys/1,
          tab2list_as_ets/1,
          foldl_foldr_as_ets/1,
+         folds_and_tab2list_follow_first_next_and_lookup_order/1,
          fold_propagates_exceptions_of_the_fun/1,
          safe_fixtable_counts_and_info_as_ets/1,
          info_1_as_ets/1,
@@ -113,6 +114,7 @@ groups() ->
              fixed_hash_traversal_survives_deleting_visited_keys,
              tab2list_as_ets,
              foldl_foldr_as_ets,
+             folds_and_tab2list_follow_first_next_and_lookup_order,
              fold_propagates_exceptions_of_the_fun,
              safe_fixtable_counts_and_info_as_ets,
              info_1_as_ets,
@@ -663,6 +665,28 @@ foldl_foldr_as_ets(Config) ->
     ?EQU(P, ?M:tab2list(?T)),
     ?EQ(P, ?M:foldl(not_a_fun, [], ?T)),
     ?EQ(P, ?M:foldl(fun(_) -> x end, [], ?T)).
+
+%% The order of folds and tab2list/1 over 5,000 keys (many chunks), the
+%% objects of a bag's key inserted apart: foldl visits the keys in
+%% first/next order, each key's objects in lookup order; foldr the keys in
+%% last/prev order (first/next on the hash types, which have one order),
+%% each key's objects in reverse; tab2list/1 is the reverse of what foldr
+%% visits. So it is for ets, and for the module under test over its own
+%% order.
+folds_and_tab2list_follow_first_next_and_lookup_order(Config) ->
+    P = pair(Config, [public]),
+    Objects = [{K, I} || K <- lists:seq(1, 5000), I <- lists:seq(1, K rem 4 + 1)] ++
+        [{0, I} || I <- lists:seq(1, 2500)],
+    insert_each(P, shuffle(Objects)),
+    lists:foreach(
+      fun({M, T}) ->
+              Keys = walk(M, T, first, next),
+              Visits = fun(Fold) -> lists:reverse(M:Fold(fun(O, A) -> [O | A] end, [], T)) end,
+              Foldr = [O || K <- walk(M, T, last, prev), O <- lists:reverse(M:lookup(T, K))],
+              {M, foldl, true} = {M, foldl, Visits(foldl) =:= [O || K <- Keys, O <- M:lookup(T, K)]},
+              {M, foldr, true} = {M, foldr, Visits(foldr) =:= Foldr},
+              {M, tab2list, true} = {M, tab2list, M:tab2list(T) =:= lists:reverse(Foldr)}
+      end, [{ets, P#p.e}, {P#p.mod, P#p.x}]).
 
 fold_propagates_exceptions_of_the_fun(Config) ->
     P = pair(Config, [public]),
