@@ -65,6 +65,7 @@
          info_1_as_ets/1,
          info_2_every_item_as_ets/1,
          memory_is_positive_and_grows_with_data/1,
+         memory_depends_on_the_contents_not_on_the_order_of_their_inserts/1,
          rename_and_whereis_as_ets/1,
          give_away_as_ets/1,
          setopts_as_ets/1,
@@ -120,6 +121,7 @@ groups() ->
              info_1_as_ets,
              info_2_every_item_as_ets,
              memory_is_positive_and_grows_with_data,
+             memory_depends_on_the_contents_not_on_the_order_of_their_inserts,
              rename_and_whereis_as_ets,
              give_away_as_ets,
              setopts_as_ets,
@@ -790,6 +792,44 @@ memory_is_positive_and_grows_with_data(Config) ->
                {is_integer(M0) andalso M0 > 0, M1 > M0, M2 > M1, M3 < M2,
                 [{memory, M3}] =:= [I || {memory, _} = I <- ?M:info(?T)]}
            end).
+
+%% The same objects inserted one by one sorted, reversed or shuffled (two
+%% ways), in one list, or loaded by file2tab/1 from a dump of one of those
+%% tables, give the same info(T, memory): 100, 1,000 and 10,000 objects, a
+%% bag's keys holding three. So for ets, and for the module under test
+%% (whose ordered_set takes its nodes' heights from their keys, not from
+%% chance).
+memory_depends_on_the_contents_not_on_the_order_of_their_inserts(Config) ->
+    Type = ?config(type, Config),
+    File = filename:join(?config(priv_dir, Config), "memory.tab"),
+    lists:foreach(
+      fun({M, N}) ->
+              Objects = [{key(Type, I), I} || I <- lists:seq(1, N)],
+              Loads = [{sorted, Objects}, {reversed, lists:reverse(Objects)},
+                       {shuffled, shuffle(Objects)}, {shuffled, shuffle(Objects)}],
+              Each = [{How, memory_after(M, Type, fun(T) -> [M:insert(T, O) || O <- Os] end)}
+                      || {How, Os} <- Loads],
+              List = memory_after(M, Type, fun(T) -> M:insert(T, shuffle(Objects)) end),
+              Dumped = memory_after(M, Type, fun(T) -> [M:insert(T, O) || O <- shuffle(Objects)],
+                                                       ok = M:tab2file(T, File)
+                                             end),
+              {ok, Loaded} = M:file2tab(File),
+              FromFile = M:info(Loaded, memory),
+              M:delete(Loaded),
+              Memories = [Memory || {_, Memory} <- Each] ++ [List, Dumped, FromFile],
+              {M, N, [_]} = {M, N, lists:usort(Memories)}
+      end, [{M, N} || M <- [ets, ?config(mod, Config)], N <- [100, 1000, 10000]]).
+
+%% A bag's keys hold three objects each; a set's one.
+key(Type, I) when Type =:= bag; Type =:= duplicate_bag -> I div 3;
+key(_Type, I) -> I.
+
+memory_after(M, Type, Fill) ->
+    T = M:new(memory, [Type, public]),
+    Fill(T),
+    Memory = M:info(T, memory),
+    M:delete(T),
+    Memory.
 
 %%====================================================================
 %% rename, whereis, give_away, setopts
