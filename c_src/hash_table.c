@@ -560,12 +560,32 @@ static size_t ht_size(store_t *s)
     return n;
 }
 
+/* The bits that hold n objects at HT_GROW_LOAD per bucket, growing from
+ * bits. */
+static unsigned ht_fit_bits(size_t n, unsigned bits)
+{
+    while (bits < HT_MAX_BITS && n / HT_GROW_LOAD > ((size_t)1 << bits))
+        bits++;
+    return bits;
+}
+
+/* The directory counts the segments that a growth due now will allocate
+ * (ht_resize): a stripe's load check starts it some writes later, after a
+ * number that depends on which stripes the keys fell in, so that counting
+ * only what is allocated would give equal contents inserted in another
+ * order another memory. */
 static size_t ht_memory(store_t *s)
 {
-    size_t n = sizeof *s + atomic_load_explicit(&s->dir_bytes, memory_order_relaxed);
+    size_t m = sizeof *s + atomic_load_explicit(&s->dir_bytes, memory_order_relaxed);
     for (unsigned i = 0; i < HT_NSTRIPES; i++)
-        n += atomic_load_explicit(&s->stripe[i].bytes, memory_order_relaxed);
-    return n;
+        m += atomic_load_explicit(&s->stripe[i].bytes, memory_order_relaxed);
+    unsigned bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
+    uint64_t reap_hi = atomic_load_explicit(&s->reap_hi, memory_order_relaxed);
+    unsigned want = ht_fit_bits(ht_size(s), bits);
+    for (unsigned k = bits; k < want; k++)
+        if (reap_hi <= (uint64_t)1 << k)
+            m += ((size_t)1 << k) * sizeof(ht_link_t);
+    return m;
 }
 
 /* Whether the stripe's own load suggests the table should be resized. The
@@ -596,20 +616,21 @@ static void ht_resize(store_t *s)
         return;
     size_t n = ht_size(s);
     unsigned bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
-    unsigned want = bits;
+    unsigned want = ht_fit_bits(n, bits);
     uint64_t reap_hi = atomic_load_explicit(&s->reap_hi, memory_order_relaxed);
-    while (want < HT_MAX_BITS && n / HT_GROW_LOAD > ((size_t)1 << want)) {
-        uint64_t lo = (uint64_t)1 << want;
+    for (unsigned k = bits; k < want; k++) {
+        uint64_t lo = (uint64_t)1 << k;
         if (reap_hi <= lo) {
             /* Zeroed: no dummy in it is live. */
             ht_link_t *seg = calloc(lo, sizeof *seg);
-            if (seg == NULL)
+            if (seg == NULL) {
+                want = k;
                 break;
+            }
             /* Release: a writer that sees the new bits also sees the segment. */
-            atomic_store_explicit(&s->seg[want], seg, memory_order_release);
+            atomic_store_explicit(&s->seg[k], seg, memory_order_release);
             ht_add(&s->dir_bytes, lo * sizeof *seg);
         }
-        want++;
         if (reap_hi < lo << 1)
             reap_hi = lo << 1;
     }

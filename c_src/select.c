@@ -14,13 +14,20 @@
  * select_delete and select_replace decide during the scan and write after
  * it (a store's callbacks must not call back into it): each write applies
  * only if the object is still the one that matched, so each object is
- * deleted or replaced atomically, as in ETS. */
+ * deleted or replaced atomically, as in ETS.
+ *
+ * Results are consed as they are made, in front of the list the caller
+ * passes: a chunk's list holds them in the reverse of the order visited,
+ * and a traversal that hands each chunk's list to the next builds ets's
+ * order of results (the reverse of a hash table's, a bag's keys taken
+ * newest first: key_group.h) with no copy (xets.erl, results/1). */
 #include "select.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "chunk.h"
+#include "key_group.h"
 #include "match.h"
 #include "status.h"
 #include "term_key.h"
@@ -446,23 +453,23 @@ typedef struct chunk {
     const select_plan_t *p;
     enum select_op op;
     enum scan_dir dir;
-    bool defer;   /* objects go to Erlang */
+    bool bag;      /* a key may hold several objects */
+    bool defer;    /* objects go to Erlang */
     bool in_range; /* check the plan's lower and upper bounds */
     match_scratch_t scratch;
     ErlNifEnv *scratch_env; /* duplicate_bag replace: fingerprints */
-    ERL_NIF_TERM list;      /* reversed */
+    ERL_NIF_TERM list;      /* reversed; results in front of the caller's tail */
     size_t items, count, cap, visited, max_visits, bytes;
     ErlNifTime deadline; /* microseconds, monotonic */
     bool full, past;
-    /* The key group being visited: its key (in the store, valid for the
-     * epoch section) and how many of its objects were met. A bag's key may
-     * have more objects than a chunk takes: a chunk ends after an object,
-     * and the next resumes after the objects of that key it has seen. */
-    const unsigned char *group_key;
-    size_t group_klen, seen;
-    size_t skip; /* resuming: objects of the cursor's key seen already */
-    bytes_t cursor; /* where a full chunk stopped, with cursor_seen */
-    size_t cursor_seen;
+    /* A bag's key is taken newest first (key_group.h), and a chunk may end
+     * inside it: the next resumes with the key's objects older than the
+     * last one taken, which are the first `group_max' the store visits
+     * (so objects added to the key since are not met). */
+    key_group_t group;
+    size_t group_max;
+    bytes_t cursor; /* where a full chunk stopped, with cursor_left */
+    size_t cursor_left;
     pending_t *pend;
     size_t npend, pend_cap;
     int st;
@@ -562,23 +569,49 @@ static bool spent(const chunk_t *c)
     return c->visited >= c->max_visits || chunk_late(c->visited, c->deadline);
 }
 
+/* Runs the plan on r, the object after which `left' objects of its key
+ * remain to be taken (0 but in a bag), and ends the chunk there if it is
+ * full. */
+static void take(chunk_t *c, const rec_t *r, size_t left)
+{
+    /* All but a count in C copy what matches (a result, an object for
+     * Erlang, a pending write): decided before anything is, the chunk is
+     * then done again on a dirty scheduler. */
+    if ((c->op != SELECT_COUNT || c->defer) && too_long_here(r->vlen)) {
+        c->st = XETS_DIRTY;
+        return;
+    }
+    c->visited++;
+    process(c, r);
+    if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
+        c->full = true;
+        c->cursor_left = left;
+        if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
+            c->st = XETS_NOMEM;
+    }
+}
+
+/* Whether the chunk takes more objects. */
+static bool goes_on(const chunk_t *c)
+{
+    return !c->full && !c->past && c->st == XETS_OK;
+}
+
+/* Takes the gathered objects of a bag's key, newest first, as far as the
+ * chunk goes. Returns goes_on(). */
+static bool take_group(chunk_t *c)
+{
+    for (size_t i = c->group.n; i-- > 0 && goes_on(c);)
+        take(c, &c->group.rec[i], i);
+    c->group.n = 0;
+    return goes_on(c);
+}
+
 static int visit(void *vctx, const rec_t *r)
 {
     chunk_t *c = vctx;
     const select_plan_t *p = c->p;
-    if (c->past || c->st != XETS_OK)
-        return 1;
-    /* Only a bag's key has several objects, which a cursor counts: the
-     * keys of a set or an ordered_set are all distinct, no need to compare. */
-    bool bag = p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
-    bool same = bag && c->group_key != NULL && c->group_klen == r->klen &&
-                memcmp(c->group_key, r->key, r->klen) == 0;
-    /* The rest of a key group after a stop is the next chunk's, but for a
-     * delete: the objects it takes would shift the rest of the key, and
-     * the next chunk, skipping as many as were seen, would pass over some.
-     * So a delete decides a bag's key in one chunk. */
-    bool whole_key = bag && c->op == SELECT_DELETE;
-    if (c->full && !(whole_key && same))
+    if (!goes_on(c))
         return 1;
     if (c->in_range) {
         const krange_t *k = &p->range;
@@ -591,29 +624,19 @@ static int visit(void *vctx, const rec_t *r)
         if (below || above)
             return 0;
     }
-    c->seen = same ? c->seen + 1 : 1;
-    c->group_key = r->key;
-    c->group_klen = r->klen;
-    if (c->seen <= c->skip)
-        return 0;
-    /* All but a count in C copy what matches (a result, an object for
-     * Erlang, a pending write): decided before anything is, the chunk is
-     * then done again on a dirty scheduler. */
-    if ((c->op != SELECT_COUNT || c->defer) && too_long_here(r->vlen)) {
-        c->st = XETS_DIRTY;
+    if (!c->bag) {
+        take(c, r, 0);
+        return !goes_on(c);
+    }
+    /* The store visits a key's objects together: another key's object
+     * means the gathered key is whole. */
+    if (key_group_ends(&c->group, r) && !take_group(c))
+        return 1;
+    if (c->group.n < c->group_max && key_group_add(&c->group, r) != XETS_OK) {
+        c->st = XETS_NOMEM;
         return 1;
     }
-    c->visited++;
-    process(c, r);
-    if (c->full) {
-        c->cursor_seen = c->seen; /* a delete finishing its key */
-    } else if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
-        c->full = true;
-        c->cursor_seen = c->seen;
-        if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
-            c->st = XETS_NOMEM;
-    }
-    return (c->full && !whole_key) || c->st != XETS_OK;
+    return 0;
 }
 
 /* The first key of the plan's list strictly after cursor in direction dir,
@@ -639,14 +662,14 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
 {
     const select_plan_t *p = c->p;
     size_t i = first_key(p, cursor, c->dir);
-    while (i < p->nkeys && !c->full && c->st == XETS_OK) {
+    while (i < p->nkeys && goes_on(c)) {
         const bytes_t *k = &p->keys[i];
-        c->seen = 0;
         t->ops->get(s, k->p, k->len, visit, c);
+        take_group(c);
         c->visited += !c->full; /* a key looked up costs a visit, found or not */
         if (!c->full && spent(c)) {
             c->full = true;
-            c->cursor_seen = c->seen;
+            c->cursor_left = 0;
             c->st = bytes_set(&c->cursor, k->p, k->len);
         }
         if (c->dir == SCAN_FORWARD)
@@ -656,7 +679,7 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
     }
     /* ets knows it is done when it stopped after a key, not inside a bag's
      * key (even after its last object). */
-    bool inside = c->full && p->type != TYPE_SET && p->type != TYPE_ORDERED_SET;
+    bool inside = c->full && c->bag;
     if (i == p->nkeys && p->lookups_end && !inside)
         c->past = true;
 }
@@ -695,8 +718,8 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
         }
         after = alen > 0 ? from : NULL;
     }
-    if (t->ops->scan(s, after, alen, c->dir, visit, c) == XETS_END)
-        c->past = true;
+    t->ops->scan(s, after, alen, c->dir, visit, c);
+    take_group(c); /* the last key the scan visited */
     free(from);
 }
 
@@ -704,33 +727,39 @@ static int apply_pending(chunk_t *c, table_t *t);
 
 static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                      const select_cursor_t *cursor, enum scan_dir dir, enum select_op op, size_t cap,
-                     bool defer, ERL_NIF_TERM *items, ERL_NIF_TERM *next)
+                     ERL_NIF_TERM tail, bool defer, size_t *n, ERL_NIF_TERM *items,
+                     ERL_NIF_TERM *next)
 {
+    bool ordered = p->type == TYPE_ORDERED_SET;
     chunk_t c = {.env = env,
                  .p = p,
                  .op = op,
-                 .dir = dir,
+                 /* A hash table has no order to reverse: as in ets,
+                  * select_reverse is select there. */
+                 .dir = ordered ? dir : SCAN_FORWARD,
+                 .bag = !ordered && p->type != TYPE_SET,
                  .defer = defer,
-                 .list = enif_make_list(env, 0),
+                 .list = defer ? enif_make_list(env, 0) : tail,
                  .cap = cap > 0 ? cap : 1,
                  .max_visits = op == SELECT_COUNT && !defer ? COUNT_VISITS : CHUNK_VISITS,
                  .deadline = chunk_deadline(),
+                 .group_max = SIZE_MAX,
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
+    key_group_init(&c.group);
     store_t *s = table_store(t);
-    if (cursor != NULL && cursor->seen > 0 && p->type != TYPE_SET &&
-        p->type != TYPE_ORDERED_SET) {
+    if (cursor != NULL && cursor->left > 0 && c.bag) {
         /* The rest of the key the last chunk stopped in. */
-        c.skip = cursor->seen;
+        c.group_max = cursor->left;
         t->ops->get(s, cursor->key, cursor->klen, visit, &c);
-        c.skip = 0;
-        c.group_key = NULL;
+        take_group(&c);
+        c.group_max = SIZE_MAX;
     }
     if (p->nothing)
         c.past = true;
-    else if (!c.full && p->nkeys > 0)
+    else if (goes_on(&c) && p->nkeys > 0)
         visit_keys(&c, t, s, cursor);
-    else if (!c.full)
+    else if (goes_on(&c))
         visit_range(&c, t, s, cursor);
     if (!c.full)
         c.past = true;
@@ -738,20 +767,22 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
      * have written anything. */
     int st = c.st == XETS_OK ? apply_pending(&c, t) : c.st;
     if (st == XETS_OK) {
-        if (c.defer || op == SELECT_RESULTS) {
-            ERL_NIF_TERM rev = enif_make_list(env, 0), h;
-            for (ERL_NIF_TERM l = c.list; enif_get_list_cell(env, l, &h, &l);)
-                rev = enif_make_list_cell(env, h, rev);
-            *items = rev;
+        if (c.defer) {
+            /* In the order visited, for ets:match_spec_run_r/3. */
+            enif_make_reverse_list(env, c.list, items);
+            *n = c.items;
+        } else if (op == SELECT_RESULTS) {
+            *items = c.list;
+            *n = c.items;
         } else {
-            *items = enif_make_uint64(env, c.count);
+            *n = c.count;
         }
         if (c.past) {
             *next = atom_end_of_table;
         } else {
             ERL_NIF_TERM key;
             memcpy(enif_make_new_binary(env, c.cursor.len, &key), c.cursor.p, c.cursor.len);
-            *next = enif_make_tuple2(env, key, enif_make_uint64(env, c.cursor_seen));
+            *next = enif_make_tuple2(env, key, enif_make_uint64(env, c.cursor_left));
         }
     }
     for (size_t i = 0; i < c.npend; i++)
@@ -759,20 +790,21 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
     free(c.pend);
     if (c.scratch_env != NULL)
         enif_free_env(c.scratch_env);
+    key_group_free(&c.group);
     match_scratch_free(&c.scratch);
     free(c.cursor.p);
     return st;
 }
 
 int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
-                 enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
-                 ERL_NIF_TERM *items, ERL_NIF_TERM *next)
+                 enum scan_dir dir, enum select_op op, size_t cap, ERL_NIF_TERM tail,
+                 bool *deferred, size_t *n, ERL_NIF_TERM *items, ERL_NIF_TERM *next)
 {
     *deferred = !p->complete;
-    int st = run_chunk(env, t, p, cursor, dir, op, cap, *deferred, items, next);
+    int st = run_chunk(env, t, p, cursor, dir, op, cap, tail, *deferred, n, items, next);
     if (st == REDO_DEFERRED) {
         *deferred = true;
-        st = run_chunk(env, t, p, cursor, dir, op, cap, true, items, next);
+        st = run_chunk(env, t, p, cursor, dir, op, cap, tail, true, n, items, next);
     }
     return st;
 }

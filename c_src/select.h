@@ -7,8 +7,8 @@
  * parts of the keys, and guards comparing a key variable with constants,
  * give a range of the sortable encoding. Plans are
  * immutable resources, shared by the chunks of one traversal and by its
- * continuations. Each chunk is one short NIF call: it resumes strictly after
- * the key where the last one stopped. */
+ * continuations. Each chunk is one short NIF call: it resumes where the
+ * last one stopped. */
 #ifndef XETS_SELECT_H
 #define XETS_SELECT_H
 
@@ -31,28 +31,32 @@ int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan)
 /* The plan a term names, if it was made for a table like t; else NULL. */
 const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t *t);
 
-/* Where a chunk resumes: after the first `seen' objects of the key whose
- * encoding is key (after all of them if seen is 0). */
+/* Where a chunk resumes: after the key whose encoding is key, or, when
+ * left > 0, inside that bag key, with the `left' objects a lookup returns
+ * first (its oldest ones). */
 typedef struct select_cursor {
     const unsigned char *key;
     size_t klen;
-    size_t seen;
+    size_t left;
 } select_cursor_t;
 
 /* One chunk of a traversal, from the start (cursor NULL) or from cursor, in
- * direction dir. When the engine ran the spec
- * on every object, *items is the list of results (SELECT_RESULTS, at most
- * about cap of them) or the number of objects counted, deleted or
- * replaced. Otherwise (*deferred: the spec needs what the engine leaves to
- * Erlang), *items is the list of objects that may match (at most about
- * cap), for Erlang to run the spec on with ets:match_spec_run/2, and
- * nothing was written. *next is the cursor to resume from, {Key, Seen}, or
+ * direction dir (ordered_set; a hash table has one order). The order is
+ * ets's: keys in table order, a bag key's objects newest first
+ * (key_group.h). When the engine ran the spec on every object, *n is the
+ * number of results (SELECT_RESULTS, at most about cap of them), which
+ * *items then holds in reverse order in front of tail, or the number of
+ * objects counted, deleted or replaced. Otherwise (*deferred: the spec
+ * needs what the engine leaves to Erlang), *items is the list of the *n
+ * objects that may match (at most about cap), in the order visited, for
+ * Erlang to run the spec on with ets:match_spec_run_r/3, and nothing was
+ * written. *next is the cursor to resume from, {Key, Left}, or
  * '$end_of_table'. Call inside an epoch section on an entered table.
  * Returns XETS_OK, XETS_NOMEM, or XETS_DIRTY (an object too long to copy
  * on this thread: nothing was written; chunk.h). */
 int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
-                 enum scan_dir dir, enum select_op op, size_t cap, bool *deferred,
-                 ERL_NIF_TERM *items, ERL_NIF_TERM *next);
+                 enum scan_dir dir, enum select_op op, size_t cap, ERL_NIF_TERM tail,
+                 bool *deferred, size_t *n, ERL_NIF_TERM *items, ERL_NIF_TERM *next);
 
 /* A write a chunk decides, also for specs run in Erlang: deletes the key's
  * objects that are old byte for byte (so 0.0 is not -0.0), or, given repl

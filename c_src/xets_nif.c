@@ -8,6 +8,7 @@
 
 #include "chunk.h"
 #include "epoch.h"
+#include "key_group.h"
 #include "reaper.h"
 #include "select.h"
 #include "status.h"
@@ -1049,7 +1050,30 @@ typedef struct chunk_ctx {
     ERL_NIF_TERM cursor;
     ErlNifTime deadline;
     bool too_long; /* stopped at an object to copy on a dirty scheduler */
+    /* A bag traversed backward: each key's objects are taken newest first,
+     * gathered here until the scan moves on (key_group.h). */
+    key_group_t *group;
+    bool nomem; /* the group could not grow */
 } chunk_ctx_t;
+
+/* Conses r's object onto the chunk. Returns whether the chunk is full. */
+static bool chunk_take(chunk_ctx_t *c, const rec_t *r)
+{
+    c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
+    c->count++;
+    c->bytes += r->vlen;
+    return c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES || chunk_late(c->count, c->deadline);
+}
+
+/* Takes the gathered key's objects, newest first, all of them (a chunk
+ * ends after a key). Returns whether the chunk is full. */
+static bool chunk_take_group(chunk_ctx_t *c)
+{
+    bool full = false;
+    for (size_t i = c->group->n; i-- > 0;)
+        full |= chunk_take(c, &c->group->rec[i]);
+    return full;
+}
 
 static int chunk_visit(void *vctx, const rec_t *r)
 {
@@ -1071,12 +1095,26 @@ static int chunk_visit(void *vctx, const rec_t *r)
             c->objects = enif_make_list_cell(c->env, obj, c->objects);
         return 1;
     }
-    c->list = enif_make_list_cell(c->env, decode(c->env, r), c->list);
-    c->count++;
-    c->bytes += r->vlen;
-    if (c->count >= CHUNK_OBJECTS || c->bytes >= CHUNK_BYTES || chunk_late(c->count, c->deadline)) {
+    if (c->group == NULL) {
+        if (!chunk_take(c, r))
+            return 0;
         /* The cursor must be made now: r is only valid inside the scan. */
         memcpy(enif_make_new_binary(c->env, r->klen, &c->cursor), r->key, r->klen);
+        return 1;
+    }
+    /* The scan visits the rest of a key after a stop: the next chunk's. */
+    if (c->cursor != atom_end_of_table)
+        return 1;
+    if (key_group_ends(c->group, r)) {
+        const rec_t *last = &c->group->rec[0];
+        if (chunk_take_group(c)) {
+            memcpy(enif_make_new_binary(c->env, last->klen, &c->cursor), last->key, last->klen);
+            return 1;
+        }
+        c->group->n = 0;
+    }
+    if (key_group_add(c->group, r) != XETS_OK) {
+        c->nomem = true;
         return 1;
     }
     return 0;
@@ -1148,8 +1186,30 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     return step_result(env, st, &c);
 }
 
+/* One chunk of a scan from after (the start if empty) in direction dir,
+ * into c: each bag key's objects newest first if newest_first. Call in an
+ * epoch section. */
+static void chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enum scan_dir dir,
+                       bool newest_first)
+{
+    key_group_t group;
+    key_group_init(&group);
+    bool bag = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
+    c->group = bag && newest_first ? &group : NULL;
+    t->ops->scan(table_store(t), after->size ? after->data : NULL, after->size, dir, chunk_visit,
+                 c);
+    /* The last key the scan visited; the table ends there. */
+    if (c->group != NULL && !c->too_long && !c->nomem && c->cursor == atom_end_of_table)
+        chunk_take_group(c);
+    c->group = NULL;
+    key_group_free(&group);
+}
+
 /* chunk(Tab, Cursor, forward | backward) -> {Objects, Cursor} | {Objects, '$end_of_table'}
- * Cursor is '$end_of_table' to start, else the binary returned last time. */
+ * Cursor is '$end_of_table' to start, else the binary returned last time.
+ * Objects are in the order visited: a hash table's keys in its one order,
+ * a bag's objects of a key oldest first forward and newest first
+ * backward, as ets's foldl and foldr take them. */
 static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     table_t *t;
@@ -1161,12 +1221,44 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
                      .cursor = atom_end_of_table, .deadline = chunk_deadline()};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    t->ops->scan(table_store(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
+    chunk_scan(&c, t, &after, dir, dir == SCAN_BACKWARD);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "chunk", chunk_nif, argc, argv);
     charge(env, start);
+    if (c.nomem)
+        return raise_nomem(env);
     return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
+}
+
+/* objects(Tab, Cursor, Tail) -> {Objects, Cursor, Reversed}, for
+ * tab2list/1: a chunk's objects in front of Tail, the objects of the
+ * chunks before, so that the last chunk returns them all, in ets's order
+ * (README, "Result order") or, if Reversed, in its reverse. A hash table's
+ * chunks take each bag key's objects newest first, and cons: ets's order.
+ * An ordered_set's go forward (a skiplist's backward step is a search),
+ * giving the reverse of term order, for Erlang to reverse once. Cursor as
+ * in chunk/3. */
+static ERL_NIF_TERM objects_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    table_t *t;
+    ErlNifBinary after = {0};
+    if ((argv[1] != atom_end_of_table && !enif_inspect_binary(env, argv[1], &after)) ||
+        !enif_is_list(env, argv[2]))
+        return enif_make_badarg(env);
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
+    ENTER(env, argv[0], ACCESS_READ, t, "objects", objects_nif);
+    chunk_ctx_t c = {.env = env, .list = argv[2], .keypos = t->keypos,
+                     .cursor = atom_end_of_table, .deadline = chunk_deadline()};
+    chunk_scan(&c, t, &after, SCAN_FORWARD, true);
+    bool reversed = !is_hash(t);
+    epoch_exit();
+    if (c.too_long)
+        return on_dirty(env, "objects", objects_nif, argc, argv);
+    charge(env, start);
+    if (c.nomem)
+        return raise_nomem(env);
+    return enif_make_tuple3(env, c.list, c.cursor, reversed ? atom_true : atom_false);
 }
 
 /* ---- slot -------------------------------------------------------------- */
@@ -1243,7 +1335,9 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
 /* ---- match specifications ---------------------------------------------- */
 
-/* select_plan(Tab, MatchSpec) -> Plan; xets.erl has checked the spec with
+/* select_plan(Tab, MatchSpec) -> {Plan, Ordered}: Ordered whether the
+ * table is an ordered_set, whose chunks of results xets.erl puts in the
+ * order visited; xets.erl has checked the spec with
  * ets:match_spec_compile/1. */
 static ERL_NIF_TERM select_plan_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -1251,14 +1345,19 @@ static ERL_NIF_TERM select_plan_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM
     ENTER(env, argv[0], ACCESS_READ, t, "select_plan", select_plan_nif);
     ERL_NIF_TERM plan;
     int st = select_plan(env, t, argv[1], &plan);
+    bool ordered = t->type == TYPE_ORDERED_SET;
     epoch_exit();
-    return st == XETS_OK ? plan : raise_nomem(env);
+    if (st != XETS_OK)
+        return raise_nomem(env);
+    return enif_make_tuple2(env, plan, ordered ? atom_true : atom_false);
 }
 
-/* select(Tab, Plan, Cursor, forward | backward, Op, Cap) ->
- *     {Items, Cursor} | {deferred, Objects, Cursor}
- * with Op results | count | delete | replace (select.h). Cursor is
- * '$end_of_table' to start, else the {KeyBinary, Seen} returned last time. */
+/* select(Tab, Plan, Cursor, forward | backward, Op, Cap, Tail) ->
+ *     {N, Results, Cursor} | {N, Cursor} | {deferred, Objects, Cursor}
+ * with Op results (N results in reverse order in front of Tail) or count
+ * | delete | replace (N objects counted, deleted or replaced), select.h.
+ * Cursor is '$end_of_table' to start, else the {KeyBinary, Left} returned
+ * last time. */
 static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     const ERL_NIF_TERM *ops[] = {&atom_results, &atom_count, &atom_delete, &atom_replace};
@@ -1270,12 +1369,12 @@ static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     int arity;
     const ERL_NIF_TERM *cur;
     select_cursor_t cursor;
-    if (op > SELECT_REPLACE || !enif_get_ulong(env, argv[5], &cap))
+    if (op > SELECT_REPLACE || !enif_get_ulong(env, argv[5], &cap) || !enif_is_list(env, argv[6]))
         return enif_make_badarg(env);
     if (argv[2] != atom_end_of_table) {
         if (!enif_get_tuple(env, argv[2], &arity, &cur) || arity != 2 ||
             !enif_inspect_binary(env, cur[0], &key) ||
-            !enif_get_uint64(env, cur[1], (ErlNifUInt64 *)&cursor.seen))
+            !enif_get_uint64(env, cur[1], (ErlNifUInt64 *)&cursor.left))
             return enif_make_badarg(env);
         cursor.key = key.data;
         cursor.klen = key.size;
@@ -1292,17 +1391,21 @@ static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     }
     ERL_NIF_TERM items, next;
     bool deferred;
+    size_t n;
     enum scan_dir dir = argv[3] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
     int st = select_chunk(env, t, p, argv[2] == atom_end_of_table ? NULL : &cursor, dir, op,
-                          cap, &deferred, &items, &next);
+                          cap, argv[6], &deferred, &n, &items, &next);
     epoch_exit();
     if (st == XETS_DIRTY)
         return on_dirty(env, "select", select_nif, argc, argv);
     charge(env, start);
     if (st != XETS_OK)
         return raise_nomem(env);
-    return deferred ? enif_make_tuple3(env, atom_deferred, items, next)
-                    : enif_make_tuple2(env, items, next);
+    if (deferred)
+        return enif_make_tuple3(env, atom_deferred, items, next);
+    if (op == SELECT_RESULTS)
+        return enif_make_tuple3(env, enif_make_uint64(env, n), items, next);
+    return enif_make_tuple2(env, enif_make_uint64(env, n), next);
 }
 
 /* select_write(Tab, Object, Replacement | delete) -> N: deletes the
@@ -1517,6 +1620,7 @@ static ErlNifFunc nif_funcs[] = {
     {"next", 4, next_nif, 0},
     {"slot", 3, slot_nif, 0},
     {"chunk", 3, chunk_nif, 0},
+    {"objects", 3, objects_nif, 0},
     {"safe_fixtable", 2, safe_fixtable_nif, 0},
     {"give_away", 3, give_away_nif, 0},
     {"setopts", 3, setopts_nif, 0},
@@ -1524,7 +1628,7 @@ static ErlNifFunc nif_funcs[] = {
     {"reaper_drain", 0, reaper_drain_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
     {"select_plan", 2, select_plan_nif, 0},
-    {"select", 6, select_nif, 0},
+    {"select", 7, select_nif, 0},
     {"select_write", 3, select_write_nif, 0},
 };
 

@@ -41,9 +41,10 @@
 %% (c_src/select.h), or still to be planned once repair_continuation/2
 %% replaced it, and as compiled by ets. When the C engine cannot run
 %% the spec on some object, its chunk brings back the objects that may
-%% match ({deferred, Objects}) and ets:match_spec_run/2 runs it here.
+%% match ({deferred, Objects}) and ets:match_spec_run_r/3 runs it here.
+%% ordered: whether the table is an ordered_set (see in_order/2).
 -record(sel, {tab, plan :: reference() | {unplanned, match_spec()}, cms,
-              dir :: forward | backward,
+              dir :: forward | backward, ordered :: boolean(),
               op :: results | count | delete | replace}).
 %% What select/3 and friends return to be continued: a traversal, the
 %% number of results per call, and where to resume (start: nothing
@@ -173,9 +174,6 @@ fold(Fun, Acc, Tab, Dir) ->
 %% Folds Fun over the table's traversal chunks (lists of objects) in
 %% direction Dir. Each chunk is a short NIF call: no scheduler is held for
 %% long, and Fun runs between chunks with no lock or epoch held.
-fold_chunks(Fun, Acc, Tab, Dir) ->
-    fold_chunks(Fun, Acc, Tab, Dir, xets_nif:chunk(Tab, '$end_of_table', Dir)).
-
 fold_chunks(Fun, Acc, _Tab, _Dir, {Objects, '$end_of_table'}) ->
     Fun(Objects, Acc);
 fold_chunks(Fun, Acc, Tab, Dir, {Objects, Next}) ->
@@ -799,8 +797,8 @@ plan(Tab, MatchSpec, Dir, Op) ->
               [] -> none;
               _ -> ets:match_spec_compile(MatchSpec)
           end,
-    Plan = xets_nif:select_plan(Tab, MatchSpec),
-    #sel{tab = held(Tab), plan = Plan, cms = CMS, dir = Dir, op = Op}.
+    {Plan, Ordered} = xets_nif:select_plan(Tab, MatchSpec),
+    #sel{tab = held(Tab), plan = Plan, cms = CMS, dir = Dir, ordered = Ordered, op = Op}.
 
 %% One info call tells a named table's type and tid.
 held(Name) when is_atom(Name) ->
@@ -812,12 +810,24 @@ held(Name) when is_atom(Name) ->
 held(Tid) ->
     Tid.
 
-%% One chunk: {Items, Cursor}, Items being what C made of the objects
-%% (results or a count), or {deferred, Objects} for Erlang to run the spec.
-chunk(#sel{tab = Tab, plan = Plan, dir = Dir, op = Op}, Cursor, Cap) ->
-    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, Cap) of
+%% One chunk of select_count, select_delete or select_replace: {N,
+%% Cursor}, N objects counted, deleted or replaced by C, or {{deferred,
+%% Objects}, Cursor} for Erlang to run the spec.
+chunk(#sel{tab = Tab, plan = Plan, dir = Dir, op = Op}, Cursor) ->
+    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, ?CHUNK, []) of
         {deferred, Objects, Next} -> {{deferred, Objects}, cursor(Next)};
-        {Items, Next} -> {Items, cursor(Next)}
+        {N, Next} -> {N, cursor(Next)}
+    end.
+
+%% One chunk of results, at most about Cap: {Results, N, Cursor}, the N
+%% results in the reverse of the order visited, in front of Acc.
+results_chunk(#sel{tab = Tab, plan = Plan, cms = CMS, dir = Dir}, Cursor, Cap, Acc) ->
+    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, results, Cap, Acc) of
+        {deferred, Objects, Next} ->
+            Rev = ets:match_spec_run_r(Objects, CMS, []),
+            {Rev ++ Acc, length(Rev), cursor(Next)};
+        {N, Results, Next} ->
+            {Results, N, cursor(Next)}
     end.
 
 nif_cursor(start) -> '$end_of_table';
@@ -826,17 +836,22 @@ nif_cursor(Cursor) -> Cursor.
 cursor('$end_of_table') -> done;
 cursor(Cursor) -> Cursor.
 
-run(#sel{cms = CMS}, {deferred, Objects}) -> ets:match_spec_run(Objects, CMS);
-run(_Sel, Results) -> Results.
-
-%% Every result, chunk by chunk.
-results(Sel) ->
-    results(Sel, start, []).
+%% Every result, in ets's order. Each chunk conses its results in front of
+%% the chunks' before it, so a forward traversal gives them in reverse:
+%% ets's order on the hash tables (README, "Result order"), and
+%% select_reverse's on an ordered_set, whose select/2 reverses them once
+%% (a skiplist's backward step is a search).
+results(#sel{dir = Dir, ordered = Ordered} = Sel) ->
+    Results = results(Sel#sel{dir = forward}, start, []),
+    case Ordered andalso Dir =:= forward of
+        true -> lists:reverse(Results);
+        false -> Results
+    end.
 
 results(Sel, Cursor, Acc) ->
-    case chunk(Sel, Cursor, ?CHUNK) of
-        {Items, done} -> lists:append(lists:reverse(Acc, [run(Sel, Items)]));
-        {Items, Next} -> results(Sel, Next, [run(Sel, Items) | Acc])
+    case results_chunk(Sel, Cursor, ?CHUNK, Acc) of
+        {Results, _N, done} -> Results;
+        {Results, _N, Next} -> results(Sel, Next, Results)
     end.
 
 %% select_count, select_delete, select_replace: how many objects were
@@ -845,15 +860,15 @@ counted(Sel) ->
     counted(Sel, start, 0).
 
 counted(Sel, Cursor, N) ->
-    case chunk(Sel, Cursor, ?CHUNK) of
+    case chunk(Sel, Cursor) of
         {Items, done} -> N + count(Sel, Items);
         {Items, Next} -> counted(Sel, Next, N + count(Sel, Items))
     end.
 
 count(_Sel, N) when is_integer(N) ->
     N;
-count(#sel{op = count} = Sel, Deferred) ->
-    length([true || true <- run(Sel, Deferred)]);
+count(#sel{op = count, cms = CMS}, {deferred, Objects}) ->
+    length([true || true <- ets:match_spec_run(Objects, CMS)]);
 count(#sel{op = delete, tab = Tab, cms = CMS}, {deferred, Objects}) ->
     lists:sum([xets_nif:select_write(Tab, Object, delete)
                || Object <- Objects, ets:match_spec_run([Object], CMS) =:= [true]]);
@@ -935,7 +950,8 @@ first_chunk(_Tab, _MatchSpec, _Limit, _Dir) ->
 continue('$end_of_table') -> '$end_of_table';
 continue(#xets_cont{cursor = done}) -> '$end_of_table';
 continue(#xets_cont{sel = #sel{tab = Tab, plan = {unplanned, MatchSpec}} = Sel} = C) ->
-    gather(C#xets_cont{sel = Sel#sel{plan = xets_nif:select_plan(Tab, MatchSpec)}});
+    {Plan, Ordered} = xets_nif:select_plan(Tab, MatchSpec),
+    gather(C#xets_cont{sel = Sel#sel{plan = Plan, ordered = Ordered}});
 continue(#xets_cont{sel = #sel{}} = C) -> gather(C);
 continue(_) -> erlang:error(badarg).
 
@@ -946,20 +962,20 @@ gather(#xets_cont{limit = Limit} = C) ->
     gather(C, Limit, []).
 
 gather(#xets_cont{sel = Sel, cursor = Cursor} = C, Want, Acc) ->
-    {Items, Next} = chunk(Sel, Cursor, Want),
-    Results = run(Sel, Items),
-    Acc1 = [Results | Acc],
-    Left = Want - length(Results),
+    {Results, N, Next} = results_chunk(Sel, Cursor, Want, Acc),
+    Left = Want - N,
     if
-        Left =< 0, Next =:= done -> {lists:append(lists:reverse(Acc1)), '$end_of_table'};
-        Left =< 0 -> {lists:append(lists:reverse(Acc1)), C#xets_cont{cursor = Next}};
-        Next =/= done -> gather(C#xets_cont{cursor = Next}, Left, Acc1);
-        true ->
-            case lists:append(lists:reverse(Acc1)) of
-                [] -> '$end_of_table';
-                All -> {All, '$end_of_table'}
-            end
+        Left =< 0, Next =:= done -> {in_order(Sel, Results), '$end_of_table'};
+        Left =< 0 -> {in_order(Sel, Results), C#xets_cont{cursor = Next}};
+        Next =/= done -> gather(C#xets_cont{cursor = Next}, Left, Results);
+        Results =:= [] -> '$end_of_table';
+        true -> {in_order(Sel, Results), '$end_of_table'}
     end.
+
+%% As in ets, a chunk holds an ordered_set's results in the order
+%% traversed, and a hash table's in reverse (README, "Result order").
+in_order(#sel{ordered = true}, Results) -> lists:reverse(Results);
+in_order(#sel{ordered = false}, Results) -> Results.
 
 %% @doc Sets table options: as in ets, heir and protection can be changed,
 %% each at most once per call, by the owner.
@@ -998,14 +1014,25 @@ slot(Tab, I, Cursor) ->
         Objects -> Objects
     end.
 
-%% @doc Every object in the table, in table order.
+%% @doc Every object in the table, in ets's order: term order on an
+%% ordered_set, the reverse of the traversal's on the others (README,
+%% "Result order").
 -spec tab2list(tab()) -> [tuple()].
 tab2list(Tab) ->
-    try lists:append(lists:reverse(fold_chunks(fun(Os, Acc) -> [Os | Acc] end, [], Tab, forward)))
+    try all_objects(Tab, '$end_of_table', [])
     catch
         %% ets's tab2list/1 is match_object(T, '_'): its errors are
         %% match_object/2's, which that call raises.
         error:badarg -> match_object(Tab, '_')
+    end.
+
+%% Each chunk conses its objects in front of the chunks' before it; on an
+%% ordered_set the whole is then reversed once (xets_nif.c, objects/3).
+all_objects(Tab, Cursor, Acc) ->
+    case xets_nif:objects(Tab, Cursor, Acc) of
+        {Objects, '$end_of_table', false} -> Objects;
+        {Objects, '$end_of_table', true} -> lists:reverse(Objects);
+        {Objects, Next, _} -> all_objects(Tab, Next, Objects)
     end.
 
 %% @doc A QLC table of the whole table, as ets:table/1.

@@ -7,18 +7,18 @@
          lookup/2, lookup_element/4, member/2,
          insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
-         first/3, next/4, slot/3, chunk/3,
+         first/3, next/4, slot/3, chunk/3, objects/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
-         select_plan/2, select/6, select_write/3,
+         select_plan/2, select/7, select_write/3,
          reaper_drain/0, key_encode/2]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
        insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
-       first/3, next/4, slot/3, chunk/3,
+       first/3, next/4, slot/3, chunk/3, objects/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
-       select_plan/2, select/6, select_write/3,
+       select_plan/2, select/7, select_write/3,
        reaper_drain/0, key_encode/2]).
 
 init() ->
@@ -57,15 +57,22 @@ next(_Tab, _Key, _Dir, _What) -> ?NIF.
 %% Slot I: [Object], '$end_of_table', or {continue, Left, Cursor} to be
 %% called again with Left and Cursor.
 slot(_Tab, _I, _Cursor) -> ?NIF.
+%% One traversal chunk: {Objects, Cursor}, Objects in the order visited.
 chunk(_Tab, _Cursor, _Dir) -> ?NIF.
+%% One chunk of tab2list/1, in front of the chunks before:
+%% {Objects, Cursor, Reversed} (c_src/xets_nif.c).
+objects(_Tab, _Cursor, _Tail) -> ?NIF.
 safe_fixtable(_Tab, _Fix) -> ?NIF.
 give_away(_Tab, _Pid, _Data) -> ?NIF.
 setopts(_Tab, _Heir, _Protection) -> ?NIF.
 rename(_Tab, _Name) -> ?NIF.
-%% A match spec planned for a table: {Plan, Complete} (c_src/select.h).
+%% A match spec planned for a table: {Plan, Ordered} (c_src/select.h).
+%% Ordered: whether the table is an ordered_set.
 select_plan(_Tab, _MatchSpec) -> ?NIF.
-%% One chunk of a match-spec traversal: {Items, Cursor}.
-select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap) -> ?NIF.
+%% One chunk of a match-spec traversal: {N, Results, Cursor} (N results in
+%% reverse order in front of Tail), {N, Cursor} (N objects counted, deleted
+%% or replaced) or {deferred, Objects, Cursor}.
+select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap, _Tail) -> ?NIF.
 %% Deletes the objects that are Object byte for byte, or replaces one by a
 %% replacement with the same key: how many.
 select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.

@@ -59,6 +59,7 @@
          fixed_hash_traversal_survives_deleting_visited_keys/1,
          tab2list_as_ets/1,
          foldl_foldr_as_ets/1,
+         folds_and_tab2list_follow_first_next_and_lookup_order/1,
          fold_propagates_exceptions_of_the_fun/1,
          fold_of_an_empty_table_returns_the_accumulator_whatever_the_fun/1,
          fold_whose_fun_deletes_the_table_raises_badarg_as_ets/1,
@@ -66,6 +67,7 @@
          info_1_as_ets/1,
          info_2_every_item_as_ets/1,
          memory_is_positive_and_grows_with_data/1,
+         memory_depends_on_the_contents_not_on_the_order_of_their_inserts/1,
          rename_and_whereis_as_ets/1,
          give_away_as_ets/1,
          setopts_as_ets/1,
@@ -116,6 +118,7 @@ groups() ->
              fixed_hash_traversal_survives_deleting_visited_keys,
              tab2list_as_ets,
              foldl_foldr_as_ets,
+             folds_and_tab2list_follow_first_next_and_lookup_order,
              fold_propagates_exceptions_of_the_fun,
              fold_of_an_empty_table_returns_the_accumulator_whatever_the_fun,
              fold_whose_fun_deletes_the_table_raises_badarg_as_ets,
@@ -123,6 +126,7 @@ groups() ->
              info_1_as_ets,
              info_2_every_item_as_ets,
              memory_is_positive_and_grows_with_data,
+             memory_depends_on_the_contents_not_on_the_order_of_their_inserts,
              rename_and_whereis_as_ets,
              give_away_as_ets,
              setopts_as_ets,
@@ -670,6 +674,28 @@ foldl_foldr_as_ets(Config) ->
     ?EQ(P, ?M:foldl(not_a_fun, [], ?T)),
     ?EQ(P, ?M:foldl(fun(_) -> x end, [], ?T)).
 
+%% The order of folds and tab2list/1 over 5,000 keys (many chunks), the
+%% objects of a bag's key inserted apart: foldl visits the keys in
+%% first/next order, each key's objects in lookup order; foldr the keys in
+%% last/prev order (first/next on the hash types, which have one order),
+%% each key's objects in reverse; tab2list/1 is the reverse of what foldr
+%% visits. So it is for ets, and for the module under test over its own
+%% order.
+folds_and_tab2list_follow_first_next_and_lookup_order(Config) ->
+    P = pair(Config, [public]),
+    Objects = [{K, I} || K <- lists:seq(1, 5000), I <- lists:seq(1, K rem 4 + 1)] ++
+        [{0, I} || I <- lists:seq(1, 2500)],
+    insert_each(P, shuffle(Objects)),
+    lists:foreach(
+      fun({M, T}) ->
+              Keys = walk(M, T, first, next),
+              Visits = fun(Fold) -> lists:reverse(M:Fold(fun(O, A) -> [O | A] end, [], T)) end,
+              Foldr = [O || K <- walk(M, T, last, prev), O <- lists:reverse(M:lookup(T, K))],
+              {M, foldl, true} = {M, foldl, Visits(foldl) =:= [O || K <- Keys, O <- M:lookup(T, K)]},
+              {M, foldr, true} = {M, foldr, Visits(foldr) =:= Foldr},
+              {M, tab2list, true} = {M, tab2list, M:tab2list(T) =:= lists:reverse(Foldr)}
+      end, [{ets, P#p.e}, {P#p.mod, P#p.x}]).
+
 fold_propagates_exceptions_of_the_fun(Config) ->
     P = pair(Config, [public]),
     ?EQ(P, ?M:insert(?T, [{I, I} || I <- lists:seq(1, 100)])),
@@ -801,6 +827,44 @@ memory_is_positive_and_grows_with_data(Config) ->
                {is_integer(M0) andalso M0 > 0, M1 > M0, M2 > M1, M3 < M2,
                 [{memory, M3}] =:= [I || {memory, _} = I <- ?M:info(?T)]}
            end).
+
+%% The same objects inserted one by one sorted, reversed or shuffled (two
+%% ways), in one list, or loaded by file2tab/1 from a dump of one of those
+%% tables, give the same info(T, memory): 100 to 10,000 objects (2,100: a
+%% hash table that has just doubled), a bag's keys holding three. So for ets, and for the module under test
+%% (whose ordered_set takes its nodes' heights from their keys, not from
+%% chance).
+memory_depends_on_the_contents_not_on_the_order_of_their_inserts(Config) ->
+    Type = ?config(type, Config),
+    File = filename:join(?config(priv_dir, Config), "memory.tab"),
+    lists:foreach(
+      fun({M, N}) ->
+              Objects = [{key(Type, I), I} || I <- lists:seq(1, N)],
+              Loads = [{sorted, Objects}, {reversed, lists:reverse(Objects)},
+                       {shuffled, shuffle(Objects)}, {shuffled, shuffle(Objects)}],
+              Each = [{How, memory_after(M, Type, fun(T) -> [M:insert(T, O) || O <- Os] end)}
+                      || {How, Os} <- Loads],
+              List = memory_after(M, Type, fun(T) -> M:insert(T, shuffle(Objects)) end),
+              Dumped = memory_after(M, Type, fun(T) -> [M:insert(T, O) || O <- shuffle(Objects)],
+                                                       ok = M:tab2file(T, File)
+                                             end),
+              {ok, Loaded} = M:file2tab(File),
+              FromFile = M:info(Loaded, memory),
+              M:delete(Loaded),
+              Memories = [Memory || {_, Memory} <- Each] ++ [List, Dumped, FromFile],
+              {M, N, [_]} = {M, N, lists:usort(Memories)}
+      end, [{M, N} || M <- [ets, ?config(mod, Config)], N <- [100, 1000, 2100, 10000]]).
+
+%% A bag's keys hold three objects each; a set's one.
+key(Type, I) when Type =:= bag; Type =:= duplicate_bag -> I div 3;
+key(_Type, I) -> I.
+
+memory_after(M, Type, Fill) ->
+    T = M:new(memory, [Type, public]),
+    Fill(T),
+    Memory = M:info(T, memory),
+    M:delete(T),
+    Memory.
 
 %%====================================================================
 %% rename, whereis, give_away, setopts

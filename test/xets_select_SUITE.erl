@@ -63,6 +63,8 @@
          specs_ets_rejects_raise_badarg_in_every_function/1,
          bad_limits_continuations_and_tables_raise_badarg/1,
          fun2ms_specs_work_unchanged/1,
+         hash_results_hold_keys_in_reverse_first_next_order_each_in_lookup_order/1,
+         results_follow_the_tables_own_traversal_order_as_in_ets/1,
          chunks_of_select_3_and_match_3_as_ets/1,
          select_3_without_matches_returns_end_of_table/1,
          continuation_is_a_value_usable_twice/1,
@@ -122,6 +124,8 @@ groups() ->
              specs_ets_rejects_raise_badarg_in_every_function,
              bad_limits_continuations_and_tables_raise_badarg,
              fun2ms_specs_work_unchanged,
+             hash_results_hold_keys_in_reverse_first_next_order_each_in_lookup_order,
+             results_follow_the_tables_own_traversal_order_as_in_ets,
              chunks_of_select_3_and_match_3_as_ets,
              select_3_without_matches_returns_end_of_table,
              continuation_is_a_value_usable_twice,
@@ -435,6 +439,175 @@ fun2ms_specs_work_unchanged(Config) ->
     ?EQ(Q, ?M:select_replace(?T, Bump)),
     ?EQ(Q, ?M:select_delete(?T, ets:fun2ms(fun({{group, _}, _, _}) -> true end))),
     ?EQU(Q, ?M:tab2list(?T)).
+
+%%====================================================================
+%% Result order
+%%====================================================================
+
+%% ets's traversal of a table (select/3's chunks, foldr/3) takes the keys
+%% in first/next order, each key's objects newest first, the reverse of
+%% lookup/2's order. On set, bag and duplicate_bag it conses what it finds:
+%% tab2list/1, select/2 and friends answer in the reverse of that order,
+%% the keys in reverse first/next order and each key's objects in lookup
+%% order, and each chunk of select/3 is the reverse of the next stretch of
+%% it. The example of issue 15, and the same facts stated over any
+%% table's own order, for ets and the module under test alike (on
+%% ordered_set: results in first/next order, chunks its stretches).
+hash_results_hold_keys_in_reverse_first_next_order_each_in_lookup_order(Config) ->
+    Type = ?config(type, Config),
+    Objects = [{k, 1}, {k, 2}, {j, 1}, {a, 3}, {k, 3}, {b, 1}, {c, 1}, {d, 1}, {j, 2}],
+    E = ets:new(example, [bag]),
+    [ets:insert(E, O) || O <- Objects],
+    [a, b, c, d, j, k] = keys(ets, E),
+    [{k, 1}, {k, 2}, {k, 3}] = ets:lookup(E, k),
+    [{k, 1}, {k, 2}, {k, 3}, {j, 1}, {j, 2}, {d, 1}, {c, 1}, {b, 1}, {a, 3}] = ets:tab2list(E),
+    [[{b, 1}, {a, 3}], [{d, 1}, {c, 1}], [{j, 1}, {j, 2}], [{k, 2}, {k, 3}], [{k, 1}]] =
+        results_of(chunks(ets, select, ets:select(E, ?ALL, 2))),
+    ets:delete(E),
+    lists:foreach(
+      fun(M) ->
+              T = M:new(example, [Type]),
+              [M:insert(T, O) || O <- Objects],
+              Keys = keys(M, T),
+              {ResultKeys, Made} = case Type of
+                                       ordered_set -> {Keys, fun(S) -> S end};
+                                       _ -> {lists:reverse(Keys), fun lists:reverse/1}
+                                   end,
+              Results = lists:append([M:lookup(T, K) || K <- ResultKeys]),
+              same_order({M, tab2list}, Results, M:tab2list(T)),
+              same_order({M, select}, Results, M:select(T, ?ALL)),
+              same_order({M, match_object}, Results, M:match_object(T, '_')),
+              same_order({M, select_3}, [Made(S) || S <- stretches(traversal(M, T), 2)],
+                         results_of(chunks(M, select, M:select(T, ?ALL, 2)))),
+              M:delete(T)
+      end, [ets, ?config(mod, Config)]).
+
+%% The same over tables that span many NIF chunks (5,000 keys; bag keys
+%% with up to 2,500 objects, split across chunks), for specs run in C, in
+%% Erlang, and partly in each (a few objects nest too deep for the C
+%% engine): select/2, select_reverse/2, match/2, match_object/2 and
+%% tab2list/1 answer ets's order of the table's own traversal; select/3,
+%% select_reverse/3, match/3 and match_object/3 give its stretches, each
+%% reversed on the hash types. On ordered_set, the traversal is term order
+%% and results follow it (select_reverse reversed). Checked on the ets
+%% twin too, but for the chunks of its hash tables: ets collects a bucket's
+%% matches before it cuts a chunk, so where keys share a bucket its chunks
+%% hold them in another order (only their sizes and contents are checked
+%% there).
+results_follow_the_tables_own_traversal_order_as_in_ets(Config) ->
+    P = pair(Config, [public]),
+    insert_each(P, order_objects(P#p.type)),
+    Deep = deep(250),
+    Specs = [{all, ?ALL},
+             {in_c, [{{'$1', '$2'}, [{is_integer, '$2'}, {'<', '$2', 3}], [{{'$2', '$1'}}]}]},
+             {in_erlang, [{{'$1', '$2'}, [{is_float, {float, '$1'}}], ['$_']}]},
+             {mixed, [{{'$1', '$2'}, [{'<', '$2', {const, Deep}}], ['$_']}]}],
+    lists:foreach(
+      fun({M, T}) ->
+              Traversal = traversal(M, T),
+              Ordered = P#p.type =:= ordered_set,
+              Chunks = case M =/= ets orelse Ordered of
+                           true -> fun same_order/3;
+                           false -> fun same_chunks/3
+                       end,
+              %% What ets makes of a stretch of its traversal: itself on
+              %% ordered_set, its reverse on the hash types.
+              Made = fun(Stretch) when Ordered -> Stretch;
+                        (Stretch) -> lists:reverse(Stretch)
+                     end,
+              Backward = fun(Results) when Ordered -> lists:reverse(Results);
+                            (Results) -> Results
+                         end,
+              same_order({M, tab2list}, Made(Traversal), M:tab2list(T)),
+              lists:foreach(
+                fun({Name, MS}) ->
+                        Results = run_each(Traversal, MS),
+                        same_order({M, Name, select}, Made(Results), M:select(T, MS)),
+                        same_order({M, Name, select_reverse}, Made(Backward(Results)),
+                                   M:select_reverse(T, MS)),
+                        [begin
+                             Chunks({M, Name, select, L},
+                                    [Made(S) || S <- stretches(Results, L)],
+                                    results_of(chunks(M, select, M:select(T, MS, L)))),
+                             Chunks({M, Name, select_reverse, L},
+                                    [Made(S) || S <- stretches(Backward(Results), L)],
+                                    results_of(chunks(M, select_reverse,
+                                                      M:select_reverse(T, MS, L))))
+                         end || L <- [1, 7, 1000, 5000]]
+                end, Specs),
+              Bindings = run_each(Traversal, [{{'$1', '$2'}, [], ['$$']}]),
+              same_order({M, match}, Made(Bindings), M:match(T, {'$1', '$2'})),
+              same_order({M, match_object}, Made(Traversal), M:match_object(T, {'_', '_'})),
+              [begin
+                   Chunks({M, match, L}, [Made(S) || S <- stretches(Bindings, L)],
+                          results_of(chunks(M, match, M:match(T, {'$1', '$2'}, L)))),
+                   Chunks({M, match_object, L}, [Made(S) || S <- stretches(Traversal, L)],
+                          results_of(chunks(M, match_object, M:match_object(T, {'_', '_'}, L))))
+               end || L <- [7, 5000]]
+      end, [{ets, P#p.e}, {P#p.mod, P#p.x}]),
+    delete_pair(P).
+
+%% 5,000 keys {K, I}; a bag's key K holds K rem 4 + 1 objects, and key 0
+%% 2,500, inserted in a shuffled order; a duplicate_bag's also copies;
+%% every 500th key also an object too deep for the C engine.
+order_objects(Type) ->
+    Keys = lists:seq(1, 5000),
+    Deep = [{K, deep(300)} || K <- lists:seq(500, 5000, 500)],
+    case Type of
+        Set when Set =:= set; Set =:= ordered_set ->
+            shuffle([{K, K} || K <- Keys]) ++ Deep;
+        bag ->
+            shuffle([{K, I} || K <- Keys, I <- lists:seq(1, K rem 4 + 1)] ++
+                        [{0, I} || I <- lists:seq(1, 2500)] ++ Deep);
+        duplicate_bag ->
+            shuffle([{K, I} || K <- Keys, I <- lists:seq(1, K rem 4 + 1)] ++
+                        [{K, 1} || K <- Keys, K rem 3 =:= 0] ++
+                        [{0, I rem 1000} || I <- lists:seq(1, 2500)] ++ Deep)
+    end.
+
+deep(0) -> x;
+deep(N) -> {deep(N - 1)}.
+
+%% The keys in first/next order.
+keys(M, T) ->
+    keys(M, T, M:first(T)).
+
+keys(_M, _T, '$end_of_table') -> [];
+keys(M, T, K) -> [K | keys(M, T, M:next(T, K))].
+
+%% The order of a table's traversal: keys in first/next order, each key's
+%% objects newest first (an ordered_set's keys hold one object each).
+traversal(M, T) ->
+    [O || K <- keys(M, T), O <- lists:reverse(M:lookup(T, K))].
+
+%% The results of MS on each object, in the objects' order.
+run_each(Objects, MS) ->
+    CMS = ets:match_spec_compile(MS),
+    [R || O <- Objects, R <- ets:match_spec_run([O], CMS)].
+
+%% L cut into stretches of N, the last one shorter.
+stretches([], _N) -> [];
+stretches(L, N) when length(L) =< N -> [L];
+stretches(L, N) ->
+    {S, Rest} = lists:split(N, L),
+    [S | stretches(Rest, N)].
+
+results_of(Chunks) ->
+    [R || {R, _} <- Chunks].
+
+same_order(_What, Expected, Expected) ->
+    ok;
+same_order(What, Expected, Got) ->
+    ct:fail({What, differs_at, first_difference(Expected, Got, 1),
+             lengths, length(Expected), length(Got)}).
+
+%% Chunks of the same sizes, with the same results in all.
+same_chunks(What, Expected, Got) ->
+    same_order({What, sizes}, [length(C) || C <- Expected], [length(C) || C <- Got]),
+    same_order({What, sorted}, total_sort(lists:append(Expected)), total_sort(lists:append(Got))).
+
+first_difference([X | Xs], [X | Ys], I) -> first_difference(Xs, Ys, I + 1);
+first_difference(Xs, Ys, I) -> {I, lists:sublist(Xs, 3), lists:sublist(Ys, 3)}.
 
 %%====================================================================
 %% Continuations
