@@ -16,10 +16,9 @@
  *                                           high zero words dropped: OTP compares
  *                                           them as one big number)
  *   0x40 FUN_LOCAL bytes(module) index:32s old_uniq:32s num_free:32 free vars
- *   0x41 FUN_EXPORT bytes(module) bytes(function) arity
- *                                           (one byte below 255, else 0xFF and
- *                                           64 bits: binary_to_term makes funs
- *                                           of any small arity)
+ *   0x41 FUN_EXPORT bytes(module) bytes(function) len(arity)
+ *                                           (binary_to_term/1 makes export funs
+ *                                           of any 32-bit arity)
  *   0x50 PORT      node number:64
  *   0x60 PID       serial:32 number:32 node
  *   0x70 TUPLE     len(arity) elements
@@ -66,13 +65,13 @@
  * is checked: atoms (valid UTF-8, at most 255 characters), floats (finite),
  * bitstrings (1 to 8 bits in a last byte), map keys (no two alike),
  * reference lengths (5 words at most), old creations (2 bits), the size a
- * fun claims. Stricter than binary_to_term/1: trailing bytes, and a fun's
- * old index or old uniq written as a bignum, are corrupt; compressed terms
- * (tag 80), atom cache references (distribution only), FLOAT_EXT and
- * FUN_EXT (not written since R12) are XETS_BADARG, formats this codec does
- * not read. A compressed term would have to be inflated into as much memory
- * as its length field claims, and xets never writes one: the disk tier
- * compresses blocks, not terms.
+ * fun claims, and what a local pid, port or reference holds (OTP 25's
+ * limits). Trailing bytes are corrupt, although binary_to_term/1 ignores
+ * them. Compressed terms (tag 80), atom cache references (distribution
+ * only), FLOAT_EXT and FUN_EXT (not written since R12) are XETS_BADARG,
+ * formats this codec does not read: a compressed term would have to be
+ * inflated into as much memory as its length field claims, and xets never
+ * writes one (the disk tier compresses blocks, not terms).
  *
  * The walker encodes in preorder with an explicit work stack (inline,
  * spilling to the heap) and never recurses on the C stack. External format
@@ -620,34 +619,32 @@ static int64_t rd_fixnum(rd_t *r)
     return 0;
 }
 
-/* A non-negative integer of at most max, in any integer form. */
-static uint64_t rd_unsigned(rd_t *r, uint64_t max)
+/* An integer of the BEAM's small range, |v| < 2^59, in any integer form. */
+static int64_t rd_small(rd_t *r)
 {
     const unsigned char *at = r->p;
     uint32_t tag = rd_u8(r);
-    uint64_t v = 0;
-    if (tag == ETF_SMALL_BIG || tag == ETF_LARGE_BIG) {
-        size_t n = tag == ETF_SMALL_BIG ? rd_u8(r) : rd_u32(r);
-        bool neg = rd_u8(r) != 0;
-        const unsigned char *d = rd_bytes(r, n);
-        while (d && n > 0 && d[n - 1] == 0)
-            n--;
-        if (!d || n > 8 || (neg && n > 0)) {
-            rd_fail(r);
-            return 0;
-        }
-        while (n > 0)
-            v = v << 8 | d[--n];
-    } else {
+    if (tag != ETF_SMALL_BIG && tag != ETF_LARGE_BIG) {
         r->p = at;
-        int64_t s = rd_fixnum(r);
-        if (s < 0)
-            rd_fail(r);
-        v = (uint64_t)s;
+        return rd_fixnum(r);
     }
-    if (v > max)
+    size_t n = tag == ETF_SMALL_BIG ? rd_u8(r) : rd_u32(r);
+    bool neg = rd_u8(r) != 0;
+    const unsigned char *d = rd_bytes(r, n);
+    uint64_t v = 0;
+    while (d && n > 0 && d[n - 1] == 0)
+        n--;
+    if (!d || n > 8) {
         rd_fail(r);
-    return v;
+        return 0;
+    }
+    while (n > 0)
+        v = v << 8 | d[--n];
+    if (v > (neg ? UINT64_C(1) << 59 : (UINT64_C(1) << 59) - 1)) {
+        rd_fail(r);
+        return 0;
+    }
+    return neg ? -(int64_t)v : (int64_t)v;
 }
 
 /* The node of a pid, port or reference as read: name and creation. */
@@ -675,10 +672,15 @@ static bool name_is(const name_t *a, const unsigned char *utf8, size_t len)
     return k == len;
 }
 
-static int put_node(kbuf_t *b, const node_ref_t *node, const key_node_t *local)
+static bool is_local(const node_ref_t *node, const key_node_t *local)
 {
-    if (local != NULL && node->creation == local->creation &&
-        name_is(&node->name, local->name, local->len))
+    return local != NULL && node->creation == local->creation &&
+           name_is(&node->name, local->name, local->len);
+}
+
+static int put_node(kbuf_t *b, const node_ref_t *node, bool local)
+{
+    if (local)
         return put_byte(b, NODE_LOCAL);
     int rc = put_byte(b, NODE_REMOTE);
     if (rc == XETS_OK)
@@ -700,8 +702,8 @@ typedef struct {
     size_t nw;
 } opaque_t;
 
-/* Reads the pid, port or reference whose tag (already read) is tag. */
-static void rd_opaque(rd_t *r, uint32_t tag, opaque_t *x)
+/* The fields of the pid, port or reference whose tag is tag. */
+static void rd_fields(rd_t *r, uint32_t tag, opaque_t *x)
 {
     x->nw = 1;
     switch (tag) {
@@ -735,6 +737,34 @@ static void rd_opaque(rd_t *r, uint32_t tag, opaque_t *x)
     default:
         rd_fail(r);
     }
+}
+
+/* Whether a local pid, port or reference fits in what the BEAM holds of
+ * one: binary_to_term/1 on OTP 25 refuses the others. */
+static bool fits_locally(uint32_t tag, const opaque_t *x)
+{
+    switch (tag) {
+    case ETF_PID:
+    case ETF_NEW_PID:
+        return x->num <= 0x7FFF && x->serial <= 0x1FFF;
+    case ETF_PORT:
+    case ETF_NEW_PORT:
+    case ETF_V4_PORT:
+        return x->num <= 0x0FFFFFFF;
+    default: /* references: 1 to 3 words, 18 bits in the first */
+        return x->nw >= 1 && x->nw <= 3 && x->id[0] == 0 && x->id[1] < 4;
+    }
+}
+
+/* Reads the pid, port or reference whose tag (already read) is tag, of a
+ * term written on node local (NULL: none); *is_loc tells whether it is
+ * local. A local one that no BEAM could hold is a failed read. */
+static void rd_opaque(rd_t *r, uint32_t tag, const key_node_t *local, opaque_t *x, bool *is_loc)
+{
+    rd_fields(r, tag, x);
+    *is_loc = !r->bad && is_local(&x->node, local);
+    if (*is_loc && !fits_locally(tag, x))
+        rd_fail(r);
 }
 
 /* ---- the work stack ---------------------------------------------------- */
@@ -1003,7 +1033,8 @@ static int put_etf_atom(kbuf_t *o, rd_t *r)
 static int etf_opaque(key_walk_t *w, uint32_t tag)
 {
     opaque_t x;
-    rd_opaque(&w->r, tag, &x);
+    bool loc;
+    rd_opaque(&w->r, tag, w->local, &x, &loc);
     if (w->r.bad)
         return XETS_OK;
     kbuf_t *o = w->out;
@@ -1018,11 +1049,11 @@ static int etf_opaque(key_walk_t *w, uint32_t tag)
         be32(b + 1, x.serial);
         be32(b + 5, (uint32_t)x.num);
         o->len += 9;
-        return put_node(o, &x.node, w->local);
+        return put_node(o, &x.node, loc);
     case ETF_PORT:
     case ETF_NEW_PORT:
     case ETF_V4_PORT:
-        if ((rc = put_byte(o, T_PORT)) != XETS_OK || (rc = put_node(o, &x.node, w->local)) != XETS_OK)
+        if ((rc = put_byte(o, T_PORT)) != XETS_OK || (rc = put_node(o, &x.node, loc)) != XETS_OK)
             return rc;
         if ((b = kbuf_room(o, 8)) == NULL)
             return XETS_NOMEM;
@@ -1032,7 +1063,7 @@ static int etf_opaque(key_walk_t *w, uint32_t tag)
     default: /* references */
         while (x.nw > 0 && !memcmp(x.id + 4 * (x.nw - 1), "\0\0\0\0", 4))
             x.nw--;
-        if ((rc = put_byte(o, T_REF)) != XETS_OK || (rc = put_node(o, &x.node, w->local)) != XETS_OK)
+        if ((rc = put_byte(o, T_REF)) != XETS_OK || (rc = put_node(o, &x.node, loc)) != XETS_OK)
             return rc;
         if ((b = kbuf_room(o, 1 + 4 * x.nw)) == NULL)
             return XETS_NOMEM;
@@ -1061,12 +1092,13 @@ static int etf_fun(key_walk_t *w, const unsigned char *fun, key_mode_t mode)
     int rc = put_byte(w->out, T_FUN_LOCAL);
     if (rc == XETS_OK)
         rc = put_etf_atom(w->out, r);
-    rd_fixnum(r); /* old index: not compared */
-    int64_t old_uniq = rd_fixnum(r);
+    rd_small(r); /* old index: not compared */
+    int64_t old_uniq = rd_small(r); /* compared as the BEAM keeps it: 32 bits */
     opaque_t creator; /* not compared */
+    bool loc;
     uint32_t tag = rd_u8(r);
     if (tag == ETF_PID || tag == ETF_NEW_PID)
-        rd_opaque(r, tag, &creator);
+        rd_opaque(r, tag, w->local, &creator, &loc);
     else
         rd_fail(r);
     if (rc != XETS_OK || r->bad)
@@ -1096,18 +1128,13 @@ static int etf_export(key_walk_t *w)
         rc = put_etf_atom(w->out, r);
     if (rc == XETS_OK)
         rc = put_etf_atom(w->out, r);
-    uint64_t arity = rd_unsigned(r, (UINT64_C(1) << 59) - 1); /* a small integer */
-    unsigned char *o = rc == XETS_OK && !r->bad ? kbuf_room(w->out, 9) : NULL;
+    int64_t arity = rd_small(r); /* the BEAM keeps 32 bits of it */
+    if (arity < 0)
+        rd_fail(r);
+    unsigned char *o = rc == XETS_OK && !r->bad ? kbuf_room(w->out, 5) : NULL;
     if (!o)
         return rc != XETS_OK || r->bad ? rc : XETS_NOMEM;
-    if (arity < 255) {
-        o[0] = (unsigned char)arity;
-        w->out->len += 1;
-    } else {
-        o[0] = 0xFF;
-        be64(o + 1, arity);
-        w->out->len += 9;
-    }
+    w->out->len += put_len(o, (uint32_t)arity);
     return XETS_OK;
 }
 
@@ -1421,7 +1448,7 @@ int key_codec_node_read(const unsigned char *p, const unsigned char *end, key_no
 {
     rd_t r = {p, end, false};
     opaque_t x;
-    rd_opaque(&r, rd_u8(&r), &x);
+    rd_fields(&r, rd_u8(&r), &x);
     if (r.bad)
         return XETS_CORRUPT;
     const name_t *a = &x.node.name;
