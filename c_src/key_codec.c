@@ -1021,12 +1021,13 @@ static int etf_map(key_walk_t *w, const unsigned char *map, size_t n, key_mode_t
 
 /* ---- terms in external format ------------------------------------------ */
 
-static int put_etf_atom(kbuf_t *o, rd_t *r)
+/* bytes(name) of the atom at the cursor. */
+static int put_etf_name(kbuf_t *o, rd_t *r)
 {
     name_t a;
     if (!rd_atom(r, &a))
         return XETS_OK; /* r->bad tells */
-    return key_codec_put_atom(o, a.s, a.n, a.latin1);
+    return put_name(o, a.s, a.n, a.latin1);
 }
 
 /* A pid, port or reference after its tag. */
@@ -1091,7 +1092,7 @@ static int etf_fun(key_walk_t *w, const unsigned char *fun, key_mode_t mode)
     uint32_t index = rd_u32(r), nfree = rd_u32(r);
     int rc = put_byte(w->out, T_FUN_LOCAL);
     if (rc == XETS_OK)
-        rc = put_etf_atom(w->out, r);
+        rc = put_etf_name(w->out, r);
     rd_small(r); /* old index: not compared */
     int64_t old_uniq = rd_small(r); /* compared as the BEAM keeps it: 32 bits */
     opaque_t creator; /* not compared */
@@ -1125,9 +1126,9 @@ static int etf_export(key_walk_t *w)
     rd_t *r = &w->r;
     int rc = put_byte(w->out, T_FUN_EXPORT);
     if (rc == XETS_OK)
-        rc = put_etf_atom(w->out, r);
+        rc = put_etf_name(w->out, r);
     if (rc == XETS_OK)
-        rc = put_etf_atom(w->out, r);
+        rc = put_etf_name(w->out, r);
     int64_t arity = rd_small(r); /* the BEAM keeps 32 bits of it */
     if (arity < 0)
         rd_fail(r);
@@ -1207,7 +1208,8 @@ static int etf_step(key_walk_t *w, key_mode_t mode)
     case ETF_ATOM_UTF8:
     case ETF_SMALL_ATOM_UTF8:
         r->p = start;
-        rc = put_etf_atom(o, r);
+        if ((rc = put_byte(o, T_ATOM)) == XETS_OK)
+            rc = put_etf_name(o, r);
         break;
     case ETF_SMALL_TUPLE:
     case ETF_LARGE_TUPLE: {
