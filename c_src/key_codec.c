@@ -490,14 +490,14 @@ static inline bool rd_need(rd_t *r, size_t n)
     return true;
 }
 
-static uint32_t rd_u8(rd_t *r)
+static inline uint32_t rd_u8(rd_t *r)
 {
     if (!rd_need(r, 1))
         return 0;
     return *r->p++;
 }
 
-static uint32_t rd_u16(rd_t *r)
+static inline uint32_t rd_u16(rd_t *r)
 {
     if (!rd_need(r, 2))
         return 0;
@@ -506,7 +506,7 @@ static uint32_t rd_u16(rd_t *r)
     return v;
 }
 
-static uint32_t rd_u32(rd_t *r)
+static inline uint32_t rd_u32(rd_t *r)
 {
     if (!rd_need(r, 4))
         return 0;
@@ -516,14 +516,14 @@ static uint32_t rd_u32(rd_t *r)
     return v;
 }
 
-static uint64_t rd_u64(rd_t *r)
+static inline uint64_t rd_u64(rd_t *r)
 {
     uint64_t hi = rd_u32(r);
     return (hi << 32) | rd_u32(r);
 }
 
 /* n bytes, returned in place. */
-static const unsigned char *rd_bytes(rd_t *r, size_t n)
+static inline const unsigned char *rd_bytes(rd_t *r, size_t n)
 {
     if (!rd_need(r, n))
         return NULL;

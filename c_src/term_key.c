@@ -174,6 +174,25 @@ static int put_plain(const live_t *c, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *o
     return XETS_OK;
 }
 
+/* A tuple's header, and its elements up to the first that put_plain does
+ * not encode: *i, *arity when there is none. */
+static int put_tuple(const live_t *c, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *o,
+                     const ERL_NIF_TERM **el, size_t *arity, size_t *i)
+{
+    int n, rc;
+    ErlNifTermType type;
+    *i = *arity = 0;
+    if (!enif_get_tuple(c->env, t, &n, el))
+        return XETS_BADARG;
+    *arity = (size_t)n;
+    if ((rc = key_codec_put_tuple(o, *arity)) != XETS_OK)
+        return rc;
+    for (; *i < *arity; ++*i)
+        if ((rc = put_plain(c, (*el)[*i], mode, o, &type)) != XETS_OK || type != 0)
+            return rc;
+    return XETS_OK;
+}
+
 /* The walker's callback: one live term. With `pattern', stops with
  * XETS_END at the first match-spec variable, or map holding one (map keys
  * are sorted after they are encoded), leaving what precedes it encoded. A
@@ -190,23 +209,13 @@ static int encode_live(key_walk_t *w, key_live_t lt, key_mode_t mode, void *vctx
         return rc;
     switch (type) {
     case ERL_NIF_TERM_TYPE_TUPLE: {
-        int arity;
         const ERL_NIF_TERM *el;
-        if (!enif_get_tuple(env, t, &arity, &el))
-            return XETS_BADARG;
-        if ((rc = key_codec_put_tuple(o, (size_t)arity)) != XETS_OK)
+        size_t arity, i;
+        if ((rc = put_tuple(c, t, mode, o, &el, &arity, &i)) != XETS_OK || i == arity)
             return rc;
-        for (size_t i = 0; i < (size_t)arity; i++) {
-            if ((rc = put_plain(c, el[i], mode, o, &el_type)) != XETS_OK)
-                return rc;
-            if (el_type == 0)
-                continue;
-            if (i + 1 < (size_t)arity &&
-                (rc = key_codec_push_seq(w, el + i + 1, (size_t)arity - i - 1, mode)) != XETS_OK)
-                return rc;
-            return key_codec_push(w, el[i], mode);
-        }
-        return XETS_OK;
+        if (i + 1 < arity && (rc = key_codec_push_seq(w, el + i + 1, arity - i - 1, mode)) != XETS_OK)
+            return rc;
+        return key_codec_push(w, el[i], mode);
     }
     case ERL_NIF_TERM_TYPE_LIST: {
         ERL_NIF_TERM head;
@@ -251,7 +260,16 @@ int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out
     live_t c = {env, false};
     ErlNifTermType type;
     size_t start = out->len;
-    int rc = put_plain(&c, t, mode, out, &type); /* most keys: no walk to set up */
+    /* Most keys are plain terms, or tuples of them: no walk to set up. */
+    int rc = put_plain(&c, t, mode, out, &type);
+    if (rc == XETS_OK && type == ERL_NIF_TERM_TYPE_TUPLE) {
+        const ERL_NIF_TERM *el;
+        size_t arity, i;
+        rc = put_tuple(&c, t, mode, out, &el, &arity, &i);
+        type = rc == XETS_OK && i < arity ? type : 0;
+        if (type != 0)
+            out->len = start;
+    }
     if (type != 0)
         return key_codec_walk(t, mode, encode_live, &c, out);
     if (rc != XETS_OK)
