@@ -1,11 +1,16 @@
 /* Canonical key encoding of live terms (contract in term_key.h): a callback
  * of key_codec.c's walker that reads terms through erl_nif.
  *
- * Integers that fit 64 bits, floats, Latin-1 atoms and binaries are
- * encoded from their values; tuples, lists and maps are handed back to the
- * walker in parts. Pids, ports, references, funs, bignums, other atoms and
- * bitstrings are read in the external format, the only NIF view of their
- * insides, by the same code that encodes stored bytes. */
+ * Integers that fit 64 bits, floats, Latin-1 atoms and binaries ("plain"
+ * terms) are encoded from their values, also in the loops over a tuple's
+ * elements and a list's cells, so that the commonest keys, a plain term or
+ * a tuple of them, need no walk at all; the other parts of tuples, lists
+ * and maps are handed to the walker. Pids, ports, references, funs,
+ * bignums, other atoms and bitstrings are read in the external format, the
+ * only NIF view of their insides, by the same code that encodes stored
+ * bytes, told which node is local: a local pid or port's own (known from
+ * enif_get_local_pid/port), or that of a pid of this node encoded in the
+ * same bytes. */
 #include "term_key.h"
 #include "status.h"
 
@@ -37,8 +42,10 @@ static int put_via_etf(key_walk_t *w, ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t
 {
     ErlNifBinary bin;
     ErlNifPid self;
-    if (from == NODE_PROBE)
-        t = enif_make_tuple2(env, enif_self(env, &self) ? enif_make_pid(env, &self) : enif_make_ref(env), t);
+    if (from == NODE_PROBE) {
+        ERL_NIF_TERM probe = enif_self(env, &self) ? enif_make_pid(env, &self) : enif_make_ref(env);
+        t = enif_make_tuple2(env, probe, t);
+    }
     if (!enif_term_to_binary(env, t, &bin))
         return XETS_NOMEM;
     const unsigned char *p = bin.data + 1, *end = bin.data + bin.size, *next;
@@ -213,7 +220,8 @@ static int encode_live(key_walk_t *w, key_live_t lt, key_mode_t mode, void *vctx
         size_t arity, i;
         if ((rc = put_tuple(c, t, mode, o, &el, &arity, &i)) != XETS_OK || i == arity)
             return rc;
-        if (i + 1 < arity && (rc = key_codec_push_seq(w, el + i + 1, arity - i - 1, mode)) != XETS_OK)
+        if (i + 1 < arity &&
+            (rc = key_codec_push_seq(w, el + i + 1, arity - i - 1, mode)) != XETS_OK)
             return rc;
         return key_codec_push(w, el[i], mode);
     }
@@ -237,11 +245,13 @@ static int encode_live(key_walk_t *w, key_live_t lt, key_mode_t mode, void *vctx
         return encode_map(w, env, t, mode);
     case ERL_NIF_TERM_TYPE_PID: {
         ErlNifPid pid;
-        return put_via_etf(w, env, t, mode, enif_get_local_pid(env, t, &pid) ? NODE_SELF : NODE_NONE);
+        bool local = enif_get_local_pid(env, t, &pid);
+        return put_via_etf(w, env, t, mode, local ? NODE_SELF : NODE_NONE);
     }
     case ERL_NIF_TERM_TYPE_PORT: {
         ErlNifPort port;
-        return put_via_etf(w, env, t, mode, enif_get_local_port(env, t, &port) ? NODE_SELF : NODE_NONE);
+        bool local = enif_get_local_port(env, t, &port);
+        return put_via_etf(w, env, t, mode, local ? NODE_SELF : NODE_NONE);
     }
     case ERL_NIF_TERM_TYPE_REFERENCE:
     case ERL_NIF_TERM_TYPE_FUN:

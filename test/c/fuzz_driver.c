@@ -27,6 +27,8 @@
 
 #include <sanitizer/common_interface_defs.h>
 
+#include "rng.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_LEN 65536
@@ -128,15 +130,12 @@ static uint64_t rng;
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return rng_next(&rng);
 }
 
 static size_t below(size_t n)
 {
-    return n ? (size_t)(rnd() % n) : 0;
+    return rng_below(&rng, n);
 }
 
 /* One to four mutations of a corpus input into buf; returns the length. */
@@ -236,7 +235,7 @@ int main(int argc, char **argv)
         load(argv[i]);
     if (ncorpus == 0)
         add((const uint8_t *)"", 0);
-    rng = seed * 2654435761u + 1;
+    rng = seed * 2654435761u | 1; /* never 0 */
     __sanitizer_set_death_callback(save_current);
     signal(SIGABRT, on_signal);
     signal(SIGSEGV, on_signal);

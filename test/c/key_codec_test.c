@@ -19,16 +19,9 @@
 #include "key_check.h"
 #include "key_codec.h"
 #include "status.h"
+#include "check.h"
+#include "rng.h"
 
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 4 /* ThreadSanitizer runs several times slower; only test_threads needs it */
@@ -149,15 +142,12 @@ static uint64_t rng_state = 88172645463325252ull;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return rng_next(&rng_state);
 }
 
 static unsigned below(unsigned n)
 {
-    return (unsigned)(rnd() % n);
+    return (unsigned)rng_below(&rng_state, n);
 }
 
 static double rnd_double(void)
