@@ -1451,9 +1451,10 @@ static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     return key_binary(env, &b);
 }
 
-/* For tests of the codec: the key encoding of external-format bytes (of
- * element Keypos of a tuple, or with 0 of the whole term), the local node
- * being that of a pid, port or reference given in external format. */
+/* For tests of the codec, on a dirty scheduler (its bytes may be long): the
+ * key encoding of external-format bytes (of element Keypos of a tuple, or
+ * with 0 of the whole term), the local node being that of a pid, port or
+ * reference given in external format. */
 static ERL_NIF_TERM key_encode_etf_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
@@ -1566,7 +1567,7 @@ static ErlNifFunc nif_funcs[] = {
     {"rename", 2, rename_nif, 0},
     {"reaper_drain", 0, reaper_drain_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
-    {"key_encode_etf", 4, key_encode_etf_nif, 0},
+    {"key_encode_etf", 4, key_encode_etf_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"select_plan", 2, select_plan_nif, 0},
     {"select", 6, select_nif, 0},
     {"select_write", 3, select_write_nif, 0},
