@@ -70,12 +70,14 @@ int key_codec_node_read(const unsigned char *p, const unsigned char *end, key_no
 
 /* Appends to out the encoding of the term whose external format, version
  * byte first, is etf[0 .. len), written on node local (NULL: no node is
- * local, every pid, port and reference encodes with its node's name and
- * creation, as a term carried off its node would). Returns XETS_OK; XETS_CORRUPT when the
- * bytes are malformed, truncated, or followed by anything; XETS_BADARG
- * for well-formed bytes this codec does not read (compressed terms, atom
- * cache references, FLOAT_EXT and FUN_EXT: formats term_to_binary/1 does
- * not write); XETS_NOMEM. On failure out is left as it was. */
+ * local; every pid, port and reference encodes with its node's name and
+ * creation, as a term carried off its node would). Returns XETS_OK;
+ * XETS_CORRUPT when the bytes are malformed, truncated, or followed by
+ * anything; XETS_BADARG for well-formed bytes this codec does not read
+ * (compressed terms, atom cache references, FLOAT_EXT and FUN_EXT: formats
+ * term_to_binary/1 does not write); XETS_NOMEM. On failure out is left as
+ * it was. Time is linear in len but for nested maps (key_codec.c, end of
+ * its header); memory is proportional to len. */
 int key_codec_encode(const unsigned char *etf, size_t len, key_mode_t mode,
                      const key_node_t *local, kbuf_t *out);
 
