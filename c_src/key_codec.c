@@ -243,7 +243,10 @@ static int put_bits(kbuf_t *b, const unsigned char *d, size_t nbits)
 static size_t latin1_to_utf8(const unsigned char *s, size_t n, unsigned char *u)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    while (k < n && s[k] < 0x80) /* ASCII, as node names are: the same bytes */
+        k++;
+    memcpy(u, s, k);
+    for (size_t i = k; i < n; i++) {
         if (s[i] < 0x80) {
             u[k++] = s[i];
         } else {
@@ -1286,10 +1289,10 @@ static int encode_one(key_walk_t *w, key_live_t t, bool etf, key_mode_t mode)
     return etf_step(w, mode);
 }
 
-/* Runs the stack down to floor entries. */
-static int walk(key_walk_t *w, size_t floor)
+/* Runs the stack empty. */
+static int walk(key_walk_t *w)
 {
-    while (w->len > floor) {
+    while (w->len > 0) {
         work_t *it = &w->w[w->len - 1];
         key_mode_t mode = (key_mode_t)it->mode;
         key_live_t t = (key_live_t)w->r.p;
@@ -1368,47 +1371,28 @@ int key_codec_walk(key_live_t t, key_mode_t mode, key_live_fn fn, void *ctx, kbu
     size_t start = out->len;
     int rc = fn(&w, t, mode, ctx);
     if (rc == XETS_OK)
-        rc = walk(&w, 0);
+        rc = walk(&w);
     walk_done(&w);
     if (rc != XETS_OK && rc != XETS_END)
         out->len = start;
     return rc;
 }
 
-/* Encodes the one term at p, which ends at end when whole, with w's
- * stack above what it holds. */
-static int walk_etf(key_walk_t *w, const unsigned char *p, const unsigned char *end, bool whole,
-                    key_mode_t mode, const key_node_t *local)
-{
-    rd_t r = w->r;
-    const key_node_t *l = w->local;
-    size_t floor = w->len;
-    w->r = (rd_t){p, end, false};
-    w->local = local;
-    int rc = etf_step(w, mode);
-    if (rc == XETS_OK)
-        rc = walk(w, floor);
-    if (rc == XETS_OK && whole && w->r.p != end)
-        rc = XETS_CORRUPT;
-    w->r = r;
-    w->local = l;
-    return rc;
-}
-
-int key_codec_walk_etf(key_walk_t *w, const unsigned char *p, const unsigned char *end,
-                       key_mode_t mode, const key_node_t *local)
-{
-    return walk_etf(w, p, end, true, mode, local);
-}
-
-/* A walk of bytes alone: out is left as it was unless it succeeds. */
+/* Encodes the one term at p, which ends at end when whole: out is left as
+ * it was unless it succeeds. */
 static int encode_etf(const unsigned char *p, const unsigned char *end, bool whole,
                       key_mode_t mode, const key_node_t *local, kbuf_t *out)
 {
     key_walk_t w;
     walk_init(&w, out, NULL, NULL);
+    w.r = (rd_t){p, end, false};
+    w.local = local;
     size_t start = out->len;
-    int rc = walk_etf(&w, p, end, whole, mode, local);
+    int rc = etf_step(&w, mode);
+    if (rc == XETS_OK)
+        rc = walk(&w);
+    if (rc == XETS_OK && whole && w.r.p != end)
+        rc = XETS_CORRUPT;
     walk_done(&w);
     if (rc != XETS_OK)
         out->len = start;

@@ -93,9 +93,8 @@ int key_codec_encode_element(const unsigned char *etf, size_t len, uint32_t keyp
  * A walk encodes one term in preorder with an explicit work stack, never
  * recursing on the C stack. Terms of the caller's ("live" terms, opaque
  * words here) are handed to its callback, which appends their encoding to
- * the output with the key_codec_put_* functions, queues their parts with
- * key_codec_push*, or has bytes of external format encoded in place with
- * key_codec_walk_etf. Work queued last runs first. */
+ * the output with the key_codec_put_* functions (or key_codec_encode*), or
+ * queues their parts with key_codec_push*. Work queued last runs first. */
 typedef uintptr_t key_live_t;
 typedef struct key_walk key_walk_t;
 
@@ -115,10 +114,6 @@ int key_codec_push_seq(key_walk_t *w, const key_live_t *ts, size_t n, key_mode_t
  * room for n terms each, which the caller fills before returning. */
 int key_codec_push_map(key_walk_t *w, size_t n, key_mode_t mode, key_live_t **keys,
                        key_live_t **vals);
-/* Encodes now the one term whose external format (tag byte, no version
- * byte) is [p, end), written on node local (NULL: none). */
-int key_codec_walk_etf(key_walk_t *w, const unsigned char *p, const unsigned char *end,
-                       key_mode_t mode, const key_node_t *local);
 
 int key_codec_put_int(kbuf_t *b, int64_t v);
 int key_codec_put_uint(kbuf_t *b, uint64_t v);

@@ -26,37 +26,57 @@ typedef struct {
     bool pattern; /* stop at match-spec variables */
 } live_t;
 
-/* How the local node is learnt for a term read in the external format. */
-typedef enum {
-    NODE_NONE,  /* the term holds no pid, port or reference of this node */
-    NODE_SELF,  /* the term is a local pid or port: its own node is local */
-    NODE_PROBE  /* anything else (references, funs' free variables) */
-} node_from_t;
-
-/* t through term_to_binary/1. With NODE_PROBE the bytes are those of
- * {Probe, t}, Probe a pid of this node (the caller's, or a fresh reference
- * in an env without a process), so that the local node is read from the
- * same bytes as t's and both see the same node name. */
-static int put_via_etf(key_walk_t *w, ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode,
-                       node_from_t from)
+/* t, a term put_plain does not encode and no tuple, list or map, through
+ * term_to_binary/1, which writes its type's node-independent parts (a
+ * bignum's digits, an atom's UTF-8 name, a bitstring's bits) and the
+ * node-dependent ones as the running node sees them. Which node is local:
+ * a local pid's or port's own (enif_get_local_pid/port tell it is one);
+ * for references and funs (whose free variables may hold pids, ports and
+ * references), that of a pid of this node written in the same bytes, as
+ * {Probe, t}, so that both see the same node name (the caller's pid, or a
+ * fresh reference in an env without a process). */
+static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifTermType type, key_mode_t mode,
+                       kbuf_t *o)
 {
-    ErlNifBinary bin;
-    ErlNifPid self;
-    if (from == NODE_PROBE) {
-        ERL_NIF_TERM probe = enif_self(env, &self) ? enif_make_pid(env, &self) : enif_make_ref(env);
-        t = enif_make_tuple2(env, probe, t);
+    ErlNifPid pid;
+    ErlNifPort port;
+    bool self_local = false, probe = false;
+    switch (type) {
+    case ERL_NIF_TERM_TYPE_PID:
+        self_local = enif_get_local_pid(env, t, &pid);
+        break;
+    case ERL_NIF_TERM_TYPE_PORT:
+        self_local = enif_get_local_port(env, t, &port);
+        break;
+    case ERL_NIF_TERM_TYPE_REFERENCE:
+    case ERL_NIF_TERM_TYPE_FUN:
+        probe = true;
+        t = enif_make_tuple2(env, enif_self(env, &pid) ? enif_make_pid(env, &pid) : enif_make_ref(env),
+                             t);
+        break;
+    case ERL_NIF_TERM_TYPE_ATOM:      /* not Latin-1 */
+    case ERL_NIF_TERM_TYPE_INTEGER:   /* a bignum */
+    case ERL_NIF_TERM_TYPE_BITSTRING: /* not whole bytes */
+        break;
+    default:
+        return XETS_BADARG;
     }
+    ErlNifBinary bin;
     if (!enif_term_to_binary(env, t, &bin))
         return XETS_NOMEM;
-    const unsigned char *p = bin.data + 1, *end = bin.data + bin.size, *next;
+    const unsigned char *end = bin.data + bin.size, *next;
     key_node_t local;
-    int rc = XETS_OK;
-    if (from == NODE_SELF)
-        rc = key_codec_node_read(p, end, &local, &next);
-    else if (from == NODE_PROBE) /* after SMALL_TUPLE_EXT 2 */
-        rc = key_codec_node_read(p + 2, end, &local, &p);
-    if (rc == XETS_OK)
-        rc = key_codec_walk_etf(w, p, end, mode, from == NODE_NONE ? NULL : &local);
+    int rc;
+    if (probe) /* after the version byte, SMALL_TUPLE_EXT 2 */
+        rc = key_codec_node_read(bin.data + 3, end, &local, &next) != XETS_OK
+                 ? XETS_BADARG
+                 : key_codec_encode_element(bin.data, bin.size, 2, mode, &local, o);
+    else if (self_local)
+        rc = key_codec_node_read(bin.data + 1, end, &local, &next) != XETS_OK
+                 ? XETS_BADARG
+                 : key_codec_encode(bin.data, bin.size, mode, &local, o);
+    else
+        rc = key_codec_encode(bin.data, bin.size, mode, NULL, o);
     enif_release_binary(&bin);
     return rc;
 }
@@ -243,25 +263,8 @@ static int encode_live(key_walk_t *w, key_live_t lt, key_mode_t mode, void *vctx
         if (c->pattern && holds(env, t, is_pattern_variable, 0))
             return XETS_END;
         return encode_map(w, env, t, mode);
-    case ERL_NIF_TERM_TYPE_PID: {
-        ErlNifPid pid;
-        bool local = enif_get_local_pid(env, t, &pid);
-        return put_via_etf(w, env, t, mode, local ? NODE_SELF : NODE_NONE);
-    }
-    case ERL_NIF_TERM_TYPE_PORT: {
-        ErlNifPort port;
-        bool local = enif_get_local_port(env, t, &port);
-        return put_via_etf(w, env, t, mode, local ? NODE_SELF : NODE_NONE);
-    }
-    case ERL_NIF_TERM_TYPE_REFERENCE:
-    case ERL_NIF_TERM_TYPE_FUN:
-        return put_via_etf(w, env, t, mode, NODE_PROBE);
-    case ERL_NIF_TERM_TYPE_ATOM: /* not Latin-1 */
-    case ERL_NIF_TERM_TYPE_INTEGER: /* a bignum */
-    case ERL_NIF_TERM_TYPE_BITSTRING: /* not whole bytes */
-        return put_via_etf(w, env, t, mode, NODE_NONE);
     default:
-        return XETS_BADARG;
+        return put_via_etf(env, t, type, mode, o);
     }
 }
 
@@ -270,18 +273,25 @@ int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out
     live_t c = {env, false};
     ErlNifTermType type;
     size_t start = out->len;
-    /* Most keys are plain terms, or tuples of them: no walk to set up. */
+    bool walk = false;
+    /* Most keys need no walk: a term of no parts, a tuple of plain terms. */
     int rc = put_plain(&c, t, mode, out, &type);
-    if (rc == XETS_OK && type == ERL_NIF_TERM_TYPE_TUPLE) {
+    if (rc != XETS_OK || type == 0) {
+        /* done */
+    } else if (type == ERL_NIF_TERM_TYPE_TUPLE) {
         const ERL_NIF_TERM *el;
         size_t arity, i;
         rc = put_tuple(&c, t, mode, out, &el, &arity, &i);
-        type = rc == XETS_OK && i < arity ? type : 0;
-        if (type != 0)
-            out->len = start;
+        walk = rc == XETS_OK && i < arity;
+    } else if (type == ERL_NIF_TERM_TYPE_LIST || type == ERL_NIF_TERM_TYPE_MAP) {
+        walk = true;
+    } else {
+        rc = put_via_etf(env, t, type, mode, out);
     }
-    if (type != 0)
+    if (walk) {
+        out->len = start;
         return key_codec_walk(t, mode, encode_live, &c, out);
+    }
     if (rc != XETS_OK)
         out->len = start;
     return rc;
