@@ -68,6 +68,11 @@ typedef struct key_node {
 int key_codec_node_read(const unsigned char *p, const unsigned char *end, key_node_t *node,
                         const unsigned char **next);
 
+/* A local node meaning: every pid, port and reference in the bytes is the
+ * local node's, whatever node they name (for the bytes of one pid or port
+ * known to be local, as term_key.c has them). */
+extern const key_node_t key_codec_all_local;
+
 /* Appends to out the encoding of the term whose external format, version
  * byte first, is etf[0 .. len), written on node local (NULL: no node is
  * local; every pid, port and reference encodes with its node's name and

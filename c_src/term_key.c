@@ -30,7 +30,7 @@ typedef struct {
  * term_to_binary/1, which writes its type's node-independent parts (a
  * bignum's digits, an atom's UTF-8 name, a bitstring's bits) and the
  * node-dependent ones as the running node sees them. Which node is local:
- * a local pid's or port's own (enif_get_local_pid/port tell it is one);
+ * for a pid or port, enif_get_local_pid/port say whether it is itself;
  * for references and funs (whose free variables may hold pids, ports and
  * references), that of a pid of this node written in the same bytes, as
  * {Probe, t}, so that both see the same node name (the caller's pid, or a
@@ -71,12 +71,9 @@ static int put_via_etf(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifTermType type, key_
         rc = key_codec_node_read(bin.data + 3, end, &local, &next) != XETS_OK
                  ? XETS_BADARG
                  : key_codec_encode_element(bin.data, bin.size, 2, mode, &local, o);
-    else if (self_local)
-        rc = key_codec_node_read(bin.data + 1, end, &local, &next) != XETS_OK
-                 ? XETS_BADARG
-                 : key_codec_encode(bin.data, bin.size, mode, &local, o);
     else
-        rc = key_codec_encode(bin.data, bin.size, mode, NULL, o);
+        rc = key_codec_encode(bin.data, bin.size, mode, self_local ? &key_codec_all_local : NULL,
+                              o);
     enif_release_binary(&bin);
     return rc;
 }

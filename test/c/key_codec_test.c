@@ -556,8 +556,19 @@ static void test_local_marker(void)
     CHECK(key_codec_encode(b.p, b.len, KEY_ORDERED, &other_node, &theirs) == XETS_OK, "other");
     CHECK(mine.len == 10 && mine.p[9] == 0x00, "the local marker ends a local pid");
     CHECK(theirs.p[9] == 0x01 && seg_cmp(&mine, &theirs) < 0, "another node's pid sorts after");
-    kbuf_free(&mine);
     kbuf_free(&theirs);
+    /* Every node local: an x@h pid too. */
+    b.len = 0;
+    put8(&b, 131);
+    w_pid(&b, "x@h", 5, 1, 7);
+    CHECK(key_codec_encode(b.p, b.len, KEY_ORDERED, &key_codec_all_local, &theirs) == XETS_OK &&
+              theirs.len == 10 && memcmp(theirs.p, mine.p, 10) == 0,
+          "all local");
+    kbuf_free(&theirs);
+    kbuf_free(&mine);
+    b.len = 0;
+    put8(&b, 131);
+    w_pid(&b, LOCAL, 5, 1, 0);
     /* No node local: the name is written. */
     CHECK(key_codec_encode(b.p, b.len, KEY_EXACT, NULL, &theirs) == XETS_OK && theirs.p[9] == 0x01, "none");
     kbuf_free(&theirs);
