@@ -1,18 +1,22 @@
 # The two set-up commands are `make demo` and `make test`; each installs the
 # Debian packages it is missing first. Also: `make shell`, `make check`
-# (plain C tests under sanitizers), `make bench` / `make bench-quick`.
+# (plain C tests under sanitizers), `make fuzz`, `make bench` /
+# `make bench-quick`.
 
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
             erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev \
             elixir
 BENCH_PACKAGES := gnuplot-nox
+# clang and its runtime hold libFuzzer.
+FUZZ_PACKAGES := clang libclang-rt-dev
+FUZZ_SECONDS ?= 300
 EBIN := _build/default/lib/xets/ebin
 # The demo and benchmarks, kept out of the application's ebin (which
 # Dialyzer reads).
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps compile demo test check shell bench bench-quick bench-select bench-compile clean
+.PHONY: all deps bench-deps fuzz-deps compile demo test check fuzz shell bench bench-quick bench-select bench-compile clean
 
 all: compile
 
@@ -76,6 +80,16 @@ bench-compile: compile
 
 check: deps
 	$(MAKE) -C c_src check
+
+fuzz-deps:
+	$(call install_missing,$(FUZZ_PACKAGES))
+
+# The fuzz targets of the C core (today the key codec, which the disk tier
+# runs on stored bytes) with clang's libFuzzer, FUZZ_SECONDS each (default
+# 300); `make check` and `make test` run them a few seconds each with a
+# plain driver.
+fuzz: deps fuzz-deps
+	$(MAKE) -C c_src fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 shell: compile
 	erl -pa $(EBIN)

@@ -1,38 +1,27 @@
-/* Canonical sortable encoding of Erlang terms (DESIGN.md, "Terms").
+/* Canonical key encoding of live terms (DESIGN.md, "Terms"): the front end
+ * of key_codec.h for terms read through erl_nif, with the same encodings
+ * (KEY_ORDERED "ordered.1", KEY_EXACT "exact.1"; layout in key_codec.c):
+ * a term and term_to_binary/1 of it, given to key_codec_encode with the
+ * local node, encode byte for byte alike.
  *
- * KEY_ORDERED: memcmp order of encodings is Erlang term order, and terms
- *   that compare equal (==) encode identically: ordered_set keys.
- * KEY_EXACT: encodings are identical exactly when the terms are =:=: the keys
- *   of set, bag and duplicate_bag, and bag object identity. Its order is
- *   map-key order (term order, but every integer before every float).
+ * Local pids, ports and references encode with the local marker: which
+ * node is local is read, with the term, from a fresh reference of the
+ * running node, so a key holding one encodes the same before and after
+ * the node turns distributed.
  *
- * Every encoding is self-delimiting (none is a proper prefix of another), so
- * encodings of elements concatenate into encodings of containers. */
+ * Thread-safety: as key_codec.h; env is the caller's. */
 #ifndef XETS_TERM_KEY_H
 #define XETS_TERM_KEY_H
 
 #include <erl_nif.h>
-#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { KEY_ORDERED, KEY_EXACT } key_mode_t;
-
-/* A growable output buffer that starts on the stack. */
-typedef struct kbuf {
-    unsigned char *p;
-    size_t len, cap;
-    unsigned char inline_buf[128];
-} kbuf_t;
-
-void kbuf_init(kbuf_t *b);
-void kbuf_free(kbuf_t *b);
+#include "key_codec.h"
 
 /* Appends the encoding of t to out. Returns XETS_OK or XETS_NOMEM (out is
  * then left as it was). Never recurses on the C stack, whatever the depth
- * of t. Local pids, ports and references encode with the node's current
- * name and creation (as OTP compares them), so such keys change encoding
- * if a non-distributed node becomes distributed. Layout: term_key.c. */
+ * of t. */
 int term_key_encode(ErlNifEnv *env, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *out);
 
 /* For a match-spec pattern of a key: appends the longest byte string that

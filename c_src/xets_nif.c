@@ -22,7 +22,7 @@ static ERL_NIF_TERM atom_set, atom_ordered_set, atom_bag, atom_duplicate_bag;
 static ERL_NIF_TERM atom_private, atom_protected, atom_public, atom_auto;
 static ERL_NIF_TERM atom_system_limit, atom_nodefault, atom_default, atom_keep;
 static ERL_NIF_TERM atom_results, atom_count, atom_delete, atom_replace, atom_deferred;
-static ERL_NIF_TERM atom_lookup, atom_walk, atom_continue;
+static ERL_NIF_TERM atom_lookup, atom_walk, atom_continue, atom_error, atom_corrupt, atom_badarg;
 
 /* Lists longer than this (about a millisecond of preparing and publishing
  * here) are inserted on a dirty scheduler; the table is closed to other
@@ -1523,15 +1523,30 @@ static ERL_NIF_TERM reaper_drain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TER
     return atom_ok;
 }
 
+static bool get_key_mode(ERL_NIF_TERM t, key_mode_t *mode)
+{
+    if (t == atom_ordered)
+        *mode = KEY_ORDERED;
+    else if (t == atom_exact)
+        *mode = KEY_EXACT;
+    else
+        return false;
+    return true;
+}
+
+static ERL_NIF_TERM key_binary(ErlNifEnv *env, kbuf_t *b)
+{
+    ERL_NIF_TERM bin;
+    memcpy(enif_make_new_binary(env, b->len, &bin), b->p, b->len);
+    kbuf_free(b);
+    return bin;
+}
+
 static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
     key_mode_t mode;
-    if (argv[1] == atom_ordered)
-        mode = KEY_ORDERED;
-    else if (argv[1] == atom_exact)
-        mode = KEY_EXACT;
-    else
+    if (!get_key_mode(argv[1], &mode))
         return enif_make_badarg(env);
     kbuf_t b;
     kbuf_init(&b);
@@ -1539,10 +1554,40 @@ static ERL_NIF_TERM key_encode_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
         kbuf_free(&b);
         return raise_nomem(env);
     }
-    ERL_NIF_TERM bin;
-    memcpy(enif_make_new_binary(env, b.len, &bin), b.p, b.len);
-    kbuf_free(&b);
-    return bin;
+    return key_binary(env, &b);
+}
+
+/* For tests of the codec, on a dirty scheduler (its bytes may be long): the
+ * key encoding of external-format bytes (of element Keypos of a tuple, or
+ * with 0 of the whole term), the local node being that of a pid, port or
+ * reference given in external format. */
+static ERL_NIF_TERM key_encode_etf_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    ErlNifBinary etf, node_etf;
+    unsigned keypos;
+    key_mode_t mode;
+    key_node_t local;
+    const unsigned char *next;
+    if (!enif_inspect_binary(env, argv[0], &etf) || !enif_get_uint(env, argv[1], &keypos) ||
+        !get_key_mode(argv[2], &mode) || !enif_inspect_binary(env, argv[3], &node_etf) ||
+        node_etf.size < 1 ||
+        key_codec_node_read(node_etf.data + 1, node_etf.data + node_etf.size, &local, &next) != XETS_OK)
+        return enif_make_badarg(env);
+    kbuf_t b;
+    kbuf_init(&b);
+    int st = keypos == 0 ? key_codec_encode(etf.data, etf.size, mode, &local, &b)
+                         : key_codec_encode_element(etf.data, etf.size, keypos, mode, &local, &b);
+    switch (st) {
+    case XETS_OK:
+        return key_binary(env, &b);
+    case XETS_CORRUPT:
+        return enif_make_tuple2(env, atom_error, atom_corrupt);
+    case XETS_BADARG:
+        return enif_make_tuple2(env, atom_error, atom_badarg);
+    default:
+        return raise_nomem(env);
+    }
 }
 
 /* ---- module ------------------------------------------------------------ */
@@ -1584,6 +1629,9 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
         {&atom_lookup, "lookup"},
         {&atom_walk, "walk"},
         {&atom_continue, "continue"},
+        {&atom_error, "error"},
+        {&atom_corrupt, "corrupt"},
+        {&atom_badarg, "badarg"},
     };
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
         *atoms[i].atom = enif_make_atom(env, atoms[i].name);
@@ -1627,6 +1675,7 @@ static ErlNifFunc nif_funcs[] = {
     {"rename", 2, rename_nif, 0},
     {"reaper_drain", 0, reaper_drain_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
+    {"key_encode_etf", 4, key_encode_etf_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"select_plan", 2, select_plan_nif, 0},
     {"select", 7, select_nif, 0},
     {"select_write", 3, select_write_nif, 0},

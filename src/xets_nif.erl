@@ -10,7 +10,7 @@
          first/3, next/4, slot/3, chunk/3, objects/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          select_plan/2, select/7, select_write/3,
-         reaper_drain/0, key_encode/2]).
+         reaper_drain/0, key_encode/2, key_encode_etf/4]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
@@ -19,7 +19,7 @@
        first/3, next/4, slot/3, chunk/3, objects/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
        select_plan/2, select/7, select_write/3,
-       reaper_drain/0, key_encode/2]).
+       reaper_drain/0, key_encode/2, key_encode_etf/4]).
 
 init() ->
     Dir = case code:priv_dir(xets) of
@@ -78,5 +78,11 @@ select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap, _Tail) -> ?NIF.
 select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.
 %% Waits until the stores of deleted tables are freed (for memory tests).
 reaper_drain() -> ?NIF.
-%% The canonical key encoding of a term, for tests of the codec.
+%% Internal, for tests and benchmarks of the codec: the canonical key
+%% encoding of a term (Mode ordered or exact).
 key_encode(_Term, _Mode) -> ?NIF.
+%% Internal, for tests of the codec: the key encoding of external-format
+%% bytes Etf (element Keypos of the tuple, or 0: the whole term), the local
+%% node being that of NodeEtf, term_to_binary/1 of one of its pids, ports
+%% or references. The encoding, {error, corrupt} or {error, badarg}.
+key_encode_etf(_Etf, _Keypos, _Mode, _NodeEtf) -> ?NIF.

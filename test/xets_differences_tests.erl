@@ -185,3 +185,30 @@ heir_order(M, How) ->
     receive {'EXIT', Owner, _} -> ok after 100 -> ok end,
     demonitor(Ref1, [flush]),
     First.
+
+%% Pids, ports and references of the local node encode with a marker that
+%% sorts before every node name, so that they stay the same keys when the
+%% node turns distributed (test/xets_distribution_SUITE.erl). ets orders
+%% them by the local node's current name: here nonode@nohost, after a@h and
+%% before z@h. Ports and references, which Erlang orders by node first,
+%% come local ones first in xets; pids, ordered by serial and number first,
+%% differ only where a local and a remote pid have the same serial and
+%% number. Among local ones, and among remote ones, the order is ets's.
+ordered_set_puts_this_node_s_pids_ports_and_references_first_test() ->
+    nonode@nohost = node(),
+    Ref = make_ref(),
+    {ARef, ZRef} = {xets_terms:ext_ref('a@h', 1, [1, 2, 3]), xets_terms:ext_ref('z@h', 1, [1, 2, 3])},
+    Port = list_to_port("#Port<0.5>"),
+    {APort, ZPort} = {xets_terms:ext_port('a@h', 1, 5), xets_terms:ext_port('z@h', 1, 5)},
+    Pid = list_to_pid("<0.7.0>"),
+    {APid, ZPid} = {xets_terms:ext_pid('a@h', 1, 7, 0), xets_terms:ext_pid('z@h', 1, 7, 0)},
+    {APid6, APid8} = {xets_terms:ext_pid('a@h', 1, 6, 0), xets_terms:ext_pid('a@h', 1, 8, 0)},
+    Keys = [Ref, ARef, ZRef, Port, APort, ZPort, Pid, APid, ZPid, APid6, APid8],
+    E = ets:new(e, [ordered_set]),
+    X = xets:new(x, [ordered_set]),
+    [begin ets:insert(E, {K}), xets:insert(X, {K}) end || K <- Keys],
+    ?assertEqual([ARef, Ref, ZRef, APort, Port, ZPort, APid6, APid, Pid, ZPid, APid8],
+                 [K || {K} <- ets:tab2list(E)]),
+    ?assertEqual([Ref, ARef, ZRef, Port, APort, ZPort, APid6, Pid, APid, ZPid, APid8],
+                 [K || {K} <- xets:tab2list(X)]).
+

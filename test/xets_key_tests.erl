@@ -141,10 +141,10 @@ big_maps_sort_test() ->
 pids_sort_by_serial_number_node_creation_test() ->
     Ps = [list_to_pid("<0.5.1>"), list_to_pid("<0.6.0>"), list_to_pid("<0.4.2>"), self(),
           list_to_pid("<0.32767.0>"), list_to_pid("<0.0.8191>"),
-          ext_pid('a@h', 7, 3, 0), ext_pid('a@h', 8, 2, 0), ext_pid('z@h', 1, 1, 0),
-          ext_pid('a@h', 7, 2, 5), ext_pid('a@h', 7, 100000, 0), ext_pid('a@h', 7, 0, 100000),
-          ext_pid('a@h', 6, 5, 1), ext_pid('b@h', 0, 5, 1), ext_pid(node(), 9, 5, 1),
-          ext_pid('ö@h', 1, 5, 1), ext_pid('a@h', 16#FFFFFFFF, 5, 1)],
+          ext_pid('x@h', 7, 3, 0), ext_pid('x@h', 8, 2, 0), ext_pid('z@h', 1, 1, 0),
+          ext_pid('x@h', 7, 2, 5), ext_pid('x@h', 7, 100000, 0), ext_pid('x@h', 7, 0, 100000),
+          ext_pid('x@h', 6, 5, 1), ext_pid('y@h', 0, 5, 1), ext_pid(node(), 9, 5, 1),
+          ext_pid('ö@h', 1, 5, 1), ext_pid('x@h', 16#FFFFFFFF, 5, 1)],
     ?assertEqual([list_to_pid("<0.6.0>"), list_to_pid("<0.5.1>"), list_to_pid("<0.4.2>")],
                  [P || {_, P} <- lists:sort([{ord(P), P} || P <- lists:sublist(Ps, 3)])]),
     check_pairs(fun ord/1, fun cmp/2, Ps),
@@ -152,22 +152,59 @@ pids_sort_by_serial_number_node_creation_test() ->
 
 %% Ports: node name, creation, then number (64 bits since OTP 24).
 ports_sort_by_node_creation_number_test() ->
-    Ps = [list_to_port("#Port<0.5>"), list_to_port("#Port<0.3>"), ext_port('a@h', 1, 5),
-          ext_port('a@h', 2, 3), ext_port('b@h', 0, 1), ext_port64('a@h', 1, 1 bsl 40),
+    Ps = [list_to_port("#Port<0.5>"), list_to_port("#Port<0.3>"), ext_port('x@h', 1, 5),
+          ext_port('x@h', 2, 3), ext_port('y@h', 0, 1), ext_port64('x@h', 1, 1 bsl 40),
           ext_port(node(), 1, 1), ext_port64('z@h', 1, 0), ext_port('ö@h', 0, 0)],
     check_pairs(fun ord/1, fun cmp/2, Ps).
 
 %% References: node name, creation, then the ID words as one big number
 %% (high zero words do not count: [1,2,3] and [1,2,3,0] are =:=).
 references_sort_by_node_creation_number_test() ->
-    Rs = [make_ref(), make_ref(), alias(), ext_ref('a@h', 1, [1, 2, 3]), ext_ref('a@h', 1, [1, 2, 3, 0]),
-          ext_ref('a@h', 1, [0, 0, 4]), ext_ref('a@h', 1, [5, 0, 3]), ext_ref('a@h', 1, [1, 2, 3, 1]),
-          ext_ref('a@h', 0, [9, 9, 9]), ext_ref('b@h', 0, [0, 0, 0]), ext_ref('a@h', 1, [7]),
-          ext_ref('a@h', 1, [1, 2, 3, 0, 0]), ext_ref(node(), 3, [1, 2, 3]),
-          ext_ref('a@h', 1, [16#FFFFFFFF, 0, 0, 0, 1])],
-    ?assertEqual(ord(ext_ref('a@h', 1, [1, 2, 3])), ord(ext_ref('a@h', 1, [1, 2, 3, 0, 0]))),
+    Rs = [make_ref(), make_ref(), alias(), ext_ref('x@h', 1, [1, 2, 3]), ext_ref('x@h', 1, [1, 2, 3, 0]),
+          ext_ref('x@h', 1, [0, 0, 4]), ext_ref('x@h', 1, [5, 0, 3]), ext_ref('x@h', 1, [1, 2, 3, 1]),
+          ext_ref('x@h', 0, [9, 9, 9]), ext_ref('y@h', 0, [0, 0, 0]), ext_ref('x@h', 1, [7]),
+          ext_ref('x@h', 1, [1, 2, 3, 0, 0]), ext_ref(node(), 3, [1, 2, 3]),
+          ext_ref('x@h', 1, [16#FFFFFFFF, 0, 0, 0, 1])],
+    ?assertEqual(ord(ext_ref('x@h', 1, [1, 2, 3])), ord(ext_ref('x@h', 1, [1, 2, 3, 0, 0]))),
     check_pairs(fun ord/1, fun cmp/2, Rs),
     check_pairs(fun exa/1, fun xcmp/2, Rs).
+
+%% This node's pids, ports and references encode with a marker, not the
+%% node's name, and sort before those of every other node (README,
+%% "Differences from ets"): ports and references whatever the names, pids
+%% where serial and number are equal. Everything else as Erlang orders it.
+this_node_sorts_first_among_pids_ports_and_references_test() ->
+    Remote = fun(Node) -> [ext_ref(Node, 1, [1, 2, 3]), ext_ref(Node, 0, [9]), ext_port(Node, 1, 5),
+                           ext_port64(Node, 2, 1 bsl 40), ext_pid(Node, 1, 7, 0), ext_pid(Node, 0, 6, 1)] end,
+    Local = [make_ref(), make_ref(), list_to_port("#Port<0.5>"), list_to_port("#Port<0.9>"),
+             list_to_pid("<0.7.0>"), list_to_pid("<0.6.1>"), list_to_pid("<0.3.0>")],
+    Ts = Local ++ Remote('a@h') ++ Remote('z@h') ++ Remote(node()),
+    LocalFirst = fun(A, B) -> cmp(marked(A), marked(B)) end,
+    check_pairs(fun ord/1, LocalFirst, Ts),
+    check_pairs(fun exa/1, LocalFirst, Ts),
+    ?assert(ord(list_to_port("#Port<0.99>")) < ord(ext_port('a@h', 0, 0))),
+    ?assert(ord(list_to_pid("<0.7.0>")) < ord(ext_pid('a@h', 0, 7, 0))),
+    ?assert(ord(ext_pid('a@h', 0, 6, 0)) < ord(list_to_pid("<0.7.0>"))).
+
+%% Erlang's order with this node renamed '' (the least atom), creation 1:
+%% where xets orders a local term. Local terms are those of this node's
+%% name and creation (others of its name and another creation are not).
+marked(T) ->
+    Self = term_to_binary(self()),
+    NL = byte_size(Self) - 14,
+    <<131, 88, SelfNode:NL/binary, _:8/binary, Cr:32>> = Self,
+    case term_to_binary(T) of
+        <<131, 88, SelfNode:NL/binary, Id:8/binary, Cr:32>> ->
+            binary_to_term(<<131, 88, 100, 0:16, Id/binary, 1:32>>);
+        <<131, 89, SelfNode:NL/binary, Id:4/binary, Cr:32>> ->
+            binary_to_term(<<131, 89, 100, 0:16, Id/binary, 1:32>>);
+        <<131, 120, SelfNode:NL/binary, Id:8/binary, Cr:32>> ->
+            binary_to_term(<<131, 120, 100, 0:16, Id/binary, 1:32>>);
+        <<131, 90, N:16, SelfNode:NL/binary, Cr:32, Id/binary>> ->
+            binary_to_term(<<131, 90, N:16, 100, 0:16, 1:32, Id/binary>>);
+        _ ->
+            T
+    end.
 
 %% Local funs before export funs; local funs by module, index, old uniq,
 %% number of free variables, then the free variables (== in ordered mode,

@@ -17,16 +17,8 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
+#include "check.h"
 
-#define CHECK(cond, ...)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                         \
-            fputc('\n', stderr);                                                  \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 3 /* ThreadSanitizer runs several times slower: do less */

@@ -43,6 +43,9 @@
 #include "status.h"
 #include "store.h"
 
+#include "check.h"
+#include "rng.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -51,15 +54,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);         \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
 
 static const store_ops_t *ops = &skiplist_ops;
 
@@ -76,16 +70,6 @@ static void check_structure(store_t *s, const char *when)
 }
 
 /* ---- helpers ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
 
 static unsigned rnd(uint64_t *s, unsigned n)
 {

@@ -1,0 +1,20 @@
+/* CHECK(cond, fmt, ...): a plain C test's assertion. On failure it prints
+ * where, the condition and the message, and exits 1: tests stop at the
+ * first failure, and make stops with them. */
+#ifndef XETS_TEST_CHECK_H
+#define XETS_TEST_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK(cond, ...)                                                             \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                            \
+            fputc('\n', stderr);                                                     \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#endif
