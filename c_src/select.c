@@ -89,7 +89,9 @@ static void plan_dtor(ErlNifEnv *env, void *obj)
 
 int select_module_init(ErlNifEnv *env)
 {
-    ErlNifResourceTypeInit init = {.dtor = plan_dtor};
+    /* members: how many callbacks are set, from dtor on; without it the
+     * VM takes none, and plans were never freed (the leak check found it). */
+    ErlNifResourceTypeInit init = {.dtor = plan_dtor, .members = 1};
     plan_type = enif_init_resource_type(env, "xets_select_plan", &init, ERL_NIF_RT_CREATE, NULL);
     atom_end_of_table = enif_make_atom(env, "$end_of_table");
     return plan_type == NULL ? XETS_NOMEM : XETS_OK;

@@ -9,6 +9,7 @@
 #include "chunk.h"
 #include "epoch.h"
 #include "key_group.h"
+#include "quiesce.h"
 #include "reaper.h"
 #include "select.h"
 #include "status.h"
@@ -1513,16 +1514,6 @@ static ERL_NIF_TERM rename_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     return r;
 }
 
-/* For tests: waits until freed stores are really freed. */
-static ERL_NIF_TERM reaper_drain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{
-    (void)env;
-    (void)argc;
-    (void)argv;
-    reaper_drain();
-    return atom_ok;
-}
-
 static bool get_key_mode(ERL_NIF_TERM t, key_mode_t *mode)
 {
     if (t == atom_ordered)
@@ -1636,7 +1627,9 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
         *atoms[i].atom = enif_make_atom(env, atoms[i].name);
     int st = table_module_init(env);
-    return st != 0 ? st : select_module_init(env);
+    if (st == 0)
+        st = select_module_init(env);
+    return st != 0 ? st : quiesce_init();
 }
 
 static void unload(ErlNifEnv *env, void *priv)
@@ -1673,7 +1666,11 @@ static ErlNifFunc nif_funcs[] = {
     {"give_away", 3, give_away_nif, 0},
     {"setopts", 3, setopts_nif, 0},
     {"rename", 2, rename_nif, 0},
-    {"reaper_drain", 0, reaper_drain_nif, 0},
+    {"reaper_drain", 0, reaper_drain_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"quiesce_normal", 0, quiesce_normal_nif, 0},
+    {"quiesce_dirty_cpu", 2, quiesce_dirty_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"quiesce_dirty_io", 2, quiesce_dirty_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"alloc_stats", 0, alloc_stats_nif, 0},
     {"key_encode", 2, key_encode_nif, 0},
     {"key_encode_etf", 4, key_encode_etf_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"select_plan", 2, select_plan_nif, 0},

@@ -10,7 +10,8 @@
          first/3, next/4, slot/3, chunk/3, objects/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          select_plan/2, select/7, select_write/3,
-         reaper_drain/0, key_encode/2, key_encode_etf/4]).
+         reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
+         alloc_stats/0, key_encode/2, key_encode_etf/4]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
@@ -19,7 +20,8 @@
        first/3, next/4, slot/3, chunk/3, objects/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
        select_plan/2, select/7, select_write/3,
-       reaper_drain/0, key_encode/2, key_encode_etf/4]).
+       reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
+       alloc_stats/0, key_encode/2, key_encode_etf/4]).
 
 init() ->
     Dir = case code:priv_dir(xets) of
@@ -76,8 +78,14 @@ select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap, _Tail) -> ?NIF.
 %% Deletes the objects that are Object byte for byte, or replaces one by a
 %% replacement with the same key: how many.
 select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.
-%% Waits until the stores of deleted tables are freed (for memory tests).
+%% For the leak check of the test suites (c_src/quiesce.h): waits until
+%% the stores of deleted tables are freed; frees what the calling
+%% scheduler retired; xets's heap use, {Blocks, Bytes}.
 reaper_drain() -> ?NIF.
+quiesce_normal() -> ?NIF.
+quiesce_dirty_cpu(_Round, _N) -> ?NIF.
+quiesce_dirty_io(_Round, _N) -> ?NIF.
+alloc_stats() -> ?NIF.
 %% Internal, for tests and benchmarks of the codec: the canonical key
 %% encoding of a term (Mode ordered or exact).
 key_encode(_Term, _Mode) -> ?NIF.

@@ -249,8 +249,7 @@ bad_arguments_give_ets_s_errors(Config) ->
                  Pid = spawn_link(fun() -> Self ! {tab, M:new(t, [Type, private])},
                                            receive stop -> ok end end),
                  T = receive {tab, T0} -> T0 end,
-                 R = M:tab2file(T, Old),
-                 Pid ! stop,
+                 R = try M:tab2file(T, Old) after Pid ! stop end,
                  {R, file:read_file(Old)}
          end),
     Load = [[{verify, maybe}], [foo], foo, [{verify, true} | x], [{table, a}, {table, b}]],
