@@ -9,7 +9,7 @@
          delete_all_objects/1, update/5,
          first/3, next/4, slot/3, chunk/3, objects/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
-         select_plan/2, select/7, select_write/3,
+         select_plan/2, select/7, select_write/2,
          reaper_drain/0, key_encode/2]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
@@ -18,7 +18,7 @@
        delete_all_objects/1, update/5,
        first/3, next/4, slot/3, chunk/3, objects/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
-       select_plan/2, select/7, select_write/3,
+       select_plan/2, select/7, select_write/2,
        reaper_drain/0, key_encode/2]).
 
 init() ->
@@ -73,9 +73,9 @@ select_plan(_Tab, _MatchSpec) -> ?NIF.
 %% reverse order in front of Tail), {N, Cursor} (N objects counted, deleted
 %% or replaced) or {deferred, Objects, Cursor}.
 select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap, _Tail) -> ?NIF.
-%% Deletes the objects that are Object byte for byte, or replaces one by a
-%% replacement with the same key: how many.
-select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.
+%% Applies [{Object, Replacement | delete}], decided on the objects of a
+%% deferred chunk: how many objects were deleted or replaced.
+select_write(_Tab, _Writes) -> ?NIF.
 %% Waits until the stores of deleted tables are freed (for memory tests).
 reaper_drain() -> ?NIF.
 %% The canonical key encoding of a term, for tests of the codec.
