@@ -4,7 +4,9 @@
  * (cold caches, long objects, a busy machine). The clock is read every
  * CLOCK_EVERY objects. The call then stays well within the millisecond of
  * a time slice, which xets_nif.c charges to the caller. One object too
- * long to copy within that goes to a dirty scheduler. */
+ * long to copy within that goes to a dirty scheduler, as does a bag key
+ * that a delete or replace must decide in one call (select.c) when it has
+ * more objects than a chunk takes. */
 #ifndef XETS_CHUNK_H
 #define XETS_CHUNK_H
 

@@ -955,6 +955,66 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
     return rc;
 }
 
+/* As ht_remove and ht_update together: a bag reader sees the key before
+ * the rewrite or after its removals (the sequence count is odd from the
+ * first one on), each replacement as one object or the other. */
+static int ht_rewrite(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx)
+{
+    uint64_t h = XXH3_64bits(key, klen);
+    uint64_t order = ht_rev64(h);
+    ht_stripe_t *st = ht_stripe_of(s, order);
+    bool bag = s->kind != STORE_SET;
+    pthread_mutex_lock(&st->lock);
+    ht_link_t *pred;
+    const ht_link_t *stop;
+    ht_link_t *from = ht_writer_start(s, h, &stop);
+    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    /* Consecutive removed objects go in one store, as in ht_remove. */
+    ht_link_t *run = NULL;
+    int replaced = 0, removed = 0, rc = XETS_OK;
+    for (size_t i = 0; ht_is_key(cur, stop, order, key, klen); i++) {
+        rec_t r = ht_rec(cur);
+        rec_in_t out;
+        int act = fn(ctx, i, &r, &out);
+        if (act < 0) {
+            rc = act;
+            break;
+        }
+        ht_link_t *next = atomic_load_explicit(&cur->next, memory_order_relaxed);
+        if (act == REWRITE_REMOVE) {
+            if (run == NULL)
+                run = cur;
+            if (bag && removed == 0)
+                ht_write_begin(st);
+            removed++;
+            cur = next;
+            continue;
+        }
+        if (run != NULL)
+            ht_unlink(st, pred, run, cur);
+        run = NULL;
+        if (act == REWRITE_REPLACE) {
+            ht_node_t *n = ht_node_new(order, &out);
+            if (n == NULL) {
+                rc = XETS_NOMEM;
+                break;
+            }
+            ht_replace(st, pred, cur, n);
+            cur = &n->h;
+            replaced++;
+        }
+        pred = cur;
+        cur = next;
+    }
+    if (run != NULL)
+        ht_unlink(st, pred, run, cur);
+    if (bag && removed > 0)
+        ht_write_end(st);
+    ht_sub(&st->count, (size_t)removed);
+    ht_write_done(s, st);
+    return rc != XETS_OK ? rc : replaced + removed;
+}
+
 /* How far ahead, in buckets, a scan warms each stage (ht_scan_warm). */
 #define HT_WARM_DUMMY 24
 #define HT_WARM_FIRST 12
@@ -1182,6 +1242,7 @@ const store_ops_t hash_table_ops = {
     .get = ht_get,
     .remove = ht_remove,
     .update = ht_update,
+    .rewrite = ht_rewrite,
     .scan = ht_scan,
     .size = ht_size,
     .memory = ht_memory,

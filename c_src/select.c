@@ -14,7 +14,26 @@
  * select_delete and select_replace decide during the scan and write after
  * it (a store's callbacks must not call back into it): each write applies
  * only if the object is still the one that matched, so each object is
- * deleted or replaced atomically, as in ETS.
+ * deleted or replaced atomically, as in ETS. On a bag, "the one" is that
+ * very object, known by its address in the store (stable for the epoch
+ * section; a changed object is a new one), not the first equal object of
+ * its key: copies are told apart, and a replaced object keeps its place,
+ * as in ETS, also where a replacement equals another object of the key.
+ * A key's writes are one store call (store.h, rewrite). The writes of a
+ * deferred chunk, decided in Erlang after the epoch section, go to the
+ * key's objects equal byte for byte to those decided on (equal objects are
+ * decided alike), also in one store call: each object is written once,
+ * and one that moved in the key meanwhile (a writer removed objects before
+ * it) is still found.
+ *
+ * Reads (results and counts) may stop inside a bag's key and resume with
+ * the key's objects not yet taken (key_group.h), found by their number: a
+ * writer removing some of the key's older objects in between shifts them
+ * onto objects already taken, which a read then meets again (README,
+ * Known limitations). Writes decide a bag's key in one chunk instead, or
+ * such a shift would make a replace replace objects again. A key that
+ * does not fit in what is left of a chunk starts the next one, and a key
+ * too long for any chunk is decided on a dirty scheduler.
  *
  * Results are consed as they are made, in front of the list the caller
  * passes: a chunk's list holds them in the reverse of the order visited,
@@ -442,11 +461,13 @@ const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t 
 
 /* ---- chunks ------------------------------------------------------------- */
 
-/* A delete or replace decided during the scan: the key, the object that
- * matched, and for a replace its successor, in one allocation. */
+/* A delete or replace decided during the scan: the object that matched,
+ * as the store holds it (valid for the epoch section), and for a replace
+ * its successor. */
 typedef struct pending {
-    unsigned char *mem;
-    size_t klen, vlen, nlen;
+    rec_t r;
+    unsigned char *repl; /* NULL for a delete */
+    size_t rlen;
     uint64_t fp; /* duplicate_bag: the successor's fingerprint */
 } pending_t;
 
@@ -456,6 +477,7 @@ typedef struct chunk {
     enum select_op op;
     enum scan_dir dir;
     bool bag;      /* a key may hold several objects */
+    bool whole_keys; /* a bag's delete or replace: a key in one chunk */
     bool defer;    /* objects go to Erlang */
     bool in_range; /* check the plan's lower and upper bounds */
     match_scratch_t scratch;
@@ -465,9 +487,10 @@ typedef struct chunk {
     ErlNifTime deadline; /* microseconds, monotonic */
     bool full, past;
     /* A bag's key is taken newest first (key_group.h), and a chunk may end
-     * inside it: the next resumes with the key's objects older than the
-     * last one taken, which are the first `group_max' the store visits
-     * (so objects added to the key since are not met). */
+     * inside it or, with whole_keys, before it: the next resumes with the
+     * key's objects older than the last one taken, which are the first
+     * `group_max' the store visits (so objects added to the key since are
+     * not met). */
     key_group_t group;
     size_t group_max;
     bytes_t cursor; /* where a full chunk stopped, with cursor_left */
@@ -488,17 +511,17 @@ static int add_pending(chunk_t *c, const rec_t *r, const unsigned char *nv, size
         c->pend_cap = cap;
     }
     pending_t *e = &c->pend[c->npend];
-    if ((e->mem = malloc(r->klen + r->vlen + nlen + 1)) == NULL)
+    *e = (pending_t){.r = *r};
+    if (c->op == SELECT_DELETE) {
+        c->npend++;
+        return XETS_OK;
+    }
+    if ((e->repl = malloc(nlen > 0 ? nlen : 1)) == NULL)
         return XETS_NOMEM;
-    memcpy(e->mem, r->key, r->klen);
-    memcpy(e->mem + r->klen, r->val, r->vlen);
-    if (nlen > 0)
-        memcpy(e->mem + r->klen + r->vlen, nv, nlen);
-    e->klen = r->klen;
-    e->vlen = r->vlen;
-    e->nlen = nlen;
-    e->fp = 0;
-    if (c->p->type == TYPE_DUPLICATE_BAG && c->op == SELECT_REPLACE) {
+    memcpy(e->repl, nv, nlen);
+    e->rlen = nlen;
+    c->npend++; /* freed with the others from now on */
+    if (c->p->type == TYPE_DUPLICATE_BAG) {
         ERL_NIF_TERM obj;
         if (c->scratch_env == NULL && (c->scratch_env = enif_alloc_env()) == NULL)
             return XETS_NOMEM;
@@ -509,7 +532,6 @@ static int add_pending(chunk_t *c, const rec_t *r, const unsigned char *nv, size
         if (st != XETS_OK)
             return st;
     }
-    c->npend++;
     return XETS_OK;
 }
 
@@ -571,10 +593,8 @@ static bool spent(const chunk_t *c)
     return c->visited >= c->max_visits || chunk_late(c->visited, c->deadline);
 }
 
-/* Runs the plan on r, the object after which `left' objects of its key
- * remain to be taken (0 but in a bag), and ends the chunk there if it is
- * full. */
-static void take(chunk_t *c, const rec_t *r, size_t left)
+/* Runs the plan on r. */
+static void take(chunk_t *c, const rec_t *r)
 {
     /* All but a count in C copy what matches (a result, an object for
      * Erlang, a pending write): decided before anything is, the chunk is
@@ -585,12 +605,22 @@ static void take(chunk_t *c, const rec_t *r, size_t left)
     }
     c->visited++;
     process(c, r);
-    if (c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c)) {
-        c->full = true;
-        c->cursor_left = left;
-        if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
-            c->st = XETS_NOMEM;
-    }
+}
+
+/* Whether the chunk has taken all it may. */
+static bool enough(const chunk_t *c)
+{
+    return c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c);
+}
+
+/* Ends the chunk in r's key, with the first `left' of its objects still
+ * to take. */
+static void stop_in(chunk_t *c, const rec_t *r, size_t left)
+{
+    c->full = true;
+    c->cursor_left = left;
+    if (bytes_set(&c->cursor, r->key, r->klen) != XETS_OK)
+        c->st = XETS_NOMEM;
 }
 
 /* Whether the chunk takes more objects. */
@@ -599,13 +629,49 @@ static bool goes_on(const chunk_t *c)
     return !c->full && !c->past && c->st == XETS_OK;
 }
 
+/* Takes all the gathered objects of a bag's key for a write (see the top
+ * of the file), or none: the chunk then ends before the key, or moves to
+ * a dirty scheduler if the key is too long for any chunk. */
+static void take_whole(chunk_t *c)
+{
+    const key_group_t *g = &c->group;
+    size_t bytes = 0; /* what goes to Erlang */
+    for (size_t i = 0; c->defer && i < g->n; i++)
+        bytes += g->rec[i].vlen;
+    bool fits = c->visited + g->n <= c->max_visits && c->bytes + bytes <= CHUNK_BYTES;
+    bool too_long = g->n > c->max_visits || bytes > DIRTY_OBJECT_BYTES;
+    if (!fits && c->visited > 0) {
+        stop_in(c, &g->rec[0], g->n);
+        return;
+    }
+    if (too_long && enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER) {
+        c->st = XETS_DIRTY;
+        return;
+    }
+    bool over = false;
+    for (size_t i = g->n; i-- > 0 && c->st == XETS_OK;) {
+        take(c, &g->rec[i]);
+        over = over || enough(c);
+    }
+    if (over && c->st == XETS_OK)
+        stop_in(c, &g->rec[0], 0);
+}
+
 /* Takes the gathered objects of a bag's key, newest first, as far as the
  * chunk goes. Returns goes_on(). */
 static bool take_group(chunk_t *c)
 {
-    for (size_t i = c->group.n; i-- > 0 && goes_on(c);)
-        take(c, &c->group.rec[i], i);
-    c->group.n = 0;
+    key_group_t *g = &c->group;
+    if (c->whole_keys && g->n > 0) {
+        take_whole(c);
+    } else {
+        for (size_t i = g->n; i-- > 0 && goes_on(c);) {
+            take(c, &g->rec[i]);
+            if (c->st == XETS_OK && enough(c))
+                stop_in(c, &g->rec[i], i);
+        }
+    }
+    g->n = 0;
     return goes_on(c);
 }
 
@@ -627,7 +693,9 @@ static int visit(void *vctx, const rec_t *r)
             return 0;
     }
     if (!c->bag) {
-        take(c, r, 0);
+        take(c, r);
+        if (c->st == XETS_OK && enough(c))
+            stop_in(c, r, 0);
         return !goes_on(c);
     }
     /* The store visits a key's objects together: another key's object
@@ -740,6 +808,8 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
                   * select_reverse is select there. */
                  .dir = ordered ? dir : SCAN_FORWARD,
                  .bag = !ordered && p->type != TYPE_SET,
+                 .whole_keys = !ordered && p->type != TYPE_SET &&
+                               (op == SELECT_DELETE || op == SELECT_REPLACE),
                  .defer = defer,
                  .list = defer ? enif_make_list(env, 0) : tail,
                  .cap = cap > 0 ? cap : 1,
@@ -751,7 +821,8 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
     key_group_init(&c.group);
     store_t *s = table_store(t);
     if (cursor != NULL && cursor->left > 0 && c.bag) {
-        /* The rest of the key the last chunk stopped in. */
+        /* The rest of the key the last chunk stopped in (a write's: all
+         * of it, the chunk having stopped before it). */
         c.group_max = cursor->left;
         t->ops->get(s, cursor->key, cursor->klen, visit, &c);
         take_group(&c);
@@ -788,7 +859,7 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
         }
     }
     for (size_t i = 0; i < c.npend; i++)
-        free(c.pend[i].mem);
+        free(c.pend[i].repl);
     free(c.pend);
     if (c.scratch_env != NULL)
         enif_free_env(c.scratch_env);
@@ -830,13 +901,16 @@ static int replace_old(void *ctx, const rec_t *cur, rec_in_t *out)
 {
     const write_ctx_t *w = ctx;
     if (!is_old(ctx, cur))
-        return XETS_NOTFOUND; /* changed since it matched, or another object */
+        return XETS_NOTFOUND; /* changed since it matched */
     *out = *w->repl;
     return XETS_OK;
 }
 
-int select_write(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
-                 size_t olen, const rec_in_t *repl)
+/* A write to a key of a set or an ordered_set, which holds one object:
+ * applies if that object is still old, byte for byte (so 0.0 is not
+ * -0.0). Returns 1 if it did, 0 if not, or XETS_NOMEM. */
+static int write_one(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
+                     size_t olen, const rec_in_t *repl)
 {
     write_ctx_t w = {old, olen, repl};
     store_t *s = table_store(t);
@@ -846,16 +920,116 @@ int select_write(table_t *t, const unsigned char *key, size_t klen, const unsign
     return st == XETS_OK ? 1 : st == XETS_NOTFOUND ? 0 : st;
 }
 
+static bool same_key(const rec_t *a, const rec_t *b)
+{
+    return a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const pending_t *)a)->r.val;
+    uintptr_t y = (uintptr_t)((const pending_t *)b)->r.val;
+    return (x > y) - (x < y);
+}
+
+/* The writes a chunk decided on one bag key, sorted by_address. */
+typedef struct matched {
+    const pending_t *p;
+    size_t n;
+} matched_t;
+
+/* Each object the chunk matched is written, if still in the key. */
+static int rewrite_matched(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
+{
+    (void)i;
+    const matched_t *m = ctx;
+    pending_t probe = {.r.val = cur->val};
+    const pending_t *e = bsearch(&probe, m->p, m->n, sizeof *m->p, by_address);
+    if (e == NULL)
+        return REWRITE_KEEP;
+    if (e->repl == NULL)
+        return REWRITE_REMOVE;
+    *out = (rec_in_t){cur->key, cur->klen, e->repl, e->rlen, e->fp};
+    return REWRITE_REPLACE;
+}
+
 static int apply_pending(chunk_t *c, table_t *t)
 {
-    for (size_t i = 0; i < c->npend; i++) {
+    for (size_t i = 0; i < c->npend;) {
         pending_t *e = &c->pend[i];
-        rec_in_t repl = {e->mem, e->klen, e->mem + e->klen + e->vlen, e->nlen, e->fp};
-        int n = select_write(t, e->mem, e->klen, e->mem + e->klen, e->vlen,
-                             c->op == SELECT_DELETE ? NULL : &repl);
-        if (n < 0)
-            return n;
-        c->count += (size_t)n;
+        size_t n = 1;
+        int done;
+        if (c->bag) {
+            /* A key's writes are together: the chunk took it whole. */
+            while (i + n < c->npend && same_key(&c->pend[i + n].r, &e->r))
+                n++;
+            qsort(e, n, sizeof *e, by_address);
+            matched_t m = {e, n};
+            done = t->ops->rewrite(table_store(t), e->r.key, e->r.klen, rewrite_matched, &m);
+        } else {
+            rec_in_t repl = {e->r.key, e->r.klen, e->repl, e->rlen, e->fp};
+            done = write_one(t, e->r.key, e->r.klen, e->r.val, e->r.vlen,
+                             e->repl != NULL ? &repl : NULL);
+        }
+        if (done < 0)
+            return done;
+        c->count += (size_t)done;
+        i += n;
     }
     return XETS_OK;
+}
+
+/* Orders writes by the object they write, bytes after length. */
+static int by_old(const void *a, const void *b)
+{
+    const select_write_t *x = a, *y = b;
+    if (x->olen != y->olen)
+        return (x->olen > y->olen) - (x->olen < y->olen);
+    return memcmp(x->old, y->old, x->olen);
+}
+
+/* The writes Erlang decided on one bag key, sorted by_old. */
+typedef struct decided {
+    const select_write_t *w;
+    size_t n;
+} decided_t;
+
+/* Each object equal to one Erlang decided on gets the same decision. */
+static int rewrite_decided(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
+{
+    (void)i;
+    const decided_t *d = ctx;
+    select_write_t probe = {.old = cur->val, .olen = cur->vlen};
+    const select_write_t *w = bsearch(&probe, d->w, d->n, sizeof *d->w, by_old);
+    if (w == NULL)
+        return REWRITE_KEEP;
+    if (w->repl == NULL)
+        return REWRITE_REMOVE;
+    *out = *w->repl;
+    return REWRITE_REPLACE;
+}
+
+int select_write(table_t *t, select_write_t *w, size_t n)
+{
+    bool bag = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
+    int total = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        int done;
+        if (bag) {
+            while (i + k < n && w[i + k].klen == w[i].klen &&
+                   memcmp(w[i + k].key, w[i].key, w[i].klen) == 0)
+                k++;
+            qsort(w + i, k, sizeof *w, by_old);
+            decided_t d = {w + i, k};
+            done = t->ops->rewrite(table_store(t), w[i].key, w[i].klen, rewrite_decided, &d);
+        } else {
+            done = write_one(t, w[i].key, w[i].klen, w[i].old, w[i].olen, w[i].repl);
+        }
+        if (done < 0)
+            return done;
+        total += done;
+        i += k;
+    }
+    return total;
 }

@@ -32,8 +32,9 @@ int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan)
 const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t *t);
 
 /* Where a chunk resumes: after the key whose encoding is key, or, when
- * left > 0, inside that bag key, with the `left' objects a lookup returns
- * first (its oldest ones). */
+ * left > 0, in that bag key, with the `left' objects a lookup returns
+ * first (its oldest ones; all those it had, for a delete or replace that
+ * stopped before the key). */
 typedef struct select_cursor {
     const unsigned char *key;
     size_t klen;
@@ -50,20 +51,34 @@ typedef struct select_cursor {
  * needs what the engine leaves to Erlang), *items is the list of the *n
  * objects that may match (at most about cap), in the order visited, for
  * Erlang to run the spec on with ets:match_spec_run_r/3, and nothing was
- * written. *next is the cursor to resume from, {Key, Left}, or
- * '$end_of_table'. Call inside an epoch section on an entered table.
- * Returns XETS_OK, XETS_NOMEM, or XETS_DIRTY (an object too long to copy
- * on this thread: nothing was written; chunk.h). */
+ * written. On a bag, SELECT_DELETE and SELECT_REPLACE take a key's
+ * objects all in one chunk. *next is the cursor to resume from, {Key,
+ * Left}, or '$end_of_table'. Call inside an epoch section on an entered
+ * table. Returns XETS_OK, XETS_NOMEM, or XETS_DIRTY (an object too long
+ * to copy on this thread, or a bag key too long to decide in one chunk
+ * here: nothing was written; chunk.h). */
 int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
                  enum scan_dir dir, enum select_op op, size_t cap, ERL_NIF_TERM tail,
                  bool *deferred, size_t *n, ERL_NIF_TERM *items, ERL_NIF_TERM *next);
 
-/* A write a chunk decides, also for specs run in Erlang: deletes the key's
- * objects that are old byte for byte (so 0.0 is not -0.0), or, given repl
- * (with the same key), replaces the first of them by it. Returns how many
- * objects it deleted or replaced, or XETS_NOMEM. Call inside an epoch
- * section on an entered table. */
-int select_write(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
-                 size_t olen, const rec_in_t *repl);
+/* A delete or replace that Erlang decided on an object of a deferred
+ * chunk: the object's key, the object (old), and its replacement (with
+ * the same key), or NULL to delete it. */
+typedef struct select_write {
+    const unsigned char *key;
+    size_t klen;
+    const unsigned char *old;
+    size_t olen;
+    const rec_in_t *repl;
+} select_write_t;
+
+/* Applies the writes of one deferred chunk, given in its order (w is
+ * reordered). On a bag, in one store call per key, each of the key's
+ * objects equal byte for byte to an old one gets its write (the chunk
+ * took the key whole, and equal objects match alike). On a set or an
+ * ordered_set, the key's object, if still old byte for byte (so 0.0 is
+ * not -0.0). Returns how many objects it deleted or replaced, or
+ * XETS_NOMEM. Call inside an epoch section on an entered table. */
+int select_write(table_t *t, select_write_t *w, size_t n);
 
 #endif

@@ -46,6 +46,13 @@ typedef bool (*pred_fn)(void *ctx, const rec_t *r);
  * May be called more than once per update: it must have no side effects
  * other than on its own context. */
 typedef int (*update_fn)(void *ctx, const rec_t *cur, rec_in_t *out);
+/* What a rewrite does with one object. */
+enum rewrite_act { REWRITE_KEEP, REWRITE_REPLACE, REWRITE_REMOVE };
+/* Decides for cur, the i-th (from 0) of its key's objects in insertion
+ * order: returns a rewrite_act, with the replacement in *out for
+ * REWRITE_REPLACE (bytes owned by the caller, valid until the rewrite
+ * returns), or a negative status that ends the rewrite. */
+typedef int (*rewrite_fn)(void *ctx, size_t i, const rec_t *cur, rec_in_t *out);
 
 enum store_kind { STORE_SET, STORE_BAG, STORE_DUPLICATE_BAG };
 enum put_mode { PUT_REPLACE, PUT_NEW };
@@ -93,6 +100,15 @@ typedef struct store_ops {
      * an object over by returning XETS_NOTFOUND. Returns XETS_NOTFOUND if
      * fn took none, else fn's status. A set has one object per key. */
     int (*update)(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx);
+
+    /* Optional (NULL where a key has one object: update and remove serve
+     * there): calls fn on each of the key's objects, in insertion order,
+     * and replaces each in its place or removes it as fn decides, all in
+     * one critical section of writers to the key. fn's replacements must
+     * keep the key (and a bag's objects distinct). Returns how many objects were
+     * replaced or removed, or fn's status (what fn decided before it
+     * stays done) or XETS_NOMEM. */
+    int (*rewrite)(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx);
 
     /* Visits objects in table order starting strictly after key `after`
      * (from the first object when after is NULL), until visit returns

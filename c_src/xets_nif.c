@@ -1409,39 +1409,67 @@ static ERL_NIF_TERM select_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     return enif_make_tuple2(env, enif_make_uint64(env, n), next);
 }
 
-/* select_write(Tab, Object, Replacement | delete) -> N: deletes the
- * objects that are Object byte for byte (0.0 is not -0.0 here), or
- * replaces the first of them by Replacement, which has the same key; N is
- * how many were deleted or replaced. For specs run in Erlang. */
+/* select_write(Tab, [{Object, Replacement | delete}]) -> N: the writes
+ * Erlang decided on the objects of a deferred delete or replace chunk, in
+ * the chunk's order; N is how many objects were deleted or replaced
+ * (select.h). A replacement must keep the key. More writes than a list
+ * insert takes here go to a dirty scheduler. */
 static ERL_NIF_TERM select_write_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    unsigned len;
+    if (!enif_get_list_length(env, argv[1], &len))
+        return enif_make_badarg(env);
+    if (len > DIRTY_LIST_LEN && enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER)
+        return on_dirty(env, "select_write", select_write_nif, argc, argv);
+    ErlNifTime start = enif_monotonic_time(ERL_NIF_USEC);
     table_t *t;
     ENTER(env, argv[0], ACCESS_WRITE, t, "select_write", select_write_nif);
-    int arity;
-    const ERL_NIF_TERM *elems;
-    kbuf_t key;
-    kbuf_init(&key);
-    ErlNifBinary old = {0};
-    int st = XETS_BADARG;
-    if (enif_get_tuple(env, argv[1], &arity, &elems) && (unsigned)arity >= t->keypos)
-        st = term_key_encode(env, elems[t->keypos - 1], t->key_mode, &key);
-    if (st == XETS_OK && !enif_term_to_binary(env, argv[1], &old))
-        st = XETS_NOMEM;
-    else if (st == XETS_OK && argv[2] != atom_delete) {
-        prepared_t np;
-        if ((st = prepare(env, t, argv[2], NULL, &np)) == XETS_OK) {
-            rec_in_t repl = rec_in_of(&np);
-            st = np.key.len != key.len || memcmp(np.key.p, key.p, key.len) != 0
-                     ? XETS_BADARG /* the key would change */
-                     : select_write(t, key.p, key.len, old.data, old.size, &repl);
-            prepared_free(&np);
+    /* Two prepared objects per write: the old one and its replacement. */
+    prepared_t *ps = malloc(2 * sizeof *ps * (len > 0 ? len : 1));
+    select_write_t *ws = malloc(sizeof *ws * (len > 0 ? len : 1));
+    rec_in_t *repls = malloc(sizeof *repls * (len > 0 ? len : 1));
+    int st = ps == NULL || ws == NULL || repls == NULL ? XETS_NOMEM : XETS_OK;
+    unsigned n = 0, nps = 0;
+    size_t bytes = 0;
+    ERL_NIF_TERM list = argv[1], head;
+    for (; st == XETS_OK && enif_get_list_cell(env, list, &head, &list); n++) {
+        int arity;
+        const ERL_NIF_TERM *w;
+        if (!enif_get_tuple(env, head, &arity, &w) || arity != 2) {
+            st = XETS_BADARG;
+            break;
         }
-    } else if (st == XETS_OK) {
-        st = select_write(t, key.p, key.len, old.data, old.size, NULL);
+        prepared_t *old = &ps[nps];
+        if ((st = prepare(env, t, w[0], NULL, old)) != XETS_OK)
+            break;
+        nps++;
+        bytes += old->etf.size;
+        ws[n] = (select_write_t){old->key.p, old->key.len, old->etf.data, old->etf.size, NULL};
+        if (w[1] != atom_delete) {
+            prepared_t *np = &ps[nps];
+            if ((st = prepare(env, t, w[1], NULL, np)) != XETS_OK)
+                break;
+            nps++;
+            bytes += np->etf.size;
+            if (np->key.len != old->key.len || memcmp(np->key.p, old->key.p, old->key.len) != 0)
+                st = XETS_BADARG; /* the key would change */
+            repls[n] = rec_in_of(np);
+            ws[n].repl = &repls[n];
+        }
+        if (st == XETS_OK && too_long_here(bytes))
+            st = XETS_DIRTY;
     }
-    if (old.data != NULL)
-        enif_release_binary(&old);
-    leave_key(&key);
+    if (st == XETS_OK)
+        st = select_write(t, ws, n);
+    epoch_exit();
+    for (unsigned i = 0; i < nps; i++)
+        prepared_free(&ps[i]);
+    free(ps);
+    free(ws);
+    free(repls);
+    if (st == XETS_DIRTY)
+        return on_dirty(env, "select_write", select_write_nif, argc, argv);
+    charge(env, start);
     if (st >= 0)
         return enif_make_int(env, st);
     return st == XETS_BADARG ? enif_make_badarg(env) : raise_nomem(env);
@@ -1675,7 +1703,7 @@ static ErlNifFunc nif_funcs[] = {
     {"key_encode_etf", 4, key_encode_etf_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"select_plan", 2, select_plan_nif, 0},
     {"select", 7, select_nif, 0},
-    {"select_write", 3, select_write_nif, 0},
+    {"select_write", 2, select_write_nif, 0},
 };
 
 ERL_NIF_INIT(xets_nif, nif_funcs, load, NULL, NULL, unload)

@@ -869,12 +869,16 @@ count(_Sel, N) when is_integer(N) ->
     N;
 count(#sel{op = count, cms = CMS}, {deferred, Objects}) ->
     length([true || true <- ets:match_spec_run(Objects, CMS)]);
+%% A deferred chunk's writes go back in one call: on a bag, C applies
+%% those of a key together (c_src/select.h, select_write).
 count(#sel{op = delete, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    lists:sum([xets_nif:select_write(Tab, Object, delete)
-               || Object <- Objects, ets:match_spec_run([Object], CMS) =:= [true]]);
+    xets_nif:select_write(Tab, [{Object, delete}
+                                || Object <- Objects,
+                                   ets:match_spec_run([Object], CMS) =:= [true]]);
 count(#sel{op = replace, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    lists:sum([xets_nif:select_write(Tab, Object, New)
-               || Object <- Objects, [New] <- [ets:match_spec_run([Object], CMS)]]).
+    xets_nif:select_write(Tab, [{Object, New}
+                                || Object <- Objects,
+                                   [New] <- [ets:match_spec_run([Object], CMS)]]).
 
 %% ets's static rule for select_replace, db_match_keeps_key in OTP's
 %% erl_db_util.c (guards are not considered): each clause's body is one

@@ -9,7 +9,7 @@
          delete_all_objects/1, update/5,
          first/3, next/4, slot/3, chunk/3, objects/3,
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
-         select_plan/2, select/7, select_write/3,
+         select_plan/2, select/7, select_write/2,
          reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
          alloc_stats/0, key_encode/2, key_encode_etf/4]).
 
@@ -19,7 +19,7 @@
        delete_all_objects/1, update/5,
        first/3, next/4, slot/3, chunk/3, objects/3,
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
-       select_plan/2, select/7, select_write/3,
+       select_plan/2, select/7, select_write/2,
        reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
        alloc_stats/0, key_encode/2, key_encode_etf/4]).
 
@@ -75,9 +75,9 @@ select_plan(_Tab, _MatchSpec) -> ?NIF.
 %% reverse order in front of Tail), {N, Cursor} (N objects counted, deleted
 %% or replaced) or {deferred, Objects, Cursor}.
 select(_Tab, _Plan, _Cursor, _Dir, _Op, _Cap, _Tail) -> ?NIF.
-%% Deletes the objects that are Object byte for byte, or replaces one by a
-%% replacement with the same key: how many.
-select_write(_Tab, _Object, _ReplacementOrDelete) -> ?NIF.
+%% Applies [{Object, Replacement | delete}], decided on the objects of a
+%% deferred chunk: how many objects were deleted or replaced.
+select_write(_Tab, _Writes) -> ?NIF.
 %% For the leak check of the test suites (c_src/quiesce.h): waits until
 %% the stores of deleted tables are freed; frees what the calling
 %% scheduler retired; xets's heap use, {Blocks, Bytes}.

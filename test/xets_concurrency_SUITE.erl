@@ -31,6 +31,7 @@
          hash_traversals_meet_every_stable_object_once_and_no_object_twice/1,
          delete_all_objects_racing_with_inserts_is_atomic_and_keeps_size_consistent/1,
          bag_readers_on_shared_keys_see_no_phantom_or_duplicate_and_no_object_is_lost/1,
+         select_replace_racing_with_deletes_in_its_key_replaces_each_object_once/1,
          deleting_a_busy_table_gives_every_process_a_result_or_badarg/1]).
 
 -define(TYPES, [set, ordered_set, bag, duplicate_bag]).
@@ -63,6 +64,7 @@ all() ->
      hash_traversals_meet_every_stable_object_once_and_no_object_twice,
      delete_all_objects_racing_with_inserts_is_atomic_and_keeps_size_consistent,
      bag_readers_on_shared_keys_see_no_phantom_or_duplicate_and_no_object_is_lost,
+     select_replace_racing_with_deletes_in_its_key_replaces_each_object_once,
      deleting_a_busy_table_gives_every_process_a_result_or_badarg].
 
 init_per_suite(Config) ->
@@ -1102,6 +1104,51 @@ bg_object(K, {K, shared, V}) ->
     lists:member(V, [1, 2, 3]);
 bg_object(_, _) ->
     false.
+
+%%====================================================================
+%% select_replace racing with deletes in the key it replaces
+%%====================================================================
+
+-define(RR_OBJECTS, 12000).
+-define(RR_DELETERS, 4).
+
+%% A duplicate_bag key of 12,000 objects {k, I, 0}, more than a chunk of
+%% the implementation takes, while four processes delete_object/2 the
+%% objects of even I in its older half: select_replace/2 turns each object
+%% it meets into one it would match again, {k, I, {0}} (by a spec run in
+%% C) or {k, I, 1} (in Erlang). Each object is replaced or deleted
+%% atomically, and replaced at most once: every object left is replaced
+%% once, those of odd I are all left, and the count is how many are left
+%% (a delete that comes after the replacement finds no {k, I, 0}).
+select_replace_racing_with_deletes_in_its_key_replaces_each_object_once(Config) ->
+    each(Config, [duplicate_bag], fun replace_race/3).
+
+replace_race(M, Type, Opts) ->
+    lists:append([replace_race(M, Type, Opts, MS, Once)
+                  || {MS, Once} <- [{[{{k, '$1', '$2'}, [], [{{k, '$1', {{'$2'}}}}]}], {0}},
+                                    {[{{k, '$1', '$2'}, [], [{{k, '$1', {'+', '$2', 1}}}]}], 1}]]).
+
+replace_race(M, Type, Opts, MS, Once) ->
+    T = M:new(cc_replace, [Type, public | Opts]),
+    true = M:insert(T, [{k, I, 0} || I <- seq(?RR_OBJECTS)]),
+    Replace = fun() -> {M:select_replace(T, MS), []} end,
+    Delete = fun(D) ->
+                     fun() ->
+                             [true = M:delete_object(T, {k, I, 0})
+                              || I <- seq(?RR_OBJECTS div 2), I rem (2 * ?RR_DELETERS) =:= 2 * D],
+                             {deleted, []}
+                     end
+             end,
+    {[Count | _], [], Bad} = run([Replace | [Delete(D) || D <- lists:seq(0, ?RR_DELETERS - 1)]], []),
+    Left = M:lookup(T, k),
+    Final = [{MS, not_replaced_once, lists:sublist([O || {k, _, N} = O <- Left, N =/= Once], ?KEEP)}
+             || lists:any(fun({k, _, N}) -> N =/= Once end, Left)] ++
+        [{MS, odd_objects_lost, lists:sublist([I || I <- seq(?RR_OBJECTS), I rem 2 =:= 1] --
+                                                   [I || {k, I, _} <- Left], ?KEEP)}
+         || length([I || {k, I, _} <- Left, I rem 2 =:= 1]) =/= ?RR_OBJECTS div 2] ++
+        [{MS, count, Count, objects_left, length(Left)} || Count =/= length(Left)],
+    M:delete(T),
+    Bad ++ Final.
 
 %%====================================================================
 %% Deletion of a busy table

@@ -83,6 +83,7 @@
          select_replace_that_may_change_the_key_raises_badarg_and_changes_nothing/1,
          generated_select_replace_as_ets/1,
          select_replace_key_check_as_ets_for_generated_head_and_body_keys/1,
+         each_object_of_a_key_spanning_chunks_is_matched_once_as_ets/1,
          keypos_2_tables_as_ets/1,
          large_tables_select_and_count_as_ets/1,
          bound_key_specs_as_ets/1,
@@ -144,6 +145,7 @@ groups() ->
              select_replace_that_may_change_the_key_raises_badarg_and_changes_nothing,
              generated_select_replace_as_ets,
              select_replace_key_check_as_ets_for_generated_head_and_body_keys,
+             each_object_of_a_key_spanning_chunks_is_matched_once_as_ets,
              keypos_2_tables_as_ets,
              large_tables_select_and_count_as_ets,
              bound_key_specs_as_ets,
@@ -1205,6 +1207,82 @@ rebuilt(A) ->
         1 -> {const, A};
         _ -> A
     end.
+
+%%====================================================================
+%% Keys whose objects span chunks
+%%====================================================================
+
+%% A bag key with more objects than a chunk of the implementation takes
+%% (1 to 5,000, among a few small keys; a set or an ordered_set gets as
+%% many keys of one object): select_replace/2, select_delete/2,
+%% select_count/2 and select/3 (limits 1, 7 and 1000, through every
+%% continuation) match each object exactly once, by specs run in C and in
+%% Erlang alike, as ets: the same counts, the same table afterwards, and
+%% the key's objects in the same lookup order, a replaced object keeping
+%% its place. The replacements still match the specs that made them (a
+%% second visit would replace them again), and on the alternating copies
+%% of a duplicate_bag each swaps an object for a copy of another one
+%% matched, which a write that picks the first equal object gets wrong.
+each_object_of_a_key_spanning_chunks_is_matched_once_as_ets(Config) ->
+    Type = ?config(type, Config),
+    %% A guard with a float conversion goes to Erlang.
+    InErlang = fun(MS) -> [{H, [{is_float, {float, '$1'}} | G], B} || {H, G, B} <- MS] end,
+    Swap = [{{'$9', '$1', a}, [], [{{'$9', '$1', b}}]}, {{'$9', '$1', b}, [], [{{'$9', '$1', a}}]}],
+    Renew = [{{'$9', '$1', '_'}, [], [{{'$9', '$1', new}}]}],
+    DeleteA = [{{'$9', '$1', a}, [], [true]}],
+    Replaces = [Renew, InErlang(Renew), Swap, InErlang(Swap)],
+    Deletes = [DeleteA, InErlang(DeleteA), [{{'$9', '$1', '_'}, [], [true]}]],
+    Selects = [[{{'$9', '$1', a}, [], ['$_']}], InErlang([{{'$9', '$1', a}, [], ['$_']}])],
+    Fresh = fun(Objects) ->
+                    P = pair(Config, [public]),
+                    insert_each(P, [{{n, J}, J, ab(J)} || J <- lists:seq(1, 20)] ++ Objects),
+                    P
+            end,
+    After = fun(P) ->
+                    ?EQU(P, ?M:tab2list(?T)),
+                    ?EQ(P, ?M:lookup(?T, k)),
+                    delete_pair(P)
+            end,
+    lists:foreach(
+      fun({Flavour, N}) ->
+              Objects = spanning_objects(Type, Flavour, N),
+              in_context([{objects, Flavour, N}],
+                         fun() ->
+                                 [in_context([{spec, MS}],
+                                             fun() ->
+                                                     P = Fresh(Objects),
+                                                     ?EQ(P, ?M:select_replace(?T, MS)),
+                                                     After(P)
+                                             end) || MS <- Replaces],
+                                 [in_context([{spec, MS}],
+                                             fun() ->
+                                                     P = Fresh(Objects),
+                                                     ?EQ(P, ?M:select_count(?T, MS)),
+                                                     ?EQ(P, ?M:select_delete(?T, MS)),
+                                                     After(P)
+                                             end) || MS <- Deletes],
+                                 P = Fresh(Objects),
+                                 [in_context([{spec, MS}, {limit, L}],
+                                             fun() ->
+                                                     ?EQ(P, chunks_shape(P, L, ?M, select,
+                                                                         ?M:select(?T, MS, L)))
+                                             end) || MS <- Selects, L <- [1, 7, 1000]],
+                                 After(P)
+                         end)
+      end, [{F, N} || F <- spanning_flavours(Type), N <- [1, 999, 1000, 1001, 2000, 5000]]).
+
+spanning_flavours(bag) -> [distinct];
+spanning_flavours(duplicate_bag) -> [identical, distinct, alternating];
+spanning_flavours(_Set) -> [keys].
+
+%% N objects {Key, I, a | b}: all under key k, distinct or not, or on a
+%% set or an ordered_set each under a key of its own.
+spanning_objects(_Type, keys, N) -> [{I, I, ab(I)} || I <- lists:seq(1, N)];
+spanning_objects(_Type, distinct, N) -> [{k, I, ab(I)} || I <- lists:seq(1, N)];
+spanning_objects(_Type, identical, N) -> [{k, 0, a} || _ <- lists:seq(1, N)];
+spanning_objects(_Type, alternating, N) -> [{k, 0, ab(I)} || I <- lists:seq(1, N)].
+
+ab(I) -> element(I rem 2 + 1, {a, b}).
 
 %%====================================================================
 %% keypos, size, bound keys

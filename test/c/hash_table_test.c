@@ -183,6 +183,14 @@ static int update(store_t *s, const kbytes_t *k, update_fn fn, void *ctx)
     return rc;
 }
 
+static int rewrite(store_t *s, const kbytes_t *k, rewrite_fn fn, void *ctx)
+{
+    epoch_enter();
+    int rc = ops->rewrite(s, k->b, k->len, fn, ctx);
+    epoch_exit();
+    return rc;
+}
+
 static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
 {
     epoch_enter();
@@ -445,6 +453,84 @@ static void op_update(model_t *m, uint32_t kid)
     }
 }
 
+/* What a rewrite does with each object of a key, and the objects it
+ * expects to be called for, in order. */
+typedef struct {
+    uint32_t kid;
+    const uint32_t *v;
+    uint32_t n;
+    int act[64];
+    uint32_t new_vid[64];
+    vbytes_t nv[64];
+    kbytes_t k;
+    uint32_t fail_at; /* the call that returns status instead; n or more: none */
+    int status;
+    uint32_t calls;
+} rw_ctx_t;
+
+static int rw_fn(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
+{
+    rw_ctx_t *w = ctx;
+    CHECK(i == w->calls && i < w->n, "rewrite of %u: call %u for object %zu of %u", w->kid,
+          w->calls, i, w->n);
+    w->calls++;
+    CHECK(id_of(cur->key, cur->klen) == w->kid && vid_of(cur) == w->v[i],
+          "rewrite of %u: object %zu is (%u, %u), model says vid %u", w->kid, i,
+          id_of(cur->key, cur->klen), vid_of(cur), w->v[i]);
+    if (i == w->fail_at)
+        return w->status;
+    if (w->act[i] == REWRITE_REPLACE) {
+        w->nv[i] = val_of(w->kid, w->new_vid[i]);
+        *out = (rec_in_t){w->k.b, w->k.len, w->nv[i].b, w->nv[i].len, fp_of(w->new_vid[i])};
+    }
+    return w->act[i];
+}
+
+/* A rewrite keeping, replacing (in place) and removing objects at random,
+ * now and then ended by a failure: what was decided before it is done. A
+ * bag's replacements are objects it has nowhere else. */
+static void op_rewrite(model_t *m, uint32_t kid)
+{
+    static uint32_t fresh = 1000000;
+    vlist_t *l = &m->key[kid];
+    if (l->n > 64)
+        return;
+    rw_ctx_t *w = calloc(1, sizeof *w);
+    CHECK(w, "out of memory");
+    *w = (rw_ctx_t){.kid = kid, .v = l->v, .n = l->n, .k = key_of(kid), .fail_at = UINT32_MAX};
+    for (uint32_t i = 0; i < l->n; i++) {
+        w->act[i] = (int)(rnd(&m->rng) % 3);
+        w->new_vid[i] = m->kind == STORE_BAG ? fresh++ : (uint32_t)(rnd(&m->rng) % 12);
+    }
+    if (l->n > 0 && rnd(&m->rng) % 4 == 0) {
+        w->fail_at = (uint32_t)(rnd(&m->rng) % l->n);
+        w->status = rnd(&m->rng) % 2 ? XETS_NOMEM : XETS_BADARG;
+    }
+    int rc = rewrite(m->s, &w->k, rw_fn, w);
+    uint32_t decided = w->fail_at < l->n ? w->fail_at : l->n;
+    CHECK(w->calls == (w->fail_at < l->n ? w->fail_at + 1 : l->n),
+          "rewrite of %u: fn called %u times for %u objects", kid, w->calls, l->n);
+    int written = 0;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < l->n; i++) {
+        int act = i < decided ? w->act[i] : REWRITE_KEEP;
+        uint32_t vid = l->v[i];
+        m->bytes -= obj_bytes(kid, vid);
+        m->objects--;
+        written += act != REWRITE_KEEP;
+        if (act == REWRITE_REMOVE)
+            continue;
+        l->v[kept] = act == REWRITE_REPLACE ? w->new_vid[i] : vid;
+        m->bytes += obj_bytes(kid, l->v[kept]);
+        m->objects++;
+        kept++;
+    }
+    l->n = kept;
+    CHECK(rc == (w->fail_at < w->n ? w->status : written), "rewrite of %u: rc %d, expected %d",
+          kid, rc, w->fail_at < w->n ? w->status : written);
+    free(w);
+}
+
 /* Keys of the model in table order, with their objects: the expected full
  * scan. */
 static int cmp_kid(const void *a, const void *b)
@@ -558,8 +644,10 @@ static void random_op(model_t *m, unsigned put_pct)
         op_update(m, kid);
     else if (r < put_pct + 20)
         op_remove(m, kid, true);
-    else if (r < put_pct + 45)
+    else if (r < put_pct + 40)
         op_remove(m, kid, false);
+    else if (r < put_pct + 45)
+        op_rewrite(m, kid);
     else
         check_get(m, kid);
 }
@@ -896,8 +984,8 @@ static void test_stats(void)
 /* ---- bag snapshots ---------------------------------------------------- */
 
 /* Each writer owns SNAP_KEYS keys and drives each through a fixed cycle of
- * puts and removes of whole objects (all copies), every state of which is
- * known in advance; a reader must only ever see one of those states. Even
+ * puts and removes (or rewrites that remove) of whole objects (all
+ * copies), every state of which is known in advance; a reader must only ever see one of those states. Even
  * keys start with SNAP_PREFIX objects nobody removes, so that their groups
  * outgrow a reader's stack buffer. */
 #define SNAP_WRITERS 2
@@ -988,6 +1076,14 @@ typedef struct {
     unsigned t;
 } snap_worker_t;
 
+/* A rewrite's removals, like a remove's. */
+static int rewrite_remove_vid(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
+{
+    (void)i;
+    (void)out;
+    return match_vid(ctx, cur) ? REWRITE_REMOVE : REWRITE_KEEP;
+}
+
 static void *snap_writer(void *arg)
 {
     snap_worker_t *w = arg;
@@ -1002,7 +1098,9 @@ static void *snap_writer(void *arg)
             } else {
                 kbytes_t k = key_of(kid);
                 uint32_t vid = op->vid;
-                CHECK(del(sn->s, &k, match_vid, &vid, NULL, NULL) > 0, "snapshot remove");
+                int n = r % 2 ? del(sn->s, &k, match_vid, &vid, NULL, NULL)
+                              : rewrite(sn->s, &k, rewrite_remove_vid, &vid);
+                CHECK(n > 0, "snapshot remove");
             }
         }
     atomic_fetch_sub(&sn->writers_left, 1);
