@@ -695,8 +695,11 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
         }
         after = alen > 0 ? from : NULL;
     }
-    if (t->ops->scan(s, after, alen, c->dir, visit, c) == XETS_END)
+    int rc = store_scan(t->ops, s, after, alen, c->dir, visit, c);
+    if (rc == XETS_END)
         c->past = true;
+    else if (rc == XETS_NOMEM)
+        c->st = XETS_NOMEM;
     free(from);
 }
 

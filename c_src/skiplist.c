@@ -80,6 +80,9 @@
  *   lets a search pass by stay linked until their own cleanup search.
  * - Backward traversal is a fresh predecessor search per step, without
  *   allocation: towers are singly linked.
+ * - The store's order (store.h) is the key encoding itself ("key"). A
+ *   cursor walks level 0 forward, or searches backward, and holds the node
+ *   of its last step between steps (within one epoch section), no lock.
  *
  * The point index. A search waits on a cache miss at nearly every node it
  * moves to, about log2(n) of them, where a hash lookup waits on two. So
@@ -1885,59 +1888,102 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
     return rc;
 }
 
-static int scan_forward(store_t *s, const unsigned char *after, size_t alen, visit_fn visit,
-                        void *ctx)
+/* ---- the order and cursors ---- */
+
+/* The order is the key encoding itself. */
+static size_t sl_sort_key(const unsigned char *key, size_t klen, unsigned char *out, size_t cap)
 {
+    if (klen <= cap && klen > 0)
+        memcpy(out, key, klen);
+    return klen;
+}
+
+/* A cursor's place (store_cursor_t.place): the node of the last step, whose
+ * key is where the next one goes on from (its frozen links still lead on
+ * if it was removed since); meaningful within one epoch section only. */
+typedef struct sl_place {
+    node_t *last; /* NULL before the first step */
+    bool done;
+} __attribute__((may_alias)) sl_place_t;
+_Static_assert(sizeof(sl_place_t) <= STORE_CURSOR_PLACE, "store.h: STORE_CURSOR_PLACE");
+
+/* Whether n lies beyond bound b on the side sign points to: +1 above a high
+ * bound, -1 below a low one. */
+static bool beyond(const node_t *n, const store_bound_t *b, int sign)
+{
+    skey_t k = skey(b->pos, b->len);
+    int c = key_cmp(n, &k) * sign;
+    return c > 0 || (c == 0 && !b->inclusive);
+}
+
+/* Forward: level 0 from the low bound (seek() settles on the first node at
+ * or above it), then next pointers. Frozen links of deleted nodes still lead
+ * forward in key order. */
+static node_t *step_forward(store_cursor_t *c, const sl_place_t *p, val_t *v)
+{
+    store_t *s = c->s;
     node_t *n;
-    if (after == NULL) {
+    if (p->last != NULL) {
+        n = link_node(load_word(&p->last->next[0]));
+    } else if (c->lo.pos == NULL) {
         n = link_node(load_word(&s->head->next[0]));
     } else {
-        skey_t k = skey(after, alen);
-        int c;
-        n = seek(s, &k, false, NULL, &c);
-        if (n != NULL && c == 0)
+        skey_t k = skey(c->lo.pos, c->lo.len);
+        int cmp;
+        n = seek(s, &k, false, NULL, &cmp);
+        if (n != NULL && cmp == 0 && !c->lo.inclusive)
             n = link_node(load_word(&n->next[0]));
     }
-    /* Frozen links of deleted nodes still lead forward in key order. */
     for (; n != NULL; n = link_node(load_word(&n->next[0]))) {
-        val_t v = load_word(&n->val);
-        if (v == 0)
-            continue;
-        rec_t r = rec_of(n, v);
-        if (visit(ctx, &r))
-            return XETS_OK;
+        if (c->hi.pos != NULL && beyond(n, &c->hi, 1))
+            return NULL;
+        if ((*v = load_word(&n->val)) != 0)
+            return n;
     }
-    return XETS_END;
+    return NULL;
 }
 
-static int scan_backward(store_t *s, const unsigned char *after, size_t alen, visit_fn visit,
-                         void *ctx)
+/* Backward: towers are singly linked, so each step is a fresh search for
+ * the predecessor of the last key (of the high bound, at first), without
+ * allocation. The node last returned stays allocated until the caller's
+ * epoch section ends, so its key serves as the next bound. */
+static node_t *step_backward(store_cursor_t *c, const sl_place_t *p, val_t *v)
 {
-    bool to_end = after == NULL;
-    skey_t bound = to_end ? (skey_t){.p = NULL} : skey(after, alen);
+    store_t *s = c->s;
+    bool to_end = p->last == NULL && c->hi.pos == NULL;
+    bool inclusive = p->last == NULL && c->hi.inclusive;
+    skey_t bound = p->last != NULL ? node_skey(p->last)
+                   : to_end        ? (skey_t){.p = NULL}
+                                   : skey(c->hi.pos, c->hi.len);
     for (;;) {
         node_t *pred;
-        seek(s, &bound, to_end, &pred, NULL);
-        if (pred == s->head)
-            return XETS_END;
-        val_t v = load_word(&pred->val);
-        if (v != 0) {
-            rec_t r = rec_of(pred, v);
-            if (visit(ctx, &r))
-                return XETS_OK;
-        }
-        /* pred stays allocated until our epoch section ends */
-        bound = node_skey(pred);
-        to_end = false;
+        int cmp;
+        node_t *n = seek(s, &bound, to_end, &pred, &cmp);
+        if (!(inclusive && cmp == 0))
+            n = pred;
+        if (n == s->head || (c->lo.pos != NULL && beyond(n, &c->lo, -1)))
+            return NULL;
+        if ((*v = load_word(&n->val)) != 0)
+            return n;
+        bound = node_skey(n);
+        to_end = inclusive = false;
     }
 }
 
-static int sl_scan(store_t *s, const unsigned char *after, size_t alen, enum scan_dir dir,
-                   visit_fn visit, void *ctx)
+static int sl_cursor_next(store_cursor_t *c)
 {
-    int rc = dir == SCAN_BACKWARD ? scan_backward(s, after, alen, visit, ctx)
-                                  : scan_forward(s, after, alen, visit, ctx);
-    return rc;
+    sl_place_t *p = (sl_place_t *)c->place;
+    if (p->done)
+        return XETS_END;
+    val_t v = 0;
+    node_t *n = c->dir == SCAN_BACKWARD ? step_backward(c, p, &v) : step_forward(c, p, &v);
+    p->done = n == NULL;
+    p->last = n;
+    if (n == NULL)
+        return XETS_END;
+    c->recs.n = 1;
+    c->recs.rec[0] = rec_of(n, v);
+    return XETS_OK;
 }
 
 static size_t sl_size(store_t *s)
@@ -2087,13 +2133,16 @@ size_t skiplist_hinted(store_t *s)
 }
 
 const store_ops_t skiplist_ops = {
+    .order = "key",
+    .backward = true,
+    .sort_key = sl_sort_key,
     .create = sl_create,
     .destroy = sl_destroy,
     .put = sl_put,
     .get = sl_get,
     .remove = sl_remove,
     .update = sl_update,
-    .scan = sl_scan,
+    .cursor_next = sl_cursor_next,
     .size = sl_size,
     .memory = sl_memory,
 };

@@ -1114,10 +1114,12 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     ENTER(env, argv[0], ACCESS_READ, t, "first", first_nif);
     chunk_ctx_t c = step_ctx(env, t, argv[2]);
     enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = t->ops->scan(table_store(t), NULL, 0, dir, chunk_visit, &c);
+    int st = store_scan(t->ops, table_store(t), NULL, 0, dir, chunk_visit, &c);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "first", first_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     return step_result(env, st, &c);
 }
 
@@ -1141,10 +1143,12 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     chunk_ctx_t c = step_ctx(env, t, argv[3]);
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
+    int st = store_scan(t->ops, s, kb.p, kb.len, dir, chunk_visit, &c);
     leave_key(&kb);
     if (c.too_long)
         return on_dirty(env, "next", next_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     return step_result(env, st, &c);
 }
 
@@ -1161,10 +1165,13 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
                      .cursor = atom_end_of_table, .deadline = chunk_deadline()};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    t->ops->scan(table_store(t), after.size ? after.data : NULL, after.size, dir, chunk_visit, &c);
+    int st = store_scan(t->ops, table_store(t), after.size ? after.data : NULL, after.size, dir,
+                        chunk_visit, &c);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "chunk", chunk_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     charge(env, start);
     return enif_make_tuple2(env, reversed(env, c.list), c.cursor);
 }
@@ -1230,10 +1237,12 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     slot_ctx_t c = {.env = env, .left = i, .budget = SLOT_BUDGET, .found = atom_undefined,
                     .cursor = atom_undefined};
-    int st = t->ops->scan(s, after.size ? after.data : NULL, after.size, SCAN_FORWARD, slot_visit,
-                          &c);
+    int st = store_scan(t->ops, s, after.size ? after.data : NULL, after.size, SCAN_FORWARD,
+                        slot_visit, &c);
     epoch_exit();
     charge(env, start);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     if (st == XETS_OK && c.found != atom_undefined)
         return c.found;
     if (st == XETS_OK)

@@ -122,25 +122,31 @@ static int walk_visit(void *ctx, const rec_t *r)
     return 1;
 }
 
-/* Traverses s (one object per key) in calls that stop after every `every`
- * objects, each call in its own epoch section, resuming after the key it
- * stopped at. Returns objects/s. */
+/* Traversals of s (one object per key) in calls that stop after every
+ * `every` objects, each call in its own epoch section, resuming after the
+ * key it stopped at. Returns objects/s, the best of WALK_ROUNDS: a walk
+ * that other processes interrupt only looks slower. */
+#define WALK_ROUNDS 5
 static double walk(store_t *s, unsigned every)
 {
-    walk_t w = {.every = every};
-    double t = now();
-    int rc;
-    do {
-        epoch_enter();
-        rc = ops->scan(s, w.n > 0 ? w.last : NULL, KLEN, SCAN_FORWARD, walk_visit, &w);
-        epoch_exit();
-    } while (rc == XETS_OK);
-    double rate = (double)w.n / (now() - t);
-    if (w.n != ops->size(s)) {
-        fprintf(stderr, "bench: a traversal saw %lu of %zu objects\n", w.n, ops->size(s));
-        exit(1);
+    double best = 0;
+    for (int round = 0; round < WALK_ROUNDS; round++) {
+        walk_t w = {.every = every};
+        double t = now();
+        int rc;
+        do {
+            epoch_enter();
+            rc = store_scan(ops, s, w.n > 0 ? w.last : NULL, KLEN, SCAN_FORWARD, walk_visit, &w);
+            epoch_exit();
+        } while (rc == XETS_OK);
+        double rate = (double)w.n / (now() - t);
+        if (w.n != ops->size(s)) {
+            fprintf(stderr, "bench: a traversal saw %lu of %zu objects\n", w.n, ops->size(s));
+            exit(1);
+        }
+        best = rate > best ? rate : best;
     }
-    return rate;
+    return best;
 }
 
 static void walks(store_t *s, const char *type)

@@ -183,18 +183,27 @@ static int walk(void *ctx, const rec_t *r)
 
 /* The whole table in calls that stop after every `every` objects, each in
  * its own epoch section, resuming after the key it stopped at. Returns
- * objects/s, or 0 if it did not see all n objects. */
+ * objects/s, the best of WALK_ROUNDS (a walk that other processes interrupt
+ * only looks slower), or 0 if one did not see all n objects. */
+#define WALK_ROUNDS 5
 static double walk_chunks(enum scan_dir dir, uint64_t every, size_t n)
 {
-    walk_t w = {.every = every};
-    double t0 = now();
-    int rc;
-    do {
-        epoch_enter();
-        rc = ops->scan(tab, w.n > 0 ? w.last : NULL, 8, dir, walk, &w);
-        epoch_exit();
-    } while (rc == XETS_OK);
-    return w.n == n ? w.n / (now() - t0) : 0;
+    double best = 0;
+    for (int round = 0; round < WALK_ROUNDS; round++) {
+        walk_t w = {.every = every};
+        double t0 = now();
+        int rc;
+        do {
+            epoch_enter();
+            rc = store_scan(ops, tab, w.n > 0 ? w.last : NULL, 8, dir, walk, &w);
+            epoch_exit();
+        } while (rc == XETS_OK);
+        if (w.n != n)
+            return 0;
+        double rate = w.n / (now() - t0);
+        best = rate > best ? rate : best;
+    }
+    return best;
 }
 
 static int contains(const uint32_t *keys, size_t n, uint32_t k)
@@ -307,7 +316,7 @@ int main(void)
     walk_t fw = {0}, bw = {0};
     t0 = now();
     epoch_enter();
-    ops->scan(tab, NULL, 0, SCAN_FORWARD, walk, &fw);
+    store_scan(ops, tab, NULL, 0, SCAN_FORWARD, walk, &fw);
     epoch_exit();
     double fscan = fw.n / (now() - t0);
     uint64_t bsum = 0;
@@ -317,7 +326,7 @@ int main(void)
     double bscan = distinct / (now() - t0 + 1e-9);
     t0 = now();
     epoch_enter();
-    ops->scan(tab, NULL, 0, SCAN_BACKWARD, walk, &bw);
+    store_scan(ops, tab, NULL, 0, SCAN_BACKWARD, walk, &bw);
     epoch_exit();
     double rscan = bw.n / (now() - t0);
     if (fw.n != n || bw.n != n || fw.sum != bsum || bw.sum != bsum) {
@@ -329,7 +338,8 @@ int main(void)
            fscan / bscan);
     printf("scan backward     : %10.0f rec/s  (%.2f x forward: one search per step)\n", rscan,
            rscan / fscan);
-    double fchunk = walk_chunks(SCAN_FORWARD, 1000, n), bchunk = walk_chunks(SCAN_BACKWARD, 1000, n);
+    double fchunk = walk_chunks(SCAN_FORWARD, 1000, n);
+    double bchunk = walk_chunks(SCAN_BACKWARD, 1000, n);
     double fnext = walk_chunks(SCAN_FORWARD, 1, n), bnext = walk_chunks(SCAN_BACKWARD, 1, n);
     if (fchunk == 0 || bchunk == 0 || fnext == 0 || bnext == 0) {
         fprintf(stderr, "a chunked scan missed objects\n");

@@ -194,8 +194,8 @@ static int update(store_t *s, const kbytes_t *k, update_fn fn, void *ctx)
 static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
 {
     epoch_enter();
-    int rc = ops->scan(s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD, visit,
-                       ctx);
+    int rc = store_scan(ops, s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD,
+                        visit, ctx);
     epoch_exit();
     return rc;
 }
