@@ -972,30 +972,36 @@ static size_t ht_sort_key(const unsigned char *key, size_t klen, unsigned char *
 /* memcmp order of l's sort key against the bytes b (any bytes: a bound). */
 static int ht_pos_cmp(ht_link_t *l, const unsigned char *b, size_t blen)
 {
-    if (blen >= 8) {
-        /* Orders differ for all but the key's own neighbours in a seek. */
+    if (blen >= HT_POS_HEAD) {
+        /* A whole head, as seeks from a key have: compared as numbers. */
         uint64_t order;
+        uint32_t kl;
         memcpy(&order, b, 8);
+        memcpy(&kl, b + 8, 4);
         order = be64toh(order);
+        kl = be32toh(kl);
         if (l->order != order)
             return l->order < order ? -1 : 1;
+        if (l->dummy)
+            return -1; /* its 8 bytes are a proper prefix of b */
+        if (l->klen != kl)
+            return l->klen < kl ? -1 : 1;
+        size_t rest = blen - HT_POS_HEAD, m = kl < rest ? kl : rest;
+        int c = m > 0 ? memcmp(ht_obj(l)->data, b + HT_POS_HEAD, m) : 0;
+        return c != 0 ? c : (kl > rest) - (kl < rest);
     }
     unsigned char head[HT_POS_HEAD];
     uint64_t order = htobe64(l->order);
     memcpy(head, &order, 8);
-    size_t hl = 8, klen = 0;
+    size_t hl = 8;
     if (!l->dummy) {
         uint32_t kl = htobe32(l->klen);
         memcpy(head + 8, &kl, 4);
         hl = HT_POS_HEAD;
-        klen = l->klen;
     }
+    /* b ends within an object's head: the object's sort key is longer. */
     int c = memcmp(head, b, hl < blen ? hl : blen);
-    if (c != 0 || blen <= hl)
-        return c != 0 ? c : hl + klen > blen;
-    size_t rest = blen - hl, m = klen < rest ? klen : rest;
-    c = m > 0 ? memcmp(ht_obj(l)->data, b + hl, m) : 0;
-    return c != 0 ? c : (klen > rest) - (klen < rest);
+    return c != 0 ? c : (hl > blen) - (hl < blen);
 }
 
 /* Whether l lies beyond bound b on the side sign points to: +1 above a high
