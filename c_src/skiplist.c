@@ -1890,14 +1890,6 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
 
 /* ---- the order and cursors ---- */
 
-/* The order is the key encoding itself. */
-static size_t sl_sort_key(const unsigned char *key, size_t klen, unsigned char *out, size_t cap)
-{
-    if (klen <= cap && klen > 0)
-        memcpy(out, key, klen);
-    return klen;
-}
-
 /* A cursor's place (store_cursor_t.place): the node of the last step, whose
  * key is where the next one goes on from (its frozen links still lead on
  * if it was removed since); meaningful within one epoch section only. */
@@ -2135,7 +2127,7 @@ size_t skiplist_hinted(store_t *s)
 const store_ops_t skiplist_ops = {
     .order = "key",
     .backward = true,
-    .sort_key = sl_sort_key,
+    .sort_key = NULL, /* the order is the key encoding itself */
     .create = sl_create,
     .destroy = sl_destroy,
     .put = sl_put,

@@ -1,7 +1,7 @@
 /* What every store shares above its cursor (store.h): opening and closing
- * cursors, the records buffer a step fills, and store_scan, the push
- * traversal first/next, chunks, select and slot use, written once for all
- * stores on top of their cursors.
+ * cursors, the records buffer a step fills, sort keys, and store_scan, the
+ * push traversal first/next, chunks, select and slot use, written once for
+ * all stores on top of their cursors.
  *
  * Thread-safety contract: a cursor and a store_recs_t belong to one thread;
  * store_scan is as safe as the store's cursor, which store.h describes. */
@@ -60,6 +60,16 @@ void store_cursor_close(store_cursor_t *c)
     store_recs_free(&c->recs);
 }
 
+size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t klen,
+                      unsigned char *out, size_t cap)
+{
+    if (ops->sort_key != NULL)
+        return ops->sort_key(key, klen, out, cap);
+    if (klen <= cap && klen > 0)
+        memcpy(out, key, klen);
+    return klen;
+}
+
 int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx)
 {
@@ -67,7 +77,9 @@ int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, s
         dir = SCAN_FORWARD;
     unsigned char local[SCAN_POS_LOCAL], *pos = NULL;
     store_bound_t from = STORE_UNBOUNDED;
-    if (after != NULL) {
+    if (after != NULL && ops->sort_key == NULL) {
+        from = (store_bound_t){.pos = after, .len = alen, .inclusive = false};
+    } else if (after != NULL) {
         size_t len = ops->sort_key(after, alen, local, sizeof local);
         pos = len <= sizeof local ? local : malloc(len);
         if (pos == NULL)

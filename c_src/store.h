@@ -5,7 +5,7 @@
  * semantics is asked of the caller through callbacks.
  *
  * Order. Each store names its order (store_ops_t.order): a map from a key
- * to a byte string, its sort key (store_ops_t.sort_key), such that the
+ * to a byte string, its sort key (store_sort_key), such that the
  * store's traversal order is memcmp order of sort keys (a proper prefix
  * first). A merging cursor over several stores of one order, or a file
  * written in it, compares positions with memcmp alone. Cursor bounds are
@@ -153,7 +153,8 @@ struct store_ops {
      * high in its order. */
     bool backward;
     /* Writes the key's sort key to out if it fits in cap bytes; returns its
-     * length either way. */
+     * length either way. NULL where the sort key is the key itself (order
+     * "key"), which then needs no copy: see store_sort_key. */
     size_t (*sort_key)(const unsigned char *key, size_t klen, unsigned char *out, size_t cap);
 
     store_t *(*create)(enum store_kind kind);
@@ -228,6 +229,10 @@ static inline int store_cursor_next(store_cursor_t *c, const rec_t **recs, size_
 }
 
 void store_cursor_close(store_cursor_t *c);
+
+/* The key's sort key in the order of ops's stores, as ops->sort_key. */
+size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t klen,
+                      unsigned char *out, size_t cap);
 
 /* Visits objects in the store's order starting strictly after key `after`
  * (from the first object when after is NULL), until visit returns nonzero,
