@@ -102,7 +102,7 @@ int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, s
             stop |= visit(ctx, &r[i]) != 0;
     }
     store_cursor_close(&c);
-    if (pos != local)
+    if (pos != NULL && pos != local)
         free(pos);
     return stop ? XETS_OK : rc;
 }
