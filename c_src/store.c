@@ -25,7 +25,6 @@ void store_recs_free(store_recs_t *b)
 {
     if (b->rec != b->local)
         free(b->rec);
-    store_recs_init(b);
 }
 
 bool store_recs_grow(store_recs_t *b)

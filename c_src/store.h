@@ -243,7 +243,8 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
 int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx);
 
-/* For stores: records gathered into a store_recs_t. */
+/* For stores: records gathered into a store_recs_t, usable from init to
+ * free. */
 void store_recs_init(store_recs_t *b);
 void store_recs_free(store_recs_t *b);
 /* Doubles the room; false if out of memory (the records stay). */
