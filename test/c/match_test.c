@@ -19,16 +19,7 @@
 #include "etf.h"
 #include "match.h"
 #include "status.h"
-
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
+#include "check.h"
 
 #ifdef __SANITIZE_THREAD__
 #define THREAD_ROUNDS 1 /* ThreadSanitizer runs several times slower */

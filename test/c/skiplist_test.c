@@ -42,6 +42,7 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -50,16 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);         \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
 
 static const store_ops_t *ops = &skiplist_ops;
 

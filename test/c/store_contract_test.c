@@ -40,16 +40,7 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
-
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
+#include "test_objects.h"
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 4 /* ThreadSanitizer runs several times slower: do less */
@@ -123,48 +114,6 @@ static kbytes_t key_of(uint32_t id)
     if (id % 5 == 0)
         k.b[k.len++] = 0x00;
     return k;
-}
-
-static uint32_t id_of(const unsigned char *b, size_t len)
-{
-    uint32_t id = 0;
-    for (size_t i = 0; i < len; i++)
-        if (b[i] >= '0' && b[i] <= '9')
-            id = id * 10 + (uint32_t)(b[i] - '0');
-    return id;
-}
-
-/* Object (key id, vid): both, then filler derived from them, so that a torn
- * or misfiled object shows. vid 0 is a permanent key's first object. */
-typedef struct vbytes {
-    unsigned char b[8 + 16];
-    size_t len;
-} vbytes_t;
-
-static vbytes_t val_of(uint32_t kid, uint32_t vid)
-{
-    vbytes_t v;
-    memcpy(v.b, &kid, 4);
-    memcpy(v.b + 4, &vid, 4);
-    v.len = 8 + vid % 13;
-    for (size_t i = 8; i < v.len; i++)
-        v.b[i] = (unsigned char)(kid * 7 + vid * 13 + i);
-    return v;
-}
-
-/* Checks that r is a well-formed object of its key; returns its vid. */
-static uint32_t vid_of(const rec_t *r)
-{
-    CHECK(r->vlen >= 8 && r->vlen <= 8 + 16, "vlen %zu", r->vlen);
-    uint32_t kid, vid;
-    memcpy(&kid, r->val, 4);
-    memcpy(&vid, r->val + 4, 4);
-    CHECK(kid == id_of(r->key, r->klen), "object of key %u filed under key %u", kid,
-          id_of(r->key, r->klen));
-    vbytes_t v = val_of(kid, vid);
-    CHECK(v.len == r->vlen && memcmp(v.b, r->val, v.len) == 0, "torn object: key %u vid %u",
-          kid, vid);
-    return vid;
 }
 
 /* Bag fingerprints collide on purpose: same() must decide. */
@@ -770,19 +719,40 @@ static int count_visit(void *ctx, const rec_t *r)
     return 0;
 }
 
-static void check_concurrent(const subject_t *sub)
+/* A store of sub's kind shared by threads, holding a first object (vid 0)
+ * for the keys from first to last, every step. */
+static void shared_init(shared_t *sh, const subject_t *sub, uint32_t first, uint32_t last,
+                        uint32_t step)
 {
-    shared_t sh = {.sub = sub, .s = sub->ops->create(sub->kind)};
-    CHECK(sh.s != NULL, "%s: create", sub->name);
-    atomic_init(&sh.stop, false);
-    for (uint32_t id = 0; id < 2 * PERMANENT; id += 2) {
+    *sh = (shared_t){.sub = sub, .s = sub->ops->create(sub->kind)};
+    CHECK(sh->s != NULL, "%s: create", sub->name);
+    atomic_init(&sh->stop, false);
+    for (uint32_t id = first; id <= last; id += step) {
         kbytes_t k = key_of(id);
         vbytes_t v = val_of(id, 0);
         rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, 0)};
         epoch_enter();
-        CHECK(sub->ops->put(sh.s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        CHECK(sub->ops->put(sh->s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
         epoch_exit();
     }
+}
+
+/* Lets the n threads in t run for CONCURRENT_SECONDS, then stops them. */
+static void shared_run(shared_t *sh, const pthread_t *t, unsigned n)
+{
+    double end = now() + CONCURRENT_SECONDS;
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    while (now() < end)
+        nanosleep(&tick, NULL);
+    atomic_store(&sh->stop, true);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+static void check_concurrent(const subject_t *sub)
+{
+    shared_t sh;
+    shared_init(&sh, sub, 0, 2 * PERMANENT - 2, 2);
     writer_t wr[WRITERS];
     walker_t wk[WALKERS];
     pthread_t t[WRITERS + WALKERS];
@@ -794,14 +764,8 @@ static void check_concurrent(const subject_t *sub)
         wk[i] = (walker_t){.sh = &sh, .r = 0x9E3779B97F4A7C15u * (i + 7)};
         CHECK(pthread_create(&t[WRITERS + i], NULL, walker_main, &wk[i]) == 0, "thread");
     }
-    double end = now() + CONCURRENT_SECONDS;
-    struct timespec tick = {0, 10 * 1000 * 1000};
-    while (now() < end)
-        nanosleep(&tick, NULL);
-    atomic_store(&sh.stop, true);
+    shared_run(&sh, t, WRITERS + WALKERS);
     unsigned long writes = 0, walks = 0, steps = 0;
-    for (unsigned i = 0; i < WRITERS + WALKERS; i++)
-        pthread_join(t[i], NULL);
     for (unsigned i = 0; i < WRITERS; i++)
         writes += wr[i].ops;
     for (unsigned i = 0; i < WALKERS; i++) {
@@ -954,17 +918,8 @@ static void check_snapshots(const subject_t *sub)
 {
     if (sub->kind == STORE_SET)
         return;
-    shared_t sh = {.sub = sub, .s = sub->ops->create(sub->kind)};
-    CHECK(sh.s != NULL, "%s: create", sub->name);
-    atomic_init(&sh.stop, false);
-    for (uint32_t id = 1; id <= SNAP_KEYS; id++) {
-        kbytes_t k = key_of(id);
-        vbytes_t v = val_of(id, 0);
-        rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, 0)};
-        epoch_enter();
-        CHECK(sub->ops->put(sh.s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
-        epoch_exit();
-    }
+    shared_t sh;
+    shared_init(&sh, sub, 1, SNAP_KEYS, 1);
     walker_t wk[WALKERS];
     pthread_t t[1 + WALKERS];
     CHECK(pthread_create(&t[0], NULL, snap_writer, &sh) == 0, "thread");
@@ -972,14 +927,8 @@ static void check_snapshots(const subject_t *sub)
         wk[i] = (walker_t){.sh = &sh, .r = 0x9E3779B97F4A7C15u * (i + 3)};
         CHECK(pthread_create(&t[1 + i], NULL, snap_walker, &wk[i]) == 0, "thread");
     }
-    double end = now() + CONCURRENT_SECONDS;
-    struct timespec tick = {0, 10 * 1000 * 1000};
-    while (now() < end)
-        nanosleep(&tick, NULL);
-    atomic_store(&sh.stop, true);
+    shared_run(&sh, t, 1 + WALKERS);
     unsigned long reads = 0;
-    for (unsigned i = 0; i < 1 + WALKERS; i++)
-        pthread_join(t[i], NULL);
     for (unsigned i = 0; i < WALKERS; i++)
         reads += wk[i].steps;
     printf("  %s: %lu reads of keys being rewritten, each a state they had\n", sub->name, reads);
