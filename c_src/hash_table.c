@@ -1056,6 +1056,44 @@ static void ht_cursor_seek(store_t *s, const store_cursor_t *c, ht_place_t *p)
     p->cur = cur;
 }
 
+/* A bag key whose read failed to validate (or outgrew memory) read again:
+ * from its bucket, up to HT_READ_TRIES reads in all, then under the
+ * stripe lock (as in ht_get_group, but gathered under the lock and handed
+ * out after it). The count read under the lock is even and covers the
+ * lock's view, so the walk goes on from it. Returns the link after the
+ * key's objects with *rc XETS_OK, or after where the key was if it is gone
+ * by now with *rc XETS_NOTFOUND (the walk goes on from there), or NULL with
+ * *rc XETS_NOMEM. Apart from ht_cursor_next, whose common path stays small. */
+static __attribute__((noinline, cold)) ht_link_t *
+ht_cursor_reread(store_cursor_t *c, ht_place_t *p, uint64_t order, const unsigned char *key,
+                 size_t klen, bool whole, int *rc)
+{
+    store_t *s = c->s;
+    ht_link_t *pred, *end;
+    const ht_link_t *stop;
+    for (unsigned tries = 1; whole && tries < HT_READ_TRIES; tries++) {
+        ck_pr_stall();
+        p->seq = ht_read_begin(p->st);
+        ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+        ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
+        c->recs.n = 0;
+        whole = ht_group_gather(&c->recs, at, stop, order, key, klen, p->st, p->seq, &end);
+        if (whole && ht_read_valid(p->st, p->seq)) {
+            *rc = c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
+            return end;
+        }
+    }
+    pthread_mutex_lock(&p->st->lock);
+    ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+    ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
+    c->recs.n = 0;
+    whole = ht_group_gather(&c->recs, at, stop, order, key, klen, NULL, 0, &end);
+    p->seq = atomic_load_explicit(&p->st->seq, memory_order_relaxed);
+    pthread_mutex_unlock(&p->st->lock);
+    *rc = !whole ? XETS_NOMEM : c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
+    return whole ? end : NULL;
+}
+
 /* Hash order has one direction: c->dir is always SCAN_FORWARD here. Split
  * order does not change when the table resizes, so a cursor, or a re-seek
  * from the last key, neither repeats nor skips a key that stays in the
@@ -1067,10 +1105,7 @@ static int ht_cursor_next(store_cursor_t *c)
     if (!p->started)
         ht_cursor_seek(s, c, p);
     bool bag = s->kind != STORE_SET;
-    ht_link_t *cur = p->cur, *pred, *end;
-    const ht_link_t *stop;
-    unsigned tries = 0;
-    int rc = XETS_END;
+    ht_link_t *cur = p->cur, *end;
     while (cur != NULL) {
         if (cur->dummy) {
             ht_scan_warm(s, cur->order, p->bits);
@@ -1081,10 +1116,8 @@ static int ht_cursor_next(store_cursor_t *c)
             cur = atomic_load_explicit(&cur->next, memory_order_acquire);
             continue;
         }
-        if (c->hi.pos != NULL && ht_beyond(cur, &c->hi, 1)) {
-            cur = NULL;
+        if (c->hi.pos != NULL && ht_beyond(cur, &c->hi, 1))
             break;
-        }
         /* cur holds the key: the first record needs no comparing. Its
          * bytes are fetched while the walk goes on to the next node: they
          * are compared with that node's key when it has the same order (a
@@ -1099,41 +1132,20 @@ static int ht_cursor_next(store_cursor_t *c)
         bool whole = ht_group_gather(&c->recs, next, NULL, order, k.key, k.klen,
                                      bag ? p->st : NULL, p->seq, &end);
         if (whole && (!bag || ht_read_valid(p->st, p->seq))) {
-            cur = end;
-            rc = XETS_OK;
-            break;
+            p->cur = end;
+            return XETS_OK;
         }
-        if (whole && ++tries < HT_READ_TRIES) {
-            ck_pr_stall();
-            p->seq = ht_read_begin(p->st);
-            ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
-            cur = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
-            continue;
+        int rc;
+        end = ht_cursor_reread(c, p, order, k.key, k.klen, whole, &rc);
+        if (rc != XETS_NOTFOUND) {
+            /* On XETS_NOMEM the cursor stays at the key. */
+            p->cur = rc == XETS_OK ? end : cur;
+            return rc;
         }
-        /* As in ht_get_group, but gathered under the lock and handed out
-         * after it. The count read under the lock is even and covers the
-         * lock's view, so the walk goes on from it. */
-        tries = 0;
-        pthread_mutex_lock(&p->st->lock);
-        ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
-        ht_link_t *at = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
-        c->recs.n = 0;
-        whole = ht_group_gather(&c->recs, at, stop, order, k.key, k.klen, NULL, 0, &end);
-        p->seq = atomic_load_explicit(&p->st->seq, memory_order_relaxed);
-        pthread_mutex_unlock(&p->st->lock);
-        if (!whole) {
-            rc = XETS_NOMEM;
-            break;
-        }
-        /* The key may be gone by now: then go on from where it was. */
         cur = end;
-        if (c->recs.n > 0) {
-            rc = XETS_OK;
-            break;
-        }
     }
-    p->cur = cur;
-    return rc;
+    p->cur = NULL;
+    return XETS_END;
 }
 
 /* Square root by Newton's method, from above: the C library's would need

@@ -1,5 +1,5 @@
-/* What every store shares above its cursor (store.h): opening and closing
- * cursors, the records buffer a step fills, sort keys, and store_scan, the
+/* What every store shares above its cursor (store.h) that is not inline
+ * there: growing the records a step fills, sort keys, and store_scan, the
  * push traversal first/next, chunks, select and slot use, written once for
  * all stores on top of their cursors.
  *
@@ -14,19 +14,6 @@
  * keys of nearly every table fit. */
 #define SCAN_POS_LOCAL 256
 
-void store_recs_init(store_recs_t *b)
-{
-    b->rec = b->local;
-    b->n = 0;
-    b->cap = STORE_CURSOR_LOCAL;
-}
-
-void store_recs_free(store_recs_t *b)
-{
-    if (b->rec != b->local)
-        free(b->rec);
-}
-
 bool store_recs_grow(store_recs_t *b)
 {
     if (b->cap > SIZE_MAX / 2 / sizeof *b->rec)
@@ -40,23 +27,6 @@ bool store_recs_grow(store_recs_t *b)
     b->rec = r;
     b->cap *= 2;
     return true;
-}
-
-void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, store_t *s, store_bound_t lo,
-                       store_bound_t hi, enum scan_dir dir)
-{
-    c->ops = ops;
-    c->s = s;
-    c->lo = lo;
-    c->hi = hi;
-    c->dir = ops->backward ? dir : SCAN_FORWARD;
-    store_recs_init(&c->recs);
-    memset(c->place, 0, sizeof c->place);
-}
-
-void store_cursor_close(store_cursor_t *c)
-{
-    store_recs_free(&c->recs);
 }
 
 size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t klen,

@@ -52,6 +52,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "status.h"
 
@@ -209,13 +211,41 @@ struct store_ops {
 extern const store_ops_t hash_table_ops;
 extern const store_ops_t skiplist_ops;
 
-/* ---- cursors and what is built on them (store.c) ---- */
+/* ---- cursors and what is built on them ---- */
+
+/* Records gathered into a store_recs_t, usable from init to free. Inline,
+ * as the cursor calls below: a call into store.c from the NIF goes through
+ * the PLT, a cost on every next/2. */
+static inline void store_recs_init(store_recs_t *b)
+{
+    b->rec = b->local;
+    b->n = 0;
+    b->cap = STORE_CURSOR_LOCAL;
+}
+
+static inline void store_recs_free(store_recs_t *b)
+{
+    if (b->rec != b->local)
+        free(b->rec);
+}
+
+/* Doubles the room; false if out of memory (the records stay). */
+bool store_recs_grow(store_recs_t *b);
 
 /* Opens c on s between lo and hi (each STORE_UNBOUNDED, or a position in
  * s's order, inclusive or not), walking dir. Opening does no work: the
  * first step seeks. */
-void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, store_t *s, store_bound_t lo,
-                       store_bound_t hi, enum scan_dir dir);
+static inline void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, store_t *s,
+                                     store_bound_t lo, store_bound_t hi, enum scan_dir dir)
+{
+    c->ops = ops;
+    c->s = s;
+    c->lo = lo;
+    c->hi = hi;
+    c->dir = ops->backward ? dir : SCAN_FORWARD;
+    store_recs_init(&c->recs);
+    memset(c->place, 0, sizeof c->place);
+}
 
 /* The next key's objects: *recs[0..*n), all with the same key, in insertion
  * order (see "What stays valid when" above). Returns XETS_OK, XETS_END or
@@ -228,7 +258,10 @@ static inline int store_cursor_next(store_cursor_t *c, const rec_t **recs, size_
     return rc;
 }
 
-void store_cursor_close(store_cursor_t *c);
+static inline void store_cursor_close(store_cursor_t *c)
+{
+    store_recs_free(&c->recs);
+}
 
 /* The key's sort key in the order of ops's stores, as ops->sort_key. */
 size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t klen,
@@ -242,12 +275,5 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
  * backward order walks forward (store_ops_t.backward). */
 int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx);
-
-/* For stores: records gathered into a store_recs_t, usable from init to
- * free. */
-void store_recs_init(store_recs_t *b);
-void store_recs_free(store_recs_t *b);
-/* Doubles the room; false if out of memory (the records stay). */
-bool store_recs_grow(store_recs_t *b);
 
 #endif
