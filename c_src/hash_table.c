@@ -10,6 +10,15 @@
  * shortcuts into the list: bucket j holds a dummy node of order reverse(j),
  * and doubling the table just makes more shortcuts; no object ever moves.
  *
+ * The list's order is the store's order (store.h, "hash.1"): a key's sort
+ * key is its order and its length, both big-endian (8 and 4 bytes), then
+ * its bytes, so that memcmp of sort keys is list order; a cursor walks the
+ * list, and flushing a hash memtable to a file will be a straight walk. The
+ * order has one direction: cursors asked to go backward go forward, as ETS
+ * aliases last/prev to first/next. A cursor holds a link between steps
+ * (within one epoch section) and no lock; it seeks a bound from the bucket
+ * that the bound's first 8 bytes name.
+ *
  * Departures from the paper:
  * - Writers are serialized per stripe, a lock over the region of the list
  *   whose orders share their top HT_STRIPE_BITS bits. The region starts at a
@@ -30,7 +39,7 @@
  *   (objects matched apart are unlinked by separate stores), and a reader on
  *   a node unlinked under it would go on into objects added since (an object
  *   removed and added again would be seen twice). So a bag remove keeps its
- *   stripe's sequence count odd while it unlinks, and a bag reader (a scan,
+ *   stripe's sequence count odd while it unlinks, and a bag reader (a cursor,
  *   key by key) gathers the key's objects, visits them only if the count has
  *   not moved, and after HT_READ_TRIES failures reads under the stripe lock,
  *   so that it never spins behind a descheduled writer.
@@ -86,6 +95,7 @@
  * the remove's unlinks. Counters are relaxed: they are exact only when
  * writers are quiet, as store.h says. */
 #include <ck_pr.h>
+#include <endian.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -125,8 +135,6 @@
 /* A bag reader tries this many times to read a key between writers before
  * it takes the stripe lock. */
 #define HT_READ_TRIES 4
-/* Objects of one bag key a reader gathers on its stack; more go to the heap. */
-#define HT_GROUP_LOCAL 16
 
 /* What the list links: the header shared by objects and dummies. */
 typedef struct ht_link ht_link_t;
@@ -385,86 +393,50 @@ static void ht_write_end(ht_stripe_t *st)
                           memory_order_release);
 }
 
-/* The objects of one key, gathered before any is visited. Pointers into the
- * list stay valid for the caller's epoch section. */
-typedef struct ht_group {
-    ht_link_t **l;
-    size_t n, cap;
-    ht_link_t *local[HT_GROUP_LOCAL];
-} ht_group_t;
-
-static void ht_group_init(ht_group_t *g)
-{
-    g->l = g->local;
-    g->n = 0;
-    g->cap = HT_GROUP_LOCAL;
-}
-
-static void ht_group_free(ht_group_t *g)
-{
-    if (g->l != g->local)
-        free(g->l);
-}
-
-/* Gathers the objects of the key from cur on, and the link after them into
- * *end. False if the group could not grow. With st, a read of st begun at
- * seq: a group that outgrows its buffer after the stripe has changed is cut
- * short, the read having failed anyway (the unlinked nodes of a key removed
- * and added again over and over lead on from one to the next, without end). */
-static bool ht_group_gather(ht_group_t *g, ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+/* Appends the objects of the key from cur on to g, and puts the link after
+ * them into *end. False if g could not grow. With st, a
+ * read of st begun at seq: a group that outgrows its room after the stripe
+ * has changed is cut short, the read having failed anyway (the unlinked
+ * nodes of a key removed and added again over and over lead on from one to
+ * the next, without end). The records point into the list: valid for the
+ * caller's epoch section. */
+static bool ht_group_gather(store_recs_t *g, ht_link_t *cur, const ht_link_t *stop, uint64_t order,
                             const unsigned char *key, size_t klen, ht_stripe_t *st,
                             unsigned seq, ht_link_t **end)
 {
-    g->n = 0;
+    size_t n = g->n; /* in a register: the records' stores may alias g */
+    bool room = true;
     for (; ht_is_key(cur, stop, order, key, klen);
          cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
-        if (g->n == g->cap) {
+        if (n == g->cap) {
+            g->n = n;
             if (st != NULL && !ht_read_valid(st, seq))
                 break;
-            size_t cap = 2 * g->cap;
-            ht_link_t **l = malloc(cap * sizeof *l);
-            if (l == NULL)
-                return false;
-            memcpy(l, g->l, g->n * sizeof *l);
-            ht_group_free(g);
-            g->l = l;
-            g->cap = cap;
+            if (!(room = store_recs_grow(g)))
+                break;
         }
-        g->l[g->n++] = cur;
+        g->rec[n++] = ht_rec(cur);
     }
+    g->n = n;
     *end = cur;
-    return true;
+    return room;
 }
 
-/* Visits the gathered objects until visit stops (all of them when finish).
- * Returns whether visit asked to stop. */
-static bool ht_group_visit(const ht_group_t *g, bool finish, visit_fn visit, void *ctx)
+/* Visits the key's objects from cur on, straight from the list, for a
+ * reader holding the stripe lock, until visit stops. Returns how many it
+ * visited. */
+static size_t ht_run_visit(ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+                           const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
 {
-    bool stopped = false;
-    for (size_t i = 0; i < g->n && !(stopped && !finish); i++) {
-        rec_t r = ht_rec(g->l[i]);
-        stopped |= visit(ctx, &r) != 0;
-    }
-    return stopped;
-}
-
-/* As ht_group_visit, straight from the list, for a reader holding the
- * stripe lock. Counts the objects visited into *n; with finish, the link
- * after the key's objects goes to *end. */
-static bool ht_run_visit(ht_link_t *cur, const ht_link_t *stop, uint64_t order,
-                         const unsigned char *key, size_t klen, bool finish, visit_fn visit,
-                         void *ctx, size_t *n, ht_link_t **end)
-{
-    bool stopped = false;
-    *n = 0;
-    for (; ht_is_key(cur, stop, order, key, klen) && !(stopped && !finish);
+    size_t n = 0;
+    for (; ht_is_key(cur, stop, order, key, klen);
          cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
         rec_t r = ht_rec(cur);
-        stopped |= visit(ctx, &r) != 0;
-        ++*n;
+        n++;
+        if (visit(ctx, &r))
+            break;
     }
-    *end = cur;
-    return stopped;
+    return n;
 }
 
 /* ---- writers --------------------------------------------------------- */
@@ -832,8 +804,8 @@ static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t
 {
     uint64_t order = ht_rev64(h);
     ht_stripe_t *st = ht_stripe_of(s, order);
-    ht_group_t g;
-    ht_group_init(&g);
+    store_recs_t g;
+    store_recs_init(&g);
     ht_link_t *pred, *end;
     const ht_link_t *stop;
     for (unsigned tries = 0; tries < HT_READ_TRIES; tries++) {
@@ -842,23 +814,24 @@ static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t
         unsigned seq = ht_read_begin(st);
         ht_link_t *from = ht_reader_start(s, h, &stop);
         ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+        g.n = 0;
         if (!ht_group_gather(&g, cur, stop, order, key, klen, st, seq, &end))
             break;
         if (ht_read_valid(st, seq)) {
-            ht_group_visit(&g, false, visit, ctx);
+            for (size_t i = 0; i < g.n && !visit(ctx, &g.rec[i]); i++)
+                ;
             int rc = g.n > 0 ? XETS_OK : XETS_NOTFOUND;
-            ht_group_free(&g);
+            store_recs_free(&g);
             return rc;
         }
     }
-    ht_group_free(&g);
+    store_recs_free(&g);
     /* Writers keep changing the stripe (or one is descheduled mid-change), or
      * the key has too many objects to gather: read as a writer would. */
     pthread_mutex_lock(&st->lock);
-    size_t n;
     ht_link_t *from = ht_reader_start(s, h, &stop);
     ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
-    ht_run_visit(cur, stop, order, key, klen, false, visit, ctx, &n, &end);
+    size_t n = ht_run_visit(cur, stop, order, key, klen, visit, ctx);
     pthread_mutex_unlock(&st->lock);
     return n > 0 ? XETS_OK : XETS_NOTFOUND;
 }
@@ -1055,87 +1028,205 @@ static void ht_scan_warm(store_t *s, uint64_t order, unsigned bits)
     }
 }
 
-static int ht_scan(store_t *s, const unsigned char *after, size_t alen, enum scan_dir dir,
-                   visit_fn visit, void *ctx)
+/* ---- the order and cursors ------------------------------------------ */
+
+/* The sort key (store.h) of the list's order: order, klen and the key
+ * bytes, the numbers big-endian, so that memcmp of sort keys follows the
+ * list. A dummy sorts as its order alone, 8 bytes: a proper prefix of its
+ * bucket's objects' sort keys, above every object of a lower order. */
+#define HT_POS_HEAD 12
+
+static size_t ht_sort_key(const unsigned char *key, size_t klen, unsigned char *out, size_t cap)
 {
-    /* A hash table has no order of its own: last/prev alias first/next, as in
-     * ETS. Split order does not change when the table resizes, so resuming
-     * after a key neither repeats nor skips a key that stays in the table. */
-    (void)dir;
-    bool bag = s->kind != STORE_SET;
+    size_t len = HT_POS_HEAD + klen;
+    if (len <= cap) {
+        uint64_t order = htobe64(ht_rev64(XXH3_64bits(key, klen)));
+        uint32_t kl = htobe32((uint32_t)klen);
+        memcpy(out, &order, 8);
+        memcpy(out + 8, &kl, 4);
+        if (klen > 0)
+            memcpy(out + HT_POS_HEAD, key, klen);
+    }
+    return len;
+}
+
+/* memcmp order of l's sort key against the bytes b (any bytes: a bound). */
+static int ht_pos_cmp(ht_link_t *l, const unsigned char *b, size_t blen)
+{
+    if (blen >= HT_POS_HEAD) {
+        /* A whole head, as seeks from a key have: compared as numbers. */
+        uint64_t order;
+        uint32_t kl;
+        memcpy(&order, b, 8);
+        memcpy(&kl, b + 8, 4);
+        order = be64toh(order);
+        kl = be32toh(kl);
+        if (l->order != order)
+            return l->order < order ? -1 : 1;
+        if (l->dummy)
+            return -1; /* its 8 bytes are a proper prefix of b */
+        if (l->klen != kl)
+            return l->klen < kl ? -1 : 1;
+        size_t rest = blen - HT_POS_HEAD, m = kl < rest ? kl : rest;
+        int c = m > 0 ? memcmp(ht_obj(l)->data, b + HT_POS_HEAD, m) : 0;
+        return c != 0 ? c : (kl > rest) - (kl < rest);
+    }
+    unsigned char head[HT_POS_HEAD];
+    uint64_t order = htobe64(l->order);
+    memcpy(head, &order, 8);
+    size_t hl = 8;
+    if (!l->dummy) {
+        uint32_t kl = htobe32(l->klen);
+        memcpy(head + 8, &kl, 4);
+        hl = HT_POS_HEAD;
+    }
+    /* b ends within an object's head: the object's sort key is longer. */
+    int c = memcmp(head, b, hl < blen ? hl : blen);
+    return c != 0 ? c : (hl > blen) - (hl < blen);
+}
+
+/* Whether l lies beyond bound b on the side sign points to: +1 above a high
+ * bound, -1 below a low one. */
+static bool ht_beyond(ht_link_t *l, const store_bound_t *b, int sign)
+{
+    int c = ht_pos_cmp(l, b->pos, b->len) * sign;
+    return c > 0 || (c == 0 && !b->inclusive);
+}
+
+/* A cursor's place (store_cursor_t.place). */
+typedef struct ht_place {
+    ht_link_t *cur; /* the next link to look at; NULL once done */
     /* Bags: the stripe being read and its count when the read of the keys
      * met since began. One count serves every key of the stripe until a key
      * fails to validate; that key is then read again, from its bucket. */
-    ht_stripe_t *st = NULL;
-    unsigned seq = 0;
-    ht_link_t *cur, *pred;
-    const ht_link_t *stop;
-    if (after == NULL) {
-        cur = &s->base[0];
-    } else {
-        uint64_t h = XXH3_64bits(after, alen);
-        st = ht_stripe_of(s, ht_rev64(h));
-        seq = ht_read_begin(st);
-        ht_link_t *from = ht_reader_start(s, h, &stop);
-        cur = ht_seek(from, stop, ht_rev64(h), after, alen, true, &pred);
+    ht_stripe_t *st;
+    unsigned seq;
+    unsigned bits; /* for ht_scan_warm's hints only */
+    bool started;
+} __attribute__((may_alias)) ht_place_t;
+_Static_assert(sizeof(ht_place_t) <= STORE_CURSOR_PLACE, "store.h: STORE_CURSOR_PLACE");
+
+/* The first link at or past the low bound (past it when exclusive). The
+ * bound's first 8 bytes, zero-padded, name the order it falls in; the
+ * bucket of that order starts no later than the bound, and nothing before
+ * its dummy is at or past the bound. */
+static void ht_cursor_seek(store_t *s, const store_cursor_t *c, ht_place_t *p)
+{
+    /* Relaxed: only for hints. */
+    p->bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
+    p->started = true;
+    if (c->lo.pos == NULL) {
+        p->cur = &s->base[0];
+        return;
     }
-    ht_group_t g;
-    ht_group_init(&g);
-    unsigned tries = 0;
-    int rc = XETS_END;
-    /* Relaxed: only for ht_scan_warm's hints. */
-    unsigned bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
+    unsigned char first[8] = {0};
+    memcpy(first, c->lo.pos, c->lo.len < 8 ? c->lo.len : 8);
+    uint64_t order;
+    memcpy(&order, first, 8);
+    order = be64toh(order);
+    /* The region of a stripe starts at its permanent dummy: a seek into it
+     * begins the stripe's read before it follows a link there, and stops
+     * before the next stripe's permanent dummy, which the step then meets. */
+    p->st = ht_stripe_of(s, order);
+    p->seq = ht_read_begin(p->st);
+    const ht_link_t *stop;
+    ht_link_t *cur = ht_reader_start(s, ht_rev64(order), &stop);
+    do
+        cur = atomic_load_explicit(&cur->next, memory_order_acquire);
+    while (cur != NULL && ht_beyond(cur, &c->lo, -1));
+    p->cur = cur;
+}
+
+/* A bag key whose read failed to validate (or outgrew memory) read again:
+ * from its bucket, up to HT_READ_TRIES reads in all, then under the
+ * stripe lock (as in ht_get_group, but gathered under the lock and handed
+ * out after it). The count read under the lock is even and covers the
+ * lock's view, so the walk goes on from it. Returns the link after the
+ * key's objects with *rc XETS_OK, or after where the key was if it is gone
+ * by now with *rc XETS_NOTFOUND (the walk goes on from there), or NULL with
+ * *rc XETS_NOMEM. Apart from ht_cursor_next, whose common path stays small. */
+static __attribute__((noinline, cold)) ht_link_t *
+ht_cursor_reread(store_cursor_t *c, ht_place_t *p, uint64_t order, const unsigned char *key,
+                 size_t klen, bool whole, int *rc)
+{
+    store_t *s = c->s;
+    ht_link_t *pred, *end;
+    const ht_link_t *stop;
+    for (unsigned tries = 1; whole && tries < HT_READ_TRIES; tries++) {
+        ck_pr_stall();
+        p->seq = ht_read_begin(p->st);
+        ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+        ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
+        c->recs.n = 0;
+        whole = ht_group_gather(&c->recs, at, stop, order, key, klen, p->st, p->seq, &end);
+        if (whole && ht_read_valid(p->st, p->seq)) {
+            *rc = c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
+            return end;
+        }
+    }
+    pthread_mutex_lock(&p->st->lock);
+    ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
+    ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
+    c->recs.n = 0;
+    whole = ht_group_gather(&c->recs, at, stop, order, key, klen, NULL, 0, &end);
+    p->seq = atomic_load_explicit(&p->st->seq, memory_order_relaxed);
+    pthread_mutex_unlock(&p->st->lock);
+    *rc = !whole ? XETS_NOMEM : c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
+    return whole ? end : NULL;
+}
+
+/* Hash order has one direction: c->dir is always SCAN_FORWARD here. Split
+ * order does not change when the table resizes, so a cursor, or a re-seek
+ * from the last key, neither repeats nor skips a key that stays in the
+ * table. */
+static int ht_cursor_next(store_cursor_t *c)
+{
+    store_t *s = c->s;
+    ht_place_t *p = (ht_place_t *)c->place;
+    if (!p->started)
+        ht_cursor_seek(s, c, p);
+    bool bag = s->kind != STORE_SET;
+    ht_link_t *cur = p->cur, *end;
     while (cur != NULL) {
         if (cur->dummy) {
-            ht_scan_warm(s, cur->order, bits);
-            /* A stripe's region starts at its permanent dummy: the read of
-             * the region begins before its first next pointer is followed. */
-            if (bag && ht_stripe_of(s, cur->order) != st) {
-                st = ht_stripe_of(s, cur->order);
-                seq = ht_read_begin(st);
+            ht_scan_warm(s, cur->order, p->bits);
+            if (bag && ht_stripe_of(s, cur->order) != p->st) {
+                p->st = ht_stripe_of(s, cur->order);
+                p->seq = ht_read_begin(p->st);
             }
             cur = atomic_load_explicit(&cur->next, memory_order_acquire);
             continue;
         }
+        if (c->hi.pos != NULL && ht_beyond(cur, &c->hi, 1))
+            break;
+        /* cur holds the key: the first record needs no comparing. Its
+         * bytes are fetched while the walk goes on to the next node: they
+         * are compared with that node's key when it has the same order (a
+         * bag's next object), and the value after them is what the caller
+         * reads. */
         uint64_t order = cur->order;
         rec_t k = ht_rec(cur);
-        ht_link_t *end;
-        bool whole =
-            ht_group_gather(&g, cur, NULL, order, k.key, k.klen, bag ? st : NULL, seq, &end);
-        if (whole && (!bag || ht_read_valid(st, seq))) {
-            tries = 0;
-            /* The caller resumes after this key: visit all its objects. */
-            if (ht_group_visit(&g, true, visit, ctx)) {
-                rc = XETS_OK;
-                break;
-            }
-            cur = end;
-        } else if (whole && ++tries < HT_READ_TRIES) {
-            ck_pr_stall();
-            seq = ht_read_begin(st);
-            ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
-            cur = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
-        } else {
-            /* As in ht_get_group; the count read under the lock is even and
-             * covers the lock's view, so the scan goes on from it. */
-            tries = 0;
-            pthread_mutex_lock(&st->lock);
-            ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
-            cur = ht_seek(from, stop, order, k.key, k.klen, false, &pred);
-            size_t n;
-            bool stopped =
-                ht_run_visit(cur, stop, order, k.key, k.klen, true, visit, ctx, &n, &end);
-            seq = atomic_load_explicit(&st->seq, memory_order_relaxed);
-            pthread_mutex_unlock(&st->lock);
-            if (stopped) {
-                rc = XETS_OK;
-                break;
-            }
-            cur = end;
+        __builtin_prefetch(k.key);
+        c->recs.rec[0] = k;
+        c->recs.n = 1;
+        ht_link_t *next = atomic_load_explicit(&cur->next, memory_order_acquire);
+        bool whole = ht_group_gather(&c->recs, next, NULL, order, k.key, k.klen,
+                                     bag ? p->st : NULL, p->seq, &end);
+        if (whole && (!bag || ht_read_valid(p->st, p->seq))) {
+            p->cur = end;
+            return XETS_OK;
         }
+        int rc;
+        end = ht_cursor_reread(c, p, order, k.key, k.klen, whole, &rc);
+        if (rc != XETS_NOTFOUND) {
+            /* On XETS_NOMEM the cursor stays at the key. */
+            p->cur = rc == XETS_OK ? end : cur;
+            return rc;
+        }
+        cur = end;
     }
-    ht_group_free(&g);
-    return rc;
+    p->cur = NULL;
+    return XETS_END;
 }
 
 /* Square root by Newton's method, from above: the C library's would need
@@ -1223,7 +1314,7 @@ static int ht_bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit,
     while (cur != NULL && cur->order < lo)
         cur = atomic_load_explicit(&cur->next, memory_order_acquire);
     /* order - lo < span: also right for the last bucket, whose run ends
-     * where orders wrap. */
+     * where orders wrap-> */
     for (; cur != NULL && cur->order - lo < span;
          cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
         if (!cur->dummy) {
@@ -1236,6 +1327,9 @@ static int ht_bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit,
 }
 
 const store_ops_t hash_table_ops = {
+    .order = "hash.1",
+    .backward = false,
+    .sort_key = ht_sort_key,
     .create = ht_create,
     .destroy = ht_destroy,
     .put = ht_put,
@@ -1243,7 +1337,7 @@ const store_ops_t hash_table_ops = {
     .remove = ht_remove,
     .update = ht_update,
     .rewrite = ht_rewrite,
-    .scan = ht_scan,
+    .cursor_next = ht_cursor_next,
     .size = ht_size,
     .memory = ht_memory,
     .stats = ht_stats,

@@ -788,7 +788,8 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
         }
         after = alen > 0 ? from : NULL;
     }
-    t->ops->scan(s, after, alen, c->dir, visit, c);
+    if (store_scan(t->ops, s, after, alen, c->dir, visit, c) == XETS_NOMEM)
+        c->st = XETS_NOMEM;
     take_group(c); /* the last key the scan visited */
     free(from);
 }

@@ -94,6 +94,9 @@
  *   searches linear; the seed keeps that from being computed offline.
  *   Hence equal contents take equal memory within one process, not across
  *   processes.
+ * - The store's order (store.h) is the key encoding itself ("key"). A
+ *   cursor walks level 0 forward, or searches backward, and holds the node
+ *   of its last step between steps (within one epoch section), no lock.
  *
  * The point index. A search waits on a cache miss at nearly every node it
  * moves to, about log2(n) of them, where a hash lookup waits on two. So
@@ -870,9 +873,16 @@ static int key_cmp(const node_t *n, const skey_t *k)
     return (n->klen > k->len) - (n->klen < k->len);
 }
 
-static rec_t rec_of(const node_t *n, val_t v)
+/* Field by field: a compound literal copied whole reaches memory as two
+ * 16-byte loads of 8-byte stores, which store forwarding cannot serve (it
+ * cost a cursor step about 9 ns). */
+static inline void rec_of(rec_t *r, const node_t *n, val_t v)
 {
-    return (rec_t){.key = node_key(n), .klen = n->klen, .val = val_bytes(v), .vlen = val_len(v)};
+    r->key = node_key(n);
+    r->klen = n->klen;
+    r->val = val_bytes(v);
+    r->vlen = val_len(v);
+    r->fp = 0;
 }
 
 /* ---- partial keys ---- */
@@ -1916,7 +1926,8 @@ static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn vi
     if (n != NULL) {
         val_t v = load_word(&n->val);
         if (v != 0) {
-            rec_t r = rec_of(n, v);
+            rec_t r;
+            rec_of(&r, n, v);
             visit(ctx, &r);
             rc = XETS_OK;
         }
@@ -1933,7 +1944,8 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
         val_t v = load_word(&n->val);
         if (v == 0)
             break;
-        rec_t r = rec_of(n, v);
+        rec_t r;
+        rec_of(&r, n, v);
         if (match != NULL && !match(mctx, &r))
             break;
         if (cas_word(&n->val, v, 0)) {
@@ -1962,7 +1974,8 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
             rc = XETS_NOTFOUND;
             break;
         }
-        rec_t cur = rec_of(n, v);
+        rec_t cur;
+        rec_of(&cur, n, v);
         rec_in_t out = {.key = cur.key, .klen = cur.klen};
         rc = fn(ctx, &cur, &out);
         if (rc != XETS_OK)
@@ -1983,59 +1996,114 @@ static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_f
     return rc;
 }
 
-static int scan_forward(store_t *s, const unsigned char *after, size_t alen, visit_fn visit,
-                        void *ctx)
+/* ---- the order and cursors ---- */
+
+/* A cursor's place (store_cursor_t.place): the node of the last step, whose
+ * key is where the next one goes on from (its frozen links still lead on
+ * if it was removed since); meaningful within one epoch section only. */
+typedef struct sl_place {
+    node_t *last; /* NULL before the first step and after the last */
+    bool done;
+} __attribute__((may_alias)) sl_place_t;
+_Static_assert(sizeof(sl_place_t) <= STORE_CURSOR_PLACE, "store.h: STORE_CURSOR_PLACE");
+
+/* Whether n lies beyond bound b on the side sign points to: +1 above a high
+ * bound, -1 below a low one. */
+static bool beyond(const node_t *n, const store_bound_t *b, int sign)
 {
-    node_t *n;
-    if (after == NULL) {
-        n = link_node(load_word(&s->head->next[0]));
-    } else {
-        skey_t k = skey(after, alen);
-        int c;
-        n = seek(s, &k, false, NULL, &c);
-        if (n != NULL && c == 0)
-            n = link_node(load_word(&n->next[0]));
-    }
-    /* Frozen links of deleted nodes still lead forward in key order. */
-    for (; n != NULL; n = link_node(load_word(&n->next[0]))) {
-        val_t v = load_word(&n->val);
-        if (v == 0)
-            continue;
-        rec_t r = rec_of(n, v);
-        if (visit(ctx, &r))
-            return XETS_OK;
-    }
-    return XETS_END;
+    skey_t k = skey(b->pos, b->len);
+    int c = key_cmp(n, &k) * sign;
+    return c > 0 || (c == 0 && !b->inclusive);
 }
 
-static int scan_backward(store_t *s, const unsigned char *after, size_t alen, visit_fn visit,
-                         void *ctx)
+/* Forward: level 0, then next pointers, up to the high bound. Frozen links
+ * of deleted nodes still lead forward in key order. */
+static inline node_t *walk_forward(const store_cursor_t *c, node_t *n, val_t *v)
 {
-    bool to_end = after == NULL;
-    skey_t bound = to_end ? (skey_t){.p = NULL} : skey(after, alen);
+    for (; n != NULL; n = link_node(load_word(&n->next[0]))) {
+        if (c->hi.pos != NULL && beyond(n, &c->hi, 1))
+            return NULL;
+        if ((*v = load_word(&n->val)) != 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* Where a forward walk starts: the first node, or the first at or above
+ * the low bound, where seek() settles, or past it when exclusive. */
+static node_t *first_forward(const store_cursor_t *c)
+{
+    store_t *s = c->s;
+    if (c->lo.pos == NULL)
+        return link_node(load_word(&s->head->next[0]));
+    skey_t k = skey(c->lo.pos, c->lo.len);
+    int cmp;
+    node_t *n = seek(s, &k, false, NULL, &cmp);
+    if (n != NULL && cmp == 0 && !c->lo.inclusive)
+        n = link_node(load_word(&n->next[0]));
+    return n;
+}
+
+/* Backward: towers are singly linked, so each step is a fresh search for
+ * the predecessor of the last key (of the high bound, at first), without
+ * allocation. The node last returned stays allocated until the caller's
+ * epoch section ends, so its key serves as the next bound. */
+static node_t *step_backward(const store_cursor_t *c, const sl_place_t *p, val_t *v)
+{
+    store_t *s = c->s;
+    bool to_end = p->last == NULL && c->hi.pos == NULL;
+    bool inclusive = p->last == NULL && c->hi.inclusive;
+    skey_t bound = p->last != NULL ? node_skey(p->last)
+                   : to_end        ? (skey_t){.p = NULL}
+                                   : skey(c->hi.pos, c->hi.len);
     for (;;) {
         node_t *pred;
-        seek(s, &bound, to_end, &pred, NULL);
-        if (pred == s->head)
-            return XETS_END;
-        val_t v = load_word(&pred->val);
-        if (v != 0) {
-            rec_t r = rec_of(pred, v);
-            if (visit(ctx, &r))
-                return XETS_OK;
-        }
-        /* pred stays allocated until our epoch section ends */
-        bound = node_skey(pred);
-        to_end = false;
+        int cmp;
+        node_t *n = seek(s, &bound, to_end, &pred, &cmp);
+        if (!(inclusive && cmp == 0))
+            n = pred;
+        if (n == s->head || (c->lo.pos != NULL && beyond(n, &c->lo, -1)))
+            return NULL;
+        if ((*v = load_word(&n->val)) != 0)
+            return n;
+        bound = node_skey(n);
+        to_end = inclusive = false;
     }
 }
 
-static int sl_scan(store_t *s, const unsigned char *after, size_t alen, enum scan_dir dir,
-                   visit_fn visit, void *ctx)
+/* Hands out node n with object v, or the end when n is NULL. */
+static inline int step_to(store_cursor_t *c, sl_place_t *p, node_t *n, val_t v)
 {
-    int rc = dir == SCAN_BACKWARD ? scan_backward(s, after, alen, visit, ctx)
-                                  : scan_forward(s, after, alen, visit, ctx);
-    return rc;
+    p->last = n;
+    p->done = n == NULL;
+    if (n == NULL)
+        return XETS_END;
+    c->recs.n = 1;
+    rec_of(&c->recs.rec[0], n, v);
+    return XETS_OK;
+}
+
+/* A first step, a backward one, or one past the end: apart from
+ * sl_cursor_next so that the step after a forward one, a walk's usual
+ * step, stays a small function. */
+static __attribute__((noinline)) int step_other(store_cursor_t *c, sl_place_t *p)
+{
+    if (p->done)
+        return XETS_END;
+    val_t v = 0;
+    node_t *n = c->dir == SCAN_BACKWARD ? step_backward(c, p, &v)
+                                        : walk_forward(c, first_forward(c), &v);
+    return step_to(c, p, n, v);
+}
+
+static int sl_cursor_next(store_cursor_t *c)
+{
+    sl_place_t *p = (sl_place_t *)c->place;
+    if (p->last == NULL || c->dir == SCAN_BACKWARD)
+        return step_other(c, p);
+    val_t v = 0;
+    node_t *n = walk_forward(c, link_node(load_word(&p->last->next[0])), &v);
+    return step_to(c, p, n, v);
 }
 
 static size_t sl_size(store_t *s)
@@ -2201,13 +2269,16 @@ size_t skiplist_hinted(store_t *s)
 }
 
 const store_ops_t skiplist_ops = {
+    .order = "key",
+    .backward = true,
+    .sort_key = NULL, /* the order is the key encoding itself */
     .create = sl_create,
     .destroy = sl_destroy,
     .put = sl_put,
     .get = sl_get,
     .remove = sl_remove,
     .update = sl_update,
-    .scan = sl_scan,
+    .cursor_next = sl_cursor_next,
     .size = sl_size,
     .memory = sl_memory,
 };

@@ -4,19 +4,58 @@
  * byte strings (the object's external term format), and whatever needs term
  * semantics is asked of the caller through callbacks.
  *
+ * Order. Each store names its order (store_ops_t.order): a map from a key
+ * to a byte string, its sort key (store_sort_key), such that the
+ * store's traversal order is memcmp order of sort keys (a proper prefix
+ * first). A merging cursor over several stores of one order, or a file
+ * written in it, compares positions with memcmp alone. Cursor bounds are
+ * sort keys, or any byte strings: a bound need not be any key's sort key.
+ *
+ * Cursor. store_cursor_open() a caller-owned store_cursor_t with a low and
+ * a high bound (each inclusive, exclusive or absent) and a direction; each
+ * store_cursor_next() yields the objects of one key, all of them, in
+ * insertion order, the keys in the store's order (reversed for
+ * SCAN_BACKWARD when the store has that direction; see
+ * store_ops_t.backward); store_cursor_close() releases it. A cursor takes
+ * no lock between steps and allocates only for a key with more objects
+ * than it holds inside (STORE_CURSOR_LOCAL).
+ *
+ * What stays valid when. The rec_t array a step returns, and what it says of
+ * the key's objects, holds until the next step or close. The bytes a rec_t
+ * points to are the store's own: they stay valid until the caller's epoch
+ * section ends, even if the object is removed or replaced meanwhile. The
+ * cursor's own place in the store (a node) is only meaningful within the
+ * epoch section it was opened in: every step of one open must run in that
+ * section. To go on in a later section, the caller keeps the last key's sort
+ * key (a copy: the rec_t's bytes die with the section), closes, and opens
+ * again with it as an exclusive bound (low going forward, high going
+ * backward): store_scan() does that with the key it is given. The bounds'
+ * bytes belong to the caller and must stay valid until close.
+ *
+ * Concurrent writers. Traversals are not snapshots: a key that is in the
+ * store, within the bounds, from the open to the end of the walk is yielded
+ * exactly once; keys come in strictly increasing (decreasing) order, so none
+ * is yielded twice, even across a re-seek; a key added or removed meanwhile
+ * may or may not be. The objects of one key are read as one consistent
+ * state of that key (a bag key is never seen half removed).
+ *
  * Thread-safety contract: every operation may run concurrently with every
  * other on the same store, except destroy. Callers wrap each operation in
  * epoch_enter()/epoch_exit() (epoch.h); a rec_t handed to a callback points
  * into the store and stays valid until the caller's epoch section ends.
  * Readers take no writer's lock, except to get past writers that keep
  * changing the key they read (bag snapshots), and in stats. Callbacks must
- * not call back into the same store. */
+ * not call back into the same store. A cursor is used by one thread. */
 #ifndef XETS_STORE_H
 #define XETS_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
 
 /* An object on its way in: the store copies the bytes it keeps. */
 typedef struct rec_in {
@@ -27,7 +66,8 @@ typedef struct rec_in {
     uint64_t fp; /* bag: hash of the whole object's exact encoding; else 0 */
 } rec_in_t;
 
-/* A stored object as a callback sees it. */
+/* A stored object as a callback or a cursor step sees it: its bytes are the
+ * store's, valid until the end of the caller's epoch section. */
 typedef struct rec {
     const unsigned char *key;
     size_t klen;
@@ -59,6 +99,43 @@ enum put_mode { PUT_REPLACE, PUT_NEW };
 enum scan_dir { SCAN_FORWARD, SCAN_BACKWARD };
 
 typedef struct store store_t;
+typedef struct store_ops store_ops_t;
+
+/* One end of a cursor's range: a position in the store's order. */
+typedef struct store_bound {
+    const unsigned char *pos; /* NULL: no bound on this end */
+    size_t len;
+    bool inclusive;
+} store_bound_t;
+
+#define STORE_UNBOUNDED ((store_bound_t){.pos = NULL})
+
+/* The objects of one key a cursor holds without allocating. */
+#define STORE_CURSOR_LOCAL 16
+/* Bytes of a store's own cursor state. */
+#define STORE_CURSOR_PLACE 32
+
+/* A growable array of records, the first STORE_CURSOR_LOCAL of them inside
+ * (so it must not be moved once in use). */
+typedef struct store_recs {
+    rec_t *rec;
+    size_t n, cap;
+    rec_t local[STORE_CURSOR_LOCAL];
+} store_recs_t;
+
+/* A cursor (see the top of this file). Owned by the caller, for instance
+ * on its stack; not to be moved between open and close. */
+typedef struct store_cursor {
+    const store_ops_t *ops;
+    store_t *s;
+    store_bound_t lo, hi;
+    enum scan_dir dir; /* SCAN_FORWARD when the store has no other */
+    store_recs_t recs; /* the current step's objects */
+    /* The store's own state (its place in the list, say), zero at open:
+     * a store reads and writes it as a struct of its own, declared
+     * may_alias. */
+    _Alignas(8) unsigned char place[STORE_CURSOR_PLACE];
+} store_cursor_t;
 
 /* What ets:info(T, stats) reports for a hash table, computed the same way
  * over the structure's own buckets. A chain is the objects of one bucket
@@ -74,7 +151,21 @@ struct store_stats {
     size_t locks;             /* writer locks */
 };
 
-typedef struct store_ops {
+struct store_ops {
+    /* The name of the store's order (see the top), versioned: files record
+     * it. "key": the key encoding itself. "hash.1": the key's XXH3-64 with
+     * its bits reversed, then its length, then its bytes (hash_table.c). */
+    const char *order;
+    /* Whether cursors can walk the order backward. A store that cannot
+     * walks forward whatever direction it is asked for, as ETS aliases
+     * last/prev to first/next on hash tables; the bounds still say low and
+     * high in its order. */
+    bool backward;
+    /* Writes the key's sort key to out if it fits in cap bytes; returns its
+     * length either way. NULL where the sort key is the key itself (order
+     * "key"), which then needs no copy: see store_sort_key. */
+    size_t (*sort_key)(const unsigned char *key, size_t klen, unsigned char *out, size_t cap);
+
     store_t *(*create)(enum store_kind kind);
     /* No concurrent users remain; frees every object. */
     void (*destroy)(store_t *s);
@@ -110,14 +201,12 @@ typedef struct store_ops {
      * stays done) or XETS_NOMEM. */
     int (*rewrite)(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx);
 
-    /* Visits objects in table order starting strictly after key `after`
-     * (from the first object when after is NULL), until visit returns
-     * nonzero. All objects of one key are visited together, in insertion
-     * order. The key need not be in the table. Returns XETS_OK if visit
-     * stopped the scan, XETS_END if the table ran out. Stores without an
-     * order of their own ignore dir (ETS aliases last/prev to first/next). */
-    int (*scan)(store_t *s, const unsigned char *after, size_t alen, enum scan_dir dir,
-                visit_fn visit, void *ctx);
+    /* A cursor step (store_cursor_next): fills c->recs with the objects of
+     * the next key within the bounds, the first step seeking from the
+     * bounds (c->place is zero then). Returns XETS_OK, XETS_END once past
+     * the bounds or the store, or XETS_NOMEM (the cursor then stays where
+     * it was). */
+    int (*cursor_next)(store_cursor_t *c);
 
     /* Exact when no writer is active. */
     size_t (*size)(store_t *s);
@@ -133,9 +222,74 @@ typedef struct store_ops {
      * consistent read. The current number of buckets goes to *nbuckets;
      * returns XETS_END if j is not below it, else XETS_OK. */
     int (*bucket)(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx);
-} store_ops_t;
+};
 
 extern const store_ops_t hash_table_ops;
 extern const store_ops_t skiplist_ops;
+
+/* ---- cursors and what is built on them ---- */
+
+/* Records gathered into a store_recs_t, usable from init to free. Inline,
+ * as the cursor calls below: a call into store.c from the NIF goes through
+ * the PLT, a cost on every next/2. */
+static inline void store_recs_init(store_recs_t *b)
+{
+    b->rec = b->local;
+    b->n = 0;
+    b->cap = STORE_CURSOR_LOCAL;
+}
+
+static inline void store_recs_free(store_recs_t *b)
+{
+    if (b->rec != b->local)
+        free(b->rec);
+}
+
+/* Doubles the room; false if out of memory (the records stay). */
+bool store_recs_grow(store_recs_t *b);
+
+/* Opens c on s between lo and hi (each STORE_UNBOUNDED, or a position in
+ * s's order, inclusive or not), walking dir. Opening does no work: the
+ * first step seeks. */
+static inline void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, store_t *s,
+                                     store_bound_t lo, store_bound_t hi, enum scan_dir dir)
+{
+    c->ops = ops;
+    c->s = s;
+    c->lo = lo;
+    c->hi = hi;
+    c->dir = ops->backward ? dir : SCAN_FORWARD;
+    store_recs_init(&c->recs);
+    memset(c->place, 0, sizeof c->place);
+}
+
+/* The next key's objects: *recs[0..*n), all with the same key, in insertion
+ * order (see "What stays valid when" above). Returns XETS_OK, XETS_END or
+ * XETS_NOMEM. */
+static inline int store_cursor_next(store_cursor_t *c, const rec_t **recs, size_t *n)
+{
+    int rc = c->ops->cursor_next(c);
+    *recs = c->recs.rec;
+    *n = rc == XETS_OK ? c->recs.n : 0;
+    return rc;
+}
+
+static inline void store_cursor_close(store_cursor_t *c)
+{
+    store_recs_free(&c->recs);
+}
+
+/* The key's sort key in the order of ops's stores, as ops->sort_key. */
+size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t klen,
+                      unsigned char *out, size_t cap);
+
+/* Visits objects in the store's order starting strictly after key `after`
+ * (from the first object when after is NULL), until visit returns nonzero,
+ * and then the rest of that key's objects: the caller resumes after a key.
+ * The key need not be in the store. Returns XETS_OK if visit stopped the
+ * scan, XETS_END if the store ran out, XETS_NOMEM. A store without a
+ * backward order walks forward (store_ops_t.backward). */
+int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
+               enum scan_dir dir, visit_fn visit, void *ctx);
 
 #endif

@@ -1153,10 +1153,12 @@ static ERL_NIF_TERM first_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     ENTER(env, argv[0], ACCESS_READ, t, "first", first_nif);
     chunk_ctx_t c = step_ctx(env, t, argv[2]);
     enum scan_dir dir = argv[1] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = t->ops->scan(table_store(t), NULL, 0, dir, chunk_visit, &c);
+    int st = store_scan(t->ops, table_store(t), NULL, 0, dir, chunk_visit, &c);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "first", first_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     return step_result(env, st, &c);
 }
 
@@ -1180,30 +1182,33 @@ static ERL_NIF_TERM next_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     chunk_ctx_t c = step_ctx(env, t, argv[3]);
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = t->ops->scan(s, kb.p, kb.len, dir, chunk_visit, &c);
+    int st = store_scan(t->ops, s, kb.p, kb.len, dir, chunk_visit, &c);
     leave_key(&kb);
     if (c.too_long)
         return on_dirty(env, "next", next_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     return step_result(env, st, &c);
 }
 
 /* One chunk of a scan from after (the start if empty) in direction dir,
  * into c: each bag key's objects newest first if newest_first. Call in an
- * epoch section. */
-static void chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enum scan_dir dir,
-                       bool newest_first)
+ * epoch section. Returns store_scan's status (XETS_NOMEM among them). */
+static int chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enum scan_dir dir,
+                      bool newest_first)
 {
     key_group_t group;
     key_group_init(&group);
     bool bag = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
     c->group = bag && newest_first ? &group : NULL;
-    t->ops->scan(table_store(t), after->size ? after->data : NULL, after->size, dir, chunk_visit,
-                 c);
+    int st = store_scan(t->ops, table_store(t), after->size ? after->data : NULL, after->size, dir,
+                        chunk_visit, c);
     /* The last key the scan visited; the table ends there. */
     if (c->group != NULL && !c->too_long && !c->nomem && c->cursor == atom_end_of_table)
         chunk_take_group(c);
     c->group = NULL;
     key_group_free(&group);
+    return st;
 }
 
 /* chunk(Tab, Cursor, forward | backward) -> {Objects, Cursor} | {Objects, '$end_of_table'}
@@ -1222,10 +1227,12 @@ static ERL_NIF_TERM chunk_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     chunk_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .keypos = t->keypos,
                      .cursor = atom_end_of_table, .deadline = chunk_deadline()};
     enum scan_dir dir = argv[2] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    chunk_scan(&c, t, &after, dir, dir == SCAN_BACKWARD);
+    int st = chunk_scan(&c, t, &after, dir, dir == SCAN_BACKWARD);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "chunk", chunk_nif, argc, argv);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     charge(env, start);
     if (c.nomem)
         return raise_nomem(env);
@@ -1251,13 +1258,13 @@ static ERL_NIF_TERM objects_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     ENTER(env, argv[0], ACCESS_READ, t, "objects", objects_nif);
     chunk_ctx_t c = {.env = env, .list = argv[2], .keypos = t->keypos,
                      .cursor = atom_end_of_table, .deadline = chunk_deadline()};
-    chunk_scan(&c, t, &after, SCAN_FORWARD, true);
+    int st = chunk_scan(&c, t, &after, SCAN_FORWARD, true);
     bool reversed = !is_hash(t);
     epoch_exit();
     if (c.too_long)
         return on_dirty(env, "objects", objects_nif, argc, argv);
     charge(env, start);
-    if (c.nomem)
+    if (c.nomem || st == XETS_NOMEM)
         return raise_nomem(env);
     return enif_make_tuple3(env, c.list, c.cursor, reversed ? atom_true : atom_false);
 }
@@ -1323,10 +1330,12 @@ static ERL_NIF_TERM slot_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     slot_ctx_t c = {.env = env, .left = i, .budget = SLOT_BUDGET, .found = atom_undefined,
                     .cursor = atom_undefined};
-    int st = t->ops->scan(s, after.size ? after.data : NULL, after.size, SCAN_FORWARD, slot_visit,
-                          &c);
+    int st = store_scan(t->ops, s, after.size ? after.data : NULL, after.size, SCAN_FORWARD,
+                        slot_visit, &c);
     epoch_exit();
     charge(env, start);
+    if (st == XETS_NOMEM)
+        return raise_nomem(env);
     if (st == XETS_OK && c.found != atom_undefined)
         return c.found;
     if (st == XETS_OK)

@@ -1,10 +1,13 @@
 /* Throughput of hash_table.c without the BEAM: single-threaded put, get and
  * remove of 1M 9-byte keys in a set, gets of a bag of the same keys (its
- * reads are snapshots of a key's objects), then a 10/10/80 put/remove/get
+ * reads are snapshots of a key's objects), traversals of both (one scan in
+ * one section; chunks of 1000 objects resumed after their last key, as
+ * tab2list and select run; one key per call, as next/2), then a 10/10/80 put/remove/get
  * mix on 1, 2 and 4 threads over the set's keys, half of them present. Each
  * operation runs in its own epoch section, as the NIF glue runs it. Prints
  * ops/s, and for bag gets and for the mix the ratio to set gets and to one
  * thread measured in the same run. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -104,6 +107,59 @@ static double random_gets(store_t *s)
     return rate;
 }
 
+typedef struct walk {
+    unsigned long n;
+    unsigned every; /* stop after every this many objects; 0: never */
+    unsigned char last[KLEN];
+} walk_t;
+
+static int walk_visit(void *ctx, const rec_t *r)
+{
+    walk_t *w = ctx;
+    if (++w->n % (w->every ? w->every : ULONG_MAX) != 0)
+        return 0;
+    memcpy(w->last, r->key, KLEN);
+    return 1;
+}
+
+/* Traversals of s (one object per key) in calls that stop after every
+ * `every` objects, each call in its own epoch section, resuming after the
+ * key it stopped at. Returns objects/s, the best of WALK_ROUNDS: a walk
+ * that other processes interrupt only looks slower. */
+#define WALK_ROUNDS 5
+static double walk(store_t *s, unsigned every)
+{
+    double best = 0;
+    for (int round = 0; round < WALK_ROUNDS; round++) {
+        walk_t w = {.every = every};
+        double t = now();
+        int rc;
+        do {
+            epoch_enter();
+            rc = store_scan(ops, s, w.n > 0 ? w.last : NULL, KLEN, SCAN_FORWARD, walk_visit, &w);
+            epoch_exit();
+        } while (rc == XETS_OK);
+        double rate = (double)w.n / (now() - t);
+        if (w.n != ops->size(s)) {
+            fprintf(stderr, "bench: a traversal saw %lu of %zu objects\n", w.n, ops->size(s));
+            exit(1);
+        }
+        best = rate > best ? rate : best;
+    }
+    return best;
+}
+
+static void walks(store_t *s, const char *type)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s scan (one call)", type);
+    printf("  %-28s %12.0f objects/s\n", what, walk(s, 0));
+    snprintf(what, sizeof what, "%s scan (chunks of 1000)", type);
+    printf("  %-28s %12.0f objects/s\n", what, walk(s, 1000));
+    snprintf(what, sizeof what, "%s next (a key per call)", type);
+    printf("  %-28s %12.0f objects/s\n", what, walk(s, 1));
+}
+
 static void single_thread(void)
 {
     store_t *s = ops->create(STORE_SET);
@@ -120,6 +176,7 @@ static void single_thread(void)
     for (uint32_t i = 0; i < NKEYS; i++)
         put(s, i);
     report("put (replacing)", NKEYS, now() - t);
+    walks(s, "set");
 
     t = now();
     for (uint32_t i = 0; i < NKEYS; i++)
@@ -138,6 +195,7 @@ static void single_thread(void)
     double bag_gets = random_gets(s);
     printf("  %-28s %12.0f ops/s  (%.2fx set)\n", "bag get (one object a key)", bag_gets,
            bag_gets / set_gets);
+    walks(s, "bag");
     epoch_synchronize();
     ops->destroy(s);
 }

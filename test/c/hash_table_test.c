@@ -18,7 +18,7 @@
 #include "status.h"
 #include "store.h"
 #include "check.h"
-
+#include "test_objects.h"
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 3 /* ThreadSanitizer runs several times slower: do less */
@@ -71,48 +71,6 @@ static kbytes_t key_of(uint32_t id)
     while (nd > 0)
         k.b[k.len++] = (unsigned char)digits[--nd];
     return k;
-}
-
-static uint32_t id_of(const unsigned char *b, size_t len)
-{
-    uint32_t id = 0;
-    for (size_t i = 0; i < len; i++)
-        if (b[i] != 'x')
-            id = id * 10 + (uint32_t)(b[i] - '0');
-    return id;
-}
-
-/* Value of object (key id, vid): header, then filler derived from both, so a
- * reader can tell a torn or mixed object. */
-typedef struct {
-    unsigned char b[8 + 16];
-    size_t len;
-} vbytes_t;
-
-static vbytes_t val_of(uint32_t kid, uint32_t vid)
-{
-    vbytes_t v;
-    memcpy(v.b, &kid, 4);
-    memcpy(v.b + 4, &vid, 4);
-    v.len = 8 + vid % 13;
-    for (size_t i = 8; i < v.len; i++)
-        v.b[i] = (unsigned char)(kid * 7 + vid * 13 + i);
-    return v;
-}
-
-/* Checks r is a well-formed object and returns its vid. */
-static uint32_t vid_of(const rec_t *r)
-{
-    CHECK(r->vlen >= 8 && r->vlen <= 8 + 16, "vlen %zu", r->vlen);
-    uint32_t kid, vid;
-    memcpy(&kid, r->val, 4);
-    memcpy(&vid, r->val + 4, 4);
-    CHECK(kid == id_of(r->key, r->klen), "value of key %u stored under key %u", kid,
-          id_of(r->key, r->klen));
-    vbytes_t v = val_of(kid, vid);
-    CHECK(v.len == r->vlen && memcmp(v.b, r->val, v.len) == 0, "torn value, key %u vid %u", kid,
-          vid);
-    return vid;
 }
 
 /* Bag identity fingerprints collide on purpose: same() must decide. */
@@ -194,8 +152,8 @@ static int rewrite(store_t *s, const kbytes_t *k, rewrite_fn fn, void *ctx)
 static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
 {
     epoch_enter();
-    int rc = ops->scan(s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD, visit,
-                       ctx);
+    int rc = store_scan(ops, s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD,
+                        visit, ctx);
     epoch_exit();
     return rc;
 }

@@ -21,7 +21,6 @@
 #include "status.h"
 #include "check.h"
 
-
 #ifdef __SANITIZE_THREAD__
 #define THREAD_ROUNDS 1 /* ThreadSanitizer runs several times slower */
 #else

@@ -42,6 +42,7 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
+#include "check.h"
 
 #include "check.h"
 #include "rng.h"
@@ -53,7 +54,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
 
 static const store_ops_t *ops = &skiplist_ops;
 
@@ -310,7 +310,7 @@ static void check_scan(store_t *s, model_t *m, const tkey_t *after, enum scan_di
 {
     collect_t c = {.limit = limit};
     epoch_enter();
-    int rc = ops->scan(s, after ? after->k : NULL, after ? after->kl : 0, dir, collect, &c);
+    int rc = store_scan(ops, s, after ? after->k : NULL, after ? after->kl : 0, dir, collect, &c);
     epoch_exit();
     /* expected: the model's objects strictly beyond `after` in direction dir */
     size_t avail, start;
@@ -347,7 +347,7 @@ static void check_whole(store_t *s, model_t *m)
         for (;;) {
             collect_t c = {.limit = 50};
             epoch_enter();
-            int rc = ops->scan(s, have ? last.k : NULL, have ? last.kl : 0, dir, collect, &c);
+            int rc = store_scan(ops, s, have ? last.k : NULL, have ? last.kl : 0, dir, collect, &c);
             epoch_exit();
             for (size_t i = 0; i < c.n; i++, seen++) {
                 const mobj_t *e = dir == SCAN_FORWARD ? &m->a[seen] : &m->a[m->n - 1 - seen];
@@ -793,8 +793,8 @@ static void *scanner_main(void *arg)
             size_t alen = sc->last_len;
             memcpy(after, sc->last, alen);
             epoch_enter();
-            int rc = ops->scan(shared, sc->have_last ? after : NULL, alen, sc->dir, scan_visit,
-                               sc);
+            int rc = store_scan(ops, shared, sc->have_last ? after : NULL, alen, sc->dir,
+                                scan_visit, sc);
             epoch_exit();
             if (rc == XETS_END)
                 break;
@@ -954,7 +954,7 @@ static void *churner_main(void *arg)
             sc.last_len = kl;
             sc.have_last = true;
             epoch_enter();
-            int rc = ops->scan(shared, k, kl, sc.dir, scan_visit, &sc);
+            int rc = store_scan(ops, shared, k, kl, sc.dir, scan_visit, &sc);
             epoch_exit();
             CHECK(rc == XETS_OK || rc == XETS_END, "churn scan: %d", rc);
         }
