@@ -153,8 +153,10 @@ struct store_stats {
 
 struct store_ops {
     /* The name of the store's order (see the top), versioned: files record
-     * it. "key": the key encoding itself. "hash.1": the key's XXH3-64 with
-     * its bits reversed, then its length, then its bytes (hash_table.c). */
+     * it. "key": the key encoding itself. "hash.1": the key's XXH3-64 (whose
+     * output xxHash keeps stable since 0.8) with its bits reversed, 8 bytes,
+     * then its length, 4 bytes, both big-endian, then its bytes
+     * (hash_table.c). */
     const char *order;
     /* Whether cursors can walk the order backward. A store that cannot
      * walks forward whatever direction it is asked for, as ETS aliases
