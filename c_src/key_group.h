@@ -17,32 +17,24 @@
 #define XETS_KEY_GROUP_H
 
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "status.h"
 #include "store.h"
 
-/* Most keys of a bag hold a few objects: those need no allocation. */
-#define KEY_GROUP_LOCAL 16
-
-typedef struct key_group {
-    rec_t *rec; /* oldest first */
-    size_t n, cap;
-    rec_t local[KEY_GROUP_LOCAL];
-} key_group_t;
+/* The records gathered, oldest first, in the growable array a cursor
+ * uses (store.h): most keys of a bag hold a few objects, which need no
+ * allocation. */
+typedef store_recs_t key_group_t;
 
 static inline void key_group_init(key_group_t *g)
 {
-    g->rec = g->local;
-    g->n = 0;
-    g->cap = KEY_GROUP_LOCAL;
+    store_recs_init(g);
 }
 
 static inline void key_group_free(key_group_t *g)
 {
-    if (g->rec != g->local)
-        free(g->rec);
+    store_recs_free(g);
 }
 
 /* Whether r is of another key than the objects gathered: the store has
@@ -56,16 +48,8 @@ static inline bool key_group_ends(const key_group_t *g, const rec_t *r)
 /* Appends r. Returns XETS_OK or XETS_NOMEM. */
 static inline int key_group_add(key_group_t *g, const rec_t *r)
 {
-    if (g->n == g->cap) {
-        size_t cap = 2 * g->cap;
-        rec_t *rec = malloc(cap * sizeof *rec);
-        if (rec == NULL)
-            return XETS_NOMEM;
-        memcpy(rec, g->rec, g->n * sizeof *rec);
-        key_group_free(g);
-        g->rec = rec;
-        g->cap = cap;
-    }
+    if (g->n == g->cap && !store_recs_grow(g))
+        return XETS_NOMEM;
     g->rec[g->n++] = *r;
     return XETS_OK;
 }
