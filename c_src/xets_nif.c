@@ -583,21 +583,32 @@ static bool enter_alive(table_t *t)
     return false;
 }
 
-/* With the gate closed: insert_new's check, then publication. Epoch
- * sections are reopened now and then so that a long publication on a dirty
- * scheduler never holds back reclamation or another table's gate. */
+/* Ends the epoch section and opens another after every 1024 steps of a
+ * loop under the gate, so that a long list never holds back reclamation
+ * or another table's gate (the gate keeps every other call out meanwhile,
+ * so what the loop learnt stays true). False, with no section open, if
+ * the table died meanwhile. */
+static bool breathe(table_t *t, unsigned step)
+{
+    if ((step & 1023) != 1023)
+        return true;
+    epoch_exit();
+    return enter_alive(t);
+}
+
+/* With the gate closed: insert_new's check, then publication. */
 static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode mode)
 {
     if (!enter_alive(t))
         return XETS_BADARG;
-    store_t *s = table_store(t);
-    if (mode == PUT_NEW) {
-        for (unsigned i = 0; i < len; i++) {
-            if (t->ops->get(s, ps[i].key.p, ps[i].key.len, stop_at_first, NULL) != XETS_NOTFOUND) {
-                epoch_exit();
-                return XETS_EXISTS;
-            }
+    for (unsigned i = 0; mode == PUT_NEW && i < len; i++) {
+        if (t->ops->get(table_store(t), ps[i].key.p, ps[i].key.len, stop_at_first, NULL) !=
+            XETS_NOTFOUND) {
+            epoch_exit();
+            return XETS_EXISTS;
         }
+        if (!breathe(t, i))
+            return XETS_BADARG;
     }
     /* Duplicates within the list behave as successive inserts: in list
      * order, except into a bag, which ets (OTP 25) fills from the last
@@ -607,11 +618,8 @@ static int publish_list(table_t *t, prepared_t *ps, unsigned len, enum put_mode 
     int st = XETS_OK;
     for (unsigned i = 0; i < len && st == XETS_OK; i++) {
         st = put_prepared(t, &ps[backward ? len - 1 - i : i], PUT_REPLACE);
-        if ((i & 1023) == 1023) {
-            epoch_exit();
-            if (!enter_alive(t))
-                return XETS_BADARG;
-        }
+        if (!breathe(t, i))
+            return XETS_BADARG;
     }
     epoch_exit();
     return st;
