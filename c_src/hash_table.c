@@ -854,18 +854,29 @@ static int ht_get(store_t *s, const unsigned char *key, size_t klen, visit_fn vi
     return XETS_OK;
 }
 
+/* Where a writer of a key starts (remove, update, rewrite): the key's
+ * stripe locked (the caller ends with ht_write_done), its order, and the
+ * key's first object or where it would be, with the link before it. */
+static ht_link_t *ht_lock_key(store_t *s, const unsigned char *key, size_t klen, uint64_t *order,
+                              ht_stripe_t **st, ht_link_t **pred, const ht_link_t **stop)
+{
+    uint64_t h = XXH3_64bits(key, klen);
+    *order = ht_rev64(h);
+    *st = ht_stripe_of(s, *order);
+    pthread_mutex_lock(&(*st)->lock);
+    ht_link_t *from = ht_writer_start(s, h, stop);
+    return ht_seek(from, *stop, *order, key, klen, false, pred);
+}
+
 static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
                      visit_fn removed, void *rctx)
 {
-    uint64_t h = XXH3_64bits(key, klen);
-    uint64_t order = ht_rev64(h);
-    ht_stripe_t *st = ht_stripe_of(s, order);
-    bool bag = s->kind != STORE_SET;
-    pthread_mutex_lock(&st->lock);
+    uint64_t order;
+    ht_stripe_t *st;
     ht_link_t *pred;
     const ht_link_t *stop;
-    ht_link_t *from = ht_writer_start(s, h, &stop);
-    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    ht_link_t *cur = ht_lock_key(s, key, klen, &order, &st, &pred, &stop);
+    bool bag = s->kind != STORE_SET;
     /* Consecutive removed objects go in one store: removing all of a key's
      * objects is then atomic for readers too. */
     ht_link_t *run = NULL;
@@ -899,14 +910,11 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
 
 static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
 {
-    uint64_t h = XXH3_64bits(key, klen);
-    uint64_t order = ht_rev64(h);
-    ht_stripe_t *st = ht_stripe_of(s, order);
-    pthread_mutex_lock(&st->lock);
+    uint64_t order;
+    ht_stripe_t *st;
     ht_link_t *pred;
     const ht_link_t *stop;
-    ht_link_t *from = ht_writer_start(s, h, &stop);
-    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    ht_link_t *cur = ht_lock_key(s, key, klen, &order, &st, &pred, &stop);
     int rc = XETS_NOTFOUND;
     while (ht_is_key(cur, stop, order, key, klen)) {
         rec_t r = ht_rec(cur);
@@ -933,15 +941,12 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
  * first one on), each replacement as one object or the other. */
 static int ht_rewrite(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx)
 {
-    uint64_t h = XXH3_64bits(key, klen);
-    uint64_t order = ht_rev64(h);
-    ht_stripe_t *st = ht_stripe_of(s, order);
-    bool bag = s->kind != STORE_SET;
-    pthread_mutex_lock(&st->lock);
+    uint64_t order;
+    ht_stripe_t *st;
     ht_link_t *pred;
     const ht_link_t *stop;
-    ht_link_t *from = ht_writer_start(s, h, &stop);
-    ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
+    ht_link_t *cur = ht_lock_key(s, key, klen, &order, &st, &pred, &stop);
+    bool bag = s->kind != STORE_SET;
     /* Consecutive removed objects go in one store, as in ht_remove. */
     ht_link_t *run = NULL;
     int replaced = 0, removed = 0, rc = XETS_OK;
