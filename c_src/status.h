@@ -10,9 +10,11 @@ enum {
     XETS_END = -3,      /* traversal reached the end of the table */
     XETS_NOMEM = -4,
     XETS_BADARG = -5, /* not accepted: an update callback refused the object, bytes of a format not read */
-    XETS_BUSY = -6,   /* an exclusive operation holds the table: retry */
-    XETS_DIRTY = -7,  /* an object too long to copy here: redo on a dirty scheduler */
-    XETS_CORRUPT = -8 /* stored bytes are malformed or truncated */
+    XETS_BUSY = -6,    /* an exclusive operation holds the table: retry */
+    XETS_DIRTY = -7,   /* too long for this thread: redo on a dirty CPU scheduler */
+    XETS_CORRUPT = -8, /* stored bytes are malformed or truncated (call.h: error) */
+    XETS_NEED_IO = -9, /* nothing done: run the call's I/O request, then redo (call.h) */
+    XETS_IO = -10      /* a file operation failed (call.h: error) */
 };
 
 #endif

@@ -1,0 +1,133 @@
+/* The context of one call into the core (DESIGN.md, "The house"): what the
+ * call may spend, what its thread may do, the I/O a store asks to have
+ * done, and what went wrong. The glue makes one per NIF call (call_init)
+ * and passes it to every store operation; a thread of xets's own makes its
+ * own. BEAM-free, so that the core runs in plain C tests.
+ *
+ * Budget. A call on a normal scheduler returns within about a millisecond
+ * (DESIGN.md, "Concurrency"): an operation over many objects (a traversal
+ * or a select chunk) stops with a cursor once it has taken CALL_CHUNK_BYTES
+ * of objects or passed its deadline, CALL_CHUNK_USEC after the call began,
+ * whatever its objects cost (cold caches, long objects, a busy machine).
+ * The clock is read every CALL_CLOCK_EVERY objects. The glue charges the
+ * time to the calling process, so a loop of chunk calls is preempted as a
+ * loop of Erlang code is.
+ *
+ * Where it runs. Copying an object longer than CALL_LONG_OBJECT takes a few
+ * hundred microseconds: a normal scheduler leaves it to a dirty one (the
+ * operation answers XETS_DIRTY before changing anything, and the glue
+ * redoes it there). Only a dirty I/O scheduler or a thread of xets's own
+ * may block on a file (call_may_block).
+ *
+ * I/O. A store that needs something from a file that it may not read here
+ * (the thread may not block, or the caller is inside an epoch section or
+ * holds a lock a reader waits on) fills call->io and answers XETS_NEED_IO,
+ * having changed nothing. The glue then runs call->io.run on a dirty I/O
+ * scheduler, outside any epoch section, and redoes the operation from its
+ * arguments. call->io.arg belongs to the request: run consumes it, and
+ * drop (when not NULL) frees it if the request is abandoned instead.
+ *
+ * Errors. A store whose file operation fails answers XETS_IO, one that
+ * finds stored bytes malformed XETS_CORRUPT, after call_fail() has said
+ * what, where and why in call->error; the glue raises
+ * error({xets_io, Reason}) from it (DESIGN.md, "Errors").
+ *
+ * Thread-safety: a call is used by the one thread that made it. */
+#ifndef XETS_CALL_H
+#define XETS_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#define CALL_CHUNK_BYTES (256 * 1024)
+#define CALL_CHUNK_USEC 500
+#define CALL_CLOCK_EVERY 256
+/* ets holds no scheduler for a long binary: it shares it instead of
+ * copying it. A megabyte copied into pages just allocated takes a few
+ * hundred microseconds. */
+#define CALL_LONG_OBJECT (1024 * 1024)
+
+enum call_thread {
+    CALL_NORMAL,    /* a normal scheduler */
+    CALL_DIRTY_CPU, /* a dirty CPU scheduler */
+    CALL_DIRTY_IO,  /* a dirty I/O scheduler */
+    CALL_OWN        /* a thread of xets's own (or a plain C test) */
+};
+
+struct xets_call;
+
+typedef struct call_io {
+    /* Does the I/O; XETS_OK, or XETS_IO, XETS_CORRUPT, XETS_NOMEM with
+     * call->error filled. */
+    int (*run)(void *arg, struct xets_call *call);
+    void (*drop)(void *arg);
+    void *arg;
+} call_io_t;
+
+typedef struct call_error {
+    const char *op; /* what failed: "read", "write", "fsync", "open", ... */
+    char file[64];  /* the file, within its table's directory */
+    uint64_t offset;
+    int err; /* errno; 0 for corrupt bytes */
+} call_error_t;
+
+typedef struct xets_call {
+    enum call_thread thread;
+    int64_t start;    /* call_now() when the call began */
+    int64_t deadline; /* past it, a chunked operation stops */
+    call_io_t io;       /* filled with XETS_NEED_IO */
+    call_error_t error; /* filled with XETS_IO and XETS_CORRUPT */
+} xets_call_t;
+
+/* Monotonic microseconds. */
+static inline int64_t call_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A call beginning now on a thread of the given kind. Only the fields
+ * every call reads are set: io and error are filled by whoever answers
+ * XETS_NEED_IO, XETS_IO or XETS_CORRUPT. */
+static inline void call_init(xets_call_t *c, enum call_thread thread)
+{
+    c->thread = thread;
+    c->start = call_now();
+    c->deadline = c->start + CALL_CHUNK_USEC;
+    c->io.run = NULL;
+}
+
+/* Whether this thread may copy an object of len bytes (see the top). */
+static inline bool call_may_copy(const xets_call_t *c, size_t len)
+{
+    return len <= CALL_LONG_OBJECT || c->thread != CALL_NORMAL;
+}
+
+static inline bool call_may_block(const xets_call_t *c)
+{
+    return c->thread == CALL_DIRTY_IO || c->thread == CALL_OWN;
+}
+
+/* Whether an operation that has visited n objects is past its deadline. */
+static inline bool call_late(const xets_call_t *c, size_t n)
+{
+    return n % CALL_CLOCK_EVERY == 0 && call_now() >= c->deadline;
+}
+
+/* Records what failed, for XETS_IO (err an errno) or XETS_CORRUPT (err 0),
+ * and returns that status. */
+static inline int call_fail(xets_call_t *c, int status, const char *op, const char *file,
+                            uint64_t offset, int err)
+{
+    c->error.op = op;
+    snprintf(c->error.file, sizeof c->error.file, "%s", file);
+    c->error.offset = offset;
+    c->error.err = err;
+    return status;
+}
+
+#endif
