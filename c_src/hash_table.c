@@ -756,8 +756,9 @@ static void ht_destroy(store_t *s)
     free(s);
 }
 
-static int ht_put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
+static int ht_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
 {
+    (void)call;
     uint64_t h = XXH3_64bits(in->key, in->klen);
     uint64_t order = ht_rev64(h);
     /* Built before locking, to keep the critical section short. */
@@ -836,8 +837,9 @@ static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t
     return n > 0 ? XETS_OK : XETS_NOTFOUND;
 }
 
-static int ht_get(store_t *s, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
+static int ht_get(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
 {
+    (void)call;
     uint64_t h = XXH3_64bits(key, klen);
     if (s->kind != STORE_SET)
         return ht_get_group(s, h, key, klen, visit, ctx);
@@ -868,9 +870,10 @@ static ht_link_t *ht_lock_key(store_t *s, const unsigned char *key, size_t klen,
     return ht_seek(from, *stop, *order, key, klen, false, pred);
 }
 
-static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
+static int ht_remove(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
                      visit_fn removed, void *rctx)
 {
+    (void)call;
     uint64_t order;
     ht_stripe_t *st;
     ht_link_t *pred;
@@ -908,8 +911,9 @@ static int ht_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
     return n;
 }
 
-static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
+static int ht_update(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
 {
+    (void)call;
     uint64_t order;
     ht_stripe_t *st;
     ht_link_t *pred;
@@ -939,8 +943,9 @@ static int ht_update(store_t *s, const unsigned char *key, size_t klen, update_f
 /* As ht_remove and ht_update together: a bag reader sees the key before
  * the rewrite or after its removals (the sequence count is odd from the
  * first one on), each replacement as one object or the other. */
-static int ht_rewrite(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx)
+static int ht_rewrite(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx)
 {
+    (void)call;
     uint64_t order;
     ht_stripe_t *st;
     ht_link_t *pred;
@@ -1306,8 +1311,9 @@ static int ht_stats(store_t *s, struct store_stats *out)
  * below HT_STRIPE_BITS): read under the stripe lock, as ETS reads a bucket
  * under its lock, so a bag key is never seen half removed. Dummies of
  * buckets dropped by a shrink may still lie in the run: they are passed. */
-static int ht_bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx)
+static int ht_bucket(store_t *s, xets_call_t *call, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx)
 {
+    (void)call;
     unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
     *nbuckets = (uint64_t)1 << bits;
     if (j >= *nbuckets)

@@ -45,14 +45,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk.h"
+#include "atoms.h"
+#include "call.h"
 #include "key_group.h"
 #include "match.h"
 #include "status.h"
+#include "table_kind.h"
 #include "term_key.h"
 
 /* A chunk visits at most about this many objects (a few hundred
- * microseconds of matching), within the bounds of chunk.h. A count run in
+ * microseconds of matching), within the call's budget (call.h). A count run in
  * C builds nothing per object, so it may visit more. */
 #define CHUNK_VISITS 4000
 #define COUNT_VISITS 65536
@@ -79,7 +81,7 @@ typedef struct krange {
 struct select_plan {
     match_prog_t *prog; /* NULL: every object in range goes to Erlang */
     bool complete;
-    enum table_type type;
+    const table_kind_t *kind;
     unsigned keypos;
     bool nothing; /* no clause can match any object */
     bool lookups_end; /* visiting the last key ends the traversal */
@@ -91,7 +93,6 @@ struct select_plan {
 };
 
 static ErlNifResourceType *plan_type;
-static ERL_NIF_TERM atom_end_of_table;
 
 static void plan_dtor(ErlNifEnv *env, void *obj)
 {
@@ -112,7 +113,6 @@ int select_module_init(ErlNifEnv *env)
      * VM takes none, and plans were never freed (the leak check found it). */
     ErlNifResourceTypeInit init = {.dtor = plan_dtor, .members = 1};
     plan_type = enif_init_resource_type(env, "xets_select_plan", &init, ERL_NIF_RT_CREATE, NULL);
-    atom_end_of_table = enif_make_atom(env, "$end_of_table");
     return plan_type == NULL ? XETS_NOMEM : XETS_OK;
 }
 
@@ -169,7 +169,7 @@ static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t 
         return XETS_OK; /* not for ets:match_spec_compile: no narrowing */
     if (!enif_get_tuple(env, el[0], &arity, &head)) {
         /* A variable as the whole head binds nothing of the key. */
-        int st = term_key_pattern_prefix(env, el[0], t->key_mode, b);
+        int st = term_key_pattern_prefix(env, el[0], t->kind->key_mode, b);
         *matchable = st == XETS_END && b->len == 0;
         b->len = 0;
         return st == XETS_NOMEM ? st : XETS_OK;
@@ -179,7 +179,7 @@ static int clause_bound(ErlNifEnv *env, table_t *t, ERL_NIF_TERM clause, kbuf_t 
         return XETS_OK;
     }
     *holds_map = term_key_holds_map(env, head[t->keypos - 1]);
-    int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->key_mode, b);
+    int st = term_key_pattern_prefix(env, head[t->keypos - 1], t->kind->key_mode, b);
     if (st == XETS_OK)
         *complete = true;
     else if (st == XETS_BADARG || st == XETS_END)
@@ -265,7 +265,7 @@ static bool guard_constant(ErlNifEnv *env, ERL_NIF_TERM x, ERL_NIF_TERM *c)
                strcmp(name, "_") != 0;
     case ERL_NIF_TERM_TYPE_TUPLE:
         if (!enif_get_tuple(env, x, &arity, &el) || arity != 2 ||
-            !enif_is_identical(el[0], enif_make_atom(env, "const")))
+            el[0] != atom_const)
             return false;
         *c = el[1];
         return true;
@@ -314,7 +314,7 @@ static int guard_narrow(ErlNifEnv *env, table_t *t, ERL_NIF_TERM var, ERL_NIF_TE
         return XETS_OK;
     kbuf_t b;
     kbuf_init(&b);
-    int st = term_key_encode(env, c, t->key_mode, &b);
+    int st = term_key_encode(env, c, t->kind->key_mode, &b);
     if (st == XETS_OK) {
         const char *o = ops[i][0];
         if (o[0] == '>') /* var > C passes only above C; var >= C at C too */
@@ -375,7 +375,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
         maps |= holds_map;
         if (complete && (st = bytes_set(&p->keys[p->nkeys], b.p, b.len)) == XETS_OK)
             p->nkeys++;
-        if (t->type != TYPE_ORDERED_SET || st != XETS_OK)
+        if (!t->kind->ordered || st != XETS_OK)
             continue;
         /* The clause's keys: those that begin with its bound part, and
          * pass its guards; the plan's range covers every clause's. */
@@ -414,7 +414,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
     /* Keys are looked up only if every clause binds one. And ets scans an
      * ordered_set from the least to the greatest of several keys, so that
      * a map in one of them also matches the bigger maps in that range. */
-    if (!all_complete || !any || (t->type == TYPE_ORDERED_SET && p->nkeys > 1 && maps)) {
+    if (!all_complete || !any || (t->kind->ordered && p->nkeys > 1 && maps)) {
         for (size_t i = 0; i < p->nkeys; i++)
             free(p->keys[i].p);
         p->nkeys = 0;
@@ -422,7 +422,7 @@ static int plan_keys(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, select_plan_t 
     /* As ets: keys looked up end the traversal with the last of them; an
      * ordered_set looks up a single key, and scans from the least to the
      * greatest of several, ending only when a chunk finds nothing more. */
-    p->lookups_end = t->type != TYPE_ORDERED_SET || p->nkeys == 1;
+    p->lookups_end = !t->kind->ordered || p->nkeys == 1;
     return XETS_OK;
 }
 
@@ -432,7 +432,7 @@ int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan)
     if (p == NULL)
         return XETS_NOMEM;
     memset(p, 0, sizeof *p);
-    p->type = t->type;
+    p->kind = t->kind;
     p->keypos = t->keypos;
     ErlNifBinary etf;
     int st = XETS_NOMEM;
@@ -453,7 +453,7 @@ int select_plan(ErlNifEnv *env, table_t *t, ERL_NIF_TERM ms, ERL_NIF_TERM *plan)
 const select_plan_t *select_plan_get(ErlNifEnv *env, ERL_NIF_TERM term, table_t *t)
 {
     select_plan_t *p;
-    if (!enif_get_resource(env, term, plan_type, (void **)&p) || p->type != t->type ||
+    if (!enif_get_resource(env, term, plan_type, (void **)&p) || p->kind != t->kind ||
         p->keypos != t->keypos)
         return NULL;
     return p;
@@ -484,7 +484,7 @@ typedef struct chunk {
     ErlNifEnv *scratch_env; /* duplicate_bag replace: fingerprints */
     ERL_NIF_TERM list;      /* reversed; results in front of the caller's tail */
     size_t items, count, cap, visited, max_visits, bytes;
-    ErlNifTime deadline; /* microseconds, monotonic */
+    xets_call_t *call;
     bool full, past;
     /* A bag's key is taken newest first (key_group.h), and a chunk may end
      * inside it or, with whole_keys, before it: the next resumes with the
@@ -521,7 +521,7 @@ static int add_pending(chunk_t *c, const rec_t *r, const unsigned char *nv, size
     memcpy(e->repl, nv, nlen);
     e->rlen = nlen;
     c->npend++; /* freed with the others from now on */
-    if (c->p->type == TYPE_DUPLICATE_BAG) {
+    if (c->p->kind->multi) {
         ERL_NIF_TERM obj;
         if (c->scratch_env == NULL && (c->scratch_env = enif_alloc_env()) == NULL)
             return XETS_NOMEM;
@@ -590,7 +590,7 @@ static void process(chunk_t *c, const rec_t *r)
 /* Whether the chunk has used its visits or its time. */
 static bool spent(const chunk_t *c)
 {
-    return c->visited >= c->max_visits || chunk_late(c->visited, c->deadline);
+    return c->visited >= c->max_visits || call_late(c->call, c->visited);
 }
 
 /* Runs the plan on r. */
@@ -599,7 +599,7 @@ static void take(chunk_t *c, const rec_t *r)
     /* All but a count in C copy what matches (a result, an object for
      * Erlang, a pending write): decided before anything is, the chunk is
      * then done again on a dirty scheduler. */
-    if ((c->op != SELECT_COUNT || c->defer) && too_long_here(r->vlen)) {
+    if ((c->op != SELECT_COUNT || c->defer) && !call_may_copy(c->call, r->vlen)) {
         c->st = XETS_DIRTY;
         return;
     }
@@ -610,7 +610,7 @@ static void take(chunk_t *c, const rec_t *r)
 /* Whether the chunk has taken all it may. */
 static bool enough(const chunk_t *c)
 {
-    return c->items >= c->cap || c->bytes >= CHUNK_BYTES || spent(c);
+    return c->items >= c->cap || c->bytes >= CALL_CHUNK_BYTES || spent(c);
 }
 
 /* Ends the chunk in r's key, with the first `left' of its objects still
@@ -638,13 +638,13 @@ static void take_whole(chunk_t *c)
     size_t bytes = 0; /* what goes to Erlang */
     for (size_t i = 0; c->defer && i < g->n; i++)
         bytes += g->rec[i].vlen;
-    bool fits = c->visited + g->n <= c->max_visits && c->bytes + bytes <= CHUNK_BYTES;
-    bool too_long = g->n > c->max_visits || bytes > DIRTY_OBJECT_BYTES;
+    bool fits = c->visited + g->n <= c->max_visits && c->bytes + bytes <= CALL_CHUNK_BYTES;
+    bool too_long = g->n > c->max_visits || bytes > CALL_LONG_OBJECT;
     if (!fits && c->visited > 0) {
         stop_in(c, &g->rec[0], g->n);
         return;
     }
-    if (too_long && enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER) {
+    if (too_long && c->call->thread == CALL_NORMAL) {
         c->st = XETS_DIRTY;
         return;
     }
@@ -734,7 +734,7 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
     size_t i = first_key(p, cursor, c->dir);
     while (i < p->nkeys && goes_on(c)) {
         const bytes_t *k = &p->keys[i];
-        t->ops->get(s, k->p, k->len, visit, c);
+        t->ops->get(s, c->call, k->p, k->len, visit, c);
         take_group(c);
         c->visited += !c->full; /* a key looked up costs a visit, found or not */
         if (!c->full && spent(c)) {
@@ -788,34 +788,34 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
         }
         after = alen > 0 ? from : NULL;
     }
-    if (store_scan(t->ops, s, after, alen, c->dir, visit, c) == XETS_NOMEM)
-        c->st = XETS_NOMEM;
+    int st = store_scan(t->ops, s, c->call, after, alen, c->dir, visit, c);
+    if (st != XETS_OK && st != XETS_END)
+        c->st = st;
     take_group(c); /* the last key the scan visited */
     free(from);
 }
 
 static int apply_pending(chunk_t *c, table_t *t);
 
-static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
+static int run_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select_plan_t *p,
                      const select_cursor_t *cursor, enum scan_dir dir, enum select_op op, size_t cap,
                      ERL_NIF_TERM tail, bool defer, size_t *n, ERL_NIF_TERM *items,
                      ERL_NIF_TERM *next)
 {
-    bool ordered = p->type == TYPE_ORDERED_SET;
+    bool ordered = p->kind->ordered;
     chunk_t c = {.env = env,
+                 .call = call,
                  .p = p,
                  .op = op,
                  /* A hash table has no order to reverse: as in ets,
                   * select_reverse is select there. */
                  .dir = ordered ? dir : SCAN_FORWARD,
-                 .bag = !ordered && p->type != TYPE_SET,
-                 .whole_keys = !ordered && p->type != TYPE_SET &&
-                               (op == SELECT_DELETE || op == SELECT_REPLACE),
+                 .bag = p->kind->multi,
+                 .whole_keys = p->kind->multi && (op == SELECT_DELETE || op == SELECT_REPLACE),
                  .defer = defer,
                  .list = defer ? enif_make_list(env, 0) : tail,
                  .cap = cap > 0 ? cap : 1,
                  .max_visits = op == SELECT_COUNT && !defer ? COUNT_VISITS : CHUNK_VISITS,
-                 .deadline = chunk_deadline(),
                  .group_max = SIZE_MAX,
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
@@ -825,7 +825,7 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
         /* The rest of the key the last chunk stopped in (a write's: all
          * of it, the chunk having stopped before it). */
         c.group_max = cursor->left;
-        t->ops->get(s, cursor->key, cursor->klen, visit, &c);
+        t->ops->get(s, call, cursor->key, cursor->klen, visit, &c);
         take_group(&c);
         c.group_max = SIZE_MAX;
     }
@@ -870,15 +870,16 @@ static int run_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p,
     return st;
 }
 
-int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
+int select_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select_plan_t *p,
+                 const select_cursor_t *cursor,
                  enum scan_dir dir, enum select_op op, size_t cap, ERL_NIF_TERM tail,
                  bool *deferred, size_t *n, ERL_NIF_TERM *items, ERL_NIF_TERM *next)
 {
     *deferred = !p->complete;
-    int st = run_chunk(env, t, p, cursor, dir, op, cap, tail, *deferred, n, items, next);
+    int st = run_chunk(env, t, call, p, cursor, dir, op, cap, tail, *deferred, n, items, next);
     if (st == REDO_DEFERRED) {
         *deferred = true;
-        st = run_chunk(env, t, p, cursor, dir, op, cap, tail, true, n, items, next);
+        st = run_chunk(env, t, call, p, cursor, dir, op, cap, tail, true, n, items, next);
     }
     return st;
 }
@@ -910,14 +911,14 @@ static int replace_old(void *ctx, const rec_t *cur, rec_in_t *out)
 /* A write to a key of a set or an ordered_set, which holds one object:
  * applies if that object is still old, byte for byte (so 0.0 is not
  * -0.0). Returns 1 if it did, 0 if not, or XETS_NOMEM. */
-static int write_one(table_t *t, const unsigned char *key, size_t klen, const unsigned char *old,
+static int write_one(table_t *t, xets_call_t *call, const unsigned char *key, size_t klen, const unsigned char *old,
                      size_t olen, const rec_in_t *repl)
 {
     write_ctx_t w = {old, olen, repl};
     store_t *s = table_store(t);
     if (repl == NULL)
-        return t->ops->remove(s, key, klen, is_old, &w, NULL, NULL);
-    int st = t->ops->update(s, key, klen, replace_old, &w);
+        return t->ops->remove(s, call, key, klen, is_old, &w, NULL, NULL);
+    int st = t->ops->update(s, call, key, klen, replace_old, &w);
     return st == XETS_OK ? 1 : st == XETS_NOTFOUND ? 0 : st;
 }
 
@@ -966,10 +967,10 @@ static int apply_pending(chunk_t *c, table_t *t)
                 n++;
             qsort(e, n, sizeof *e, by_address);
             matched_t m = {e, n};
-            done = t->ops->rewrite(table_store(t), e->r.key, e->r.klen, rewrite_matched, &m);
+            done = t->ops->rewrite(table_store(t), c->call, e->r.key, e->r.klen, rewrite_matched, &m);
         } else {
             rec_in_t repl = {e->r.key, e->r.klen, e->repl, e->rlen, e->fp};
-            done = write_one(t, e->r.key, e->r.klen, e->r.val, e->r.vlen,
+            done = write_one(t, c->call, e->r.key, e->r.klen, e->r.val, e->r.vlen,
                              e->repl != NULL ? &repl : NULL);
         }
         if (done < 0)
@@ -1010,9 +1011,9 @@ static int rewrite_decided(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
     return REWRITE_REPLACE;
 }
 
-int select_write(table_t *t, select_write_t *w, size_t n)
+int select_write(table_t *t, xets_call_t *call, select_write_t *w, size_t n)
 {
-    bool bag = t->type == TYPE_BAG || t->type == TYPE_DUPLICATE_BAG;
+    bool bag = t->kind->multi;
     int total = 0;
     for (size_t i = 0; i < n;) {
         size_t k = 1;
@@ -1023,9 +1024,9 @@ int select_write(table_t *t, select_write_t *w, size_t n)
                 k++;
             qsort(w + i, k, sizeof *w, by_old);
             decided_t d = {w + i, k};
-            done = t->ops->rewrite(table_store(t), w[i].key, w[i].klen, rewrite_decided, &d);
+            done = t->ops->rewrite(table_store(t), call, w[i].key, w[i].klen, rewrite_decided, &d);
         } else {
-            done = write_one(t, w[i].key, w[i].klen, w[i].old, w[i].olen, w[i].repl);
+            done = write_one(t, call, w[i].key, w[i].klen, w[i].old, w[i].olen, w[i].repl);
         }
         if (done < 0)
             return done;

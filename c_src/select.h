@@ -56,8 +56,9 @@ typedef struct select_cursor {
  * Left}, or '$end_of_table'. Call inside an epoch section on an entered
  * table. Returns XETS_OK, XETS_NOMEM, or XETS_DIRTY (an object too long
  * to copy on this thread, or a bag key too long to decide in one chunk
- * here: nothing was written; chunk.h). */
-int select_chunk(ErlNifEnv *env, table_t *t, const select_plan_t *p, const select_cursor_t *cursor,
+ * here: nothing was written; call.h), or a store's failure (XETS_IO...). */
+int select_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select_plan_t *p,
+                 const select_cursor_t *cursor,
                  enum scan_dir dir, enum select_op op, size_t cap, ERL_NIF_TERM tail,
                  bool *deferred, size_t *n, ERL_NIF_TERM *items, ERL_NIF_TERM *next);
 
@@ -77,8 +78,8 @@ typedef struct select_write {
  * objects equal byte for byte to an old one gets its write (the chunk
  * took the key whole, and equal objects match alike). On a set or an
  * ordered_set, the key's object, if still old byte for byte (so 0.0 is
- * not -0.0). Returns how many objects it deleted or replaced, or
- * XETS_NOMEM. Call inside an epoch section on an entered table. */
-int select_write(table_t *t, select_write_t *w, size_t n);
+ * not -0.0). Returns how many objects it deleted or replaced, or the
+ * store's failure (XETS_NOMEM, XETS_IO...). Call inside an epoch section on an entered table. */
+int select_write(table_t *t, xets_call_t *call, select_write_t *w, size_t n);
 
 #endif

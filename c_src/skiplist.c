@@ -1883,8 +1883,9 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, int *phase)
     }
 }
 
-static int sl_put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
+static int sl_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
 {
+    (void)call;
     (void)same; /* one object per key: there is no bag identity to test */
     (void)ctx;
     int phase = -1;
@@ -1919,8 +1920,9 @@ static node_t *lookup(store_t *s, const unsigned char *key, size_t klen)
     return n;
 }
 
-static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
+static int sl_get(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
 {
+    (void)call;
     int rc = XETS_NOTFOUND;
     node_t *n = lookup(s, key, klen);
     if (n != NULL) {
@@ -1935,9 +1937,10 @@ static int sl_get(store_t *s, const unsigned char *key, size_t klen, visit_fn vi
     return rc;
 }
 
-static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn match,
+static int sl_remove(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, pred_fn match,
                      void *mctx, visit_fn removed, void *rctx)
 {
+    (void)call;
     int count = 0;
     node_t *n = lookup(s, key, klen);
     while (n != NULL) {
@@ -1964,8 +1967,9 @@ static int sl_remove(store_t *s, const unsigned char *key, size_t klen, pred_fn 
 }
 
 /* The key of what fn returns is ignored: an update cannot move an object. */
-static int sl_update(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
+static int sl_update(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, update_fn fn, void *ctx)
 {
+    (void)call;
     int rc = XETS_NOTFOUND;
     node_t *n = lookup(s, key, klen);
     while (n != NULL) {

@@ -39,7 +39,8 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
     return klen;
 }
 
-int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
+int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsigned char *after,
+               size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx)
 {
     if (!ops->backward)
@@ -59,9 +60,9 @@ int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, s
     }
     store_cursor_t c;
     if (dir == SCAN_FORWARD)
-        store_cursor_open(&c, ops, s, from, STORE_UNBOUNDED, dir);
+        store_cursor_open(&c, ops, s, call, from, STORE_UNBOUNDED, dir);
     else
-        store_cursor_open(&c, ops, s, STORE_UNBOUNDED, from, dir);
+        store_cursor_open(&c, ops, s, call, STORE_UNBOUNDED, from, dir);
     const rec_t *r;
     size_t n;
     bool stop = false;

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "status.h"
 
 /* An object on its way in: the store copies the bytes it keeps. */
@@ -128,6 +129,7 @@ typedef struct store_recs {
 typedef struct store_cursor {
     const store_ops_t *ops;
     store_t *s;
+    xets_call_t *call; /* the call the steps run for */
     store_bound_t lo, hi;
     enum scan_dir dir; /* SCAN_FORWARD when the store has no other */
     store_recs_t recs; /* the current step's objects */
@@ -177,22 +179,22 @@ struct store_ops {
      * for one of them (then nothing changes; same is only called for records
      * whose fp equals in->fp). duplicate_bag: appends. Returns XETS_OK,
      * XETS_EXISTS or XETS_NOMEM. */
-    int (*put)(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx);
+    int (*put)(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx);
 
     /* Visits the key's objects in insertion order; XETS_NOTFOUND if none. */
-    int (*get)(store_t *s, const unsigned char *key, size_t klen, visit_fn visit, void *ctx);
+    int (*get)(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, visit_fn visit, void *ctx);
 
     /* Removes the key's objects for which match() is true (all of them when
      * match is NULL), calling removed() for each before it is retired.
      * Returns how many were removed (0 if none). */
-    int (*remove)(store_t *s, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
+    int (*remove)(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, pred_fn match, void *mctx,
                   visit_fn removed, void *rctx);
 
     /* Atomically replaces the first of the key's objects (in insertion
      * order) for which fn computes a replacement, in its place; fn passes
      * an object over by returning XETS_NOTFOUND. Returns XETS_NOTFOUND if
      * fn took none, else fn's status. A set has one object per key. */
-    int (*update)(store_t *s, const unsigned char *key, size_t klen, update_fn fn, void *ctx);
+    int (*update)(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, update_fn fn, void *ctx);
 
     /* Optional (NULL where a key has one object: update and remove serve
      * there): calls fn on each of the key's objects, in insertion order,
@@ -201,7 +203,7 @@ struct store_ops {
      * keep the key (and a bag's objects distinct). Returns how many objects were
      * replaced or removed, or fn's status (what fn decided before it
      * stays done) or XETS_NOMEM. */
-    int (*rewrite)(store_t *s, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx);
+    int (*rewrite)(store_t *s, xets_call_t *call, const unsigned char *key, size_t klen, rewrite_fn fn, void *ctx);
 
     /* A cursor step (store_cursor_next): fills c->recs with the objects of
      * the next key within the bounds, the first step seeking from the
@@ -223,7 +225,7 @@ struct store_ops {
      * visits the objects of bucket j, all of them, in list order, as one
      * consistent read. The current number of buckets goes to *nbuckets;
      * returns XETS_END if j is not below it, else XETS_OK. */
-    int (*bucket)(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx);
+    int (*bucket)(store_t *s, xets_call_t *call, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx);
 };
 
 extern const store_ops_t hash_table_ops;
@@ -254,10 +256,12 @@ bool store_recs_grow(store_recs_t *b);
  * s's order, inclusive or not), walking dir. Opening does no work: the
  * first step seeks. */
 static inline void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, store_t *s,
-                                     store_bound_t lo, store_bound_t hi, enum scan_dir dir)
+                                     xets_call_t *call, store_bound_t lo, store_bound_t hi,
+                                     enum scan_dir dir)
 {
     c->ops = ops;
     c->s = s;
+    c->call = call;
     c->lo = lo;
     c->hi = hi;
     c->dir = ops->backward ? dir : SCAN_FORWARD;
@@ -291,7 +295,8 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
  * The key need not be in the store. Returns XETS_OK if visit stopped the
  * scan, XETS_END if the store ran out, XETS_NOMEM. A store without a
  * backward order walks forward (store_ops_t.backward). */
-int store_scan(const store_ops_t *ops, store_t *s, const unsigned char *after, size_t alen,
+int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsigned char *after,
+               size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx);
 
 #endif

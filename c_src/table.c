@@ -161,18 +161,6 @@ int table_all(ErlNifEnv *env, ERL_NIF_TERM *out)
     return XETS_OK;
 }
 
-static enum store_kind store_kind_of(enum table_type type)
-{
-    switch (type) {
-    case TYPE_BAG:
-        return STORE_BAG;
-    case TYPE_DUPLICATE_BAG:
-        return STORE_DUPLICATE_BAG;
-    default:
-        return STORE_SET;
-    }
-}
-
 static void release_table(void *p)
 {
     enif_release_resource(p);
@@ -203,9 +191,9 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     if (t == NULL)
         return XETS_NOMEM;
     memset(t, 0, sizeof *t);
-    t->ops = o->type == TYPE_ORDERED_SET ? &skiplist_ops : &hash_table_ops;
-    t->type = o->type;
-    t->key_mode = o->type == TYPE_ORDERED_SET ? KEY_ORDERED : KEY_EXACT;
+    t->ops = o->ops;
+    t->store_kind = o->store_kind;
+    t->kind = o->kind;
     t->keypos = o->keypos;
     atomic_init(&t->protection, o->protection);
     t->named = o->named;
@@ -215,7 +203,7 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     t->compressed = o->compressed;
     t->name = name;
     t->meta = enif_mutex_create("xets_table_meta");
-    store_t *s = t->ops->create(store_kind_of(o->type));
+    store_t *s = t->ops->create(o->store_kind);
     if (t->meta == NULL || s == NULL) {
         if (s != NULL)
             t->ops->destroy(s);
@@ -306,7 +294,7 @@ void table_open_gate(table_t *t)
 
 int table_clear(table_t *t, size_t *size)
 {
-    store_t *fresh = t->ops->create(store_kind_of(t->type));
+    store_t *fresh = t->ops->create(t->store_kind);
     if (fresh == NULL)
         return XETS_NOMEM;
     /* Under meta, as bury: the owner's death does not wait for the gate,

@@ -16,9 +16,7 @@
 #include <stdbool.h>
 
 #include "store.h"
-#include "term_key.h"
 
-enum table_type { TYPE_SET, TYPE_ORDERED_SET, TYPE_BAG, TYPE_DUPLICATE_BAG };
 enum protection { PROT_PRIVATE, PROT_PROTECTED, PROT_PUBLIC };
 enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_OWNER };
 enum wc_mode { WC_FALSE, WC_TRUE, WC_AUTO };
@@ -30,11 +28,13 @@ typedef struct fixation {
     struct fixation *next;
 } fixation_t;
 
+struct table_kind;
+
 typedef struct table {
     const store_ops_t *ops;
     _Atomic(store_t *) store; /* replaced whole by delete_all_objects, under the gate */
-    enum table_type type;
-    key_mode_t key_mode;
+    enum store_kind store_kind;
+    const struct table_kind *kind; /* what its type means above the store (table_kind.h) */
     unsigned keypos;
     atomic_int protection; /* enum protection; setopts/2 may change it */
     bool named;
@@ -62,7 +62,9 @@ typedef struct table {
 } table_t;
 
 typedef struct table_opts {
-    enum table_type type;
+    const struct table_kind *kind;
+    const store_ops_t *ops;
+    enum store_kind store_kind;
     enum protection protection;
     bool named;
     unsigned keypos;

@@ -50,7 +50,7 @@ static int put(store_t *s, uint32_t i)
      * same() callback then keeps one object per key, as a set does. */
     rec_in_t in = {keys[i], KLEN, val, VLEN, 0};
     epoch_enter();
-    int rc = ops->put(s, &in, PUT_REPLACE, NULL, NULL);
+    int rc = ops->put(s, OWN_CALL, &in, PUT_REPLACE, NULL, NULL);
     epoch_exit();
     return rc;
 }
@@ -65,7 +65,7 @@ static int count_visit(void *ctx, const rec_t *r)
 static int get(store_t *s, uint32_t i, unsigned *found)
 {
     epoch_enter();
-    int rc = ops->get(s, keys[i], KLEN, count_visit, found);
+    int rc = ops->get(s, OWN_CALL, keys[i], KLEN, count_visit, found);
     epoch_exit();
     return rc;
 }
@@ -73,7 +73,7 @@ static int get(store_t *s, uint32_t i, unsigned *found)
 static int del(store_t *s, uint32_t i)
 {
     epoch_enter();
-    int rc = ops->remove(s, keys[i], KLEN, NULL, NULL, NULL, NULL);
+    int rc = ops->remove(s, OWN_CALL, keys[i], KLEN, NULL, NULL, NULL, NULL);
     epoch_exit();
     return rc;
 }
@@ -136,7 +136,7 @@ static double walk(store_t *s, unsigned every)
         int rc;
         do {
             epoch_enter();
-            rc = store_scan(ops, s, w.n > 0 ? w.last : NULL, KLEN, SCAN_FORWARD, walk_visit, &w);
+            rc = store_scan(ops, s, OWN_CALL, w.n > 0 ? w.last : NULL, KLEN, SCAN_FORWARD, walk_visit, &w);
             epoch_exit();
         } while (rc == XETS_OK);
         double rate = (double)w.n / (now() - t);

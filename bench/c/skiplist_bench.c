@@ -77,7 +77,7 @@ static int put(uint32_t key, const unsigned char *val)
     encode(k, key);
     rec_in_t in = {.key = k, .klen = 8, .val = val, .vlen = VLEN};
     epoch_enter();
-    int rc = ops->put(tab, &in, PUT_REPLACE, NULL, NULL);
+    int rc = ops->put(tab, OWN_CALL, &in, PUT_REPLACE, NULL, NULL);
     epoch_exit();
     return rc;
 }
@@ -93,7 +93,7 @@ static int get(uint32_t key, uint64_t *sink)
     unsigned char k[8];
     encode(k, key);
     epoch_enter();
-    int rc = ops->get(tab, k, 8, seen, sink);
+    int rc = ops->get(tab, OWN_CALL, k, 8, seen, sink);
     epoch_exit();
     return rc;
 }
@@ -103,7 +103,7 @@ static int del(uint32_t key)
     unsigned char k[8];
     encode(k, key);
     epoch_enter();
-    int n = ops->remove(tab, k, 8, NULL, NULL, NULL, NULL);
+    int n = ops->remove(tab, OWN_CALL, k, 8, NULL, NULL, NULL, NULL);
     epoch_exit();
     return n;
 }
@@ -195,7 +195,7 @@ static double walk_chunks(enum scan_dir dir, uint64_t every, size_t n)
         int rc;
         do {
             epoch_enter();
-            rc = store_scan(ops, tab, w.n > 0 ? w.last : NULL, 8, dir, walk, &w);
+            rc = store_scan(ops, tab, OWN_CALL, w.n > 0 ? w.last : NULL, 8, dir, walk, &w);
             epoch_exit();
         } while (rc == XETS_OK);
         if (w.n != n)
@@ -316,7 +316,7 @@ int main(void)
     walk_t fw = {0}, bw = {0};
     t0 = now();
     epoch_enter();
-    store_scan(ops, tab, NULL, 0, SCAN_FORWARD, walk, &fw);
+    store_scan(ops, tab, OWN_CALL, NULL, 0, SCAN_FORWARD, walk, &fw);
     epoch_exit();
     double fscan = fw.n / (now() - t0);
     uint64_t bsum = 0;
@@ -326,7 +326,7 @@ int main(void)
     double bscan = distinct / (now() - t0 + 1e-9);
     t0 = now();
     epoch_enter();
-    store_scan(ops, tab, NULL, 0, SCAN_BACKWARD, walk, &bw);
+    store_scan(ops, tab, OWN_CALL, NULL, 0, SCAN_BACKWARD, walk, &bw);
     epoch_exit();
     double rscan = bw.n / (now() - t0);
     if (fw.n != n || bw.n != n || fw.sum != bsum || bw.sum != bsum) {

@@ -111,7 +111,7 @@ static int key_cmp(const unsigned char *a, size_t alen, const unsigned char *b, 
 static int put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
 {
     epoch_enter();
-    int rc = ops->put(s, in, mode, same, ctx);
+    int rc = ops->put(s, OWN_CALL, in, mode, same, ctx);
     epoch_exit();
     return rc;
 }
@@ -119,7 +119,7 @@ static int put(store_t *s, const rec_in_t *in, enum put_mode mode, pred_fn same,
 static int get(store_t *s, const kbytes_t *k, visit_fn visit, void *ctx)
 {
     epoch_enter();
-    int rc = ops->get(s, k->b, k->len, visit, ctx);
+    int rc = ops->get(s, OWN_CALL, k->b, k->len, visit, ctx);
     epoch_exit();
     return rc;
 }
@@ -128,7 +128,7 @@ static int del(store_t *s, const kbytes_t *k, pred_fn match, void *mctx, visit_f
                void *rctx)
 {
     epoch_enter();
-    int rc = ops->remove(s, k->b, k->len, match, mctx, removed, rctx);
+    int rc = ops->remove(s, OWN_CALL, k->b, k->len, match, mctx, removed, rctx);
     epoch_exit();
     return rc;
 }
@@ -136,7 +136,7 @@ static int del(store_t *s, const kbytes_t *k, pred_fn match, void *mctx, visit_f
 static int update(store_t *s, const kbytes_t *k, update_fn fn, void *ctx)
 {
     epoch_enter();
-    int rc = ops->update(s, k->b, k->len, fn, ctx);
+    int rc = ops->update(s, OWN_CALL, k->b, k->len, fn, ctx);
     epoch_exit();
     return rc;
 }
@@ -144,7 +144,7 @@ static int update(store_t *s, const kbytes_t *k, update_fn fn, void *ctx)
 static int rewrite(store_t *s, const kbytes_t *k, rewrite_fn fn, void *ctx)
 {
     epoch_enter();
-    int rc = ops->rewrite(s, k->b, k->len, fn, ctx);
+    int rc = ops->rewrite(s, OWN_CALL, k->b, k->len, fn, ctx);
     epoch_exit();
     return rc;
 }
@@ -152,7 +152,7 @@ static int rewrite(store_t *s, const kbytes_t *k, rewrite_fn fn, void *ctx)
 static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
 {
     epoch_enter();
-    int rc = store_scan(ops, s, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD,
+    int rc = store_scan(ops, s, OWN_CALL, after ? after->b : NULL, after ? after->len : 0, SCAN_FORWARD,
                         visit, ctx);
     epoch_exit();
     return rc;
@@ -161,7 +161,7 @@ static int scan(store_t *s, const kbytes_t *after, visit_fn visit, void *ctx)
 static int bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, void *ctx)
 {
     epoch_enter();
-    int rc = ops->bucket(s, j, nbuckets, visit, ctx);
+    int rc = ops->bucket(s, OWN_CALL, j, nbuckets, visit, ctx);
     epoch_exit();
     return rc;
 }

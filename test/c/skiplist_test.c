@@ -131,7 +131,7 @@ static int t_put(store_t *s, const unsigned char *k, size_t kl, const unsigned c
 {
     rec_in_t in = {.key = k, .klen = kl, .val = v, .vlen = vl, .fp = 0};
     epoch_enter();
-    int rc = ops->put(s, &in, mode, NULL, NULL);
+    int rc = ops->put(s, OWN_CALL, &in, mode, NULL, NULL);
     epoch_exit();
     return rc;
 }
@@ -310,7 +310,7 @@ static void check_scan(store_t *s, model_t *m, const tkey_t *after, enum scan_di
 {
     collect_t c = {.limit = limit};
     epoch_enter();
-    int rc = store_scan(ops, s, after ? after->k : NULL, after ? after->kl : 0, dir, collect, &c);
+    int rc = store_scan(ops, s, OWN_CALL, after ? after->k : NULL, after ? after->kl : 0, dir, collect, &c);
     epoch_exit();
     /* expected: the model's objects strictly beyond `after` in direction dir */
     size_t avail, start;
@@ -347,7 +347,7 @@ static void check_whole(store_t *s, model_t *m)
         for (;;) {
             collect_t c = {.limit = 50};
             epoch_enter();
-            int rc = store_scan(ops, s, have ? last.k : NULL, have ? last.kl : 0, dir, collect, &c);
+            int rc = store_scan(ops, s, OWN_CALL, have ? last.k : NULL, have ? last.kl : 0, dir, collect, &c);
             epoch_exit();
             for (size_t i = 0; i < c.n; i++, seen++) {
                 const mobj_t *e = dir == SCAN_FORWARD ? &m->a[seen] : &m->a[m->n - 1 - seen];
@@ -459,7 +459,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
             bool with_match = what < 42;
             collect_t gone = {.limit = 64};
             epoch_enter();
-            int n = ops->remove(s, k->k, k->kl, with_match ? match_even : NULL, NULL, collect,
+            int n = ops->remove(s, OWN_CALL, k->k, k->kl, with_match ? match_even : NULL, NULL, collect,
                                 &gone);
             epoch_exit();
             bool expect = cur != NULL && (!with_match || (cur->vl > 0 && cur->v[0] % 2 == 0));
@@ -475,7 +475,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
             static const int answers[3] = {XETS_OK, XETS_BADARG, XETS_NOMEM};
             upd_ctx_t u = {.status = answers[rnd(&r, 3)]};
             epoch_enter();
-            int rc = ops->update(s, k->k, k->kl, upd_transform, &u);
+            int rc = ops->update(s, OWN_CALL, k->k, k->kl, upd_transform, &u);
             epoch_exit();
             if (cur == NULL) {
                 CHECK(rc == XETS_NOTFOUND && u.calls == 0, "op %d: update of absent: %d", op,
@@ -492,7 +492,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
         } else if (what < 80) {
             collect_t c = {.limit = 64};
             epoch_enter();
-            int rc = ops->get(s, k->k, k->kl, collect, &c);
+            int rc = ops->get(s, OWN_CALL, k->k, k->kl, collect, &c);
             epoch_exit();
             if (cur == NULL) {
                 CHECK(rc == XETS_NOTFOUND && c.n == 0, "op %d: get of absent: %d", op, rc);
@@ -521,7 +521,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
     while (m.n > 0) {
         tkey_t k = m.a[m.n - 1].key;
         epoch_enter();
-        int n = ops->remove(s, k.k, k.kl, NULL, NULL, NULL, NULL);
+        int n = ops->remove(s, OWN_CALL, k.k, k.kl, NULL, NULL, NULL, NULL);
         epoch_exit();
         CHECK(n == 1, "final remove");
         m.n--;
@@ -569,7 +569,7 @@ static void test_objects_of_every_size_round_trip(void)
             CHECK(t_put(s, k, 3, big, b, PUT_REPLACE) == XETS_OK, "replace %zu by %zu", a, b);
             mobj_t got = {0};
             epoch_enter();
-            int rc = ops->get(s, k, 3, copy_out, &got);
+            int rc = ops->get(s, OWN_CALL, k, 3, copy_out, &got);
             epoch_exit();
             CHECK(rc == XETS_OK && got.vl == b && got.key.kl == 3, "get after %zu -> %zu: %zu",
                   a, b, got.vl);
@@ -577,7 +577,7 @@ static void test_objects_of_every_size_round_trip(void)
                   "object of %zu bytes read back wrong", b);
             check_structure(s, "objects of every size");
             epoch_enter();
-            int n = ops->remove(s, k, 3, NULL, NULL, NULL, NULL);
+            int n = ops->remove(s, OWN_CALL, k, 3, NULL, NULL, NULL, NULL);
             epoch_exit();
             CHECK(n == 1, "remove");
             CHECK(ops->memory(s) - skiplist_index_bytes(s) == empty, "memory after %zu -> %zu",
@@ -693,7 +693,7 @@ static void *writer_main(void *arg)
         } else if (what < 75) {
             uint64_t gone = 0;
             epoch_enter();
-            int n = ops->remove(shared, k, kl, NULL, NULL, tag_of, &gone);
+            int n = ops->remove(shared, OWN_CALL, k, kl, NULL, NULL, tag_of, &gone);
             epoch_exit();
             CHECK(n == (w->present_tag[id] != 0), "writer remove: %d", n);
             CHECK(gone == w->present_tag[id], "removed() saw tag %llu, want %llu",
@@ -702,7 +702,7 @@ static void *writer_main(void *arg)
         } else {
             counter_ctx_t c = {0};
             epoch_enter();
-            int rc = ops->update(shared, k, kl, bump, &c);
+            int rc = ops->update(shared, OWN_CALL, k, kl, bump, &c);
             epoch_exit();
             if (w->present_tag[id] == 0) {
                 CHECK(rc == XETS_NOTFOUND, "writer update of absent: %d", rc);
@@ -724,7 +724,7 @@ static void *updater_main(void *arg)
     while (!atomic_load_explicit(&stop, memory_order_relaxed) || *done < MIN_INCREMENTS) {
         counter_ctx_t c = {0};
         epoch_enter();
-        int rc = ops->update(shared, counter_key, sizeof counter_key, bump, &c);
+        int rc = ops->update(shared, OWN_CALL, counter_key, sizeof counter_key, bump, &c);
         epoch_exit();
         CHECK(rc == XETS_OK && c.calls >= 1, "counter update: %d", rc);
         ++*done;
@@ -741,7 +741,7 @@ static void *reader_main(void *arg)
         uint64_t tag = 0;
         size_t kl = rnd(&r, 4) == 0 ? stable_key(k, rnd(&r, STABLE)) : owned_key(k, rnd(&r, OWNED));
         epoch_enter();
-        int rc = ops->get(shared, k, kl, tag_of, &tag);
+        int rc = ops->get(shared, OWN_CALL, k, kl, tag_of, &tag);
         epoch_exit();
         CHECK(rc == XETS_OK || (rc == XETS_NOTFOUND && kl == 8), "get: %d", rc);
     }
@@ -793,7 +793,7 @@ static void *scanner_main(void *arg)
             size_t alen = sc->last_len;
             memcpy(after, sc->last, alen);
             epoch_enter();
-            int rc = store_scan(ops, shared, sc->have_last ? after : NULL, alen, sc->dir,
+            int rc = store_scan(ops, shared, OWN_CALL, sc->have_last ? after : NULL, alen, sc->dir,
                                 scan_visit, sc);
             epoch_exit();
             if (rc == XETS_END)
@@ -862,7 +862,7 @@ static void test_concurrent_owners_match_logs(double seconds)
         uint64_t tag = 0;
         size_t kl = owned_key(k, id);
         epoch_enter();
-        int rc = ops->get(shared, k, kl, tag_of, &tag);
+        int rc = ops->get(shared, OWN_CALL, k, kl, tag_of, &tag);
         epoch_exit();
         CHECK(rc == (want ? XETS_OK : XETS_NOTFOUND) && tag == want,
               "owned id %u: status %d tag %llu, log says %llu", id, rc,
@@ -871,7 +871,7 @@ static void test_concurrent_owners_match_logs(double seconds)
     }
     uint64_t count = 0;
     epoch_enter();
-    int rc = ops->get(shared, counter_key, 1, tag_of, &count);
+    int rc = ops->get(shared, OWN_CALL, counter_key, 1, tag_of, &count);
     epoch_exit();
     CHECK(rc == XETS_OK && count == total_increments, "counter %llu after %llu increments",
           (unsigned long long)count, (unsigned long long)total_increments);
@@ -939,13 +939,13 @@ static void *churner_main(void *arg)
             }
         } else if (what < 9) {
             epoch_enter();
-            int n = ops->remove(shared, k, kl, NULL, NULL, sum_removed, c);
+            int n = ops->remove(shared, OWN_CALL, k, kl, NULL, NULL, sum_removed, c);
             epoch_exit();
             CHECK(n == 0 || n == 1, "churn remove: %d", n);
         } else if (what < 10) {
             uint64_t tag = 0;
             epoch_enter();
-            ops->get(shared, k, kl, tag_of, &tag);
+            ops->get(shared, OWN_CALL, k, kl, tag_of, &tag);
             epoch_exit();
         } else {
             /* a short scan from this key: whole objects, strictly ordered */
@@ -954,7 +954,7 @@ static void *churner_main(void *arg)
             sc.last_len = kl;
             sc.have_last = true;
             epoch_enter();
-            int rc = store_scan(ops, shared, k, kl, sc.dir, scan_visit, &sc);
+            int rc = store_scan(ops, shared, OWN_CALL, k, kl, sc.dir, scan_visit, &sc);
             epoch_exit();
             CHECK(rc == XETS_OK || rc == XETS_END, "churn scan: %d", rc);
         }
@@ -997,7 +997,7 @@ static void test_churn_removes_each_insert_once(double seconds, size_t (*key)(un
     for (unsigned id = 0; id < CHURN_KEYS; id++) {
         size_t kl = churn_key(k, id);
         epoch_enter();
-        present += (size_t)ops->remove(shared, k, kl, NULL, NULL, sum_removed, &left);
+        present += (size_t)ops->remove(shared, OWN_CALL, k, kl, NULL, NULL, sum_removed, &left);
         epoch_exit();
     }
     CHECK(left.removed == ins && left.removed_sum == ins_sum,
@@ -1022,7 +1022,7 @@ static void *racing_updater_main(void *arg)
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         counter_ctx_t c = {0};
         epoch_enter();
-        int rc = ops->update(shared, k, kl, bump, &c);
+        int rc = ops->update(shared, OWN_CALL, k, kl, bump, &c);
         epoch_exit();
         CHECK(rc == XETS_OK || rc == XETS_NOTFOUND, "racing update: %d", rc);
     }
@@ -1048,7 +1048,7 @@ static void test_remove_racing_updates_still_removes(double seconds)
         for (int i = 0; i < 20; i++)
             sched_yield(); /* let the updaters at it */
         epoch_enter();
-        int n = ops->remove(shared, k, kl, NULL, NULL, NULL, NULL);
+        int n = ops->remove(shared, OWN_CALL, k, kl, NULL, NULL, NULL, NULL);
         epoch_exit();
         CHECK(n == 1, "remove of a present key returned %d", n);
         rounds++;
@@ -1103,7 +1103,7 @@ static int ix_get(const unsigned char *k, size_t kl, uint64_t *tag)
 {
     *tag = 0;
     epoch_enter();
-    int rc = ops->get(shared, k, kl, tag_of, tag);
+    int rc = ops->get(shared, OWN_CALL, k, kl, tag_of, tag);
     epoch_exit();
     CHECK(rc == XETS_OK || rc == XETS_NOTFOUND, "get: %d", rc);
     return rc;
@@ -1121,7 +1121,7 @@ static void ix_put(unsigned char *v, const unsigned char *k, size_t kl, uint64_t
 static void ix_remove(const unsigned char *k, size_t kl)
 {
     epoch_enter();
-    int n = ops->remove(shared, k, kl, NULL, NULL, NULL, NULL);
+    int n = ops->remove(shared, OWN_CALL, k, kl, NULL, NULL, NULL, NULL);
     epoch_exit();
     CHECK(n == 1, "index test remove of a present key: %d", n);
 }

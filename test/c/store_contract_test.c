@@ -281,7 +281,7 @@ static void walk_open(walk_t *w, enum scan_dir asked)
         else
             hi = after;
     }
-    store_cursor_open(&w->c, w->sub->ops, w->s, lo, hi, asked);
+    store_cursor_open(&w->c, w->sub->ops, w->s, OWN_CALL, lo, hi, asked);
 }
 
 /* A step: XETS_OK with the key's objects, or XETS_END; remembers the key. */
@@ -395,7 +395,7 @@ static void model_put(model_t *m, uint32_t id, uint32_t vid, enum put_mode mode)
     vbytes_t v = val_of(id, vid);
     rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, vid)};
     epoch_enter();
-    int rc = sub->ops->put(m->s, &in, mode, same_obj, &in);
+    int rc = sub->ops->put(m->s, OWN_CALL, &in, mode, same_obj, &in);
     epoch_exit();
     mkey_t *mk = &m->key[id];
     if (mode == PUT_NEW && mk->n > 0) {
@@ -419,7 +419,7 @@ static void model_remove(model_t *m, uint32_t id, bool one)
     mkey_t *mk = &m->key[id];
     uint32_t vid = one && mk->n > 0 ? mk->v[below(&m->r, (uint32_t)mk->n)] : 0;
     epoch_enter();
-    int rc = sub->ops->remove(m->s, k.b, k.len, one ? match_vid : NULL, &vid, NULL, NULL);
+    int rc = sub->ops->remove(m->s, OWN_CALL, k.b, k.len, one ? match_vid : NULL, &vid, NULL, NULL);
     epoch_exit();
     size_t kept = 0;
     for (size_t i = 0; i < mk->n; i++)
@@ -465,7 +465,7 @@ static void model_get(model_t *m, uint32_t id)
     kbytes_t k = key_of(id);
     got_t g = {.n = 0};
     epoch_enter();
-    int rc = m->sub->ops->get(m->s, k.b, k.len, gather, &g);
+    int rc = m->sub->ops->get(m->s, OWN_CALL, k.b, k.len, gather, &g);
     model_check_key(m, id, g.r, g.n, "get");
     epoch_exit();
     CHECK(rc == (m->key[id].n > 0 ? XETS_OK : XETS_NOTFOUND), "%s: get of key %u: %d",
@@ -634,18 +634,18 @@ static void *writer_main(void *arg)
             /* a set's permanent key gets a new object now and then */
             vbytes_t v = val_of(id, ++wr->vid);
             rec_in_t in = {k.b, k.len, v.b, v.len, 0};
-            CHECK(sub->ops->put(wr->sh->s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+            CHECK(sub->ops->put(wr->sh->s, OWN_CALL, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
         } else if (below(&wr->r, 10) < (growing ? 7u : 3u)) {
             vbytes_t v = val_of(id, ++wr->vid);
             rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, wr->vid)};
-            CHECK(sub->ops->put(wr->sh->s, &in, PUT_REPLACE, same_obj, &in) == XETS_OK, "put");
+            CHECK(sub->ops->put(wr->sh->s, OWN_CALL, &in, PUT_REPLACE, same_obj, &in) == XETS_OK, "put");
             if (sub->kind == STORE_DUPLICATE_BAG && below(&wr->r, 4) == 0)
-                CHECK(sub->ops->put(wr->sh->s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+                CHECK(sub->ops->put(wr->sh->s, OWN_CALL, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
         } else if (perm) {
             /* a bag's permanent key loses the objects added after its first */
-            sub->ops->remove(wr->sh->s, k.b, k.len, is_added, NULL, NULL, NULL);
+            sub->ops->remove(wr->sh->s, OWN_CALL, k.b, k.len, is_added, NULL, NULL, NULL);
         } else {
-            sub->ops->remove(wr->sh->s, k.b, k.len, NULL, NULL, NULL, NULL);
+            sub->ops->remove(wr->sh->s, OWN_CALL, k.b, k.len, NULL, NULL, NULL, NULL);
         }
         epoch_exit();
         wr->ops++;
@@ -732,7 +732,7 @@ static void shared_init(shared_t *sh, const subject_t *sub, uint32_t first, uint
         vbytes_t v = val_of(id, 0);
         rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, 0)};
         epoch_enter();
-        CHECK(sub->ops->put(sh->s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        CHECK(sub->ops->put(sh->s, OWN_CALL, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
         epoch_exit();
     }
 }
@@ -776,7 +776,7 @@ static void check_concurrent(const subject_t *sub)
     /* Quiet again: a whole walk sees every object. */
     size_t n = 0;
     epoch_enter();
-    CHECK(store_scan(sub->ops, sh.s, NULL, 0, SCAN_FORWARD, count_visit, &n) == XETS_END,
+    CHECK(store_scan(sub->ops, sh.s, OWN_CALL, NULL, 0, SCAN_FORWARD, count_visit, &n) == XETS_END,
           "scan");
     epoch_exit();
     CHECK(n == sub->ops->size(sh.s), "%s: a quiet walk saw %zu of %zu objects", sub->name, n,
@@ -869,9 +869,9 @@ static void *snap_writer(void *arg)
             if (snap_cycle[c % SNAP_CYCLE].put) {
                 vbytes_t v = val_of(id, vid);
                 rec_in_t in = {k.b, k.len, v.b, v.len, fp_of(sub->kind, vid)};
-                CHECK(sub->ops->put(sh->s, &in, PUT_REPLACE, same_obj, &in) == XETS_OK, "put");
+                CHECK(sub->ops->put(sh->s, OWN_CALL, &in, PUT_REPLACE, same_obj, &in) == XETS_OK, "put");
             } else {
-                CHECK(sub->ops->remove(sh->s, k.b, k.len, vid == SNAP_ODD ? is_odd : match_vid,
+                CHECK(sub->ops->remove(sh->s, OWN_CALL, k.b, k.len, vid == SNAP_ODD ? is_odd : match_vid,
                                        &vid, NULL, NULL) > 0,
                       "remove");
             }
@@ -894,9 +894,9 @@ static void *snap_walker(void *arg)
         store_cursor_t c;
         epoch_enter();
         if (point)
-            store_cursor_open(&c, sub->ops, wk->sh->s, at, at, SCAN_FORWARD);
+            store_cursor_open(&c, sub->ops, wk->sh->s, OWN_CALL, at, at, SCAN_FORWARD);
         else
-            store_cursor_open(&c, sub->ops, wk->sh->s, STORE_UNBOUNDED, STORE_UNBOUNDED,
+            store_cursor_open(&c, sub->ops, wk->sh->s, OWN_CALL, STORE_UNBOUNDED, STORE_UNBOUNDED,
                               SCAN_FORWARD);
         const rec_t *recs;
         size_t n, keys = 0;

@@ -1,0 +1,113 @@
+/* insert/2 and insert_new/2 of a list: atomic and isolated, as in ets.
+ *
+ * Protocol: every object is prepared (key encoded, external format made)
+ * outside any epoch section, with no lock held; then the table's gate is
+ * closed (table.h: every other call on the table yields until it opens,
+ * as a call waits for ETS's table lock), insert_new checks its keys, and
+ * the objects are published, all in short epoch sections (glue_breathe):
+ * the gate keeps every other call out, so what the check learnt stays true
+ * across sections. Nothing is stored unless every object is good. A long
+ * list is done on a dirty scheduler. */
+#include <stdlib.h>
+
+#include "glue.h"
+#include "object.h"
+#include "table_kind.h"
+
+/* Lists longer than this (about a millisecond of preparing and publishing
+ * here) are inserted on a dirty scheduler. */
+#define DIRTY_LIST_LEN 2000
+
+static void prepared_free_all(prepared_t *ps, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        object_prepared_free(&ps[i]);
+    free(ps);
+}
+
+/* Prepares every object of a list. XETS_DIRTY, with nothing prepared, once
+ * the objects are too long to copy on this thread (only the one that made
+ * them so has been). */
+static int prepare_list(ErlNifEnv *env, table_t *t, const xets_call_t *call, ERL_NIF_TERM list,
+                        unsigned len, prepared_t **out)
+{
+    prepared_t *ps = malloc(sizeof *ps * len);
+    if (ps == NULL)
+        return XETS_NOMEM;
+    ERL_NIF_TERM head;
+    size_t bytes = 0;
+    for (unsigned i = 0; i < len; i++) {
+        enif_get_list_cell(env, list, &head, &list);
+        int st = object_prepare(env, t, head, NULL, &ps[i]);
+        if (st == XETS_OK && !call_may_copy(call, bytes += ps[i].etf.size)) {
+            object_prepared_free(&ps[i]);
+            st = XETS_DIRTY;
+        }
+        if (st != XETS_OK) {
+            prepared_free_all(ps, i);
+            return st;
+        }
+    }
+    *out = ps;
+    return XETS_OK;
+}
+
+/* With the gate closed: insert_new's check, then publication. */
+static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned len,
+                        enum put_mode mode)
+{
+    if (!glue_enter_alive(t))
+        return XETS_BADARG;
+    for (unsigned i = 0; mode == PUT_NEW && i < len; i++) {
+        int st = t->ops->get(table_store(t), call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
+                             NULL);
+        if (st != XETS_NOTFOUND) {
+            epoch_exit();
+            return st == XETS_OK ? XETS_EXISTS : st;
+        }
+        if (!glue_breathe(t, i))
+            return XETS_BADARG;
+    }
+    /* Duplicates within the list behave as successive inserts: in list
+     * order, except into a bag, which ets (OTP 25) fills from the last
+     * object of the list to the first, so that lookup/2 returns a key's
+     * objects of one list in reverse. */
+    bool backward = t->kind->distinct;
+    int st = XETS_OK;
+    for (unsigned i = 0; i < len && st == XETS_OK; i++) {
+        st = object_put(t, call, &ps[backward ? len - 1 - i : i], PUT_REPLACE);
+        if (!glue_breathe(t, i))
+            return XETS_BADARG;
+    }
+    epoch_exit();
+    return st;
+}
+
+int insert_list(ErlNifEnv *env, ERL_NIF_TERM tab, ERL_NIF_TERM list, enum put_mode mode,
+                xets_call_t *call, ERL_NIF_TERM *out)
+{
+    unsigned len;
+    if (!enif_get_list_length(env, list, &len))
+        return XETS_BADARG;
+    if (len > DIRTY_LIST_LEN && call->thread == CALL_NORMAL)
+        return XETS_DIRTY;
+    call_clock_start(call);
+    table_t *t;
+    TRY(glue_enter(env, tab, ACCESS_WRITE, &t));
+    /* The reference keeps a table found by name alive outside the section. */
+    enif_keep_resource(t);
+    epoch_exit();
+    prepared_t *ps = NULL;
+    int st = len == 0 ? XETS_OK : prepare_list(env, t, call, list, len, &ps);
+    if (st == XETS_OK && len > 0) {
+        if ((st = table_close_gate(t)) == XETS_OK) {
+            st = publish_list(t, call, ps, len, mode);
+            table_open_gate(t);
+        }
+        prepared_free_all(ps, len);
+    }
+    enif_release_resource(t);
+    if (st == XETS_EXISTS || st == XETS_OK)
+        *out = st == XETS_OK ? atom_true : atom_false;
+    return st == XETS_EXISTS ? XETS_OK : st;
+}
