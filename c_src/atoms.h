@@ -41,7 +41,16 @@
     X(atom_lookup, "lookup")                                                                       \
     X(atom_walk, "walk")                                                                           \
     X(atom_continue, "continue")                                                                   \
-    X(atom_const, "const")
+    X(atom_const, "const")                                                                         \
+    X(atom_xets_fault_set, "xets_fault_set")                                                       \
+    X(atom_put, "put")                                                                             \
+    X(atom_get, "get")                                                                             \
+    X(atom_remove, "remove")                                                                       \
+    X(atom_update, "update")                                                                       \
+    X(atom_cursor, "cursor")                                                                       \
+    X(atom_io, "io")                                                                               \
+    X(atom_need_io, "need_io")                                                                     \
+    X(atom_need_io_fails, "need_io_fails")
 
 #define XETS_ATOM_DECLARE(var, name) extern ERL_NIF_TERM var;
 XETS_ATOMS(XETS_ATOM_DECLARE)

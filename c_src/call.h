@@ -28,6 +28,8 @@
  * scheduler, outside any epoch section, and redoes the operation from its
  * arguments. call->io.arg belongs to the request: run consumes it, and
  * drop (when not NULL) frees it if the request is abandoned instead.
+ * XETS_NEED_IO with no request (io.run NULL) asks only for the redo where
+ * the call may block.
  *
  * Errors. A store whose file operation fails answers XETS_IO, one that
  * finds stored bytes malformed XETS_CORRUPT, after call_fail() has said
@@ -129,6 +131,15 @@ static inline bool call_may_block(const xets_call_t *c)
 static inline bool call_late(const xets_call_t *c, size_t n)
 {
     return n % CALL_CLOCK_EVERY == 0 && call_now() >= c->deadline;
+}
+
+/* Runs the I/O request a store made (XETS_NEED_IO) on this thread, which
+ * may block, outside any epoch section. Returns its status. */
+static inline int call_run_io(xets_call_t *c)
+{
+    call_io_t io = c->io;
+    c->io.run = NULL;
+    return io.run(io.arg, c);
 }
 
 /* Records what failed, for XETS_IO (err an errno) or XETS_CORRUPT (err 0),

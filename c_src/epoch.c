@@ -110,6 +110,11 @@ void epoch_retire(void *p, epoch_free_fn fn)
     }
 }
 
+bool epoch_in_section(void)
+{
+    return my_record != NULL && ck_pr_load_uint(&my_record->active) > 0;
+}
+
 void epoch_poll(void)
 {
     flush_batch();

@@ -22,5 +22,8 @@ void epoch_retire(void *p, epoch_free_fn fn);
 void epoch_synchronize(void);
 /* Frees whatever of the calling thread's retirements is ripe; never waits. */
 void epoch_poll(void);
+/* Whether the calling thread is inside a section: what may block (file
+ * I/O, call.h) must not be. */
+bool epoch_in_section(void);
 
 #endif

@@ -7,7 +7,10 @@
  * the objects are published, all in short epoch sections (glue_breathe):
  * the gate keeps every other call out, so what the check learnt stays true
  * across sections. Nothing is stored unless every object is good. A long
- * list is done on a dirty scheduler. */
+ * list is done on a dirty scheduler; a list into a store that may need
+ * I/O on a dirty I/O scheduler, where each store call that needs I/O has
+ * it done in place, outside the epoch section, and is made again: a list
+ * half published cannot be redone from its arguments. */
 #include <stdlib.h>
 
 #include "glue.h"
@@ -52,6 +55,19 @@ static int prepare_list(ErlNifEnv *env, table_t *t, const xets_call_t *call, ERL
     return XETS_OK;
 }
 
+/* The status of a store call (a get or a put of object i), made again
+ * after the I/O it asked for is done here, outside the epoch section,
+ * which is open again on return unless the table died (XETS_BADARG) or
+ * the I/O failed. */
+#define WITH_IO(t, call, st, expr)                                                                 \
+    for ((st) = (expr); (st) == XETS_NEED_IO; (st) = (expr)) {                                     \
+        epoch_exit();                                                                              \
+        if (((st) = call_run_io(call)) != XETS_OK)                                                 \
+            return st;                                                                             \
+        if (!glue_enter_alive(t))                                                                  \
+            return XETS_BADARG;                                                                    \
+    }
+
 /* With the gate closed: insert_new's check, then publication. */
 static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned len,
                         enum put_mode mode)
@@ -59,8 +75,10 @@ static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned 
     if (!glue_enter_alive(t))
         return XETS_BADARG;
     for (unsigned i = 0; mode == PUT_NEW && i < len; i++) {
-        int st = t->ops->get(table_store(t), call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
-                             NULL);
+        int st;
+        WITH_IO(t, call, st,
+                t->ops->get(table_store(t), call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
+                            NULL));
         if (st != XETS_NOTFOUND) {
             epoch_exit();
             return st == XETS_OK ? XETS_EXISTS : st;
@@ -75,7 +93,7 @@ static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned 
     bool backward = t->kind->distinct;
     int st = XETS_OK;
     for (unsigned i = 0; i < len && st == XETS_OK; i++) {
-        st = object_put(t, call, &ps[backward ? len - 1 - i : i], PUT_REPLACE);
+        WITH_IO(t, call, st, object_put(t, call, &ps[backward ? len - 1 - i : i], PUT_REPLACE));
         if (!glue_breathe(t, i))
             return XETS_BADARG;
     }
@@ -94,6 +112,10 @@ int insert_list(ErlNifEnv *env, ERL_NIF_TERM tab, ERL_NIF_TERM list, enum put_mo
     call_clock_start(call);
     table_t *t;
     TRY(glue_enter(env, tab, ACCESS_WRITE, &t));
+    if (t->ops->may_need_io && !call_may_block(call)) {
+        epoch_exit();
+        return XETS_NEED_IO; /* no request: only the move */
+    }
     /* The reference keeps a table found by name alive outside the section. */
     enif_keep_resource(t);
     epoch_exit();

@@ -160,6 +160,11 @@ struct store_ops {
      * then its length, 4 bytes, both big-endian, then its bytes
      * (hash_table.c). */
     const char *order;
+    /* Whether an operation may answer XETS_NEED_IO (a store with files).
+     * An operation of several writes, which cannot be redone once one is
+     * done, then runs where it may block, and does each write's I/O in
+     * place (insert_list.c). */
+    bool may_need_io;
     /* Whether cursors can walk the order backward. A store that cannot
      * walks forward whatever direction it is asked for, as ETS aliases
      * last/prev to first/next on hash tables; the bounds still say low and

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault_store.h"
 #include "glue.h"
 #include "object.h"
 #include "quiesce.h"
@@ -123,7 +124,8 @@ static int run_io_request(ErlNifEnv *env, ERL_NIF_TERM term, xets_call_t *call)
     if (!enif_get_resource(env, term, io_request_type, (void **)&r) ||
         atomic_exchange(&r->taken, true))
         return XETS_BADARG;
-    return r->io.run(r->io.arg, call);
+    call->io = r->io;
+    return call_run_io(call);
 }
 
 /* The one path (glue.h). */
@@ -153,7 +155,8 @@ static ERL_NIF_TERM glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_CPU_BOUND, NULL);
         break;
     case XETS_NEED_IO:
-        return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND, &call.io);
+        return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND,
+                    call.io.run != NULL ? &call.io : NULL);
     case XETS_IO:
     case XETS_CORRUPT:
         return enif_raise_exception(
@@ -912,6 +915,48 @@ static int op_key_encode_etf(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_cal
 }
 NIF(key_encode_etf, 4, op_key_encode_etf)
 
+/* ---- tests of the one path (fault_store.h) ----------------------------- */
+
+/* fault_arm(Tab, put | get | remove | update | cursor,
+ *           io | corrupt | need_io | need_io_fails) -> true:
+ * the next call of that store operation on a table of type xets_fault_set
+ * answers as armed. */
+static int op_fault_arm(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
+                        ERL_NIF_TERM *out)
+{
+    (void)call;
+    const ERL_NIF_TERM *ops[] = {&atom_put, &atom_get, &atom_remove, &atom_update, &atom_cursor};
+    const ERL_NIF_TERM *kinds[] = {&atom_io, &atom_corrupt, &atom_need_io, &atom_need_io_fails};
+    unsigned op = 0, kind = 0;
+    while (op < FAULT_OPS && argv[1] != *ops[op])
+        op++;
+    while (kind < sizeof kinds / sizeof kinds[0] && argv[2] != *kinds[kind])
+        kind++;
+    if (op == FAULT_OPS || kind == sizeof kinds / sizeof kinds[0])
+        return XETS_BADARG;
+    table_t *t;
+    TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
+    bool faulty = t->ops == &fault_store_ops;
+    if (faulty)
+        fault_store_arm(table_store(t), op, kind);
+    epoch_exit();
+    *out = atom_true;
+    return faulty ? XETS_OK : XETS_BADARG;
+}
+NIF(fault_arm, 3, op_fault_arm)
+
+/* fault_log() -> {DirtyIo, Elsewhere, InSection}: where the I/O requests
+ * of fault stores ran. */
+static ERL_NIF_TERM fault_log_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    (void)argv;
+    fault_log_t log = fault_store_log();
+    return enif_make_tuple3(env, enif_make_ulong(env, log.dirty_io),
+                            enif_make_ulong(env, log.elsewhere),
+                            enif_make_ulong(env, log.in_section));
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
@@ -974,6 +1019,8 @@ static ErlNifFunc nif_funcs[] = {
     {"select_plan", 2, select_plan_nif, 0},
     {"select", 7, select_nif, 0},
     {"select_write", 2, select_write_nif, 0},
+    {"fault_arm", 3, fault_arm_nif, 0},
+    {"fault_log", 0, fault_log_nif, 0},
 };
 
 ERL_NIF_INIT(xets_nif, nif_funcs, load, NULL, NULL, unload)

@@ -11,7 +11,7 @@
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          select_plan/2, select/7, select_write/2,
          reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
-         alloc_stats/0, key_encode/2, key_encode_etf/4]).
+         alloc_stats/0, key_encode/2, key_encode_etf/4, fault_arm/3, fault_log/0]).
 
 -nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
@@ -21,7 +21,7 @@
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
        select_plan/2, select/7, select_write/2,
        reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
-       alloc_stats/0, key_encode/2, key_encode_etf/4]).
+       alloc_stats/0, key_encode/2, key_encode_etf/4, fault_arm/3, fault_log/0]).
 
 init() ->
     Dir = case code:priv_dir(xets) of
@@ -94,3 +94,11 @@ key_encode(_Term, _Mode) -> ?NIF.
 %% node being that of NodeEtf, term_to_binary/1 of one of its pids, ports
 %% or references. The encoding, {error, corrupt} or {error, badarg}.
 key_encode_etf(_Etf, _Keypos, _Mode, _NodeEtf) -> ?NIF.
+%% Internal, for tests of what xets makes of a store's failures
+%% (c_src/fault_store.h): on a table made with new/2 of type
+%% xets_fault_set, the next call of store operation Op (put, get, remove,
+%% update or cursor) answers as What (io, corrupt, need_io or
+%% need_io_fails); fault_log/0 tells where the I/O requests ran:
+%% {OnDirtyIoSchedulers, Elsewhere, InsideEpochSections}.
+fault_arm(_Tab, _Op, _What) -> ?NIF.
+fault_log() -> ?NIF.
