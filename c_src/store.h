@@ -39,6 +39,15 @@
  * may or may not be. The objects of one key are read as one consistent
  * state of that key (a bag key is never seen half removed).
  *
+ * The call. Every operation but sort_key, size and memory takes the call
+ * it runs for (call.h; a cursor keeps the one it was opened with). A store
+ * in memory has no use for it. A store with files reads there whether its
+ * thread may block; it never blocks inside the caller's epoch section, but
+ * answers XETS_NEED_IO with a request in the call, having changed nothing;
+ * a failure of its files it answers with XETS_IO or XETS_CORRUPT and the
+ * detail in the call. Any operation below may answer these three besides
+ * the statuses it names.
+ *
  * Thread-safety contract: every operation may run concurrently with every
  * other on the same store, except destroy. Callers wrap each operation in
  * epoch_enter()/epoch_exit() (epoch.h); a rec_t handed to a callback points
@@ -275,8 +284,8 @@ static inline void store_cursor_open(store_cursor_t *c, const store_ops_t *ops, 
 }
 
 /* The next key's objects: *recs[0..*n), all with the same key, in insertion
- * order (see "What stays valid when" above). Returns XETS_OK, XETS_END or
- * XETS_NOMEM. */
+ * order (see "What stays valid when" above). Returns XETS_OK, XETS_END,
+ * XETS_NOMEM, or a failure of the store (see "The call"). */
 static inline int store_cursor_next(store_cursor_t *c, const rec_t **recs, size_t *n)
 {
     int rc = c->ops->cursor_next(c);
@@ -298,7 +307,8 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
  * (from the first object when after is NULL), until visit returns nonzero,
  * and then the rest of that key's objects: the caller resumes after a key.
  * The key need not be in the store. Returns XETS_OK if visit stopped the
- * scan, XETS_END if the store ran out, XETS_NOMEM. A store without a
+ * scan, XETS_END if the store ran out, or a cursor step's failure
+ * (XETS_NOMEM, or see "The call"). A store without a
  * backward order walks forward (store_ops_t.backward). */
 int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsigned char *after,
                size_t alen,
