@@ -56,7 +56,7 @@ plan(full) ->
 plan(quick) ->
     #{name => "quick", sections => [single, throughput, latency, memory, codec],
       seconds => 0.3, rounds => 3, configs => lists:sublist(configs(), 2),
-      mixes => [lists:keyfind("10i/10d/80l", 1, mixes())],
+      mixes => [lists:keyfind(M, 1, mixes()) || M <- ["10i/10d/80l", "10i/10d/40l/40n10"]],
       samples => 20000, memory => [{set, '{I}'}], codec_seconds => 0.1};
 %% The two select_count mixes on every configuration, as in full.
 plan(select) ->
