@@ -2,9 +2,12 @@
 %%
 %% `xets' exports what `ets' exports, with the same arguments, results and
 %% errors: replace `ets:' with `xets:'. This module checks arguments, loops
-%% over chunks of long traversals and attaches error_info; the data and every
-%% guarantee live in C (see c_src/). Functions appear in the order of the ets
-%% manual page.
+%% over chunks of long traversals and raises ets's exceptions; the data and
+%% every guarantee live in C (see c_src/). Functions appear in the order of
+%% the ets manual page. Match-spec traversals are in xets_select, the
+%% error_info of a badarg and its explanation in xets_error, the items of
+%% info/1,2 in xets_info, i/0,1,2,3 in xets_pager, table dumps in xets_file
+%% and QLC tables in xets_qlc.
 -module(xets).
 
 -export([all/0, delete/1, delete/2, delete_all_objects/1, delete_object/2,
@@ -28,40 +31,19 @@
 %% select_delete/2 are built on them); xets has them so that every name ets
 %% exports is here too.
 -export([internal_request_all/0, internal_delete_all/2, internal_select_delete/2]).
-%% For xets_qlc.
+%% For xets_qlc and xets_pager.
 -export([walk_step/3]).
 -export([file2tab/1, file2tab/2, tab2file/2, tab2file/3, tabfile_info/1]).
 -export([format_error/2]).
 
 -compile({no_auto_import, [whereis/1]}).
 
--export_type([tab/0, tid/0, table_type/0, continuation/0]).
-
-%% A match-spec traversal of a table: the spec as planned by C
-%% (c_src/select.h), or still to be planned once repair_continuation/2
-%% replaced it, and as compiled by ets. When the C engine cannot run
-%% the spec on some object, its chunk brings back the objects that may
-%% match ({deferred, Objects}) and ets:match_spec_run_r/3 runs it here.
-%% ordered: whether the table is an ordered_set (see in_order/2).
--record(sel, {tab, plan :: reference() | {unplanned, match_spec()}, cms,
-              dir :: forward | backward, ordered :: boolean(),
-              op :: results | count | delete | replace}).
-%% What select/3 and friends return to be continued: a traversal, the
-%% number of results per call, and where to resume (start: nothing
-%% visited yet; done: the table is exhausted).
--record(xets_cont, {sel :: #sel{}, limit :: pos_integer(),
-                    cursor :: start | done | binary()}).
-
-%% The state of i/3's pager: the regular expression of a search, or none.
--record(browse, {tab, height :: pos_integer(), width :: pos_integer(), regexp = none}).
-
-%% Results per chunk when the caller asked for all of them.
--define(CHUNK, 1000).
+-export_type([tab/0, tid/0, table_type/0, continuation/0, match_spec/0]).
 
 -opaque tid() :: reference().
 -type tab() :: atom() | tid().
 -type table_type() :: set | ordered_set | bag | duplicate_bag.
--opaque continuation() :: #xets_cont{}.
+-opaque continuation() :: xets_select:continuation().
 -type match_spec() :: [{term(), [term()], [term()]}].
 -type comp_match_spec() :: ets:compiled_match_spec().
 
@@ -71,12 +53,13 @@
 -define(ETF(Object), term_to_binary(Object)).
 
 %% Raises badarg as ets does, from the calling function with Args, and
-%% with error_info holding the cause that ets records (see cause/2): code
+%% with error_info holding the cause that ets records (xets_error): code
 %% can read it, and the shell can say which argument was wrong (see
 %% format_error/2). The cause is looked for only here, once the call has
 %% failed.
 -define(BADARG(Args),
-        erlang:error(badarg, Args, [{error_info, error_info(?FUNCTION_NAME, Args)}])).
+        erlang:error(badarg, Args,
+                     [{error_info, xets_error:error_info(?FUNCTION_NAME, Args)}])).
 -define(CALL(Expr, Args),
         try Expr
         catch error:badarg -> ?BADARG(Args)
@@ -243,10 +226,7 @@ give_away(Tab, Pid, GiftData) ->
 info(Tab) when is_atom(Tab); is_reference(Tab) ->
     case ?CALL(xets_nif:info(Tab), [Tab]) of
         undefined -> undefined;
-        Raw -> [{Item, item(Item, Raw)} || Item <- [id, decentralized_counters, read_concurrency,
-                                                   write_concurrency, compressed, memory,
-                                                   owner, heir, name, size, node,
-                                                   named_table, type, keypos, protection]]
+        Raw -> xets_info:all(Raw)
     end;
 info(Tab) ->
     ?BADARG([Tab]).
@@ -259,70 +239,17 @@ info(Tab, Item) when is_atom(Tab); is_reference(Tab) ->
         undefined -> undefined;
         _ when Item =:= stats -> ?CALL(xets_nif:stats(Tab), [Tab, Item]);
         Raw ->
-            try item(Item, Raw)
+            try xets_info:item(Item, Raw)
             catch error:function_clause -> ?BADARG([Tab, Item])
             end
     end;
 info(Tab, Item) ->
     ?BADARG([Tab, Item]).
 
-item(id, Raw) -> element(1, Raw);
-item(name, Raw) -> element(2, Raw);
-item(type, Raw) -> element(3, Raw);
-item(size, Raw) -> element(4, Raw);
-item(memory, Raw) -> element(5, Raw) div erlang:system_info(wordsize);
-item(owner, Raw) -> element(6, Raw);
-item(heir, Raw) -> element(7, Raw);
-item(protection, Raw) -> element(8, Raw);
-item(keypos, Raw) -> element(9, Raw);
-item(named_table, Raw) -> element(10, Raw);
-item(write_concurrency, Raw) -> element(11, Raw);
-item(read_concurrency, Raw) -> element(12, Raw);
-item(decentralized_counters, Raw) -> element(13, Raw);
-item(compressed, Raw) -> element(14, Raw);
-item(node, _Raw) -> node();
-item(fixed, Raw) -> element(15, Raw) =/= [];
-item(safe_fixed, Raw) ->
-    case element(16, Raw) of
-        false -> false;
-        Us -> {{Us div 1000000000000, Us div 1000000 rem 1000000, Us rem 1000000},
-               element(15, Raw)}
-    end;
-item(safe_fixed_monotonic_time, Raw) ->
-    case element(17, Raw) of
-        false -> false;
-        Ns -> {erlang:convert_time_unit(Ns, nanosecond, native), element(15, Raw)}
-    end;
-item(binary, _Raw) -> [].
-
 %% @doc Prints every xets table, one line each, as ets:i/0 prints ets's.
 -spec i() -> ok.
 i() ->
-    i_line(id, name, type, size, mem, owner),
-    io:put_chars([$\s, lists:duplicate(76, $-), $\n]),
-    lists:foreach(fun i_table/1, lists:sort(all())).
-
-i_table(Tab) ->
-    try
-        Owner = info(Tab, owner),
-        i_line(Tab, info(Tab, name), info(Tab, type), info(Tab, size), info(Tab, memory),
-               case process_info(Owner, registered_name) of
-                   {registered_name, Name} -> Name;
-                   _ -> Owner
-               end)
-    catch
-        %% Deleted since all/0 listed it.
-        error:_ -> io:format("~-10s ... unreadable \n", [i_text(Tab)])
-    end.
-
-%% Columns as wide as ets's; a longer field pushes the rest to the right.
-i_line(Id, Name, Type, Size, Mem, Owner) ->
-    Fields = [string:pad(i_text(F), W) || {F, W} <- [{Id, 15}, {Name, 17}, {Type, 5},
-                                                      {Size, 6}, {Mem, 8}]],
-    io:put_chars([[$\s, F] || F <- Fields ++ [i_text(Owner)]] ++ "\n").
-
-i_text(Term) ->
-    lists:flatten(io_lib:format("~p", [Term])).
+    xets_pager:tables().
 
 %% @doc Browses the table on the terminal, 40 lines a page, as ets:i/1.
 -spec i(tab()) -> ok.
@@ -340,90 +267,7 @@ i(Tab, Height) ->
 %% printed form matches.
 -spec i(tab(), pos_integer(), pos_integer()) -> ok.
 i(Tab, Height, Width) ->
-    browse(#browse{tab = Tab, height = Height, width = Width}, first_lookup(Tab), 1, 1).
-
-%% Shows the objects from Step on (a key and its objects) until a page is
-%% full; Line is the line of the page, No the number of the next object
-%% shown.
-browse(B, '$end_of_table', _Line, No) ->
-    browse_ask(B, '$end_of_table', No);
-browse(#browse{height = Height} = B, Step, Line, No) when Line >= Height ->
-    browse_ask(B, Step, No);
-browse(#browse{tab = Tab, width = Width} = B, {Key, Objects}, Line, No) ->
-    Shown = browse_filter(B, Objects),
-    lists:foldl(fun(O, N) ->
-                        Text = i_text(O),
-                        Cut = case length(Text) > Width - 8 of
-                                  true -> string:slice(Text, 0, Width - 13) ++ "  ...";
-                                  false -> Text
-                              end,
-                        io:format("<~-4w> ~s~n", [N, Cut]),
-                        N + 1
-                end, No, Shown),
-    N = length(Shown),
-    browse(B, walk_step(Tab, Key, forward), Line + N, No + N).
-
-browse_filter(#browse{regexp = none}, Objects) ->
-    Objects;
-browse_filter(#browse{regexp = Re}, Objects) ->
-    [O || O <- Objects, re:run(i_text(O), Re, [{capture, none}]) =:= match].
-
-browse_ask(#browse{tab = Tab} = B, Step, No) ->
-    Prompt = case Step of
-                 '$end_of_table' -> 'EOT  (q)uit (p)Digits (k)ill /Regexp -->';
-                 _ -> '(c)ontinue (q)uit (p)Digits (k)ill /Regexp -->'
-             end,
-    case browse_answer(io:get_line(Prompt)) of
-        "c" when Step =/= '$end_of_table' ->
-            browse(B, Step, 1, No);
-        "q" ->
-            ok;
-        "k" ->
-            delete(Tab),
-            ok;
-        eof ->
-            ok;
-        [$p | Digits] ->
-            case string:to_integer(Digits) of
-                {N, ""} when is_integer(N) ->
-                    case browse_nth(B, first_lookup(Tab), N) of
-                        [Object] -> io:format("~p~n", [Object]);
-                        [] -> ok
-                    end;
-                _ ->
-                    io:put_chars("Bad digits\n")
-            end,
-            browse_ask(B, Step, No);
-        [$/ | Regexp] ->
-            case re:compile(Regexp, [unicode]) of
-                {ok, Re} ->
-                    browse(B#browse{regexp = Re}, first_lookup(Tab), 1, 1);
-                {error, {Message, _Pos}} ->
-                    io:format("~ts\n", [Message]),
-                    browse_ask(B, Step, No)
-            end;
-        _ ->
-            browse_ask(B, Step, No)
-    end.
-
-%% An answer without its newline; an empty line means continue.
-browse_answer(eof) -> eof;
-browse_answer({error, _}) -> eof;
-browse_answer(Line) ->
-    case string:trim(unicode:characters_to_list(Line), trailing, "\n") of
-        "" -> "c";
-        Text -> Text
-    end.
-
-%% Object N (from 1) of those shown, as a list of at most one.
-browse_nth(_B, '$end_of_table', _N) ->
-    [];
-browse_nth(#browse{tab = Tab} = B, {Key, Objects}, N) ->
-    Shown = browse_filter(B, Objects),
-    case length(Shown) of
-        Len when N =< Len -> [lists:nth(N, Shown) || N >= 1];
-        Len -> browse_nth(B, walk_step(Tab, Key, forward), N - Len)
-    end.
+    xets_pager:browse(Tab, Height, Width).
 
 %% @doc Replaces the table's objects with those InitFun gives: InitFun(read)
 %% returns end_of_input or {Objects, NextInitFun}; on a failure to insert,
@@ -520,19 +364,20 @@ lookup_element(Tab, Key, Pos, Default) ->
 -spec match(continuation() | '$end_of_table') ->
           {[[term()]], continuation() | '$end_of_table'} | '$end_of_table'.
 match(Continuation) ->
-    ?CALL(continue(Continuation), [Continuation]).
+    ?CALL(xets_select:continue(Continuation), [Continuation]).
 
 %% @doc The bindings of the pattern's variables ('$1', '$2', ...) in each
 %% matching object.
 -spec match(tab(), term()) -> [[term()]].
 match(Tab, Pattern) ->
-    ?CALL(results(plan(Tab, [{Pattern, [], ['$$']}], forward, results)), [Tab, Pattern]).
+    ?CALL(xets_select:results(Tab, [{Pattern, [], ['$$']}], forward), [Tab, Pattern]).
 
 %% @doc As match/2, Limit results at a time.
 -spec match(tab(), term(), pos_integer()) ->
           {[[term()]], continuation() | '$end_of_table'} | '$end_of_table'.
 match(Tab, Pattern, Limit) ->
-    ?CALL(first_chunk(Tab, [{Pattern, [], ['$$']}], Limit, forward), [Tab, Pattern, Limit]).
+    ?CALL(xets_select:first_chunk(Tab, [{Pattern, [], ['$$']}], Limit, forward),
+          [Tab, Pattern, Limit]).
 
 %% @doc Deletes the objects matching the pattern. As ets's, built on
 %% select_delete/2.
@@ -545,18 +390,19 @@ match_delete(Tab, Pattern) ->
 -spec match_object(continuation() | '$end_of_table') ->
           {[tuple()], continuation() | '$end_of_table'} | '$end_of_table'.
 match_object(Continuation) ->
-    ?CALL(continue(Continuation), [Continuation]).
+    ?CALL(xets_select:continue(Continuation), [Continuation]).
 
 %% @doc The objects matching the pattern.
 -spec match_object(tab(), term()) -> [tuple()].
 match_object(Tab, Pattern) ->
-    ?CALL(results(plan(Tab, [{Pattern, [], ['$_']}], forward, results)), [Tab, Pattern]).
+    ?CALL(xets_select:results(Tab, [{Pattern, [], ['$_']}], forward), [Tab, Pattern]).
 
 %% @doc As match_object/2, Limit objects at a time.
 -spec match_object(tab(), term(), pos_integer()) ->
           {[tuple()], continuation() | '$end_of_table'} | '$end_of_table'.
 match_object(Tab, Pattern, Limit) ->
-    ?CALL(first_chunk(Tab, [{Pattern, [], ['$_']}], Limit, forward), [Tab, Pattern, Limit]).
+    ?CALL(xets_select:first_chunk(Tab, [{Pattern, [], ['$_']}], Limit, forward),
+          [Tab, Pattern, Limit]).
 
 %% @doc Compiles a match specification (as ets).
 -spec match_spec_compile(match_spec()) -> comp_match_spec().
@@ -695,15 +541,11 @@ rename(Tab, Name) ->
           continuation() | '$end_of_table'.
 repair_continuation('$end_of_table', _MatchSpec) ->
     '$end_of_table';
-repair_continuation(#xets_cont{sel = #sel{cms = CMS} = Sel} = C, MatchSpec) ->
-    %% The compiled parts live as long as the continuation they were made
-    %% for: if ets's still does, so does ours. As ets, which compiles the
-    %% spec here and finds the table only when the continuation is used,
-    %% the spec is planned for the table then (continue/1).
-    case ets:is_compiled_ms(CMS) of
-        true -> C;
-        false -> C#xets_cont{sel = Sel#sel{cms = match_spec_compile(MatchSpec),
-                                           plan = {unplanned, MatchSpec}}}
+repair_continuation(Continuation, MatchSpec) ->
+    case xets_select:repair(Continuation, MatchSpec) of
+        %% As ets's, which is Erlang code: no clause takes it.
+        not_ours -> erlang:error(function_clause, [Continuation, MatchSpec]);
+        Repaired -> Repaired
     end.
 
 %% @doc Fixes the table for safe traversal by the calling process (or
@@ -721,25 +563,25 @@ safe_fixtable(Tab, Fix, badarg) ->
 -spec select(continuation() | '$end_of_table') ->
           {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
 select(Continuation) ->
-    ?CALL(continue(Continuation), [Continuation]).
+    ?CALL(xets_select:continue(Continuation), [Continuation]).
 
 %% @doc The results of the match specification for every matching object,
 %% in table order.
 -spec select(tab(), match_spec()) -> [term()].
 select(Tab, MatchSpec) ->
-    ?CALL(results(plan(Tab, MatchSpec, forward, results)), [Tab, MatchSpec]).
+    ?CALL(xets_select:results(Tab, MatchSpec, forward), [Tab, MatchSpec]).
 
 %% @doc As select/2, Limit results at a time.
 -spec select(tab(), match_spec(), pos_integer()) ->
           {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
 select(Tab, MatchSpec, Limit) ->
-    ?CALL(first_chunk(Tab, MatchSpec, Limit, forward), [Tab, MatchSpec, Limit]).
+    ?CALL(xets_select:first_chunk(Tab, MatchSpec, Limit, forward), [Tab, MatchSpec, Limit]).
 
 %% @doc The number of objects for which the match specification returns
 %% true.
 -spec select_count(tab(), match_spec()) -> non_neg_integer().
 select_count(Tab, MatchSpec) ->
-    ?CALL(counted(plan(Tab, MatchSpec, forward, count)), [Tab, MatchSpec]).
+    ?CALL(xets_select:counted(Tab, MatchSpec, count), [Tab, MatchSpec]).
 
 %% @doc Deletes the objects for which the match specification returns true;
 %% returns how many. As ets's, built on internal_delete_all/2 for the spec
@@ -755,231 +597,31 @@ select_delete(Tab, MatchSpec) ->
 %% deletes all.
 -spec internal_select_delete(tab(), match_spec()) -> non_neg_integer().
 internal_select_delete(Tab, MatchSpec) ->
-    ?CALL(counted(plan(Tab, MatchSpec, forward, delete)), [Tab, MatchSpec]).
+    ?CALL(xets_select:counted(Tab, MatchSpec, delete), [Tab, MatchSpec]).
 
 %% @doc Replaces each matching object by the match specification's result,
 %% atomically per object; returns how many. As in ets, the specification
 %% must keep every object's key, and bags are refused.
 -spec select_replace(tab(), match_spec()) -> non_neg_integer().
 select_replace(Tab, MatchSpec) ->
-    ?CALL(begin
-              Sel = plan(Tab, MatchSpec, forward, replace),
-              Keypos = info(Tab, keypos),
-              lists:all(fun(Clause) -> keeps_key(Clause, Keypos) end, MatchSpec)
-                  orelse erlang:error(badarg),
-              counted(Sel)
-          end, [Tab, MatchSpec]).
+    ?CALL(xets_select:counted(Tab, MatchSpec, replace), [Tab, MatchSpec]).
 
 %% @doc Continues select_reverse/3.
 -spec select_reverse(continuation() | '$end_of_table') ->
           {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
 select_reverse(Continuation) ->
-    ?CALL(continue(Continuation), [Continuation]).
+    ?CALL(xets_select:continue(Continuation), [Continuation]).
 
 %% @doc As select/2, in reverse table order (ordered_set; others as select/2).
 -spec select_reverse(tab(), match_spec()) -> [term()].
 select_reverse(Tab, MatchSpec) ->
-    ?CALL(results(plan(Tab, MatchSpec, backward, results)), [Tab, MatchSpec]).
+    ?CALL(xets_select:results(Tab, MatchSpec, backward), [Tab, MatchSpec]).
 
 %% @doc As select/3, in reverse table order.
 -spec select_reverse(tab(), match_spec(), pos_integer()) ->
           {[term()], continuation() | '$end_of_table'} | '$end_of_table'.
 select_reverse(Tab, MatchSpec, Limit) ->
-    ?CALL(first_chunk(Tab, MatchSpec, Limit, backward), [Tab, MatchSpec, Limit]).
-
-%% ets checks the spec first (it takes [] in a select, though not in
-%% match_spec_compile); C plans it for the table. As in ets, the select of
-%% a hash table holds its tid, so that a continuation does not go on in
-%% another table made under the same name; that of an ordered_set holds
-%% the name it was given, and does (if of the same type and keypos).
-plan(Tab, MatchSpec, Dir, Op) ->
-    CMS = case MatchSpec of
-              [] -> none;
-              _ -> ets:match_spec_compile(MatchSpec)
-          end,
-    {Plan, Ordered} = xets_nif:select_plan(Tab, MatchSpec),
-    #sel{tab = held(Tab), plan = Plan, cms = CMS, dir = Dir, ordered = Ordered, op = Op}.
-
-%% One info call tells a named table's type and tid.
-held(Name) when is_atom(Name) ->
-    Raw = xets_nif:info(Name),
-    case item(type, Raw) of
-        ordered_set -> Name;
-        _ -> item(id, Raw)
-    end;
-held(Tid) ->
-    Tid.
-
-%% One chunk of select_count, select_delete or select_replace: {N,
-%% Cursor}, N objects counted, deleted or replaced by C, or {{deferred,
-%% Objects}, Cursor} for Erlang to run the spec.
-chunk(#sel{tab = Tab, plan = Plan, dir = Dir, op = Op}, Cursor) ->
-    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, ?CHUNK, []) of
-        {deferred, Objects, Next} -> {{deferred, Objects}, cursor(Next)};
-        {N, Next} -> {N, cursor(Next)}
-    end.
-
-%% One chunk of results, at most about Cap: {Results, N, Cursor}, the N
-%% results in the reverse of the order visited, in front of Acc.
-results_chunk(#sel{tab = Tab, plan = Plan, cms = CMS, dir = Dir}, Cursor, Cap, Acc) ->
-    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, results, Cap, Acc) of
-        {deferred, Objects, Next} ->
-            Rev = ets:match_spec_run_r(Objects, CMS, []),
-            {Rev ++ Acc, length(Rev), cursor(Next)};
-        {N, Results, Next} ->
-            {Results, N, cursor(Next)}
-    end.
-
-nif_cursor(start) -> '$end_of_table';
-nif_cursor(Cursor) -> Cursor.
-
-cursor('$end_of_table') -> done;
-cursor(Cursor) -> Cursor.
-
-%% Every result, in ets's order. Each chunk conses its results in front of
-%% the chunks' before it, so a forward traversal gives them in reverse:
-%% ets's order on the hash tables (README, "Result order"), and
-%% select_reverse's on an ordered_set, whose select/2 reverses them once
-%% (a skiplist's backward step is a search).
-results(#sel{dir = Dir, ordered = Ordered} = Sel) ->
-    Results = results(Sel#sel{dir = forward}, start, []),
-    case Ordered andalso Dir =:= forward of
-        true -> lists:reverse(Results);
-        false -> Results
-    end.
-
-results(Sel, Cursor, Acc) ->
-    case results_chunk(Sel, Cursor, ?CHUNK, Acc) of
-        {Results, _N, done} -> Results;
-        {Results, _N, Next} -> results(Sel, Next, Results)
-    end.
-
-%% select_count, select_delete, select_replace: how many objects were
-%% counted, deleted or replaced, chunk by chunk.
-counted(Sel) ->
-    counted(Sel, start, 0).
-
-counted(Sel, Cursor, N) ->
-    case chunk(Sel, Cursor) of
-        {Items, done} -> N + count(Sel, Items);
-        {Items, Next} -> counted(Sel, Next, N + count(Sel, Items))
-    end.
-
-count(_Sel, N) when is_integer(N) ->
-    N;
-count(#sel{op = count, cms = CMS}, {deferred, Objects}) ->
-    length([true || true <- ets:match_spec_run(Objects, CMS)]);
-%% A deferred chunk's writes go back in one call: on a bag, C applies
-%% those of a key together (c_src/select.h, select_write).
-count(#sel{op = delete, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    xets_nif:select_write(Tab, [{Object, delete}
-                                || Object <- Objects,
-                                   ets:match_spec_run([Object], CMS) =:= [true]]);
-count(#sel{op = replace, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    xets_nif:select_write(Tab, [{Object, New}
-                                || Object <- Objects,
-                                   [New] <- [ets:match_spec_run([Object], CMS)]]).
-
-%% ets's static rule for select_replace, db_match_keeps_key in OTP's
-%% erl_db_util.c (guards are not considered): each clause's body is one
-%% expression, either '$_' or, when the head is a tuple with a key, a
-%% constant object {const, Object} or a tuple construction {{...}} whose
-%% key builds the term that the head's key matched (builds/3); a
-%% construction's key may also be {element, Keypos, '$_'}.
-keeps_key({_Head, _Guards, ['$_']}, _Keypos) ->
-    true;
-keeps_key({Head, _Guards, [Body]}, Keypos) when tuple_size(Head) >= Keypos ->
-    Key = element(Keypos, Head),
-    case Body of
-        {const, Object} when tuple_size(Object) >= Keypos ->
-            builds(Key, element(Keypos, Object), const);
-        {New} when tuple_size(New) >= Keypos ->
-            builds(Key, element(Keypos, New), expr) orelse
-                element(Keypos, New) =:= {element, Keypos, '$_'};
-        _ ->
-            false
-    end;
-keeps_key(_Clause, _Keypos) ->
-    false.
-
-%% Whether body term B always builds the term that head pattern A matched,
-%% B being an expression (expr) or the inside of {const, _} (const): each
-%% variable as itself outside a const, tuples as {{...}} or inside a
-%% const, lists element by element, other terms as themselves (=:=),
-%% except '_', '$_' and '$$', which a head matches literally and a body
-%% takes for the object or the bindings; never a map, whose pattern
-%% matches maps with more keys. As db_match_eq_body in erl_db_util.c.
-builds([HA | TA], [HB | TB], Mode) ->
-    builds(HA, HB, Mode) andalso builds(TA, TB, Mode);
-builds(_A, [_ | _], _Mode) ->
-    false;
-builds(A, {const, B}, expr) ->
-    builds(A, B, const);
-builds(A, {B}, expr) when is_tuple(B) ->
-    builds_elements(A, B, expr);
-builds(_A, B, expr) when is_tuple(B) ->
-    false;
-builds(A, B, const) when is_tuple(B) ->
-    builds_elements(A, B, const);
-builds(_A, B, _Mode) when is_map(B) ->
-    false;
-builds(A, B, Mode) when is_atom(B) ->
-    A =:= B andalso A =/= '_' andalso A =/= '$_' andalso A =/= '$$' andalso
-        not (Mode =:= const andalso is_variable(A));
-builds(A, B, _Mode) ->
-    A =:= B.
-
-builds_elements(A, B, Mode) ->
-    is_tuple(A) andalso tuple_size(A) =:= tuple_size(B) andalso
-        builds(tuple_to_list(A), tuple_to_list(B), Mode).
-
-%% '$0', '$1', '$2', ...: a match variable (db_is_variable; '$01' is an
-%% atom).
-is_variable(Atom) ->
-    case atom_to_list(Atom) of
-        "$0" -> true;
-        [$$, D | Digits] when D >= $1, D =< $9 -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Digits);
-        _ -> false
-    end.
-
-%% select/3 and friends: the first Limit results.
-first_chunk(Tab, MatchSpec, Limit, Dir) when is_integer(Limit), Limit > 0 ->
-    gather(#xets_cont{sel = plan(Tab, MatchSpec, Dir, results), limit = Limit, cursor = start});
-first_chunk(_Tab, _MatchSpec, _Limit, _Dir) ->
-    erlang:error(badarg).
-
-%% A continuation that is not one of ours, or one whose fields are not
-%% what we made (its plan, table, limit and cursor are checked where they
-%% are used), raises badarg, as ets's select/1 does.
-continue('$end_of_table') -> '$end_of_table';
-continue(#xets_cont{cursor = done}) -> '$end_of_table';
-continue(#xets_cont{sel = #sel{tab = Tab, plan = {unplanned, MatchSpec}} = Sel} = C) ->
-    {Plan, Ordered} = xets_nif:select_plan(Tab, MatchSpec),
-    gather(C#xets_cont{sel = Sel#sel{plan = Plan, ordered = Ordered}});
-continue(#xets_cont{sel = #sel{}} = C) -> gather(C);
-continue(_) -> erlang:error(badarg).
-
-%% As ets: Limit results and a continuation while the traversal lasts (the
-%% next call may find nothing more), fewer at its end, and '$end_of_table'
-%% instead of an empty chunk.
-gather(#xets_cont{limit = Limit} = C) ->
-    gather(C, Limit, []).
-
-gather(#xets_cont{sel = Sel, cursor = Cursor} = C, Want, Acc) ->
-    {Results, N, Next} = results_chunk(Sel, Cursor, Want, Acc),
-    Left = Want - N,
-    if
-        Left =< 0, Next =:= done -> {in_order(Sel, Results), '$end_of_table'};
-        Left =< 0 -> {in_order(Sel, Results), C#xets_cont{cursor = Next}};
-        Next =/= done -> gather(C#xets_cont{cursor = Next}, Left, Results);
-        Results =:= [] -> '$end_of_table';
-        true -> {in_order(Sel, Results), '$end_of_table'}
-    end.
-
-%% As in ets, a chunk holds an ordered_set's results in the order
-%% traversed, and a hash table's in reverse (README, "Result order").
-in_order(#sel{ordered = true}, Results) -> lists:reverse(Results);
-in_order(#sel{ordered = false}, Results) -> Results.
+    ?CALL(xets_select:first_chunk(Tab, MatchSpec, Limit, backward), [Tab, MatchSpec, Limit]).
 
 %% @doc Sets table options: as in ets, heir and protection can be changed,
 %% each at most once per call, by the owner.
@@ -1155,151 +797,8 @@ whereis(Name) ->
     ?CALL(xets_nif:whereis(Name), [Name]).
 
 %% @doc Explains an error raised by this module, for the shell (erl_error),
-%% in ets's words: stdlib explains ets's errors (erl_stdlib_errors), so it
-%% is asked about the ets call that means the same, and its "ETS table" is
-%% read as "xets table", with the cause recorded at the raise (?BADARG).
-%% The explanations are binaries, as stdlib's are: Elixir turns the error
-%% into an ArgumentError and takes nothing else.
+%% in ets's words, as stdlib explains ets's (xets_error): the error_info of
+%% xets's badargs names this module.
 -spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => binary()}.
-format_error(Reason, [{?MODULE, Fun, Args, Info} | Rest]) when is_list(Args) ->
-    Cause = maps:get(cause, proplists:get_value(error_info, Info, #{}), none),
-    {EtsFun, EtsArgs} = ets_call(Fun, Args),
-    Ets = erl_stdlib_errors:format_error(
-            Reason, [{ets, EtsFun, EtsArgs, [{error_info, #{cause => Cause}}]} | Rest]),
-    maps:merge(maps:map(fun(_, Text) -> in_xets_words(Text) end, Ets), own_words(Fun, Args));
-format_error(_, _) ->
-    #{}.
-
-%% The ets function whose errors mean the same, with its arguments.
-ets_call(first_lookup, Args) -> {first, Args};
-ets_call(last_lookup, Args) -> {last, Args};
-ets_call(next_lookup, Args) -> {next, Args};
-ets_call(prev_lookup, Args) -> {prev, Args};
-ets_call(lookup_element, [Tab, Key, Pos, _Default]) -> {lookup_element, [Tab, Key, Pos]};
-ets_call(update_element, [Tab, Key, Spec, _Default]) -> {update_element, [Tab, Key, Spec]};
-ets_call(Fun, Args) -> {Fun, Args}.
-
-in_xets_words(Text) ->
-    unicode:characters_to_binary(string:replace(Text, "ETS table", "xets table", all)).
-
-%% What stdlib cannot say about the functions ets of OTP 25 lacks.
-own_words(update_element, [_, _, _, Default]) when not is_tuple(Default) ->
-    #{4 => <<"not a tuple">>};
-own_words(_Fun, _Args) ->
-    #{}.
-
-%% The error_info of a badarg raised by Fun with Args: the cause as ets
-%% records it, if any.
-error_info(Fun, Args) ->
-    case cause(Fun, Args) of
-        none -> #{module => ?MODULE};
-        Cause -> #{module => ?MODULE, cause => Cause}
-    end.
-
-%% The cause an ets BIF records (erl_stdlib_errors's names), found after
-%% the call failed: first what is wrong with the table argument, then with
-%% the others; none if the table changed meanwhile so that none is found.
-cause(Fun, Args) ->
-    try cause_of(Fun, Args)
-    catch error:_ -> none
-    end.
-
-cause_of(Fun, [Continuation]) when Fun =:= select; Fun =:= select_reverse; Fun =:= match;
-                                  Fun =:= match_object ->
-    %% ets looks up the table of a continuation that is a tuple, which it
-    %% takes to be the first element; xets's is in its selection.
-    case Continuation of
-        #xets_cont{sel = #sel{tab = Tab}} -> cause_of(Fun, [Tab, Continuation]);
-        #xets_cont{} -> none;
-        _ when tuple_size(Continuation) >= 1 -> cause_of(Fun, [element(1, Continuation), Continuation]);
-        _ -> none
-    end;
-cause_of(Fun, [Tab | Rest]) ->
-    case takes_table(Fun) of
-        false -> none;
-        true when not is_atom(Tab), not is_reference(Tab) -> type;
-        true ->
-            %% The NIFs, not the API, which would look for the cause of
-            %% its own failures.
-            try xets_nif:info(Tab) of
-                undefined -> id;
-                Raw -> table_cause(Fun, Tab, Rest, Raw)
-            catch
-                %% A reference that names no table, dead or alive.
-                error:badarg -> type
-            end
-    end.
-
-takes_table(Fun) ->
-    not lists:member(Fun, [new, whereis, match_spec_compile, match_spec_run_r]).
-
-table_cause(Fun, Tab, Rest, Raw) ->
-    [Owner, Prot, Type, Keypos] = [item(I, Raw) || I <- [owner, protection, type, keypos]],
-    Pid = self(),
-    Writes = lists:member(Fun, [insert, insert_new, delete, delete_object, internal_delete_all,
-                                take, update_counter, update_element, internal_select_delete,
-                                select_replace, rename, give_away, setopts]),
-    BadDefault = case Rest of
-                     [_Key, _Op, Default] when Fun =:= update_counter -> not is_tuple(Default);
-                     _ -> false
-                 end,
-    OwnerOnly = lists:member(Fun, [give_away, setopts]),
-    if
-        Pid =/= Owner, Prot =:= private; Pid =/= Owner, Writes, Prot =/= public;
-        Pid =/= Owner, OwnerOnly ->
-            access;
-        %% ets checks update_counter/4's default before the table's type,
-        %% and names no cause for update_element/3 on a bag.
-        BadDefault; Fun =:= update_element, Type =/= set, Type =/= ordered_set ->
-            none;
-        Fun =:= update_counter, Type =/= set, Type =/= ordered_set;
-        Fun =:= select_replace, Type =:= bag ->
-            table_type;
-        true ->
-            argument_cause(Fun, Tab, Rest, Owner, Keypos)
-    end.
-
-argument_cause(give_away, _Tab, [Owner, _], Owner, _Keypos) ->
-    owner;
-argument_cause(lookup_element, Tab, [Key, _Pos], _Owner, _Keypos) ->
-    case xets_nif:member(Tab, Key) of
-        true -> none;
-        false -> badkey
-    end;
-argument_cause(update_counter, Tab, [Key, Op | Default], _Owner, Keypos) ->
-    Object = case xets_nif:lookup(Tab, Key) of
-                 [O] -> O;
-                 [] when Default =:= [] -> missing;
-                 [] -> hd(Default)
-             end,
-    case Object of
-        missing -> badkey;
-        %% A default without the key position is no cause ets names.
-        _ when tuple_size(Object) < Keypos -> none;
-        _ -> position_cause(Object, positions(Op, Keypos), Keypos)
-    end;
-argument_cause(update_element, _Tab, [_Key, Spec | _], _Owner, Keypos) ->
-    %% ets names no cause for a position beyond the object.
-    case lists:member(Keypos, positions(Spec, Keypos)) of
-        true -> keypos;
-        false -> none
-    end;
-argument_cause(_Fun, _Tab, _Rest, _Owner, _Keypos) ->
-    none.
-
-%% The element positions an update_counter or update_element spec names.
-positions(Ops, Keypos) when is_list(Ops) -> lists:append([positions(Op, Keypos) || Op <- Ops]);
-positions(Op, _Keypos) when is_tuple(Op), tuple_size(Op) >= 2, is_integer(element(1, Op)) ->
-    [element(1, Op)];
-positions(Incr, Keypos) when is_integer(Incr) -> [Keypos + 1];
-positions(_Op, _Keypos) -> [].
-
-position_cause(Object, Positions, Keypos) when is_tuple(Object) ->
-    case {lists:member(Keypos, Positions),
-          lists:any(fun(P) -> P > tuple_size(Object) end, Positions)} of
-        {true, _} -> keypos;
-        {false, true} -> position;
-        _ -> none
-    end;
-position_cause(_Object, _Positions, _Keypos) ->
-    none.
+format_error(Reason, StackTrace) ->
+    xets_error:format_error(Reason, StackTrace).
