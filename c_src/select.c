@@ -39,7 +39,7 @@
  * passes: a chunk's list holds them in the reverse of the order visited,
  * and a traversal that hands each chunk's list to the next builds ets's
  * order of results (the reverse of a hash table's, a bag's keys taken
- * newest first: key_group.h) with no copy (xets.erl, results/1). */
+ * newest first: key_group.h) with no copy (xets_select.erl, results/1). */
 #include "select.h"
 
 #include <stdlib.h>
@@ -581,7 +581,7 @@ static void process(chunk_t *c, const rec_t *r)
             c->st = add_pending(c, r, NULL, 0);
         break;
     case SELECT_REPLACE:
-        /* xets.erl has checked, as ets does, that the spec keeps keys. */
+        /* xets_select.erl has checked, as ets does, that the spec keeps keys. */
         c->st = add_pending(c, r, res, rlen);
         break;
     }

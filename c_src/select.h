@@ -1,5 +1,6 @@
 /* Match-spec traversals: select, select_count, select_delete,
- * select_replace, select_reverse (xets.erl builds the match family on them).
+ * select_replace, select_reverse (xets_select.erl builds the match family
+ * on them).
  *
  * A plan is what a match spec means for one table: its program for the
  * match engine (match.h), and which keys can match at all: every clause's

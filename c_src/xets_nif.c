@@ -607,8 +607,8 @@ NIF(objects, 3, op_objects)
 /* ---- match specifications ---------------------------------------------- */
 
 /* select_plan(Tab, MatchSpec) -> {Plan, Ordered}: Ordered whether the
- * table is an ordered_set, whose chunks of results xets.erl puts in the
- * order visited; xets.erl has checked the spec with
+ * table is an ordered_set, whose chunks of results xets_select.erl puts
+ * in the order visited; xets_select.erl has checked the spec with
  * ets:match_spec_compile/1. */
 static int op_select_plan(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
                           ERL_NIF_TERM *out)
