@@ -286,7 +286,9 @@ static ERL_NIF_TERM new_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         opts.heir_data = heir[1];
     }
     table_t *t;
-    int st = table_create(env, argv[0], &opts, &t);
+    xets_call_t call;
+    call_init(&call, CALL_NORMAL);
+    int st = table_create(env, argv[0], &opts, &t, &call);
     if (st == XETS_EXISTS)
         return enif_make_badarg(env);
     if (st != XETS_OK)
@@ -789,7 +791,9 @@ static ERL_NIF_TERM delete_all_objects_nif(ErlNifEnv *env, int argc, const ERL_N
     }
     /* The size is what ets:internal_delete_all/2 answers. */
     size_t n = 0;
-    int st = table_clear(t, &n);
+    xets_call_t call;
+    call_init(&call, CALL_NORMAL);
+    int st = table_clear(t, &n, &call);
     table_open_gate(t);
     enif_release_resource(t);
     if (st == XETS_BADARG)
