@@ -67,6 +67,8 @@
  * - Clearing (delete_all_objects) walks nothing: the directory, which
  *   reaches the whole list, and the counts change places with those of a
  *   new empty store, which takes the list to the reaper (store.h).
+ * - info(T, stats) is counted in steps of about HT_STATS_STEP nodes, each
+ *   resuming from an order, so that no epoch section lasts long.
  *
  * Invariants:
  * - The list is sorted. The next pointer of an unlinked object never
@@ -1318,56 +1320,95 @@ static double ht_sqrt(double x)
     }
 }
 
-/* ets:info(T, stats) computes the same figures over its buckets, as
- * erl_db_hash.c's db_calc_stats_hash. Each stripe's part of the list is
- * read under its lock, as ETS reads each bucket under its own; O(n). */
-static int ht_stats(store_t *s, struct store_stats *out)
+/* A stats walk's place (store_stats_walk_t): where the next step starts,
+ * and the figures so far, as erl_db_hash.c's db_calc_stats_hash gathers
+ * them. A chain is the objects of one bucket: one run of the list. */
+typedef struct ht_stats_walk {
+    uint64_t pos;             /* the order the next step starts at */
+    uint64_t objects, used;   /* objects counted; chains closed or open */
+    uint64_t sq_sum, min, max; /* over closed chains; min 0: none yet */
+    uint64_t bucket, len;     /* the open chain, if len > 0 */
+} __attribute__((may_alias)) ht_stats_walk_t;
+_Static_assert(sizeof(ht_stats_walk_t) <= STORE_STATS_PLACE, "store.h: STORE_STATS_PLACE");
+
+/* Nodes (objects and dummies) a stats step visits, about: a node is a
+ * cache miss, so a step takes a few hundred microseconds at most. */
+#define HT_STATS_STEP 4096
+
+static void ht_stats_close_chain(ht_stats_walk_t *w)
 {
+    w->sq_sum += w->len * w->len;
+    w->min = w->min == 0 || w->len < w->min ? w->len : w->min;
+    w->max = w->len > w->max ? w->len : w->max;
+    w->len = 0;
+}
+
+/* ets:info(T, stats) computes the same figures over its buckets. Each
+ * stripe's part of the list is read under its lock, as ETS reads each
+ * bucket under its own, in steps that end between two orders (so a bag
+ * key's objects are counted in one step, as a lookup reads them in one
+ * section) after HT_STATS_STEP nodes or at the end of a stripe's part.
+ * The next step seeks its order again from the bucket's dummy, under the
+ * bucket count of its own time: a resize or a clear between steps leaves
+ * the figures approximate (a chain counted in two steps under two counts
+ * may count as two, the bucket count is the last step's), as the buckets
+ * of a busy ets table change while it counts them. */
+static int ht_stats(store_t *s, store_stats_walk_t *sw, struct store_stats *out)
+{
+    ht_stats_walk_t *w = (ht_stats_walk_t *)sw->place;
     unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
-    uint64_t nb = (uint64_t)1 << bits, mask = ht_mask(bits);
-    uint64_t sum = 0, sq_sum = 0, used = 0, len = 0, bucket = 0;
-    size_t min = SIZE_MAX, max = 0;
-    for (unsigned t = 0; t < HT_NSTRIPES; t++) {
-        ht_link_t *l = &ht_base(s)[ht_rev64((uint64_t)t << (64 - HT_STRIPE_BITS))];
-        ht_stripe_t *st = &s->stripe[t];
+    uint64_t mask = ht_mask(bits);
+    size_t visited = 0;
+    for (;;) {
+        ht_stripe_t *st = ht_stripe_of(s, w->pos);
         pthread_mutex_lock(&st->lock);
-        for (l = atomic_load_explicit(&l->next, memory_order_relaxed);
-             l != NULL && ht_stripe_of(s, l->order) == st;
-             l = atomic_load_explicit(&l->next, memory_order_relaxed)) {
+        ht_link_t *l = atomic_load_explicit(&ht_dummy_near(s, ht_rev64(w->pos) & mask)->next,
+                                            memory_order_acquire);
+        while (l != NULL && l->order < w->pos)
+            l = atomic_load_explicit(&l->next, memory_order_acquire);
+        uint64_t last = w->pos;
+        for (; l != NULL && ht_stripe_of(s, l->order) == st;
+             l = atomic_load_explicit(&l->next, memory_order_acquire)) {
+            /* Past the budget, a step has visited a node: last is its order. */
+            if (visited >= HT_STATS_STEP && l->order != last)
+                break;
+            visited++;
+            last = l->order;
             if (l->dummy)
                 continue;
-            /* A bucket's objects are one run of the list. */
             uint64_t j = ht_rev64(l->order) & mask;
-            if (len > 0 && j != bucket) {
-                sq_sum += len * len;
-                min = len < min ? len : min;
-                max = len > max ? len : max;
-                len = 0;
-            }
-            used += len == 0;
-            bucket = j;
-            len++;
-            sum++;
+            if (w->len > 0 && j != w->bucket)
+                ht_stats_close_chain(w);
+            w->used += w->len == 0;
+            w->bucket = j;
+            w->len++;
+            w->objects++;
         }
+        /* Where the next step starts: l, the first node of an order not
+         * counted yet (in st past the budget, else the next stripe's
+         * permanent dummy), or the end of the list. */
+        if (l != NULL)
+            w->pos = l->order;
         pthread_mutex_unlock(&st->lock);
+        if (l == NULL)
+            break;
+        if (visited >= HT_STATS_STEP)
+            return XETS_OK;
     }
-    if (len > 0) {
-        sq_sum += len * len;
-        min = len < min ? len : min;
-        max = len > max ? len : max;
-    }
-    if (used < nb)
-        min = 0;
-    double avg = (double)sum / (double)nb;
+    if (w->len > 0)
+        ht_stats_close_chain(w);
+    uint64_t nb = (uint64_t)1 << bits;
+    double avg = (double)w->objects / (double)nb;
     out->buckets = nb;
     out->avg_chain_len = avg;
-    out->std_dev_chain_len = ht_sqrt(((double)sq_sum - avg * (double)sum) / (double)nb);
+    out->std_dev_chain_len =
+        ht_sqrt(((double)w->sq_sum - avg * (double)w->objects) / (double)nb);
     out->std_dev_expected = ht_sqrt(avg * (1 - 1 / (double)nb));
-    out->min_chain_len = min;
-    out->max_chain_len = max;
+    out->min_chain_len = w->used < nb ? 0 : w->min;
+    out->max_chain_len = w->max;
     out->kept_items = 0; /* removed objects are unlinked at once, fixed or not */
     out->locks = HT_NSTRIPES;
-    return XETS_OK;
+    return XETS_END;
 }
 
 /* Bucket j's objects are the run of the list with orders in

@@ -155,6 +155,17 @@ typedef struct store_options {
     const char *dir; /* where the store's files are; NULL: in memory */
 } store_options_t;
 
+/* Bytes of a store's own stats walk state. */
+#define STORE_STATS_PLACE 64
+
+/* A stats walk between its steps (store_ops_t.stats): zero to start, then
+ * the store's own (as a cursor's place), holding no pointer into the
+ * store: where the walk is, in the store's order, and what it has counted
+ * so far. */
+typedef struct store_stats_walk {
+    _Alignas(8) unsigned char place[STORE_STATS_PLACE];
+} store_stats_walk_t;
+
 /* What ets:info(T, stats) reports for a hash table, computed the same way
  * over the structure's own buckets. A chain is the objects of one bucket
  * (every object of a bag key counts). */
@@ -257,9 +268,16 @@ struct store_ops {
     /* Bytes the structure and its objects occupy. */
     size_t (*memory)(store_t *s);
 
-    /* Optional (NULL where the structure has no buckets): fills *out and
-     * returns XETS_OK. Walks the whole structure, O(n). */
-    int (*stats)(store_t *s, struct store_stats *out);
+    /* Optional (NULL where the structure has no buckets): a step of a walk
+     * over the whole structure (O(n) in all), w zero at the first. A step
+     * ends between keys once it has visited a bounded number of objects (a
+     * key's objects count in one step, as a lookup reads them in one
+     * section), so that the caller's epoch section stays short; it may be
+     * the last of its section: nothing in w points into s. Returns XETS_OK
+     * while there is more to walk, then XETS_END with the figures in *out.
+     * Writes, resizes and clears between steps leave the figures
+     * approximate. */
+    int (*stats)(store_t *s, store_stats_walk_t *w, struct store_stats *out);
 
     /* Optional (NULL where the structure has no buckets), for ets:slot/2:
      * visits the objects of bucket j, all of them, in list order, as one

@@ -379,8 +379,11 @@ static ERL_NIF_TERM info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     return enif_make_tuple_from_array(env, items, sizeof items / sizeof items[0]);
 }
 
+static bool enter_alive(table_t *t);
+
 /* stats(Tab) -> false | the 8-tuple of ets:info(Tab, stats). It walks the
- * whole table, so it runs on a dirty scheduler. */
+ * whole table, so it runs on a dirty scheduler, in steps, each in an epoch
+ * section of its own (store.h). */
 static ERL_NIF_TERM stats_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
@@ -388,11 +391,24 @@ static ERL_NIF_TERM stats_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     /* Like info/2, whatever the protection; xets:info/2 has checked that
      * the table exists (if it is deleted meanwhile, stats are of nothing). */
     table_t *t = table_find(env, argv[0]);
+    if (t == NULL || !table_alive(env, t) || t->ops->stats == NULL) {
+        epoch_exit();
+        return atom_false;
+    }
+    /* Between sections, a table found by name is kept by this reference. */
+    enif_keep_resource(t);
+    store_stats_walk_t w = {0};
     struct store_stats st;
-    bool has = t != NULL && table_alive(env, t) && t->ops->stats != NULL &&
-               t->ops->stats(table_store(t), &st) == XETS_OK;
-    epoch_exit();
-    if (!has)
+    int rc;
+    while ((rc = t->ops->stats(table_store(t), &w, &st)) == XETS_OK) {
+        epoch_exit();
+        if (!enter_alive(t))
+            break; /* deleted meanwhile: no section is open */
+    }
+    if (rc != XETS_OK)
+        epoch_exit();
+    enif_release_resource(t);
+    if (rc != XETS_END)
         return atom_false;
     return enif_make_tuple8(env, enif_make_uint64(env, st.buckets),
                             enif_make_double(env, st.avg_chain_len),
