@@ -75,20 +75,40 @@ static size_t fs_sort_key(const unsigned char *key, size_t klen, unsigned char *
     return INNER->sort_key(key, klen, out, cap);
 }
 
-static store_t *fs_create(enum store_kind kind)
+static int fs_open(const store_options_t *o, store_t **out, xets_call_t *call)
 {
     store_t *s = calloc(1, sizeof *s);
-    if (s != NULL && (s->inner = INNER->create(kind)) == NULL) {
+    if (s == NULL)
+        return XETS_NOMEM;
+    int st = INNER->open(o, &s->inner, call);
+    if (st != XETS_OK)
         free(s);
-        s = NULL;
-    }
-    return s;
+    else
+        *out = s;
+    return st;
 }
 
-static void fs_destroy(store_t *s)
+static int fs_close(store_t *s, xets_call_t *call)
 {
-    INNER->destroy(s->inner);
+    int st = INNER->drop(s->inner, call);
     free(s);
+    return st;
+}
+
+/* What the inner store held goes to a fault store of its own, so that
+ * the reaper drops it through these ops. */
+static int fs_clear(store_t *s, store_t **old, size_t *size, xets_call_t *call)
+{
+    store_t *husk = calloc(1, sizeof *husk);
+    if (husk == NULL)
+        return XETS_NOMEM;
+    int st = INNER->clear(s->inner, &husk->inner, size, call);
+    if (st != XETS_OK || husk->inner == NULL) {
+        free(husk);
+        husk = NULL;
+    }
+    *old = husk;
+    return st;
 }
 
 static int fs_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mode mode,
@@ -148,8 +168,10 @@ const store_ops_t fault_store_ops = {
     .may_need_io = true,
     .backward = false,
     .sort_key = fs_sort_key,
-    .create = fs_create,
-    .destroy = fs_destroy,
+    .open = fs_open,
+    .close = fs_close,
+    .drop = fs_close,
+    .clear = fs_clear,
     .put = fs_put,
     .get = fs_get,
     .remove = fs_remove,

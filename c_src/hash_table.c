@@ -55,7 +55,8 @@
  *   per write operation, from the top down, so that neither the directory
  *   nor a traversal keeps paying for a size the table no longer has.
  * - The directory is segmented (segment k holds buckets [2^k, 2^(k+1)), the
- *   first HT_NSTRIPES buckets are fixed) so growth allocates, never copies,
+ *   first HT_NSTRIPES buckets, fixed, are an array of their own) so growth
+ *   allocates, never copies,
  *   and it holds the dummies themselves rather than pointers to them: finding
  *   a bucket's start is one cache miss, and a dummy costs no allocation. A
  *   dummy's segment is retired, as a whole, only after all its dummies are
@@ -63,14 +64,20 @@
  *   prefetches, from the directory, the dummies and first objects of the
  *   buckets ahead (ht_scan_warm): the list alone gives one cache miss after
  *   another, with nothing to overlap them.
+ * - Clearing (delete_all_objects) walks nothing: the directory, which
+ *   reaches the whole list, and the counts change places with those of a
+ *   new empty store, which takes the list to the reaper (store.h).
+ * - info(T, stats) is counted in steps of about HT_STATS_STEP nodes, each
+ *   resuming from an order, so that no epoch section lasts long.
  *
  * Invariants:
  * - The list is sorted. The next pointer of an unlinked object never
  *   changes; that of an unlinked dummy changes only if the dummy is linked
  *   again, at the same place, so it still leads on to greater nodes.
  * - bits, fill_lo and reap_hi only change, and segments are only allocated
- *   or retired, under the resize mutex, which is always taken before a
- *   stripe lock, never after.
+ *   or retired, under the resize mutex (or by a clear, which no writer
+ *   runs alongside), which is always taken before a stripe lock, never
+ *   after.
  * - Segment k (k >= HT_STRIPE_BITS) is allocated exactly when
  *   2^k < reap_hi, and 2^bits <= reap_hi. Buckets in [2^bits, reap_hi) are
  *   dropped and await reaping; buckets at or above reap_hi have no dummy.
@@ -176,8 +183,11 @@ struct store {
     _Atomic size_t dir_bytes;
     enum store_kind kind;
     /* Dummies live in the directory itself, so that finding a bucket's start
-     * costs one cache miss, and cost nothing to allocate. */
-    ht_link_t base[HT_NSTRIPES]; /* buckets below HT_NSTRIPES: always live */
+     * costs one cache miss, and cost nothing to allocate. The dummies of
+     * buckets below HT_NSTRIPES (always live) are an array of their own,
+     * as segments are, so that a clear hands the whole list on to another
+     * store by moving pointers. */
+    _Atomic(ht_link_t *) base;
     _Atomic(ht_link_t *) seg[HT_MAX_BITS];
     alignas(HT_CACHE_LINE) pthread_mutex_t resize;
 };
@@ -216,6 +226,14 @@ static uint64_t ht_mask(unsigned bits)
     return ((uint64_t)1 << bits) - 1;
 }
 
+/* The dummies of buckets below HT_NSTRIPES. Acquire: pairs with the
+ * release of a clear that put in new ones, which stats may run alongside
+ * (store.h); other operations never do, and pay nothing for it on x86. */
+static ht_link_t *ht_base(store_t *s)
+{
+    return atomic_load_explicit(&s->base, memory_order_acquire);
+}
+
 /* Dummy of bucket j >= HT_NSTRIPES, NULL when its segment is not allocated.
  * Segment k holds its buckets in split order (bucket 2^k + i at the k-bit
  * reversal of i, which is the top k bits of the bucket's order below its
@@ -238,7 +256,13 @@ static ht_link_t *ht_dummy_near(store_t *s, uint64_t j)
         if (d != NULL && atomic_load_explicit(&d->live, memory_order_acquire))
             return d;
     }
-    return &s->base[j];
+    return &ht_base(s)[j];
+}
+
+/* The dummy of bucket j, live or not; NULL if its segment is not allocated. */
+static ht_link_t *ht_dummy_any(store_t *s, uint64_t j)
+{
+    return j < HT_NSTRIPES ? &ht_base(s)[j] : ht_slot(s, j);
 }
 
 /* Where bucket j's run of the list ends, once all dummies are linked: at
@@ -254,8 +278,7 @@ static const ht_link_t *ht_bucket_end(store_t *s, uint64_t j, unsigned bits)
     uint64_t next = ht_rev64(j) + step;
     if (next == 0)
         return NULL;
-    j = ht_rev64(next);
-    return j < HT_NSTRIPES ? &s->base[j] : ht_slot(s, j);
+    return ht_dummy_any(s, ht_rev64(next));
 }
 
 /* Where a reader starts looking for the objects of hash h; where it may
@@ -493,7 +516,7 @@ static ht_link_t *ht_dummy_link(store_t *s, uint64_t j)
         missing[n++] = slot;
     }
     if (d == NULL)
-        d = &s->base[j];
+        d = &ht_base(s)[j];
     while (n > 0) {
         ht_link_t *nd = missing[--n];
         uint64_t order = ht_rev64(missing_j[n]);
@@ -548,7 +571,8 @@ static unsigned ht_fit_bits(size_t n, unsigned bits)
  * order another memory. */
 static size_t ht_memory(store_t *s)
 {
-    size_t m = sizeof *s + atomic_load_explicit(&s->dir_bytes, memory_order_relaxed);
+    size_t m = sizeof *s + HT_NSTRIPES * sizeof(ht_link_t) +
+               atomic_load_explicit(&s->dir_bytes, memory_order_relaxed);
     for (unsigned i = 0; i < HT_NSTRIPES; i++)
         m += atomic_load_explicit(&s->stripe[i].bytes, memory_order_relaxed);
     unsigned bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
@@ -694,18 +718,27 @@ static void ht_write_done(store_t *s, ht_stripe_t *st)
         epoch_poll();
 }
 
-static store_t *ht_create(enum store_kind kind)
+/* ---- lifecycle -------------------------------------------------------- */
+
+static int ht_open(const store_options_t *o, store_t **out, xets_call_t *call)
 {
+    (void)call;
+    if (o->dir != NULL)
+        return XETS_BADARG;
     store_t *s = aligned_alloc(alignof(store_t), sizeof *s);
-    if (s == NULL)
-        return NULL;
+    ht_link_t *base = malloc(HT_NSTRIPES * sizeof *base);
+    if (s == NULL || base == NULL) {
+        free(s);
+        free(base);
+        return XETS_NOMEM;
+    }
     memset(s, 0, sizeof *s);
     /* The stripe dummies, in list order: stripe t's region starts at order
      * t << (64 - HT_STRIPE_BITS), the dummy of the bucket reversing t. */
     ht_link_t *prev = NULL;
     for (unsigned t = 0; t < HT_NSTRIPES; t++) {
         uint64_t order = (uint64_t)t << (64 - HT_STRIPE_BITS);
-        ht_link_t *d = &s->base[ht_rev64(order)];
+        ht_link_t *d = &base[ht_rev64(order)];
         atomic_init(&d->next, NULL);
         d->order = order;
         d->klen = 0;
@@ -733,27 +766,71 @@ static store_t *ht_create(enum store_kind kind)
     atomic_init(&s->fill_lo, HT_NSTRIPES);
     atomic_init(&s->reap_hi, HT_NSTRIPES);
     atomic_init(&s->dir_bytes, 0);
+    atomic_init(&s->base, base);
     for (unsigned k = 0; k < HT_MAX_BITS; k++)
         atomic_init(&s->seg[k], NULL);
-    s->kind = kind;
-    return s;
+    s->kind = o->kind;
+    *out = s;
+    return XETS_OK;
 }
 
-static void ht_destroy(store_t *s)
+/* Serves as close and as drop: a store in memory has no files. */
+static int ht_close(store_t *s, xets_call_t *call)
 {
-    ht_link_t *l = &s->base[0];
-    while (l != NULL) {
-        ht_link_t *next = atomic_load_explicit(&l->next, memory_order_relaxed);
+    (void)call;
+    ht_link_t *base = atomic_load_explicit(&s->base, memory_order_relaxed);
+    for (ht_link_t *l = &base[0], *next; l != NULL; l = next) {
+        next = atomic_load_explicit(&l->next, memory_order_relaxed);
         if (!l->dummy)
             free(l);
-        l = next;
     }
+    free(base);
     for (unsigned k = 0; k < HT_MAX_BITS; k++)
         free(atomic_load_explicit(&s->seg[k], memory_order_relaxed));
     for (unsigned t = 0; t < HT_NSTRIPES; t++)
         pthread_mutex_destroy(&s->stripe[t].lock);
     pthread_mutex_destroy(&s->resize);
     free(s);
+    return XETS_OK;
+}
+
+/* Swaps a field of s with o's: o is still private, s may be read meanwhile
+ * by stats, size and memory. Release: a reader that loads the new value
+ * sees what o's open wrote behind it. */
+#define HT_SWAP(s, o, field)                                                                      \
+    atomic_store_explicit(&(o)->field,                                                            \
+                          atomic_exchange_explicit(&(s)->field,                                   \
+                                                   atomic_load_explicit(&(o)->field,              \
+                                                                        memory_order_relaxed),    \
+                                                   memory_order_release),                         \
+                          memory_order_relaxed)
+
+/* Everything s holds is reached from its base dummies and segments, and
+ * counted in its stripes and directory: these change places with those of
+ * a new, empty store, which then holds the list, and is dropped by walking
+ * it once no reader can be in it. The locks stay where they are. A reader
+ * alongside (stats) may meet either list, or both in turn, each kept
+ * whole: the old one is freed only after its section. */
+static int ht_clear(store_t *s, store_t **old, size_t *size, xets_call_t *call)
+{
+    store_t *o;
+    int st = ht_open(&(store_options_t){.kind = s->kind}, &o, call);
+    if (st != XETS_OK)
+        return st;
+    *size = ht_size(s);
+    HT_SWAP(s, o, base);
+    for (unsigned k = 0; k < HT_MAX_BITS; k++)
+        HT_SWAP(s, o, seg[k]);
+    HT_SWAP(s, o, bits);
+    HT_SWAP(s, o, fill_lo);
+    HT_SWAP(s, o, reap_hi);
+    HT_SWAP(s, o, dir_bytes);
+    for (unsigned t = 0; t < HT_NSTRIPES; t++) {
+        HT_SWAP(s, o, stripe[t].count);
+        HT_SWAP(s, o, stripe[t].bytes);
+    }
+    *old = o;
+    return XETS_OK;
 }
 
 static int ht_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mode mode, pred_fn same, void *ctx)
@@ -1003,12 +1080,6 @@ static int ht_rewrite(store_t *s, xets_call_t *call, const unsigned char *key, s
 #define HT_WARM_FIRST 12
 #define HT_WARM_SECOND 6
 
-/* The dummy of bucket j, live or not; NULL if its segment is not allocated. */
-static ht_link_t *ht_dummy_any(store_t *s, uint64_t j)
-{
-    return j < HT_NSTRIPES ? &s->base[j] : ht_slot(s, j);
-}
-
 /* A scan follows next pointers, each a cache miss that nothing overlaps
  * (the list is in hash order, the nodes anywhere in memory). But the dummies
  * of the buckets ahead are at addresses known without the list, so at each
@@ -1126,7 +1197,7 @@ static void ht_cursor_seek(store_t *s, const store_cursor_t *c, ht_place_t *p)
     p->bits = atomic_load_explicit(&s->bits, memory_order_relaxed);
     p->started = true;
     if (c->lo.pos == NULL) {
-        p->cur = &s->base[0];
+        p->cur = &ht_base(s)[0];
         return;
     }
     unsigned char first[8] = {0};
@@ -1254,56 +1325,95 @@ static double ht_sqrt(double x)
     }
 }
 
-/* ets:info(T, stats) computes the same figures over its buckets, as
- * erl_db_hash.c's db_calc_stats_hash. Each stripe's part of the list is
- * read under its lock, as ETS reads each bucket under its own; O(n). */
-static int ht_stats(store_t *s, struct store_stats *out)
+/* A stats walk's place (store_stats_walk_t): where the next step starts,
+ * and the figures so far, as erl_db_hash.c's db_calc_stats_hash gathers
+ * them. A chain is the objects of one bucket: one run of the list. */
+typedef struct ht_stats_walk {
+    uint64_t pos;             /* the order the next step starts at */
+    uint64_t objects, used;   /* objects counted; chains closed or open */
+    uint64_t sq_sum, min, max; /* over closed chains; min 0: none yet */
+    uint64_t bucket, len;     /* the open chain, if len > 0 */
+} __attribute__((may_alias)) ht_stats_walk_t;
+_Static_assert(sizeof(ht_stats_walk_t) <= STORE_STATS_PLACE, "store.h: STORE_STATS_PLACE");
+
+/* Nodes (objects and dummies) a stats step visits, about: a node is a
+ * cache miss, so a step takes a few hundred microseconds at most. */
+#define HT_STATS_STEP 4096
+
+static void ht_stats_close_chain(ht_stats_walk_t *w)
 {
+    w->sq_sum += w->len * w->len;
+    w->min = w->min == 0 || w->len < w->min ? w->len : w->min;
+    w->max = w->len > w->max ? w->len : w->max;
+    w->len = 0;
+}
+
+/* ets:info(T, stats) computes the same figures over its buckets. Each
+ * stripe's part of the list is read under its lock, as ETS reads each
+ * bucket under its own, in steps that end between two orders (so a bag
+ * key's objects are counted in one step, as a lookup reads them in one
+ * section) after HT_STATS_STEP nodes or at the end of a stripe's part.
+ * The next step seeks its order again from the bucket's dummy, under the
+ * bucket count of its own time: a resize or a clear between steps leaves
+ * the figures approximate (a chain counted in two steps under two counts
+ * may count as two, the bucket count is the last step's), as the buckets
+ * of a busy ets table change while it counts them. */
+static int ht_stats(store_t *s, store_stats_walk_t *sw, struct store_stats *out)
+{
+    ht_stats_walk_t *w = (ht_stats_walk_t *)sw->place;
     unsigned bits = atomic_load_explicit(&s->bits, memory_order_acquire);
-    uint64_t nb = (uint64_t)1 << bits, mask = ht_mask(bits);
-    uint64_t sum = 0, sq_sum = 0, used = 0, len = 0, bucket = 0;
-    size_t min = SIZE_MAX, max = 0;
-    for (unsigned t = 0; t < HT_NSTRIPES; t++) {
-        ht_link_t *l = &s->base[ht_rev64((uint64_t)t << (64 - HT_STRIPE_BITS))];
-        ht_stripe_t *st = &s->stripe[t];
+    uint64_t mask = ht_mask(bits);
+    size_t visited = 0;
+    for (;;) {
+        ht_stripe_t *st = ht_stripe_of(s, w->pos);
         pthread_mutex_lock(&st->lock);
-        for (l = atomic_load_explicit(&l->next, memory_order_relaxed);
-             l != NULL && ht_stripe_of(s, l->order) == st;
-             l = atomic_load_explicit(&l->next, memory_order_relaxed)) {
+        ht_link_t *l = atomic_load_explicit(&ht_dummy_near(s, ht_rev64(w->pos) & mask)->next,
+                                            memory_order_acquire);
+        while (l != NULL && l->order < w->pos)
+            l = atomic_load_explicit(&l->next, memory_order_acquire);
+        uint64_t last = w->pos;
+        for (; l != NULL && ht_stripe_of(s, l->order) == st;
+             l = atomic_load_explicit(&l->next, memory_order_acquire)) {
+            /* Past the budget, a step has visited a node: last is its order. */
+            if (visited >= HT_STATS_STEP && l->order != last)
+                break;
+            visited++;
+            last = l->order;
             if (l->dummy)
                 continue;
-            /* A bucket's objects are one run of the list. */
             uint64_t j = ht_rev64(l->order) & mask;
-            if (len > 0 && j != bucket) {
-                sq_sum += len * len;
-                min = len < min ? len : min;
-                max = len > max ? len : max;
-                len = 0;
-            }
-            used += len == 0;
-            bucket = j;
-            len++;
-            sum++;
+            if (w->len > 0 && j != w->bucket)
+                ht_stats_close_chain(w);
+            w->used += w->len == 0;
+            w->bucket = j;
+            w->len++;
+            w->objects++;
         }
+        /* Where the next step starts: l, the first node of an order not
+         * counted yet (in st past the budget, else the next stripe's
+         * permanent dummy), or the end of the list. */
+        if (l != NULL)
+            w->pos = l->order;
         pthread_mutex_unlock(&st->lock);
+        if (l == NULL)
+            break;
+        if (visited >= HT_STATS_STEP)
+            return XETS_OK;
     }
-    if (len > 0) {
-        sq_sum += len * len;
-        min = len < min ? len : min;
-        max = len > max ? len : max;
-    }
-    if (used < nb)
-        min = 0;
-    double avg = (double)sum / (double)nb;
+    if (w->len > 0)
+        ht_stats_close_chain(w);
+    uint64_t nb = (uint64_t)1 << bits;
+    double avg = (double)w->objects / (double)nb;
     out->buckets = nb;
     out->avg_chain_len = avg;
-    out->std_dev_chain_len = ht_sqrt(((double)sq_sum - avg * (double)sum) / (double)nb);
+    out->std_dev_chain_len =
+        ht_sqrt(((double)w->sq_sum - avg * (double)w->objects) / (double)nb);
     out->std_dev_expected = ht_sqrt(avg * (1 - 1 / (double)nb));
-    out->min_chain_len = min;
-    out->max_chain_len = max;
+    out->min_chain_len = w->used < nb ? 0 : w->min;
+    out->max_chain_len = w->max;
     out->kept_items = 0; /* removed objects are unlinked at once, fixed or not */
     out->locks = HT_NSTRIPES;
-    return XETS_OK;
+    return XETS_END;
 }
 
 /* Bucket j's objects are the run of the list with orders in
@@ -1341,8 +1451,10 @@ const store_ops_t hash_table_ops = {
     .order = "hash.1",
     .backward = false,
     .sort_key = ht_sort_key,
-    .create = ht_create,
-    .destroy = ht_destroy,
+    .open = ht_open,
+    .close = ht_close,
+    .drop = ht_close,
+    .clear = ht_clear,
     .put = ht_put,
     .get = ht_get,
     .remove = ht_remove,

@@ -77,7 +77,7 @@ static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned 
     for (unsigned i = 0; mode == PUT_NEW && i < len; i++) {
         int st;
         WITH_IO(t, call, st,
-                t->ops->get(table_store(t), call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
+                t->ops->get(t->store, call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
                             NULL));
         if (st != XETS_NOTFOUND) {
             epoch_exit();

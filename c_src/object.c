@@ -116,7 +116,7 @@ int object_put(table_t *t, xets_call_t *call, prepared_t *p, enum put_mode mode)
 {
     rec_in_t in = object_rec_in(p);
     identical_ctx_t same = {.obj = p->obj, .etf = &p->etf, .fp = p->fp, .use_fp = true};
-    int st = t->ops->put(table_store(t), call, &in, mode, object_is_identical, &same);
+    int st = t->ops->put(t->store, call, &in, mode, object_is_identical, &same);
     object_identical_done(&same);
     return st;
 }

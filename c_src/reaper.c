@@ -2,6 +2,7 @@
 
 #include <erl_nif.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "epoch.h"
@@ -18,6 +19,18 @@ static ErlNifTid thread;
 static corpse_t *queue; /* under lock */
 static bool stopping;   /* under lock */
 static unsigned long pushed, freed; /* under lock */
+
+/* See reaper.h: no caller is left to hear of it. */
+static void report(int st, const xets_call_t *call)
+{
+    if (st == XETS_IO || st == XETS_CORRUPT)
+        enif_fprintf(stderr, "xets reaper: a store was dropped, but %s of %s at offset %lu failed "
+                             "(errno %d): files may be left\n",
+                     call->error.op, call->error.file, (unsigned long)call->error.offset,
+                     call->error.err);
+    else
+        enif_fprintf(stderr, "xets reaper: a store was dropped with status %d\n", st);
+}
 
 static void *reaper_main(void *arg)
 {
@@ -41,7 +54,11 @@ static void *reaper_main(void *arg)
         while (batch != NULL) {
             corpse_t *c = batch;
             batch = c->next;
-            c->ops->destroy(c->store);
+            xets_call_t call;
+            call_init(&call, CALL_OWN);
+            int st = c->ops->drop(c->store, &call);
+            if (st != XETS_OK)
+                report(st, &call);
             free(c);
             n++;
         }

@@ -820,7 +820,7 @@ static int run_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select
                  .st = XETS_OK};
     match_scratch_init(&c.scratch);
     key_group_init(&c.group);
-    store_t *s = table_store(t);
+    store_t *s = t->store;
     if (cursor != NULL && cursor->left > 0 && c.bag) {
         /* The rest of the key the last chunk stopped in (a write's: all
          * of it, the chunk having stopped before it). */
@@ -915,7 +915,7 @@ static int write_one(table_t *t, xets_call_t *call, const unsigned char *key, si
                      size_t olen, const rec_in_t *repl)
 {
     write_ctx_t w = {old, olen, repl};
-    store_t *s = table_store(t);
+    store_t *s = t->store;
     if (repl == NULL)
         return t->ops->remove(s, call, key, klen, is_old, &w, NULL, NULL);
     int st = t->ops->update(s, call, key, klen, replace_old, &w);
@@ -967,7 +967,7 @@ static int apply_pending(chunk_t *c, table_t *t)
                 n++;
             qsort(e, n, sizeof *e, by_address);
             matched_t m = {e, n};
-            done = t->ops->rewrite(table_store(t), c->call, e->r.key, e->r.klen, rewrite_matched, &m);
+            done = t->ops->rewrite(t->store, c->call, e->r.key, e->r.klen, rewrite_matched, &m);
         } else {
             rec_in_t repl = {e->r.key, e->r.klen, e->repl, e->rlen, e->fp};
             done = write_one(t, c->call, e->r.key, e->r.klen, e->r.val, e->r.vlen,
@@ -1024,7 +1024,7 @@ int select_write(table_t *t, xets_call_t *call, select_write_t *w, size_t n)
                 k++;
             qsort(w + i, k, sizeof *w, by_old);
             decided_t d = {w + i, k};
-            done = t->ops->rewrite(table_store(t), call, w[i].key, w[i].klen, rewrite_decided, &d);
+            done = t->ops->rewrite(t->store, call, w[i].key, w[i].klen, rewrite_decided, &d);
         } else {
             done = write_one(t, call, w[i].key, w[i].klen, w[i].old, w[i].olen, w[i].repl);
         }

@@ -97,6 +97,9 @@
  * - The store's order (store.h) is the key encoding itself ("key"). A
  *   cursor walks level 0 forward, or searches backward, and holds the node
  *   of its last step between steps (within one epoch section), no lock.
+ * - Clearing (delete_all_objects) walks nothing: the head, the index and
+ *   the counts change places with those of a new, empty store, which takes
+ *   the nodes to the reaper (store.h).
  *
  * The point index. A search waits on a cache miss at nearly every node it
  * moves to, about log2(n) of them, where a hash lookup waits on two. So
@@ -606,7 +609,7 @@ static thread_state_t *me(void)
 
 /* ---- node heights ---- */
 
-/* Drawn once per process (sl_create), before any store exists: every
+/* Drawn once per process (sl_open), before any store exists: every
  * insert reads it after its store was published. */
 static uint64_t height_seed;
 static pthread_once_t height_seed_once = PTHREAD_ONCE_INIT;
@@ -1743,13 +1746,16 @@ static void wrote(store_t *s)
 
 /* ---- operations ---- */
 
-static store_t *sl_create(enum store_kind kind)
+static int sl_open(const store_options_t *o, store_t **out, xets_call_t *call)
 {
-    if (kind != STORE_SET || pthread_once(&height_seed_once, height_seed_init) != 0)
-        return NULL;
+    (void)call;
+    if (o->dir != NULL || o->kind != STORE_SET)
+        return XETS_BADARG;
+    if (pthread_once(&height_seed_once, height_seed_init) != 0)
+        return XETS_NOMEM;
     store_t *s = aligned_alloc(_Alignof(store_t), sizeof(store_t));
     if (s == NULL)
-        return NULL;
+        return XETS_NOMEM;
     memset(s, 0, sizeof *s);
     s->head = node_alloc(NULL, 0, MAX_HEIGHT, false, 0);
     s->ix = index_new(0);
@@ -1758,14 +1764,17 @@ static store_t *sl_create(enum store_kind kind)
         if (s->ix != NULL)
             index_free(s->ix);
         free(s);
-        return NULL;
+        return XETS_NOMEM;
     }
     s->top = 1;
-    return s;
+    *out = s;
+    return XETS_OK;
 }
 
-static void sl_destroy(store_t *s)
+/* Serves as close and as drop: a store in memory has no files. */
+static int sl_close(store_t *s, xets_call_t *call)
 {
+    (void)call;
     node_t *n = link_node(s->head->next[0]);
     while (n != NULL) {
         node_t *next = link_node(n->next[0]);
@@ -1778,6 +1787,47 @@ static void sl_destroy(store_t *s)
         index_free(s->ix_next);
     free(s->walk_key);
     free(s);
+    return XETS_OK;
+}
+
+/* A counter that size and memory may be reading, moved to a store that is
+ * still private. */
+static void counter_move(uint64_t *to, uint64_t *from)
+{
+    store_relaxed_64(to, load_relaxed_64(from));
+    store_relaxed_64(from, 0);
+}
+
+/* What s holds is reached from its head and counted in its stripes, and
+ * its index names its nodes: these change places with those of a new,
+ * empty store, which then holds the nodes until it is dropped, once no
+ * reader can be in them. Only size and memory may run alongside: they
+ * read the counts and the index pointers, which change with atomics. A
+ * rebuild under way ends: its index goes with the nodes. */
+static int sl_clear(store_t *s, store_t **old, size_t *size, xets_call_t *call)
+{
+    store_t *o;
+    int st = sl_open(&(store_options_t){.kind = STORE_SET}, &o, call);
+    if (st != XETS_OK)
+        return st;
+    *size = (size_t)live_count(s);
+    node_t *head = s->head;
+    s->head = o->head;
+    o->head = head;
+    s->top = o->top;
+    pindex_t *ix = load_index(&s->ix);
+    store_index(&s->ix, o->ix);
+    o->ix = ix;
+    o->ix_next = load_index(&s->ix_next);
+    store_index(&s->ix_next, NULL);
+    s->draining = s->walking = false;
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        counter_move(&o->stripe[i].count, &s->stripe[i].count);
+        counter_move(&o->stripe[i].bytes, &s->stripe[i].bytes);
+        counter_move(&o->stripe[i].adds, &s->stripe[i].adds);
+    }
+    *old = o;
+    return XETS_OK;
 }
 
 /* The live node holding key, through its hint, or NULL (no hint, or the
@@ -2276,8 +2326,10 @@ const store_ops_t skiplist_ops = {
     .order = "key",
     .backward = true,
     .sort_key = NULL, /* the order is the key encoding itself */
-    .create = sl_create,
-    .destroy = sl_destroy,
+    .open = sl_open,
+    .close = sl_close,
+    .drop = sl_close,
+    .clear = sl_clear,
     .put = sl_put,
     .get = sl_get,
     .remove = sl_remove,

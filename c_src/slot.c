@@ -55,7 +55,7 @@ int op_slot(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     call_clock_start(call);
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
-    store_t *s = table_store(t);
+    store_t *s = t->store;
     if (t->ops->bucket != NULL) {
         uint64_t nbuckets;
         collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = call};

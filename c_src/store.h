@@ -39,7 +39,8 @@
  * may or may not be. The objects of one key are read as one consistent
  * state of that key (a bag key is never seen half removed).
  *
- * The call. Every operation but sort_key, size and memory takes the call
+ * The call. Every operation but sort_key, size, memory and stats takes the
+ * call
  * it runs for (call.h; a cursor keeps the one it was opened with). A store
  * in memory has no use for it. A store with files reads there whether its
  * thread may block; it never blocks inside the caller's epoch section, but
@@ -48,8 +49,19 @@
  * detail in the call. Any operation below may answer these three besides
  * the statuses it names.
  *
+ * Lifecycle. open makes a store (in memory, or on files in a directory);
+ * close releases it and keeps its files, drop removes them too; clear
+ * empties a store in place, in O(1), handing what it held to another store
+ * that is dropped once no epoch section can see it (the reaper's work,
+ * reaper.h): a store stays at one address for its whole life, so that a
+ * store of files, whose directory no second store may open, can be
+ * emptied by one edit of its manifest.
+ *
  * Thread-safety contract: every operation may run concurrently with every
- * other on the same store, except destroy. Callers wrap each operation in
+ * other on the same store, except the lifecycle: open, close and drop have
+ * the store to themselves, and clear runs alongside size, memory and stats
+ * only (ets:info reads them without waiting for an exclusive operation).
+ * Callers wrap every operation but the lifecycle's in
  * epoch_enter()/epoch_exit() (epoch.h); a rec_t handed to a callback points
  * into the store and stays valid until the caller's epoch section ends.
  * Readers take no writer's lock, except to get past writers that keep
@@ -148,6 +160,23 @@ typedef struct store_cursor {
     _Alignas(8) unsigned char place[STORE_CURSOR_PLACE];
 } store_cursor_t;
 
+/* What open makes or finds. */
+typedef struct store_options {
+    enum store_kind kind;
+    const char *dir; /* where the store's files are; NULL: in memory */
+} store_options_t;
+
+/* Bytes of a store's own stats walk state. */
+#define STORE_STATS_PLACE 64
+
+/* A stats walk between its steps (store_ops_t.stats): zero to start, then
+ * the store's own (as a cursor's place), holding no pointer into the
+ * store: where the walk is, in the store's order, and what it has counted
+ * so far. */
+typedef struct store_stats_walk {
+    _Alignas(8) unsigned char place[STORE_STATS_PLACE];
+} store_stats_walk_t;
+
 /* What ets:info(T, stats) reports for a hash table, computed the same way
  * over the structure's own buckets. A chain is the objects of one bucket
  * (every object of a bag key counts). */
@@ -184,9 +213,33 @@ struct store_ops {
      * "key"), which then needs no copy: see store_sort_key. */
     size_t (*sort_key)(const unsigned char *key, size_t klen, unsigned char *out, size_t cap);
 
-    store_t *(*create)(enum store_kind kind);
-    /* No concurrent users remain; frees every object. */
-    void (*destroy)(store_t *s);
+    /* ---- lifecycle (see the top) ---- */
+
+    /* Opens the store o describes into *out (set only on XETS_OK): a new,
+     * empty one in memory (o->dir NULL), or the one in o->dir. Returns
+     * XETS_OK, XETS_BADARG (options this store does not take: a directory
+     * for a store in memory, a kind it does not hold), XETS_NOMEM, or
+     * XETS_IO or XETS_CORRUPT with call->error filled. */
+    int (*open)(const store_options_t *o, store_t **out, xets_call_t *call);
+    /* Releases s and keeps its files. No operation runs on s any more, and
+     * no epoch section can still reach what it held. Its memory is
+     * released whatever the status: XETS_IO or XETS_CORRUPT (call->error
+     * filled) only say that its files may not be as they should (a last
+     * flush failed), for whoever opens them next. */
+    int (*close)(store_t *s, xets_call_t *call);
+    /* As close, and removes s's files. For a store in memory, which has
+     * none, the same function as close. */
+    int (*drop)(store_t *s, xets_call_t *call);
+    /* Empties s at once and in O(1), whatever it holds: what s held moves
+     * to *old, a store to be dropped (only dropped: its files, if any, are
+     * no longer s's) once no epoch section can still see it; *old is NULL
+     * when nothing needs releasing later. *size is how many objects s held.
+     * No other operation runs on s meanwhile but size, memory and stats,
+     * which see it before, after, or part way (approximate figures), and
+     * whatever they reach stays valid until their epoch section ends.
+     * Returns XETS_OK, or XETS_NOMEM, XETS_IO, XETS_CORRUPT (call->error
+     * filled) with s as it was. */
+    int (*clear)(store_t *s, store_t **old, size_t *size, xets_call_t *call);
 
     /* set: replaces the key's object (PUT_REPLACE) or fails with XETS_EXISTS
      * (PUT_NEW). bag: appends after the key's objects unless same() is true
@@ -231,9 +284,16 @@ struct store_ops {
     /* Bytes the structure and its objects occupy. */
     size_t (*memory)(store_t *s);
 
-    /* Optional (NULL where the structure has no buckets): fills *out and
-     * returns XETS_OK. Walks the whole structure, O(n). */
-    int (*stats)(store_t *s, struct store_stats *out);
+    /* Optional (NULL where the structure has no buckets): a step of a walk
+     * over the whole structure (O(n) in all), w zero at the first. A step
+     * ends between keys once it has visited a bounded number of objects (a
+     * key's objects count in one step, as a lookup reads them in one
+     * section), so that the caller's epoch section stays short; it may be
+     * the last of its section: nothing in w points into s. Returns XETS_OK
+     * while there is more to walk, then XETS_END with the figures in *out.
+     * Writes, resizes and clears between steps leave the figures
+     * approximate. */
+    int (*stats)(store_t *s, store_stats_walk_t *w, struct store_stats *out);
 
     /* Optional (NULL where the structure has no buckets), for ets:slot/2:
      * visits the objects of bucket j, all of them, in list order, as one

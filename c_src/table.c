@@ -185,14 +185,14 @@ static int register_name(ErlNifEnv *env, ERL_NIF_TERM name, table_t *t)
     }
 }
 
-int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out)
+int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out,
+                 xets_call_t *call)
 {
     table_t *t = enif_alloc_resource(table_resource_type, sizeof *t);
     if (t == NULL)
         return XETS_NOMEM;
     memset(t, 0, sizeof *t);
     t->ops = o->ops;
-    t->store_kind = o->store_kind;
     t->kind = o->kind;
     t->keypos = o->keypos;
     atomic_init(&t->protection, o->protection);
@@ -203,25 +203,23 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     t->compressed = o->compressed;
     t->name = name;
     t->meta = enif_mutex_create("xets_table_meta");
-    store_t *s = t->ops->create(o->store_kind);
-    if (t->meta == NULL || s == NULL) {
-        if (s != NULL)
-            t->ops->destroy(s);
+    store_options_t so = {.kind = o->store_kind, .dir = NULL};
+    int st = t->meta == NULL ? XETS_NOMEM : t->ops->open(&so, &t->store, call);
+    if (st != XETS_OK) {
         /* The destructor sees a dead table with no store. */
         atomic_store(&t->dead, true);
         enif_release_resource(t);
-        return XETS_NOMEM;
+        return st;
     }
-    atomic_store(&t->store, s);
     table_set_heir(env, t, o->has_heir ? &o->heir : NULL, o->heir_data);
     ErlNifPid self;
     enif_self(env, &self);
     atomic_store(&t->owner, self.pid);
     if (o->named) {
-        int st = register_name(env, name, t);
+        st = register_name(env, name, t);
         if (st != XETS_OK) {
             atomic_store(&t->dead, true);
-            reaper_push(t->ops, s);
+            reaper_push(t->ops, t->store);
             enif_release_resource(t);
             return st;
         }
@@ -292,24 +290,33 @@ void table_open_gate(table_t *t)
     atomic_fetch_add_explicit(&t->gate, 1, memory_order_release);
 }
 
-int table_clear(table_t *t, size_t *size)
+/* The owner's death does not wait for the gate: bury may come while the
+ * store is being cleared, outside any epoch section, which the reaper's
+ * wait would not cover. So the clear announces itself under meta; bury,
+ * finding it under way, leaves the store to it, and the clear, finding the
+ * table dead once done, hands the store to the reaper itself: either way
+ * once, after its last use. The clear itself runs outside meta, which
+ * callers on normal schedulers wait for (table_alive), since a store of
+ * files clears with a write to its manifest. */
+int table_clear(table_t *t, size_t *size, xets_call_t *call)
 {
-    store_t *fresh = t->ops->create(t->store_kind);
-    if (fresh == NULL)
-        return XETS_NOMEM;
-    /* Under meta, as bury: the owner's death does not wait for the gate,
-     * and the two must not both hand the old store to the reaper. */
     enif_mutex_lock(t->meta);
     bool dead = atomic_load(&t->dead);
-    if (!dead) {
-        store_t *old = atomic_exchange_explicit(&t->store, fresh, memory_order_acq_rel);
-        *size = t->ops->size(old);
-        reaper_push(t->ops, old);
-    }
+    t->clearing = !dead;
     enif_mutex_unlock(t->meta);
     if (dead)
-        t->ops->destroy(fresh);
-    return dead ? XETS_BADARG : XETS_OK;
+        return XETS_BADARG;
+    store_t *old = NULL;
+    int st = t->ops->clear(t->store, &old, size, call);
+    if (old != NULL)
+        reaper_push(t->ops, old);
+    enif_mutex_lock(t->meta);
+    t->clearing = false;
+    dead = atomic_load(&t->dead);
+    enif_mutex_unlock(t->meta);
+    if (dead)
+        reaper_push(t->ops, t->store);
+    return st;
 }
 
 static void drop_fixations(ErlNifEnv *env, table_t *t)
@@ -334,7 +341,9 @@ static void bury(ErlNifEnv *env, table_t *t)
     all_remove(t);
     enif_demonitor_process(env, t, &t->owner_mon);
     drop_fixations(env, t);
-    reaper_push(t->ops, atomic_load(&t->store));
+    /* A clear under way hands the store on itself (table_clear). */
+    if (!t->clearing)
+        reaper_push(t->ops, t->store);
     /* Readers that found the table through the registry may still use it
      * until their epoch sections end. */
     epoch_retire(t, release_table);

@@ -6,8 +6,9 @@
  * lives as long as any term refers to it or the table is alive. Hot paths
  * (table_enter) read only atomics. Metadata (owner, heir, fixations, name)
  * changes under t->meta and is read under it, except the owner word, which
- * is also read atomically for access checks. A table's store is freed only
- * by the reaper, after the table is dead and an epoch has passed. */
+ * is also read atomically for access checks. A table's store is released
+ * only by the reaper, after the table is dead and an epoch has passed, and
+ * so is what delete_all_objects empties out of it. */
 #ifndef XETS_TABLE_H
 #define XETS_TABLE_H
 
@@ -32,14 +33,14 @@ struct table_kind;
 
 typedef struct table {
     const store_ops_t *ops;
-    _Atomic(store_t *) store; /* replaced whole by delete_all_objects, under the gate */
-    enum store_kind store_kind;
+    store_t *store; /* fixed for the table's life: delete_all_objects empties it */
     const struct table_kind *kind; /* what its type means above the store (table_kind.h) */
     unsigned keypos;
     atomic_int protection; /* enum protection; setopts/2 may change it */
     bool named;
     enum wc_mode write_concurrency;
     bool read_concurrency, decentralized_counters, compressed;
+    bool clearing; /* under meta: table_clear uses the store, outside any epoch section */
 
     /* Even: open. Odd: one exclusive operation owns the table and every other
      * call yields and retries (as a call waits for ETS's table write lock). */
@@ -79,8 +80,10 @@ int table_module_init(ErlNifEnv *env);
 void table_module_stop(void);
 
 /* Creates and registers a table owned by the calling process. Returns
- * XETS_OK, XETS_EXISTS (name taken) or XETS_NOMEM. */
-int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out);
+ * XETS_OK, XETS_EXISTS (name taken), or what opening its store returned
+ * (store.h: XETS_NOMEM; XETS_IO, XETS_CORRUPT with call->error). */
+int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out,
+                 xets_call_t *call);
 
 /* Resolves a table argument (tid or name) for an operation needing `want`.
  * Must be called inside an epoch section; the table stays valid until the
@@ -100,22 +103,17 @@ bool table_alive(ErlNifEnv *env, table_t *t);
 /* The term naming the table to its users: its name if named, else its tid. */
 ERL_NIF_TERM table_id_term(ErlNifEnv *env, table_t *t);
 
-/* The table's current store (delete_all_objects swaps it). */
-static inline store_t *table_store(table_t *t)
-{
-    return atomic_load_explicit(&t->store, memory_order_acquire);
-}
-
 /* Exclusive operations: table_close_gate returns XETS_OK with the table to
  * the caller alone (all other calls yield until table_open_gate), or
  * XETS_BUSY. Must be called outside any epoch section. */
 int table_close_gate(table_t *t);
 void table_open_gate(table_t *t);
 
-/* Swaps in an empty store (the caller holds the gate); the old one, whose
- * size goes to *size (exact: no writer is active), goes to the reaper.
- * XETS_BADARG if the table has died. */
-int table_clear(table_t *t, size_t *size);
+/* Empties the store (the caller holds the gate and no epoch section) and
+ * hands what it held to the reaper; how many objects it held goes to *size
+ * (exact: no writer is active). XETS_BADARG if the table has died, else
+ * what the store's clear returned (store.h). */
+int table_clear(table_t *t, size_t *size, xets_call_t *call);
 
 /* Deletes the table: unregisters, marks dead, hands the store to the reaper. */
 void table_delete(ErlNifEnv *env, table_t *t);

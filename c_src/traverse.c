@@ -134,7 +134,7 @@ int op_first(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_N
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
     chunk_ctx_t c = step_ctx(env, t, call, argv[2]);
-    int st = store_scan(t->ops, table_store(t), call, NULL, 0, dir_of(argv[1]), chunk_visit, &c);
+    int st = store_scan(t->ops, t->store, call, NULL, 0, dir_of(argv[1]), chunk_visit, &c);
     epoch_exit();
     return step_result(env, st, &c, out);
 }
@@ -145,7 +145,7 @@ int op_next(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     table_t *t;
     kbuf_t kb;
     TRY(glue_enter_key(env, argv[0], argv[1], ACCESS_READ, &t, &kb));
-    store_t *s = table_store(t);
+    store_t *s = t->store;
     /* As ets: on ordered_set the end marker is no key to step from (but
      * xets's walks go on past an object whose key it is); hash tables step
      * only from a key they hold, unless fixed. */
@@ -175,7 +175,7 @@ static int chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enu
     key_group_t group;
     key_group_init(&group);
     c->group = t->kind->multi && newest_first ? &group : NULL;
-    int st = store_scan(t->ops, table_store(t), c->call, after->size ? after->data : NULL,
+    int st = store_scan(t->ops, t->store, c->call, after->size ? after->data : NULL,
                         after->size, dir, chunk_visit, c);
     /* The last key the scan visited; the table ends there. */
     if (c->group != NULL && !c->too_long && !c->nomem && c->cursor == atom_end_of_table)

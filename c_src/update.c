@@ -183,7 +183,7 @@ static int insert_default(update_ctx_t *c, ERL_NIF_TERM dflt, const kbuf_t *kb)
     if ((st = apply_changes(c, obj, &updated)) != XETS_OK ||
         (st = encode_replacement(c, updated, &in)) != XETS_OK)
         return st;
-    return c->t->ops->put(table_store(c->t), c->call, &in, PUT_NEW, NULL, NULL);
+    return c->t->ops->put(c->t->store, c->call, &in, PUT_NEW, NULL, NULL);
 }
 
 /* update(Tab, Key, Spec, Counter, nodefault | {default, Obj}): update_counter
@@ -201,14 +201,14 @@ static int update(ErlNifEnv *env, const ERL_NIF_TERM argv[], update_ctx_t *c, ta
           dflt[0] != atom_default || !enif_is_tuple(env, dflt[1]))))
         return XETS_BADARG;
     if (!parse_changes(env, t, argv[2], c, changes)) {
-        int st = t->ops->get(table_store(t), c->call, kb->p, kb->len, glue_stop_at_first, NULL);
+        int st = t->ops->get(t->store, c->call, kb->p, kb->len, glue_stop_at_first, NULL);
         return st == XETS_NOTFOUND && dflt == NULL ? XETS_NOTFOUND
                : st == XETS_OK || st == XETS_NOTFOUND ? XETS_BADARG
                                                       : st;
     }
     int st;
     do {
-        st = t->ops->update(table_store(t), c->call, kb->p, kb->len, update_object, c);
+        st = t->ops->update(t->store, c->call, kb->p, kb->len, update_object, c);
         if (st == XETS_NOTFOUND && dflt != NULL)
             st = insert_default(c, dflt[1], kb);
         /* XETS_EXISTS: someone inserted the key meanwhile; update theirs. */

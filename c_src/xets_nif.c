@@ -212,7 +212,6 @@ static bool get_bool(ERL_NIF_TERM t, bool *out)
  * checked and normalized by xets:new/2. */
 static int op_new(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
-    (void)call;
     int n;
     const ERL_NIF_TERM *o;
     table_opts_t opts = {0};
@@ -254,7 +253,7 @@ static int op_new(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, 
         opts.heir_data = heir[1];
     }
     table_t *t;
-    int st = table_create(env, argv[0], &opts, &t);
+    int st = table_create(env, argv[0], &opts, &t, call);
     if (st != XETS_OK)
         return st == XETS_EXISTS ? XETS_BADARG : st;
     *out = opts.named ? argv[0] : enif_make_resource(env, t);
@@ -301,7 +300,7 @@ static int op_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
         *out = atom_undefined;
         return t == NULL && enif_is_ref(env, argv[0]) ? XETS_BADARG : XETS_OK;
     }
-    store_t *s = table_store(t);
+    store_t *s = t->store;
     size_t size = t->ops->size(s);
     size_t mem = t->ops->memory(s) + sizeof *t;
     /* The section lasts to the end: a table found by name is kept only by
@@ -343,7 +342,8 @@ static int op_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
 NIF(info, 1, op_info)
 
 /* stats(Tab) -> false | the 8-tuple of ets:info(Tab, stats). It walks the
- * whole table, so it runs on a dirty scheduler. */
+ * whole table, so it runs on a dirty scheduler, in steps, each in an epoch
+ * section of its own (store.h). */
 static int op_stats(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     if (call->thread == CALL_NORMAL)
@@ -352,19 +352,33 @@ static int op_stats(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call
     /* Like info/2, whatever the protection; xets:info/2 has checked that
      * the table exists (if it is deleted meanwhile, stats are of nothing). */
     table_t *t = table_find(env, argv[0]);
+    if (t == NULL || !table_alive(env, t) || t->ops->stats == NULL) {
+        epoch_exit();
+        *out = atom_false;
+        return XETS_OK;
+    }
+    /* Between sections, a table found by name is kept by this reference. */
+    enif_keep_resource(t);
+    store_stats_walk_t w = {0};
     struct store_stats st;
-    bool has = t != NULL && table_alive(env, t) && t->ops->stats != NULL &&
-               t->ops->stats(table_store(t), &st) == XETS_OK;
-    epoch_exit();
-    *out = !has ? atom_false
-                : enif_make_tuple8(env, enif_make_uint64(env, st.buckets),
-                                   enif_make_double(env, st.avg_chain_len),
-                                   enif_make_double(env, st.std_dev_chain_len),
-                                   enif_make_double(env, st.std_dev_expected),
-                                   enif_make_uint64(env, st.min_chain_len),
-                                   enif_make_uint64(env, st.max_chain_len),
-                                   enif_make_uint64(env, st.kept_items),
-                                   enif_make_uint64(env, st.locks));
+    int rc;
+    while ((rc = t->ops->stats(t->store, &w, &st)) == XETS_OK) {
+        epoch_exit();
+        if (!glue_enter_alive(t))
+            break; /* deleted meanwhile: no section is open */
+    }
+    if (rc != XETS_OK)
+        epoch_exit();
+    enif_release_resource(t);
+    *out = rc != XETS_END ? atom_false
+                          : enif_make_tuple8(env, enif_make_uint64(env, st.buckets),
+                                             enif_make_double(env, st.avg_chain_len),
+                                             enif_make_double(env, st.std_dev_chain_len),
+                                             enif_make_double(env, st.std_dev_expected),
+                                             enif_make_uint64(env, st.min_chain_len),
+                                             enif_make_uint64(env, st.max_chain_len),
+                                             enif_make_uint64(env, st.kept_items),
+                                             enif_make_uint64(env, st.locks));
     return XETS_OK;
 }
 NIF(stats, 1, op_stats)
@@ -400,7 +414,7 @@ static int op_lookup(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *cal
     kbuf_t kb;
     TRY(glue_enter_key(env, argv[0], argv[1], ACCESS_READ, &t, &kb));
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = call};
-    int st = t->ops->get(table_store(t), call, kb.p, kb.len, object_collect, &c);
+    int st = t->ops->get(t->store, call, kb.p, kb.len, object_collect, &c);
     glue_leave_key(&kb);
     if (c.too_long)
         return XETS_DIRTY;
@@ -425,7 +439,7 @@ static int op_lookup_element(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_cal
     kbuf_t kb;
     TRY(glue_enter_key(env, argv[0], argv[1], ACCESS_READ, &t, &kb));
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .pos = pos, .may_stop = call};
-    int st = t->ops->get(table_store(t), call, kb.p, kb.len, object_collect, &c);
+    int st = t->ops->get(t->store, call, kb.p, kb.len, object_collect, &c);
     bool many = t->kind->multi;
     glue_leave_key(&kb);
     if (c.too_long)
@@ -450,7 +464,7 @@ static int op_member(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *cal
     table_t *t;
     kbuf_t kb;
     TRY(glue_enter_key(env, argv[0], argv[1], ACCESS_READ, &t, &kb));
-    int st = t->ops->get(table_store(t), call, kb.p, kb.len, glue_stop_at_first, NULL);
+    int st = t->ops->get(t->store, call, kb.p, kb.len, glue_stop_at_first, NULL);
     glue_leave_key(&kb);
     *out = st == XETS_NOTFOUND ? atom_false : atom_true;
     return st == XETS_NOTFOUND ? XETS_OK : st;
@@ -508,7 +522,7 @@ static int op_delete_key(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t 
     table_t *t;
     kbuf_t kb;
     TRY(glue_enter_key(env, argv[0], argv[1], ACCESS_WRITE, &t, &kb));
-    int st = t->ops->remove(table_store(t), call, kb.p, kb.len, NULL, NULL, NULL, NULL);
+    int st = t->ops->remove(t->store, call, kb.p, kb.len, NULL, NULL, NULL, NULL);
     glue_leave_key(&kb);
     *out = atom_true;
     return st >= 0 ? XETS_OK : st;
@@ -530,11 +544,11 @@ static int op_take(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
      * scheduler first looks for one too long to copy there. */
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = call};
     int st = call->thread == CALL_NORMAL
-                 ? t->ops->get(table_store(t), call, kb.p, kb.len, find_too_long, &c)
+                 ? t->ops->get(t->store, call, kb.p, kb.len, find_too_long, &c)
                  : XETS_OK;
     c.may_stop = NULL;
     if (!c.too_long && (st == XETS_OK || st == XETS_NOTFOUND))
-        st = t->ops->remove(table_store(t), call, kb.p, kb.len, NULL, NULL, object_collect, &c);
+        st = t->ops->remove(t->store, call, kb.p, kb.len, NULL, NULL, object_collect, &c);
     glue_leave_key(&kb);
     if (c.too_long)
         return XETS_DIRTY;
@@ -560,7 +574,7 @@ static int op_delete_object(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call
     if (st == XETS_OK && same.use_fp)
         st = term_key_fingerprint(env, argv[1], &same.fp);
     if (st == XETS_OK)
-        st = t->ops->remove(table_store(t), call, kb.p, kb.len, object_is_identical, &same, NULL,
+        st = t->ops->remove(t->store, call, kb.p, kb.len, object_is_identical, &same, NULL,
                             NULL);
     glue_leave_key(&kb);
     object_identical_done(&same);
@@ -574,7 +588,6 @@ NIF(delete_object, 2, op_delete_object)
 static int op_delete_all_objects(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
                                  ERL_NIF_TERM *out)
 {
-    (void)call;
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_WRITE, &t));
     /* Closing the gate waits for epoch sections, so ours must end first;
@@ -584,7 +597,7 @@ static int op_delete_all_objects(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets
     int st = table_close_gate(t);
     size_t n = 0;
     if (st == XETS_OK) {
-        st = table_clear(t, &n);
+        st = table_clear(t, &n, call);
         table_open_gate(t);
     }
     enif_release_resource(t);
@@ -938,7 +951,7 @@ static int op_fault_arm(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
     bool faulty = t->ops == &fault_store_ops;
     if (faulty)
-        fault_store_arm(table_store(t), op, kind);
+        fault_store_arm(t->store, op, kind);
     epoch_exit();
     *out = atom_true;
     return faulty ? XETS_OK : XETS_BADARG;

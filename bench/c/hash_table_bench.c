@@ -19,6 +19,7 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
+#include "test_store.h"
 
 #define NKEYS 1000000u
 #define KLEN 9
@@ -162,7 +163,7 @@ static void walks(store_t *s, const char *type)
 
 static void single_thread(void)
 {
-    store_t *s = ops->create(STORE_SET);
+    store_t *s = test_store_open(ops, STORE_SET);
     double t = now();
     for (uint32_t i = 0; i < NKEYS; i++)
         put(s, i);
@@ -187,9 +188,9 @@ static void single_thread(void)
         exit(1);
     }
     epoch_synchronize();
-    ops->destroy(s);
+    test_store_close(ops, s);
 
-    s = ops->create(STORE_BAG);
+    s = test_store_open(ops, STORE_BAG);
     for (uint32_t i = 0; i < NKEYS; i++)
         put(s, i);
     double bag_gets = random_gets(s);
@@ -197,7 +198,7 @@ static void single_thread(void)
            bag_gets / set_gets);
     walks(s, "bag");
     epoch_synchronize();
-    ops->destroy(s);
+    test_store_close(ops, s);
 }
 
 typedef struct {
@@ -234,7 +235,7 @@ static void *mix_main(void *arg)
 
 static double mix(unsigned nthreads)
 {
-    store_t *s = ops->create(STORE_SET);
+    store_t *s = test_store_open(ops, STORE_SET);
     for (uint32_t i = 0; i < NKEYS; i += 2)
         put(s, i);
     atomic_bool stop;
@@ -256,7 +257,7 @@ static double mix(unsigned nthreads)
     }
     double rate = (double)total / (now() - t);
     epoch_synchronize();
-    ops->destroy(s);
+    test_store_close(ops, s);
     return rate;
 }
 

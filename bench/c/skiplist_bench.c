@@ -19,6 +19,7 @@
 #include "epoch.h"
 #include "status.h"
 #include "store.h"
+#include "test_store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -235,7 +236,7 @@ static double lookups(uint64_t seed, int want_hits, const uint32_t *keys, size_t
 
 int main(void)
 {
-    tab = ops->create(STORE_SET);
+    tab = test_store_open(ops, STORE_SET);
     if (tab == NULL)
         return 1;
     unsigned char val[VLEN];
@@ -352,7 +353,7 @@ int main(void)
         printf("10/10/80 %d threads: %10.0f ops/s\n", th, mixed(th));
     printf("(final size %zu, sink %llu)\n", ops->size(tab), (unsigned long long)sink);
 
-    ops->destroy(tab);
+    test_store_close(ops, tab);
     epoch_synchronize();
     free(keys);
     return 0;

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "check.h"
 #include "test_objects.h"
+#include "test_store.h"
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 3 /* ThreadSanitizer runs several times slower: do less */
@@ -164,6 +165,23 @@ static int bucket(store_t *s, uint64_t j, uint64_t *nbuckets, visit_fn visit, vo
     int rc = ops->bucket(s, OWN_CALL, j, nbuckets, visit, ctx);
     epoch_exit();
     return rc;
+}
+
+/* info(T, stats) as the glue gathers it: a step per epoch section.
+ * Returns how many steps it took. */
+static size_t stats(store_t *s, struct store_stats *out)
+{
+    store_stats_walk_t w = {0};
+    size_t steps = 0;
+    int rc;
+    do {
+        epoch_enter();
+        rc = ops->stats(s, &w, out);
+        epoch_exit();
+        steps++;
+    } while (rc == XETS_OK);
+    CHECK(rc == XETS_END, "stats: %d", rc);
+    return steps;
 }
 
 /* Waits for every section and frees what this thread retired. */
@@ -616,8 +634,7 @@ static void test_model(enum store_kind kind, uint64_t seed)
     CHECK(m, "out of memory");
     m->kind = kind;
     m->rng = seed;
-    m->s = ops->create(kind);
-    CHECK(m->s, "create");
+    m->s = test_store_open(ops, kind);
     size_t baseline = ops->memory(m->s);
     coll_reset(&m->c, 0);
     CHECK(scan(m->s, NULL, collect, &m->c) == XETS_END && m->c.n == 0, "empty table scan");
@@ -658,7 +675,7 @@ static void test_model(enum store_kind kind, uint64_t seed)
     check_scans(m);
 
     quiesce();
-    ops->destroy(m->s);
+    test_store_close(ops, m->s);
     for (uint32_t i = 0; i < KEYS; i++)
         free(m->key[i].v);
     coll_free(&m->c);
@@ -670,7 +687,7 @@ static void test_model(enum store_kind kind, uint64_t seed)
 /* Fixed cases the random model may reach rarely. */
 static void test_edges(void)
 {
-    store_t *s = ops->create(STORE_DUPLICATE_BAG);
+    store_t *s = test_store_open(ops, STORE_DUPLICATE_BAG);
     kbytes_t k = key_of(5);
     vbytes_t v = val_of(5, 1);
     rec_in_t in = rec_in(&k, &v, STORE_DUPLICATE_BAG, 1);
@@ -689,10 +706,10 @@ static void test_edges(void)
     CHECK(del(s, &k, match_vid, &one, NULL, NULL) == 3, "remove all duplicates of an object");
     CHECK(ops->size(s) == 0, "size after remove");
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
 
     /* A key with more objects than a reader gathers on its stack. */
-    s = ops->create(STORE_DUPLICATE_BAG);
+    s = test_store_open(ops, STORE_DUPLICATE_BAG);
     for (uint32_t vid = 1; vid <= 100; vid++) {
         vbytes_t bv = val_of(5, vid % 50);
         rec_in_t bin = rec_in(&k, &bv, STORE_DUPLICATE_BAG, vid % 50);
@@ -711,17 +728,17 @@ static void test_edges(void)
     coll_reset(&c, 0);
     CHECK(get(s, &k, collect, &c) == XETS_OK && c.n == 98, "get after remove: %zu", c.n);
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
 
     /* A set replaces; a bag dedupes with fp alone when same is NULL. */
-    s = ops->create(STORE_BAG);
+    s = test_store_open(ops, STORE_BAG);
     vbytes_t v2 = val_of(5, 8); /* fp 1, as vid 1 */
     rec_in_t in2 = rec_in(&k, &v2, STORE_BAG, 8);
     CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "bag put");
     CHECK(put(s, &in2, PUT_REPLACE, NULL, NULL) == XETS_OK, "bag put");
     CHECK(ops->size(s) == 1, "bag with same == NULL: equal fp is the same object");
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
     coll_free(&c);
     printf("  edge cases passed\n");
 }
@@ -730,7 +747,7 @@ static void test_edges(void)
  * by the shrink still await reaping: they must serve again as they are. */
 static void test_regrow(void)
 {
-    store_t *s = ops->create(STORE_SET);
+    store_t *s = test_store_open(ops, STORE_SET);
     size_t baseline = ops->memory(s);
     const uint32_t n = 20000 / SCALE;
     for (int cycle = 0; cycle < 4; cycle++) {
@@ -765,7 +782,7 @@ static void test_regrow(void)
     CHECK(ops->memory(s) == baseline, "memory %zu after emptying, baseline %zu", ops->memory(s),
           baseline);
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
     printf("  regrowth during reaping passed\n");
 }
 
@@ -779,7 +796,7 @@ static void check_buckets(store_t *s, const uint32_t *kids, size_t n, uint32_t v
                           const char *what)
 {
     struct store_stats st;
-    ops->stats(s, &st);
+    stats(s, &st);
     coll_t c = {0};
     uint64_t nb = 0, j = 0;
     size_t seen = 0;
@@ -818,7 +835,7 @@ static void test_buckets(void)
     CHECK(kids, "out of memory");
     for (int kind = STORE_SET; kind <= STORE_DUPLICATE_BAG; kind++) {
         uint32_t vals = kind == STORE_SET ? 1 : 3;
-        store_t *s = ops->create((enum store_kind)kind);
+        store_t *s = test_store_open(ops, (enum store_kind)kind);
         check_buckets(s, kids, 0, vals, "empty");
         size_t n = 0;
         for (uint32_t id = 1; id <= 20000; id++) {
@@ -839,7 +856,7 @@ static void test_buckets(void)
         }
         check_buckets(s, kids + 19900, 100, vals, "shrunk");
         quiesce();
-        ops->destroy(s);
+        test_store_close(ops, s);
     }
     free(kids);
     printf("  buckets passed\n");
@@ -858,7 +875,7 @@ static bool near(double a, double b)
 static void check_stats(store_t *s, const uint32_t *kids, size_t n, const char *what)
 {
     struct store_stats st;
-    CHECK(ops->stats(s, &st) == XETS_OK, "%s: stats", what);
+    stats(s, &st);
     CHECK(st.buckets >= 64 && (st.buckets & (st.buckets - 1)) == 0, "%s: %zu buckets", what,
           st.buckets);
     size_t *chain = calloc(st.buckets, sizeof *chain);
@@ -895,10 +912,10 @@ static void test_stats(void)
 {
     uint32_t *kids = malloc(20000 * sizeof *kids);
     CHECK(kids, "out of memory");
-    store_t *s = ops->create(STORE_SET);
+    store_t *s = test_store_open(ops, STORE_SET);
     check_stats(s, kids, 0, "empty set");
     struct store_stats st;
-    ops->stats(s, &st);
+    stats(s, &st);
     CHECK(st.buckets == 64 && st.min_chain_len == 0 && st.max_chain_len == 0 &&
               st.std_dev_chain_len == 0,
           "empty table stats");
@@ -912,15 +929,16 @@ static void test_stats(void)
         if (id == 1 || id == 1000 || id == 20000)
             check_stats(s, kids, n, "set");
     }
+    CHECK(stats(s, &st) > 4, "20000 objects counted in one step");
     for (uint32_t id = 1; id <= 19000; id++) {
         kbytes_t k = key_of(id);
         CHECK(del(s, &k, NULL, NULL, NULL, NULL) == 1, "remove");
     }
     check_stats(s, kids + 19000, 1000, "shrunk set");
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
 
-    s = ops->create(STORE_DUPLICATE_BAG);
+    s = test_store_open(ops, STORE_DUPLICATE_BAG);
     n = 0;
     for (uint32_t id = 1; id <= 3000; id++) {
         kbytes_t k = key_of(id % 300);
@@ -930,11 +948,20 @@ static void test_stats(void)
         kids[n++] = id % 300;
     }
     check_stats(s, kids, n, "duplicate_bag");
-    ops->stats(s, &st);
+    stats(s, &st);
     CHECK(st.max_chain_len >= 10, "10 objects of a key count as 10: max chain %zu",
           st.max_chain_len);
+    /* A key of more objects than a step visits is counted whole, in one. */
+    for (uint32_t i = 0; i < 10000; i++) {
+        kbytes_t k = key_of(7);
+        vbytes_t v = val_of(7, 2);
+        rec_in_t in = rec_in(&k, &v, STORE_DUPLICATE_BAG, 2);
+        CHECK(put(s, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
+        kids[n++] = 7;
+    }
+    check_stats(s, kids, n, "duplicate_bag with a long key");
     quiesce();
-    ops->destroy(s);
+    test_store_close(ops, s);
     free(kids);
     printf("  stats passed\n");
 }
@@ -1131,7 +1158,7 @@ static void *snap_reader(void *arg)
 
 static void test_bag_snapshots(enum store_kind kind)
 {
-    snap_t sn = {.kind = kind, .s = ops->create(kind)};
+    snap_t sn = {.kind = kind, .s = test_store_open(ops, kind)};
     CHECK(sn.s, "create");
     const uint32_t *start = kind == STORE_BAG ? bag_start : dbag_start;
     size_t start_len = kind == STORE_BAG ? 2 : 3;
@@ -1177,7 +1204,7 @@ static void test_bag_snapshots(enum store_kind kind)
     for (unsigned t = 0; t < SNAP_WRITERS + SNAP_READERS; t++)
         pthread_join(th[t], NULL);
     quiesce();
-    ops->destroy(sn.s);
+    test_store_close(ops, sn.s);
     printf("  %s: every key read was a state that existed (%lu reads)\n", kind_name[kind],
            atomic_load(&sn.checked));
 }
@@ -1446,7 +1473,7 @@ static void *reader_main(void *arg)
 
 static void test_concurrent(enum store_kind kind)
 {
-    mt_t mt = {.kind = kind, .s = ops->create(kind)};
+    mt_t mt = {.kind = kind, .s = test_store_open(ops, kind)};
     CHECK(mt.s, "create");
     atomic_init(&mt.writers_left, WRITERS);
     atomic_init(&mt.readers_left, READERS);
@@ -1558,7 +1585,7 @@ static void test_concurrent(enum store_kind kind)
     }
     CHECK(scans > 0, "readers finished no traversal");
     quiesce();
-    ops->destroy(mt.s);
+    test_store_close(ops, mt.s);
     for (unsigned t = 0; t < WRITERS; t++)
         for (uint32_t k = 0; k < SHARED; k++)
             free(w[t].objs[k].v);

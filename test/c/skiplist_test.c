@@ -46,6 +46,7 @@
 
 #include "check.h"
 #include "rng.h"
+#include "test_store.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -431,10 +432,15 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
 {
     model_t m = {.a = calloc(npool + 1, sizeof(mobj_t)), .n = 0};
     CHECK(m.a != NULL, "oom");
-    CHECK(ops->create(STORE_BAG) == NULL && ops->create(STORE_DUPLICATE_BAG) == NULL,
+    xets_call_t call;
+    call_init(&call, CALL_OWN);
+    store_t *refused = NULL;
+    CHECK(ops->open(&(store_options_t){.kind = STORE_BAG}, &refused, &call) == XETS_BADARG &&
+              ops->open(&(store_options_t){.kind = STORE_DUPLICATE_BAG}, &refused, &call) ==
+                  XETS_BADARG &&
+              refused == NULL,
           "skiplist accepted a bag kind");
-    store_t *s = ops->create(STORE_SET);
-    CHECK(s != NULL, "create");
+    store_t *s = test_store_open(ops, STORE_SET);
     size_t empty_memory = ops->memory(s), empty_index = skiplist_index_bytes(s);
     uint64_t r = seed;
     unsigned char v[MAXV];
@@ -531,7 +537,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
     CHECK(ops->memory(s) - skiplist_index_bytes(s) == empty_memory - empty_index,
           "memory %zu (index %zu) after emptying, %zu (index %zu) when new", ops->memory(s),
           skiplist_index_bytes(s), empty_memory, empty_index);
-    ops->destroy(s);
+    test_store_close(ops, s);
     free(m.a);
 }
 
@@ -556,8 +562,7 @@ static void test_objects_of_every_size_round_trip(void)
 {
     static const size_t sizes[] = {0, 1, 128, 129, 65534, 65535, 65536, 70000};
     static unsigned char big[70000];
-    store_t *s = ops->create(STORE_SET);
-    CHECK(s != NULL, "create");
+    store_t *s = test_store_open(ops, STORE_SET);
     size_t empty = ops->memory(s) - skiplist_index_bytes(s);
     const unsigned char k[3] = {1, 2, 3};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
@@ -584,7 +589,7 @@ static void test_objects_of_every_size_round_trip(void)
                   a, b);
         }
     }
-    ops->destroy(s);
+    test_store_close(ops, s);
 }
 
 /* ---- 2. concurrent owners, readers, scanners, counter ---- */
@@ -810,8 +815,7 @@ static void *scanner_main(void *arg)
 
 static void test_concurrent_owners_match_logs(double seconds)
 {
-    shared = ops->create(STORE_SET);
-    CHECK(shared != NULL, "create");
+    shared = test_store_open(ops, STORE_SET);
     unsigned char k[16], v[128];
     for (unsigned j = 0; j < STABLE; j++) {
         size_t kl = stable_key(k, j);
@@ -882,7 +886,7 @@ static void test_concurrent_owners_match_logs(double seconds)
     CHECK(final.total == expect, "a quiet scan saw %zu of %zu objects", final.total, expect);
     printf("  concurrent: %zu + %zu scan passes, %zu objects at the end\n",
            scanners[0].passes, scanners[1].passes, expect);
-    ops->destroy(shared);
+    test_store_close(ops, shared);
 }
 
 /* ---- 3. churn on a few keys ---- */
@@ -968,8 +972,7 @@ static void test_churn_removes_each_insert_once(double seconds, size_t (*key)(un
                                                 const char *what)
 {
     churn_key = key;
-    shared = ops->create(STORE_SET);
-    CHECK(shared != NULL, "create");
+    shared = test_store_open(ops, STORE_SET);
     static churner_t cs[CHURNERS];
     pthread_t t[CHURNERS];
     atomic_store(&stop, false);
@@ -1006,7 +1009,7 @@ static void test_churn_removes_each_insert_once(double seconds, size_t (*key)(un
     CHECK(ops->size(shared) == 0, "size %zu after sweep", ops->size(shared));
     check_structure(shared, what);
     printf("  %s: %llu inserts, %zu left at the end\n", what, (unsigned long long)ins, present);
-    ops->destroy(shared);
+    test_store_close(ops, shared);
 }
 
 /* ---- 4. remove racing updates ---- */
@@ -1032,8 +1035,7 @@ static void *racing_updater_main(void *arg)
 
 static void test_remove_racing_updates_still_removes(double seconds)
 {
-    shared = ops->create(STORE_SET);
-    CHECK(shared != NULL, "create");
+    shared = test_store_open(ops, STORE_SET);
     pthread_t t[2];
     atomic_store(&stop, false);
     for (int i = 0; i < 2; i++)
@@ -1059,7 +1061,7 @@ static void test_remove_racing_updates_still_removes(double seconds)
     CHECK(ops->size(shared) == 0, "size %zu", ops->size(shared));
     check_structure(shared, "remove racing updates");
     printf("  remove racing updates: %u rounds\n", rounds);
-    ops->destroy(shared);
+    test_store_close(ops, shared);
 }
 
 /* ---- 5. the point index under churn and rebuilds ---- */
@@ -1255,8 +1257,7 @@ static void *ix_reader_main(void *arg)
 
 static void test_index_answers_settled_states(double seconds)
 {
-    shared = ops->create(STORE_SET);
-    CHECK(shared != NULL, "create");
+    shared = test_store_open(ops, STORE_SET);
     unsigned char k[16], v[256];
     for (uint32_t id = 0; id < IX_STABLE; id++) {
         size_t kl = ix_key(k, 0, id);
@@ -1310,7 +1311,7 @@ static void test_index_answers_settled_states(double seconds)
           (unsigned long long)final.checked, IX_FLIP + born);
     printf("  point index: %llu index rebuilds, %u fresh keys, %llu racing lookups pinned\n",
            (unsigned long long)rebuilds, born, (unsigned long long)checked);
-    ops->destroy(shared);
+    test_store_close(ops, shared);
 }
 
 int main(int argc, char **argv)

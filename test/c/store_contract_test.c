@@ -25,6 +25,14 @@
  * 4. Bag keys read whole: while a writer takes keys through removes of
  *    objects that are not adjacent and puts of objects just removed, every
  *    key a cursor yields is in a state the key went through.
+ * 5. Lifecycle: a store in memory refuses a directory; close and drop
+ *    free everything, of an empty store and a full one (the
+ *    AddressSanitizer build's leak check sees it); clear empties the store
+ *    at once and says how many objects it held, what a reader holds stays
+ *    readable until its section ends, the old contents go to a store whose
+ *    drop frees them, and the cleared store takes a new one's memory and
+ *    goes on matching the model. Then clears alongside readers of size,
+ *    memory and stats, which store.h allows (ThreadSanitizer build too).
  * Every store operation runs inside an epoch section, as the NIF glue runs
  * them. Exits nonzero on the first failure. */
 #include <pthread.h>
@@ -41,6 +49,7 @@
 #include "status.h"
 #include "store.h"
 #include "test_objects.h"
+#include "test_store.h"
 
 #ifdef __SANITIZE_THREAD__
 #define SCALE 4 /* ThreadSanitizer runs several times slower: do less */
@@ -349,8 +358,7 @@ static void model_init(model_t *m, const subject_t *sub, uint64_t seed)
 {
     memset(m, 0, sizeof *m);
     m->sub = sub;
-    m->s = sub->ops->create(sub->kind);
-    CHECK(m->s != NULL, "%s: create", sub->name);
+    m->s = test_store_open(sub->ops, sub->kind);
     m->r = seed;
     m->next_vid = 1;
     for (uint32_t id = 0; id < MODEL_KEYS; id++) {
@@ -375,7 +383,15 @@ static void model_free(model_t *m)
     for (uint32_t id = 0; id < MODEL_KEYS; id++)
         free(m->key[id].v);
     epoch_synchronize();
-    m->sub->ops->destroy(m->s);
+    test_store_close(m->sub->ops, m->s);
+}
+
+static size_t model_objects(const model_t *m)
+{
+    size_t n = 0;
+    for (uint32_t id = 0; id < MODEL_KEYS; id++)
+        n += m->key[id].n;
+    return n;
 }
 
 static void mk_push(mkey_t *k, uint32_t vid)
@@ -566,16 +582,11 @@ static void check_many(const subject_t *sub)
     free(m);
 }
 
-static void check_model(const subject_t *sub)
+/* n random writes, gets and walks; returns how many walks. */
+static size_t model_run(model_t *m, unsigned n)
 {
-    model_t *m = malloc(sizeof *m);
-    CHECK(m != NULL, "out of memory");
-    model_init(m, sub, 0x9E3779B97F4A7C15u);
-    /* An empty store ends at once, whatever the bounds and direction. */
-    for (int round = 0; round < 50; round++)
-        model_walk(m);
     size_t walks = 0;
-    for (unsigned op = 0; op < MODEL_OPS; op++) {
+    for (unsigned op = 0; op < n; op++) {
         uint32_t x = below(&m->r, 16);
         if (x < 10)
             model_write(m);
@@ -584,6 +595,18 @@ static void check_model(const subject_t *sub)
         else
             model_walk(m), walks++;
     }
+    return walks;
+}
+
+static void check_model(const subject_t *sub)
+{
+    model_t *m = malloc(sizeof *m);
+    CHECK(m != NULL, "out of memory");
+    model_init(m, sub, 0x9E3779B97F4A7C15u);
+    /* An empty store ends at once, whatever the bounds and direction. */
+    for (int round = 0; round < 50; round++)
+        model_walk(m);
+    size_t walks = model_run(m, MODEL_OPS);
     printf("  %s: %u operations, %zu walks against the model\n", sub->name, MODEL_OPS,
            walks);
     model_free(m);
@@ -719,14 +742,10 @@ static int count_visit(void *ctx, const rec_t *r)
     return 0;
 }
 
-/* A store of sub's kind shared by threads, holding a first object (vid 0)
- * for the keys from first to last, every step. */
-static void shared_init(shared_t *sh, const subject_t *sub, uint32_t first, uint32_t last,
-                        uint32_t step)
+/* Puts a first object (vid 0) for the keys from first to last, every step. */
+static void shared_fill(shared_t *sh, uint32_t first, uint32_t last, uint32_t step)
 {
-    *sh = (shared_t){.sub = sub, .s = sub->ops->create(sub->kind)};
-    CHECK(sh->s != NULL, "%s: create", sub->name);
-    atomic_init(&sh->stop, false);
+    const subject_t *sub = sh->sub;
     for (uint32_t id = first; id <= last; id += step) {
         kbytes_t k = key_of(id);
         vbytes_t v = val_of(id, 0);
@@ -735,6 +754,15 @@ static void shared_init(shared_t *sh, const subject_t *sub, uint32_t first, uint
         CHECK(sub->ops->put(sh->s, OWN_CALL, &in, PUT_REPLACE, NULL, NULL) == XETS_OK, "put");
         epoch_exit();
     }
+}
+
+/* A store of sub's kind shared by threads, filled as shared_fill does. */
+static void shared_init(shared_t *sh, const subject_t *sub, uint32_t first, uint32_t last,
+                        uint32_t step)
+{
+    *sh = (shared_t){.sub = sub, .s = test_store_open(sub->ops, sub->kind)};
+    atomic_init(&sh->stop, false);
+    shared_fill(sh, first, last, step);
 }
 
 /* Lets the n threads in t run for CONCURRENT_SECONDS, then stops them. */
@@ -784,7 +812,7 @@ static void check_concurrent(const subject_t *sub)
     printf("  %s: %lu writes, %lu walks (%lu steps) alongside\n", sub->name, writes, walks,
            steps);
     epoch_synchronize();
-    sub->ops->destroy(sh.s);
+    test_store_close(sub->ops, sh.s);
 }
 
 /* ---- 4. a bag key is read whole ------------------------------------------ */
@@ -933,7 +961,163 @@ static void check_snapshots(const subject_t *sub)
         reads += wk[i].steps;
     printf("  %s: %lu reads of keys being rewritten, each a state they had\n", sub->name, reads);
     epoch_synchronize();
-    sub->ops->destroy(sh.s);
+    test_store_close(sub->ops, sh.s);
+}
+
+/* ---- 5. lifecycle -------------------------------------------------------- */
+
+#define INFO_READERS 2
+#define CLEAR_KEYS (2000 / SCALE)
+#define CLEAR_ROUNDS 40
+
+static int keep_first(void *ctx, const rec_t *r)
+{
+    *(rec_t *)ctx = *r;
+    return 1;
+}
+
+/* Opens a model's store and fills it (or not), then closes or drops it. */
+static void check_release(const subject_t *sub, bool full, bool drop)
+{
+    model_t *m = malloc(sizeof *m);
+    CHECK(m != NULL, "out of memory");
+    model_init(m, sub, 0xC1EA2u + 2 * full + drop);
+    for (unsigned i = 0; full && i < 4 * MODEL_KEYS; i++)
+        model_write(m);
+    store_t *s = m->s;
+    m->s = NULL;
+    for (uint32_t id = 0; id < MODEL_KEYS; id++)
+        free(m->key[id].v);
+    free(m);
+    epoch_synchronize();
+    xets_call_t call;
+    call_init(&call, CALL_OWN);
+    int rc = drop ? sub->ops->drop(s, &call) : sub->ops->close(s, &call);
+    CHECK(rc == XETS_OK, "%s: %s: %d", sub->name, drop ? "drop" : "close", rc);
+}
+
+/* Clears a full store while this thread's epoch section holds an object it
+ * read through get and one through a cursor. */
+static void check_clear(const subject_t *sub)
+{
+    model_t *m = malloc(sizeof *m);
+    CHECK(m != NULL, "out of memory");
+    model_init(m, sub, 0xC1EA3u);
+    size_t new_memory = sub->ops->memory(m->s);
+    for (unsigned i = 0; i < 4 * MODEL_KEYS; i++)
+        model_write(m);
+    size_t objects = model_objects(m);
+    uint32_t id = 0;
+    while (m->key[id].n == 0)
+        id++;
+    kbytes_t k = key_of(id);
+    rec_t by_get, by_cursor;
+    store_cursor_t c;
+    const rec_t *recs;
+    size_t n;
+    xets_call_t call;
+    call_init(&call, CALL_OWN);
+    epoch_enter();
+    CHECK(sub->ops->get(m->s, &call, k.b, k.len, keep_first, &by_get) == XETS_OK, "get");
+    store_cursor_open(&c, sub->ops, m->s, &call, STORE_UNBOUNDED, STORE_UNBOUNDED, SCAN_FORWARD);
+    CHECK(store_cursor_next(&c, &recs, &n) == XETS_OK, "cursor step");
+    by_cursor = recs[0];
+    store_cursor_close(&c);
+    store_t *old = NULL;
+    size_t size = 0;
+    CHECK(sub->ops->clear(m->s, &old, &size, &call) == XETS_OK, "%s: clear", sub->name);
+    CHECK(size == objects, "%s: clear of %zu objects said %zu", sub->name, objects, size);
+    CHECK(sub->ops->size(m->s) == 0, "%s: %zu objects after clear", sub->name,
+          sub->ops->size(m->s));
+    CHECK(sub->ops->memory(m->s) == new_memory, "%s: cleared, takes %zu bytes, new %zu",
+          sub->name, sub->ops->memory(m->s), new_memory);
+    CHECK(sub->ops->get(m->s, &call, k.b, k.len, keep_first, &by_get) == XETS_NOTFOUND,
+          "%s: a key found after clear", sub->name);
+    /* what the section read is still there: torn or freed bytes fail here */
+    vid_of(&by_get);
+    vid_of(&by_cursor);
+    epoch_exit();
+    for (uint32_t i = 0; i < MODEL_KEYS; i++)
+        m->key[i].n = 0;
+    epoch_synchronize();
+    if (old != NULL)
+        CHECK(sub->ops->drop(old, &call) == XETS_OK, "%s: drop of what clear left", sub->name);
+    /* the cleared store is as good as new */
+    for (int round = 0; round < 20; round++)
+        model_walk(m);
+    model_run(m, MODEL_OPS / 4);
+    model_free(m);
+    free(m);
+}
+
+/* Reads size, memory and stats (a step per section) until stopped, as
+ * ets:info does alongside delete_all_objects. */
+static void *info_reader(void *arg)
+{
+    shared_t *sh = arg;
+    const store_ops_t *ops = sh->sub->ops;
+    store_stats_walk_t w = {0};
+    struct store_stats st;
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        epoch_enter();
+        size_t size = ops->size(sh->s);
+        CHECK(size <= CLEAR_KEYS, "%s: size %zu of at most %u objects", sh->sub->name, size,
+              CLEAR_KEYS);
+        CHECK(ops->memory(sh->s) > 0, "memory");
+        if (ops->stats != NULL && ops->stats(sh->s, &w, &st) == XETS_END) {
+            CHECK(st.buckets >= 64 && (st.buckets & (st.buckets - 1)) == 0, "%s: %zu buckets",
+                  sh->sub->name, st.buckets);
+            memset(&w, 0, sizeof w);
+        }
+        epoch_exit();
+    }
+    epoch_synchronize();
+    return NULL;
+}
+
+static void check_clear_alongside(const subject_t *sub)
+{
+    shared_t sh;
+    shared_init(&sh, sub, 1, CLEAR_KEYS, 1);
+    pthread_t t[INFO_READERS];
+    for (unsigned i = 0; i < INFO_READERS; i++)
+        CHECK(pthread_create(&t[i], NULL, info_reader, &sh) == 0, "thread");
+    xets_call_t call;
+    call_init(&call, CALL_OWN);
+    for (int round = 0; round < CLEAR_ROUNDS; round++) {
+        store_t *old = NULL;
+        size_t size = 0;
+        CHECK(sub->ops->clear(sh.s, &old, &size, &call) == XETS_OK, "clear");
+        CHECK(size == CLEAR_KEYS, "%s: clear of %u objects said %zu", sub->name, CLEAR_KEYS,
+              size);
+        epoch_synchronize();
+        if (old != NULL)
+            CHECK(sub->ops->drop(old, &call) == XETS_OK, "drop");
+        shared_fill(&sh, 1, CLEAR_KEYS, 1);
+    }
+    atomic_store(&sh.stop, true);
+    for (unsigned i = 0; i < INFO_READERS; i++)
+        pthread_join(t[i], NULL);
+    epoch_synchronize();
+    test_store_close(sub->ops, sh.s);
+}
+
+static void check_lifecycle(const subject_t *sub)
+{
+    xets_call_t call;
+    call_init(&call, CALL_OWN);
+    store_t *s = NULL;
+    CHECK(sub->ops->open(&(store_options_t){.kind = sub->kind, .dir = "/tmp"}, &s, &call) ==
+                  XETS_BADARG &&
+              s == NULL,
+          "%s: a store in memory took a directory", sub->name);
+    for (int full = 0; full < 2; full++)
+        for (int drop = 0; drop < 2; drop++)
+            check_release(sub, full, drop);
+    check_clear(sub);
+    check_clear_alongside(sub);
+    printf("  %s: open, close, drop, clear (%d alongside info readers)\n", sub->name,
+           CLEAR_ROUNDS);
 }
 
 int main(void)
@@ -947,6 +1131,7 @@ int main(void)
         check_model(sub);
         check_concurrent(sub);
         check_snapshots(sub);
+        check_lifecycle(sub);
     }
     printf("store_contract_test: ok (%.1f s)\n", now() - t0);
     return 0;
