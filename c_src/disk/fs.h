@@ -1,0 +1,97 @@
+/* The file system as the disk tier sees it (DESIGN.md, "The disk tier"):
+ * the one interface through which xets touches files. fs_os.c implements
+ * it with POSIX calls and is the only code that calls the OS for files;
+ * the plain C tests link fs_sim.c instead, a simulated file system that
+ * remembers what was made durable and can lose the rest (fs_sim.h).
+ *
+ * A table's files live in one directory, opened with fs_dir_open, which
+ * also takes the directory's lock: an OS lock that no second opener (in
+ * this process or another) can take, and that the OS releases when the
+ * process dies, so that no stale lock ever blocks a restart. Files are
+ * named within their directory by short names (no '/').
+ *
+ * Durability. A write is durable once fs_sync of its file has returned
+ * XETS_OK; a file's creation, rename or removal is durable once fs_dir_sync
+ * of its directory has returned XETS_OK. Until then a crash may lose it,
+ * or (a write) keep any part of it, torn at any byte. After a failed
+ * fs_sync nothing about the file's unsynced writes is known: the caller
+ * must not claim them durable, now or after a retry.
+ *
+ * Reads and writes move every byte asked for: they loop over short reads
+ * and writes and over EINTR. A read stops short only at the end of the
+ * file (*got tells how far it came).
+ *
+ * Errors. Every call that can fail returns XETS_OK or a status, and on
+ * XETS_IO fills call->error (call.h) with the operation ("open", "read",
+ * "write", "fsync", "rename", "remove", "lock", "list", "mkdir",
+ * "truncate"), the file's name, the offset where it applies and errno.
+ * Every call may block: none may be made inside an epoch section
+ * (epoch.h) or on a normal scheduler (call_may_block).
+ *
+ * Thread-safety: calls on different handles may run concurrently; calls on
+ * one fs_file_t may run concurrently except fs_close; fs_dir_t calls may
+ * run concurrently except fs_dir_close, which comes after every file of
+ * the directory is closed. */
+#ifndef XETS_DISK_FS_H
+#define XETS_DISK_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../call.h"
+#include "../status.h"
+
+typedef struct fs_dir fs_dir_t;
+typedef struct fs_file fs_file_t;
+
+/* Opens the directory at path, creating it (and making its creation
+ * durable) if create and it does not exist, and takes its lock. XETS_OK;
+ * XETS_NOTFOUND if it does not exist and not create; XETS_BUSY if its lock
+ * is held (by this process or another); XETS_IO; XETS_NOMEM. */
+int fs_dir_open(const char *path, bool create, fs_dir_t **out, xets_call_t *call);
+/* Releases the lock and the handle. */
+void fs_dir_close(fs_dir_t *d);
+/* Makes the creations, renames and removals of files in d durable. */
+int fs_dir_sync(fs_dir_t *d, xets_call_t *call);
+
+/* The names of the files in d (not "." or ".." or the lock's own file),
+ * in no particular order: *names is one allocation holding *n pointers
+ * and the strings, freed with free(). */
+int fs_dir_list(fs_dir_t *d, char ***names, size_t *n, xets_call_t *call);
+
+/* Removes every file of the directory at path, then the directory,
+ * durably. The directory must not be open. XETS_NOTFOUND if it does not
+ * exist; XETS_BUSY if its lock is held. */
+int fs_destroy(const char *path, xets_call_t *call);
+
+enum fs_mode {
+    FS_READ,   /* an existing file, read only */
+    FS_WRITE,  /* an existing file, read and write */
+    FS_CREATE  /* a new file, read and write; XETS_EXISTS if the name is taken */
+};
+
+/* Opens name in d. XETS_NOTFOUND if it does not exist (FS_READ, FS_WRITE). */
+int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out,
+            xets_call_t *call);
+void fs_close(fs_file_t *f);
+
+/* Reads len bytes at offset into buf; *got < len only at the end of the
+ * file. */
+int fs_read(fs_file_t *f, uint64_t offset, void *buf, size_t len, size_t *got,
+            xets_call_t *call);
+/* Writes len bytes at offset (extending the file if need be). */
+int fs_write(fs_file_t *f, uint64_t offset, const void *buf, size_t len, xets_call_t *call);
+/* Makes the file's writes and size durable (fdatasync). */
+int fs_sync(fs_file_t *f, xets_call_t *call);
+int fs_size(fs_file_t *f, uint64_t *size, xets_call_t *call);
+/* Cuts (or extends with zeros) the file to size bytes. */
+int fs_truncate(fs_file_t *f, uint64_t size, xets_call_t *call);
+
+/* Renames from to to within d, replacing to if it exists, atomically:
+ * after a crash, to names either its old file or from's. */
+int fs_rename(fs_dir_t *d, const char *from, const char *to, xets_call_t *call);
+/* Removes name from d. XETS_NOTFOUND if it does not exist. */
+int fs_remove(fs_dir_t *d, const char *name, xets_call_t *call);
+
+#endif
