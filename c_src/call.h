@@ -55,6 +55,7 @@
 #define CALL_LONG_OBJECT (1024 * 1024)
 
 enum call_thread {
+    CALL_UNKNOWN,   /* not asked yet (call_thread asks) */
     CALL_NORMAL,    /* a normal scheduler */
     CALL_DIRTY_CPU, /* a dirty CPU scheduler */
     CALL_DIRTY_IO,  /* a dirty I/O scheduler */
@@ -79,7 +80,10 @@ typedef struct call_error {
 } call_error_t;
 
 typedef struct xets_call {
-    enum call_thread thread;
+    enum call_thread thread; /* read with call_thread() */
+    /* Says where this thread is, once asked: most calls never need to
+     * know (the question costs a call into the VM). */
+    enum call_thread (*where)(void);
     int64_t start;    /* call_now() at call_clock_start, else 0 */
     int64_t deadline; /* past it, a chunked operation stops */
     call_io_t io;       /* filled with XETS_NEED_IO */
@@ -98,12 +102,15 @@ static inline int64_t call_now(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* A call beginning now on a thread of the given kind. Only the fields
+/* A call beginning now on a thread of the given kind, or, with
+ * CALL_UNKNOWN, on one that where() tells once asked. Only the fields
  * every call reads are set: io and error are filled by whoever answers
  * XETS_NEED_IO, XETS_IO or XETS_CORRUPT. */
-static inline void call_init(xets_call_t *c, enum call_thread thread)
+static inline void call_init(xets_call_t *c, enum call_thread thread,
+                             enum call_thread (*where)(void))
 {
     c->thread = thread;
+    c->where = where;
     c->start = 0;
     c->deadline = INT64_MAX;
     c->io.run = NULL;
@@ -116,15 +123,23 @@ static inline void call_clock_start(xets_call_t *c)
     c->deadline = c->start + CALL_CHUNK_USEC;
 }
 
-/* Whether this thread may copy an object of len bytes (see the top). */
-static inline bool call_may_copy(const xets_call_t *c, size_t len)
+static inline enum call_thread call_thread(xets_call_t *c)
 {
-    return len <= CALL_LONG_OBJECT || c->thread != CALL_NORMAL;
+    if (c->thread == CALL_UNKNOWN)
+        c->thread = c->where();
+    return c->thread;
 }
 
-static inline bool call_may_block(const xets_call_t *c)
+/* Whether this thread may copy an object of len bytes (see the top). */
+static inline bool call_may_copy(xets_call_t *c, size_t len)
 {
-    return c->thread == CALL_DIRTY_IO || c->thread == CALL_OWN;
+    return len <= CALL_LONG_OBJECT || call_thread(c) != CALL_NORMAL;
+}
+
+static inline bool call_may_block(xets_call_t *c)
+{
+    enum call_thread t = call_thread(c);
+    return t == CALL_DIRTY_IO || t == CALL_OWN;
 }
 
 /* Whether an operation that has visited n objects is past its deadline. */

@@ -42,7 +42,7 @@ static int request_run(void *arg, xets_call_t *call)
     request_t *r = arg;
     bool fails = r->fails;
     free(r);
-    atomic_fetch_add(call->thread == CALL_DIRTY_IO ? &log_dirty_io : &log_elsewhere, 1);
+    atomic_fetch_add(call_thread(call) == CALL_DIRTY_IO ? &log_dirty_io : &log_elsewhere, 1);
     if (epoch_in_section())
         atomic_fetch_add(&log_in_section, 1);
     return fails ? call_fail(call, XETS_IO, "read", "fault", 4096, EIO) : XETS_OK;

@@ -31,7 +31,7 @@ static void prepared_free_all(prepared_t *ps, unsigned len)
 /* Prepares every object of a list. XETS_DIRTY, with nothing prepared, once
  * the objects are too long to copy on this thread (only the one that made
  * them so has been). */
-static int prepare_list(ErlNifEnv *env, table_t *t, const xets_call_t *call, ERL_NIF_TERM list,
+static int prepare_list(ErlNifEnv *env, table_t *t, xets_call_t *call, ERL_NIF_TERM list,
                         unsigned len, prepared_t **out)
 {
     prepared_t *ps = malloc(sizeof *ps * len);
@@ -107,7 +107,7 @@ int insert_list(ErlNifEnv *env, ERL_NIF_TERM tab, ERL_NIF_TERM list, enum put_mo
     unsigned len;
     if (!enif_get_list_length(env, list, &len))
         return XETS_BADARG;
-    if (len > DIRTY_LIST_LEN && call->thread == CALL_NORMAL)
+    if (len > DIRTY_LIST_LEN && call_thread(call) == CALL_NORMAL)
         return XETS_DIRTY;
     call_clock_start(call);
     table_t *t;

@@ -54,7 +54,7 @@ typedef struct collect_ctx {
     bool bad;          /* an object lacked element pos */
     /* A read, which stops at an object too long to copy on this thread,
      * to be redone on a dirty scheduler (too_long). NULL: no stop. */
-    const xets_call_t *may_stop;
+    xets_call_t *may_stop;
     bool too_long;
 } collect_ctx_t;
 
@@ -70,7 +70,7 @@ typedef struct identical_ctx {
      * as not identical, and the call redone on a dirty scheduler. Objects
      * =:= obj are all as long as it, so none of them is deleted before
      * the redo. NULL: decode whatever the length. */
-    const xets_call_t *may_skip;
+    xets_call_t *may_skip;
     bool skipped;
     ErlNifEnv *scratch;
 } identical_ctx_t;

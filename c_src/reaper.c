@@ -55,7 +55,7 @@ static void *reaper_main(void *arg)
             corpse_t *c = batch;
             batch = c->next;
             xets_call_t call;
-            call_init(&call, CALL_OWN);
+            call_init(&call, CALL_OWN, NULL);
             int st = c->ops->drop(c->store, &call);
             if (st != XETS_OK)
                 report(st, &call);

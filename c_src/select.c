@@ -644,7 +644,7 @@ static void take_whole(chunk_t *c)
         stop_in(c, &g->rec[0], g->n);
         return;
     }
-    if (too_long && c->call->thread == CALL_NORMAL) {
+    if (too_long && call_thread(c->call) == CALL_NORMAL) {
         c->st = XETS_DIRTY;
         return;
     }

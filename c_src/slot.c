@@ -14,7 +14,7 @@ typedef struct slot_ctx {
     unsigned budget;   /* objects this call may still pass */
     ERL_NIF_TERM found; /* [Object], once reached */
     ERL_NIF_TERM cursor;
-    const xets_call_t *call;
+    xets_call_t *call;
     bool too_long; /* the object found is to be copied on a dirty scheduler */
 } slot_ctx_t;
 

@@ -69,9 +69,9 @@ static int flags_of(enum call_thread thread)
 /* Charges the calling process for the time its call spent in C, so that a
  * loop of chunk calls is preempted like a loop of Erlang code (a time
  * slice is about a millisecond). */
-static void charge(ErlNifEnv *env, const xets_call_t *call)
+static void charge(ErlNifEnv *env, xets_call_t *call)
 {
-    if (call->start == 0 || call->thread != CALL_NORMAL)
+    if (call->start == 0 || call_thread(call) != CALL_NORMAL)
         return;
     int64_t percent = (call_now() - call->start) / 10;
     if (percent > 0)
@@ -128,16 +128,13 @@ static int run_io_request(ErlNifEnv *env, ERL_NIF_TERM term, xets_call_t *call)
     return call_run_io(call);
 }
 
-/* The one path (glue.h). */
-static ERL_NIF_TERM glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], const nif_t *nif)
+/* What the one path makes of any status but a plain XETS_OK (glue.h):
+ * out of line, so that the path's common case stays small. */
+static ERL_NIF_TERM __attribute__((noinline))
+glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_call_t *call,
+            int st, ERL_NIF_TERM out)
 {
-    xets_call_t call;
-    call_init(&call, thread_kind());
-    ERL_NIF_TERM out;
-    int st = argc > nif->arity ? run_io_request(env, argv[nif->arity], &call) : XETS_OK;
-    if (st == XETS_OK)
-        st = nif->op(env, argv, &call, &out);
-    charge(env, &call);
+    charge(env, call);
     switch (st) {
     case XETS_OK:
         return out;
@@ -149,22 +146,38 @@ static ERL_NIF_TERM glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         /* Giving up the time slice keeps the scheduler free for the
          * holder of the table. */
         enif_consume_timeslice(env, 100);
-        return redo(env, nif, argv, flags_of(call.thread), NULL);
+        return redo(env, nif, argv, flags_of(call_thread(call)), NULL);
     case XETS_DIRTY:
-        if (call.thread == CALL_NORMAL)
+        if (call_thread(call) == CALL_NORMAL)
             return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_CPU_BOUND, NULL);
         break;
     case XETS_NEED_IO:
         return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND,
-                    call.io.run != NULL ? &call.io : NULL);
+                    call->io.run != NULL ? &call->io : NULL);
     case XETS_IO:
     case XETS_CORRUPT:
         return enif_raise_exception(
-            env, enif_make_tuple2(env, atom_xets_io, io_reason(env, st, &call.error)));
+            env, enif_make_tuple2(env, atom_xets_io, io_reason(env, st, &call->error)));
     }
     /* A status no operation should answer: a bug, told rather than hidden. */
     return enif_raise_exception(env, enif_make_tuple2(env, enif_make_atom(env, "xets_internal"),
                                                       enif_make_int(env, st)));
+}
+
+/* The one path (glue.h), inlined into each NIF, whose operation is then
+ * a direct call. A call whose clock ran (call_clock_start) is charged. */
+static inline __attribute__((always_inline)) ERL_NIF_TERM
+glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], const nif_t *nif)
+{
+    xets_call_t call;
+    call_init(&call, CALL_UNKNOWN, thread_kind);
+    ERL_NIF_TERM out;
+    int st = argc > nif->arity ? run_io_request(env, argv[nif->arity], &call) : XETS_OK;
+    if (st == XETS_OK)
+        st = nif->op(env, argv, &call, &out);
+    if (st == XETS_OK && call.start == 0)
+        return out;
+    return glue_finish(env, argv, nif, &call, st, out);
 }
 
 /* Defines name_nif, the NIF of operation op. */
@@ -346,7 +359,7 @@ NIF(info, 1, op_info)
  * section of its own (store.h). */
 static int op_stats(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
-    if (call->thread == CALL_NORMAL)
+    if (call_thread(call) == CALL_NORMAL)
         return XETS_DIRTY;
     epoch_enter();
     /* Like info/2, whatever the protection; xets:info/2 has checked that
@@ -543,7 +556,7 @@ static int op_take(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call,
     /* The removed objects are decoded as they go, past stopping: a normal
      * scheduler first looks for one too long to copy there. */
     collect_ctx_t c = {.env = env, .list = enif_make_list(env, 0), .may_stop = call};
-    int st = call->thread == CALL_NORMAL
+    int st = call_thread(call) == CALL_NORMAL
                  ? t->ops->get(t->store, call, kb.p, kb.len, find_too_long, &c)
                  : XETS_OK;
     c.may_stop = NULL;
@@ -708,7 +721,7 @@ typedef struct writes {
     rec_in_t *repls;
 } writes_t;
 
-static int prepare_writes(ErlNifEnv *env, table_t *t, const xets_call_t *call, ERL_NIF_TERM list,
+static int prepare_writes(ErlNifEnv *env, table_t *t, xets_call_t *call, ERL_NIF_TERM list,
                           unsigned len, writes_t *w, unsigned *n)
 {
     size_t bytes = 0;
@@ -749,7 +762,7 @@ static int op_select_write(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_
     unsigned len;
     if (!enif_get_list_length(env, argv[1], &len))
         return XETS_BADARG;
-    if (len > DIRTY_WRITES && call->thread == CALL_NORMAL)
+    if (len > DIRTY_WRITES && call_thread(call) == CALL_NORMAL)
         return XETS_DIRTY;
     call_clock_start(call);
     table_t *t;
@@ -907,7 +920,7 @@ static int op_key_encode_etf(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_cal
     key_mode_t mode;
     key_node_t local;
     const unsigned char *next;
-    if (call->thread == CALL_NORMAL)
+    if (call_thread(call) == CALL_NORMAL)
         return XETS_DIRTY;
     if (!enif_inspect_binary(env, argv[0], &etf) || !enif_get_uint(env, argv[1], &keypos) ||
         !get_key_mode(argv[2], &mode) || !enif_inspect_binary(env, argv[3], &node_etf) ||

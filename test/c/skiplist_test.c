@@ -433,7 +433,7 @@ static void test_single_thread_matches_model(uint64_t seed, const tkey_t *pool, 
     model_t m = {.a = calloc(npool + 1, sizeof(mobj_t)), .n = 0};
     CHECK(m.a != NULL, "oom");
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     store_t *refused = NULL;
     CHECK(ops->open(&(store_options_t){.kind = STORE_BAG}, &refused, &call) == XETS_BADARG &&
               ops->open(&(store_options_t){.kind = STORE_DUPLICATE_BAG}, &refused, &call) ==

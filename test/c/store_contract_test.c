@@ -991,7 +991,7 @@ static void check_release(const subject_t *sub, bool full, bool drop)
     free(m);
     epoch_synchronize();
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     int rc = drop ? sub->ops->drop(s, &call) : sub->ops->close(s, &call);
     CHECK(rc == XETS_OK, "%s: %s: %d", sub->name, drop ? "drop" : "close", rc);
 }
@@ -1016,7 +1016,7 @@ static void check_clear(const subject_t *sub)
     const rec_t *recs;
     size_t n;
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     epoch_enter();
     CHECK(sub->ops->get(m->s, &call, k.b, k.len, keep_first, &by_get) == XETS_OK, "get");
     store_cursor_open(&c, sub->ops, m->s, &call, STORE_UNBOUNDED, STORE_UNBOUNDED, SCAN_FORWARD);
@@ -1083,7 +1083,7 @@ static void check_clear_alongside(const subject_t *sub)
     for (unsigned i = 0; i < INFO_READERS; i++)
         CHECK(pthread_create(&t[i], NULL, info_reader, &sh) == 0, "thread");
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     for (int round = 0; round < CLEAR_ROUNDS; round++) {
         store_t *old = NULL;
         size_t size = 0;
@@ -1105,7 +1105,7 @@ static void check_clear_alongside(const subject_t *sub)
 static void check_lifecycle(const subject_t *sub)
 {
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     store_t *s = NULL;
     CHECK(sub->ops->open(&(store_options_t){.kind = sub->kind, .dir = "/tmp"}, &s, &call) ==
                   XETS_BADARG &&

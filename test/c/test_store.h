@@ -12,7 +12,7 @@
 static inline store_t *test_store_open(const store_ops_t *ops, enum store_kind kind)
 {
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     store_t *s = NULL;
     int st = ops->open(&(store_options_t){.kind = kind, .dir = NULL}, &s, &call);
     CHECK(st == XETS_OK, "open: %d", st);
@@ -23,7 +23,7 @@ static inline store_t *test_store_open(const store_ops_t *ops, enum store_kind k
 static inline void test_store_close(const store_ops_t *ops, store_t *s)
 {
     xets_call_t call;
-    call_init(&call, CALL_OWN);
+    call_init(&call, CALL_OWN, NULL);
     CHECK(ops->close(s, &call) == XETS_OK, "close");
 }
 
