@@ -22,9 +22,12 @@
  * file (*got tells how far it came).
  *
  * Errors. Every call that can fail returns XETS_OK or a status, and on
- * XETS_IO fills call->error (call.h) with the operation ("open", "read",
- * "write", "fsync", "rename", "remove", "lock", "list", "mkdir",
- * "truncate"), the file's name, the offset where it applies and errno.
+ * any other status fills call->error (call.h) with the operation ("open",
+ * "read", "write", "fsync", "rename", "remove", "lock", "list", "mkdir",
+ * "truncate", "stat"), the file's name (the directory's path for
+ * fs_dir_open and fs_destroy, "." for the directory of fs_dir_sync and
+ * fs_dir_list, "LOCK" for the lock), the offset where it applies and
+ * errno.
  * Every call may block: none may be made inside an epoch section
  * (epoch.h) or on a normal scheduler (call_may_block).
  *
