@@ -43,7 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define CALL_CHUNK_BYTES (256 * 1024)
@@ -163,7 +163,11 @@ static inline int call_fail(xets_call_t *c, int status, const char *op, const ch
                             uint64_t offset, int err)
 {
     c->error.op = op;
-    snprintf(c->error.file, sizeof c->error.file, "%s", file);
+    /* A name longer than the field is cut: memcpy, not snprintf, whose
+     * truncation warning would trap callers with names of known size. */
+    size_t len = strnlen(file, sizeof c->error.file - 1);
+    memcpy(c->error.file, file, len);
+    c->error.file[len] = '\0';
     c->error.offset = offset;
     c->error.err = err;
     return status;
