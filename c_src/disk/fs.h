@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../call.h"
 #include "../status.h"
@@ -73,6 +74,16 @@ enum fs_mode {
     FS_WRITE,  /* an existing file, read and write */
     FS_CREATE  /* a new file, read and write; XETS_EXISTS if the name is taken */
 };
+
+/* The name of the lock's own file, which fs_open, fs_rename and fs_remove
+ * refuse (XETS_BADARG): a caller that removed it while held would let a
+ * second opener lock a new file. */
+#define FS_LOCK_NAME "LOCK"
+
+static inline bool fs_name_reserved(const char *name)
+{
+    return strcmp(name, FS_LOCK_NAME) == 0;
+}
 
 /* Opens name in d. XETS_NOTFOUND if it does not exist (FS_READ, FS_WRITE). */
 int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out,

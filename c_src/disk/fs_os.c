@@ -37,7 +37,7 @@
 
 #include "fs.h"
 
-#define LOCK_NAME "LOCK"
+#define LOCK_NAME FS_LOCK_NAME
 
 struct fs_dir {
     int fd;
@@ -215,6 +215,8 @@ int fs_destroy(const char *path, xets_call_t *call)
 
 int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out, xets_call_t *call)
 {
+    if (fs_name_reserved(name))
+        return call_fail(call, XETS_BADARG, "open", name, 0, EPERM);
     static const int flags[] = {
         [FS_READ] = O_RDONLY,
         [FS_WRITE] = O_RDWR,
@@ -294,11 +296,15 @@ int fs_truncate(fs_file_t *f, uint64_t size, xets_call_t *call)
 
 int fs_rename(fs_dir_t *d, const char *from, const char *to, xets_call_t *call)
 {
+    if (fs_name_reserved(from) || fs_name_reserved(to))
+        return call_fail(call, XETS_BADARG, "rename", from, 0, EPERM);
     return renameat(d->fd, from, d->fd, to) == 0 ? XETS_OK
                                                  : call_fail(call, XETS_IO, "rename", from, 0, errno);
 }
 
 int fs_remove(fs_dir_t *d, const char *name, xets_call_t *call)
 {
+    if (fs_name_reserved(name))
+        return call_fail(call, XETS_BADARG, "remove", name, 0, EPERM);
     return unlinkat(d->fd, name, 0) == 0 ? XETS_OK : io_fail(call, "remove", name, 0, errno);
 }

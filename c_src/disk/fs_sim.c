@@ -536,6 +536,8 @@ int fs_destroy(const char *path, xets_call_t *call)
 
 int fs_open(fs_dir_t *dh, const char *name, enum fs_mode mode, fs_file_t **out, xets_call_t *call)
 {
+    if (fs_name_reserved(name))
+        return call_fail(call, XETS_BADARG, "open", name, 0, EPERM);
     int e = enter(dh->gen);
     if (!e) {
         entry_t *x = entries_find(&dh->dir->current, name);
@@ -636,6 +638,8 @@ int fs_truncate(fs_file_t *h, uint64_t size, xets_call_t *call)
 
 int fs_rename(fs_dir_t *dh, const char *from, const char *to, xets_call_t *call)
 {
+    if (fs_name_reserved(from) || fs_name_reserved(to))
+        return call_fail(call, XETS_BADARG, "rename", from, 0, EPERM);
     int e = enter(dh->gen);
     sim_file_t *f = e ? NULL : named(dh->dir, from, &e);
     if (f && strcmp(from, to)) /* a rename onto itself does nothing */
@@ -646,6 +650,8 @@ int fs_rename(fs_dir_t *dh, const char *from, const char *to, xets_call_t *call)
 
 int fs_remove(fs_dir_t *dh, const char *name, xets_call_t *call)
 {
+    if (fs_name_reserved(name))
+        return call_fail(call, XETS_BADARG, "remove", name, 0, EPERM);
     int e = enter(dh->gen);
     sim_file_t *f = e ? NULL : named(dh->dir, name, &e);
     if (f)

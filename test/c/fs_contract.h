@@ -169,6 +169,14 @@ static void fsc_dir_and_lock(const char *root)
     CHECK_FAIL(fs_dir_open(path, false, &again, call), XETS_BUSY, call, "lock", "LOCK");
     CHECK_FAIL(fs_destroy(path, call), XETS_BUSY, call, "lock", "LOCK");
     fsc_expect_list(d, "");
+    /* The lock's own file is out of reach. */
+    fs_file_t *f = NULL;
+    CHECK_FAIL(fs_open(d, "LOCK", FS_READ, &f, call), XETS_BADARG, call, "open", "LOCK");
+    CHECK_FAIL(fs_open(d, "LOCK", FS_CREATE, &f, call), XETS_BADARG, call, "open", "LOCK");
+    CHECK_FAIL(fs_remove(d, "LOCK", call), XETS_BADARG, call, "remove", "LOCK");
+    fsc_put(d, "x", "x", 1);
+    CHECK_FAIL(fs_rename(d, "x", "LOCK", call), XETS_BADARG, call, "rename", "x");
+    CHECK(fs_remove(d, "x", call) == XETS_OK, "remove x");
     fs_dir_close(d);
     d = fsc_dir(path, false);
     CHECK_FAIL(fs_dir_open(path, false, &again, call), XETS_BUSY, call, "lock", "LOCK");
