@@ -15,17 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "key_check.h"
 #include "key_codec.h"
 #include "status.h"
-
-#define REQUIRE(cond)                                                             \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                              \
-        }                                                                         \
-    } while (0)
 
 /* A node from the bytes of one of its pids. */
 static void node_of(key_node_t *n, const char *name, uint8_t creation)
