@@ -1,0 +1,681 @@
+/* SSTables: the builder, the reader and its iterator (sstable.h; the
+ * layout and rules in doc/sstable_format.md).
+ *
+ * Builder. Entries go into a data block until it reaches the target size
+ * (so a block holds at least one entry, and one larger than the target
+ * alone); the block is then written with its trailer. Its index entry
+ * waits for the next key, so that its separator can be shortened to lie
+ * between the block's last key and the next block's first (LevelDB's
+ * FindShortestSeparator); the last block's separator is its last key.
+ *
+ * Reader. Open reads the footer, then the index, whose handles must tile
+ * the file from offset 0 (one data block after the other), then the
+ * meta-index, whose blocks must tile the rest up to it: every byte of the
+ * file then lies in a checksummed block or the footer. The index's
+ * separators and handles are kept in an array for binary search. A data
+ * block is read (and its checksum checked) when an iterator reaches it;
+ * that one function, load_block, is where a block cache will go.
+ *
+ * Separators: block i's keys are <= its separator, which is <= block
+ * i+1's first key (equal when a key's entries run on from one block into
+ * the next). The first block whose separator is not before a key is then
+ * the first that can hold it, and if it holds none at or after the key,
+ * the next block's first entry is the one. A walk checks both bounds as it
+ * goes from block to block, so that a table a walk finds sound is one
+ * whose lookups and seeks find what the walk found. */
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "sstable.h"
+
+#define SST_MAGIC "xets.sst"     /* 8 bytes, the last of a table */
+#define SST_BLOCK_MAX UINT32_MAX /* bytes of a block without its trailer */
+
+enum { BLOCK_PLAIN = 0 }; /* trailer types: the block stored as it is */
+
+/* The footer, version 1. The version and the magic stay at these places
+ * from the end in every version, so that any version's footer says which
+ * it is; the version's complement makes a damaged version read as damage,
+ * not as a version not known. */
+enum {
+    F_CHECKSUM = 0, /* u64: XXH3-64 of bytes 8..112 */
+    F_META = 8,     /* u64 offset, u64 size: the meta-index */
+    F_INDEX = 24,   /* u64 offset, u64 size: the index */
+    F_ENTRIES = 40, /* u64 */
+    F_MIN_SEQ = 48, /* u64 */
+    F_MAX_SEQ = 56, /* u64 */
+    F_ORDER = 64,   /* 16 bytes: the name, NUL-padded */
+    F_ENCODING = 80,
+    F_VERSION = 96, /* u32, then u32 its complement */
+    F_MAGIC = 104   /* 8 bytes */
+};
+_Static_assert(F_MAGIC + 8 == SST_FOOTER_SIZE, "the footer's fields fill it");
+_Static_assert(SST_NAME_MAX + 1 == F_ENCODING - F_ORDER, "a name field holds a name and a NUL");
+
+/* An order or encoding name: 1 to SST_NAME_MAX bytes of printable ASCII. */
+static bool name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > SST_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~')
+            return false;
+    return true;
+}
+
+/* ---- building ---- */
+
+struct sst_builder {
+    sst_write_fn write;
+    void *ctx;
+    size_t block_size;
+    char order[SST_NAME_MAX + 1], encoding[SST_NAME_MAX + 1];
+    sst_block_builder_t data, index, meta; /* data.last: the last key added */
+    dbuf_t first;                          /* the first key added */
+    dbuf_t sep;                            /* scratch: a separator */
+    uint64_t off;                          /* bytes written */
+    /* The last data block written, whose index entry waits for the next key. */
+    bool pending;
+    uint64_t pending_off, pending_size;
+    uint64_t entries, min_seq, max_seq, last_seq;
+    int failed; /* a failure after which the builder can only be freed */
+    bool finished;
+};
+
+int sst_builder_new(const sst_options_t *o, sst_write_fn write, void *ctx, sst_builder_t **out)
+{
+    if (!name_ok(o->order, strlen(o->order)) || !name_ok(o->encoding, strlen(o->encoding)) ||
+        o->block_size > SST_ENTRY_MAX)
+        return XETS_BADARG;
+    sst_builder_t *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return XETS_NOMEM;
+    b->write = write;
+    b->ctx = ctx;
+    b->block_size = o->block_size ? o->block_size : SST_BLOCK_SIZE;
+    strcpy(b->order, o->order);
+    strcpy(b->encoding, o->encoding);
+    sst_bb_init(&b->data, o->restart_interval ? o->restart_interval : SST_RESTART_INTERVAL);
+    /* A restart point at every entry: the index is searched in memory, and
+     * the meta-index is a handful of names. */
+    sst_bb_init(&b->index, 1);
+    sst_bb_init(&b->meta, 1);
+    *out = b;
+    return XETS_OK;
+}
+
+void sst_builder_free(sst_builder_t *b)
+{
+    if (b == NULL)
+        return;
+    sst_bb_free(&b->data);
+    sst_bb_free(&b->index);
+    sst_bb_free(&b->meta);
+    dbuf_free(&b->first);
+    dbuf_free(&b->sep);
+    free(b);
+}
+
+static int fail(sst_builder_t *b, int rc)
+{
+    b->failed = rc;
+    return rc;
+}
+
+/* Writes bb's block and its trailer at the end of the file, the block's
+ * handle into *off and *size, and empties bb. */
+static int write_block(sst_builder_t *b, sst_block_builder_t *bb, uint64_t *off, uint64_t *size,
+                       xets_call_t *call)
+{
+    int rc = sst_bb_finish(bb, SST_TRAILER_SIZE);
+    if (rc != XETS_OK)
+        return rc;
+    size_t len = bb->buf.len;
+    if (len > SST_BLOCK_MAX) /* an index of huge keys: the restart offsets would not fit */
+        return XETS_BADARG;
+    unsigned char *p = bb->buf.p;
+    p[len] = BLOCK_PLAIN;
+    le_put64(p + len + 1, XXH3_64bits(p, len + 1));
+    rc = b->write(b->ctx, b->off, p, len + SST_TRAILER_SIZE, call);
+    if (rc != XETS_OK)
+        return rc;
+    *off = b->off;
+    *size = len;
+    b->off += len + SST_TRAILER_SIZE;
+    sst_bb_reset(bb);
+    return XETS_OK;
+}
+
+/* Adds the pending block's index entry, under the separator key sep. */
+static int add_index(sst_builder_t *b, const unsigned char *sep, size_t len)
+{
+    unsigned char h[2 * VARINT_MAX];
+    size_t n = varint_put(h, b->pending_off);
+    n += varint_put(h + n, b->pending_size);
+    b->pending = false;
+    return sst_bb_add(&b->index, sep, len, h, n, NULL, 0);
+}
+
+/* Into b->sep, a short key s, last <= s <= next and s < next unless they
+ * are equal (last being the last key of the block written, next the first
+ * of the next one): their common prefix and last's next byte plus one,
+ * where that stays below next's; else last itself. */
+static int separator(sst_builder_t *b, const unsigned char *next, size_t nlen)
+{
+    const dbuf_t *last = &b->data.last;
+    size_t d = bytes_common(last->p, last->len, next, nlen);
+    bool shorten = d < last->len && d < nlen && last->p[d] < 0xFF && last->p[d] + 1 < next[d];
+    if (!dbuf_set(&b->sep, last->p, shorten ? d + 1 : last->len))
+        return XETS_NOMEM;
+    if (shorten)
+        b->sep.p[d]++;
+    return XETS_OK;
+}
+
+int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uint64_t seq,
+                    uint8_t kind, const unsigned char *val, size_t vlen, xets_call_t *call)
+{
+    if (b->failed)
+        return b->failed;
+    if (b->finished || klen > SST_ENTRY_MAX || vlen > SST_ENTRY_MAX - klen)
+        return XETS_BADARG;
+    if (b->entries > 0) {
+        int c = bytes_cmp(key, klen, b->data.last.p, b->data.last.len);
+        if (c < 0 || (c == 0 && seq >= b->last_seq))
+            return XETS_BADARG;
+    }
+    int rc = XETS_OK;
+    if (b->pending && ((rc = separator(b, key, klen)) != XETS_OK ||
+                       (rc = add_index(b, b->sep.p, b->sep.len)) != XETS_OK))
+        return fail(b, rc);
+    if (b->entries == 0 && !dbuf_set(&b->first, key, klen))
+        return fail(b, XETS_NOMEM);
+    unsigned char head[VARINT_MAX + 1];
+    size_t hlen = varint_put(head, seq);
+    head[hlen++] = kind;
+    if ((rc = sst_bb_add(&b->data, key, klen, head, hlen, val, vlen)) != XETS_OK)
+        return fail(b, rc);
+    b->min_seq = b->entries == 0 || seq < b->min_seq ? seq : b->min_seq;
+    b->max_seq = b->entries == 0 || seq > b->max_seq ? seq : b->max_seq;
+    b->last_seq = seq;
+    b->entries++;
+    if (sst_bb_size(&b->data) >= b->block_size) {
+        if ((rc = write_block(b, &b->data, &b->pending_off, &b->pending_size, call)) != XETS_OK)
+            return fail(b, rc);
+        b->pending = true;
+    }
+    return XETS_OK;
+}
+
+/* A key the builder holds: never NULL, even empty (a buffer never grown). */
+static const unsigned char *key_bytes(const dbuf_t *k)
+{
+    return k->p != NULL ? k->p : (const unsigned char *)"";
+}
+
+int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call)
+{
+    if (b->failed)
+        return b->failed;
+    if (b->finished)
+        return XETS_BADARG;
+    int rc = XETS_OK;
+    uint64_t meta_off, meta_size, index_off, index_size;
+    if (b->data.n > 0) {
+        if ((rc = write_block(b, &b->data, &b->pending_off, &b->pending_size, call)) != XETS_OK)
+            return fail(b, rc);
+        b->pending = true;
+    }
+    if ((b->pending && (rc = add_index(b, b->data.last.p, b->data.last.len)) != XETS_OK) ||
+        (rc = write_block(b, &b->meta, &meta_off, &meta_size, call)) != XETS_OK ||
+        (rc = write_block(b, &b->index, &index_off, &index_size, call)) != XETS_OK)
+        return fail(b, rc);
+
+    unsigned char f[SST_FOOTER_SIZE] = {0};
+    le_put64(f + F_META, meta_off);
+    le_put64(f + F_META + 8, meta_size);
+    le_put64(f + F_INDEX, index_off);
+    le_put64(f + F_INDEX + 8, index_size);
+    le_put64(f + F_ENTRIES, b->entries);
+    le_put64(f + F_MIN_SEQ, b->min_seq);
+    le_put64(f + F_MAX_SEQ, b->max_seq);
+    memcpy(f + F_ORDER, b->order, strlen(b->order));
+    memcpy(f + F_ENCODING, b->encoding, strlen(b->encoding));
+    le_put32(f + F_VERSION, SST_VERSION);
+    le_put32(f + F_VERSION + 4, ~(uint32_t)SST_VERSION);
+    memcpy(f + F_MAGIC, SST_MAGIC, 8);
+    le_put64(f + F_CHECKSUM, XXH3_64bits(f + 8, SST_FOOTER_SIZE - 8));
+    if ((rc = b->write(b->ctx, b->off, f, sizeof f, call)) != XETS_OK)
+        return fail(b, rc);
+    b->off += sizeof f;
+    b->finished = true;
+
+    bool any = b->entries > 0;
+    *out = (sst_built_t){.size = b->off,
+                         .entries = b->entries,
+                         .min_seq = b->min_seq,
+                         .max_seq = b->max_seq,
+                         .smallest = any ? key_bytes(&b->first) : NULL,
+                         .smallest_len = b->first.len,
+                         .largest = any ? key_bytes(&b->data.last) : NULL,
+                         .largest_len = b->data.last.len};
+    return XETS_OK;
+}
+
+/* ---- reading ---- */
+
+/* Where a block lies: its offset and its size without the trailer. */
+typedef struct handle {
+    uint64_t off, size;
+} handle_t;
+
+/* A data block as the index knows it: its separator (in r->seps) and
+ * handle. */
+typedef struct index_entry {
+    size_t sep, seplen;
+    handle_t h;
+} index_entry_t;
+
+struct sst_reader {
+    sst_read_fn read;
+    void *ctx;
+    char name[sizeof((call_error_t *)0)->file];
+    sst_info_t info;
+    uint64_t footer; /* the footer's offset */
+    size_t nblocks;
+    index_entry_t *index;
+    dbuf_t seps; /* the separators, one after the other */
+};
+
+static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_call_t *call)
+{
+    return call_fail(call, XETS_CORRUPT, what, r->name, off, 0);
+}
+
+/* Reads the block at h into buf, checks its trailer and its restart
+ * array. h lies within the file (checked at open). */
+static int load_block(const sst_reader_t *r, handle_t h, const char *what, dbuf_t *buf,
+                      sst_block_t *b, xets_call_t *call)
+{
+    size_t n = h.size + SST_TRAILER_SIZE;
+    buf->len = 0;
+    if (!dbuf_room(buf, n))
+        return XETS_NOMEM;
+    int rc = r->read(r->ctx, h.off, buf->p, n, call);
+    if (rc != XETS_OK)
+        return rc;
+    if (XXH3_64bits(buf->p, h.size + 1) != le_get64(buf->p + h.size + 1))
+        return corrupt(r, what, h.off, call);
+    if (buf->p[h.size] != BLOCK_PLAIN)
+        return corrupt(r, what, h.off + h.size, call);
+    return sst_block_parse(b, buf->p, h.size, h.off, r->name, what, call);
+}
+
+/* Reads one of the footer's names into out; false if it is not one. */
+static bool footer_name(const unsigned char *field, char *out)
+{
+    memcpy(out, field, SST_NAME_MAX + 1);
+    size_t len = strnlen(out, SST_NAME_MAX + 1);
+    for (size_t i = len; i <= SST_NAME_MAX; i++)
+        if (out[i] != 0)
+            return false;
+    return name_ok(out, len);
+}
+
+/* The handle in the footer field at f + field, of a block that must end
+ * at end. */
+static int footer_handle(const sst_reader_t *r, const unsigned char *f, unsigned field,
+                         uint64_t end, handle_t *h, xets_call_t *call)
+{
+    h->off = le_get64(f + field);
+    h->size = le_get64(f + field + 8);
+    if (h->size > SST_BLOCK_MAX || h->size + SST_TRAILER_SIZE > end ||
+        h->off != end - h->size - SST_TRAILER_SIZE)
+        return corrupt(r, "footer", r->footer + field, call);
+    return XETS_OK;
+}
+
+/* Checks the footer at r->footer, fills r->info and the handles of the
+ * meta-index and the index. */
+static int read_footer(sst_reader_t *r, handle_t *meta, handle_t *index, xets_call_t *call)
+{
+    unsigned char f[SST_FOOTER_SIZE];
+    int rc = r->read(r->ctx, r->footer, f, sizeof f, call);
+    if (rc != XETS_OK)
+        return rc;
+    uint64_t at = r->footer;
+    if (memcmp(f + F_MAGIC, SST_MAGIC, 8) != 0)
+        return corrupt(r, "footer", at + F_MAGIC, call);
+    uint32_t version = le_get32(f + F_VERSION);
+    if (le_get32(f + F_VERSION + 4) != ~version)
+        return corrupt(r, "footer", at + F_VERSION, call);
+    if (version != SST_VERSION)
+        return call_fail(call, XETS_BADARG, "version", r->name, at + F_VERSION, 0);
+    if (XXH3_64bits(f + 8, sizeof f - 8) != le_get64(f + F_CHECKSUM))
+        return corrupt(r, "footer", at, call);
+    sst_info_t *i = &r->info;
+    if (!footer_name(f + F_ORDER, i->order))
+        return corrupt(r, "footer", at + F_ORDER, call);
+    if (!footer_name(f + F_ENCODING, i->encoding))
+        return corrupt(r, "footer", at + F_ENCODING, call);
+    i->entries = le_get64(f + F_ENTRIES);
+    i->min_seq = le_get64(f + F_MIN_SEQ);
+    i->max_seq = le_get64(f + F_MAX_SEQ);
+    if (i->min_seq > i->max_seq || (i->entries == 0 && i->max_seq != 0))
+        return corrupt(r, "footer", at + F_MIN_SEQ, call);
+    /* The index ends where the footer begins, the meta-index where the
+     * index begins. */
+    if ((rc = footer_handle(r, f, F_INDEX, at, index, call)) != XETS_OK)
+        return rc;
+    return footer_handle(r, f, F_META, index->off, meta, call);
+}
+
+/* Walks the block b of handles (the index or the meta-index): each entry's
+ * value is a handle, each block the one right after the one before, the
+ * first at *at, none past limit; *at ends where the last ends. With keep,
+ * the entries go into r's index. */
+static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uint64_t limit,
+                        bool keep, xets_call_t *call)
+{
+    sst_block_iter_t it = {0};
+    sst_bi_start(&it, b, false);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sst_bi_next(&it, call)) == XETS_OK) {
+        const unsigned char *p = it.val, *end = p + it.vlen;
+        handle_t h;
+        if (!varint_get(&p, end, UINT64_MAX, &h.off) ||
+            !varint_get(&p, end, SST_BLOCK_MAX, &h.size) || p != end || h.off != *at ||
+            h.size + SST_TRAILER_SIZE > limit - *at) {
+            rc = corrupt(r, b->what, b->off + it.pos, call);
+            break;
+        }
+        *at += h.size + SST_TRAILER_SIZE;
+        if (!keep)
+            continue;
+        if (r->nblocks == cap) {
+            cap = cap ? 2 * cap : 16;
+            index_entry_t *x = realloc(r->index, cap * sizeof *x);
+            if (x == NULL) {
+                rc = XETS_NOMEM;
+                break;
+            }
+            r->index = x;
+        }
+        if (!dbuf_reserve(&r->seps, it.key.len + 1)) { /* never NULL, even empty */
+            rc = XETS_NOMEM;
+            break;
+        }
+        r->index[r->nblocks++] = (index_entry_t){.sep = r->seps.len, .seplen = it.key.len, .h = h};
+        dbuf_put(&r->seps, it.key.p, it.key.len);
+    }
+    sst_bi_free(&it);
+    return rc == XETS_END ? XETS_OK : rc;
+}
+
+/* Reads the index, then the meta-index (whose blocks, none yet, lie
+ * between the data blocks and it). */
+static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_call_t *call)
+{
+    dbuf_t buf = {0};
+    sst_block_t b;
+    uint64_t at = 0;
+    int rc = load_block(r, index, "index", &buf, &b, call);
+    if (rc == XETS_OK)
+        rc = walk_handles(r, &b, &at, meta.off, true, call);
+    if (rc == XETS_OK && (r->nblocks == 0) != (r->info.entries == 0))
+        rc = corrupt(r, "footer", r->footer + F_ENTRIES, call);
+    if (rc == XETS_OK)
+        rc = load_block(r, meta, "meta-index", &buf, &b, call);
+    if (rc == XETS_OK)
+        rc = walk_handles(r, &b, &at, meta.off, false, call);
+    if (rc == XETS_OK && at != meta.off)
+        rc = corrupt(r, "meta-index", meta.off, call);
+    dbuf_free(&buf);
+    return rc;
+}
+
+int sst_reader_open(const sst_source_t *src, sst_reader_t **out, xets_call_t *call)
+{
+    sst_reader_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return XETS_NOMEM;
+    r->read = src->read;
+    r->ctx = src->ctx;
+    snprintf(r->name, sizeof r->name, "%s", src->name);
+    handle_t meta, index;
+    int rc;
+    if (src->size < SST_FOOTER_SIZE)
+        rc = corrupt(r, "footer", 0, call);
+    else {
+        r->footer = src->size - SST_FOOTER_SIZE;
+        rc = read_footer(r, &meta, &index, call);
+    }
+    if (rc == XETS_OK)
+        rc = read_skeleton(r, meta, index, call);
+    if (rc != XETS_OK) {
+        sst_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return XETS_OK;
+}
+
+void sst_reader_close(sst_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->index);
+    dbuf_free(&r->seps);
+    free(r);
+}
+
+const sst_info_t *sst_reader_info(const sst_reader_t *r)
+{
+    return &r->info;
+}
+
+/* ---- iterating ---- */
+
+enum iter_state {
+    IT_SEEK,      /* find it->target's block and the entry in it */
+    IT_FIRST,     /* read block it->blk and step to its first entry */
+    IT_STEP,      /* step to the next entry of the block */
+    IT_BLOCK_END, /* past the last entry of block it->blk */
+    IT_DONE
+};
+
+void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bound_t hi)
+{
+    *it = (sst_iter_t){.r = r,
+                       .lo = lo,
+                       .hi = hi,
+                       .target = lo,
+                       .state = IT_SEEK,
+                       .whole = lo.key == NULL,
+                       .min_seq = UINT64_MAX};
+}
+
+void sst_iter_close(sst_iter_t *it)
+{
+    dbuf_free(&it->data);
+    sst_bi_free(&it->bi);
+}
+
+void sst_iter_seek(sst_iter_t *it, sst_bound_t to)
+{
+    const sst_bound_t *lo = &it->lo;
+    if (lo->key != NULL) {
+        /* A position before lo's (or at it) is lo's. */
+        int c = to.key == NULL ? -1 : bytes_cmp(to.key, to.len, lo->key, lo->len);
+        if (c < 0 || (c == 0 && !(lo->inclusive && !to.inclusive)))
+            to = *lo;
+    }
+    it->target = to;
+    it->state = IT_SEEK;
+    it->whole = false;
+}
+
+static const unsigned char *sep_of(const sst_reader_t *r, size_t i)
+{
+    return r->seps.p + r->index[i].sep;
+}
+
+/* Block i's separator against key k, as bytes_cmp. */
+static int sep_cmp(const sst_reader_t *r, size_t i, const dbuf_t *k)
+{
+    return bytes_cmp(sep_of(r, i), r->index[i].seplen, k->p, k->len);
+}
+
+/* The first block whose separator is not before t: the first that can hold
+ * an entry at or after t. */
+static size_t find_block(const sst_reader_t *r, const sst_bound_t *t)
+{
+    size_t lo = 0, hi = r->nblocks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sst_before(sep_of(r, mid), r->index[mid].seplen, t->key, t->len, t->inclusive))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Reads block it->blk and places the block iterator before its first
+ * entry (keep: as sst_bi_start). */
+static int enter_block(sst_iter_t *it, bool keep, xets_call_t *call)
+{
+    sst_block_t b;
+    int rc = load_block(it->r, it->r->index[it->blk].h, "block", &it->data, &b, call);
+    if (rc != XETS_OK)
+        return rc;
+    if (b.nrestarts == 0) /* the builder writes no empty data block */
+        return corrupt(it->r, "block", b.off, call);
+    sst_bi_start(&it->bi, &b, keep);
+    return XETS_OK;
+}
+
+/* The entry the block iterator is on, into *e, unless it lies past hi. */
+static int yield(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
+{
+    const sst_block_iter_t *bi = &it->bi;
+    const unsigned char *p = bi->val, *end = p + bi->vlen;
+    uint64_t seq;
+    /* bi->same is never true on the first entry after a seek (its key is
+     * the first not before the target): it->seq is then the entry's before. */
+    if (!varint_get(&p, end, UINT64_MAX, &seq) || p == end || (bi->same && seq >= it->seq))
+        return corrupt(it->r, "block", bi->b.off + bi->pos, call);
+    /* Within hi: before it as an exclusive position when hi is inclusive. */
+    const sst_bound_t *hi = &it->hi;
+    if (hi->key != NULL && !sst_before(bi->key.p, bi->key.len, hi->key, hi->len, !hi->inclusive)) {
+        it->state = IT_DONE;
+        it->whole = false;
+        return XETS_END;
+    }
+    it->seq = seq;
+    it->state = IT_STEP;
+    if (it->whole) {
+        it->count++;
+        it->min_seq = seq < it->min_seq ? seq : it->min_seq;
+        it->max_seq = seq > it->max_seq ? seq : it->max_seq;
+    }
+    *e = (sst_entry_t){.key = bi->key.p,
+                       .klen = bi->key.len,
+                       .seq = seq,
+                       .kind = *p,
+                       .val = p + 1,
+                       .vlen = (size_t)(end - p - 1)};
+    return XETS_OK;
+}
+
+/* At the end of a walk from the first entry: what the footer says of all. */
+static int check_whole(const sst_iter_t *it, xets_call_t *call)
+{
+    const sst_info_t *i = &it->r->info;
+    if (it->count != i->entries ||
+        (it->count > 0 && (it->min_seq != i->min_seq || it->max_seq != i->max_seq)))
+        return corrupt(it->r, "footer", it->r->footer + F_ENTRIES, call);
+    return XETS_OK;
+}
+
+int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
+{
+    const sst_reader_t *r = it->r;
+    int rc;
+    for (;;) {
+        switch (it->state) {
+        case IT_SEEK:
+            it->blk = it->target.key == NULL ? 0 : find_block(r, &it->target);
+            if (it->blk == r->nblocks) {
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            if ((rc = enter_block(it, false, call)) != XETS_OK)
+                return rc;
+            rc = it->target.key == NULL ? sst_bi_next(&it->bi, call)
+                                        : sst_bi_seek(&it->bi, it->target.key, it->target.len,
+                                                      it->target.inclusive, call);
+            if (rc == XETS_END) {
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            break;
+        case IT_FIRST:
+            if ((rc = enter_block(it, true, call)) != XETS_OK)
+                return rc;
+            rc = sst_bi_next(&it->bi, call);
+            /* Its first key must not lie below the separator before it. */
+            if (rc == XETS_OK && sep_cmp(r, it->blk - 1, &it->bi.key) > 0)
+                return corrupt(r, "block", r->index[it->blk].h.off, call);
+            break;
+        case IT_STEP:
+            rc = sst_bi_next(&it->bi, call);
+            if (rc == XETS_END) {
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            break;
+        case IT_BLOCK_END:
+            if (it->blk < r->nblocks) {
+                /* The block's last key must not pass its separator. */
+                if (it->bi.ordered && sep_cmp(r, it->blk, &it->bi.key) < 0)
+                    return corrupt(r, "block", r->index[it->blk].h.off, call);
+                it->blk++;
+            }
+            if (it->blk < r->nblocks) {
+                it->state = IT_FIRST;
+                continue;
+            }
+            it->state = IT_DONE;
+            if (it->whole && (rc = check_whole(it, call)) != XETS_OK)
+                return rc;
+            return XETS_END;
+        default:
+            return XETS_END;
+        }
+        if (rc != XETS_OK)
+            return rc;
+        return yield(it, e, call);
+    }
+}
+
+int sst_get(const sst_reader_t *r, const unsigned char *key, size_t klen, sst_visit_fn visit,
+            void *ctx, xets_call_t *call)
+{
+    /* A zero-length key may come as NULL, which a bound takes for none. */
+    sst_bound_t at = {
+        .key = key != NULL ? key : (const unsigned char *)"", .len = klen, .inclusive = true};
+    sst_iter_t it;
+    sst_iter_open(&it, r, at, at);
+    sst_entry_t e;
+    int rc, found = XETS_NOTFOUND;
+    while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {
+        found = XETS_OK;
+        if (visit(ctx, &e))
+            break;
+    }
+    sst_iter_close(&it);
+    return rc == XETS_OK || rc == XETS_END ? found : rc;
+}

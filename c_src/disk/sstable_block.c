@@ -1,0 +1,210 @@
+/* SSTable blocks: the layout and its invariants are in sstable_block.h
+ * and doc/sstable_format.md. Every length read from a block is checked
+ * against the bytes that remain before it is used, so that no input makes
+ * a read leave the block. */
+#include "sstable_block.h"
+
+void sst_bb_init(sst_block_builder_t *bb, unsigned interval)
+{
+    *bb = (sst_block_builder_t){.interval = interval};
+}
+
+void sst_bb_free(sst_block_builder_t *bb)
+{
+    dbuf_free(&bb->buf);
+    dbuf_free(&bb->restarts);
+    dbuf_free(&bb->last);
+}
+
+int sst_bb_add(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
+               const unsigned char *head, size_t hlen, const unsigned char *val, size_t vlen)
+{
+    bool restart = bb->n == 0 || bb->run == bb->interval;
+    size_t shared = restart ? 0 : bytes_common(bb->last.p, bb->last.len, key, klen);
+    size_t unshared = klen - shared;
+    /* All the room first, so that running out leaves the block as it was. */
+    if (!dbuf_reserve(&bb->buf, 3 * VARINT_MAX + unshared + hlen + vlen) ||
+        !dbuf_reserve(&bb->restarts, 4) || !dbuf_room(&bb->last, klen))
+        return XETS_NOMEM;
+    if (restart) {
+        le_put32(bb->restarts.p + bb->restarts.len, (uint32_t)bb->buf.len);
+        bb->restarts.len += 4;
+        bb->run = 0;
+    }
+    unsigned char *w = bb->buf.p + bb->buf.len;
+    size_t n = varint_put(w, shared);
+    n += varint_put(w + n, unshared);
+    n += varint_put(w + n, hlen + vlen);
+    bb->buf.len += n;
+    dbuf_put(&bb->buf, key + shared, unshared);
+    dbuf_put(&bb->buf, head, hlen);
+    dbuf_put(&bb->buf, val, vlen);
+    bb->last.len = shared;
+    dbuf_put(&bb->last, key + shared, unshared);
+    bb->run++;
+    bb->n++;
+    return XETS_OK;
+}
+
+int sst_bb_finish(sst_block_builder_t *bb, size_t extra)
+{
+    if (!dbuf_reserve(&bb->buf, bb->restarts.len + 4 + extra))
+        return XETS_NOMEM;
+    dbuf_put(&bb->buf, bb->restarts.p, bb->restarts.len);
+    le_put32(bb->buf.p + bb->buf.len, (uint32_t)(bb->restarts.len / 4));
+    bb->buf.len += 4;
+    return XETS_OK;
+}
+
+void sst_bb_reset(sst_block_builder_t *bb)
+{
+    bb->buf.len = 0;
+    bb->restarts.len = 0;
+    bb->run = 0;
+    bb->n = 0;
+}
+
+/* ---- reading ---- */
+
+static int corrupt(const sst_block_t *b, size_t at, xets_call_t *call)
+{
+    return call_fail(call, XETS_CORRUPT, b->what, b->file, b->off + at, 0);
+}
+
+static uint32_t restart_at(const sst_block_t *b, uint32_t i)
+{
+    return le_get32(b->p + b->end + 4 * (size_t)i);
+}
+
+int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off,
+                    const char *file, const char *what, xets_call_t *call)
+{
+    *b = (sst_block_t){.p = p, .off = off, .file = file, .what = what};
+    if (len < 4)
+        return corrupt(b, 0, call);
+    uint32_t n = le_get32(p + len - 4);
+    if (n > (len - 4) / 4)
+        return corrupt(b, len - 4, call);
+    b->nrestarts = n;
+    b->end = len - 4 - 4 * (size_t)n;
+    if ((n == 0) != (b->end == 0))
+        return corrupt(b, len - 4, call);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = restart_at(b, i);
+        if (i == 0 ? r != 0 : r <= restart_at(b, i - 1) || r >= b->end)
+            return corrupt(b, b->end + 4 * (size_t)i, call);
+    }
+    return XETS_OK;
+}
+
+/* An entry as it lies in the block. */
+typedef struct {
+    size_t shared, unshared;
+    const unsigned char *delta; /* the key's unshared bytes */
+    const unsigned char *val;
+    size_t vlen;
+    size_t after; /* the next entry's offset */
+} raw_entry_t;
+
+/* Decodes the entry at offset at; false if it does not lie whole within
+ * the block's entries. */
+static bool decode(const sst_block_t *b, size_t at, raw_entry_t *e)
+{
+    const unsigned char *p = b->p + at, *end = b->p + b->end;
+    uint64_t shared, unshared, vlen;
+    if (!varint_get(&p, end, UINT32_MAX, &shared) || !varint_get(&p, end, UINT32_MAX, &unshared) ||
+        !varint_get(&p, end, UINT32_MAX, &vlen) || unshared + vlen > (size_t)(end - p))
+        return false;
+    *e = (raw_entry_t){.shared = shared,
+                       .unshared = unshared,
+                       .delta = p,
+                       .val = p + unshared,
+                       .vlen = vlen,
+                       .after = (size_t)(p - b->p) + unshared + vlen};
+    return true;
+}
+
+void sst_bi_start(sst_block_iter_t *it, const sst_block_t *b, bool keep)
+{
+    it->b = *b;
+    it->pos = it->next = 0;
+    it->restart = 0;
+    if (!keep) {
+        it->key.len = 0;
+        it->ordered = false;
+    }
+}
+
+void sst_bi_free(sst_block_iter_t *it)
+{
+    dbuf_free(&it->key);
+}
+
+int sst_bi_next(sst_block_iter_t *it, xets_call_t *call)
+{
+    const sst_block_t *b = &it->b;
+    size_t at = it->next;
+    /* A restart point the walk went past lies inside an entry. */
+    if (it->restart < b->nrestarts && restart_at(b, it->restart) < at)
+        return corrupt(b, b->end + 4 * (size_t)it->restart, call);
+    if (at == b->end)
+        return XETS_END;
+    bool at_restart = it->restart < b->nrestarts && restart_at(b, it->restart) == at;
+    raw_entry_t e;
+    /* With no previous key (it->key empty), nothing can be shared. */
+    if (!decode(b, at, &e) || (at_restart && e.shared != 0) || e.shared > it->key.len)
+        return corrupt(b, at, call);
+    bool same = false;
+    if (it->ordered) {
+        /* The first shared bytes are equal: the rest decides. */
+        size_t rest = it->key.len - e.shared;
+        size_t n = e.unshared < rest ? e.unshared : rest;
+        int c = n ? memcmp(e.delta, it->key.p + e.shared, n) : 0;
+        if (c < 0 || (c == 0 && e.unshared < rest))
+            return corrupt(b, at, call);
+        same = c == 0 && e.unshared == rest;
+    }
+    /* One byte more: the key is never NULL, even empty, for memcmp's sake. */
+    if (!dbuf_room(&it->key, e.shared + e.unshared + 1))
+        return XETS_NOMEM;
+    it->key.len = e.shared;
+    dbuf_put(&it->key, e.delta, e.unshared);
+    it->ordered = true;
+    it->same = same;
+    it->val = e.val;
+    it->vlen = e.vlen;
+    it->pos = at;
+    it->next = e.after;
+    it->restart += at_restart;
+    return XETS_OK;
+}
+
+int sst_bi_seek(sst_block_iter_t *it, const unsigned char *target, size_t tlen, bool inclusive,
+                xets_call_t *call)
+{
+    const sst_block_t *b = &it->b;
+    if (b->nrestarts == 0)
+        return XETS_END;
+    /* The last restart point whose key lies before target (or the first):
+     * the entry sought lies after it, before the next one's. */
+    uint32_t left = 0, right = b->nrestarts - 1;
+    while (left < right) {
+        uint32_t mid = left + (right - left + 1) / 2;
+        raw_entry_t e;
+        if (!decode(b, restart_at(b, mid), &e) || e.shared != 0)
+            return corrupt(b, restart_at(b, mid), call);
+        if (sst_before(e.delta, e.unshared, target, tlen, inclusive))
+            left = mid;
+        else
+            right = mid - 1;
+    }
+    it->next = restart_at(b, left);
+    it->restart = left;
+    it->key.len = 0;
+    it->ordered = false;
+    for (;;) {
+        int rc = sst_bi_next(it, call);
+        if (rc != XETS_OK || !sst_before(it->key.p, it->key.len, target, tlen, inclusive))
+            return rc;
+    }
+}

@@ -1,0 +1,982 @@
+/* The SSTable codec (c_src/disk/sstable.[ch], sstable_block.[ch]) without
+ * files: tables built into memory and read back. A table of two entries
+ * byte for byte as doc/sstable_format.md lays it out; round trips of random
+ * entry sets (empty, tiny, many blocks, restart points at every entry or
+ * every 16, values of tens of MiB, one key's entries over many blocks,
+ * keys that are prefixes of each other, zero-length keys and values),
+ * each read back whole, by lookups of every key present and of keys
+ * absent, and by walks between random bounds with seeks on the way,
+ * against the sorted array it was built from; meta blocks this reader
+ * does not know (the bloom filter to come) read past; entries refused out
+ * of order; every byte of a small table changed in turn, and every
+ * truncation: found (XETS_CORRUPT with an offset), and never a wrong
+ * answer before; bytes made wrong behind right checksums: order of keys
+ * and of a key's entries, separators, counts, block types, versions;
+ * reads that fail, passed through, then the same step again goes on;
+ * writes that fail, after which the builder stays failed; one table
+ * read by several threads at once (for ThreadSanitizer). Exits nonzero on
+ * the first failure. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "check.h"
+#include "disk/coding.h"
+#include "disk/sstable.h"
+#include "rng.h"
+#include "sstable_mem.h"
+#include "status.h"
+
+#ifdef __SANITIZE_THREAD__
+#define SCALE 4 /* ThreadSanitizer runs several times slower */
+#else
+#define SCALE 1
+#endif
+
+static uint64_t rng = 0x5eed5eed5eedull;
+
+/* ---- entry sets, the model -------------------------------------------------- */
+
+typedef mem_entry_t ent_t;
+
+typedef struct set {
+    ent_t *e;
+    size_t n, cap;
+} set_t;
+
+static void set_add(set_t *s, const void *key, size_t klen, uint64_t seq, uint8_t kind,
+                    const void *val, size_t vlen)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->e = realloc(s->e, s->cap * sizeof *s->e);
+        CHECK(s->e, "out of memory");
+    }
+    mem_entry_copy(
+        &s->e[s->n++],
+        &(sst_entry_t){
+            .key = key, .klen = klen, .seq = seq, .kind = kind, .val = val, .vlen = vlen});
+}
+
+static void set_free(set_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        mem_entry_free(&s->e[i]);
+    free(s->e);
+    *s = (set_t){0};
+}
+
+/* The table's order: key ascending, then seq descending. */
+static int ent_cmp(const void *a, const void *b)
+{
+    const ent_t *x = a, *y = b;
+    int c = bytes_cmp(x->key, x->klen, y->key, y->klen);
+    return c ? c : x->seq > y->seq ? -1 : x->seq < y->seq;
+}
+
+/* Short keys over a few bytes, so that keys are often prefixes of each
+ * other, share prefixes, and hold 0x00 and 0xFF (where a separator cannot
+ * be bumped). */
+static size_t random_key(unsigned char *k, size_t max)
+{
+    static const unsigned char alpha[] = {0x00, 0x01, 'a', 'b', 'c', 0xFE, 0xFF};
+    size_t len = rng_below(&rng, max + 1);
+    for (size_t i = 0; i < len; i++)
+        k[i] = alpha[rng_below(&rng, sizeof alpha)];
+    return len;
+}
+
+static uint64_t random_seq(void)
+{
+    switch (rng_below(&rng, 3)) {
+    case 0:
+        return rng_below(&rng, 100);
+    case 1:
+        return UINT64_MAX - rng_below(&rng, 100); /* ten-byte varints */
+    default:
+        return rng_next(&rng) >> rng_below(&rng, 64);
+    }
+}
+
+/* About nkeys keys, each with 1 to per_key entries, values up to max_val
+ * bytes; sorted, no (key, seq) twice. */
+static set_t random_set(size_t nkeys, size_t per_key, size_t max_val, size_t key_max)
+{
+    set_t s = {0};
+    unsigned char k[64], *v = malloc(max_val + 1);
+    CHECK(v, "out of memory");
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t klen = random_key(k, key_max);
+        for (size_t m = 1 + rng_below(&rng, per_key); m > 0; m--) {
+            size_t vlen = rng_below(&rng, max_val + 1);
+            for (size_t j = 0; j < vlen; j++)
+                v[j] = (unsigned char)rng_next(&rng);
+            set_add(&s, k, klen, random_seq(), (uint8_t)rng_next(&rng), v, vlen);
+        }
+    }
+    free(v);
+    if (s.n > 0)
+        qsort(s.e, s.n, sizeof *s.e, ent_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        if (w > 0 && ent_cmp(&s.e[w - 1], &s.e[i]) == 0)
+            mem_entry_free(&s.e[i]);
+        else
+            s.e[w++] = s.e[i];
+    }
+    s.n = w;
+    return s;
+}
+
+/* The first entry at or after position (key, inclusive); absent: 0. */
+static size_t model_first(const set_t *s, sst_bound_t b)
+{
+    if (b.key == NULL)
+        return 0;
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sst_before(s->e[mid].key, s->e[mid].klen, b.key, b.len, b.inclusive))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool model_within(const ent_t *e, sst_bound_t hi)
+{
+    return hi.key == NULL || !sst_before(hi.key, hi.len, e->key, e->klen, hi.inclusive);
+}
+
+/* How many entries from s->e[i] on have its key. */
+static size_t key_run(const set_t *s, size_t i)
+{
+    size_t n = 1;
+    while (i + n < s->n &&
+           bytes_cmp(s->e[i + n].key, s->e[i + n].klen, s->e[i].key, s->e[i].klen) == 0)
+        n++;
+    return n;
+}
+
+static bool model_has_key(const set_t *s, const unsigned char *k, size_t len)
+{
+    size_t i = model_first(s, (sst_bound_t){.key = k, .len = len, .inclusive = true});
+    return i < s->n && bytes_cmp(s->e[i].key, s->e[i].klen, k, len) == 0;
+}
+
+static void check_entry(const sst_entry_t *got, const ent_t *want, const char *what)
+{
+    CHECK(got->klen == want->klen && memcmp(got->key, want->key, want->klen) == 0, "%s: key", what);
+    CHECK(got->seq == want->seq, "%s: seq %llu, want %llu", what, (unsigned long long)got->seq,
+          (unsigned long long)want->seq);
+    CHECK(got->kind == want->kind, "%s: kind", what);
+    CHECK(got->vlen == want->vlen && memcmp(got->val, want->val, want->vlen) == 0,
+          "%s: value of %zu bytes, want %zu", what, got->vlen, want->vlen);
+}
+
+/* ---- building and reading ------------------------------------------------- */
+
+static const sst_options_t ORDERED = {.order = "key", .encoding = "ordered.1"};
+
+/* ORDERED with data blocks of a target size and restart points every
+ * interval entries. */
+static sst_options_t blocks_of(size_t block_size, unsigned interval)
+{
+    sst_options_t o = ORDERED;
+    o.block_size = block_size;
+    o.restart_interval = interval;
+    return o;
+}
+
+static void build(const set_t *s, sst_options_t o, mem_file_t *f)
+{
+    *f = MEM_FILE_INIT;
+    sst_builder_t *b;
+    CHECK(sst_builder_new(&o, mem_write, f, &b) == XETS_OK, "builder");
+    for (size_t i = 0; i < s->n; i++) {
+        const ent_t *e = &s->e[i];
+        CHECK(sst_builder_add(b, e->key, e->klen, e->seq, e->kind, e->val, e->vlen, OWN_CALL) ==
+                  XETS_OK,
+              "add %zu", i);
+    }
+    sst_built_t built;
+    CHECK(sst_builder_finish(b, &built, OWN_CALL) == XETS_OK, "finish");
+    CHECK(built.size == f->b.len, "size %llu, wrote %zu", (unsigned long long)built.size, f->b.len);
+    CHECK(built.entries == s->n, "entries");
+    if (s->n > 0) {
+        const ent_t *first = &s->e[0], *last = &s->e[s->n - 1];
+        CHECK(built.smallest != NULL && built.largest != NULL, "keys, even empty ones");
+        CHECK(bytes_cmp(built.smallest, built.smallest_len, first->key, first->klen) == 0,
+              "smallest");
+        CHECK(bytes_cmp(built.largest, built.largest_len, last->key, last->klen) == 0, "largest");
+    } else {
+        CHECK(built.smallest == NULL && built.largest == NULL && built.max_seq == 0, "empty");
+    }
+    sst_builder_free(b);
+}
+
+static sst_reader_t *open_ok(mem_file_t *f)
+{
+    sst_source_t src = mem_source(f);
+    sst_reader_t *r;
+    xets_call_t *call = OWN_CALL;
+    int rc = sst_reader_open(&src, &r, call);
+    CHECK(rc == XETS_OK, "open: %d (%s at %llu)", rc, rc == XETS_CORRUPT ? call->error.op : "-",
+          (unsigned long long)call->error.offset);
+    return r;
+}
+
+/* Walks from lo to hi, seeking once at step seek_at (if any) to seek_to,
+ * and compares with the model. */
+static void check_walk(const sst_reader_t *r, const set_t *s, sst_bound_t lo, sst_bound_t hi,
+                       size_t seek_at, sst_bound_t seek_to)
+{
+    sst_iter_t it;
+    sst_iter_open(&it, r, lo, hi);
+    size_t i = model_first(s, lo);
+    sst_entry_t e;
+    for (size_t step = 0;; step++) {
+        if (step == seek_at) {
+            sst_iter_seek(&it, seek_to);
+            size_t j = model_first(s, seek_to);
+            i = j > model_first(s, lo) ? j : model_first(s, lo);
+        }
+        int rc = sst_iter_next(&it, &e, OWN_CALL);
+        if (i < s->n && model_within(&s->e[i], hi)) {
+            CHECK(rc == XETS_OK, "walk: step %zu: %d", step, rc);
+            check_entry(&e, &s->e[i], "walk");
+            i++;
+        } else {
+            CHECK(rc == XETS_END, "walk: step %zu: %d, want the end", step, rc);
+            CHECK(sst_iter_next(&it, &e, OWN_CALL) == XETS_END, "the end stays");
+            break;
+        }
+    }
+    sst_iter_close(&it);
+}
+
+typedef struct got {
+    const set_t *s;
+    size_t at, n; /* the entries expected: s->e[at..at+n) */
+} got_t;
+
+static int visit_expect(void *ctx, const sst_entry_t *e)
+{
+    got_t *g = ctx;
+    CHECK(g->n > 0, "get: one entry more than the key has");
+    check_entry(e, &g->s->e[g->at], "get");
+    g->at++;
+    g->n--;
+    return 0;
+}
+
+static void check_get(const sst_reader_t *r, const set_t *s, const unsigned char *k, size_t klen)
+{
+    got_t g = {.s = s,
+               .at = model_first(s, (sst_bound_t){.key = k, .len = klen, .inclusive = true})};
+    if (model_has_key(s, k, klen))
+        g.n = key_run(s, g.at);
+    int rc = sst_get(r, k, klen, visit_expect, &g, OWN_CALL);
+    CHECK(rc == (model_has_key(s, k, klen) ? XETS_OK : XETS_NOTFOUND), "get: %d", rc);
+    CHECK(g.n == 0, "get: %zu entries missing", g.n);
+}
+
+/* A bound for the walks: none, a key of the set, or a key near one. */
+static sst_bound_t random_bound(const set_t *s, unsigned char *buf)
+{
+    sst_bound_t b = {.key = buf, .inclusive = rng_below(&rng, 2)};
+    size_t pick = rng_below(&rng, 5);
+    if (pick == 0)
+        return SST_UNBOUNDED;
+    if (pick <= 2 && s->n > 0) {
+        const ent_t *e = &s->e[rng_below(&rng, s->n)];
+        memcpy(buf, e->key, e->klen);
+        b.len = e->klen;
+        if (pick == 2 && b.len < 60)
+            buf[b.len++] = (unsigned char)rng_below(&rng, 3) * 0x7F; /* just after it */
+        return b;
+    }
+    b.len = random_key(buf, 10);
+    return b;
+}
+
+/* Reads the table back every way and compares with the set it holds. */
+static void check_table(mem_file_t *f, const set_t *s, const sst_options_t *o, size_t walks)
+{
+    sst_reader_t *r = open_ok(f);
+    const sst_info_t *info = sst_reader_info(r);
+    CHECK(strcmp(info->order, o->order) == 0 && strcmp(info->encoding, o->encoding) == 0, "names");
+    CHECK(info->entries == s->n, "entries %llu", (unsigned long long)info->entries);
+    check_walk(r, s, SST_UNBOUNDED, SST_UNBOUNDED, SIZE_MAX, SST_UNBOUNDED);
+    for (size_t i = 0; i < s->n; i += key_run(s, i))
+        check_get(r, s, s->e[i].key, s->e[i].klen);
+    unsigned char k[64];
+    for (size_t i = 0; i < walks; i++) {
+        size_t klen = random_key(k, 10);
+        check_get(r, s, k, klen); /* mostly absent */
+    }
+    unsigned char lo[64], hi[64], to[64];
+    for (size_t i = 0; i < walks; i++) {
+        sst_bound_t l = random_bound(s, lo), h = random_bound(s, hi);
+        size_t seek_at = rng_below(&rng, 3) == 0 ? rng_below(&rng, 20) : SIZE_MAX;
+        check_walk(r, s, l, h, seek_at, random_bound(s, to));
+    }
+    sst_reader_close(r);
+}
+
+/* ---- the tests ------------------------------------------------------------ */
+
+static void check_corrupt(int rc, xets_call_t *call, size_t size, const char *what)
+{
+    CHECK(rc == XETS_CORRUPT, "%s: %d, want XETS_CORRUPT", what, rc);
+    CHECK(call->error.offset <= size && strcmp(call->error.file, "mem.sst") == 0 &&
+              call->error.err == 0,
+          "%s: the error says where", what);
+}
+
+/* Appends a block and its trailer, as doc/sstable_format.md says. */
+static void put_block(dbuf_t *out, const void *p, size_t len)
+{
+    CHECK(dbuf_reserve(out, len + SST_TRAILER_SIZE), "out of memory");
+    unsigned char *w = out->p + out->len;
+    dbuf_put(out, p, len);
+    w[len] = 0; /* stored plainly */
+    le_put64(w + len + 1, XXH3_64bits(w, len + 1));
+    out->len += SST_TRAILER_SIZE;
+}
+
+/* The footer's checksum, of its other bytes. */
+static void seal_footer(unsigned char *footer)
+{
+    le_put64(footer, XXH3_64bits(footer + 8, SST_FOOTER_SIZE - 8));
+}
+
+/* Two entries, byte for byte: the layout doc/sstable_format.md gives. */
+static void test_layout(void)
+{
+    set_t s = {0};
+    set_add(&s, "a", 1, 1, 0, "x", 1);
+    set_add(&s, "b", 1, 2, 1, "", 0);
+    mem_file_t f;
+    build(&s, ORDERED, &f);
+
+    static const unsigned char data[] = {
+        0, 1, 3, 'a', 1, 0, 'x',    /* shared 0, unshared 1, value 3: key, seq 1, kind 0, object */
+        0, 1, 2, 'b', 2, 1,         /* no shared prefix */
+        0, 0, 0, 0,   1, 0, 0,   0, /* restart points: offset 0; one */
+    };
+    static const unsigned char meta[] = {0, 0, 0, 0};
+    static const unsigned char index[] = {0, 1, 2, 'b', 0, sizeof data, 0, 0, 0, 0, 1, 0, 0, 0};
+    dbuf_t want = {0};
+    put_block(&want, data, sizeof data);
+    put_block(&want, meta, sizeof meta);
+    put_block(&want, index, sizeof index);
+    CHECK(dbuf_reserve(&want, SST_FOOTER_SIZE), "out of memory");
+    unsigned char *ft = want.p + want.len;
+    memset(ft, 0, SST_FOOTER_SIZE);
+    want.len += SST_FOOTER_SIZE;
+    uint64_t meta_off = sizeof data + SST_TRAILER_SIZE;
+    uint64_t index_off = meta_off + sizeof meta + SST_TRAILER_SIZE;
+    uint64_t fields[] = {meta_off, sizeof meta, index_off, sizeof index, 2, 1, 2};
+    for (int i = 0; i < 7; i++)
+        le_put64(ft + 8 + 8 * i, fields[i]);
+    memcpy(ft + 64, "key", 3);
+    memcpy(ft + 80, "ordered.1", 9);
+    le_put32(ft + 96, 1);
+    le_put32(ft + 100, ~(uint32_t)1);
+    memcpy(ft + 104, "xets.sst", 8);
+    seal_footer(ft);
+    CHECK(f.b.len == want.len, "a table of %zu bytes, want %zu", f.b.len, want.len);
+    for (size_t i = 0; i < want.len; i++)
+        CHECK(f.b.p[i] == want.p[i], "byte %zu: %#x, want %#x", i, f.b.p[i], want.p[i]);
+    check_table(&f, &s, &ORDERED, 10);
+    dbuf_free(&want);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* Meta blocks this reader does not know (a bloom filter to come): read
+ * past, as long as they tile the bytes between the data blocks and the
+ * meta-index. The table is rebuilt around its data blocks and index. */
+static void test_meta_blocks(void)
+{
+    mem_file_t f;
+    set_t s = random_set(50, 2, 30, 6);
+    sst_options_t o = blocks_of(128, 0);
+    build(&s, o, &f);
+    size_t footer = f.b.len - SST_FOOTER_SIZE; /* its fields: doc/sstable_format.md */
+    uint64_t data_end = le_get64(f.b.p + footer + 8);
+    uint64_t index_off = le_get64(f.b.p + footer + 24), index_size = le_get64(f.b.p + footer + 32);
+    for (int gap = 0; gap < 3; gap++) {
+        mem_file_t g = MEM_FILE_INIT;
+        CHECK(dbuf_set(&g.b, f.b.p, data_end), "out of memory");
+        static const char *names[] = {"filter.x", "properties"};
+        uint64_t at[2];
+        for (int i = 0; i < 2; i++) {
+            at[i] = g.b.len;
+            put_block(&g.b, names[i], strlen(names[i])); /* bytes only their readers read */
+        }
+        sst_block_builder_t meta;
+        sst_bb_init(&meta, 1);
+        for (int i = 0; i < 2; i++) {
+            unsigned char h[2 * VARINT_MAX];
+            size_t n = varint_put(h, at[i]);
+            /* gap 1: the last block named one byte short; 2: a byte long */
+            size_t len = strlen(names[i]) - (gap == 1 && i == 1) + (gap == 2 && i == 1);
+            n += varint_put(h + n, len);
+            CHECK(sst_bb_add(&meta, (const unsigned char *)names[i], strlen(names[i]), h, n, NULL,
+                             0) == XETS_OK,
+                  "meta-index");
+        }
+        CHECK(sst_bb_finish(&meta, 0) == XETS_OK, "meta-index");
+        uint64_t meta_off = g.b.len, meta_size = meta.buf.len;
+        put_block(&g.b, meta.buf.p, meta.buf.len);
+        sst_bb_free(&meta);
+        uint64_t new_index = g.b.len;
+        CHECK(dbuf_reserve(&g.b, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE), "out of memory");
+        dbuf_put(&g.b, f.b.p + index_off, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE);
+        unsigned char *ft = g.b.p + g.b.len - SST_FOOTER_SIZE;
+        le_put64(ft + 8, meta_off);
+        le_put64(ft + 16, meta_size);
+        le_put64(ft + 24, new_index);
+        seal_footer(ft);
+        if (gap == 0) {
+            check_table(&g, &s, &o, 50);
+        } else {
+            sst_source_t src = mem_source(&g);
+            sst_reader_t *r;
+            xets_call_t *call = OWN_CALL;
+            int rc = sst_reader_open(&src, &r, call);
+            check_corrupt(rc, call, g.b.len, "meta blocks that do not tile");
+            CHECK(strcmp(call->error.op, "meta-index") == 0, "the meta-index at fault");
+        }
+        dbuf_free(&g.b);
+    }
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+static void test_empty(void)
+{
+    set_t s = {0};
+    mem_file_t f;
+    build(&s, (sst_options_t){.order = "hash.1", .encoding = "exact.1"}, &f);
+    CHECK(f.b.len == 2 * (4 + SST_TRAILER_SIZE) + SST_FOOTER_SIZE, "an empty table's size");
+    check_table(&f, &s, &(sst_options_t){.order = "hash.1", .encoding = "exact.1"}, 20);
+    sst_reader_t *r = open_ok(&f);
+    CHECK(sst_get(r, NULL, 0, visit_expect, &(got_t){.s = &s}, OWN_CALL) == XETS_NOTFOUND,
+          "the empty key");
+    sst_reader_close(r);
+    dbuf_free(&f.b);
+}
+
+/* Random sets of every size, with blocks from a few entries to many. */
+static void test_round_trips(void)
+{
+    static const size_t block_sizes[] = {1, 64, 256, 1024, 4096};
+    static const unsigned intervals[] = {1, 2, 16};
+    for (int round = 0; round < 60 / SCALE; round++) {
+        size_t nkeys = round < 10 ? (size_t)round : rng_below(&rng, 1500);
+        set_t s = random_set(nkeys, 1 + rng_below(&rng, 4), rng_below(&rng, 300),
+                             1 + rng_below(&rng, 12));
+        sst_options_t o = blocks_of(block_sizes[rng_below(&rng, 5)], intervals[rng_below(&rng, 3)]);
+        mem_file_t f;
+        build(&s, o, &f);
+        check_table(&f, &s, &o, 100 / SCALE);
+        dbuf_free(&f.b);
+        set_free(&s);
+    }
+}
+
+/* Keys that are prefixes of each other, the empty key, empty values. */
+static void test_prefixes(void)
+{
+    static const char *keys[] = {"", "a", "aa", "aaa", "aab", "ab", "b", "b\xff", "b\xff\xff", "c"};
+    for (unsigned interval = 1; interval <= 3; interval++) {
+        set_t s = {0};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            for (uint64_t seq = 3; seq > 0; seq--)
+                set_add(&s, keys[i], strlen(keys[i]), seq, 0, "", 0);
+        sst_options_t o = blocks_of(8 * interval, interval);
+        mem_file_t f;
+        build(&s, o, &f);
+        check_table(&f, &s, &o, 200);
+        sst_reader_t *r = open_ok(&f);
+        got_t g = {.s = &s, .at = 0, .n = 3};
+        CHECK(sst_get(r, NULL, 0, visit_expect, &g, OWN_CALL) == XETS_OK && g.n == 0,
+              "the empty key");
+        static const struct {
+            const char *k;
+            size_t len;
+        } absent[] = {{"\x00", 1},  {"a\x00", 2},         {"aac", 3},
+                      {"b\xfe", 2}, {"b\xff\xff\xff", 4}, {"d", 1}};
+        for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+            CHECK(sst_get(r, (const unsigned char *)absent[i].k, absent[i].len, visit_expect,
+                          &(got_t){.s = &s}, OWN_CALL) == XETS_NOTFOUND,
+                  "absent %zu", i);
+        sst_reader_close(r);
+        dbuf_free(&f.b);
+        set_free(&s);
+    }
+}
+
+/* One key with a thousand entries over many blocks, between two others:
+ * a lookup gets them all, newest first; bounds just around it. */
+static void test_long_key(void)
+{
+    set_t s = {0};
+    set_add(&s, "j", 1, 7, 0, "before", 6);
+    for (uint64_t seq = 1000; seq > 0; seq--)
+        set_add(&s, "k", 1, seq * 3, 2, &seq, sizeof seq);
+    set_add(&s, "l", 1, 7, 0, "after", 5);
+    sst_options_t o = blocks_of(128, 0);
+    mem_file_t f;
+    build(&s, o, &f);
+    check_table(&f, &s, &o, 100);
+    sst_reader_t *r = open_ok(&f);
+    check_get(r, &s, (const unsigned char *)"k", 1);
+    const unsigned char *k = (const unsigned char *)"k";
+    sst_bound_t in = {.key = k, .len = 1, .inclusive = true}, ex = {.key = k, .len = 1};
+    check_walk(r, &s, ex, SST_UNBOUNDED, SIZE_MAX, SST_UNBOUNDED);
+    check_walk(r, &s, SST_UNBOUNDED, ex, SIZE_MAX, SST_UNBOUNDED);
+    check_walk(r, &s, in, in, 500, ex);
+    sst_reader_close(r);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* Values of tens of MiB: a block then holds one entry larger than the
+ * target size. */
+static void test_huge_values(void)
+{
+    set_t s = {0};
+    size_t big = (size_t)24 << 20;
+    unsigned char *v = malloc(big);
+    CHECK(v, "out of memory");
+    for (size_t i = 0; i < big; i++)
+        v[i] = (unsigned char)(i * 7 + (i >> 12));
+    set_add(&s, "a", 1, 1, 0, "small", 5);
+    set_add(&s, "b", 1, 9, 0, v, big);
+    set_add(&s, "b", 1, 8, 0, v, 5 << 20);
+    set_add(&s, "c", 1, 1, 0, "", 0);
+    set_add(&s, "d", 1, 1, 0, v + 1, big - 1);
+    free(v);
+    mem_file_t f;
+    build(&s, ORDERED, &f);
+    check_table(&f, &s, &ORDERED, 20);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* The builder refuses, changing nothing, what does not sort after the last
+ * entry, entries too large, bad names, and anything once finished. */
+static void test_refusals(void)
+{
+    mem_file_t f = MEM_FILE_INIT;
+    sst_builder_t *b;
+    static const char *bad_names[] = {"", "sixteen.bytes.xx", "sp ace", "tab\t"};
+    for (size_t i = 0; i < 4; i++) {
+        sst_options_t o = {.order = bad_names[i], .encoding = "exact.1"};
+        CHECK(sst_builder_new(&o, mem_write, &f, &b) == XETS_BADARG, "name %zu", i);
+        o = (sst_options_t){.order = "key", .encoding = bad_names[i]};
+        CHECK(sst_builder_new(&o, mem_write, &f, &b) == XETS_BADARG, "encoding %zu", i);
+    }
+    CHECK(sst_builder_new(
+              &(sst_options_t){.order = "fifteen.bytes.x", .encoding = "e", .block_size = 16},
+              mem_write, &f, &b) == XETS_OK,
+          "fifteen bytes");
+    const unsigned char *k = (const unsigned char *)"kkmm";
+    xets_call_t *call = OWN_CALL;
+    CHECK(sst_builder_add(b, k, 2, 5, 0, k, 1, call) == XETS_OK, "first");
+    CHECK(sst_builder_add(b, k, 2, 5, 0, k, 1, call) == XETS_BADARG, "the same key and seq");
+    CHECK(sst_builder_add(b, k, 2, 6, 0, k, 1, call) == XETS_BADARG, "a newer seq after an older");
+    CHECK(sst_builder_add(b, k, 1, 1, 0, k, 1, call) == XETS_BADARG, "a smaller key");
+    CHECK(sst_builder_add(b, k, 2, 4, 0, k, 1, call) == XETS_OK, "an older seq");
+    /* Never read: refused on its length. */
+    CHECK(sst_builder_add(b, k, SST_ENTRY_MAX + 1, 1, 0, k, 0, call) == XETS_BADARG, "a huge key");
+    CHECK(sst_builder_add(b, (const unsigned char *)"z", 1, 1, 0, k, SST_ENTRY_MAX, call) ==
+              XETS_BADARG,
+          "a huge value");
+    CHECK(sst_builder_add(b, k, 4, 1, 0, k, 0, call) == XETS_OK, "a longer key");
+    sst_built_t built;
+    CHECK(sst_builder_finish(b, &built, call) == XETS_OK, "finish");
+    CHECK(built.entries == 3 && built.min_seq == 1 && built.max_seq == 5, "counts");
+    CHECK(sst_builder_add(b, (const unsigned char *)"z", 1, 1, 0, k, 0, call) == XETS_BADARG,
+          "after finish");
+    CHECK(sst_builder_finish(b, &built, call) == XETS_BADARG, "finish twice");
+    sst_builder_free(b);
+    sst_reader_t *r = open_ok(&f);
+    CHECK(strcmp(sst_reader_info(r)->order, "fifteen.bytes.x") == 0, "the name read back");
+    sst_reader_close(r);
+    dbuf_free(&f.b);
+}
+
+/* A small table of several blocks, its entries and its keys. */
+static set_t small_set(mem_file_t *f)
+{
+    set_t s = random_set(12, 3, 6, 4);
+    build(&s, blocks_of(64, 2), f);
+    return s;
+}
+
+/* Whatever a damaged table answers is right or XETS_CORRUPT: its lookups
+ * and its walk. A walk over the whole table ends in XETS_CORRUPT (every
+ * byte lies under a checksum); before that, it yields the right entries. */
+static void check_damaged(mem_file_t *f, const set_t *s, const char *what)
+{
+    sst_source_t src = mem_source(f);
+    sst_reader_t *r;
+    xets_call_t *call = OWN_CALL;
+    int rc = sst_reader_open(&src, &r, call);
+    if (rc != XETS_OK) {
+        check_corrupt(rc, call, f->b.len, what);
+        return;
+    }
+    for (size_t i = 0; i < s->n; i += key_run(s, i)) {
+        got_t g = {.s = s, .at = i, .n = key_run(s, i)};
+        rc = sst_get(r, s->e[i].key, s->e[i].klen, visit_expect, &g, call);
+        if (rc != XETS_CORRUPT)
+            CHECK(rc == XETS_OK && g.n == 0, "%s: a lookup: %d", what, rc);
+    }
+    sst_iter_t it;
+    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+    sst_entry_t e;
+    size_t i = 0;
+    while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {
+        CHECK(i < s->n, "%s: an entry too many", what);
+        check_entry(&e, &s->e[i++], what);
+    }
+    check_corrupt(rc, call, f->b.len, what);
+    sst_iter_close(&it);
+    sst_reader_close(r);
+}
+
+/* Every byte changed in turn (one bit, all bits, a random value). */
+static void test_flips(void)
+{
+    mem_file_t f;
+    set_t s = small_set(&f);
+    dbuf_t orig = {0};
+    CHECK(dbuf_set(&orig, f.b.p, f.b.len), "out of memory");
+    char what[64];
+    for (size_t i = 0; i < orig.len; i++) {
+        unsigned char masks[] = {1, 0xFF, (unsigned char)(1 + rng_below(&rng, 255))};
+        for (int m = 0; m < 3; m++) {
+            f.b.p[i] ^= masks[m];
+            snprintf(what, sizeof what, "byte %zu ^ %#x", i, masks[m]);
+            check_damaged(&f, &s, what);
+            f.b.p[i] = orig.p[i];
+        }
+    }
+    dbuf_free(&orig);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* Every truncation, and bytes appended, fail at open. */
+static void test_truncations(void)
+{
+    mem_file_t f;
+    set_t s = small_set(&f);
+    size_t size = f.b.len;
+    for (size_t len = 0; len < size; len++) {
+        f.b.len = len;
+        sst_source_t src = mem_source(&f);
+        sst_reader_t *r;
+        xets_call_t *call = OWN_CALL;
+        check_corrupt(sst_reader_open(&src, &r, call), call, len, "a truncation");
+    }
+    f.b.len = size;
+    for (size_t n = 1; n <= 16; n++) {
+        CHECK(dbuf_reserve(&f.b, 1), "out of memory");
+        dbuf_put(&f.b, "\0", 1);
+        sst_source_t src = mem_source(&f);
+        sst_reader_t *r;
+        xets_call_t *call = OWN_CALL;
+        check_corrupt(sst_reader_open(&src, &r, call), call, f.b.len, "bytes appended");
+    }
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* Where the bytes of needle first lie in f. */
+static size_t find(const mem_file_t *f, const char *needle, size_t len)
+{
+    for (size_t i = 0; i + len <= f->b.len; i++)
+        if (memcmp(f->b.p + i, needle, len) == 0)
+            return i;
+    CHECK(0, "%s not in the table", needle);
+    return 0;
+}
+
+/* Opens f with its checksums made right, walks it whole: the status of the
+ * open, or of the walk if the open succeeded; the error's offset in *off. */
+static int open_and_walk(mem_file_t *f, uint64_t *off)
+{
+    f->reseal = true;
+    sst_source_t src = mem_source(f);
+    sst_reader_t *r;
+    xets_call_t *call = OWN_CALL;
+    int rc = sst_reader_open(&src, &r, call);
+    if (rc == XETS_OK) {
+        sst_iter_t it;
+        sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+        sst_entry_t e;
+        while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK)
+            ;
+        sst_iter_close(&it);
+        sst_reader_close(r);
+    }
+    *off = call->error.offset;
+    f->reseal = false;
+    return rc;
+}
+
+/* Bytes made wrong behind right checksums: what the decoders check. */
+static void test_behind_checksums(void)
+{
+    set_t s = {0};
+    set_add(&s, "AAAA", 4, 5, 0, "v5", 2);
+    set_add(&s, "KKKK", 4, 5, 0, "w5", 2);
+    set_add(&s, "KKKK", 4, 3, 0, "w3", 2);
+    set_add(&s, "ZZZZ", 4, 1, 0, "z1", 2);
+    mem_file_t f;
+    uint64_t off;
+    build(&s, ORDERED, &f); /* one data block */
+    CHECK(open_and_walk(&f, &off) == XETS_END, "resealed as it was: sound");
+
+    size_t at = find(&f, "KKKK", 4);
+    f.b.p[at] = '0'; /* "0KKK" after "AAAA" */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == at - 3, "keys out of order: %llu",
+          (unsigned long long)off);
+    f.b.p[at] = 'K';
+
+    at = find(&f, "w3", 2);
+    f.b.p[at - 2] = 5; /* seq 3 -> 5, as the entry before */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == at - 5, "a key's seqs not descending");
+    f.b.p[at - 2] = 3;
+
+    /* The data block's count of restart points (one), then its type byte. */
+    size_t type = find(&f, "\x01\0\0\0\0", 5) + 4;
+    f.b.p[type] = 1;
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == type, "a block type not known");
+    f.b.p[type] = 0;
+
+    size_t footer = f.b.len - SST_FOOTER_SIZE;
+    f.b.p[footer + 40]++; /* doc/sstable_format.md: the footer's entry count */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == footer + 40,
+          "a count the table does not hold");
+    f.b.p[footer + 40]--;
+    f.b.p[footer + 48] = 2; /* the smallest seq */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT, "a seq range the table does not hold");
+    f.b.p[footer + 48] = 1;
+
+    f.b.p[footer + 96] = 2; /* version 2, its complement right */
+    f.b.p[footer + 100] = (unsigned char)~2;
+    CHECK(open_and_walk(&f, &off) == XETS_BADARG && off == footer + 96, "a version not known");
+    f.b.p[footer + 100] = (unsigned char)~1;
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == footer + 96,
+          "a version and another's complement");
+    f.b.p[footer + 96] = 1;
+    CHECK(open_and_walk(&f, &off) == XETS_END, "restored");
+    dbuf_free(&f.b);
+
+    /* A restart point inside an entry: every entry one (offsets 0, 11,
+     * 22, 33), the second moved one byte on. */
+    build(&s, blocks_of(0, 1), &f);
+    CHECK(open_and_walk(&f, &off) == XETS_END, "a restart point at every entry: sound");
+    size_t restarts = find(&f, "\0\0\0\0\x0b\0\0\0", 8);
+    f.b.p[restarts + 4]++;
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == restarts + 4,
+          "a restart point inside an entry: %llu", (unsigned long long)off);
+    dbuf_free(&f.b);
+
+    /* Bytes between the data blocks and the meta-index that no block
+     * holds, the footer's handles moved past them. */
+    build(&s, ORDERED, &f);
+    footer = f.b.len - SST_FOOTER_SIZE;
+    uint64_t meta = le_get64(f.b.p + footer + 8);
+    CHECK(dbuf_reserve(&f.b, 3), "out of memory");
+    memmove(f.b.p + meta + 3, f.b.p + meta, f.b.len - meta);
+    f.b.len += 3;
+    footer += 3;
+    le_put64(f.b.p + footer + 8, meta + 3);
+    le_put64(f.b.p + footer + 24, le_get64(f.b.p + footer + 24) + 3);
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == meta + 3,
+          "bytes outside any block: %llu", (unsigned long long)off);
+    dbuf_free(&f.b);
+
+    /* A key past its block's separator: one entry a block. */
+    build(&s, blocks_of(1, 0), &f);
+    CHECK(open_and_walk(&f, &off) == XETS_END, "one entry a block: sound");
+    at = find(&f, "AAAA", 4);
+    f.b.p[at] = 'D'; /* "DAAA", past the separator "B" */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == 0, "a key past its separator: %llu",
+          (unsigned long long)off);
+    f.b.p[at] = 'A';
+    at = find(&f, "ZZZZ", 4);
+    f.b.p[at] = 'K'; /* "KZZZ", after "KKKK" but below the separator "L" before it */
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == at - 3,
+          "a key below the separator before it: %llu", (unsigned long long)off);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* A read that fails passes its status through; the same call again goes
+ * on as if nothing had failed. */
+static void test_read_failures(void)
+{
+    mem_file_t f;
+    set_t s = random_set(40, 3, 20, 6);
+    build(&s, blocks_of(100, 0), &f);
+    static const int statuses[] = {XETS_IO, XETS_NEED_IO};
+    for (int st = 0; st < 2; st++) {
+        for (long k = 0;; k++) {
+            f.fail_at = k;
+            f.fail_rc = statuses[st];
+            f.reads = 0;
+            sst_source_t src = mem_source(&f);
+            sst_reader_t *r;
+            xets_call_t *call = OWN_CALL;
+            int rc = sst_reader_open(&src, &r, call);
+            bool failed = rc != XETS_OK;
+            if (failed) {
+                CHECK(rc == statuses[st], "open: %d", rc);
+                if (rc == XETS_IO)
+                    CHECK(call->error.err == 5 && strcmp(call->error.op, "read") == 0,
+                          "the error passes");
+                CHECK(sst_reader_open(&src, &r, call) == XETS_OK, "open again");
+            }
+            sst_iter_t it;
+            sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+            sst_entry_t e;
+            for (size_t i = 0;;) {
+                rc = sst_iter_next(&it, &e, call);
+                if (rc == statuses[st]) {
+                    CHECK(!failed, "one failure only");
+                    failed = true;
+                    continue;
+                }
+                if (i == s.n) {
+                    CHECK(rc == XETS_END, "the end: %d", rc);
+                    break;
+                }
+                CHECK(rc == XETS_OK, "walk: %d", rc);
+                check_entry(&e, &s.e[i++], "after a failure");
+            }
+            sst_iter_close(&it);
+            sst_reader_close(r);
+            if (!failed)
+                break; /* k passed the reads of the whole walk */
+        }
+    }
+    f.fail_at = -1;
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+/* A write that fails passes its status through, and the builder stays
+ * failed. */
+static int failing_write(void *ctx, uint64_t off, const void *p, size_t len, xets_call_t *call)
+{
+    long *left = ctx;
+    if ((*left)-- == 0)
+        return call_fail(call, XETS_IO, "write", "mem", off, 28);
+    (void)p;
+    (void)len;
+    return XETS_OK;
+}
+
+static void test_write_failures(void)
+{
+    set_t s = random_set(50, 2, 40, 6);
+    for (long k = 0;; k++) {
+        long left = k;
+        sst_builder_t *b;
+        sst_options_t o = blocks_of(64, 0);
+        CHECK(sst_builder_new(&o, failing_write, &left, &b) == XETS_OK, "builder");
+        xets_call_t *call = OWN_CALL;
+        int rc = XETS_OK;
+        for (size_t i = 0; i < s.n && rc == XETS_OK; i++)
+            rc = sst_builder_add(b, s.e[i].key, s.e[i].klen, s.e[i].seq, 0, s.e[i].val, s.e[i].vlen,
+                                 call);
+        sst_built_t built;
+        if (rc == XETS_OK)
+            rc = sst_builder_finish(b, &built, call);
+        if (rc == XETS_OK) { /* k passed the writes of the whole table */
+            sst_builder_free(b);
+            break;
+        }
+        CHECK(rc == XETS_IO && call->error.err == 28, "the write's failure: %d", rc);
+        CHECK(sst_builder_add(b, (const unsigned char *)"\xff\xff\xff\xff\xff\xff\xff", 7, 1, 0,
+                              NULL, 0, call) == XETS_IO,
+              "stays failed");
+        CHECK(sst_builder_finish(b, &built, call) == XETS_IO, "stays failed");
+        sst_builder_free(b);
+    }
+    set_free(&s);
+}
+
+/* Several threads read one table at once. */
+typedef struct reader_arg {
+    const sst_reader_t *r;
+    const set_t *s;
+    uint64_t seed;
+} reader_arg_t;
+
+static void *reader_thread(void *p)
+{
+    reader_arg_t *a = p;
+    uint64_t local = a->seed;
+    for (int i = 0; i < 300; i++) {
+        const ent_t *e = &a->s->e[rng_below(&local, a->s->n)];
+        check_get(a->r, a->s, e->key, e->klen);
+    }
+    for (int i = 0; i < 3; i++)
+        check_walk(a->r, a->s, SST_UNBOUNDED, SST_UNBOUNDED, SIZE_MAX, SST_UNBOUNDED);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    mem_file_t f;
+    set_t s = random_set(1000, 3, 50, 10);
+    build(&s, ORDERED, &f);
+    sst_reader_t *r = open_ok(&f);
+    pthread_t t[4];
+    reader_arg_t args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (reader_arg_t){.r = r, .s = &s, .seed = 77 + (uint64_t)i};
+        CHECK(pthread_create(&t[i], NULL, reader_thread, &args[i]) == 0, "thread");
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    sst_reader_close(r);
+    dbuf_free(&f.b);
+    set_free(&s);
+}
+
+int main(void)
+{
+    test_layout();
+    test_empty();
+    test_meta_blocks();
+    test_round_trips();
+    test_prefixes();
+    test_long_key();
+    test_huge_values();
+    test_refusals();
+    test_flips();
+    test_truncations();
+    test_behind_checksums();
+    test_read_failures();
+    test_write_failures();
+    test_threads();
+    printf("sstable_test: ok\n");
+    return 0;
+}
