@@ -72,8 +72,8 @@ struct sst_builder {
     size_t block_size;
     char order[SST_NAME_MAX + 1], encoding[SST_NAME_MAX + 1];
     sst_block_builder_t data, index, meta; /* data.last: the last key added */
-    dbuf_t first;                          /* the first key added */
-    dbuf_t sep;                            /* scratch: a separator */
+    bytes_t first;                         /* the first key added */
+    bytes_t sep;                           /* scratch: a separator */
     uint64_t off;                          /* bytes written */
     /* The last data block written, whose index entry waits for the next key. */
     bool pending;
@@ -112,8 +112,8 @@ void sst_builder_free(sst_builder_t *b)
     sst_bb_free(&b->data);
     sst_bb_free(&b->index);
     sst_bb_free(&b->meta);
-    dbuf_free(&b->first);
-    dbuf_free(&b->sep);
+    bytes_free(&b->first);
+    bytes_free(&b->sep);
     free(b);
 }
 
@@ -136,7 +136,7 @@ static int write_block(sst_builder_t *b, sst_block_builder_t *bb, uint64_t *off,
         return XETS_BADARG;
     unsigned char *p = bb->buf.p;
     p[len] = BLOCK_PLAIN;
-    le_put64(p + len + 1, XXH3_64bits(p, len + 1));
+    le64_store(p + len + 1, XXH3_64bits(p, len + 1));
     rc = b->write(b->ctx, b->off, p, len + SST_TRAILER_SIZE, call);
     if (rc != XETS_OK)
         return rc;
@@ -163,10 +163,10 @@ static int add_index(sst_builder_t *b, const unsigned char *sep, size_t len)
  * where that stays below next's; else last itself. */
 static int separator(sst_builder_t *b, const unsigned char *next, size_t nlen)
 {
-    const dbuf_t *last = &b->data.last;
+    const bytes_t *last = &b->data.last;
     size_t d = bytes_common(last->p, last->len, next, nlen);
     bool shorten = d < last->len && d < nlen && last->p[d] < 0xFF && last->p[d] + 1 < next[d];
-    if (!dbuf_set(&b->sep, last->p, shorten ? d + 1 : last->len))
+    if (!bytes_set(&b->sep, last->p, shorten ? d + 1 : last->len))
         return XETS_NOMEM;
     if (shorten)
         b->sep.p[d]++;
@@ -189,7 +189,7 @@ int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uin
     if (b->pending && ((rc = separator(b, key, klen)) != XETS_OK ||
                        (rc = add_index(b, b->sep.p, b->sep.len)) != XETS_OK))
         return fail(b, rc);
-    if (b->entries == 0 && !dbuf_set(&b->first, key, klen))
+    if (b->entries == 0 && !bytes_set(&b->first, key, klen))
         return fail(b, XETS_NOMEM);
     unsigned char head[VARINT_MAX + 1];
     size_t hlen = varint_put(head, seq);
@@ -209,7 +209,7 @@ int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uin
 }
 
 /* A key the builder holds: never NULL, even empty (a buffer never grown). */
-static const unsigned char *key_bytes(const dbuf_t *k)
+static const unsigned char *key_bytes(const bytes_t *k)
 {
     return k->p != NULL ? k->p : (const unsigned char *)"";
 }
@@ -233,19 +233,19 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call)
         return fail(b, rc);
 
     unsigned char f[SST_FOOTER_SIZE] = {0};
-    le_put64(f + F_META, meta_off);
-    le_put64(f + F_META + 8, meta_size);
-    le_put64(f + F_INDEX, index_off);
-    le_put64(f + F_INDEX + 8, index_size);
-    le_put64(f + F_ENTRIES, b->entries);
-    le_put64(f + F_MIN_SEQ, b->min_seq);
-    le_put64(f + F_MAX_SEQ, b->max_seq);
+    le64_store(f + F_META, meta_off);
+    le64_store(f + F_META + 8, meta_size);
+    le64_store(f + F_INDEX, index_off);
+    le64_store(f + F_INDEX + 8, index_size);
+    le64_store(f + F_ENTRIES, b->entries);
+    le64_store(f + F_MIN_SEQ, b->min_seq);
+    le64_store(f + F_MAX_SEQ, b->max_seq);
     memcpy(f + F_ORDER, b->order, strlen(b->order));
     memcpy(f + F_ENCODING, b->encoding, strlen(b->encoding));
-    le_put32(f + F_VERSION, SST_VERSION);
-    le_put32(f + F_VERSION + 4, ~(uint32_t)SST_VERSION);
+    le32_store(f + F_VERSION, SST_VERSION);
+    le32_store(f + F_VERSION + 4, ~(uint32_t)SST_VERSION);
     memcpy(f + F_MAGIC, SST_MAGIC, 8);
-    le_put64(f + F_CHECKSUM, XXH3_64bits(f + 8, SST_FOOTER_SIZE - 8));
+    le64_store(f + F_CHECKSUM, XXH3_64bits(f + 8, SST_FOOTER_SIZE - 8));
     if ((rc = b->write(b->ctx, b->off, f, sizeof f, call)) != XETS_OK)
         return fail(b, rc);
     b->off += sizeof f;
@@ -285,7 +285,7 @@ struct sst_reader {
     uint64_t footer; /* the footer's offset */
     size_t nblocks;
     index_entry_t *index;
-    dbuf_t seps; /* the separators, one after the other */
+    bytes_t seps; /* the separators, one after the other */
 };
 
 static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_call_t *call)
@@ -295,17 +295,17 @@ static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_c
 
 /* Reads the block at h into buf, checks its trailer and its restart
  * array. h lies within the file (checked at open). */
-static int load_block(const sst_reader_t *r, handle_t h, const char *what, dbuf_t *buf,
+static int load_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
                       sst_block_t *b, xets_call_t *call)
 {
     size_t n = h.size + SST_TRAILER_SIZE;
     buf->len = 0;
-    if (!dbuf_room(buf, n))
+    if (!bytes_reserve_to(buf, n))
         return XETS_NOMEM;
     int rc = r->read(r->ctx, h.off, buf->p, n, call);
     if (rc != XETS_OK)
         return rc;
-    if (XXH3_64bits(buf->p, h.size + 1) != le_get64(buf->p + h.size + 1))
+    if (XXH3_64bits(buf->p, h.size + 1) != le64_load(buf->p + h.size + 1))
         return corrupt(r, what, h.off, call);
     if (buf->p[h.size] != BLOCK_PLAIN)
         return corrupt(r, what, h.off + h.size, call);
@@ -328,8 +328,8 @@ static bool footer_name(const unsigned char *field, char *out)
 static int footer_handle(const sst_reader_t *r, const unsigned char *f, unsigned field,
                          uint64_t end, handle_t *h, xets_call_t *call)
 {
-    h->off = le_get64(f + field);
-    h->size = le_get64(f + field + 8);
+    h->off = le64_load(f + field);
+    h->size = le64_load(f + field + 8);
     if (h->size > SST_BLOCK_MAX || h->size + SST_TRAILER_SIZE > end ||
         h->off != end - h->size - SST_TRAILER_SIZE)
         return corrupt(r, "footer", r->footer + field, call);
@@ -347,21 +347,21 @@ static int read_footer(sst_reader_t *r, handle_t *meta, handle_t *index, xets_ca
     uint64_t at = r->footer;
     if (memcmp(f + F_MAGIC, SST_MAGIC, 8) != 0)
         return corrupt(r, "footer", at + F_MAGIC, call);
-    uint32_t version = le_get32(f + F_VERSION);
-    if (le_get32(f + F_VERSION + 4) != ~version)
+    uint32_t version = le32_load(f + F_VERSION);
+    if (le32_load(f + F_VERSION + 4) != ~version)
         return corrupt(r, "footer", at + F_VERSION, call);
     if (version != SST_VERSION)
         return call_fail(call, XETS_BADARG, "version", r->name, at + F_VERSION, 0);
-    if (XXH3_64bits(f + 8, sizeof f - 8) != le_get64(f + F_CHECKSUM))
+    if (XXH3_64bits(f + 8, sizeof f - 8) != le64_load(f + F_CHECKSUM))
         return corrupt(r, "footer", at, call);
     sst_info_t *i = &r->info;
     if (!footer_name(f + F_ORDER, i->order))
         return corrupt(r, "footer", at + F_ORDER, call);
     if (!footer_name(f + F_ENCODING, i->encoding))
         return corrupt(r, "footer", at + F_ENCODING, call);
-    i->entries = le_get64(f + F_ENTRIES);
-    i->min_seq = le_get64(f + F_MIN_SEQ);
-    i->max_seq = le_get64(f + F_MAX_SEQ);
+    i->entries = le64_load(f + F_ENTRIES);
+    i->min_seq = le64_load(f + F_MIN_SEQ);
+    i->max_seq = le64_load(f + F_MAX_SEQ);
     if (i->min_seq > i->max_seq || (i->entries == 0 && i->max_seq != 0))
         return corrupt(r, "footer", at + F_MIN_SEQ, call);
     /* The index ends where the footer begins, the meta-index where the
@@ -403,12 +403,12 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
             }
             r->index = x;
         }
-        if (!dbuf_reserve(&r->seps, it.key.len + 1)) { /* never NULL, even empty */
+        if (!bytes_reserve(&r->seps, it.key.len + 1)) { /* never NULL, even empty */
             rc = XETS_NOMEM;
             break;
         }
         r->index[r->nblocks++] = (index_entry_t){.sep = r->seps.len, .seplen = it.key.len, .h = h};
-        dbuf_put(&r->seps, it.key.p, it.key.len);
+        bytes_put(&r->seps, it.key.p, it.key.len);
     }
     sst_bi_free(&it);
     return rc == XETS_END ? XETS_OK : rc;
@@ -418,7 +418,7 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
  * between the data blocks and it). */
 static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_call_t *call)
 {
-    dbuf_t buf = {0};
+    bytes_t buf = BYTES_INIT;
     sst_block_t b;
     uint64_t at = 0;
     int rc = load_block(r, index, "index", &buf, &b, call);
@@ -432,7 +432,7 @@ static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_ca
         rc = walk_handles(r, &b, &at, meta.off, false, call);
     if (rc == XETS_OK && at != meta.off)
         rc = corrupt(r, "meta-index", meta.off, call);
-    dbuf_free(&buf);
+    bytes_free(&buf);
     return rc;
 }
 
@@ -467,7 +467,7 @@ void sst_reader_close(sst_reader_t *r)
     if (r == NULL)
         return;
     free(r->index);
-    dbuf_free(&r->seps);
+    bytes_free(&r->seps);
     free(r);
 }
 
@@ -499,7 +499,7 @@ void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bo
 
 void sst_iter_close(sst_iter_t *it)
 {
-    dbuf_free(&it->data);
+    bytes_free(&it->data);
     sst_bi_free(&it->bi);
 }
 
@@ -523,7 +523,7 @@ static const unsigned char *sep_of(const sst_reader_t *r, size_t i)
 }
 
 /* Block i's separator against key k, as bytes_cmp. */
-static int sep_cmp(const sst_reader_t *r, size_t i, const dbuf_t *k)
+static int sep_cmp(const sst_reader_t *r, size_t i, const bytes_t *k)
 {
     return bytes_cmp(sep_of(r, i), r->index[i].seplen, k->p, k->len);
 }

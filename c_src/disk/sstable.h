@@ -164,8 +164,8 @@ typedef struct sst_iter {
     sst_bound_t lo, hi;
     sst_bound_t target; /* where a pending seek lands */
     int state;
-    size_t blk;  /* the current data block's number */
-    dbuf_t data; /* its bytes */
+    size_t blk;   /* the current data block's number */
+    bytes_t data; /* its bytes */
     sst_block_iter_t bi;
     uint64_t seq; /* the last entry's */
     /* A walk from the first entry with no seek on the way checks, at the

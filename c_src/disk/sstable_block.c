@@ -11,9 +11,9 @@ void sst_bb_init(sst_block_builder_t *bb, unsigned interval)
 
 void sst_bb_free(sst_block_builder_t *bb)
 {
-    dbuf_free(&bb->buf);
-    dbuf_free(&bb->restarts);
-    dbuf_free(&bb->last);
+    bytes_free(&bb->buf);
+    bytes_free(&bb->restarts);
+    bytes_free(&bb->last);
 }
 
 int sst_bb_add(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
@@ -23,12 +23,12 @@ int sst_bb_add(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
     size_t shared = restart ? 0 : bytes_common(bb->last.p, bb->last.len, key, klen);
     size_t unshared = klen - shared;
     /* All the room first, so that running out leaves the block as it was. */
-    if (!dbuf_reserve(&bb->buf, 3 * VARINT_MAX + unshared + hlen + vlen) ||
-        !dbuf_reserve(&bb->restarts, 4) || !dbuf_room(&bb->last, klen))
+    if (!bytes_reserve(&bb->buf, 3 * VARINT_MAX + unshared + hlen + vlen) ||
+        !bytes_reserve(&bb->restarts, 4) || !bytes_reserve_to(&bb->last, klen))
         return XETS_NOMEM;
+    /* Within the room reserved, no put below can fail. */
     if (restart) {
-        le_put32(bb->restarts.p + bb->restarts.len, (uint32_t)bb->buf.len);
-        bb->restarts.len += 4;
+        bytes_put_u32(&bb->restarts, (uint32_t)bb->buf.len);
         bb->run = 0;
     }
     unsigned char *w = bb->buf.p + bb->buf.len;
@@ -36,11 +36,11 @@ int sst_bb_add(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
     n += varint_put(w + n, unshared);
     n += varint_put(w + n, hlen + vlen);
     bb->buf.len += n;
-    dbuf_put(&bb->buf, key + shared, unshared);
-    dbuf_put(&bb->buf, head, hlen);
-    dbuf_put(&bb->buf, val, vlen);
+    bytes_put(&bb->buf, key + shared, unshared);
+    bytes_put(&bb->buf, head, hlen);
+    bytes_put(&bb->buf, val, vlen);
     bb->last.len = shared;
-    dbuf_put(&bb->last, key + shared, unshared);
+    bytes_put(&bb->last, key + shared, unshared);
     bb->run++;
     bb->n++;
     return XETS_OK;
@@ -48,11 +48,10 @@ int sst_bb_add(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
 
 int sst_bb_finish(sst_block_builder_t *bb, size_t extra)
 {
-    if (!dbuf_reserve(&bb->buf, bb->restarts.len + 4 + extra))
+    if (!bytes_reserve(&bb->buf, bb->restarts.len + 4 + extra))
         return XETS_NOMEM;
-    dbuf_put(&bb->buf, bb->restarts.p, bb->restarts.len);
-    le_put32(bb->buf.p + bb->buf.len, (uint32_t)(bb->restarts.len / 4));
-    bb->buf.len += 4;
+    bytes_put(&bb->buf, bb->restarts.p, bb->restarts.len);
+    bytes_put_u32(&bb->buf, (uint32_t)(bb->restarts.len / 4));
     return XETS_OK;
 }
 
@@ -73,7 +72,7 @@ static int corrupt(const sst_block_t *b, size_t at, xets_call_t *call)
 
 static uint32_t restart_at(const sst_block_t *b, uint32_t i)
 {
-    return le_get32(b->p + b->end + 4 * (size_t)i);
+    return le32_load(b->p + b->end + 4 * (size_t)i);
 }
 
 int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off,
@@ -82,7 +81,7 @@ int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t
     *b = (sst_block_t){.p = p, .off = off, .file = file, .what = what};
     if (len < 4)
         return corrupt(b, 0, call);
-    uint32_t n = le_get32(p + len - 4);
+    uint32_t n = le32_load(p + len - 4);
     if (n > (len - 4) / 4)
         return corrupt(b, len - 4, call);
     b->nrestarts = n;
@@ -137,7 +136,7 @@ void sst_bi_start(sst_block_iter_t *it, const sst_block_t *b, bool keep)
 
 void sst_bi_free(sst_block_iter_t *it)
 {
-    dbuf_free(&it->key);
+    bytes_free(&it->key);
 }
 
 int sst_bi_next(sst_block_iter_t *it, xets_call_t *call)
@@ -165,10 +164,10 @@ int sst_bi_next(sst_block_iter_t *it, xets_call_t *call)
         same = c == 0 && e.unshared == rest;
     }
     /* One byte more: the key is never NULL, even empty, for memcmp's sake. */
-    if (!dbuf_room(&it->key, e.shared + e.unshared + 1))
+    if (!bytes_reserve_to(&it->key, e.shared + e.unshared + 1))
         return XETS_NOMEM;
     it->key.len = e.shared;
-    dbuf_put(&it->key, e.delta, e.unshared);
+    bytes_put(&it->key, e.delta, e.unshared);
     it->ordered = true;
     it->same = same;
     it->val = e.val;

@@ -29,14 +29,14 @@
 
 #include "../call.h"
 #include "../status.h"
-#include "coding.h"
+#include "bytes.h"
 
 /* ---- building ---- */
 
 typedef struct sst_block_builder {
-    dbuf_t buf;        /* the entries; after sst_bb_finish, the whole block */
-    dbuf_t restarts;   /* the restart offsets so far, u32 LE each */
-    dbuf_t last;       /* the last key added (kept across sst_bb_reset) */
+    bytes_t buf;       /* the entries; after sst_bb_finish, the whole block */
+    bytes_t restarts;  /* the restart offsets so far, u32 LE each */
+    bytes_t last;      /* the last key added (kept across sst_bb_reset) */
     unsigned interval; /* entries from one restart point to the next */
     unsigned run;      /* entries since the last restart point */
     size_t n;          /* entries in this block */
@@ -92,7 +92,7 @@ typedef struct sst_block_iter {
     size_t pos;       /* the current entry's offset */
     size_t next;      /* the next one's */
     uint32_t restart; /* the first restart point at or after next */
-    dbuf_t key;       /* the current key */
+    bytes_t key;      /* the current key */
     bool ordered;     /* key is the previous entry's: the next key is checked against it */
     bool same;        /* the current key equals the previous entry's (when that is known) */
     const unsigned char *val;

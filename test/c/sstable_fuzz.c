@@ -202,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Read only: resealing changes what a read hands out, not the file. */
     mem_file_t f = MEM_FILE_INIT;
-    f.b = (dbuf_t){.p = (unsigned char *)data, .len = size, .cap = size};
+    f.b = (bytes_t){.p = (unsigned char *)data, .len = size, .cap = size};
     run(&f);
     f.reseal = true;
     run(&f);

@@ -24,12 +24,12 @@
 #include <xxhash.h>
 
 #include "call.h"
-#include "disk/coding.h"
+#include "disk/bytes.h"
 #include "disk/sstable.h"
 #include "status.h"
 
 typedef struct mem_file {
-    dbuf_t b;
+    bytes_t b;
     bool reseal;
     long fail_at; /* the read that fails, from 0; -1: none */
     int fail_rc;  /* what it answers */
@@ -47,9 +47,9 @@ static inline int mem_write(void *ctx, uint64_t off, const void *p, size_t len, 
                 f->b.len);
         abort();
     }
-    if (!dbuf_reserve(&f->b, len))
+    if (!bytes_reserve(&f->b, len))
         return XETS_NOMEM;
-    dbuf_put(&f->b, p, len);
+    bytes_put(&f->b, p, len);
     return XETS_OK;
 }
 
@@ -69,9 +69,9 @@ static inline int mem_read(void *ctx, uint64_t off, void *buf, size_t len, xets_
     memcpy(p, f->b.p + off, len);
     if (f->reseal && len >= 8) {
         if (off + len == f->b.len && len == SST_FOOTER_SIZE)
-            le_put64(p, XXH3_64bits(p + 8, len - 8));
+            le64_store(p, XXH3_64bits(p + 8, len - 8));
         else
-            le_put64(p + len - 8, XXH3_64bits(p, len - 8));
+            le64_store(p + len - 8, XXH3_64bits(p, len - 8));
     }
     return XETS_OK;
 }

@@ -52,7 +52,7 @@ static void finish(sst_builder_t *b, mem_file_t *f)
         perror(path);
         exit(1);
     }
-    dbuf_free(&f->b);
+    bytes_free(&f->b);
 }
 
 typedef struct key {

@@ -25,7 +25,7 @@
 #include <xxhash.h>
 
 #include "check.h"
-#include "disk/coding.h"
+#include "disk/bytes.h"
 #include "disk/sstable.h"
 #include "rng.h"
 #include "sstable_mem.h"
@@ -340,20 +340,20 @@ static void check_corrupt(int rc, xets_call_t *call, size_t size, const char *wh
 }
 
 /* Appends a block and its trailer, as doc/sstable_format.md says. */
-static void put_block(dbuf_t *out, const void *p, size_t len)
+static void put_block(bytes_t *out, const void *p, size_t len)
 {
-    CHECK(dbuf_reserve(out, len + SST_TRAILER_SIZE), "out of memory");
+    CHECK(bytes_reserve(out, len + SST_TRAILER_SIZE), "out of memory");
     unsigned char *w = out->p + out->len;
-    dbuf_put(out, p, len);
+    bytes_put(out, p, len);
     w[len] = 0; /* stored plainly */
-    le_put64(w + len + 1, XXH3_64bits(w, len + 1));
+    le64_store(w + len + 1, XXH3_64bits(w, len + 1));
     out->len += SST_TRAILER_SIZE;
 }
 
 /* The footer's checksum, of its other bytes. */
 static void seal_footer(unsigned char *footer)
 {
-    le_put64(footer, XXH3_64bits(footer + 8, SST_FOOTER_SIZE - 8));
+    le64_store(footer, XXH3_64bits(footer + 8, SST_FOOTER_SIZE - 8));
 }
 
 /* Two entries, byte for byte: the layout doc/sstable_format.md gives. */
@@ -372,11 +372,11 @@ static void test_layout(void)
     };
     static const unsigned char meta[] = {0, 0, 0, 0};
     static const unsigned char index[] = {0, 1, 2, 'b', 0, sizeof data, 0, 0, 0, 0, 1, 0, 0, 0};
-    dbuf_t want = {0};
+    bytes_t want = BYTES_INIT;
     put_block(&want, data, sizeof data);
     put_block(&want, meta, sizeof meta);
     put_block(&want, index, sizeof index);
-    CHECK(dbuf_reserve(&want, SST_FOOTER_SIZE), "out of memory");
+    CHECK(bytes_reserve(&want, SST_FOOTER_SIZE), "out of memory");
     unsigned char *ft = want.p + want.len;
     memset(ft, 0, SST_FOOTER_SIZE);
     want.len += SST_FOOTER_SIZE;
@@ -384,19 +384,19 @@ static void test_layout(void)
     uint64_t index_off = meta_off + sizeof meta + SST_TRAILER_SIZE;
     uint64_t fields[] = {meta_off, sizeof meta, index_off, sizeof index, 2, 1, 2};
     for (int i = 0; i < 7; i++)
-        le_put64(ft + 8 + 8 * i, fields[i]);
+        le64_store(ft + 8 + 8 * i, fields[i]);
     memcpy(ft + 64, "key", 3);
     memcpy(ft + 80, "ordered.1", 9);
-    le_put32(ft + 96, 1);
-    le_put32(ft + 100, ~(uint32_t)1);
+    le32_store(ft + 96, 1);
+    le32_store(ft + 100, ~(uint32_t)1);
     memcpy(ft + 104, "xets.sst", 8);
     seal_footer(ft);
     CHECK(f.b.len == want.len, "a table of %zu bytes, want %zu", f.b.len, want.len);
     for (size_t i = 0; i < want.len; i++)
         CHECK(f.b.p[i] == want.p[i], "byte %zu: %#x, want %#x", i, f.b.p[i], want.p[i]);
     check_table(&f, &s, &ORDERED, 10);
-    dbuf_free(&want);
-    dbuf_free(&f.b);
+    bytes_free(&want);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -410,11 +410,12 @@ static void test_meta_blocks(void)
     sst_options_t o = blocks_of(128, 0);
     build(&s, o, &f);
     size_t footer = f.b.len - SST_FOOTER_SIZE; /* its fields: doc/sstable_format.md */
-    uint64_t data_end = le_get64(f.b.p + footer + 8);
-    uint64_t index_off = le_get64(f.b.p + footer + 24), index_size = le_get64(f.b.p + footer + 32);
+    uint64_t data_end = le64_load(f.b.p + footer + 8);
+    uint64_t index_off = le64_load(f.b.p + footer + 24),
+             index_size = le64_load(f.b.p + footer + 32);
     for (int gap = 0; gap < 3; gap++) {
         mem_file_t g = MEM_FILE_INIT;
-        CHECK(dbuf_set(&g.b, f.b.p, data_end), "out of memory");
+        CHECK(bytes_set(&g.b, f.b.p, data_end), "out of memory");
         static const char *names[] = {"filter.x", "properties"};
         uint64_t at[2];
         for (int i = 0; i < 2; i++) {
@@ -438,12 +439,13 @@ static void test_meta_blocks(void)
         put_block(&g.b, meta.buf.p, meta.buf.len);
         sst_bb_free(&meta);
         uint64_t new_index = g.b.len;
-        CHECK(dbuf_reserve(&g.b, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE), "out of memory");
-        dbuf_put(&g.b, f.b.p + index_off, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE);
+        CHECK(bytes_reserve(&g.b, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE),
+              "out of memory");
+        bytes_put(&g.b, f.b.p + index_off, index_size + SST_TRAILER_SIZE + SST_FOOTER_SIZE);
         unsigned char *ft = g.b.p + g.b.len - SST_FOOTER_SIZE;
-        le_put64(ft + 8, meta_off);
-        le_put64(ft + 16, meta_size);
-        le_put64(ft + 24, new_index);
+        le64_store(ft + 8, meta_off);
+        le64_store(ft + 16, meta_size);
+        le64_store(ft + 24, new_index);
         seal_footer(ft);
         if (gap == 0) {
             check_table(&g, &s, &o, 50);
@@ -455,9 +457,9 @@ static void test_meta_blocks(void)
             check_corrupt(rc, call, g.b.len, "meta blocks that do not tile");
             CHECK(strcmp(call->error.op, "meta-index") == 0, "the meta-index at fault");
         }
-        dbuf_free(&g.b);
+        bytes_free(&g.b);
     }
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -472,7 +474,7 @@ static void test_empty(void)
     CHECK(sst_get(r, NULL, 0, visit_expect, &(got_t){.s = &s}, OWN_CALL) == XETS_NOTFOUND,
           "the empty key");
     sst_reader_close(r);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
 }
 
 /* Random sets of every size, with blocks from a few entries to many. */
@@ -488,7 +490,7 @@ static void test_round_trips(void)
         mem_file_t f;
         build(&s, o, &f);
         check_table(&f, &s, &o, 100 / SCALE);
-        dbuf_free(&f.b);
+        bytes_free(&f.b);
         set_free(&s);
     }
 }
@@ -520,7 +522,7 @@ static void test_prefixes(void)
                           &(got_t){.s = &s}, OWN_CALL) == XETS_NOTFOUND,
                   "absent %zu", i);
         sst_reader_close(r);
-        dbuf_free(&f.b);
+        bytes_free(&f.b);
         set_free(&s);
     }
 }
@@ -546,7 +548,7 @@ static void test_long_key(void)
     check_walk(r, &s, SST_UNBOUNDED, ex, SIZE_MAX, SST_UNBOUNDED);
     check_walk(r, &s, in, in, 500, ex);
     sst_reader_close(r);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -569,7 +571,7 @@ static void test_huge_values(void)
     mem_file_t f;
     build(&s, ORDERED, &f);
     check_table(&f, &s, &ORDERED, 20);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -613,7 +615,7 @@ static void test_refusals(void)
     sst_reader_t *r = open_ok(&f);
     CHECK(strcmp(sst_reader_info(r)->order, "fifteen.bytes.x") == 0, "the name read back");
     sst_reader_close(r);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
 }
 
 /* A small table of several blocks, its entries and its keys. */
@@ -661,8 +663,8 @@ static void test_flips(void)
 {
     mem_file_t f;
     set_t s = small_set(&f);
-    dbuf_t orig = {0};
-    CHECK(dbuf_set(&orig, f.b.p, f.b.len), "out of memory");
+    bytes_t orig = BYTES_INIT;
+    CHECK(bytes_set(&orig, f.b.p, f.b.len), "out of memory");
     char what[64];
     for (size_t i = 0; i < orig.len; i++) {
         unsigned char masks[] = {1, 0xFF, (unsigned char)(1 + rng_below(&rng, 255))};
@@ -673,8 +675,8 @@ static void test_flips(void)
             f.b.p[i] = orig.p[i];
         }
     }
-    dbuf_free(&orig);
-    dbuf_free(&f.b);
+    bytes_free(&orig);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -693,14 +695,14 @@ static void test_truncations(void)
     }
     f.b.len = size;
     for (size_t n = 1; n <= 16; n++) {
-        CHECK(dbuf_reserve(&f.b, 1), "out of memory");
-        dbuf_put(&f.b, "\0", 1);
+        CHECK(bytes_reserve(&f.b, 1), "out of memory");
+        bytes_put(&f.b, "\0", 1);
         sst_source_t src = mem_source(&f);
         sst_reader_t *r;
         xets_call_t *call = OWN_CALL;
         check_corrupt(sst_reader_open(&src, &r, call), call, f.b.len, "bytes appended");
     }
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -784,7 +786,7 @@ static void test_behind_checksums(void)
           "a version and another's complement");
     f.b.p[footer + 96] = 1;
     CHECK(open_and_walk(&f, &off) == XETS_END, "restored");
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
 
     /* A restart point inside an entry: every entry one (offsets 0, 11,
      * 22, 33), the second moved one byte on. */
@@ -794,22 +796,22 @@ static void test_behind_checksums(void)
     f.b.p[restarts + 4]++;
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == restarts + 4,
           "a restart point inside an entry: %llu", (unsigned long long)off);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
 
     /* Bytes between the data blocks and the meta-index that no block
      * holds, the footer's handles moved past them. */
     build(&s, ORDERED, &f);
     footer = f.b.len - SST_FOOTER_SIZE;
-    uint64_t meta = le_get64(f.b.p + footer + 8);
-    CHECK(dbuf_reserve(&f.b, 3), "out of memory");
+    uint64_t meta = le64_load(f.b.p + footer + 8);
+    CHECK(bytes_reserve(&f.b, 3), "out of memory");
     memmove(f.b.p + meta + 3, f.b.p + meta, f.b.len - meta);
     f.b.len += 3;
     footer += 3;
-    le_put64(f.b.p + footer + 8, meta + 3);
-    le_put64(f.b.p + footer + 24, le_get64(f.b.p + footer + 24) + 3);
+    le64_store(f.b.p + footer + 8, meta + 3);
+    le64_store(f.b.p + footer + 24, le64_load(f.b.p + footer + 24) + 3);
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == meta + 3,
           "bytes outside any block: %llu", (unsigned long long)off);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
 
     /* A key past its block's separator: one entry a block. */
     build(&s, blocks_of(1, 0), &f);
@@ -823,7 +825,7 @@ static void test_behind_checksums(void)
     f.b.p[at] = 'K'; /* "KZZZ", after "KKKK" but below the separator "L" before it */
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == at - 3,
           "a key below the separator before it: %llu", (unsigned long long)off);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -876,7 +878,7 @@ static void test_read_failures(void)
         }
     }
     f.fail_at = -1;
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
@@ -957,7 +959,7 @@ static void test_threads(void)
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     sst_reader_close(r);
-    dbuf_free(&f.b);
+    bytes_free(&f.b);
     set_free(&s);
 }
 
