@@ -275,4 +275,18 @@ static inline size_t bytes_common(const uint8_t *a, size_t alen, const uint8_t *
     return i;
 }
 
+/* Whether n bytes at s are a name that files record (an order or a key
+ * encoding: "hash.1", "exact.1"): 1 to max bytes of printable ASCII, no
+ * space. */
+static inline bool bytes_name_ok(const void *s, size_t n, size_t max)
+{
+    const unsigned char *c = s;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] <= ' ' || c[i] > '~')
+            return false;
+    return true;
+}
+
 #endif

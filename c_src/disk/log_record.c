@@ -109,21 +109,10 @@ int log_record_next(const uint8_t *buf, size_t len, uint64_t off, uint64_t numbe
 
 /* ---- the identity every log file opens with ---------------------------- */
 
-static bool name_valid(const void *s, size_t n)
-{
-    const uint8_t *c = s;
-    if (n == 0 || n > LOG_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (c[i] <= ' ' || c[i] > '~')
-            return false;
-    return true;
-}
-
 int log_name_put(bytes_t *b, const char *s)
 {
     size_t n = strnlen(s, LOG_NAME_MAX + 1);
-    if (!name_valid(s, n))
+    if (!bytes_name_ok(s, n, LOG_NAME_MAX))
         return XETS_BADARG;
     bytes_put_u8(b, (uint8_t)n);
     bytes_put(b, s, n);
@@ -134,7 +123,7 @@ bool log_name_get(bytes_rd_t *rd, char *out)
 {
     size_t n = bytes_get_u8(rd);
     const uint8_t *p = bytes_get(rd, n);
-    if (!p || !name_valid(p, n)) {
+    if (!p || !bytes_name_ok(p, n, LOG_NAME_MAX)) {
         rd->bad = true;
         return false;
     }
@@ -145,8 +134,8 @@ bool log_name_get(bytes_rd_t *rd, char *out)
 
 int log_ident_put(bytes_t *b, const char *magic, const log_ident_t *id)
 {
-    if (!name_valid(id->encoding, strnlen(id->encoding, LOG_NAME_MAX + 1)) ||
-        !name_valid(id->order, strnlen(id->order, LOG_NAME_MAX + 1)))
+    if (!bytes_name_ok(id->encoding, strnlen(id->encoding, LOG_NAME_MAX + 1), LOG_NAME_MAX) ||
+        !bytes_name_ok(id->order, strnlen(id->order, LOG_NAME_MAX + 1), LOG_NAME_MAX))
         return XETS_BADARG;
     bytes_put(b, magic, LOG_MAGIC_LEN);
     bytes_put_u32(b, id->version);

@@ -53,17 +53,6 @@ enum {
 _Static_assert(F_MAGIC + 8 == SST_FOOTER_SIZE, "the footer's fields fill it");
 _Static_assert(SST_NAME_MAX + 1 == F_ENCODING - F_ORDER, "a name field holds a name and a NUL");
 
-/* An order or encoding name: 1 to SST_NAME_MAX bytes of printable ASCII. */
-static bool name_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > SST_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] <= ' ' || s[i] > '~')
-            return false;
-    return true;
-}
-
 /* ---- building ---- */
 
 struct sst_builder {
@@ -85,7 +74,8 @@ struct sst_builder {
 
 int sst_builder_new(const sst_options_t *o, sst_write_fn write, void *ctx, sst_builder_t **out)
 {
-    if (!name_ok(o->order, strlen(o->order)) || !name_ok(o->encoding, strlen(o->encoding)) ||
+    if (!bytes_name_ok(o->order, strlen(o->order), SST_NAME_MAX) ||
+        !bytes_name_ok(o->encoding, strlen(o->encoding), SST_NAME_MAX) ||
         o->block_size > SST_ENTRY_MAX)
         return XETS_BADARG;
     sst_builder_t *b = calloc(1, sizeof *b);
@@ -320,7 +310,7 @@ static bool footer_name(const unsigned char *field, char *out)
     for (size_t i = len; i <= SST_NAME_MAX; i++)
         if (out[i] != 0)
             return false;
-    return name_ok(out, len);
+    return bytes_name_ok(out, len, SST_NAME_MAX);
 }
 
 /* The handle in the footer field at f + field, of a block that must end
