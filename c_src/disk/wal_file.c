@@ -1,0 +1,210 @@
+/* A WAL file over fs.h (wal_file.h, which gives the order of writes and
+ * syncs). The writer keeps two offsets: end, where the next record goes,
+ * and durable, the end of the last successful fs_sync; durable <= end,
+ * and durable is what every record claims in its synced field. The
+ * header record makes the file's first bytes, so both start past it. */
+#include "wal_file.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "names.h"
+
+struct wal_file {
+    fs_file_t *f;
+    uint64_t number;
+    char name[NAMES_LEN];
+    uint64_t end, durable;
+    uint64_t first_seq, last_seq; /* last_seq: of the last batch, if any */
+    bool any;
+    int failed; /* the errno of the fs_sync that failed the writer; 0 while none has */
+    bytes_t buf; /* the record being written, kept for the next */
+};
+
+static wal_file_t *writer_new(uint64_t number)
+{
+    wal_file_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->number = number;
+    names_format(w->name, NAMES_WAL, number, false);
+    return w;
+}
+
+/* Writes header h at the start of w's empty file. */
+static int put_header(wal_file_t *w, const wal_header_t *h, xets_call_t *call)
+{
+    w->buf.len = 0;
+    int st = wal_encode_header(&w->buf, h, w->number);
+    if (st != XETS_OK)
+        return st;
+    st = fs_write(w->f, 0, w->buf.p, w->buf.len, call);
+    if (st != XETS_OK)
+        return st;
+    w->end = w->buf.len;
+    w->first_seq = h->first_seq;
+    return XETS_OK;
+}
+
+/* Makes w's file as it stands, and its name in d, durable: the file
+ * first, so that the name never durably points at bytes that are not. */
+static int make_durable(wal_file_t *w, fs_dir_t *d, xets_call_t *call)
+{
+    int st = fs_sync(w->f, call);
+    if (st == XETS_OK)
+        st = fs_dir_sync(d, call);
+    if (st == XETS_OK)
+        w->durable = w->end;
+    return st;
+}
+
+int wal_file_create(fs_dir_t *d, uint64_t number, const wal_header_t *h, wal_file_t **out,
+                    xets_call_t *call)
+{
+    wal_file_t *w = writer_new(number);
+    if (!w)
+        return XETS_NOMEM;
+    int st = fs_open(d, w->name, FS_CREATE, &w->f, call);
+    if (st == XETS_OK)
+        st = put_header(w, h, call);
+    if (st == XETS_OK)
+        st = make_durable(w, d, call);
+    if (st != XETS_OK) {
+        wal_file_close(w);
+        return st;
+    }
+    *out = w;
+    return XETS_OK;
+}
+
+/* Replays buf[0 .. len), the whole file, into visit; on XETS_OK, w->end is
+ * where the valid part ends (the end, or a torn tail to cut) and w's
+ * sequence numbers are the file's. */
+static int replay(wal_file_t *w, const uint8_t *buf, size_t len, wal_header_t *h,
+                  wal_file_visit_t visit, void *arg, xets_call_t *call)
+{
+    wal_replay_t r;
+    int st = wal_replay_open(&r, buf, len, w->number);
+    if (st == XETS_TORN) {
+        /* No complete header, so no batch: the file becomes what create
+         * makes. */
+        st = fs_truncate(w->f, 0, call);
+        return st == XETS_OK ? put_header(w, h, call) : st;
+    }
+    if (st == XETS_BADARG)
+        h->id.version = r.header.id.version;
+    if (st != XETS_OK)
+        return call_fail(call, st, "read", w->name, r.off, 0);
+    *h = r.header;
+    w->first_seq = h->first_seq;
+    uint64_t seq;
+    const uint8_t *batch;
+    size_t n;
+    while ((st = wal_replay_next(&r, &seq, &batch, &n)) == XETS_OK) {
+        st = visit(arg, seq, batch, n);
+        if (st != XETS_OK)
+            return st;
+    }
+    if (st == XETS_CORRUPT)
+        return call_fail(call, st, "read", w->name, r.off, 0);
+    if (st == XETS_TORN && (st = fs_truncate(w->f, r.off, call)) != XETS_OK)
+        return st;
+    w->end = r.off;
+    w->last_seq = r.last_seq;
+    w->any = r.any;
+    return XETS_OK;
+}
+
+int wal_file_recover(fs_dir_t *d, uint64_t number, wal_header_t *h, wal_file_visit_t visit,
+                     void *arg, wal_file_t **out, xets_call_t *call)
+{
+    wal_file_t *w = writer_new(number);
+    if (!w)
+        return XETS_NOMEM;
+    uint8_t *buf = NULL;
+    uint64_t size = 0;
+    size_t got = 0;
+    int st = fs_open(d, w->name, FS_WRITE, &w->f, call);
+    if (st == XETS_OK)
+        st = fs_size(w->f, &size, call);
+    if (st == XETS_OK && size > SIZE_MAX)
+        st = call_fail(call, XETS_IO, "read", w->name, 0, EFBIG);
+    if (st == XETS_OK && !(buf = malloc(size ? (size_t)size : 1)))
+        st = XETS_NOMEM;
+    /* A read stops short only at the end: a file that shrank under us
+     * is read as what there is. */
+    if (st == XETS_OK)
+        st = fs_read(w->f, 0, buf, (size_t)size, &got, call);
+    if (st == XETS_OK)
+        st = replay(w, buf, got, h, visit, arg, call);
+    free(buf);
+    if (st == XETS_OK)
+        st = make_durable(w, d, call);
+    if (st != XETS_OK) {
+        wal_file_close(w);
+        return st;
+    }
+    *out = w;
+    return XETS_OK;
+}
+
+/* The answer of a writer that a failed fs_sync has failed for good. */
+static int refuse(wal_file_t *w, xets_call_t *call)
+{
+    return call_fail(call, XETS_IO, "fsync", w->name, w->durable, w->failed);
+}
+
+int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, xets_call_t *call)
+{
+    if (w->failed)
+        return refuse(w, call);
+    if (w->any ? seq <= w->last_seq : seq < w->first_seq)
+        return XETS_BADARG;
+    w->buf.len = 0;
+    int st = wal_encode_batch(&w->buf, seq, batch, len, w->durable, w->number);
+    if (st != XETS_OK)
+        return st;
+    /* A failed write may leave part of the record past end: the next
+     * record overwrites it, and a crash first leaves it a torn tail. */
+    st = fs_write(w->f, w->end, w->buf.p, w->buf.len, call);
+    if (st != XETS_OK)
+        return st;
+    w->end += w->buf.len;
+    w->last_seq = seq;
+    w->any = true;
+    return XETS_OK;
+}
+
+int wal_file_sync(wal_file_t *w, xets_call_t *call)
+{
+    if (w->failed)
+        return refuse(w, call);
+    if (w->durable == w->end)
+        return XETS_OK;
+    int st = fs_sync(w->f, call);
+    if (st != XETS_OK) {
+        w->failed = call->error.err ? call->error.err : EIO;
+        return st;
+    }
+    w->durable = w->end;
+    return XETS_OK;
+}
+
+uint64_t wal_file_end(const wal_file_t *w)
+{
+    return w->end;
+}
+
+uint64_t wal_file_durable(const wal_file_t *w)
+{
+    return w->durable;
+}
+
+void wal_file_close(wal_file_t *w)
+{
+    if (w->f)
+        fs_close(w->f);
+    bytes_free(&w->buf);
+    free(w);
+}

@@ -1,0 +1,96 @@
+/* A write-ahead log file (DESIGN.md, "The disk tier"; doc/wal_format.md):
+ * the WAL codec (wal.h) over the file system (fs.h). A writer creates the
+ * file or recovers an existing one, appends batches at its end and makes
+ * them durable with wal_file_sync; recovery replays a file and leaves it
+ * as durable as what it replayed.
+ *
+ * Order of writes and syncs, and why:
+ *   create:  write the header record at 0; fs_sync the file; fs_dir_sync
+ *            the directory. Only then is the writer returned, so that no
+ *            append is acknowledged in a file whose name a power cut could
+ *            still erase.
+ *   append:  encode the batch with synced = the end of the last
+ *            successful fs_sync (never more: a record claiming bytes not
+ *            durable would turn a torn tail into corruption, log_record.h);
+ *            write it at the end. Not durable until the next sync.
+ *   sync:    fs_sync; only once it has answered XETS_OK does the durable
+ *            end advance to the end of what was appended before it. A
+ *            failed fs_sync fails the writer for good: the kernel may have
+ *            dropped the unsynced pages and marked them clean, so no later
+ *            fs_sync would write them (PostgreSQL's fsync lesson, fs.h).
+ *            Every later append and sync answers XETS_IO naming that
+ *            fsync and its errno; the store must move to a new file.
+ *   recover: read the whole file and replay it; if its tail is torn,
+ *            fs_truncate it there; then fs_sync the file and fs_dir_sync
+ *            the directory, always, before returning: the file may hold
+ *            bytes (and the directory a name) that only the page cache
+ *            holds, after a process crash with no power cut, and a table
+ *            that served them could see a power cut erase them.
+ *
+ * Recovery returns a writer positioned after the last record, with the
+ * whole file durable. A file too short for its whole header (created,
+ * then a crash before the header was durable) holds no batch: recovery
+ * cuts it to empty and writes the header it is given into it, as create
+ * does. A bad record that a later one proves durable is XETS_CORRUPT
+ * (call->error: the file and the record's offset); the table does not
+ * open, and nothing is cut.
+ *
+ * Thread-safety: a writer is used by one thread at a time (the store's
+ * group commit serializes appends and syncs); different writers are
+ * independent. Every call blocks on I/O: never inside an epoch section nor
+ * on a normal scheduler. */
+#ifndef XETS_DISK_WAL_FILE_H
+#define XETS_DISK_WAL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../call.h"
+#include "fs.h"
+#include "wal.h"
+
+typedef struct wal_file wal_file_t;
+
+/* Creates WAL file number (names.h: NNNNNN.wal) in d, holding header h,
+ * durably (see the top). XETS_OK with *out; XETS_EXISTS (the name is
+ * taken); XETS_IO; XETS_NOMEM; XETS_BADARG (a name in h is not valid). On
+ * failure the file may exist, empty or with part of its header: recovery
+ * treats it as a file with no batch. */
+int wal_file_create(fs_dir_t *d, uint64_t number, const wal_header_t *h, wal_file_t **out,
+                    xets_call_t *call);
+
+/* Called by recovery with each batch in order; its bytes live until it
+ * returns. A status other than XETS_OK stops recovery, which returns it. */
+typedef int (*wal_file_visit_t)(void *arg, uint64_t seq, const uint8_t *batch, size_t len);
+
+/* Recovers WAL file number of d (see the top): calls visit for each batch
+ * in order, cuts a torn tail, makes the file and its name durable, and
+ * returns a writer at its end. h: on entry, the header to write if the
+ * file holds none; on return, the file's header. XETS_OK with *out;
+ * XETS_NOTFOUND (no such file); XETS_CORRUPT (call->error: file and
+ * offset); XETS_BADARG (a format version not read: h->id.version tells
+ * which); XETS_IO; XETS_NOMEM; or what visit returned. On any failure the
+ * batches already visited must be dropped: nothing was made durable. */
+int wal_file_recover(fs_dir_t *d, uint64_t number, wal_header_t *h, wal_file_visit_t visit,
+                     void *arg, wal_file_t **out, xets_call_t *call);
+
+/* Appends the batch seq, batch[0 .. len) at the end of the file; durable
+ * after the next successful wal_file_sync. XETS_OK; XETS_IO (the write
+ * failed: nothing is acknowledged, and the next append writes at the same
+ * offset; or the writer failed for good); XETS_BADARG (seq not above the
+ * last batch's, or below the header's first_seq: the file would read as
+ * corrupt; or the batch is too long); XETS_NOMEM. */
+int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, xets_call_t *call);
+
+/* Makes every batch appended before it durable. XETS_OK; XETS_IO, after
+ * which the writer is failed for good (see the top). */
+int wal_file_sync(wal_file_t *w, xets_call_t *call);
+
+/* The end of the file as appended, and the end of its durable prefix. */
+uint64_t wal_file_end(const wal_file_t *w);
+uint64_t wal_file_durable(const wal_file_t *w);
+
+/* Closes the file; what was not synced may be lost in a power cut. */
+void wal_file_close(wal_file_t *w);
+
+#endif

@@ -1,0 +1,383 @@
+/* disk/wal_file.c over the simulated file system (disk/fs_sim.c).
+ * 1. Round trip: batches of every size, synced now and then, recover in
+ *    order byte for byte, each record claiming exactly the end of the
+ *    last sync before it (computed here from the record sizes).
+ * 2. Crashes, for thousands of seeds: random appends and syncs, then a
+ *    power cut between two operations, a halt at a random I/O call then
+ *    a power cut, or a process crash (no power cut: the page cache
+ *    survives). Recovery holds every acknowledged batch (appended before
+ *    a successful sync), then a prefix of the others, each whole; never
+ *    corruption. A power cut right after recovery changes nothing (it was
+ *    made durable); appends after recovery survive a sync and a power
+ *    cut.
+ * 3. A torn tail followed by an intact, never acknowledged record is cut:
+ *    a batch appended after recovery that ends exactly where that record
+ *    starts does not bring it back.
+ * 4. Faults: each I/O call of a small scenario fails in turn (EIO,
+ *    ENOSPC, a short write): the operation answers XETS_IO naming the op,
+ *    the file and the errno; after a failed fsync every append and sync
+ *    is refused; after a power cut, recovery holds every batch
+ *    acknowledged before the fault.
+ * Same seed, same run. Exits nonzero on the first failure. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "disk/fs.h"
+#include "disk/fs_sim.h"
+#include "disk/wal_file.h"
+#include "rng.h"
+#include "status.h"
+
+#define DIR "/t"
+#define NUMBER 7
+#define NAME "000007.wal"
+#define FIRST_SEQ 100
+
+static const wal_header_t header = {{WAL_VERSION, "exact.1", "hash.1"}, FIRST_SEQ};
+
+typedef struct rec {
+    uint64_t seq;
+    uint8_t *p;
+    size_t len;
+} rec_t;
+
+typedef struct recs {
+    rec_t *v;
+    size_t n, cap;
+} recs_t;
+
+static void recs_add(recs_t *rs, uint64_t seq, const uint8_t *p, size_t len)
+{
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 16;
+        rs->v = realloc(rs->v, rs->cap * sizeof *rs->v);
+        CHECK(rs->v, "out of memory");
+    }
+    uint8_t *copy = malloc(len + 1);
+    CHECK(copy, "out of memory");
+    if (len)
+        memcpy(copy, p, len);
+    rs->v[rs->n++] = (rec_t){seq, copy, len};
+}
+
+static void recs_clear(recs_t *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free(rs->v[i].p);
+    rs->n = 0;
+}
+
+static void recs_free(recs_t *rs)
+{
+    recs_clear(rs);
+    free(rs->v);
+}
+
+static bool rec_eq(const rec_t *a, const rec_t *b)
+{
+    return a->seq == b->seq && a->len == b->len && (a->len == 0 || !memcmp(a->p, b->p, a->len));
+}
+
+static int collect(void *arg, uint64_t seq, const uint8_t *batch, size_t len)
+{
+    recs_add(arg, seq, batch, len);
+    return XETS_OK;
+}
+
+static fs_dir_t *dir_open(bool create)
+{
+    fs_dir_t *d = NULL;
+    CHECK(fs_dir_open(DIR, create, &d, OWN_CALL) == XETS_OK, "open the directory");
+    return d;
+}
+
+/* Recovers the WAL into *got (cleared first); the status. */
+static int recover(fs_dir_t *d, recs_t *got, wal_file_t **w, xets_call_t *call)
+{
+    recs_clear(got);
+    wal_header_t h = header;
+    int st = wal_file_recover(d, NUMBER, &h, collect, got, w, call);
+    if (st == XETS_OK)
+        CHECK(h.first_seq == FIRST_SEQ && !strcmp(h.id.encoding, "exact.1") &&
+                  !strcmp(h.id.order, "hash.1"),
+              "the header recovered");
+    return st;
+}
+
+/* A batch of random length (0 .. 64 KiB, most of them short) and bytes. */
+static size_t random_batch(uint64_t *rng, uint8_t *buf)
+{
+    size_t len = rng_below(rng, (size_t)1 << rng_below(rng, 17));
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)rng_next(rng);
+    return len;
+}
+
+static uint8_t batch_buf[1 << 16];
+
+/* ---- 1. round trip -------------------------------------------------------- */
+
+static void test_round_trip(void)
+{
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    wal_file_t *w = NULL;
+    CHECK(wal_file_create(d, NUMBER, &header, &w, OWN_CALL) == XETS_OK, "create");
+    CHECK(wal_file_create(d, NUMBER, &header, &(wal_file_t *){NULL}, OWN_CALL) == XETS_EXISTS,
+          "a second create of the same number");
+    bytes_t hb = BYTES_INIT;
+    CHECK(wal_encode_header(&hb, &header, NUMBER) == XETS_OK, "encode the header");
+    uint64_t end = hb.len, synced = hb.len;
+    bytes_free(&hb);
+    CHECK(wal_file_durable(w) == end && wal_file_end(w) == end, "created durable");
+
+    enum { N = 300 };
+    recs_t want = {0};
+    uint64_t claims[N];
+    uint64_t rng = 42;
+    CHECK(wal_file_append(w, FIRST_SEQ - 1, "x", 1, OWN_CALL) == XETS_BADARG,
+          "a sequence number below first_seq");
+    for (size_t i = 0; i < N; i++) {
+        size_t len = random_batch(&rng, batch_buf);
+        uint64_t seq = FIRST_SEQ + 3 * i;
+        CHECK(wal_file_append(w, seq, batch_buf, len, OWN_CALL) == XETS_OK, "append %zu", i);
+        CHECK(wal_file_append(w, seq, "x", 1, OWN_CALL) == XETS_BADARG, "a repeated seq");
+        recs_add(&want, seq, batch_buf, len);
+        claims[i] = synced;
+        end += LOG_HEADER + 8 + len;
+        if (rng_below(&rng, 10) == 0) {
+            CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+            synced = end;
+        }
+    }
+    CHECK(wal_file_end(w) == end, "the end after the appends");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    CHECK(wal_file_durable(w) == end, "durable after the sync");
+    wal_file_close(w);
+
+    recs_t got = {0};
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK, "recover");
+    CHECK(got.n == N, "%zu batches recovered of %d", got.n, N);
+    for (size_t i = 0; i < N; i++)
+        CHECK(rec_eq(&got.v[i], &want.v[i]), "batch %zu", i);
+    CHECK(wal_file_end(w) == end && wal_file_durable(w) == end, "the writer at the end");
+    wal_file_close(w);
+
+    /* Each record's synced field, read from the file's bytes. */
+    fs_file_t *f = NULL;
+    CHECK(fs_open(d, NAME, FS_READ, &f, OWN_CALL) == XETS_OK, "open");
+    uint8_t *buf = malloc(end);
+    size_t n = 0;
+    CHECK(buf && fs_read(f, 0, buf, end, &n, OWN_CALL) == XETS_OK && n == end, "read");
+    fs_close(f);
+    log_record_t r;
+    CHECK(log_record_next(buf, n, 0, NUMBER, &r) == XETS_OK && r.synced == 0, "the header");
+    for (size_t i = 0; i < N; i++) {
+        CHECK(log_record_next(buf, n, r.next, NUMBER, &r) == XETS_OK, "record %zu", i);
+        CHECK(r.synced == claims[i], "record %zu claims %llu, the last sync ended at %llu", i,
+              (unsigned long long)r.synced, (unsigned long long)claims[i]);
+    }
+    free(buf);
+    recs_free(&want);
+    recs_free(&got);
+    fs_dir_close(d);
+}
+
+/* ---- 2. crashes ----------------------------------------------------------- */
+
+enum crash { POWER_CUT, HALT, PROCESS_CRASH };
+
+/* got: a prefix of appended holding at least its first acked batches. */
+static void check_recovered(const recs_t *got, const recs_t *appended, size_t acked,
+                            uint64_t seed)
+{
+    CHECK(got->n >= acked && got->n <= appended->n,
+          "seed %llu: %zu batches recovered, %zu acknowledged of %zu",
+          (unsigned long long)seed, got->n, acked, appended->n);
+    for (size_t i = 0; i < got->n; i++)
+        CHECK(rec_eq(&got->v[i], &appended->v[i]), "seed %llu: batch %zu",
+              (unsigned long long)seed, i);
+}
+
+static void crash_run(uint64_t seed)
+{
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    enum crash how = (enum crash)rng_below(&rng, 3);
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    if (how == HALT)
+        fs_sim_fail(rng_below(&rng, 60), EIO, FS_SIM_HALT);
+    recs_t appended = {0};
+    size_t acked = 0;
+    uint64_t seq = FIRST_SEQ;
+    wal_file_t *w = NULL;
+    int st = wal_file_create(d, NUMBER, &header, &w, OWN_CALL);
+    CHECK(st == XETS_OK || how == HALT, "seed %llu: create", (unsigned long long)seed);
+    bool created = st == XETS_OK;
+    size_t ops = rng_below(&rng, 40), stop = rng_below(&rng, ops + 1);
+    for (size_t i = 0; created && i < ops && (how == HALT || i < stop); i++) {
+        if (rng_below(&rng, 4) == 0) {
+            st = wal_file_sync(w, OWN_CALL);
+            if (st == XETS_OK)
+                acked = appended.n;
+        } else {
+            size_t len = random_batch(&rng, batch_buf);
+            st = wal_file_append(w, seq, batch_buf, len, OWN_CALL);
+            if (st == XETS_OK)
+                recs_add(&appended, seq, batch_buf, len);
+            seq += 1 + rng_below(&rng, 3);
+        }
+        CHECK(st == XETS_OK || how == HALT, "seed %llu: op %zu: %d", (unsigned long long)seed,
+              i, st);
+        if (st != XETS_OK)
+            break;
+    }
+    if (w)
+        wal_file_close(w);
+    fs_dir_close(d);
+    if (how != PROCESS_CRASH)
+        fs_sim_power_cut(seed);
+
+    recs_t got = {0};
+    d = dir_open(false);
+    xets_call_t *call = OWN_CALL;
+    st = recover(d, &got, &w, call);
+    if (st == XETS_NOTFOUND) {
+        CHECK(!created, "seed %llu: the WAL created is gone", (unsigned long long)seed);
+        CHECK(wal_file_create(d, NUMBER, &header, &w, OWN_CALL) == XETS_OK, "create again");
+    } else {
+        CHECK(st == XETS_OK, "seed %llu: recover: %d (%s at %llu)", (unsigned long long)seed, st,
+              call->error.op, (unsigned long long)call->error.offset);
+    }
+    check_recovered(&got, &appended, acked, seed);
+    if (how == PROCESS_CRASH)
+        CHECK(got.n == appended.n, "seed %llu: the page cache survives a process crash",
+              (unsigned long long)seed);
+
+    /* What recovery read is durable: a power cut now changes nothing. */
+    wal_file_close(w);
+    fs_dir_close(d);
+    fs_sim_power_cut(seed ^ 0x5555);
+    recs_t again = {0};
+    d = dir_open(false);
+    CHECK(recover(d, &again, &w, OWN_CALL) == XETS_OK, "seed %llu: recover again",
+          (unsigned long long)seed);
+    CHECK(again.n == got.n, "seed %llu: %zu batches, then %zu after a power cut",
+          (unsigned long long)seed, got.n, again.n);
+    for (size_t i = 0; i < got.n; i++)
+        CHECK(rec_eq(&again.v[i], &got.v[i]), "seed %llu: batch %zu", (unsigned long long)seed,
+              i);
+
+    /* Appends after recovery. */
+    size_t more = 1 + rng_below(&rng, 3);
+    for (size_t i = 0; i < more; i++) {
+        size_t len = random_batch(&rng, batch_buf);
+        CHECK(wal_file_append(w, seq, batch_buf, len, OWN_CALL) == XETS_OK, "append after");
+        recs_add(&again, seq++, batch_buf, len);
+    }
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync after");
+    wal_file_close(w);
+    fs_dir_close(d);
+    fs_sim_power_cut(seed ^ 0xAAAA);
+    d = dir_open(false);
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK, "recover after appending");
+    check_recovered(&got, &again, again.n, seed);
+    wal_file_close(w);
+    fs_dir_close(d);
+    recs_free(&appended);
+    recs_free(&got);
+    recs_free(&again);
+}
+
+static void test_crashes(void)
+{
+    enum { SEEDS = 10000 };
+    for (uint64_t seed = 1; seed <= SEEDS; seed++)
+        crash_run(seed);
+    printf("crash runs: %d seeds\n", SEEDS);
+}
+
+/* ---- 3. a torn tail is cut ------------------------------------------------ */
+
+static void test_tail_cut(void)
+{
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    wal_file_t *w = NULL;
+    CHECK(wal_file_create(d, NUMBER, &header, &w, OWN_CALL) == XETS_OK, "create");
+    CHECK(wal_file_append(w, FIRST_SEQ, "a", 1, OWN_CALL) == XETS_OK, "append a");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    uint64_t lost = wal_file_end(w);
+    CHECK(wal_file_append(w, FIRST_SEQ + 1, "lost page", 9, OWN_CALL) == XETS_OK, "append");
+    uint64_t after = wal_file_end(w);
+    CHECK(wal_file_append(w, FIRST_SEQ + 5, "never acknowledged", 18, OWN_CALL) == XETS_OK,
+          "append");
+    wal_file_close(w);
+    /* A page of the unsynced group lost; the record after it intact. */
+    fs_file_t *f = NULL;
+    CHECK(fs_open(d, NAME, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open");
+    uint8_t zeros[64] = {0};
+    CHECK(fs_write(f, lost, zeros, after - lost, OWN_CALL) == XETS_OK, "zero a record");
+    fs_close(f);
+
+    recs_t got = {0};
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK, "recover");
+    CHECK(got.n == 1 && got.v[0].seq == FIRST_SEQ, "the batch before the torn tail");
+    CHECK(wal_file_end(w) == lost, "the writer where the tail was cut");
+    /* Ends exactly where the unacknowledged record starts. */
+    CHECK(wal_file_append(w, FIRST_SEQ + 1, "new batch", 9, OWN_CALL) == XETS_OK, "append");
+    CHECK(wal_file_end(w) == after, "the new batch fills the torn record's place");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    wal_file_close(w);
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK, "recover again");
+    CHECK(got.n == 2 && got.v[1].seq == FIRST_SEQ + 1 && !memcmp(got.v[1].p, "new batch", 9),
+          "%zu batches: the cut record does not come back", got.n);
+    wal_file_close(w);
+
+    /* A file too short for its header holds no batch: it gets the header
+     * again. */
+    CHECK(fs_open(d, NAME, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open");
+    CHECK(fs_truncate(f, 10, OWN_CALL) == XETS_OK, "cut into the header");
+    fs_close(f);
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK && got.n == 0, "a torn header");
+    uint64_t b_at = wal_file_end(w);
+    CHECK(wal_file_append(w, FIRST_SEQ, "b", 1, OWN_CALL) == XETS_OK, "append");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    CHECK(wal_file_append(w, FIRST_SEQ + 1, "c", 1, OWN_CALL) == XETS_OK, "append");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    wal_file_close(w);
+    fs_sim_power_cut(3);
+    fs_dir_close(d);
+    d = dir_open(false);
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK && got.n == 2, "the rewritten file");
+    wal_file_close(w);
+
+    /* Corruption: a durable record changed, which the next one proves
+     * durable. Reported where it is, and nothing is cut. */
+    CHECK(fs_open(d, NAME, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open");
+    uint64_t size = 0;
+    CHECK(fs_size(f, &size, OWN_CALL) == XETS_OK, "size");
+    CHECK(fs_write(f, b_at + LOG_HEADER + 8, "B", 1, OWN_CALL) == XETS_OK, "flip a byte");
+    xets_call_t *call = OWN_CALL;
+    CHECK(recover(d, &got, &w, call) == XETS_CORRUPT, "a changed durable record");
+    CHECK(!strcmp(call->error.file, NAME) && call->error.offset == b_at && call->error.err == 0,
+          "the corruption named: %s at %llu", call->error.file,
+          (unsigned long long)call->error.offset);
+    uint64_t after_size = 0;
+    CHECK(fs_size(f, &after_size, OWN_CALL) == XETS_OK && after_size == size, "nothing cut");
+    fs_close(f);
+    recs_free(&got);
+    fs_dir_close(d);
+}
+
+int main(void)
+{
+    test_round_trip();
+    test_tail_cut();
+    test_crashes();
+    return 0;
+}
