@@ -295,7 +295,7 @@ static void crash_run(uint64_t seed)
 
 static void test_crashes(void)
 {
-    enum { SEEDS = 10000 };
+    enum { SEEDS = 4000 };
     for (uint64_t seed = 1; seed <= SEEDS; seed++)
         crash_run(seed);
     printf("crash runs: %d seeds\n", SEEDS);
@@ -374,10 +374,108 @@ static void test_tail_cut(void)
     fs_dir_close(d);
 }
 
+/* ---- 4. faults ------------------------------------------------------------ */
+
+/* Reports whether st is the I/O failure of the armed fault: XETS_IO naming
+ * an op and the file (or the directory) and errno err. */
+static void check_fault(int st, const xets_call_t *call, int err, const char *what)
+{
+    CHECK(st == XETS_IO, "%s: %d", what, st);
+    CHECK(call->error.op && (!strcmp(call->error.file, NAME) || !strcmp(call->error.file, ".")) &&
+              call->error.err == err,
+          "%s: %s %s errno %d", what, call->error.op ? call->error.op : "?", call->error.file,
+          call->error.err);
+}
+
+/* The scenario: create; then appends (a) and syncs (s): a a s a s a a s.
+ * Returns the number of counted calls it made with no fault. */
+static uint64_t fault_run(uint64_t at, int err, enum fs_sim_fault kind, bool arm)
+{
+    static const char ops[] = "aasasaas";
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    uint64_t base = fs_sim_calls();
+    if (arm)
+        fs_sim_fail(at, err, kind);
+    xets_call_t *call = OWN_CALL;
+    recs_t appended = {0};
+    size_t acked = 0;
+    bool faulted = false, sync_failed = false;
+    wal_file_t *w = NULL;
+    int st = wal_file_create(d, NUMBER, &header, &w, call);
+    if (st != XETS_OK) {
+        CHECK(arm, "create");
+        check_fault(st, call, err, "create");
+        faulted = true;
+    }
+    uint64_t seq = FIRST_SEQ;
+    for (const char *op = ops; w && *op; op++) {
+        if (*op == 's') {
+            st = wal_file_sync(w, call);
+            if (st == XETS_OK) {
+                CHECK(!sync_failed, "a sync after a failed fsync");
+                acked = appended.n;
+                continue;
+            }
+        } else {
+            uint8_t batch[3000];
+            memset(batch, (int)seq, sizeof batch);
+            st = wal_file_append(w, seq, batch, sizeof batch, call);
+            if (st == XETS_OK) {
+                CHECK(!sync_failed, "an append after a failed fsync");
+                recs_add(&appended, seq++, batch, sizeof batch);
+                continue;
+            }
+        }
+        if (sync_failed) {
+            /* Refused, naming the fsync that failed. */
+            CHECK(st == XETS_IO && !strcmp(call->error.op, "fsync") && call->error.err == err &&
+                      !strcmp(call->error.file, NAME),
+                  "refused after a failed fsync: %d %s", st, call->error.op);
+            continue;
+        }
+        CHECK(arm && !faulted, "op %c: %d", *op, st);
+        check_fault(st, call, err, *op == 's' ? "sync" : "append");
+        faulted = true;
+        sync_failed = *op == 's';
+    }
+    CHECK(faulted == (arm && at < fs_sim_calls() - base), "the fault at call %llu %s",
+          (unsigned long long)at, faulted ? "reported" : "missed");
+    uint64_t calls = fs_sim_calls() - base;
+    if (w)
+        wal_file_close(w);
+    fs_dir_close(d);
+    fs_sim_power_cut(at);
+    d = dir_open(false);
+    recs_t got = {0};
+    st = recover(d, &got, &w, call);
+    CHECK(st == XETS_OK || (st == XETS_NOTFOUND && acked == 0), "recover: %d", st);
+    check_recovered(&got, &appended, acked, at);
+    if (st == XETS_OK)
+        wal_file_close(w);
+    fs_dir_close(d);
+    recs_free(&appended);
+    recs_free(&got);
+    return calls;
+}
+
+static void test_faults(void)
+{
+    uint64_t calls = fault_run(0, 0, FS_SIM_FAIL, false);
+    static const struct {
+        int err;
+        enum fs_sim_fault kind;
+    } faults[] = {{EIO, FS_SIM_FAIL}, {ENOSPC, FS_SIM_FAIL}, {EIO, FS_SIM_SHORT}};
+    for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++)
+        for (uint64_t at = 0; at < calls; at++)
+            fault_run(at, faults[k].err, faults[k].kind, true);
+}
+
 int main(void)
 {
     test_round_trip();
     test_tail_cut();
+    test_faults();
     test_crashes();
     return 0;
 }
