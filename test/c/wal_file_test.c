@@ -12,7 +12,9 @@
  *    cut.
  * 3. A torn tail followed by an intact, never acknowledged record is cut:
  *    a batch appended after recovery that ends exactly where that record
- *    starts does not bring it back.
+ *    starts does not bring it back. A file cut inside its header recovers
+ *    as empty and gets its header again. A changed durable record is
+ *    XETS_CORRUPT naming the file and its offset, and nothing is cut.
  * 4. Faults: each I/O call of a small scenario fails in turn (EIO,
  *    ENOSPC, a short write): the operation answers XETS_IO naming the op,
  *    the file and the errno; after a failed fsync every append and sync
