@@ -9,7 +9,8 @@
  *    last acknowledged step or after the one in flight, whole, never
  *    corruption; it leaves a manifest that reads to its end; the sweep
  *    leaves exactly the live manifest and the state's SSTables; a second
- *    power cut and recovery give the same state.
+ *    power cut and recovery give the same state. The seeds show each
+ *    outcome: the acknowledged state, the one in flight, no table yet.
  * 3. Faults: each I/O call of a small scenario fails in turn (EIO, ENOSPC,
  *    a short write): XETS_IO naming the op and the file; the state as
  *    before the failed step; after a failed fsync of an edit every edit
@@ -238,6 +239,10 @@ static void check_swept(fs_dir_t *d, const manifest_log_t *log)
     free(names);
 }
 
+/* How often recovery gave the acknowledged state, the one in flight, no
+ * table: the crash seeds must show each. */
+static unsigned outcomes[3];
+
 /* Power cut, then recovery: the state is acked or pending; the sweep;
  * another power cut and recovery give the same. Returns whether a table
  * was found. */
@@ -265,12 +270,14 @@ static bool check_recovery(run_t *r, uint64_t seed, const char *what)
         }
         if (st == XETS_NOTFOUND) {
             CHECK(!r->created, "%s: an acknowledged table lost", what);
+            outcomes[2]++;
             continue;
         }
         CHECK(st == XETS_OK, "%s: recovery: %d (%s %s at %llu)", what, st, call->error.op,
               call->error.file, (unsigned long long)call->error.offset);
         bool is_acked = r->created && state_same(&r->log->state, &r->acked);
         bool is_pending = r->in_flight && state_same(&r->log->state, &r->pending);
+        outcomes[is_acked ? 0 : 1]++;
         CHECK(is_acked || is_pending, "%s: the state recovered is neither acknowledged nor in flight",
               what);
         check_whole(r->dir, r->log->number, &r->log->state);
@@ -329,6 +336,8 @@ static void test_crashes(void)
         check_recovery(&r, seed, what);
         run_free(&r);
     }
+    CHECK(outcomes[0] && outcomes[1] && outcomes[2], "outcomes %u %u %u", outcomes[0],
+          outcomes[1], outcomes[2]);
 }
 
 /* The fault scenario: create, edits, a reopen, a rewrite, an edit, a
@@ -404,11 +413,83 @@ static void test_faults(void)
     }
 }
 
+/* A process dies (the file system keeps its page cache: no power cut)
+ * after doing by hand what crash() does; the next open recovers, and its
+ * state must outlive a power cut. */
+static void process_crash(run_t *r, void (*crash)(run_t *), uint64_t seed, const char *what)
+{
+    crash(r);
+    manifest_file_close(r->log);
+    fs_dir_close(r->dir);
+    r->log = NULL;
+    CHECK(fs_dir_open(DIR, false, &r->dir, OWN_CALL) == XETS_OK, "reopen");
+    CHECK(manifest_file_recover(r->dir, &r->log, OWN_CALL) == XETS_OK, "%s: recover", what);
+    CHECK(state_same(&r->log->state, &r->pending), "%s: what the process wrote is served", what);
+    /* Served, so acknowledged: no write since may have made it durable. */
+    state_set(&r->acked, &r->pending);
+    CHECK(check_recovery(r, seed, what), "%s: found", what);
+}
+
+/* An edit written whole, never synced. */
+static void crash_unsynced_edit(run_t *r)
+{
+    random_edit(&r->rng, &r->model, &r->eb);
+    manifest_edit_t e = r->eb.e;
+    e.nadd = 0; /* no SSTable to write first */
+    state_set(&r->pending, &r->acked);
+    CHECK(manifest_state_apply(&r->pending, &e) == XETS_OK, "applies");
+    bytes_t b = BYTES_INIT;
+    CHECK(manifest_encode_edit(&b, &e, r->log->size, r->log->number) == XETS_OK, "encode");
+    CHECK(fs_write(r->log->file, r->log->size, b.p, b.len, OWN_CALL) == XETS_OK, "write");
+    bytes_free(&b);
+}
+
+/* A new manifest written and synced, renamed, the rename not synced. */
+static void crash_unsynced_rename(run_t *r)
+{
+    uint64_t number = r->acked.next_file;
+    state_set(&r->pending, &r->acked);
+    manifest_edit_t past = {.set = MANIFEST_SET_NEXT_FILE, .next_file = number + 1};
+    CHECK(manifest_state_apply(&r->pending, &past) == XETS_OK, "past");
+    bytes_t b = BYTES_INIT;
+    CHECK(manifest_encode_start(&b, &header, &r->pending, number) == XETS_OK, "encode");
+    char tmp[NAMES_LEN], name[NAMES_LEN];
+    names_format(tmp, NAMES_MANIFEST, number, true);
+    names_format(name, NAMES_MANIFEST, number, false);
+    fs_file_t *f;
+    CHECK(fs_open(r->dir, tmp, FS_CREATE, &f, OWN_CALL) == XETS_OK &&
+              fs_write(f, 0, b.p, b.len, OWN_CALL) == XETS_OK && fs_sync(f, OWN_CALL) == XETS_OK &&
+              fs_rename(r->dir, tmp, name, OWN_CALL) == XETS_OK,
+          "a new manifest");
+    fs_close(f);
+    bytes_free(&b);
+}
+
+static void test_process_crash(void)
+{
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        for (int kind = 0; kind < 2; kind++) {
+            fs_sim_reset();
+            run_t r;
+            run_init(&r, seed);
+            CHECK(step_create(&r) == XETS_OK, "create");
+            for (int i = 0; i < 5; i++)
+                CHECK(step_edit(&r) == XETS_OK, "edit");
+            char what[48];
+            snprintf(what, sizeof what, "process crash %d, seed %llu", kind,
+                     (unsigned long long)seed);
+            process_crash(&r, kind ? crash_unsynced_rename : crash_unsynced_edit, seed, what);
+            run_free(&r);
+        }
+    }
+}
+
 int main(void)
 {
     test_round_trip();
     test_crashes();
     test_faults();
+    test_process_crash();
     printf("manifest_file_test: ok\n");
     return 0;
 }
