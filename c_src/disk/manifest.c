@@ -277,21 +277,47 @@ int manifest_encode_edit(bytes_t *b, const manifest_edit_t *e, uint64_t synced, 
     return log_record_end(b, start, LOG_MANIFEST_EDIT, synced, number);
 }
 
-int manifest_encode_start(bytes_t *b, const manifest_header_t *h, const manifest_state_t *s,
-                          uint64_t number)
+/* The edit that builds s from the empty state: every scalar and every
+ * file, in *all (freed by the caller). XETS_NOMEM. */
+static int whole_state(const manifest_state_t *s, manifest_edit_t *whole, manifest_file_t **all)
 {
     size_t n = 0;
     for (int l = 0; l < MANIFEST_LEVELS; l++)
         n += s->level[l].n;
-    manifest_file_t *all = malloc(n ? n * sizeof *all : 1);
-    if (!all)
+    *all = malloc(n ? n * sizeof **all : 1);
+    if (!*all)
         return XETS_NOMEM;
     n = 0;
     for (int l = 0; l < MANIFEST_LEVELS; l++)
         for (size_t i = 0; i < s->level[l].n; i++)
-            all[n++] = s->level[l].files[i];
-    manifest_edit_t whole = {.set = SET_ALL, .next_file = s->next_file, .last_seq = s->last_seq,
-                             .log_number = s->log_number, .add = all, .nadd = n};
+            (*all)[n++] = s->level[l].files[i];
+    *whole = (manifest_edit_t){.set = SET_ALL, .next_file = s->next_file,
+                               .last_seq = s->last_seq, .log_number = s->log_number,
+                               .add = *all, .nadd = n};
+    return XETS_OK;
+}
+
+int manifest_state_copy(manifest_state_t *to, const manifest_state_t *from)
+{
+    *to = (manifest_state_t)MANIFEST_STATE_INIT;
+    manifest_edit_t whole;
+    manifest_file_t *all;
+    int st = whole_state(from, &whole, &all);
+    if (st != XETS_OK)
+        return st;
+    /* from keeps the invariants, so only memory can fail. */
+    st = manifest_state_apply(to, &whole);
+    free(all);
+    return st;
+}
+
+int manifest_encode_start(bytes_t *b, const manifest_header_t *h, const manifest_state_t *s,
+                          uint64_t number)
+{
+    manifest_edit_t whole;
+    manifest_file_t *all;
+    if (whole_state(s, &whole, &all) != XETS_OK)
+        return XETS_NOMEM;
     int st = XETS_BADARG;
     size_t start = log_record_begin(b);
     if (h->keypos != 0 && edit_encodable(&whole) &&

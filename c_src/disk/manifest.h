@@ -97,6 +97,10 @@ const manifest_file_t *manifest_state_find(const manifest_state_t *s, uint64_t n
  * failure. Copies the keys it keeps. */
 int manifest_state_apply(manifest_state_t *s, const manifest_edit_t *e);
 
+/* Makes *to (which it initialises) a copy of from, keys and all: XETS_OK;
+ * XETS_NOMEM, *to empty. */
+int manifest_state_copy(manifest_state_t *to, const manifest_state_t *from);
+
 /* Appends the first record of a manifest file of number number: h and the
  * whole of s. XETS_OK; XETS_BADARG (a name not valid, keypos 0, or too
  * large for a record); XETS_NOMEM. On failure b is as it was. */
