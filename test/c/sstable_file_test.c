@@ -19,8 +19,11 @@
  *    within it, and never a wrong answer before; a table cut under an open
  *    reader: XETS_CORRUPT "truncated" at the offset where its bytes stop,
  *    not XETS_IO.
+ * 5. Threads: one table open, read by several threads at once, each
+ *    walking it whole and looking up every key (for ThreadSanitizer).
  * Exits nonzero on the first failure. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -155,16 +158,12 @@ static int visit_entry(void *ctx, const sst_entry_t *e)
     return 0;
 }
 
-/* Reads table NUMBER of d back against s: opens it, walks it whole, looks
- * up every key and a key absent after each. Returns the first failure
- * (XETS_OK if none); every answer given before it must be right. */
-static int read_back(fs_dir_t *d, const set_t *s, xets_call_t *call)
+/* Reads a table back against s: walks it whole, looks up every key and a
+ * key absent after each. Returns the first failure (XETS_OK if none);
+ * every answer given before it must be right. */
+static int read_all(const sst_reader_t *r, const set_t *s, xets_call_t *call)
 {
-    sst_file_t *f = NULL;
-    int rc = sst_file_open(d, NUMBER, &f, call);
-    if (rc != XETS_OK)
-        return rc;
-    const sst_reader_t *r = sst_file_reader(f);
+    int rc;
     CHECK(sst_reader_info(r)->entries == s->n, "footer: %llu entries, want %zu",
           (unsigned long long)sst_reader_info(r)->entries, s->n);
     sst_iter_t it;
@@ -202,6 +201,17 @@ static int read_back(fs_dir_t *d, const set_t *s, xets_call_t *call)
             rc = XETS_OK;
         k = end;
     }
+    return rc;
+}
+
+/* read_all of table NUMBER of d, opened for it. */
+static int read_back(fs_dir_t *d, const set_t *s, xets_call_t *call)
+{
+    sst_file_t *f = NULL;
+    int rc = sst_file_open(d, NUMBER, &f, call);
+    if (rc != XETS_OK)
+        return rc;
+    rc = read_all(sst_file_reader(f), s, call);
     sst_file_close(f);
     return rc;
 }
@@ -472,12 +482,47 @@ static void test_corruption(void)
     set_free(&s);
 }
 
+/* ---- 5. threads ------------------------------------------------------------------ */
+
+typedef struct reader_arg {
+    const sst_reader_t *r;
+    const set_t *s;
+} reader_arg_t;
+
+static void *reader_main(void *arg)
+{
+    reader_arg_t *a = arg;
+    for (int i = 0; i < 3; i++)
+        CHECK(read_all(a->r, a->s, OWN_CALL) == XETS_OK, "a thread's read");
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    set_t s = set_random(500 / SCALE, 0);
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
+    sst_file_t *t = NULL;
+    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open");
+    reader_arg_t arg = {.r = sst_file_reader(t), .s = &s};
+    pthread_t th[4];
+    for (size_t i = 0; i < 4; i++)
+        CHECK(pthread_create(&th[i], NULL, reader_main, &arg) == 0, "pthread_create");
+    for (size_t i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    sst_file_close(t);
+    fs_dir_close(d);
+    set_free(&s);
+}
+
 int main(void)
 {
     test_round_trip();
     test_crash();
     test_faults();
     test_corruption();
+    test_threads();
     printf("sstable_file_test: ok\n");
     return 0;
 }
