@@ -468,6 +468,8 @@ const sst_info_t *sst_reader_info(const sst_reader_t *r)
 
 /* ---- iterating ---- */
 
+/* Backward, "first" and "next" read "last" and "previous", "past the
+ * last" reads "before the first". */
 enum iter_state {
     IT_SEEK,      /* find it->target's block and the entry in it */
     IT_FIRST,     /* read block it->blk and step to its first entry */
@@ -476,14 +478,17 @@ enum iter_state {
     IT_DONE
 };
 
-void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bound_t hi)
+void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bound_t hi,
+                   sst_dir_t dir)
 {
+    sst_bound_t start = dir == SST_FORWARD ? lo : hi;
     *it = (sst_iter_t){.r = r,
                        .lo = lo,
                        .hi = hi,
-                       .target = lo,
+                       .dir = dir,
+                       .target = start,
                        .state = IT_SEEK,
-                       .whole = lo.key == NULL,
+                       .whole = start.key == NULL,
                        .min_seq = UINT64_MAX};
 }
 
@@ -495,12 +500,15 @@ void sst_iter_close(sst_iter_t *it)
 
 void sst_iter_seek(sst_iter_t *it, sst_bound_t to)
 {
-    const sst_bound_t *lo = &it->lo;
-    if (lo->key != NULL) {
-        /* A position before lo's (or at it) is lo's. */
-        int c = to.key == NULL ? -1 : bytes_cmp(to.key, to.len, lo->key, lo->len);
-        if (c < 0 || (c == 0 && !(lo->inclusive && !to.inclusive)))
-            to = *lo;
+    /* The bound the walk starts from: a position beyond it (before lo,
+     * backward after hi), or at it, is its. */
+    const sst_bound_t *start = it->dir == SST_FORWARD ? &it->lo : &it->hi;
+    if (start->key != NULL) {
+        int c = to.key == NULL ? -1 : bytes_cmp(to.key, to.len, start->key, start->len);
+        if (it->dir == SST_BACKWARD && to.key != NULL)
+            c = -c;
+        if (c < 0 || (c == 0 && !(start->inclusive && !to.inclusive)))
+            to = *start;
     }
     it->target = to;
     it->state = IT_SEEK;
@@ -547,19 +555,26 @@ static int enter_block(sst_iter_t *it, bool keep, xets_call_t *call)
     return XETS_OK;
 }
 
-/* The entry the block iterator is on, into *e, unless it lies past hi. */
+/* The entry the block iterator is on, into *e, unless it lies past the
+ * bound the walk stops at. */
 static int yield(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
 {
     const sst_block_iter_t *bi = &it->bi;
     const unsigned char *p = bi->val, *end = p + bi->vlen;
+    bool fwd = it->dir == SST_FORWARD;
     uint64_t seq;
     /* bi->same is never true on the first entry after a seek (its key is
-     * the first not before the target): it->seq is then the entry's before. */
-    if (!varint_get(&p, end, UINT64_MAX, &seq) || p == end || (bi->same && seq >= it->seq))
+     * the first not before the target, backward the last not after it):
+     * it->seq is then the entry's the walk came from. */
+    if (!varint_get(&p, end, UINT64_MAX, &seq) || p == end ||
+        (bi->same && (fwd ? seq >= it->seq : seq <= it->seq)))
         return corrupt(it->r, "block", bi->b.off + bi->pos, call);
-    /* Within hi: before it as an exclusive position when hi is inclusive. */
-    const sst_bound_t *hi = &it->hi;
-    if (hi->key != NULL && !sst_before(bi->key.p, bi->key.len, hi->key, hi->len, !hi->inclusive)) {
+    /* Forward within hi: before it as an exclusive position when hi is
+     * inclusive; backward within lo: not before it. */
+    const sst_bound_t *stop = fwd ? &it->hi : &it->lo;
+    if (stop->key != NULL &&
+        (fwd ? !sst_before(bi->key.p, bi->key.len, stop->key, stop->len, !stop->inclusive)
+             : sst_before(bi->key.p, bi->key.len, stop->key, stop->len, stop->inclusive))) {
         it->state = IT_DONE;
         it->whole = false;
         return XETS_END;
@@ -590,7 +605,19 @@ static int check_whole(const sst_iter_t *it, xets_call_t *call)
     return XETS_OK;
 }
 
-int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
+/* The block iterator's key, block it->blk's first (last: its last), must
+ * not lie below the separator before the block (last: above its own). */
+static int check_sep(const sst_iter_t *it, bool last, xets_call_t *call)
+{
+    const sst_reader_t *r = it->r;
+    if (last ? sep_cmp(r, it->blk, &it->bi.key) < 0
+             : it->blk > 0 && sep_cmp(r, it->blk - 1, &it->bi.key) > 0)
+        return corrupt(r, "block", r->index[it->blk].h.off, call);
+    return XETS_OK;
+}
+
+/* One step forward; the states as sst_iter_next. */
+static int step_forward(sst_iter_t *it, xets_call_t *call)
 {
     const sst_reader_t *r = it->r;
     int rc;
@@ -611,27 +638,23 @@ int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
                 it->state = IT_BLOCK_END;
                 continue;
             }
-            break;
+            return rc;
         case IT_FIRST:
             if ((rc = enter_block(it, true, call)) != XETS_OK)
                 return rc;
             rc = sst_bi_next(&it->bi, call);
-            /* Its first key must not lie below the separator before it. */
-            if (rc == XETS_OK && sep_cmp(r, it->blk - 1, &it->bi.key) > 0)
-                return corrupt(r, "block", r->index[it->blk].h.off, call);
-            break;
+            return rc == XETS_OK ? check_sep(it, false, call) : rc;
         case IT_STEP:
             rc = sst_bi_next(&it->bi, call);
             if (rc == XETS_END) {
                 it->state = IT_BLOCK_END;
                 continue;
             }
-            break;
+            return rc;
         case IT_BLOCK_END:
             if (it->blk < r->nblocks) {
-                /* The block's last key must not pass its separator. */
-                if (it->bi.ordered && sep_cmp(r, it->blk, &it->bi.key) < 0)
-                    return corrupt(r, "block", r->index[it->blk].h.off, call);
+                if (it->bi.ordered && (rc = check_sep(it, true, call)) != XETS_OK)
+                    return rc;
                 it->blk++;
             }
             if (it->blk < r->nblocks) {
@@ -639,16 +662,86 @@ int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
                 continue;
             }
             it->state = IT_DONE;
-            if (it->whole && (rc = check_whole(it, call)) != XETS_OK)
-                return rc;
             return XETS_END;
         default:
             return XETS_END;
         }
-        if (rc != XETS_OK)
-            return rc;
-        return yield(it, e, call);
     }
+}
+
+/* One step backward, the mirror of step_forward. */
+static int step_backward(sst_iter_t *it, xets_call_t *call)
+{
+    const sst_reader_t *r = it->r;
+    const sst_bound_t *t = &it->target;
+    int rc;
+    for (;;) {
+        switch (it->state) {
+        case IT_SEEK: {
+            if (r->nblocks == 0) {
+                it->blk = 0;
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            /* The first block that can hold an entry after the target: the
+             * entry sought is in it, or the last of the block before. No
+             * such block: the table's last entry. */
+            it->blk = t->key == NULL
+                          ? r->nblocks
+                          : find_block(r, &(sst_bound_t){t->key, t->len, !t->inclusive});
+            bool last = it->blk == r->nblocks;
+            if (last)
+                it->blk--;
+            if ((rc = enter_block(it, false, call)) != XETS_OK)
+                return rc;
+            rc = last ? sst_bi_prev(&it->bi, call)
+                      : sst_bi_seek_back(&it->bi, t->key, t->len, t->inclusive, call);
+            if (rc == XETS_END) {
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            return rc == XETS_OK && last ? check_sep(it, true, call) : rc;
+        }
+        case IT_FIRST:
+            if ((rc = enter_block(it, true, call)) != XETS_OK)
+                return rc;
+            rc = sst_bi_prev(&it->bi, call);
+            return rc == XETS_OK ? check_sep(it, true, call) : rc;
+        case IT_STEP:
+            rc = sst_bi_prev(&it->bi, call);
+            if (rc == XETS_END) {
+                it->state = IT_BLOCK_END;
+                continue;
+            }
+            return rc;
+        case IT_BLOCK_END:
+            if (it->bi.ordered && (rc = check_sep(it, false, call)) != XETS_OK)
+                return rc;
+            if (it->blk > 0) {
+                it->blk--;
+                it->state = IT_FIRST;
+                continue;
+            }
+            it->state = IT_DONE;
+            return XETS_END;
+        default:
+            return XETS_END;
+        }
+    }
+}
+
+int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
+{
+    bool done = it->state == IT_DONE;
+    int rc = it->dir == SST_FORWARD ? step_forward(it, call) : step_backward(it, call);
+    if (rc == XETS_END) {
+        /* Reaching the end (not being there already) of a whole walk. */
+        if (!done && it->whole && (rc = check_whole(it, call)) == XETS_OK)
+            rc = XETS_END;
+        it->whole = false;
+        return rc;
+    }
+    return rc == XETS_OK ? yield(it, e, call) : rc;
 }
 
 int sst_get(const sst_reader_t *r, const unsigned char *key, size_t klen, sst_visit_fn visit,
@@ -658,7 +751,7 @@ int sst_get(const sst_reader_t *r, const unsigned char *key, size_t klen, sst_vi
     sst_bound_t at = {
         .key = key != NULL ? key : (const unsigned char *)"", .len = klen, .inclusive = true};
     sst_iter_t it;
-    sst_iter_open(&it, r, at, at);
+    sst_iter_open(&it, r, at, at, SST_FORWARD);
     sst_entry_t e;
     int rc, found = XETS_NOTFOUND;
     while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {

@@ -155,38 +155,50 @@ typedef struct sst_bound {
 
 #define SST_UNBOUNDED ((sst_bound_t){.key = NULL})
 
-/* A walk over the entries between two bounds, in the table's order,
- * forward only (a backward walk would go restart point by restart point,
- * as LevelDB's; it comes with the ordered_set store that needs it). Owned
- * by the caller, for instance on its stack. */
+/* Which way a walk goes. Backward yields the entries of a forward walk in
+ * exact reverse: keys descending, a key's entries in ascending sequence
+ * numbers, oldest first. A key's entries still come together, which is
+ * all a merging cursor needs (it gathers a key's entries from every table
+ * before it resolves them); exact reverse keeps one rule for both
+ * directions (a backward walk is the forward one read from the end) and
+ * lets each step check its entry against the one before, as forward. */
+typedef enum sst_dir { SST_FORWARD, SST_BACKWARD } sst_dir_t;
+
+/* A walk over the entries between two bounds, in the table's order or
+ * its reverse: forward from lo up to hi, backward from hi down to lo.
+ * Owned by the caller, for instance on its stack. */
 typedef struct sst_iter {
     const sst_reader_t *r;
     sst_bound_t lo, hi;
+    sst_dir_t dir;
     sst_bound_t target; /* where a pending seek lands */
     int state;
     size_t blk;   /* the current data block's number */
     bytes_t data; /* its bytes */
     sst_block_iter_t bi;
     uint64_t seq; /* the last entry's */
-    /* A walk from the first entry with no seek on the way checks, at the
-     * end, what the footer says of all entries. */
+    /* A walk from the first entry (backward: the last) with no seek on the
+     * way checks, at the end, what the footer says of all entries. */
     bool whole;
     uint64_t count, min_seq, max_seq;
 } sst_iter_t;
 
-/* Opens it on r between lo and hi. No I/O: the first step seeks. */
-void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bound_t hi);
+/* Opens it on r between lo and hi, walking dir. No I/O: the first step
+ * seeks. */
+void sst_iter_open(sst_iter_t *it, const sst_reader_t *r, sst_bound_t lo, sst_bound_t hi,
+                   sst_dir_t dir);
 void sst_iter_close(sst_iter_t *it);
 
-/* The next entry into *e: XETS_OK, XETS_END past the bounds or the table,
- * XETS_CORRUPT (after which the iterator can only be closed), or
- * XETS_NOMEM or the read callback's failure, after which the same call
- * tries the same step again. */
+/* The next entry in the walk's direction into *e: XETS_OK, XETS_END past
+ * the bounds or the table, XETS_CORRUPT (after which the iterator can
+ * only be closed), or XETS_NOMEM or the read callback's failure, after
+ * which the same call tries the same step again. */
 int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call);
 
-/* Moves it, forward or back, so that its next step yields the first entry
- * at or after to (never one outside the bounds). No I/O: the next step
- * seeks. to's bytes must stay valid until that step. */
+/* Moves it, anywhere, so that its next step yields the first entry at or
+ * after to (backward: the last at or before to; an absent to is the first
+ * entry, backward the last), never one outside the bounds. No I/O: the
+ * next step seeks. to's bytes must stay valid until that step. */
 void sst_iter_seek(sst_iter_t *it, sst_bound_t to);
 
 /* Returns nonzero to stop the lookup after this entry. */

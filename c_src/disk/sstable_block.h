@@ -86,7 +86,20 @@ typedef struct sst_block {
 int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off,
                     const char *file, const char *what, xets_call_t *call);
 
-/* A walk over a block's entries, forward only. */
+/* An entry of a run decoded for a backward walk: its key in the
+ * iterator's run_keys. */
+typedef struct sst_run_entry {
+    size_t key, klen;
+    const unsigned char *val;
+    size_t vlen;
+    size_t pos; /* its offset in the block */
+} sst_run_entry_t;
+
+/* A walk over a block's entries, forward or backward. Keys are prefix
+ * compressed from one restart point to the next, so they decode forward
+ * only: a backward walk decodes a run (a restart point's entries up to the
+ * next) into run and run_keys and walks that backward, then the run
+ * before it (LevelDB's Prev does the same); memory: one run's keys. */
 typedef struct sst_block_iter {
     sst_block_t b;
     size_t pos;       /* the current entry's offset */
@@ -97,9 +110,16 @@ typedef struct sst_block_iter {
     bool same;        /* the current key equals the previous entry's (when that is known) */
     const unsigned char *val;
     size_t vlen;
+    /* Backward: the run decoded, starting at restart point run_start; the
+     * current entry is run[run_at] (run_at == run_n: none of it yet). */
+    sst_run_entry_t *run;
+    size_t run_n, run_cap, run_at;
+    uint32_t run_start;
+    bytes_t run_keys;
 } sst_block_iter_t;
 
-/* Places it before the first entry of b. With keep, the key it holds
+/* Places it before the first entry of b for sst_bi_next, and after its
+ * last for sst_bi_prev. With keep, the key it holds
  * (the last of the block before b) stays the previous key for the order
  * check, so that a walk over consecutive blocks checks their order as
  * one. it must be zero or have been used before. */
@@ -117,6 +137,20 @@ int sst_bi_next(sst_block_iter_t *it, xets_call_t *call);
  * as sst_bi_next. */
 int sst_bi_seek(sst_block_iter_t *it, const unsigned char *target, size_t tlen, bool inclusive,
                 xets_call_t *call);
+
+/* Steps to the entry before the current one (from the start: the last
+ * one): XETS_OK (it->key, it->val current; it->same: its key equals the
+ * one the walk came from), XETS_END before the first, XETS_CORRUPT (a key
+ * after the one the walk came from, or a run that does not decode),
+ * XETS_NOMEM (it unchanged). Backward steps and forward ones do not mix
+ * without a seek in between. */
+int sst_bi_prev(sst_block_iter_t *it, xets_call_t *call);
+
+/* Steps to the last entry whose key is not after target (inclusive:
+ * <= target, else < target): XETS_OK there, XETS_END if no entry is, or a
+ * failure as sst_bi_prev. */
+int sst_bi_seek_back(sst_block_iter_t *it, const unsigned char *target, size_t tlen,
+                     bool inclusive, xets_call_t *call);
 
 /* Whether key k lies before position t: below it, or at it when the
  * position is exclusive. */

@@ -167,7 +167,7 @@ static int read_all(const sst_reader_t *r, const set_t *s, xets_call_t *call)
     CHECK(sst_reader_info(r)->entries == s->n, "footer: %llu entries, want %zu",
           (unsigned long long)sst_reader_info(r)->entries, s->n);
     sst_iter_t it;
-    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
     sst_entry_t e;
     size_t i = 0;
     while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {
@@ -462,7 +462,7 @@ static void test_corruption(void)
     CHECK(fs_truncate(f, cut, OWN_CALL) == XETS_OK, "truncate");
     fs_close(f);
     sst_iter_t it;
-    sst_iter_open(&it, sst_file_reader(t), SST_UNBOUNDED, SST_UNBOUNDED);
+    sst_iter_open(&it, sst_file_reader(t), SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
     sst_entry_t e;
     size_t i = 0;
     xets_call_t *call = OWN_CALL;

@@ -9,12 +9,15 @@
  * Beyond what ASan and UBSan catch (and the memory file, which aborts on
  * a read outside the file), it checks: every status is one the reader may
  * give, with an offset within the file for XETS_CORRUPT; a walk yields
- * entries in strictly ascending order (key, then descending seq); and
- * when a walk over the whole table finds nothing wrong, the table is
- * sound, so that the footer's count is what the walk saw, a lookup of
+ * entries in strictly ascending order (key, then descending seq), a
+ * backward walk in the exact reverse order; a whole walk finds the table
+ * broken backward exactly when it does forward; and when a walk over the
+ * whole table finds nothing wrong, the table is sound, so that the
+ * backward walk yields the forward one's entries reversed, the footer's
+ * count is what the walk saw, a lookup of
  * every key gives exactly the walk's entries of that key, a key just past
- * one is absent, and walks between bounds and after seeks give exactly
- * the walk's entries between them. */
+ * one is absent, and walks between bounds and after seeks, both ways,
+ * give exactly the walk's entries between them. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,12 +34,13 @@ static void require_status(int rc, const xets_call_t *call, size_t size)
         REQUIRE(call->error.offset <= size && call->error.op != NULL);
 }
 
-/* Walks the whole table into *out (n entries); returns the walk's end. */
-static int walk_all(const sst_reader_t *r, mem_entry_t **out, size_t *n, size_t size,
-                    xets_call_t *call)
+/* Walks the whole table dir into *out (n entries, in the walk's order);
+ * returns the walk's end. */
+static int walk_all(const sst_reader_t *r, sst_dir_t dir, mem_entry_t **out, size_t *n,
+                    size_t size, xets_call_t *call)
 {
     sst_iter_t it;
-    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, dir);
     mem_entry_t *all = NULL;
     size_t cap = 0;
     sst_entry_t e;
@@ -46,7 +50,10 @@ static int walk_all(const sst_reader_t *r, mem_entry_t **out, size_t *n, size_t 
         if (*n > 0) {
             const mem_entry_t *p = &all[*n - 1];
             int c = bytes_cmp(p->key, p->klen, e.key, e.klen);
-            REQUIRE(c < 0 || (c == 0 && p->seq > e.seq));
+            if (dir == SST_FORWARD)
+                REQUIRE(c < 0 || (c == 0 && p->seq > e.seq));
+            else
+                REQUIRE(c > 0 || (c == 0 && p->seq < e.seq));
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;
@@ -81,7 +88,7 @@ static void check_walk(const sst_reader_t *r, const mem_entry_t *all, size_t n, 
                        sst_bound_t hi, size_t seek_at, sst_bound_t to, xets_call_t *call)
 {
     sst_iter_t it;
-    sst_iter_open(&it, r, lo, hi);
+    sst_iter_open(&it, r, lo, hi, SST_FORWARD);
     size_t i = 0;
     while (i < n && lo.key && sst_before(all[i].key, all[i].klen, lo.key, lo.len, lo.inclusive))
         i++;
@@ -100,6 +107,41 @@ static void check_walk(const sst_reader_t *r, const mem_entry_t *all, size_t n, 
             (!hi.key || !sst_before(hi.key, hi.len, all[i].key, all[i].klen, hi.inclusive))) {
             REQUIRE(rc == XETS_OK && mem_entry_equal(&e, &all[i]));
             i++;
+        } else {
+            REQUIRE(rc == XETS_END);
+            break;
+        }
+    }
+    sst_iter_close(&it);
+}
+
+/* The same backward: from hi down to lo, the seek to `to` landing on the
+ * last entry at or before it (or hi, if to lies after it). */
+static void check_walk_back(const sst_reader_t *r, const mem_entry_t *all, size_t n,
+                            sst_bound_t lo, sst_bound_t hi, size_t seek_at, sst_bound_t to,
+                            xets_call_t *call)
+{
+    sst_iter_t it;
+    sst_iter_open(&it, r, lo, hi, SST_BACKWARD);
+    size_t i = n; /* the entry due is all[i - 1] */
+    while (i > 0 && hi.key &&
+           !sst_before(all[i - 1].key, all[i - 1].klen, hi.key, hi.len, !hi.inclusive))
+        i--;
+    sst_entry_t e;
+    for (size_t step = 0;; step++) {
+        if (step == seek_at) {
+            sst_iter_seek(&it, to);
+            i = n;
+            while (i > 0 && ((hi.key && !sst_before(all[i - 1].key, all[i - 1].klen, hi.key,
+                                                    hi.len, !hi.inclusive)) ||
+                             (to.key && !sst_before(all[i - 1].key, all[i - 1].klen, to.key,
+                                                    to.len, !to.inclusive))))
+                i--;
+        }
+        int rc = sst_iter_next(&it, &e, call);
+        if (i > 0 && (!lo.key || !sst_before(all[i - 1].key, all[i - 1].klen, lo.key, lo.len,
+                                             lo.inclusive))) {
+            REQUIRE(rc == XETS_OK && mem_entry_equal(&e, &all[--i]));
         } else {
             REQUIRE(rc == XETS_END);
             break;
@@ -142,6 +184,9 @@ static void check_sound(const sst_reader_t *r, const mem_entry_t *all, size_t n,
         check_walk(r, all, n, lo, hi, k, to, call);
         check_walk(r, all, n, SST_UNBOUNDED, hi, SIZE_MAX, to, call);
         check_walk(r, all, n, lo, SST_UNBOUNDED, k, SST_UNBOUNDED, call);
+        check_walk_back(r, all, n, lo, hi, k, to, call);
+        check_walk_back(r, all, n, lo, SST_UNBOUNDED, SIZE_MAX, to, call);
+        check_walk_back(r, all, n, SST_UNBOUNDED, hi, k, SST_UNBOUNDED, call);
     }
 }
 
@@ -153,9 +198,9 @@ static int visit_any(void *ctx, const sst_entry_t *e)
 }
 
 /* A table a walk found broken: lookups of the keys the walk saw, and a
- * walk between two of them, give statuses the reader may give. */
+ * walk dir between two of them, give statuses the reader may give. */
 static void check_broken(const sst_reader_t *r, const mem_entry_t *all, size_t n, size_t size,
-                         xets_call_t *call)
+                         sst_dir_t dir, xets_call_t *call)
 {
     for (size_t i = 0; i < n && i < 16; i++)
         require_status(sst_get(r, all[i].key, all[i].klen, visit_any, NULL, call), call, size);
@@ -163,7 +208,7 @@ static void check_broken(const sst_reader_t *r, const mem_entry_t *all, size_t n
         return;
     sst_iter_t it;
     sst_iter_open(&it, r, (sst_bound_t){all[n / 2].key, all[n / 2].klen, true},
-                  (sst_bound_t){all[n - 1].key, all[n - 1].klen, false});
+                  (sst_bound_t){all[n - 1].key, all[n - 1].klen, false}, dir);
     sst_entry_t e;
     int rc;
     for (int steps = 0; (rc = sst_iter_next(&it, &e, call)) == XETS_OK && steps < 1000; steps++)
@@ -186,15 +231,30 @@ static void run(mem_file_t *f)
     }
     const sst_info_t *info = sst_reader_info(r);
     REQUIRE(strlen(info->order) <= SST_NAME_MAX && strlen(info->encoding) <= SST_NAME_MAX);
-    mem_entry_t *all;
-    size_t n;
-    if (walk_all(r, &all, &n, f->b.len, call) == XETS_END)
+    mem_entry_t *all, *back;
+    size_t n, nback;
+    int rc_fwd = walk_all(r, SST_FORWARD, &all, &n, f->b.len, call);
+    int rc_back = walk_all(r, SST_BACKWARD, &back, &nback, f->b.len, call);
+    if (rc_fwd == XETS_END) {
+        /* Sound: the backward walk is the forward one reversed. */
+        REQUIRE(rc_back == XETS_END && nback == n);
+        for (size_t i = 0; i < n; i++) {
+            const mem_entry_t *b = &back[i];
+            sst_entry_t e = {b->key, b->klen, b->seq, b->kind, b->val, b->vlen};
+            REQUIRE(mem_entry_equal(&e, &all[n - 1 - i]));
+        }
         check_sound(r, all, n, call);
-    else
-        check_broken(r, all, n, f->b.len, call);
+    } else {
+        REQUIRE(rc_back != XETS_END);
+        check_broken(r, all, n, f->b.len, SST_FORWARD, call);
+        check_broken(r, all, n, f->b.len, SST_BACKWARD, call);
+    }
     for (size_t i = 0; i < n; i++)
         mem_entry_free(&all[i]);
+    for (size_t i = 0; i < nback; i++)
+        mem_entry_free(&back[i]);
     free(all);
+    free(back);
     sst_reader_close(r);
 }
 

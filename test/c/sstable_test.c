@@ -148,6 +148,13 @@ static size_t model_first(const set_t *s, sst_bound_t b)
     return lo;
 }
 
+/* Backward: one past the last entry at or before position (key,
+ * inclusive), the first after it; absent: past the last. */
+static size_t model_last(const set_t *s, sst_bound_t b)
+{
+    return b.key == NULL ? s->n : model_first(s, (sst_bound_t){b.key, b.len, !b.inclusive});
+}
+
 static bool model_within(const ent_t *e, sst_bound_t hi)
 {
     return hi.key == NULL || !sst_before(hi.key, hi.len, e->key, e->klen, hi.inclusive);
@@ -237,7 +244,7 @@ static void check_walk(const sst_reader_t *r, const set_t *s, sst_bound_t lo, ss
                        size_t seek_at, sst_bound_t seek_to)
 {
     sst_iter_t it;
-    sst_iter_open(&it, r, lo, hi);
+    sst_iter_open(&it, r, lo, hi, SST_FORWARD);
     size_t i = model_first(s, lo);
     sst_entry_t e;
     for (size_t step = 0;; step++) {
@@ -253,6 +260,35 @@ static void check_walk(const sst_reader_t *r, const set_t *s, sst_bound_t lo, ss
             i++;
         } else {
             CHECK(rc == XETS_END, "walk: step %zu: %d, want the end", step, rc);
+            CHECK(sst_iter_next(&it, &e, OWN_CALL) == XETS_END, "the end stays");
+            break;
+        }
+    }
+    sst_iter_close(&it);
+}
+
+/* Walks backward from hi to lo, seeking once at step seek_at (if any) to
+ * seek_to, and compares with the model read from the end. */
+static void check_walk_back(const sst_reader_t *r, const set_t *s, sst_bound_t lo, sst_bound_t hi,
+                            size_t seek_at, sst_bound_t seek_to)
+{
+    sst_iter_t it;
+    sst_iter_open(&it, r, lo, hi, SST_BACKWARD);
+    size_t i = model_last(s, hi); /* the entry due is s->e[i - 1] */
+    size_t stop = model_first(s, lo);
+    sst_entry_t e;
+    for (size_t step = 0;; step++) {
+        if (step == seek_at) {
+            sst_iter_seek(&it, seek_to);
+            size_t j = model_last(s, seek_to);
+            i = j < model_last(s, hi) ? j : model_last(s, hi);
+        }
+        int rc = sst_iter_next(&it, &e, OWN_CALL);
+        if (i > stop) {
+            CHECK(rc == XETS_OK, "walk back: step %zu: %d", step, rc);
+            check_entry(&e, &s->e[--i], "walk back");
+        } else {
+            CHECK(rc == XETS_END, "walk back: step %zu: %d, want the end", step, rc);
             CHECK(sst_iter_next(&it, &e, OWN_CALL) == XETS_END, "the end stays");
             break;
         }
@@ -313,6 +349,7 @@ static void check_table(mem_file_t *f, const set_t *s, const sst_options_t *o, s
     CHECK(strcmp(info->order, o->order) == 0 && strcmp(info->encoding, o->encoding) == 0, "names");
     CHECK(info->entries == s->n, "entries %llu", (unsigned long long)info->entries);
     check_walk(r, s, SST_UNBOUNDED, SST_UNBOUNDED, SIZE_MAX, SST_UNBOUNDED);
+    check_walk_back(r, s, SST_UNBOUNDED, SST_UNBOUNDED, SIZE_MAX, SST_UNBOUNDED);
     for (size_t i = 0; i < s->n; i += key_run(s, i))
         check_get(r, s, s->e[i].key, s->e[i].klen);
     unsigned char k[64];
@@ -325,6 +362,7 @@ static void check_table(mem_file_t *f, const set_t *s, const sst_options_t *o, s
         sst_bound_t l = random_bound(s, lo), h = random_bound(s, hi);
         size_t seek_at = rng_below(&rng, 3) == 0 ? rng_below(&rng, 20) : SIZE_MAX;
         check_walk(r, s, l, h, seek_at, random_bound(s, to));
+        check_walk_back(r, s, l, h, seek_at, random_bound(s, to));
     }
     sst_reader_close(r);
 }
@@ -646,12 +684,21 @@ static void check_damaged(mem_file_t *f, const set_t *s, const char *what)
             CHECK(rc == XETS_OK && g.n == 0, "%s: a lookup: %d", what, rc);
     }
     sst_iter_t it;
-    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
     sst_entry_t e;
     size_t i = 0;
     while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {
         CHECK(i < s->n, "%s: an entry too many", what);
         check_entry(&e, &s->e[i++], what);
+    }
+    check_corrupt(rc, call, f->b.len, what);
+    sst_iter_close(&it);
+    /* Backward, the same from the other end. */
+    sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_BACKWARD);
+    i = s->n;
+    while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {
+        CHECK(i > 0, "%s: an entry too many backward", what);
+        check_entry(&e, &s->e[--i], what);
     }
     check_corrupt(rc, call, f->b.len, what);
     sst_iter_close(&it);
@@ -717,7 +764,9 @@ static size_t find(const mem_file_t *f, const char *needle, size_t len)
 }
 
 /* Opens f with its checksums made right, walks it whole: the status of the
- * open, or of the walk if the open succeeded; the error's offset in *off. */
+ * open, or of the walk if the open succeeded; the error's offset in *off.
+ * A backward walk must come to the same status (it may find the fault at
+ * another entry). */
 static int open_and_walk(mem_file_t *f, uint64_t *off)
 {
     f->reseal = true;
@@ -727,11 +776,18 @@ static int open_and_walk(mem_file_t *f, uint64_t *off)
     int rc = sst_reader_open(&src, &r, call);
     if (rc == XETS_OK) {
         sst_iter_t it;
-        sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+        sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
         sst_entry_t e;
         while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK)
             ;
         sst_iter_close(&it);
+        xets_call_t *back = OWN_CALL;
+        int brc;
+        sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_BACKWARD);
+        while ((brc = sst_iter_next(&it, &e, back)) == XETS_OK)
+            ;
+        sst_iter_close(&it);
+        CHECK(brc == rc, "backward: %d, forward: %d", brc, rc);
         sst_reader_close(r);
     }
     *off = call->error.offset;
@@ -855,7 +911,7 @@ static void test_read_failures(void)
                 CHECK(sst_reader_open(&src, &r, call) == XETS_OK, "open again");
             }
             sst_iter_t it;
-            sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED);
+            sst_iter_open(&it, r, SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
             sst_entry_t e;
             for (size_t i = 0;;) {
                 rc = sst_iter_next(&it, &e, call);
