@@ -22,7 +22,14 @@
  * the first that can hold it, and if it holds none at or after the key,
  * the next block's first entry is the one. A walk checks both bounds as it
  * goes from block to block, so that a table a walk finds sound is one
- * whose lookups and seeks find what the walk found. */
+ * whose lookups and seeks find what the walk found.
+ *
+ * Backward. A walk goes block by block from the last, each block run by
+ * run from its end (sstable_block.h), checking each entry against the one
+ * it came from and the same separators at block boundaries. The last entry
+ * at or before t is the one before the first entry after t: it lies in the
+ * first block whose separator is after t, or is the last of the block
+ * before; no such block, it is the table's last. */
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
