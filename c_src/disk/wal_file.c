@@ -2,10 +2,23 @@
  * syncs). The writer keeps two offsets: end, where the next record goes,
  * and durable, the end of the last successful fs_sync; durable <= end,
  * and durable is what every record claims in its synced field. The
- * header record makes the file's first bytes, so both start past it. */
+ * header record makes the file's first bytes, so both start past it.
+ *
+ * Group commit: mu guards every field but f and number/name (set once).
+ * An append holds mu across its fs_write, so records go out one at a time
+ * in seq order. A sync that finds its offset not yet durable and no fsync
+ * in flight becomes the leader: it sets syncing, snapshots end as its
+ * target, drops mu for the fs_sync (appends go on meanwhile, claiming the
+ * old durable), then takes mu, advances durable to the target and
+ * broadcasts. A sync that finds an fsync in flight waits on cv and looks
+ * again: the fsync in flight may cover it (its target was taken after the
+ * caller's append returned), and if not, the caller leads the next one,
+ * which covers every append that waited meanwhile. So one fs_sync
+ * serves every sync that arrived while the one before it ran. */
 #include "wal_file.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -19,7 +32,11 @@ struct wal_file {
     uint64_t first_seq, last_seq; /* last_seq: of the last batch, if any */
     bool any;
     int failed; /* the errno of the fs_sync that failed the writer; 0 while none has */
+    bool syncing; /* a leader's fs_sync is in flight */
+    uint64_t fsyncs; /* fs_sync calls made by wal_file_sync */
     bytes_t buf; /* the record being written, kept for the next */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast when a leader's fs_sync answers */
 };
 
 static wal_file_t *writer_new(uint64_t number)
@@ -27,6 +44,15 @@ static wal_file_t *writer_new(uint64_t number)
     wal_file_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    if (pthread_mutex_init(&w->mu, NULL)) {
+        free(w);
+        return NULL;
+    }
+    if (pthread_cond_init(&w->cv, NULL)) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return NULL;
+    }
     w->number = number;
     names_format(w->name, NAMES_WAL, number, false);
     return w;
@@ -149,20 +175,26 @@ int wal_file_recover(fs_dir_t *d, uint64_t number, wal_header_t *h, wal_file_vis
     return XETS_OK;
 }
 
-/* The answer of a writer that a failed fs_sync has failed for good. */
+/* The answer of a writer that a failed fs_sync has failed for good.
+ * Called with w->mu held. */
 static int refuse(wal_file_t *w, xets_call_t *call)
 {
     return call_fail(call, XETS_IO, "fsync", w->name, w->durable, w->failed);
 }
 
-int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, xets_call_t *call)
+/* The append itself, with w->mu held; next: seq is the one after the last
+ * batch's (or the header's first_seq), written back to *seq. */
+static int append_locked(wal_file_t *w, uint64_t *seq, bool next, const void *batch, size_t len,
+                         uint64_t *end, xets_call_t *call)
 {
     if (w->failed)
         return refuse(w, call);
-    if (w->any ? seq <= w->last_seq : seq < w->first_seq)
+    if (next)
+        *seq = w->any ? w->last_seq + 1 : w->first_seq;
+    if (w->any ? *seq <= w->last_seq : *seq < w->first_seq)
         return XETS_BADARG;
     w->buf.len = 0;
-    int st = wal_encode_batch(&w->buf, seq, batch, len, w->durable, w->number);
+    int st = wal_encode_batch(&w->buf, *seq, batch, len, w->durable, w->number);
     if (st != XETS_OK)
         return st;
     /* A failed write may leave part of the record past end: the next
@@ -171,34 +203,99 @@ int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, 
     if (st != XETS_OK)
         return st;
     w->end += w->buf.len;
-    w->last_seq = seq;
+    w->last_seq = *seq;
     w->any = true;
+    if (end)
+        *end = w->end;
     return XETS_OK;
+}
+
+static int append(wal_file_t *w, uint64_t *seq, bool next, const void *batch, size_t len,
+                  uint64_t *end, xets_call_t *call)
+{
+    pthread_mutex_lock(&w->mu);
+    int st = append_locked(w, seq, next, batch, len, end, call);
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, xets_call_t *call)
+{
+    return append(w, &seq, false, batch, len, NULL, call);
+}
+
+int wal_file_append_next(wal_file_t *w, const void *batch, size_t len, uint64_t *seq,
+                         uint64_t *end, xets_call_t *call)
+{
+    return append(w, seq, true, batch, len, end, call);
+}
+
+/* Syncs up to upto, w->mu held (see the top for the leader and waiters). */
+static int sync_locked(wal_file_t *w, uint64_t upto, xets_call_t *call)
+{
+    if (upto > w->end)
+        upto = w->end;
+    for (;;) {
+        if (w->failed)
+            return refuse(w, call);
+        if (w->durable >= upto)
+            return XETS_OK;
+        if (w->syncing) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        w->syncing = true;
+        w->fsyncs++;
+        uint64_t target = w->end;
+        pthread_mutex_unlock(&w->mu);
+        int st = fs_sync(w->f, call);
+        pthread_mutex_lock(&w->mu);
+        w->syncing = false;
+        if (st == XETS_OK)
+            w->durable = target;
+        else
+            w->failed = call->error.err ? call->error.err : EIO;
+        pthread_cond_broadcast(&w->cv);
+        if (st != XETS_OK)
+            return st;
+    }
+}
+
+int wal_file_sync_upto(wal_file_t *w, uint64_t upto, xets_call_t *call)
+{
+    pthread_mutex_lock(&w->mu);
+    int st = sync_locked(w, upto, call);
+    pthread_mutex_unlock(&w->mu);
+    return st;
 }
 
 int wal_file_sync(wal_file_t *w, xets_call_t *call)
 {
-    if (w->failed)
-        return refuse(w, call);
-    if (w->durable == w->end)
-        return XETS_OK;
-    int st = fs_sync(w->f, call);
-    if (st != XETS_OK) {
-        w->failed = call->error.err ? call->error.err : EIO;
-        return st;
-    }
-    w->durable = w->end;
-    return XETS_OK;
+    return wal_file_sync_upto(w, UINT64_MAX, call);
 }
 
-uint64_t wal_file_end(const wal_file_t *w)
+/* *v, a field of w, read under w->mu. */
+static uint64_t read_locked(wal_file_t *w, const uint64_t *v)
 {
-    return w->end;
+    pthread_mutex_lock(&w->mu);
+    uint64_t x = *v;
+    pthread_mutex_unlock(&w->mu);
+    return x;
 }
 
-uint64_t wal_file_durable(const wal_file_t *w)
+uint64_t wal_file_end(wal_file_t *w)
 {
-    return w->durable;
+    return read_locked(w, &w->end);
+}
+
+uint64_t wal_file_durable(wal_file_t *w)
+{
+    return read_locked(w, &w->durable);
+}
+
+uint64_t wal_file_fsyncs(wal_file_t *w)
+{
+    return read_locked(w, &w->fsyncs);
 }
 
 void wal_file_close(wal_file_t *w)
@@ -206,5 +303,7 @@ void wal_file_close(wal_file_t *w)
     if (w->f)
         fs_close(w->f);
     bytes_free(&w->buf);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
     free(w);
 }

@@ -35,10 +35,30 @@
  * (call->error: the file and the record's offset); the table does not
  * open, and nothing is cut.
  *
- * Thread-safety: a writer is used by one thread at a time (the store's
- * group commit serializes appends and syncs); different writers are
- * independent. Every call blocks on I/O: never inside an epoch section nor
- * on a normal scheduler. */
+ * Group commit: appends and syncs may come from many threads at once.
+ * Appends are serialized (one lock held across the write), so records go
+ * out one at a time and each learns its end offset. A sync covers every
+ * append that returned before it: it returns at once if that is durable
+ * already; if an fsync is in flight it waits for it, and then for the next
+ * one if that did not cover it; otherwise it leads: it takes the end as
+ * it stands, runs fs_sync without the lock (appends go on meanwhile, their
+ * records claiming only the old durable end), and only once fs_sync has
+ * answered XETS_OK advances the durable end to the end it took and wakes
+ * every waiter. So N threads that append and sync together cost about one
+ * fsync per round, not N. A failed fsync fails the writer for good and
+ * wakes every waiter with XETS_IO.
+ *
+ * Sequence numbers must rise in file order: a caller that picks its own
+ * seq (wal_file_append) must order its appends itself; concurrent callers
+ * use wal_file_append_next, which takes the next seq under the lock.
+ *
+ * Thread-safety: every call but create, recover and close may run
+ * concurrently on one writer; close comes after every other call has
+ * returned. Different writers are independent. Every call blocks, on I/O
+ * or on another thread's fsync: only on xets's own threads or dirty I/O
+ * schedulers, never inside an epoch section nor on a normal scheduler
+ * (the store's committing thread will message waiting processes instead
+ * of blocking a scheduler). */
 #ifndef XETS_DISK_WAL_FILE_H
 #define XETS_DISK_WAL_FILE_H
 
@@ -82,13 +102,28 @@ int wal_file_recover(fs_dir_t *d, uint64_t number, wal_header_t *h, wal_file_vis
  * corrupt; or the batch is too long); XETS_NOMEM. */
 int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, xets_call_t *call);
 
-/* Makes every batch appended before it durable. XETS_OK; XETS_IO, after
+/* As wal_file_append, with seq the one after the last batch's (the
+ * header's first_seq in a file with none), taken under the append lock:
+ * *seq is the batch's on XETS_OK, and *end (if not NULL) the end of its
+ * record, the offset to give wal_file_sync_upto. */
+int wal_file_append_next(wal_file_t *w, const void *batch, size_t len, uint64_t *seq,
+                         uint64_t *end, xets_call_t *call);
+
+/* Makes the file durable up to upto (at most the end at the call): shares
+ * an fsync with concurrent callers (see the top). XETS_OK; XETS_IO, after
  * which the writer is failed for good (see the top). */
+int wal_file_sync_upto(wal_file_t *w, uint64_t upto, xets_call_t *call);
+
+/* Makes every batch appended before it durable: wal_file_sync_upto of the
+ * end at the call. */
 int wal_file_sync(wal_file_t *w, xets_call_t *call);
 
-/* The end of the file as appended, and the end of its durable prefix. */
-uint64_t wal_file_end(const wal_file_t *w);
-uint64_t wal_file_durable(const wal_file_t *w);
+/* The end of the file as appended, the end of its durable prefix, and
+ * how many fs_sync calls syncs have made (for group commit's tests and
+ * stats). */
+uint64_t wal_file_end(wal_file_t *w);
+uint64_t wal_file_durable(wal_file_t *w);
+uint64_t wal_file_fsyncs(wal_file_t *w);
 
 /* Closes the file; what was not synced may be lost in a power cut. */
 void wal_file_close(wal_file_t *w);
