@@ -623,24 +623,63 @@ static int check_sep(const sst_iter_t *it, bool last, xets_call_t *call)
     return XETS_OK;
 }
 
-/* One step forward; the states as sst_iter_next. */
-static int step_forward(sst_iter_t *it, xets_call_t *call)
+/* Forward from the target: the first block that can hold an entry at or
+ * after it. XETS_END: no such block, or none in it. */
+static int seek_forward(sst_iter_t *it, xets_call_t *call)
 {
     const sst_reader_t *r = it->r;
+    it->blk = it->target.key == NULL ? 0 : find_block(r, &it->target);
+    if (it->blk == r->nblocks)
+        return XETS_END;
+    int rc = enter_block(it, false, call);
+    if (rc != XETS_OK)
+        return rc;
+    return it->target.key == NULL ? sst_bi_next(&it->bi, call)
+                                  : sst_bi_seek(&it->bi, it->target.key, it->target.len,
+                                                it->target.inclusive, call);
+}
+
+/* Backward from the target: the first block that can hold an entry after
+ * it holds the entry sought, or the block before holds it as its last; no
+ * such block: the table's last entry. XETS_END: none in the block. */
+static int seek_backward(sst_iter_t *it, xets_call_t *call)
+{
+    const sst_reader_t *r = it->r;
+    const sst_bound_t *t = &it->target;
+    if (r->nblocks == 0) {
+        it->blk = 0;
+        return XETS_END;
+    }
+    it->blk = t->key == NULL ? r->nblocks
+                             : find_block(r, &(sst_bound_t){t->key, t->len, !t->inclusive});
+    bool last = it->blk == r->nblocks;
+    if (last)
+        it->blk--;
+    int rc = enter_block(it, false, call);
+    if (rc != XETS_OK)
+        return rc;
+    rc = last ? sst_bi_prev(&it->bi, call)
+              : sst_bi_seek_back(&it->bi, t->key, t->len, t->inclusive, call);
+    return rc == XETS_OK && last ? check_sep(it, true, call) : rc;
+}
+
+/* One step in the iterator's direction; the states as sst_iter_next. A
+ * walk enters each block from its side (forward at the first entry,
+ * backward at the last) and checks that entry against the separator on
+ * that side; leaving a block, it checks the other side. */
+static int step(sst_iter_t *it, xets_call_t *call)
+{
+    const sst_reader_t *r = it->r;
+    bool back = it->dir == SST_BACKWARD;
     int rc;
     for (;;) {
         switch (it->state) {
         case IT_SEEK:
-            it->blk = it->target.key == NULL ? 0 : find_block(r, &it->target);
-            if (it->blk == r->nblocks) {
-                it->state = IT_BLOCK_END;
-                continue;
-            }
-            if ((rc = enter_block(it, false, call)) != XETS_OK)
-                return rc;
-            rc = it->target.key == NULL ? sst_bi_next(&it->bi, call)
-                                        : sst_bi_seek(&it->bi, it->target.key, it->target.len,
-                                                      it->target.inclusive, call);
+        case IT_STEP:
+            rc = it->state == IT_STEP ? (back ? sst_bi_prev(&it->bi, call)
+                                              : sst_bi_next(&it->bi, call))
+                 : back               ? seek_backward(it, call)
+                                      : seek_forward(it, call);
             if (rc == XETS_END) {
                 it->state = IT_BLOCK_END;
                 continue;
@@ -649,83 +688,15 @@ static int step_forward(sst_iter_t *it, xets_call_t *call)
         case IT_FIRST:
             if ((rc = enter_block(it, true, call)) != XETS_OK)
                 return rc;
-            rc = sst_bi_next(&it->bi, call);
-            return rc == XETS_OK ? check_sep(it, false, call) : rc;
-        case IT_STEP:
-            rc = sst_bi_next(&it->bi, call);
-            if (rc == XETS_END) {
-                it->state = IT_BLOCK_END;
-                continue;
-            }
-            return rc;
+            rc = back ? sst_bi_prev(&it->bi, call) : sst_bi_next(&it->bi, call);
+            return rc == XETS_OK ? check_sep(it, back, call) : rc;
         case IT_BLOCK_END:
-            if (it->blk < r->nblocks) {
-                if (it->bi.ordered && (rc = check_sep(it, true, call)) != XETS_OK)
-                    return rc;
-                it->blk++;
-            }
-            if (it->blk < r->nblocks) {
-                it->state = IT_FIRST;
-                continue;
-            }
-            it->state = IT_DONE;
-            return XETS_END;
-        default:
-            return XETS_END;
-        }
-    }
-}
-
-/* One step backward, the mirror of step_forward. */
-static int step_backward(sst_iter_t *it, xets_call_t *call)
-{
-    const sst_reader_t *r = it->r;
-    const sst_bound_t *t = &it->target;
-    int rc;
-    for (;;) {
-        switch (it->state) {
-        case IT_SEEK: {
-            if (r->nblocks == 0) {
-                it->blk = 0;
-                it->state = IT_BLOCK_END;
-                continue;
-            }
-            /* The first block that can hold an entry after the target: the
-             * entry sought is in it, or the last of the block before. No
-             * such block: the table's last entry. */
-            it->blk = t->key == NULL
-                          ? r->nblocks
-                          : find_block(r, &(sst_bound_t){t->key, t->len, !t->inclusive});
-            bool last = it->blk == r->nblocks;
-            if (last)
-                it->blk--;
-            if ((rc = enter_block(it, false, call)) != XETS_OK)
+            /* Leaving a block: its other side against its separator. */
+            if (it->blk < r->nblocks && it->bi.ordered &&
+                (rc = check_sep(it, !back, call)) != XETS_OK)
                 return rc;
-            rc = last ? sst_bi_prev(&it->bi, call)
-                      : sst_bi_seek_back(&it->bi, t->key, t->len, t->inclusive, call);
-            if (rc == XETS_END) {
-                it->state = IT_BLOCK_END;
-                continue;
-            }
-            return rc == XETS_OK && last ? check_sep(it, true, call) : rc;
-        }
-        case IT_FIRST:
-            if ((rc = enter_block(it, true, call)) != XETS_OK)
-                return rc;
-            rc = sst_bi_prev(&it->bi, call);
-            return rc == XETS_OK ? check_sep(it, true, call) : rc;
-        case IT_STEP:
-            rc = sst_bi_prev(&it->bi, call);
-            if (rc == XETS_END) {
-                it->state = IT_BLOCK_END;
-                continue;
-            }
-            return rc;
-        case IT_BLOCK_END:
-            if (it->bi.ordered && (rc = check_sep(it, false, call)) != XETS_OK)
-                return rc;
-            if (it->blk > 0) {
-                it->blk--;
+            if (back ? it->blk > 0 : it->blk + 1 < r->nblocks) {
+                it->blk = back ? it->blk - 1 : it->blk + 1;
                 it->state = IT_FIRST;
                 continue;
             }
@@ -740,7 +711,7 @@ static int step_backward(sst_iter_t *it, xets_call_t *call)
 int sst_iter_next(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
 {
     bool done = it->state == IT_DONE;
-    int rc = it->dir == SST_FORWARD ? step_forward(it, call) : step_backward(it, call);
+    int rc = step(it, call);
     if (rc == XETS_END) {
         /* Reaching the end (not being there already) of a whole walk. */
         if (!done && it->whole && (rc = check_whole(it, call)) == XETS_OK)
