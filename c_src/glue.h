@@ -94,6 +94,20 @@ static inline ERL_NIF_TERM glue_reversed(ErlNifEnv *env, ERL_NIF_TERM list)
     return out;
 }
 
+/* A direction argument: forward, else backward. */
+static inline enum scan_dir glue_dir(ERL_NIF_TERM dir)
+{
+    return dir == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
+}
+
+/* A traversal's cursor argument: '$end_of_table' to start (after is then
+ * empty), else the key binary handed back last time. */
+static inline bool glue_after(ErlNifEnv *env, ERL_NIF_TERM cursor, ErlNifBinary *after)
+{
+    *after = (ErlNifBinary){0};
+    return cursor == atom_end_of_table || enif_inspect_binary(env, cursor, after);
+}
+
 /* A store visit that stops at the first object: for membership. */
 int glue_stop_at_first(void *ctx, const rec_t *r);
 

@@ -48,9 +48,8 @@ static int slot_visit(void *vctx, const rec_t *r)
 int op_slot(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     ErlNifUInt64 i;
-    ErlNifBinary after = {0};
-    if (!enif_get_uint64(env, argv[1], &i) ||
-        (argv[2] != atom_end_of_table && !enif_inspect_binary(env, argv[2], &after)))
+    ErlNifBinary after;
+    if (!enif_get_uint64(env, argv[1], &i) || !glue_after(env, argv[2], &after))
         return XETS_BADARG;
     call_clock_start(call);
     table_t *t;

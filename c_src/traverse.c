@@ -123,18 +123,13 @@ static int step_result(ErlNifEnv *env, int st, const chunk_ctx_t *c, ERL_NIF_TER
     return st == XETS_END ? XETS_OK : st;
 }
 
-static enum scan_dir dir_of(ERL_NIF_TERM dir)
-{
-    return dir == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-}
-
 /* first/last: first(Tab, forward | backward, key | lookup) */
 int op_first(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
     chunk_ctx_t c = step_ctx(env, t, call, argv[2]);
-    int st = store_scan(t->ops, t->store, call, NULL, 0, dir_of(argv[1]), chunk_visit, &c);
+    int st = store_scan(t->ops, t->store, call, NULL, 0, glue_dir(argv[1]), chunk_visit, &c);
     epoch_exit();
     return step_result(env, st, &c, out);
 }
@@ -159,7 +154,7 @@ int op_next(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     }
     chunk_ctx_t c = step_ctx(env, t, call, argv[3]);
     if (st == XETS_OK)
-        st = step_result(env, store_scan(t->ops, s, call, kb.p, kb.len, dir_of(argv[2]),
+        st = step_result(env, store_scan(t->ops, s, call, kb.p, kb.len, glue_dir(argv[2]),
                                          chunk_visit, &c),
                          &c, out);
     glue_leave_key(&kb);
@@ -189,14 +184,6 @@ static int chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enu
     return st == XETS_END ? XETS_OK : st;
 }
 
-/* A chunk's cursor argument: '$end_of_table' to start (after is then
- * empty), else the binary returned last time. */
-static bool get_after(ErlNifEnv *env, ERL_NIF_TERM cursor, ErlNifBinary *after)
-{
-    *after = (ErlNifBinary){0};
-    return cursor == atom_end_of_table || enif_inspect_binary(env, cursor, after);
-}
-
 /* chunk(Tab, Cursor, forward | backward) -> {Objects, Cursor} | {Objects, '$end_of_table'}
  * Objects are in the order visited: a hash table's keys in its one order,
  * a bag's objects of a key oldest first forward and newest first
@@ -204,14 +191,14 @@ static bool get_after(ErlNifEnv *env, ERL_NIF_TERM cursor, ErlNifBinary *after)
 int op_chunk(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     ErlNifBinary after;
-    if (!get_after(env, argv[1], &after))
+    if (!glue_after(env, argv[1], &after))
         return XETS_BADARG;
     call_clock_start(call);
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
     chunk_ctx_t c = {.env = env, .call = call, .list = enif_make_list(env, 0),
                      .keypos = t->keypos, .cursor = atom_end_of_table};
-    enum scan_dir dir = dir_of(argv[2]);
+    enum scan_dir dir = glue_dir(argv[2]);
     int st = chunk_scan(&c, t, &after, dir, dir == SCAN_BACKWARD);
     epoch_exit();
     if (st == XETS_OK)
@@ -230,7 +217,7 @@ int op_chunk(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_N
 int op_objects(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     ErlNifBinary after;
-    if (!get_after(env, argv[1], &after) || !enif_is_list(env, argv[2]))
+    if (!glue_after(env, argv[1], &after) || !enif_is_list(env, argv[2]))
         return XETS_BADARG;
     call_clock_start(call);
     table_t *t;

@@ -692,8 +692,8 @@ static int op_select(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *cal
     ERL_NIF_TERM items, next;
     bool deferred;
     size_t n;
-    enum scan_dir dir = argv[3] == atom_forward ? SCAN_FORWARD : SCAN_BACKWARD;
-    int st = select_chunk(env, t, call, p, argv[2] == atom_end_of_table ? NULL : &cursor, dir, op,
+    int st = select_chunk(env, t, call, p, argv[2] == atom_end_of_table ? NULL : &cursor,
+                          glue_dir(argv[3]), op,
                           cap, argv[6], &deferred, &n, &items, &next);
     epoch_exit();
     if (st != XETS_OK)

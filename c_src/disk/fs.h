@@ -40,7 +40,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../call.h"
@@ -107,5 +109,38 @@ int fs_truncate(fs_file_t *f, uint64_t size, xets_call_t *call);
 int fs_rename(fs_dir_t *d, const char *from, const char *to, xets_call_t *call);
 /* Removes name from d. XETS_NOTFOUND if it does not exist. */
 int fs_remove(fs_dir_t *d, const char *name, xets_call_t *call);
+
+/* ---- built on the calls above, for every implementation ---- */
+
+/* Reads the whole of f (named name, for errors) into a buffer of its own,
+ * *buf (freed with free()), of *len bytes: fewer than fs_size said only if
+ * the file shrank meanwhile. */
+static inline int fs_read_all(fs_file_t *f, const char *name, uint8_t **buf, size_t *len,
+                              xets_call_t *call)
+{
+    uint64_t size;
+    int st = fs_size(f, &size, call);
+    if (st != XETS_OK)
+        return st;
+    if (size > SIZE_MAX)
+        return call_fail(call, XETS_IO, "read", name, 0, EFBIG);
+    *buf = malloc(size ? (size_t)size : 1);
+    if (*buf == NULL)
+        return XETS_NOMEM;
+    st = fs_read(f, 0, *buf, (size_t)size, len, call);
+    if (st != XETS_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return st;
+}
+
+/* Makes f's content and its name in d durable: the file first, so that
+ * the name never durably points at bytes that are not. */
+static inline int fs_sync_named(fs_dir_t *d, fs_file_t *f, xets_call_t *call)
+{
+    int st = fs_sync(f, call);
+    return st == XETS_OK ? fs_dir_sync(d, call) : st;
+}
 
 #endif

@@ -131,20 +131,17 @@ int manifest_file_edit(manifest_log_t *m, const manifest_edit_t *e, xets_call_t 
     return st;
 }
 
-/* Reads the whole of m->file (open, of size len) and replays it into m;
- * cuts a torn tail, then makes what it read durable. */
-static int replay_file(manifest_log_t *m, uint64_t len, xets_call_t *call)
+/* Reads the whole of m->file and replays it into m; cuts a torn tail,
+ * then makes what it read durable. */
+static int replay_file(manifest_log_t *m, xets_call_t *call)
 {
-    if (len > SIZE_MAX)
-        return XETS_NOMEM;
-    uint8_t *buf = malloc(len ? (size_t)len : 1);
-    if (!buf)
-        return XETS_NOMEM;
+    uint8_t *buf;
     size_t got;
-    int st = fs_read(m->file, 0, buf, (size_t)len, &got, call);
+    int st = fs_read_all(m->file, m->name, &buf, &got, call);
+    if (st != XETS_OK)
+        return st;
     uint64_t at = 0;
-    if (st == XETS_OK)
-        st = manifest_replay(buf, got, m->number, &m->header, &m->state, &at);
+    st = manifest_replay(buf, got, m->number, &m->header, &m->state, &at);
     free(buf);
     if (st == XETS_CORRUPT || st == XETS_BADARG)
         return call_fail(call, st, "read", m->name, at, 0);
@@ -157,9 +154,7 @@ static int replay_file(manifest_log_t *m, uint64_t len, xets_call_t *call)
         return st;
     /* What was read may be a crashed process's unsynced writes, or a
      * rename it never made durable: durable before anyone relies on it. */
-    if ((st = fs_sync(m->file, call)) != XETS_OK)
-        return st;
-    return fs_dir_sync(m->dir, call);
+    return fs_sync_named(m->dir, m->file, call);
 }
 
 int manifest_file_recover(fs_dir_t *d, manifest_log_t **out, xets_call_t *call)
@@ -181,10 +176,9 @@ int manifest_file_recover(fs_dir_t *d, manifest_log_t **out, xets_call_t *call)
         return XETS_NOMEM;
     *m = (manifest_log_t){.dir = d, .number = number};
     names_format(m->name, NAMES_MANIFEST, number, false);
-    uint64_t len;
     st = fs_open(d, m->name, FS_WRITE, &m->file, call);
-    if (st == XETS_OK && (st = fs_size(m->file, &len, call)) == XETS_OK)
-        st = replay_file(m, len, call);
+    if (st == XETS_OK)
+        st = replay_file(m, call);
     if (st != XETS_OK) {
         manifest_file_close(m);
         return st;

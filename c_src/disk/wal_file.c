@@ -77,9 +77,7 @@ static int put_header(wal_file_t *w, const wal_header_t *h, xets_call_t *call)
  * first, so that the name never durably points at bytes that are not. */
 static int make_durable(wal_file_t *w, fs_dir_t *d, xets_call_t *call)
 {
-    int st = fs_sync(w->f, call);
-    if (st == XETS_OK)
-        st = fs_dir_sync(d, call);
+    int st = fs_sync_named(d, w->f, call);
     if (st == XETS_OK)
         w->durable = w->end;
     return st;
@@ -149,19 +147,11 @@ int wal_file_recover(fs_dir_t *d, uint64_t number, wal_header_t *h, wal_file_vis
     if (!w)
         return XETS_NOMEM;
     uint8_t *buf = NULL;
-    uint64_t size = 0;
     size_t got = 0;
     int st = fs_open(d, w->name, FS_WRITE, &w->f, call);
+    /* A file that shrank under us is read as what there is. */
     if (st == XETS_OK)
-        st = fs_size(w->f, &size, call);
-    if (st == XETS_OK && size > SIZE_MAX)
-        st = call_fail(call, XETS_IO, "read", w->name, 0, EFBIG);
-    if (st == XETS_OK && !(buf = malloc(size ? (size_t)size : 1)))
-        st = XETS_NOMEM;
-    /* A read stops short only at the end: a file that shrank under us
-     * is read as what there is. */
-    if (st == XETS_OK)
-        st = fs_read(w->f, 0, buf, (size_t)size, &got, call);
+        st = fs_read_all(w->f, w->name, &buf, &got, call);
     if (st == XETS_OK)
         st = replay(w, buf, got, h, visit, arg, call);
     free(buf);
