@@ -1,7 +1,7 @@
 /* The manifest codec and state (manifest.h, doc/manifest_format.md).
  *
  * An edit's bytes: u8 set (MANIFEST_SET_* bits), then next_file,
- * last_seq, log_number as u64 each, only those set, in that order; u32
+ * last_seq, log_number, objects as u64 each, only those set, in that order; u32
  * count of removals and that many u64 numbers; u32 count of additions and
  * that many files (FILE_MIN bytes each and their keys). The first record
  * holds the log identity, the table type's name, a u32 keypos, then an
@@ -16,7 +16,9 @@
 
 /* number, level, entries, bytes, smallest_seq, largest_seq, two key lengths */
 #define FILE_MIN (8 + 1 + 4 * 8 + 2 * 4)
-#define SET_ALL (MANIFEST_SET_NEXT_FILE | MANIFEST_SET_LAST_SEQ | MANIFEST_SET_LOG_NUMBER)
+#define SET_ALL                                                                                    \
+    (MANIFEST_SET_NEXT_FILE | MANIFEST_SET_LAST_SEQ | MANIFEST_SET_LOG_NUMBER |                    \
+     MANIFEST_SET_OBJECTS)
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -98,6 +100,7 @@ static void scalars_after(const manifest_state_t *s, const manifest_edit_t *e,
     to->next_file = e->set & MANIFEST_SET_NEXT_FILE ? e->next_file : s->next_file;
     to->last_seq = e->set & MANIFEST_SET_LAST_SEQ ? e->last_seq : s->last_seq;
     to->log_number = e->set & MANIFEST_SET_LOG_NUMBER ? e->log_number : s->log_number;
+    to->objects = e->set & MANIFEST_SET_OBJECTS ? e->objects : s->objects;
 }
 
 /* Whether e keeps the invariants of manifest.h on s; rm and ad are the
@@ -239,6 +242,8 @@ static void put_edit(bytes_t *b, const manifest_edit_t *e)
         bytes_put_u64(b, e->last_seq);
     if (e->set & MANIFEST_SET_LOG_NUMBER)
         bytes_put_u64(b, e->log_number);
+    if (e->set & MANIFEST_SET_OBJECTS)
+        bytes_put_u64(b, e->objects);
     bytes_put_u32(b, (uint32_t)e->nremove);
     for (size_t i = 0; i < e->nremove; i++)
         bytes_put_u64(b, e->remove[i]);
@@ -293,7 +298,7 @@ static int whole_state(const manifest_state_t *s, manifest_edit_t *whole, manife
             (*all)[n++] = s->level[l].files[i];
     *whole = (manifest_edit_t){.set = SET_ALL, .next_file = s->next_file,
                                .last_seq = s->last_seq, .log_number = s->log_number,
-                               .add = *all, .nadd = n};
+                               .objects = s->objects, .add = *all, .nadd = n};
     return XETS_OK;
 }
 
@@ -354,6 +359,8 @@ static int get_edit(bytes_rd_t *rd, manifest_edit_t *e, void **mem)
         e->last_seq = bytes_get_u64(rd);
     if (e->set & MANIFEST_SET_LOG_NUMBER)
         e->log_number = bytes_get_u64(rd);
+    if (e->set & MANIFEST_SET_OBJECTS)
+        e->objects = bytes_get_u64(rd);
     /* Counts are trusted only as far as the bytes left can hold them. */
     e->nremove = bytes_get_u32(rd);
     if (rd->bad || e->nremove > bytes_left(rd) / 8)

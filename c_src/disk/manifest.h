@@ -59,7 +59,8 @@ typedef struct manifest_file {
 enum {
     MANIFEST_SET_NEXT_FILE = 1,
     MANIFEST_SET_LAST_SEQ = 2,
-    MANIFEST_SET_LOG_NUMBER = 4
+    MANIFEST_SET_LOG_NUMBER = 4,
+    MANIFEST_SET_OBJECTS = 8
 };
 
 typedef struct manifest_edit {
@@ -67,6 +68,7 @@ typedef struct manifest_edit {
     uint64_t next_file;  /* the next file number to give out */
     uint64_t last_seq;   /* batches up to it are in SSTables: WALs replay after it */
     uint64_t log_number; /* WAL files numbered at least this are live */
+    uint64_t objects;    /* the table's objects after the batches up to last_seq */
     const uint64_t *remove;
     size_t nremove;
     const manifest_file_t *add;
@@ -82,7 +84,7 @@ typedef struct manifest_level {
  * state (MANIFEST_STATE_INIT) is the empty one. */
 typedef struct manifest_state {
     manifest_level_t level[MANIFEST_LEVELS];
-    uint64_t next_file, last_seq, log_number;
+    uint64_t next_file, last_seq, log_number, objects;
 } manifest_state_t;
 
 #define MANIFEST_STATE_INIT {0}

@@ -172,6 +172,39 @@ static int refuse(wal_file_t *w, xets_call_t *call)
     return call_fail(call, XETS_IO, "fsync", w->name, w->durable, w->failed);
 }
 
+/* Encodes the batch seq, batch[0 .. len) after what w->buf holds, with
+ * w->mu held, checking that seq follows the last one encoded (*last,
+ * *any: the file's, then the buffer's). */
+static int encode_locked(wal_file_t *w, uint64_t seq, const void *batch, size_t len,
+                         uint64_t *last, bool *any)
+{
+    if (*any ? seq <= *last : seq < w->first_seq)
+        return XETS_BADARG;
+    int st = wal_encode_batch(&w->buf, seq, batch, len, w->durable, w->number);
+    if (st == XETS_OK) {
+        *last = seq;
+        *any = true;
+    }
+    return st;
+}
+
+/* Writes what w->buf holds at the end, with w->mu held; on XETS_OK the
+ * file's last batch is last. */
+static int write_locked(wal_file_t *w, uint64_t last, uint64_t *end, xets_call_t *call)
+{
+    /* A failed write may leave part of a record past end: the next
+     * record overwrites it, and a crash first leaves it a torn tail. */
+    int st = fs_write(w->f, w->end, w->buf.p, w->buf.len, call);
+    if (st != XETS_OK)
+        return st;
+    w->end += w->buf.len;
+    w->last_seq = last;
+    w->any = true;
+    if (end)
+        *end = w->end;
+    return XETS_OK;
+}
+
 /* The append itself, with w->mu held; next: seq is the one after the last
  * batch's (or the header's first_seq), written back to *seq. */
 static int append_locked(wal_file_t *w, uint64_t *seq, bool next, const void *batch, size_t len,
@@ -181,23 +214,11 @@ static int append_locked(wal_file_t *w, uint64_t *seq, bool next, const void *ba
         return refuse(w, call);
     if (next)
         *seq = w->any ? w->last_seq + 1 : w->first_seq;
-    if (w->any ? *seq <= w->last_seq : *seq < w->first_seq)
-        return XETS_BADARG;
+    uint64_t last = w->last_seq;
+    bool any = w->any;
     w->buf.len = 0;
-    int st = wal_encode_batch(&w->buf, *seq, batch, len, w->durable, w->number);
-    if (st != XETS_OK)
-        return st;
-    /* A failed write may leave part of the record past end: the next
-     * record overwrites it, and a crash first leaves it a torn tail. */
-    st = fs_write(w->f, w->end, w->buf.p, w->buf.len, call);
-    if (st != XETS_OK)
-        return st;
-    w->end += w->buf.len;
-    w->last_seq = *seq;
-    w->any = true;
-    if (end)
-        *end = w->end;
-    return XETS_OK;
+    int st = encode_locked(w, *seq, batch, len, &last, &any);
+    return st == XETS_OK ? write_locked(w, last, end, call) : st;
 }
 
 static int append(wal_file_t *w, uint64_t *seq, bool next, const void *batch, size_t len,
@@ -218,6 +239,26 @@ int wal_file_append_next(wal_file_t *w, const void *batch, size_t len, uint64_t 
                          uint64_t *end, xets_call_t *call)
 {
     return append(w, seq, true, batch, len, end, call);
+}
+
+int wal_file_append_batches(wal_file_t *w, const wal_batch_t *list, uint64_t *end,
+                            xets_call_t *call)
+{
+    pthread_mutex_lock(&w->mu);
+    int st = XETS_OK;
+    uint64_t last = w->last_seq;
+    bool any = w->any;
+    w->buf.len = 0;
+    if (w->failed)
+        st = refuse(w, call);
+    for (const wal_batch_t *b = list; b && st == XETS_OK; b = b->next)
+        st = encode_locked(w, b->seq, b->bytes, b->len, &last, &any);
+    if (st == XETS_OK && w->buf.len > 0)
+        st = write_locked(w, last, end, call);
+    else if (st == XETS_OK && end)
+        *end = w->end;
+    pthread_mutex_unlock(&w->mu);
+    return st;
 }
 
 /* Syncs up to upto, w->mu held (see the top for the leader and waiters). */

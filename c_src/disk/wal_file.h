@@ -109,6 +109,22 @@ int wal_file_append(wal_file_t *w, uint64_t seq, const void *batch, size_t len, 
 int wal_file_append_next(wal_file_t *w, const void *batch, size_t len, uint64_t *seq,
                          uint64_t *end, xets_call_t *call);
 
+/* A batch waiting to be appended, one of a list: its bytes follow it. */
+typedef struct wal_batch {
+    struct wal_batch *next;
+    uint64_t seq;
+    size_t len;
+    unsigned char bytes[];
+} wal_batch_t;
+
+/* Appends the batches of list in order, each as wal_file_append would,
+ * with one write: all of them, or none (nothing is acknowledged; the next
+ * append writes at the same offset). *end (if not NULL): the end of the
+ * last record. Statuses as wal_file_append; an empty list writes
+ * nothing. */
+int wal_file_append_batches(wal_file_t *w, const wal_batch_t *list, uint64_t *end,
+                            xets_call_t *call);
+
 /* Makes the file durable up to upto (at most the end at the call): shares
  * an fsync with concurrent callers (see the top). XETS_OK; XETS_IO, after
  * which the writer is failed for good (see the top). */

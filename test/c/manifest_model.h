@@ -21,13 +21,13 @@ typedef struct {
     manifest_file_t f[MODEL_MAX];
     uint8_t keys[MODEL_MAX][2][KEY_MAX];
     size_t n;
-    uint64_t next_file, last_seq, log_number;
+    uint64_t next_file, last_seq, log_number, objects;
 } model_t;
 
 static inline void model_check(const model_t *m, const manifest_state_t *s)
 {
     CHECK(s->next_file == m->next_file && s->last_seq == m->last_seq &&
-              s->log_number == m->log_number,
+              s->log_number == m->log_number && s->objects == m->objects,
           "scalars");
     size_t total = 0;
     for (int l = 0; l < MANIFEST_LEVELS; l++) {
@@ -147,6 +147,12 @@ static inline void random_edit(uint64_t *rng, model_t *m, edit_buf_t *eb)
         m->log_number += rng_below(rng, m->next_file - m->log_number);
         e->set |= MANIFEST_SET_LOG_NUMBER;
         e->log_number = m->log_number;
+    }
+    if (rng_below(rng, 3) == 0) {
+        /* Any count: the manifest records it, it does not judge it. */
+        m->objects = rng_below(rng, 1000000);
+        e->set |= MANIFEST_SET_OBJECTS;
+        e->objects = m->objects;
     }
 }
 

@@ -88,14 +88,16 @@ static void test_golden(void)
                          .smallest_seq = 3, .largest_seq = 9,
                          .smallest = (const uint8_t *)"a", .smallest_len = 1,
                          .largest = (const uint8_t *)"bc", .largest_len = 2};
-    manifest_edit_t e = {.set = 7, .next_file = 6, .last_seq = 9, .log_number = 4, .add = &f, .nadd = 1};
+    manifest_edit_t e = {.set = 15, .next_file = 6, .last_seq = 9, .log_number = 4, .objects = 12,
+                         .add = &f, .nadd = 1};
     CHECK(manifest_state_apply(&s, &e) == XETS_OK, "apply");
     CHECK(manifest_encode_start(&b, &header, &s, NUMBER) == XETS_OK, "start");
     const uint8_t payload[] = {
         'X', 'E', 'T', 'S', '-', 'M', 'A', 'N', 1, 0, 0, 0,                  /* magic, version */
         9, 'o', 'r', 'd', 'e', 'r', 'e', 'd', '.', '1', 3, 'k', 'e', 'y',    /* encoding, order */
         11, 'o', 'r', 'd', 'e', 'r', 'e', 'd', '_', 's', 'e', 't', 1, 0, 0, 0, /* type, keypos */
-        7, 6, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, /* scalars */
+        15, 6, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, /* scalars */
+        12, 0, 0, 0, 0, 0, 0, 0,                                             /* objects */
         0, 0, 0, 0,                                                          /* no removals */
         1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1,                               /* one file: 5, level 1 */
         10, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0,                    /* entries, bytes */
@@ -258,7 +260,7 @@ static void test_invariants(void)
           "log_number going back");
     CHECK(try_edit(EDIT(.set = MANIFEST_SET_LOG_NUMBER, .log_number = 10)) == XETS_CORRUPT,
           "log_number not below next_file");
-    CHECK(try_edit(EDIT(.set = 8)) == XETS_CORRUPT, "an unknown field");
+    CHECK(try_edit(EDIT(.set = 16)) == XETS_CORRUPT, "an unknown field");
     CHECK(try_edit(EDIT(.remove = &n4, .nremove = 1, .set = 7, .next_file = 12,
                         .last_seq = 60, .log_number = 11)) == XETS_OK,
           "all scalars at once");

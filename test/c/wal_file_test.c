@@ -202,6 +202,62 @@ static void test_round_trip(void)
     fs_dir_close(d);
 }
 
+/* ---- 1b. a list of batches in one write ------------------------------------ */
+
+static wal_batch_t *batch_new(wal_batch_t *next, uint64_t seq, const char *text)
+{
+    size_t len = strlen(text);
+    wal_batch_t *b = malloc(sizeof *b + len);
+    CHECK(b, "out of memory");
+    *b = (wal_batch_t){.next = next, .seq = seq, .len = len};
+    memcpy(b->bytes, text, len);
+    return b;
+}
+
+static void batches_free(wal_batch_t *b)
+{
+    while (b) {
+        wal_batch_t *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+static void test_batches(void)
+{
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    wal_file_t *w = NULL;
+    CHECK(wal_file_create(d, NUMBER, &header, &w, OWN_CALL) == XETS_OK, "create");
+    uint64_t start = wal_file_end(w), end = 0;
+    wal_batch_t *bad = batch_new(batch_new(NULL, FIRST_SEQ, "b"), FIRST_SEQ + 1, "a");
+    CHECK(wal_file_append_batches(w, bad, &end, OWN_CALL) == XETS_BADARG &&
+              wal_file_end(w) == start,
+          "a list whose seqs do not rise writes nothing");
+    batches_free(bad);
+    CHECK(wal_file_append_batches(w, NULL, &end, OWN_CALL) == XETS_OK && end == start,
+          "an empty list writes nothing");
+    wal_batch_t *list =
+        batch_new(batch_new(batch_new(NULL, FIRST_SEQ + 7, "three"), FIRST_SEQ + 2, "two"),
+                  FIRST_SEQ, "one");
+    CHECK(wal_file_append_batches(w, list, &end, OWN_CALL) == XETS_OK &&
+              end == start + 3 * (LOG_HEADER + 8) + 11 && wal_file_end(w) == end,
+          "three records in one write");
+    CHECK(wal_file_append(w, FIRST_SEQ + 7, "x", 1, OWN_CALL) == XETS_BADARG,
+          "the list's last seq is the file's");
+    CHECK(wal_file_sync(w, OWN_CALL) == XETS_OK, "sync");
+    wal_file_close(w);
+    recs_t got = {0};
+    CHECK(recover(d, &got, &w, OWN_CALL) == XETS_OK && got.n == 3, "recover three");
+    size_t i = 0;
+    for (const wal_batch_t *b = list; b; b = b->next, i++)
+        CHECK(rec_eq(&got.v[i], &(rec_t){b->seq, (uint8_t *)b->bytes, b->len}), "batch %zu", i);
+    batches_free(list);
+    recs_free(&got);
+    wal_file_close(w);
+    fs_dir_close(d);
+}
+
 /* ---- 2. crashes ----------------------------------------------------------- */
 
 enum crash { POWER_CUT, HALT, PROCESS_CRASH };
@@ -635,6 +691,7 @@ static void test_group_commit(void)
 int main(void)
 {
     test_round_trip();
+    test_batches();
     test_tail_cut();
     test_faults();
     test_crashes();
