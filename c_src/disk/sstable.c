@@ -468,6 +468,11 @@ void sst_reader_close(sst_reader_t *r)
     free(r);
 }
 
+size_t sst_reader_blocks(const sst_reader_t *r)
+{
+    return r->nblocks;
+}
+
 const sst_info_t *sst_reader_info(const sst_reader_t *r)
 {
     return &r->info;

@@ -133,6 +133,8 @@ typedef struct sst_reader sst_reader_t;
 int sst_reader_open(const sst_source_t *src, sst_reader_t **out, xets_call_t *call);
 void sst_reader_close(sst_reader_t *r);
 const sst_info_t *sst_reader_info(const sst_reader_t *r);
+/* How many data blocks the table has. */
+size_t sst_reader_blocks(const sst_reader_t *r);
 
 /* An entry read: its bytes are the iterator's, valid until its next step,
  * seek or close. */

@@ -7,7 +7,10 @@
  * RENAMED the final one, DONE none. */
 #include "sstable_file.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
+
+#include "../epoch.h"
 
 #include "names.h"
 
@@ -21,10 +24,25 @@ struct sst_file_writer {
     char tmp[NAMES_LEN], name[NAMES_LEN];
 };
 
+/* A table's block cache: an open-addressing map from a block's offset to
+ * a copy of its bytes (trailer included), with room for twice the
+ * table's blocks, so that it never fills. A slot's key goes from 0 to
+ * offset + 1 once (compare-and-swap), then its bytes from NULL to a copy
+ * once; a reader that finds the key but not yet the bytes counts a miss.
+ * Lock-free for readers and loaders alike; freed with the table. */
+typedef struct cache_slot {
+    _Atomic uint64_t key;
+    _Atomic(unsigned char *) bytes;
+} cache_slot_t;
+
 struct sst_file {
     fs_file_t *file;
-    sst_reader_t *reader;
+    sst_reader_t *reader; /* NULL while opening: reads go to the file */
     char name[NAMES_LEN];
+    atomic_uint refs;
+    size_t mask; /* slots - 1 */
+    cache_slot_t *slots;
+    atomic_size_t cached; /* bytes held by the cache */
 };
 
 /* The builder's write callback: fs_write names the file and offset of a
@@ -101,11 +119,10 @@ void sst_file_writer_free(sst_file_writer_t *w)
     free(w);
 }
 
-/* The reader's read callback: every byte asked for, which lie within the
+/* Reads len bytes at off from the file: every byte, which lie within the
  * size taken at open, or the file is shorter than its footer claims. */
-static int file_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t *call)
+static int file_read(sst_file_t *f, uint64_t off, void *buf, size_t len, xets_call_t *call)
 {
-    sst_file_t *f = ctx;
     size_t got = 0;
     int rc = fs_read(f->file, off, buf, len, &got, call);
     if (rc == XETS_OK && got < len)
@@ -113,26 +130,131 @@ static int file_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t
     return rc;
 }
 
+static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
+{
+    size_t i = (size_t)(off * 0x9E3779B97F4A7C15ull >> 20) & f->mask;
+    for (;; i = (i + 1) & f->mask) {
+        uint64_t k = atomic_load_explicit(&f->slots[i].key, memory_order_acquire);
+        if (k == off + 1)
+            return &f->slots[i];
+        if (k == 0) {
+            uint64_t zero = 0;
+            if (atomic_compare_exchange_strong(&f->slots[i].key, &zero, off + 1) ||
+                zero == off + 1)
+                return &f->slots[i];
+        }
+    }
+}
+
+/* Reads the block at off into the cache, unless it is there. */
+static int cache_load(sst_file_t *f, uint64_t off, size_t len, xets_call_t *call)
+{
+    cache_slot_t *sl = slot_of(f, off);
+    if (atomic_load_explicit(&sl->bytes, memory_order_acquire) != NULL)
+        return XETS_OK;
+    unsigned char *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return XETS_NOMEM;
+    int rc = file_read(f, off, copy, len, call);
+    unsigned char *none = NULL;
+    if (rc != XETS_OK || !atomic_compare_exchange_strong(&sl->bytes, &none, copy))
+        free(copy); /* failed, or another loader was first */
+    else
+        atomic_fetch_add(&f->cached, len);
+    return rc;
+}
+
+typedef struct load_request {
+    sst_file_t *f;
+    uint64_t off;
+    size_t len;
+} load_request_t;
+
+static int load_run(void *arg, xets_call_t *call)
+{
+    load_request_t *q = arg;
+    int rc = cache_load(q->f, q->off, q->len, call);
+    sst_file_close(q->f);
+    free(q);
+    return rc;
+}
+
+static void load_drop(void *arg)
+{
+    load_request_t *q = arg;
+    sst_file_close(q->f);
+    free(q);
+}
+
+/* The reader's read callback (see sstable_file.h, "Reading"). */
+static int cached_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t *call)
+{
+    sst_file_t *f = ctx;
+    if (f->reader == NULL)
+        return file_read(f, off, buf, len, call);
+    for (;;) {
+        unsigned char *b = atomic_load_explicit(&slot_of(f, off)->bytes, memory_order_acquire);
+        if (b != NULL) {
+            memcpy(buf, b, len);
+            return XETS_OK;
+        }
+        if (call_may_block(call) && !epoch_in_section()) {
+            int rc = cache_load(f, off, len, call);
+            if (rc != XETS_OK)
+                return rc;
+            continue;
+        }
+        load_request_t *q = malloc(sizeof *q);
+        if (q == NULL)
+            return XETS_NOMEM;
+        atomic_fetch_add(&f->refs, 1);
+        *q = (load_request_t){f, off, len};
+        call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q};
+        return XETS_NEED_IO;
+    }
+}
+
 int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *call)
 {
     sst_file_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return XETS_NOMEM;
+    atomic_init(&f->refs, 1);
     names_format(f->name, NAMES_SST, number, false);
     uint64_t size = 0;
     int rc = fs_open(d, f->name, FS_READ, &f->file, call);
     if (rc == XETS_OK)
         rc = fs_size(f->file, &size, call);
+    sst_reader_t *r = NULL;
     if (rc == XETS_OK) {
-        sst_source_t src = {.read = file_read, .ctx = f, .size = size, .name = f->name};
-        rc = sst_reader_open(&src, &f->reader, call);
+        sst_source_t src = {.read = cached_read, .ctx = f, .size = size, .name = f->name};
+        rc = sst_reader_open(&src, &r, call);
     }
+    if (rc == XETS_OK) {
+        size_t slots = 4;
+        while (slots < 2 * sst_reader_blocks(r) + 2)
+            slots *= 2;
+        f->slots = calloc(slots, sizeof *f->slots);
+        f->mask = slots - 1;
+        rc = f->slots ? XETS_OK : XETS_NOMEM;
+    }
+    f->reader = r;
     if (rc != XETS_OK) {
         sst_file_close(f);
         return rc;
     }
     *out = f;
     return XETS_OK;
+}
+
+void sst_file_ref(sst_file_t *f)
+{
+    atomic_fetch_add(&f->refs, 1);
+}
+
+size_t sst_file_cached(const sst_file_t *f)
+{
+    return atomic_load(&f->cached);
 }
 
 const sst_reader_t *sst_file_reader(const sst_file_t *f)
@@ -142,10 +264,14 @@ const sst_reader_t *sst_file_reader(const sst_file_t *f)
 
 void sst_file_close(sst_file_t *f)
 {
-    if (f == NULL)
+    if (f == NULL || atomic_fetch_sub(&f->refs, 1) != 1)
         return;
     sst_reader_close(f->reader);
     if (f->file != NULL)
         fs_close(f->file);
+    if (f->slots != NULL)
+        for (size_t i = 0; i <= f->mask; i++)
+            free(atomic_load(&f->slots[i].bytes));
+    free(f->slots);
     free(f);
 }

@@ -31,18 +31,26 @@
  * out numbers.
  *
  * Reading: fs_open(FS_READ) the final name, fs_size, and an sst_reader_t
- * whose read callback is fs_read requiring every byte: the reader asks only
- * for bytes within the size it was given, so a short read means the file
- * shrank under it, shorter than its footer claims: XETS_CORRUPT with
+ * whose read callback requires every byte: the reader asks only for bytes
+ * within the size it was given, so a short read means the file shrank
+ * under it, shorter than its footer claims: XETS_CORRUPT with
  * call->error.op "truncated" and the offset where the bytes stop. The
- * reader's errors name the file (000n.sst).
+ * reader's errors name the file (000n.sst). Once open, the table keeps a
+ * copy of every data block it reads, until it is closed (a cache with no
+ * bound: bounding it is the memory limit's work). A block not yet there
+ * is read in place when the thread may block (call_may_block) and is
+ * outside any epoch section; otherwise the read answers XETS_NEED_IO with
+ * a request (call.h) that loads the block, holding a reference to the
+ * table until it runs or is dropped. So a store reading inside an epoch
+ * section never blocks, and its redone operation finds the block.
  *
  * Errors: as fs.h and sstable.h say, call->error naming the file (the
  * temporary name for a failure while writing it) and the offset.
  *
  * Thread-safety: a writer is used by one thread. A table open for reading
- * is as its sst_reader_t: any number of threads may read it at once;
- * sst_file_close comes after every read. No call may be made inside an
+ * is as its sst_reader_t: any number of threads may read it at once,
+ * filling its cache together; it is freed when its last reference is
+ * closed (the opener's, and one per pending load request). No call may be made inside an
  * epoch section or on a normal scheduler (fs.h). */
 #ifndef XETS_DISK_SSTABLE_FILE_H
 #define XETS_DISK_SSTABLE_FILE_H
@@ -84,9 +92,14 @@ void sst_file_writer_free(sst_file_writer_t *w);
 
 typedef struct sst_file sst_file_t;
 
-/* Opens table number in d for reading. XETS_OK; XETS_NOTFOUND; or a
+/* Opens table number in d for reading (reading its footer and index here:
+ * the thread may block). XETS_OK; XETS_NOTFOUND; or a
  * failure as fs_open, fs_size and sst_reader_open. */
 int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *call);
+/* Takes another reference to f, closed with sst_file_close. */
+void sst_file_ref(sst_file_t *f);
+/* Bytes of data blocks f's cache holds. */
+size_t sst_file_cached(const sst_file_t *f);
 /* Its reader, valid until sst_file_close. */
 const sst_reader_t *sst_file_reader(const sst_file_t *f);
 void sst_file_close(sst_file_t *f);

@@ -36,6 +36,7 @@
 #include "disk/fs_sim.h"
 #include "disk/names.h"
 #include "disk/sstable_file.h"
+#include "epoch.h"
 #include "rng.h"
 #include "sstable_mem.h"
 #include "status.h"
@@ -482,6 +483,65 @@ static void test_corruption(void)
     set_free(&s);
 }
 
+/* ---- 4b. the block cache and I/O requests ---------------------------------------- */
+
+static enum call_thread normal_thread(void)
+{
+    return CALL_NORMAL;
+}
+
+/* A walk from a normal scheduler inside an epoch section reads no file:
+ * each block not cached answers XETS_NEED_IO with a request, run outside
+ * the section, and the walk made again finds it. */
+static void test_cache(void)
+{
+    set_t s = set_random(2000, 0);
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
+    sst_file_t *t = NULL;
+    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open");
+    size_t blocks = sst_reader_blocks(sst_file_reader(t));
+    CHECK(blocks > 4 && sst_file_cached(t) == 0, "%zu blocks, none cached at open", blocks);
+    size_t requests = 0;
+    for (;;) {
+        xets_call_t call;
+        call_init(&call, CALL_UNKNOWN, normal_thread);
+        uint64_t reads = fs_sim_calls();
+        epoch_enter();
+        int rc = read_all(sst_file_reader(t), &s, &call);
+        epoch_exit();
+        CHECK(fs_sim_calls() == reads, "no file call inside the section");
+        if (rc == XETS_OK)
+            break;
+        CHECK(rc == XETS_NEED_IO && call.io.run != NULL, "a request: %d", rc);
+        requests++;
+        CHECK(requests <= blocks + 1, "a request per block at most, and one again");
+        if (requests == 3) {
+            /* A request abandoned keeps the table until it is dropped. */
+            call.io.drop(call.io.arg);
+            continue;
+        }
+        CHECK(call_run_io(&call) == XETS_OK, "the request runs");
+    }
+    CHECK(requests == blocks + 1, "%zu requests for %zu blocks", requests, blocks);
+    CHECK(sst_file_cached(t) > 0, "the blocks cached");
+    /* A request taken, then the table closed by its opener: the request
+     * still runs on the table it holds. */
+    xets_call_t call;
+    call_init(&call, CALL_NORMAL, normal_thread);
+    sst_file_close(t);
+    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open again");
+    epoch_enter();
+    int rc = read_all(sst_file_reader(t), &s, &call);
+    epoch_exit();
+    CHECK(rc == XETS_NEED_IO, "a fresh table has nothing cached");
+    sst_file_close(t);
+    CHECK(call_run_io(&call) == XETS_OK, "the request outlives the opener's close");
+    fs_dir_close(d);
+    set_free(&s);
+}
+
 /* ---- 5. threads ------------------------------------------------------------------ */
 
 typedef struct reader_arg {
@@ -522,6 +582,7 @@ int main(void)
     test_crash();
     test_faults();
     test_corruption();
+    test_cache();
     test_threads();
     printf("sstable_file_test: ok\n");
     return 0;
