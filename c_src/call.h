@@ -88,6 +88,16 @@ typedef struct xets_call {
     int64_t deadline; /* past it, a chunked operation stops */
     call_io_t io;       /* filled with XETS_NEED_IO */
     call_error_t error; /* filled with XETS_IO and XETS_CORRUPT */
+    /* Durability the caller must wait for before it may answer (a store
+     * with files in sync mode always, disk/lsm.h): the store and the
+     * sequence number of the call's last write; store NULL when none. */
+    struct {
+        void *store;
+        uint64_t seq;
+    } await;
+    /* The log entry a store gathers the call's writes into, between its
+     * group begin and end (store.h); NULL when each write is its own. */
+    void *group;
 } xets_call_t;
 
 /* A call of a thread of xets's own, for the enclosing block (plain C
@@ -114,6 +124,8 @@ static inline void call_init(xets_call_t *c, enum call_thread thread,
     c->start = 0;
     c->deadline = INT64_MAX;
     c->io.run = NULL;
+    c->await.store = NULL;
+    c->group = NULL;
 }
 
 /* Starts the budget of an operation over many objects (see the top). */

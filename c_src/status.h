@@ -15,7 +15,8 @@ enum {
     XETS_CORRUPT = -8, /* stored bytes are malformed or truncated (call.h: error) */
     XETS_NEED_IO = -9, /* nothing done: run the call's I/O request, then redo (call.h) */
     XETS_IO = -10,     /* a file operation failed (call.h: error) */
-    XETS_TORN = -11    /* a log ends in a torn record: recovery cuts it (disk/log_record.h) */
+    XETS_TORN = -11,   /* a log ends in a torn record: recovery cuts it (disk/log_record.h) */
+    XETS_MISMATCH = -12 /* a table on disk is not what its opener asked for (disk/lsm.h) */
 };
 
 #endif

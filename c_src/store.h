@@ -164,6 +164,7 @@ typedef struct store_cursor {
 typedef struct store_options {
     enum store_kind kind;
     const char *dir; /* where the store's files are; NULL: in memory */
+    const void *disk; /* with dir: the options of a store with files (disk/lsm.h) */
 } store_options_t;
 
 /* Bytes of a store's own stats walk state. */
@@ -278,6 +279,18 @@ struct store_ops {
      * the bounds or the store, or XETS_NOMEM (the cursor then stays where
      * it was). */
     int (*cursor_next)(store_cursor_t *c);
+    /* Optional (NULL where a cursor's place holds all its state): releases
+     * what the cursor's steps took (store_cursor_close). */
+    void (*cursor_close)(store_cursor_t *c);
+
+    /* Optional (NULL for a store that logs nothing): with end false,
+     * starts gathering the writes made with call into one entry of the
+     * store's log (call->group); with end true, logs what was gathered as
+     * that one entry, so that a crash keeps all of it or none, and ends
+     * the group. Every write in between must have the store to itself
+     * (a list insert holds the table's gate). Returns XETS_OK, XETS_NOMEM
+     * (begin), or a failure of the store (end). */
+    int (*group)(store_t *s, xets_call_t *call, bool end);
 
     /* Exact when no writer is active. */
     size_t (*size)(store_t *s);
@@ -356,6 +369,8 @@ static inline int store_cursor_next(store_cursor_t *c, const rec_t **recs, size_
 
 static inline void store_cursor_close(store_cursor_t *c)
 {
+    if (c->ops->cursor_close != NULL)
+        c->ops->cursor_close(c);
     store_recs_free(&c->recs);
 }
 
