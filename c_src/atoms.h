@@ -18,6 +18,14 @@
     X(atom_system_limit, "system_limit")                                                           \
     X(atom_xets_io, "xets_io")                                                                     \
     X(atom_corrupt, "corrupt")                                                                     \
+    X(atom_xets_await, "$xets_await")                                                              \
+    X(atom_xets_synced, "$xets_synced")                                                            \
+    X(atom_locked, "locked")                                                                       \
+    X(atom_mismatch, "mismatch")                                                                   \
+    X(atom_format, "format")                                                                       \
+    X(atom_always, "always")                                                                       \
+    X(atom_interval, "interval")                                                                   \
+    X(atom_enoent, "enoent")                                                                       \
     X(atom_ordered, "ordered")                                                                     \
     X(atom_exact, "exact")                                                                         \
     X(atom_end_of_table, "$end_of_table")                                                          \

@@ -122,5 +122,19 @@ op_fn op_update;
 op_fn op_first, op_next, op_chunk, op_objects;
 /* slot.c: slot/3. */
 op_fn op_slot;
+/* persist.c: open/4, close/1, sync/1, destroy/1, disk_info/1 of persistent
+ * tables. */
+op_fn op_open, op_close, op_sync, op_destroy, op_disk_info;
+
+/* xets_nif.c: new/2's options tuple (its layout there) into *o, for new/2
+ * and open/4; name is the table's name. XETS_OK or XETS_BADARG. */
+int table_opts_parse(ErlNifEnv *env, ERL_NIF_TERM name, ERL_NIF_TERM tuple, table_opts_t *o);
+/* xets_nif.c: the reason of error({xets_io, Reason}) for a failure st
+ * (XETS_IO or XETS_CORRUPT) that e describes. */
+ERL_NIF_TERM glue_io_reason(ErlNifEnv *env, int st, const call_error_t *e);
+/* persist.c: the answer of a call whose write must be durable before it
+ * returns (call->await): out at once if it is, else the exception that
+ * xets.erl turns into a wait for the store's message. */
+ERL_NIF_TERM glue_await(ErlNifEnv *env, xets_call_t *call, ERL_NIF_TERM out);
 
 #endif

@@ -10,7 +10,8 @@
  * list is done on a dirty scheduler; a list into a store that may need
  * I/O on a dirty I/O scheduler, where each store call that needs I/O has
  * it done in place, outside the epoch section, and is made again: a list
- * half published cannot be redone from its arguments. */
+ * half published cannot be redone from its arguments. A store that logs
+ * its writes logs the list as one entry. */
 #include <stdlib.h>
 
 #include "glue.h"
@@ -101,6 +102,23 @@ static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned 
     return st;
 }
 
+/* publish_list into a store that logs its writes as one entry of its log
+ * (store.h, group), so that a crash keeps all of the list or none of it.
+ * What was published is logged whatever the outcome: the log must hold
+ * what the store holds. */
+static int publish_logged(table_t *t, xets_call_t *call, prepared_t *ps, unsigned len,
+                          enum put_mode mode)
+{
+    if (t->ops->group == NULL)
+        return publish_list(t, call, ps, len, mode);
+    int st = t->ops->group(t->store, call, false);
+    if (st != XETS_OK)
+        return st;
+    st = publish_list(t, call, ps, len, mode);
+    int logged = t->ops->group(t->store, call, true);
+    return st == XETS_OK ? logged : st;
+}
+
 int insert_list(ErlNifEnv *env, ERL_NIF_TERM tab, ERL_NIF_TERM list, enum put_mode mode,
                 xets_call_t *call, ERL_NIF_TERM *out)
 {
@@ -123,7 +141,7 @@ int insert_list(ErlNifEnv *env, ERL_NIF_TERM tab, ERL_NIF_TERM list, enum put_mo
     int st = len == 0 ? XETS_OK : prepare_list(env, t, call, list, len, &ps);
     if (st == XETS_OK && len > 0) {
         if ((st = table_close_gate(t)) == XETS_OK) {
-            st = publish_list(t, call, ps, len, mode);
+            st = publish_logged(t, call, ps, len, mode);
             table_open_gate(t);
         }
         prepared_free_all(ps, len);

@@ -10,6 +10,7 @@
 typedef struct corpse {
     const store_ops_t *ops;
     store_t *store;
+    bool keep_files; /* close, not drop */
     struct corpse *next;
 } corpse_t;
 
@@ -24,12 +25,12 @@ static unsigned long pushed, freed; /* under lock */
 static void report(int st, const xets_call_t *call)
 {
     if (st == XETS_IO || st == XETS_CORRUPT)
-        enif_fprintf(stderr, "xets reaper: a store was dropped, but %s of %s at offset %lu failed "
-                             "(errno %d): files may be left\n",
+        enif_fprintf(stderr, "xets reaper: a store was released, but %s of %s at offset %lu "
+                             "failed (errno %d): its files may not be as they should\n",
                      call->error.op, call->error.file, (unsigned long)call->error.offset,
                      call->error.err);
     else
-        enif_fprintf(stderr, "xets reaper: a store was dropped with status %d\n", st);
+        enif_fprintf(stderr, "xets reaper: a store was released with status %d\n", st);
 }
 
 static void *reaper_main(void *arg)
@@ -56,7 +57,8 @@ static void *reaper_main(void *arg)
             batch = c->next;
             xets_call_t call;
             call_init(&call, CALL_OWN, NULL);
-            int st = c->ops->drop(c->store, &call);
+            int st = c->keep_files ? c->ops->close(c->store, &call)
+                                   : c->ops->drop(c->store, &call);
             if (st != XETS_OK)
                 report(st, &call);
             free(c);
@@ -91,7 +93,7 @@ void reaper_stop(void)
     enif_mutex_destroy(lock);
 }
 
-void reaper_push(const store_ops_t *ops, store_t *s)
+static void push(const store_ops_t *ops, store_t *s, bool keep_files)
 {
     corpse_t *c = malloc(sizeof *c);
     if (c == NULL) {
@@ -100,12 +102,23 @@ void reaper_push(const store_ops_t *ops, store_t *s)
     }
     c->ops = ops;
     c->store = s;
+    c->keep_files = keep_files;
     enif_mutex_lock(lock);
     c->next = queue;
     queue = c;
     pushed++;
     enif_cond_signal(cond);
     enif_mutex_unlock(lock);
+}
+
+void reaper_push(const store_ops_t *ops, store_t *s)
+{
+    push(ops, s, false);
+}
+
+void reaper_close(const store_ops_t *ops, store_t *s)
+{
+    push(ops, s, true);
 }
 
 void reaper_drain(void)

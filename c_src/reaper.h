@@ -19,7 +19,11 @@ int reaper_start(void);
 void reaper_stop(void);
 /* Drops s once every epoch section open now has ended. */
 void reaper_push(const store_ops_t *ops, store_t *s);
-/* Waits until everything pushed before the call is dropped (for tests). */
+/* Closes s, keeping its files, once every epoch section open now has
+ * ended: a persistent table whose owner died, or that was deleted. */
+void reaper_close(const store_ops_t *ops, store_t *s);
+/* Waits until everything pushed before the call is dropped or closed
+ * (tests; and the opener of a directory a closing table still holds). */
 void reaper_drain(void);
 
 #endif

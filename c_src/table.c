@@ -185,6 +185,16 @@ static int register_name(ErlNifEnv *env, ERL_NIF_TERM name, table_t *t)
     }
 }
 
+/* Hands a dead table's store to the reaper: closed, files kept, for a
+ * persistent table; dropped for one in memory. */
+static void release_store(table_t *t)
+{
+    if (t->persistent)
+        reaper_close(t->ops, t->store);
+    else
+        reaper_push(t->ops, t->store);
+}
+
 int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table_t **out,
                  xets_call_t *call)
 {
@@ -203,7 +213,8 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     t->compressed = o->compressed;
     t->name = name;
     t->meta = enif_mutex_create("xets_table_meta");
-    store_options_t so = {.kind = o->store_kind, .dir = NULL};
+    t->persistent = o->dir != NULL;
+    store_options_t so = {.kind = o->store_kind, .dir = o->dir, .disk = o->disk};
     int st = t->meta == NULL ? XETS_NOMEM : t->ops->open(&so, &t->store, call);
     if (st != XETS_OK) {
         /* The destructor sees a dead table with no store. */
@@ -219,7 +230,7 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
         st = register_name(env, name, t);
         if (st != XETS_OK) {
             atomic_store(&t->dead, true);
-            reaper_push(t->ops, t->store);
+            release_store(t);
             enif_release_resource(t);
             return st;
         }
@@ -315,7 +326,7 @@ int table_clear(table_t *t, size_t *size, xets_call_t *call)
     dead = atomic_load(&t->dead);
     enif_mutex_unlock(t->meta);
     if (dead)
-        reaper_push(t->ops, t->store);
+        release_store(t);
     return st;
 }
 
@@ -330,8 +341,10 @@ static void drop_fixations(ErlNifEnv *env, table_t *t)
     atomic_store(&t->fix_count, 0);
 }
 
-/* Under t->meta, with t already marked dead by the caller. */
-static void bury(ErlNifEnv *env, table_t *t)
+/* Under t->meta, with t already marked dead by the caller. The store
+ * goes to the reaper when release is true and no clear is under way (which
+ * hands it on itself, table_clear). */
+static void bury(ErlNifEnv *env, table_t *t, bool release)
 {
     if (t->named) {
         enif_mutex_lock(reg_lock);
@@ -341,9 +354,8 @@ static void bury(ErlNifEnv *env, table_t *t)
     all_remove(t);
     enif_demonitor_process(env, t, &t->owner_mon);
     drop_fixations(env, t);
-    /* A clear under way hands the store on itself (table_clear). */
-    if (!t->clearing)
-        reaper_push(t->ops, t->store);
+    if (release && !t->clearing)
+        release_store(t);
     /* Readers that found the table through the registry may still use it
      * until their epoch sections end. */
     epoch_retire(t, release_table);
@@ -353,8 +365,28 @@ void table_delete(ErlNifEnv *env, table_t *t)
 {
     enif_mutex_lock(t->meta);
     if (!atomic_exchange(&t->dead, true))
-        bury(env, t);
+        bury(env, t, true);
     enif_mutex_unlock(t->meta);
+}
+
+int table_close(ErlNifEnv *env, table_t *t, xets_call_t *call)
+{
+    enif_mutex_lock(t->meta);
+    bool was_dead = atomic_exchange(&t->dead, true);
+    bool clearing = t->clearing;
+    if (!was_dead)
+        bury(env, t, false);
+    enif_mutex_unlock(t->meta);
+    if (was_dead)
+        return XETS_BADARG;
+    if (clearing) {
+        /* The clear hands the store to the reaper when it ends. */
+        reaper_drain();
+        return XETS_OK;
+    }
+    /* Every call that found the table alive did so in a section. */
+    epoch_synchronize();
+    return t->ops->close(t->store, call);
 }
 
 int table_rename(table_t *t, ERL_NIF_TERM name)
@@ -479,7 +511,7 @@ static void owner_down(ErlNifEnv *env, table_t *t, ErlNifPid dead_owner)
         }
     }
     if (!atomic_exchange(&t->dead, true))
-        bury(env, t);
+        bury(env, t, true);
 }
 
 /* ets deletes a dead owner's tables, or hands them to their heirs, before

@@ -41,6 +41,7 @@ typedef struct table {
     enum wc_mode write_concurrency;
     bool read_concurrency, decentralized_counters, compressed;
     bool clearing; /* under meta: table_clear uses the store, outside any epoch section */
+    bool persistent; /* its store has files, kept when the table dies (xets:open/3) */
 
     /* Even: open. Odd: one exclusive operation owns the table and every other
      * call yields and retries (as a call waits for ETS's table write lock). */
@@ -74,6 +75,8 @@ typedef struct table_opts {
     ERL_NIF_TERM heir_data;
     enum wc_mode write_concurrency;
     bool read_concurrency, decentralized_counters, compressed;
+    const char *dir;  /* a persistent table's directory, else NULL */
+    const void *disk; /* with dir: its store's options (disk/lsm.h) */
 } table_opts_t;
 
 int table_module_init(ErlNifEnv *env);
@@ -115,8 +118,13 @@ void table_open_gate(table_t *t);
  * what the store's clear returned (store.h). */
 int table_clear(table_t *t, size_t *size, xets_call_t *call);
 
-/* Deletes the table: unregisters, marks dead, hands the store to the reaper. */
+/* Deletes the table: unregisters, marks dead, hands the store to the
+ * reaper (which closes a persistent table's store, keeping its files). */
 void table_delete(ErlNifEnv *env, table_t *t);
+/* xets:close/1: deletes the table and closes its store here, returning how
+ * the close went (store.h). Blocks: only where the call may block and
+ * outside any epoch section. XETS_BADARG if the table is dead. */
+int table_close(ErlNifEnv *env, table_t *t, xets_call_t *call);
 int table_rename(table_t *t, ERL_NIF_TERM name);
 int table_give_away(ErlNifEnv *env, table_t *t, ErlNifPid to, ERL_NIF_TERM data);
 /* Heir NULL: none. A heir that is not alive is none, as in ets. */

@@ -80,7 +80,7 @@ static void charge(ErlNifEnv *env, xets_call_t *call)
 
 /* The Reason of error({xets_io, Reason}): {Op, File, Offset, Posix} for a
  * failed file operation, {corrupt, File, Offset} for malformed bytes. */
-static ERL_NIF_TERM io_reason(ErlNifEnv *env, int st, const call_error_t *e)
+ERL_NIF_TERM glue_io_reason(ErlNifEnv *env, int st, const call_error_t *e)
 {
     ERL_NIF_TERM file = enif_make_string(env, e->file, ERL_NIF_LATIN1);
     ERL_NIF_TERM offset = enif_make_uint64(env, e->offset);
@@ -137,7 +137,7 @@ glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_ca
     charge(env, call);
     switch (st) {
     case XETS_OK:
-        return out;
+        return call->await.store != NULL ? glue_await(env, call, out) : out;
     case XETS_BADARG:
         return enif_make_badarg(env);
     case XETS_NOMEM:
@@ -157,7 +157,7 @@ glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_ca
     case XETS_IO:
     case XETS_CORRUPT:
         return enif_raise_exception(
-            env, enif_make_tuple2(env, atom_xets_io, io_reason(env, st, &call->error)));
+            env, enif_make_tuple2(env, atom_xets_io, glue_io_reason(env, st, &call->error)));
     }
     /* A status no operation should answer: a bug, told rather than hidden. */
     return enif_raise_exception(env, enif_make_tuple2(env, enif_make_atom(env, "xets_internal"),
@@ -175,7 +175,7 @@ glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], const nif_t *nif)
     int st = argc > nif->arity ? run_io_request(env, argv[nif->arity], &call) : XETS_OK;
     if (st == XETS_OK)
         st = nif->op(env, argv, &call, &out);
-    if (st == XETS_OK && call.start == 0)
+    if (st == XETS_OK && call.start == 0 && call.await.store == NULL)
         return out;
     return glue_finish(env, argv, nif, &call, st, out);
 }
@@ -220,51 +220,58 @@ static bool get_bool(ERL_NIF_TERM t, bool *out)
     return true;
 }
 
-/* new(Name, {Type, Protection, Named, Keypos, Heir, WriteConc, ReadConc,
- *            DecentralizedCounters, Compressed}) with options already
- * checked and normalized by xets:new/2. */
-static int op_new(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
+/* new/2's options tuple, {Type, Protection, Named, Keypos, Heir,
+ * WriteConc, ReadConc, DecentralizedCounters, Compressed}, checked and
+ * normalized by xets:new/2 (and xets:open/3). */
+int table_opts_parse(ErlNifEnv *env, ERL_NIF_TERM name, ERL_NIF_TERM tuple, table_opts_t *opts)
 {
     int n;
     const ERL_NIF_TERM *o;
-    table_opts_t opts = {0};
-    if (!enif_is_atom(env, argv[0]) || !enif_get_tuple(env, argv[1], &n, &o) || n != 9)
+    if (!enif_is_atom(env, name) || !enif_get_tuple(env, tuple, &n, &o) || n != 9)
         return XETS_BADARG;
     const table_kind_t *kind = table_kind_named(o[0]);
     if (kind == NULL)
         return XETS_BADARG;
-    opts.kind = kind;
-    opts.ops = kind->ops;
-    opts.store_kind = kind->store;
+    opts->kind = kind;
+    opts->ops = kind->ops;
+    opts->store_kind = kind->store;
     if (o[1] == atom_private)
-        opts.protection = PROT_PRIVATE;
+        opts->protection = PROT_PRIVATE;
     else if (o[1] == atom_protected)
-        opts.protection = PROT_PROTECTED;
+        opts->protection = PROT_PROTECTED;
     else if (o[1] == atom_public)
-        opts.protection = PROT_PUBLIC;
+        opts->protection = PROT_PUBLIC;
     else
         return XETS_BADARG;
     int heir_arity;
     const ERL_NIF_TERM *heir;
-    if (!get_bool(o[2], &opts.named) || !enif_get_uint(env, o[3], &opts.keypos) ||
-        opts.keypos < 1 || !get_bool(o[6], &opts.read_concurrency) ||
-        !get_bool(o[7], &opts.decentralized_counters) || !get_bool(o[8], &opts.compressed))
+    if (!get_bool(o[2], &opts->named) || !enif_get_uint(env, o[3], &opts->keypos) ||
+        opts->keypos < 1 || !get_bool(o[6], &opts->read_concurrency) ||
+        !get_bool(o[7], &opts->decentralized_counters) || !get_bool(o[8], &opts->compressed))
         return XETS_BADARG;
     if (o[5] == atom_auto)
-        opts.write_concurrency = WC_AUTO;
+        opts->write_concurrency = WC_AUTO;
     else if (o[5] == atom_true)
-        opts.write_concurrency = WC_TRUE;
+        opts->write_concurrency = WC_TRUE;
     else if (o[5] == atom_false)
-        opts.write_concurrency = WC_FALSE;
+        opts->write_concurrency = WC_FALSE;
     else
         return XETS_BADARG;
     if (o[4] != atom_none) {
         if (!enif_get_tuple(env, o[4], &heir_arity, &heir) || heir_arity != 2 ||
-            !enif_get_local_pid(env, heir[0], &opts.heir))
+            !enif_get_local_pid(env, heir[0], &opts->heir))
             return XETS_BADARG;
-        opts.has_heir = true;
-        opts.heir_data = heir[1];
+        opts->has_heir = true;
+        opts->heir_data = heir[1];
     }
+    return XETS_OK;
+}
+
+/* new(Name, Options): Options as table_opts_parse. */
+static int op_new(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
+{
+    table_opts_t opts = {0};
+    TRY(table_opts_parse(env, argv[0], argv[1], &opts));
     table_t *t;
     int st = table_create(env, argv[0], &opts, &t, call);
     if (st != XETS_OK)
@@ -274,6 +281,11 @@ static int op_new(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, 
     return XETS_OK;
 }
 NIF(new, 2, op_new)
+NIF(open, 4, op_open)
+NIF(close, 1, op_close)
+NIF(sync, 1, op_sync)
+NIF(destroy, 1, op_destroy)
+NIF(disk_info, 1, op_disk_info)
 
 static int op_delete(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
@@ -1010,6 +1022,11 @@ static void unload(ErlNifEnv *env, void *priv)
 
 static ErlNifFunc nif_funcs[] = {
     {"new", 2, new_nif, 0},
+    {"open", 4, open_nif, 0},
+    {"close", 1, close_nif, 0},
+    {"sync", 1, sync_nif, 0},
+    {"destroy", 1, destroy_nif, 0},
+    {"disk_info", 1, disk_info_nif, 0},
     {"delete", 1, delete_nif, 0},
     {"info", 1, info_nif, 0},
     {"stats", 1, stats_nif, 0},

@@ -35,6 +35,9 @@
 -export([walk_step/3]).
 -export([file2tab/1, file2tab/2, tab2file/2, tab2file/3, tabfile_info/1]).
 -export([format_error/2]).
+%% Persistent tables (xets_disk).
+-export([open/3, close/1, sync/1, destroy/1]).
+-export([internal_options/1]).
 
 -compile({no_auto_import, [whereis/1]}).
 
@@ -62,7 +65,9 @@
                      [{error_info, xets_error:error_info(?FUNCTION_NAME, Args)}])).
 -define(CALL(Expr, Args),
         try Expr
-        catch error:badarg -> ?BADARG(Args)
+        catch
+            error:badarg -> ?BADARG(Args);
+            error:{'$xets_await', Serial_, Seq_, Result_} -> xets_disk:await(Serial_, Seq_, Result_)
         end).
 
 %% @doc Every table at this node: names for named tables, tids for others.
@@ -237,14 +242,41 @@ info(Tab) ->
 info(Tab, Item) when is_atom(Tab); is_reference(Tab) ->
     case ?CALL(xets_nif:info(Tab), [Tab, Item]) of
         undefined -> undefined;
-        _ when Item =:= stats -> ?CALL(xets_nif:stats(Tab), [Tab, Item]);
-        Raw ->
-            try xets_info:item(Item, Raw)
-            catch error:function_clause -> ?BADARG([Tab, Item])
-            end
+        Raw -> info_item(Tab, Item, Raw)
     end;
 info(Tab, Item) ->
     ?BADARG([Tab, Item]).
+
+%% @doc Opens or creates the persistent table in Dir (xets_disk:open/3):
+%% {ok, Tab} or {error, Reason}.
+-spec open(atom(), file:name_all(), list()) -> {ok, tab()} | {error, xets_disk:reason()}.
+open(Name, Dir, Options) ->
+    xets_disk:open(Name, Dir, Options).
+
+%% @doc Flushes and closes a persistent table, keeping its files.
+-spec close(tab()) -> ok | {error, xets_disk:reason()}.
+close(Tab) ->
+    xets_disk:close(Tab).
+
+%% @doc Returns once every earlier write to a persistent table is durable.
+-spec sync(tab()) -> ok.
+sync(Tab) ->
+    xets_disk:sync(Tab).
+
+%% @doc Removes a closed persistent table's files and directory.
+-spec destroy(file:name_all()) -> ok | {error, term()}.
+destroy(Dir) ->
+    xets_disk:destroy(Dir).
+
+%% Items that info/1's tuple does not hold are read by calls of their own.
+info_item(Tab, stats, _Raw) ->
+    ?CALL(xets_nif:stats(Tab), [Tab, stats]);
+info_item(Tab, disk, _Raw) ->
+    ?CALL(xets_disk:info(Tab), [Tab, disk]);
+info_item(Tab, Item, Raw) ->
+    try xets_info:item(Item, Raw)
+    catch error:function_clause -> ?BADARG([Tab, Item])
+    end.
 
 %% @doc Prints every xets table, one line each, as ets:i/0 prints ets's.
 -spec i() -> ok.
@@ -432,11 +464,7 @@ member(Tab, Key) ->
 new(Name, Options) ->
     try
         true = is_atom(Name),
-        xets_nif:new(Name, options(Options, #{type => set, protection => protected,
-                                               named => false, keypos => 1, heir => none,
-                                               write_concurrency => false,
-                                               read_concurrency => false,
-                                               counters => false, compressed => false}))
+        xets_nif:new(Name, internal_options(Options))
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause ->
@@ -485,6 +513,14 @@ options([{read_concurrency, RC} | T], O) when is_boolean(RC) ->
     options(T, O#{read_concurrency := RC});
 options([{decentralized_counters, DC} | T], O) when is_boolean(DC) ->
     options(T, O#{decentralized_counters => DC}).
+
+%% @doc The tuple of new/2's options that the NIF takes, for xets_disk:open/3
+%% (which takes new/2's options too); raises on a bad option.
+-spec internal_options(list()) -> tuple().
+internal_options(Options) ->
+    options(Options, #{type => set, protection => protected, named => false, keypos => 1,
+                       heir => none, write_concurrency => false, read_concurrency => false,
+                       counters => false, compressed => false}).
 
 %% The tuple xets_nif:new/2 takes.
 normalized(O0) ->

@@ -8,7 +8,7 @@
 -module(xets_nif).
 -on_load(init/0).
 
--export([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
+-export([new/2, open/4, close/1, sync/1, destroy/1, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
          lookup/2, lookup_element/4, member/2,
          insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
@@ -18,7 +18,7 @@
          reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
          alloc_stats/0, key_encode/2, key_encode_etf/4, fault_arm/3, fault_log/0]).
 
--nifs([new/2, delete/1, info/1, stats/1, whereis/1, all/0,
+-nifs([new/2, open/4, close/1, sync/1, destroy/1, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
        insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
@@ -43,6 +43,18 @@ init() ->
 %% normalized them. The name for a named table, else the tid; badarg if
 %% the name is taken.
 new(_Name, _Opts) -> ?NIF.
+%% Persistent tables (c_src/persist.c, xets_disk). Opts as new/2's; Dir an
+%% absolute path binary; Sync none | always | {interval, Ms}. {ok, Tab} or
+%% {error, Reason}.
+open(_Name, _Opts, _Dir, _Sync) -> ?NIF.
+%% ok or {error, Reason}; badarg for a table in memory or another owner's.
+close(_Tab) -> ?NIF.
+%% ok once every earlier write is durable (it may raise {'$xets_await',
+%% ...}: xets_disk:await/3).
+sync(_Tab) -> ?NIF.
+destroy(_Dir) -> ?NIF.
+%% A proplist, or undefined for a table in memory.
+disk_info(_Tab) -> ?NIF.
 delete(_Tab) -> ?NIF.
 %% badarg for a reference that is no table's; undefined for a deleted
 %% table's tid or a name no table has. Otherwise {Id, Name, Type, Size,

@@ -15,6 +15,13 @@
 %% xets to raise that function_clause in its own name.
 -module(xets_select).
 
+%% A chunk that writes to a persistent table in sync mode always returns
+%% only once its writes are durable (xets_disk:await/3).
+-define(AWAIT(Expr),
+        try Expr
+        catch error:{'$xets_await', Serial_, Seq_, Result_} -> xets_disk:await(Serial_, Seq_, Result_)
+        end).
+
 -export([results/3, first_chunk/4, continue/1, counted/3, repair/2, table_of/1]).
 
 -export_type([continuation/0]).
@@ -135,7 +142,7 @@ held(Tid) ->
 %% Cursor}, N objects counted, deleted or replaced by C, or {{deferred,
 %% Objects}, Cursor} for Erlang to run the spec.
 chunk(#sel{tab = Tab, plan = Plan, dir = Dir, op = Op}, Cursor) ->
-    case xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, ?CHUNK, []) of
+    case ?AWAIT(xets_nif:select(Tab, Plan, nif_cursor(Cursor), Dir, Op, ?CHUNK, [])) of
         {deferred, Objects, Next} -> {{deferred, Objects}, cursor(Next)};
         {N, Next} -> {N, cursor(Next)}
     end.
@@ -189,13 +196,13 @@ count(#sel{op = count, cms = CMS}, {deferred, Objects}) ->
 %% A deferred chunk's writes go back in one call: on a bag, C applies
 %% those of a key together (c_src/select.h, select_write).
 count(#sel{op = delete, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    xets_nif:select_write(Tab, [{Object, delete}
-                                || Object <- Objects,
-                                   ets:match_spec_run([Object], CMS) =:= [true]]);
+    ?AWAIT(xets_nif:select_write(Tab, [{Object, delete}
+                                       || Object <- Objects,
+                                          ets:match_spec_run([Object], CMS) =:= [true]]));
 count(#sel{op = replace, tab = Tab, cms = CMS}, {deferred, Objects}) ->
-    xets_nif:select_write(Tab, [{Object, New}
-                                || Object <- Objects,
-                                   [New] <- [ets:match_spec_run([Object], CMS)]]).
+    ?AWAIT(xets_nif:select_write(Tab, [{Object, New}
+                                       || Object <- Objects,
+                                          [New] <- [ets:match_spec_run([Object], CMS)]])).
 
 %% ets's static rule for select_replace, db_match_keeps_key in OTP's
 %% erl_db_util.c (guards are not considered): each clause's body is one

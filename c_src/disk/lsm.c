@@ -206,6 +206,7 @@ typedef struct lsm {
     atomic_int failed; /* XETS_IO once writes are refused; fail says why (under log_mu) */
     call_error_t fail;
     bool stop;
+    bool closed; /* lsm_await's answer from now on: durable, or failed */
     enum lsm_sync sync;
     unsigned interval_ms;
     lsm_notify_fn notify;
@@ -761,7 +762,25 @@ static lsm_t *lsm_alloc(const store_ops_t *ops, enum store_kind kind)
     return s;
 }
 
-/* Releases what s holds in memory: versions, memtables, tables, locks. */
+/* The shell of a closed store: what lsm_await may still read. */
+static void shell_free(void *p)
+{
+    lsm_t *s = p;
+    for (int i = 0; i < LSM_STRIPES; i++)
+        pthread_mutex_destroy(&s->stripe[i]);
+    pthread_mutex_destroy(&s->log_mu);
+    pthread_cond_destroy(&s->log_cv);
+    pthread_cond_destroy(&s->durable_cv);
+    pthread_mutex_destroy(&s->flush_mu);
+    pthread_mutex_destroy(&s->ask_mu);
+    pthread_cond_destroy(&s->flush_cv);
+    free(s);
+}
+
+/* Releases what s holds: versions, memtables, tables, files; its shell
+ * (locks, the closed flag) once no epoch section can still be in
+ * lsm_await on it, which a writer's glue may call after the table has
+ * died. */
 static void lsm_free(lsm_t *s, xets_call_t *call)
 {
     version_t *v = atomic_load(&s->ver);
@@ -782,16 +801,11 @@ static void lsm_free(lsm_t *s, xets_call_t *call)
         manifest_file_close(s->man);
     if (s->dir != NULL)
         fs_dir_close(s->dir);
-    for (int i = 0; i < LSM_STRIPES; i++)
-        pthread_mutex_destroy(&s->stripe[i]);
-    pthread_mutex_destroy(&s->log_mu);
-    pthread_cond_destroy(&s->log_cv);
-    pthread_cond_destroy(&s->durable_cv);
-    pthread_mutex_destroy(&s->flush_mu);
-    pthread_mutex_destroy(&s->ask_mu);
-    pthread_cond_destroy(&s->flush_cv);
     free(s->path);
-    free(s);
+    pthread_mutex_lock(&s->log_mu);
+    s->closed = true;
+    pthread_mutex_unlock(&s->log_mu);
+    epoch_retire(s, shell_free);
 }
 
 static int mismatch(const lsm_options_t *o, const char *what, const char *disk, const char *asked)
@@ -1782,8 +1796,8 @@ int lsm_await(store_t *ss, const lsm_waiter_t *w, xets_call_t *call)
     lsm_t *s = L(ss);
     pthread_mutex_lock(&s->log_mu);
     int rc = XETS_OK;
-    if (w->seq <= s->durable_seq)
-        rc = XETS_END;
+    if (w->seq <= s->durable_seq || (s->closed && !s->failed))
+        rc = XETS_END; /* a close that did not fail synced everything */
     else if (s->failed)
         rc = refuse(s, call);
     else if (s->nwaiters == s->capwaiters) {
@@ -1802,6 +1816,20 @@ int lsm_await(store_t *ss, const lsm_waiter_t *w, xets_call_t *call)
     }
     pthread_mutex_unlock(&s->log_mu);
     return rc;
+}
+
+void lsm_sync_ask(store_t *ss, xets_call_t *call)
+{
+    lsm_t *s = L(ss);
+    pthread_mutex_lock(&s->log_mu);
+    if (s->last_seq > s->durable_seq) {
+        if (s->last_seq > s->sync_wanted)
+            s->sync_wanted = s->last_seq;
+        call->await.store = s;
+        call->await.seq = s->last_seq;
+        pthread_cond_signal(&s->log_cv);
+    }
+    pthread_mutex_unlock(&s->log_mu);
 }
 
 int lsm_sync(store_t *ss, xets_call_t *call)

@@ -124,10 +124,17 @@ uint64_t lsm_serial(store_t *s);
 /* Registers a caller waiting for the write of sequence number w->seq (a
  * call's await): XETS_OK, to wait for notify; XETS_END, already durable
  * (no wait, no notify); XETS_IO (call->error filled), never durable;
- * XETS_NOMEM. */
+ * XETS_NOMEM. Inside an epoch section (the store may have been closed
+ * since the write: its shell outlives every section that could see it,
+ * and a store closed without failure has made every write durable). */
 int lsm_await(store_t *s, const lsm_waiter_t *w, xets_call_t *call);
 
-/* Makes every write before the call durable (xets:sync/1). Blocks: only
+/* Asks for every write before the call to be made durable (xets:sync/1)
+ * without waiting: sets call->await when one is not durable yet, to be
+ * waited for as a write's. Inside an epoch section. */
+void lsm_sync_ask(store_t *s, xets_call_t *call);
+
+/* Makes every write before the call durable, waiting for it. Blocks: only
  * where the call may block and outside any epoch section. XETS_OK or
  * XETS_IO. */
 int lsm_sync(store_t *s, xets_call_t *call);

@@ -1,0 +1,105 @@
+%% @doc Persistent tables (DESIGN.md, "The disk tier"): xets:open/3,
+%% close/1, sync/1, destroy/1 and info(Tab, disk), and the wait of a
+%% writer for durability.
+%%
+%% A table opened here is an ordinary xets table to every other function.
+%% Its store keeps its objects in a write-ahead log, SSTables and a
+%% manifest in its directory (c_src/disk/lsm.h; the formats in doc/). The
+%% directory is locked while the table is open, by an OS lock that dies
+%% with the VM.
+%%
+%% Durability: with {sync, always} a write returns only once it is on
+%% stable storage. The NIF does the write, then raises
+%% {'$xets_await', Serial, Seq, Result} (c_src/persist.c); xets catches it
+%% and waits here, in a receive, for the store's committing thread to say
+%% that an fsync covered the write: no scheduler is held meanwhile, and
+%% one fsync serves every writer that waited for it (group commit).
+-module(xets_disk).
+
+-export([open/3, close/1, sync/1, destroy/1, info/1, await/3]).
+
+-type sync() :: always | none | {interval, pos_integer()}.
+-type reason() :: {locked, binary()}
+                | {mismatch, type | keypos | encoding | order, term(), term()}
+                | {format, string()}
+                | {corrupt, string(), non_neg_integer()}
+                | {atom(), string(), non_neg_integer(), atom()}.
+-export_type([sync/0, reason/0]).
+
+-define(DEFAULT_SYNC, {interval, 1000}).
+
+%% @doc Opens the persistent table in Dir, or creates it there. Options:
+%% those of xets:new/2 that make sense for it (type, keypos, access,
+%% named_table, heir and the concurrency hints) and {sync, Sync}.
+-spec open(atom(), file:name_all(), list()) -> {ok, xets:tab()} | {error, reason()}.
+open(Name, Dir, Options) ->
+    try
+        true = is_atom(Name),
+        true = is_list(Options),
+        {Sync, TableOptions} = sync_option(Options, ?DEFAULT_SYNC, []),
+        Tuple = xets:internal_options(TableOptions),
+        xets_nif:open(Name, Tuple, dir(Dir), Sync)
+    catch
+        error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
+                          Reason =:= function_clause; element(1, Reason) =:= case_clause ->
+            erlang:error(badarg, [Name, Dir, Options], [{error_info, #{module => xets}}])
+    end.
+
+sync_option([], Sync, Rest) ->
+    {Sync, lists:reverse(Rest)};
+sync_option([{sync, S} | T], _, Rest) when S =:= always; S =:= none ->
+    sync_option(T, S, Rest);
+sync_option([{sync, {interval, Ms}} = O | T], _, Rest) when is_integer(Ms), Ms > 0 ->
+    sync_option(T, element(2, O), Rest);
+sync_option([O | T], Sync, Rest) when O =/= sync, element(1, O) =/= sync ->
+    sync_option(T, Sync, [O | Rest]);
+sync_option([O | T], Sync, Rest) when is_atom(O) ->
+    sync_option(T, Sync, [O | Rest]).
+
+%% The directory as the NIF takes it: absolute, in the file system's
+%% encoding.
+dir(Dir) ->
+    Abs = filename:absname(Dir),
+    case unicode:characters_to_binary(Abs, unicode, file:native_name_encoding()) of
+        Bin when is_binary(Bin), byte_size(Bin) > 0 -> Bin
+    end.
+
+%% @doc Makes every write durable, writes the memtables as SSTables,
+%% closes the files and releases the directory. Only the owner may; an
+%% owner that exits closes its tables too (an heir inherits them).
+-spec close(xets:tab()) -> ok | {error, reason()}.
+close(Tab) ->
+    try xets_nif:close(Tab)
+    catch error:badarg -> erlang:error(badarg, [Tab], [{error_info, #{module => xets}}])
+    end.
+
+%% @doc Returns once every write to Tab before the call is durable.
+-spec sync(xets:tab()) -> ok.
+sync(Tab) ->
+    try xets_nif:sync(Tab)
+    catch
+        error:badarg -> erlang:error(badarg, [Tab], [{error_info, #{module => xets}}]);
+        error:{'$xets_await', Serial, Seq, Result} -> await(Serial, Seq, Result)
+    end.
+
+%% @doc Removes the files of the closed table in Dir, and Dir.
+-spec destroy(file:name_all()) -> ok | {error, reason() | enoent}.
+destroy(Dir) ->
+    try xets_nif:destroy(dir(Dir))
+    catch error:_ -> erlang:error(badarg, [Dir], [{error_info, #{module => xets}}])
+    end.
+
+%% @doc What info(Tab, disk) says: a persistent table's files and log, as
+%% a proplist; undefined for a table in memory.
+-spec info(xets:tab()) -> [{atom(), term()}] | undefined.
+info(Tab) ->
+    xets_nif:disk_info(Tab).
+
+%% @doc The wait of a writer whose write must be durable before it
+%% returns Result: the store's committing thread says when.
+-spec await(non_neg_integer(), non_neg_integer(), term()) -> term().
+await(Serial, Seq, Result) ->
+    receive
+        {'$xets_synced', Serial, Seq, ok} -> Result;
+        {'$xets_synced', Serial, Seq, {error, Reason}} -> erlang:error({xets_io, Reason})
+    end.
