@@ -91,12 +91,19 @@ static bool get_dir(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap)
     return true;
 }
 
-/* none | always | {interval, Ms} */
-static bool get_sync(ErlNifEnv *env, ERL_NIF_TERM term, lsm_options_t *lo)
+/* {Sync, MemtableBytes}: Sync none | always | {interval, Ms};
+ * MemtableBytes 0 for the default. */
+static bool get_disk_opts(ErlNifEnv *env, ERL_NIF_TERM arg, lsm_options_t *lo)
 {
     int n;
-    const ERL_NIF_TERM *t;
+    const ERL_NIF_TERM *t, *d;
     unsigned ms;
+    ErlNifUInt64 bytes;
+    if (!enif_get_tuple(env, arg, &n, &d) || n != 2 || !enif_get_uint64(env, d[1], &bytes) ||
+        bytes > SIZE_MAX)
+        return false;
+    lo->memtable_bytes = (size_t)bytes;
+    ERL_NIF_TERM term = d[0];
     if (term == atom_none)
         lo->sync = LSM_SYNC_NONE;
     else if (term == atom_always)
@@ -122,8 +129,8 @@ static ERL_NIF_TERM mismatch_term(ErlNifEnv *env, const lsm_mismatch_t *m)
     return enif_make_tuple4(env, atom_mismatch, enif_make_atom(env, m->what), v[0], v[1]);
 }
 
-/* open(Name, Options, Dir, Sync): Options as new/2's (table_opts_parse),
- * Dir a binary, Sync none | always | {interval, Ms}. Answers {ok, Tab} or
+/* open(Name, Options, Dir, Disk): Options as new/2's (table_opts_parse),
+ * Dir a binary, Disk as get_disk_opts. Answers {ok, Tab} or
  * {error, Reason}; a name already taken is badarg, as new/2's. */
 int op_open(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
@@ -132,7 +139,7 @@ int op_open(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     lsm_options_t lo = {.notify = await_notify};
     char type[32];
     TRY(table_opts_parse(env, argv[0], argv[1], &opts));
-    if (!get_dir(env, argv[2], dir, sizeof dir) || !get_sync(env, argv[3], &lo) ||
+    if (!get_dir(env, argv[2], dir, sizeof dir) || !get_disk_opts(env, argv[3], &lo) ||
         !enif_get_atom(env, *opts.kind->name, type, sizeof type, ERL_NIF_LATIN1))
         return XETS_BADARG;
     if (!call_may_block(call))

@@ -64,6 +64,9 @@ static void *reaper_main(void *arg)
             free(c);
             n++;
         }
+        /* What the drops retired (a closed store's shell) is freed by
+         * this thread only: now, rather than at the next batch. */
+        epoch_synchronize();
         enif_mutex_lock(lock);
         freed += n;
         enif_cond_broadcast(cond);

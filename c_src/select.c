@@ -927,14 +927,19 @@ static bool same_key(const rec_t *a, const rec_t *b)
     return a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
 }
 
-static int by_address(const void *a, const void *b)
+/* Orders a chunk's writes by the object they write, length then bytes:
+ * an object is found again by its bytes, not its address, which a store
+ * with files does not keep from one call to the next (identical objects
+ * of a duplicate_bag match alike, so it matters not which is which). */
+static int by_bytes(const void *a, const void *b)
 {
-    uintptr_t x = (uintptr_t)((const pending_t *)a)->r.val;
-    uintptr_t y = (uintptr_t)((const pending_t *)b)->r.val;
-    return (x > y) - (x < y);
+    const rec_t *x = &((const pending_t *)a)->r, *y = &((const pending_t *)b)->r;
+    if (x->vlen != y->vlen)
+        return (x->vlen > y->vlen) - (x->vlen < y->vlen);
+    return memcmp(x->val, y->val, x->vlen);
 }
 
-/* The writes a chunk decided on one bag key, sorted by_address. */
+/* The writes a chunk decided on one bag key, sorted by_bytes. */
 typedef struct matched {
     const pending_t *p;
     size_t n;
@@ -945,8 +950,8 @@ static int rewrite_matched(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
 {
     (void)i;
     const matched_t *m = ctx;
-    pending_t probe = {.r.val = cur->val};
-    const pending_t *e = bsearch(&probe, m->p, m->n, sizeof *m->p, by_address);
+    pending_t probe = {.r.val = cur->val, .r.vlen = cur->vlen};
+    const pending_t *e = bsearch(&probe, m->p, m->n, sizeof *m->p, by_bytes);
     if (e == NULL)
         return REWRITE_KEEP;
     if (e->repl == NULL)
@@ -965,7 +970,7 @@ static int apply_pending(chunk_t *c, table_t *t)
             /* A key's writes are together: the chunk took it whole. */
             while (i + n < c->npend && same_key(&c->pend[i + n].r, &e->r))
                 n++;
-            qsort(e, n, sizeof *e, by_address);
+            qsort(e, n, sizeof *e, by_bytes);
             matched_t m = {e, n};
             done = t->ops->rewrite(t->store, c->call, e->r.key, e->r.klen, rewrite_matched, &m);
         } else {

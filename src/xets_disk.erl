@@ -29,32 +29,39 @@
 -define(DEFAULT_SYNC, {interval, 1000}).
 
 %% @doc Opens the persistent table in Dir, or creates it there. Options:
-%% those of xets:new/2 that make sense for it (type, keypos, access,
-%% named_table, heir and the concurrency hints) and {sync, Sync}.
+%% those of xets:new/2 (type, keypos, access, named_table, heir and the
+%% concurrency hints); {sync, always | none | {interval, Ms}} (default
+%% {interval, 1000}): when writes reach stable storage; {memtable_bytes,
+%% N} (default 8 MiB): the size at which the table's memory part is
+%% written out as an SSTable.
 -spec open(atom(), file:name_all(), list()) -> {ok, xets:tab()} | {error, reason()}.
 open(Name, Dir, Options) ->
     try
         true = is_atom(Name),
         true = is_list(Options),
-        {Sync, TableOptions} = sync_option(Options, ?DEFAULT_SYNC, []),
+        {Disk, TableOptions} = disk_options(Options, {?DEFAULT_SYNC, 0}, []),
         Tuple = xets:internal_options(TableOptions),
-        xets_nif:open(Name, Tuple, dir(Dir), Sync)
+        xets_nif:open(Name, Tuple, dir(Dir), Disk)
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause; element(1, Reason) =:= case_clause ->
             erlang:error(badarg, [Name, Dir, Options], [{error_info, #{module => xets}}])
     end.
 
-sync_option([], Sync, Rest) ->
-    {Sync, lists:reverse(Rest)};
-sync_option([{sync, S} | T], _, Rest) when S =:= always; S =:= none ->
-    sync_option(T, S, Rest);
-sync_option([{sync, {interval, Ms}} = O | T], _, Rest) when is_integer(Ms), Ms > 0 ->
-    sync_option(T, element(2, O), Rest);
-sync_option([O | T], Sync, Rest) when O =/= sync, element(1, O) =/= sync ->
-    sync_option(T, Sync, [O | Rest]);
-sync_option([O | T], Sync, Rest) when is_atom(O) ->
-    sync_option(T, Sync, [O | Rest]).
+%% The options of the disk, {Sync, MemtableBytes} (0: the default), and
+%% the rest, new/2's, in their order.
+disk_options([], Disk, Rest) ->
+    {Disk, lists:reverse(Rest)};
+disk_options([{sync, S} | T], {_, M}, Rest) when S =:= always; S =:= none ->
+    disk_options(T, {S, M}, Rest);
+disk_options([{sync, {interval, Ms} = S} | T], {_, M}, Rest) when is_integer(Ms), Ms > 0 ->
+    disk_options(T, {S, M}, Rest);
+disk_options([{memtable_bytes, M} | T], {S, _}, Rest) when is_integer(M), M > 0 ->
+    disk_options(T, {S, M}, Rest);
+disk_options([O | T], Disk, Rest) when is_atom(O) ->
+    disk_options(T, Disk, [O | Rest]);
+disk_options([O | T], Disk, Rest) when element(1, O) =/= sync, element(1, O) =/= memtable_bytes ->
+    disk_options(T, Disk, [O | Rest]).
 
 %% The directory as the NIF takes it: absolute, in the file system's
 %% encoding.

@@ -12,8 +12,8 @@
  * leaves through the reaper (dropped after an epoch), a table through the
  * version's reference to it.
  *
- * Locks, in the order they are taken: flush_mu, then the stripes (in
- * index order), then log_mu. A writer holds one stripe and, briefly,
+ * Locks, in the order they are taken: flush_mu, group_lock, then the
+ * stripes (in index order), then log_mu. A writer holds one stripe and, briefly,
  * log_mu; a freeze holds flush_mu, every stripe and log_mu; the committer
  * only log_mu, never across I/O. */
 #include "lsm.h"
@@ -47,13 +47,29 @@ enum { KIND_STATE = 0, KIND_TOMBSTONE = 1 };
 /* ---- states and log entries -------------------------------------------- */
 
 /* A key's state as found: its blob (a tombstone when len is 0), pointing
- * into a memtable (valid for the epoch section) or into own. */
+ * into a memtable (valid for the epoch section) or into own, a copy of
+ * an SSTable's bytes, released with state_release. */
 typedef struct state {
     bool found;
     const unsigned char *p;
     size_t len;
     bytes_t own;
 } state_t;
+
+/* The bytes a store hands out stay valid until the caller's epoch section
+ * ends (store.h): a copy of an SSTable's is retired through the epoch,
+ * not freed. */
+static void retire_bytes(bytes_t *b)
+{
+    if (b->p != NULL)
+        epoch_retire(b->p, free);
+    *b = (bytes_t)BYTES_INIT;
+}
+
+static void state_release(state_t *st)
+{
+    retire_bytes(&st->own);
+}
 
 /* Calls visit on each object of a state: the blob itself for a store of
  * one object per key, else each of its list. XETS_OK, a nonzero visit
@@ -184,6 +200,12 @@ typedef struct lsm {
     manifest_header_t header;
     _Atomic(version_t *) ver;
     pthread_mutex_t stripe[LSM_STRIPES];
+    /* Held shared by a group of writes (a list insert) from its first
+     * write to its log entry, exclusive by a freeze: a freeze between
+     * them would write part of the group into the frozen memtable while
+     * its entry, and the objects it counts, went to the next WAL, and
+     * recovery would count them twice. */
+    pthread_rwlock_t group_lock;
     atomic_uint_fast64_t objects;
     atomic_size_t mem_bytes; /* written to the active memtable since its start */
     size_t mem_limit;
@@ -631,6 +653,23 @@ static uint64_t switch_log(lsm_t *s, wal_file_t *w, uint64_t *objects)
     return at;
 }
 
+/* Reads every block of a table just written into its cache, as they
+ * would be had the memtable stayed: a write decided by a select chunk
+ * finds its key's state without I/O, which it could not redo, the chunk
+ * having written already (the cache keeps every block until the memory
+ * limit's work bounds it). */
+static int warm(sst_file_t *f, xets_call_t *call)
+{
+    sst_iter_t it;
+    sst_entry_t e;
+    int st;
+    sst_iter_open(&it, sst_file_reader(f), SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
+    while ((st = sst_iter_next(&it, &e, call)) == XETS_OK)
+        ;
+    sst_iter_close(&it);
+    return st == XETS_END ? XETS_OK : st;
+}
+
 /* One flush (flush_mu held): freeze the memtable, write it, log the edit,
  * publish. */
 static int flush_once(lsm_t *s, xets_call_t *call)
@@ -646,11 +685,13 @@ static int flush_once(lsm_t *s, xets_call_t *call)
         wal_file_close(w);
         return st;
     }
+    pthread_rwlock_wrlock(&s->group_lock);
     stripes_lock(s);
     version_t *v = version_now(s);
     version_t *frozen_v = version_with(v, fresh, v->mem, NO_TABLE, true);
     if (frozen_v == NULL) {
         stripes_unlock(s);
+        pthread_rwlock_unlock(&s->group_lock);
         s->mem_ops->drop(fresh, call);
         wal_file_close(w);
         return XETS_NOMEM;
@@ -662,6 +703,7 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     atomic_store(&s->mem_bytes, 0);
     atomic_store(&s->flush_asked, false);
     stripes_unlock(s);
+    pthread_rwlock_unlock(&s->group_lock);
 
     manifest_file_t add;
     bytes_t keys = BYTES_INIT;
@@ -678,6 +720,8 @@ static int flush_once(lsm_t *s, xets_call_t *call)
         st = manifest_file_edit(s->man, &e, call);
         if (st == XETS_OK && added)
             st = sst_file_open(s->dir, n, &f, call);
+        if (st == XETS_OK && added)
+            st = warm(f, call);
     }
     bytes_free(&keys);
     if (st != XETS_OK)
@@ -717,6 +761,9 @@ static void *flusher_main(void *arg)
         pthread_mutex_unlock(&s->flush_mu);
         if (st != XETS_OK && st != XETS_NOMEM)
             fail_now(s, &call.error);
+        /* What this thread retired (the versions it replaced) is freed by
+         * this thread only (epoch.h). */
+        epoch_synchronize();
     }
     return NULL;
 }
@@ -753,6 +800,7 @@ static lsm_t *lsm_alloc(const store_ops_t *ops, enum store_kind kind)
     s->pending_tail = &s->pending;
     for (int i = 0; i < LSM_STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
+    pthread_rwlock_init(&s->group_lock, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_cond_init(&s->log_cv, NULL);
     pthread_cond_init(&s->durable_cv, NULL);
@@ -768,6 +816,7 @@ static void shell_free(void *p)
     lsm_t *s = p;
     for (int i = 0; i < LSM_STRIPES; i++)
         pthread_mutex_destroy(&s->stripe[i]);
+    pthread_rwlock_destroy(&s->group_lock);
     pthread_mutex_destroy(&s->log_mu);
     pthread_cond_destroy(&s->log_cv);
     pthread_cond_destroy(&s->durable_cv);
@@ -1294,7 +1343,7 @@ static int lsm_get(store_t *ss, xets_call_t *call, const unsigned char *key, siz
     bool stopped;
     if (rc == XETS_OK && state_each(s->multi, key, klen, st.p, st.len, visit, ctx, &stopped))
         rc = corrupt_state(s, call);
-    bytes_free(&st.own);
+    state_release(&st);
     return rc;
 }
 
@@ -1354,7 +1403,7 @@ static int write_begin(lsm_t *s, xets_call_t *call, const unsigned char *key, si
     int rc = find_state(s, *v, call, key, klen, st);
     if (rc != XETS_OK) {
         pthread_mutex_unlock(stripe_of(s, key, klen));
-        bytes_free(&st->own);
+        state_release(st);
     }
     return rc;
 }
@@ -1362,7 +1411,7 @@ static int write_begin(lsm_t *s, xets_call_t *call, const unsigned char *key, si
 static void write_end(lsm_t *s, const unsigned char *key, size_t klen, state_t *st)
 {
     pthread_mutex_unlock(stripe_of(s, key, klen));
-    bytes_free(&st->own);
+    state_release(st);
 }
 
 /* A list being rebuilt from a state: the objects kept, replaced or
@@ -1374,6 +1423,7 @@ typedef struct rebuild {
 
 typedef struct bag_put {
     const rec_in_t *in;
+    bool distinct; /* a bag: an object equal to in (same fp and same()) is not added */
     pred_fn same;
     void *ctx;
     bool dup;
@@ -1383,7 +1433,7 @@ typedef struct bag_put {
 static int bag_put_visit(void *ctx, const rec_t *r)
 {
     bag_put_t *b = ctx;
-    if (b->same != NULL && r->fp == b->in->fp && b->same(b->ctx, r)) {
+    if (b->distinct && r->fp == b->in->fp && (b->same == NULL || b->same(b->ctx, r))) {
         b->dup = true;
         return 1;
     }
@@ -1402,13 +1452,12 @@ static int lsm_put(store_t *ss, xets_call_t *call, const rec_in_t *in, enum put_
     if (rc != XETS_OK)
         return rc;
     bool exists = st.found && st.len > 0;
-    if (!s->multi) {
-        if (mode == PUT_NEW && exists)
-            rc = XETS_EXISTS;
-        else
-            rc = commit(s, v, call, in->key, in->klen, in->val, in->vlen, exists ? 0 : 1);
+    if (mode == PUT_NEW && exists) {
+        rc = XETS_EXISTS;
+    } else if (!s->multi) {
+        rc = commit(s, v, call, in->key, in->klen, in->val, in->vlen, exists ? 0 : 1);
     } else {
-        bag_put_t b = {.in = in, .same = s->kind == STORE_BAG ? same : NULL, .ctx = ctx};
+        bag_put_t b = {.in = in, .distinct = s->kind == STORE_BAG, .same = same, .ctx = ctx};
         bool stopped;
         rc = state_each(true, in->key, in->klen, st.p, st.len, bag_put_visit, &b, &stopped);
         if (rc != XETS_OK)
@@ -1579,6 +1628,7 @@ static int lsm_group(store_t *ss, xets_call_t *call, bool end)
         g = calloc(1, sizeof *g);
         if (g == NULL)
             return XETS_NOMEM;
+        pthread_rwlock_rdlock(&s->group_lock);
         call->group = g;
         return XETS_OK;
     }
@@ -1594,6 +1644,7 @@ static int lsm_group(store_t *ss, xets_call_t *call, bool end)
             enqueue(s, b, call);
         }
     }
+    pthread_rwlock_unlock(&s->group_lock);
     bytes_free(&g->b);
     free(g);
     return rc;
@@ -1615,7 +1666,7 @@ typedef struct source {
 typedef struct merge {
     version_t *v;
     size_t n;
-    bytes_t sk, key, blob; /* the current key's, copied */
+    bytes_t sk; /* the current key's sort key, copied */
     source_t src[];
 } merge_t;
 
@@ -1709,8 +1760,6 @@ static void lsm_cursor_close(store_cursor_t *c)
         bytes_free(&x->skbuf);
     }
     bytes_free(&m->sk);
-    bytes_free(&m->key);
-    bytes_free(&m->blob);
     free(m);
     ((lsm_place_t *)c->place)->m = NULL;
 }
@@ -1745,8 +1794,22 @@ static int lsm_cursor_next(store_cursor_t *c)
         }
         if (win == NULL)
             return XETS_END;
-        if (!bytes_set(&m->sk, win->sk, win->sklen) || !bytes_set(&m->key, win->key, win->klen) ||
-            !bytes_set(&m->blob, win->blob, win->blen))
+        /* A memtable's bytes are valid for the caller's section; a
+         * table's are the iterator's until its next step: copied, and
+         * the copy retired, so that it lives as long. */
+        const unsigned char *key = win->key, *blob = win->blob;
+        size_t klen = win->klen, blen = win->blen;
+        if (!win->is_mem && blen > 0) {
+            unsigned char *copy = malloc(klen + blen);
+            if (copy == NULL)
+                return XETS_NOMEM;
+            memcpy(copy, key, klen);
+            memcpy(copy + klen, blob, blen);
+            epoch_retire(copy, free);
+            key = copy;
+            blob = copy + klen;
+        }
+        if (!bytes_set(&m->sk, win->sk, win->sklen))
             return XETS_NOMEM;
         for (size_t i = 0; i < m->n; i++) {
             source_t *x = &m->src[i];
@@ -1754,12 +1817,11 @@ static int lsm_cursor_next(store_cursor_t *c)
                 (rc = source_step(s, x, c->call)) != XETS_OK)
                 return rc;
         }
-        if (m->blob.len == 0)
+        if (blen == 0)
             continue; /* a tombstone */
         c->recs.n = 0;
         bool stopped;
-        if (state_each(s->multi, m->key.p, m->key.len, m->blob.p, m->blob.len, collect_rec,
-                       &c->recs, &stopped) != XETS_OK)
+        if (state_each(s->multi, key, klen, blob, blen, collect_rec, &c->recs, &stopped) != XETS_OK)
             return corrupt_state(s, c->call);
         if (stopped)
             return XETS_NOMEM;
