@@ -1388,11 +1388,12 @@ static int lsm_put(store_t *ss, xets_call_t *call, const rec_in_t *in, enum put_
     if (rc != XETS_OK)
         return rc;
     bool exists = st.found && st.len > 0;
-    if (!s->multi) {
-        if (mode == PUT_NEW && exists)
-            rc = XETS_EXISTS;
-        else
-            rc = commit(s, v, call, in->key, in->klen, in->val, in->vlen, exists ? 0 : 1);
+    /* insert_new refuses a present key in every kind, as ets does (and
+     * the stores in memory). */
+    if (mode == PUT_NEW && exists) {
+        rc = XETS_EXISTS;
+    } else if (!s->multi) {
+        rc = commit(s, v, call, in->key, in->klen, in->val, in->vlen, exists ? 0 : 1);
     } else {
         bag_put_t b = {.in = in, .same = s->kind == STORE_BAG ? same : NULL, .ctx = ctx};
         bool stopped;
