@@ -717,6 +717,9 @@ static void *flusher_main(void *arg)
         if (st != XETS_OK && st != XETS_NOMEM)
             fail_now(s, &call.error);
     }
+    /* The versions this thread retired wait in its own epoch batch, which
+     * no one runs once the thread is gone. */
+    epoch_synchronize();
     return NULL;
 }
 
