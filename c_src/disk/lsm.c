@@ -617,13 +617,25 @@ static void stripes_unlock(lsm_t *s)
 
 /* Has the committer move to WAL w after the last batch given out so far
  * (every stripe locked, so no write is between memtable and queue): the
- * returned seq. Also the object count at that point. */
+ * returned seq. Also the object count at that point. One switch at a
+ * time: a switch asked before (a flush's, then a clear's or the next
+ * flush's) is waited for, since overwriting it would send the batches
+ * between the two to the WAL that the first one's manifest edit made
+ * dead. A failed store's committer switches no more: w is closed. */
 static uint64_t switch_log(lsm_t *s, wal_file_t *w, uint64_t *objects)
 {
     pthread_mutex_lock(&s->log_mu);
+    while (s->next_wal != NULL && !atomic_load(&s->failed)) {
+        pthread_cond_signal(&s->log_cv);
+        pthread_cond_wait(&s->durable_cv, &s->log_mu);
+    }
     uint64_t at = s->last_seq;
-    s->next_wal = w;
-    s->switch_after = at;
+    if (s->next_wal == NULL) {
+        s->next_wal = w;
+        s->switch_after = at;
+    } else {
+        wal_file_close(w);
+    }
     *objects = atomic_load(&s->objects);
     pthread_cond_signal(&s->log_cv);
     pthread_mutex_unlock(&s->log_mu);
