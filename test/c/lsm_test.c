@@ -646,15 +646,488 @@ static void test_lifecycle(void)
     close_ok(k, s);
 }
 
+/* ---- 2. crashes ---------------------------------------------------------- */
+
+/* Waits until the store's threads have made no file call for a while:
+ * after a write is acknowledged only the flusher may still be at work. */
+static void quiet(void)
+{
+    uint64_t c = fs_sim_calls();
+    for (int still = 0; still < 3;) {
+        usleep(30);
+        uint64_t d = fs_sim_calls();
+        still = d == c ? still + 1 : 0;
+        c = d;
+    }
+}
+
+/* A random write (put, or remove of all or of one object) into a and b. */
+static void crash_write(const kind_t *k, uint64_t *rng, unsigned i, op_t *a, op_t *b,
+                        unsigned char *kb, unsigned char *vb, op_fn *fn)
+{
+    unsigned kid = (unsigned)rng_below(rng, 60);
+    a->key = b->key = kb;
+    a->klen = b->klen = key_of(kid, kb);
+    a->val = b->val = vb;
+    a->vlen = b->vlen = val_of(kid, (unsigned)rng_below(rng, 5) + 5 * (i % 7), vb);
+    a->mode = b->mode = PUT_REPLACE;
+    *fn = do_put;
+    if (rng_below(rng, 4) == 0) {
+        *fn = do_remove;
+        if (k->kind == STORE_SET || rng_below(rng, 2))
+            a->val = b->val = NULL;
+    }
+}
+
+static void crash_run(uint64_t seed, unsigned long *halted)
+{
+    fs_sim_reset();
+    uint64_t rng = seed;
+    const kind_t *k = &kinds[seed % 4];
+    size_t memtable = 1024 + rng_below(&rng, 4) * 1024;
+    store_t *s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    store_t *ref = NULL;
+    CHECK(k->ref->open(&(store_options_t){.kind = k->kind}, &ref, &call) == XETS_OK, "model");
+    static op_t a, b;
+    a.ops = k->lsm;
+    b.ops = k->ref;
+    a.s = s;
+    b.s = ref;
+    unsigned nw = 10 + (unsigned)rng_below(&rng, 150);
+    uint64_t at = fs_sim_calls() + rng_below(&rng, 4 * nw + 40);
+    fs_sim_fail(at - fs_sim_calls(), EIO, FS_SIM_HALT);
+    unsigned char kb[16], vb[64];
+    op_fn fn = NULL;
+    bool in_flight = false;
+    for (unsigned i = 0; i < nw; i++) {
+        crash_write(k, &rng, i, &a, &b, kb, vb, &fn);
+        int ra = run_op(fn, &a, &call);
+        if (ra == XETS_IO)
+            break; /* refused: nothing done */
+        /* Compared with the model now: the model takes it only once
+         * acknowledged. */
+        CHECK(ra >= 0, "crash seed %llu: write %u: %d", (unsigned long long)seed, i, ra);
+        if (lsm_sync(s, &call) != XETS_OK) {
+            in_flight = true;
+            break;
+        }
+        int rb = run_op(fn, &b, &call);
+        CHECK(ra == rb && tb_eq(&a.out, &b.out), "crash seed %llu: write %u: %d, model %d",
+              (unsigned long long)seed, i, ra, rb);
+        quiet();
+    }
+    if (fs_sim_calls() > at)
+        (*halted)++;
+    fs_sim_power_cut(seed);
+    /* The old handle: its files are gone stale; it must still free all. */
+    k->lsm->close(s, &call);
+
+    s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
+    tbuf_t got = {0}, want = {0};
+    size_t ng, nwant;
+    CHECK(walk_all(k->lsm, s, &call, &got, &ng) == XETS_OK, "crash seed %llu: walk",
+          (unsigned long long)seed);
+    CHECK(walk_all(k->ref, ref, &call, &want, &nwant) == XETS_OK, "model walk");
+    if (!(ng == nwant && tb_eq(&got, &want)) && in_flight) {
+        /* The write in flight, whole. */
+        run_op(fn, &b, &call);
+        CHECK(walk_all(k->ref, ref, &call, &want, &nwant) == XETS_OK, "model walk");
+    }
+    CHECK(ng == nwant && tb_eq(&got, &want),
+          "crash seed %llu (%s): after recovery %zu objects, acknowledged %zu (in flight: %d)",
+          (unsigned long long)seed, k->type, ng, nwant, in_flight);
+    CHECK(k->lsm->size(s) == ng, "crash seed %llu: size %zu, objects %zu",
+          (unsigned long long)seed, k->lsm->size(s), ng);
+
+    /* Recovery made what it serves durable: a power cut now loses none. */
+    fs_sim_power_cut(seed + 1);
+    k->lsm->close(s, &call);
+    s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
+    a.s = s;
+    compare_all(k, s, ref, &call, "after a second power cut", seed);
+
+    /* And the store goes on. */
+    for (unsigned i = 0; i < 30; i++) {
+        crash_write(k, &rng, i, &a, &b, kb, vb, &fn);
+        int ra = run_op(fn, &a, &call);
+        int rb = run_op(fn, &b, &call);
+        CHECK(ra == rb && tb_eq(&a.out, &b.out), "crash seed %llu: write %u after: %d, model %d",
+              (unsigned long long)seed, i, ra, rb);
+    }
+    CHECK(lsm_sync(s, &call) == XETS_OK, "sync after recovery");
+    close_ok(k, s);
+    s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
+    compare_all(k, s, ref, &call, "after recovery, writes and a reopen", seed);
+    close_ok(k, s);
+    CHECK(k->ref->close(ref, &call) == XETS_OK, "model close");
+    free(got.p);
+    free(want.p);
+}
+
+static void test_crashes(uint64_t seed, double seconds)
+{
+    int64_t end = call_now() + (int64_t)(seconds * 1e6);
+    unsigned long n = 0, halted = 0;
+    for (; n < 5 || call_now() < end; n++)
+        crash_run(seed + n, &halted);
+    printf("  crashes: %lu seeds from %llu (%lu halted mid-run)\n", n, (unsigned long long)seed,
+           halted);
+}
+
+/* ---- 3. threads -------------------------------------------------------- */
+
+#define WRITERS 3
+#define READERS 2
+
+typedef struct shared {
+    const kind_t *k;
+    store_t *s;
+    atomic_int writing;
+    unsigned n; /* keys per writer */
+} shared_t;
+
+typedef struct writer {
+    shared_t *sh;
+    unsigned t;
+    uint64_t seed;
+    int *last; /* per key: the vid of its object, -1 absent */
+} writer_t;
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    shared_t *sh = w->sh;
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    uint64_t rng = w->seed;
+    op_t o = {.ops = sh->k->lsm, .s = sh->s};
+    for (unsigned i = 0; i < 4 * sh->n; i++) {
+        unsigned j = (unsigned)rng_below(&rng, sh->n);
+        unsigned kid = w->t * 100000 + j;
+        unsigned char kb[16], vb[64];
+        o.key = kb;
+        o.klen = key_of(kid, kb);
+        unsigned vid = i;
+        o.val = vb;
+        o.vlen = val_of(kid, vid, vb);
+        o.mode = PUT_REPLACE;
+        if (rng_below(&rng, 5) == 0) {
+            o.val = NULL;
+            int rc = run_op(do_remove, &o, &call);
+            CHECK(rc == (w->last[j] >= 0), "threads: remove: %d", rc);
+            w->last[j] = -1;
+        } else {
+            CHECK(run_op(do_put, &o, &call) == XETS_OK, "threads: put");
+            w->last[j] = (int)vid;
+        }
+    }
+    free(o.out.p);
+    epoch_synchronize(); /* this thread's retirements, before it ends */
+    return NULL;
+}
+
+/* Checks a walk's or a get's objects: each the object of its key. */
+static void check_objects(const tbuf_t *b, bool walk_form)
+{
+    const unsigned char *p = b->p, *end = b->p + b->len;
+    while (p < end) {
+        uint32_t klen = 0, n = 1;
+        const unsigned char *key = NULL;
+        if (walk_form) {
+            memcpy(&klen, p, 4);
+            key = p + 4;
+            p += 4 + klen;
+            memcpy(&n, p, 4);
+            p += 4;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t vlen;
+            memcpy(&vlen, p, 4);
+            p += 4;
+            CHECK(vlen > 1 && p[0] == 'v', "threads: a malformed object");
+            if (key != NULL) {
+                unsigned char want[16];
+                size_t wl = (size_t)sprintf((char *)want, "v%.*s.", (int)klen - 1,
+                                            (const char *)key + 1);
+                CHECK(vlen > wl && !memcmp(p, want, wl), "threads: an object under another key");
+            }
+            p += vlen;
+        }
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    shared_t *sh = arg;
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    uint64_t rng = (uint64_t)(uintptr_t)&call | 1;
+    op_t o = {.ops = sh->k->lsm, .s = sh->s};
+    tbuf_t out = {0};
+    while (atomic_load(&sh->writing)) {
+        unsigned kid = (unsigned)rng_below(&rng, WRITERS) * 100000 + (unsigned)rng_below(&rng, sh->n);
+        unsigned char kb[16], lob[64], hib[64];
+        o.key = kb;
+        o.klen = key_of(kid, kb);
+        int rc = run_op(do_get, &o, &call);
+        CHECK(rc == XETS_OK || rc == XETS_NOTFOUND, "threads: get: %d", rc);
+        check_objects(&o.out, false);
+        if (rng_below(&rng, 8) == 0) {
+            size_t n;
+            store_bound_t lo = random_bound(sh->k->lsm, &rng, lob);
+            store_bound_t hi = random_bound(sh->k->lsm, &rng, hib);
+            CHECK(walk(sh->k->lsm, sh->s, &call, lo, hi, SCAN_FORWARD, &out, &n) == XETS_OK,
+                  "threads: walk");
+            check_objects(&out, true);
+        }
+    }
+    free(out.p);
+    free(o.out.p);
+    epoch_synchronize();
+    return NULL;
+}
+
+static void check_final(shared_t *sh, writer_t *w, const char *when)
+{
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    op_t o = {.ops = sh->k->lsm, .s = sh->s};
+    size_t present = 0;
+    for (unsigned t = 0; t < WRITERS; t++)
+        for (unsigned j = 0; j < sh->n; j++) {
+            unsigned char kb[16], vb[64];
+            unsigned kid = t * 100000 + j;
+            o.key = kb;
+            o.klen = key_of(kid, kb);
+            int rc = run_op(do_get, &o, &call);
+            if (w[t].last[j] < 0) {
+                CHECK(rc == XETS_NOTFOUND, "threads %s: removed key %u: %d", when, kid, rc);
+                continue;
+            }
+            present++;
+            size_t vl = val_of(kid, (unsigned)w[t].last[j], vb);
+            uint32_t got;
+            CHECK(rc == XETS_OK && o.out.len == 4 + vl && (memcpy(&got, o.out.p, 4), got == vl) &&
+                      !memcmp(o.out.p + 4, vb, vl),
+                  "threads %s: key %u: %d, not its last object", when, kid, rc);
+        }
+    tbuf_t all = {0};
+    size_t n;
+    CHECK(walk_all(sh->k->lsm, sh->s, &call, &all, &n) == XETS_OK, "threads: walk");
+    CHECK(n == present && sh->k->lsm->size(sh->s) == present,
+          "threads %s: %zu objects walked, size %zu, written %zu", when, n,
+          sh->k->lsm->size(sh->s), present);
+    free(all.p);
+    free(o.out.p);
+}
+
+static void test_threads(uint64_t seed)
+{
+    const kind_t *ks[] = {&kinds[0], &kinds[3]};
+    for (int x = 0; x < 2; x++) {
+        fs_sim_reset();
+        shared_t sh = {.k = ks[x], .n = 1500 / SCALE};
+        sh.s = open_ok(sh.k, "/th", LSM_SYNC_NONE, 4096);
+        atomic_store(&sh.writing, 1);
+        writer_t w[WRITERS];
+        pthread_t wt[WRITERS], rt[READERS];
+        for (unsigned t = 0; t < WRITERS; t++) {
+            w[t] = (writer_t){&sh, t, seed * 31 + t + 1, malloc(sh.n * sizeof(int))};
+            CHECK(w[t].last != NULL, "out of memory");
+            for (unsigned j = 0; j < sh.n; j++)
+                w[t].last[j] = -1;
+            CHECK(pthread_create(&wt[t], NULL, writer_main, &w[t]) == 0, "thread");
+        }
+        for (unsigned r = 0; r < READERS; r++)
+            CHECK(pthread_create(&rt[r], NULL, reader_main, &sh) == 0, "thread");
+        for (unsigned t = 0; t < WRITERS; t++)
+            pthread_join(wt[t], NULL);
+        atomic_store(&sh.writing, 0);
+        for (unsigned r = 0; r < READERS; r++)
+            pthread_join(rt[r], NULL);
+        lsm_info_t info;
+        lsm_info(sh.s, &info);
+        CHECK(info.flushes > 0, "threads: no flush ran");
+        check_final(&sh, w, "at the end");
+        close_ok(sh.k, sh.s);
+        sh.s = open_ok(sh.k, "/th", LSM_SYNC_NONE, 4096);
+        check_final(&sh, w, "after reopen");
+        close_ok(sh.k, sh.s);
+        for (unsigned t = 0; t < WRITERS; t++)
+            free(w[t].last);
+        printf("  threads: %s, %u writers, %u readers, %lu flushes\n", sh.k->type, WRITERS,
+               READERS, (unsigned long)info.flushes);
+    }
+}
+
+/* ---- 4. corruption ----------------------------------------------------- */
+
+/* The name of the first file of dir whose name contains part. */
+static void find_file(const char *dir, const char *part, char *out)
+{
+    fs_dir_t *d = NULL;
+    CHECK(fs_dir_open(dir, false, &d, OWN_CALL) == XETS_OK, "open %s", dir);
+    char **names;
+    size_t n;
+    CHECK(fs_dir_list(d, &names, &n, OWN_CALL) == XETS_OK, "list");
+    out[0] = '\0';
+    for (size_t i = 0; i < n && !out[0]; i++)
+        if (strstr(names[i], part) != NULL)
+            snprintf(out, 64, "%s", names[i]);
+    free(names);
+    fs_dir_close(d);
+    CHECK(out[0], "no %s file in %s", part, dir);
+}
+
+/* Flips the byte at offset (from the end if negative) of dir/name; its
+ * size, through *size. */
+static uint64_t flip(const char *dir, const char *name, int64_t offset)
+{
+    fs_dir_t *d = NULL;
+    CHECK(fs_dir_open(dir, false, &d, OWN_CALL) == XETS_OK, "open %s", dir);
+    fs_file_t *f = NULL;
+    CHECK(fs_open(d, name, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open %s", name);
+    uint64_t size;
+    CHECK(fs_size(f, &size, OWN_CALL) == XETS_OK, "size");
+    uint64_t at = offset < 0 ? size - (uint64_t)-offset : (uint64_t)offset;
+    unsigned char c;
+    size_t got;
+    CHECK(fs_read(f, at, &c, 1, &got, OWN_CALL) == XETS_OK && got == 1, "read");
+    c ^= 0x5a;
+    CHECK(fs_write(f, at, &c, 1, OWN_CALL) == XETS_OK, "write");
+    fs_close(f);
+    fs_dir_close(d);
+    return size;
+}
+
+static void cut(const char *dir, const char *name, uint64_t by)
+{
+    fs_dir_t *d = NULL;
+    CHECK(fs_dir_open(dir, false, &d, OWN_CALL) == XETS_OK, "open %s", dir);
+    fs_file_t *f = NULL;
+    CHECK(fs_open(d, name, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open %s", name);
+    uint64_t size;
+    CHECK(fs_size(f, &size, OWN_CALL) == XETS_OK, "size");
+    CHECK(fs_truncate(f, size - by, OWN_CALL) == XETS_OK, "truncate");
+    fs_close(f);
+    fs_dir_close(d);
+}
+
+static void expect_corrupt(const kind_t *k, const char *dir, const char *name, const char *what)
+{
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    store_t *s = NULL;
+    int st = open_lsm(k, dir, 1, LSM_SYNC_NONE, 4096, NULL, &s, &call);
+    CHECK(st == XETS_CORRUPT, "%s: open answers %d", what, st);
+    CHECK(!strcmp(call.error.file, name), "%s: the error names %s, not %s", what,
+          call.error.file, name);
+}
+
+/* Writes keys 0 .. n-1 (each synced when sync, as its own WAL record). */
+static void fill(const kind_t *k, store_t *s, unsigned n, bool sync)
+{
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    op_t o = {.ops = k->lsm, .s = s, .mode = PUT_REPLACE};
+    for (unsigned i = 0; i < n; i++) {
+        unsigned char kb[16], vb[64];
+        o.key = kb;
+        o.klen = key_of(i, kb);
+        o.val = vb;
+        o.vlen = val_of(i, 1, vb);
+        CHECK(run_op(do_put, &o, &call) == XETS_OK, "put");
+        if (sync)
+            CHECK(lsm_sync(s, &call) == XETS_OK, "sync");
+    }
+    free(o.out.p);
+}
+
+static void test_corruption(void)
+{
+    const kind_t *k = &kinds[3];
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    char name[64];
+
+    /* The manifest, and SSTables. */
+    fs_sim_reset();
+    store_t *s = open_ok(k, "/x", LSM_SYNC_NONE, 4096);
+    fill(k, s, 400, false);
+    wait_flush(s, "corruption");
+    close_ok(k, s);
+    find_file("/x", "MANIFEST", name);
+    uint64_t size = flip("/x", name, 0);
+    expect_corrupt(k, "/x", name, "a manifest's first byte flipped");
+    flip("/x", name, 0);
+    flip("/x", name, (int64_t)size / 3);
+    expect_corrupt(k, "/x", name, "a byte in the first third of the manifest flipped");
+    flip("/x", name, (int64_t)size / 3);
+    find_file("/x", ".sst", name);
+    flip("/x", name, -1);
+    expect_corrupt(k, "/x", name, "an SSTable's last byte flipped");
+    flip("/x", name, -1);
+    flip("/x", name, 8);
+    /* Data blocks are read only when needed. */
+    s = NULL;
+    int st = open_lsm(k, "/x", 1, LSM_SYNC_NONE, 4096, NULL, &s, &call);
+    if (st == XETS_OK) {
+        tbuf_t out = {0};
+        size_t n;
+        st = walk_all(k->lsm, s, &call, &out, &n);
+        free(out.p);
+        close_ok(k, s);
+    }
+    CHECK(st == XETS_CORRUPT && !strcmp(call.error.file, name),
+          "an SSTable's data byte flipped: %d, naming %s", st, call.error.file);
+    flip("/x", name, 8);
+    s = open_ok(k, "/x", LSM_SYNC_NONE, 4096);
+    CHECK(k->lsm->size(s) == 400, "restored: size %zu", k->lsm->size(s));
+    close_ok(k, s);
+
+    /* The WAL: 50 records, each synced, then a power cut. */
+    fs_sim_reset();
+    s = open_ok(k, "/w", LSM_SYNC_ALWAYS, 1 << 20);
+    fill(k, s, 50, true);
+    fs_sim_power_cut(1);
+    k->lsm->close(s, &call);
+    find_file("/w", ".wal", name);
+    size = flip("/w", name, 0);
+    (void)size;
+    flip("/w", name, 0);
+    size = flip("/w", name, -1);
+    flip("/w", name, -1);
+    flip("/w", name, (int64_t)size / 2);
+    expect_corrupt(k, "/w", name, "a byte in the middle of the WAL flipped");
+    flip("/w", name, (int64_t)size / 2);
+    /* A torn tail: the last record cut. */
+    cut("/w", name, 3);
+    s = open_ok(k, "/w", LSM_SYNC_ALWAYS, 1 << 20);
+    tbuf_t out = {0};
+    size_t n;
+    CHECK(walk_all(k->lsm, s, &call, &out, &n) == XETS_OK, "walk");
+    CHECK(n == 49 && k->lsm->size(s) == 49, "a torn WAL tail: %zu objects, size %zu, not 49", n,
+          k->lsm->size(s));
+    free(out.p);
+    close_ok(k, s);
+    printf("  corruption: manifest, SSTable index and data, WAL middle and tail\n");
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
     if (seed == 0)
         seed = 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("lsm_test: seed %llu\n", (unsigned long long)seed);
     CHECK(reaper_start() == 0, "reaper");
     test_lifecycle();
     test_model(seed);
+    test_corruption();
+    test_threads(seed);
+    test_crashes(seed, 15.0 / SCALE);
     reaper_drain();
     reaper_stop();
     fs_sim_reset();
