@@ -546,7 +546,7 @@ static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifes
             st = sst_file_create(s->dir, n, &o, &w, call);
         const uint8_t *p = c.buf.p, *end = c.buf.p + c.buf.len;
         while (st != XETS_NOMEM && st != XETS_IO && p < end) {
-            uint64_t sklen, blen;
+            uint64_t sklen = 0, blen = 0; /* our own bytes: they parse */
             varint_get(&p, end, UINT64_MAX, &sklen);
             const uint8_t *sk = p;
             p += sklen;
