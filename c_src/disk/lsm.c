@@ -542,10 +542,12 @@ static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifes
         if (st != XETS_OK && st != XETS_END)
             break;
         bool last = st == XETS_END;
-        if (c.buf.len > 0 && w == NULL)
-            st = sst_file_create(s->dir, n, &o, &w, call);
+        /* Any failure to create (XETS_EXISTS, XETS_BADARG too) leaves no
+         * writer to add to. */
+        if (c.buf.len > 0 && w == NULL && (st = sst_file_create(s->dir, n, &o, &w, call)) != XETS_OK)
+            break;
         const uint8_t *p = c.buf.p, *end = c.buf.p + c.buf.len;
-        while (st != XETS_NOMEM && st != XETS_IO && p < end) {
+        while (p < end) {
             uint64_t sklen = 0, blen = 0; /* our own bytes: they parse */
             varint_get(&p, end, UINT64_MAX, &sklen);
             const uint8_t *sk = p;
