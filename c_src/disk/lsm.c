@@ -966,6 +966,12 @@ static int recover_wals(lsm_t *s, xets_call_t *call)
                 wal_file_close(w);
             break;
         }
+        /* A WAL made ahead (a flush's) starts after the seqs given out
+         * then, some of which a crash may have lost: the seqs handed out
+         * from now on must not fall below its first, which its appends
+         * refuse (XETS_BADARG). */
+        if (h.first_seq > r.last + 1)
+            r.last = h.first_seq - 1;
         if (s->wal != NULL)
             wal_file_close(s->wal);
         s->wal = w;
