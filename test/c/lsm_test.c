@@ -33,6 +33,8 @@
  *    index, in the middle of the WAL: XETS_CORRUPT naming the file; a byte
  *    flipped in an SSTable's data: XETS_CORRUPT at the read; a torn WAL
  *    tail: the store opens with the batches before it.
+ * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
+ * alone N times, to replay a failing one (its message names it).
  * Exits nonzero on the first failure. */
 #include <erl_nif.h>
 #include <errno.h>
@@ -767,7 +769,8 @@ static void crash_run(uint64_t seed, unsigned long *halted)
         CHECK(ra == rb && tb_eq(&a.out, &b.out), "crash seed %llu: write %u after: %d, model %d",
               (unsigned long long)seed, i, ra, rb);
     }
-    CHECK(lsm_sync(s, &call) == XETS_OK, "sync after recovery");
+    CHECK(lsm_sync(s, &call) == XETS_OK, "crash seed %llu: sync after recovery: %s of %s, errno %d",
+          (unsigned long long)seed, call.error.op, call.error.file, call.error.err);
     close_ok(k, s);
     s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
     compare_all(k, s, ref, &call, "after recovery, writes and a reopen", seed);
@@ -1134,6 +1137,14 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("lsm_test: seed %llu\n", (unsigned long long)seed);
     CHECK(reaper_start() == 0, "reaper");
+    if (argc > 2) {
+        /* lsm_test SEED N: crash seed SEED alone, N times (to replay one). */
+        unsigned long halted = 0;
+        for (long i = strtol(argv[2], NULL, 0); i > 0; i--)
+            crash_run(seed, &halted);
+        printf("lsm_test: crash seed %llu ok\n", (unsigned long long)seed);
+        return 0;
+    }
     test_lifecycle();
     test_model(seed);
     test_corruption();
