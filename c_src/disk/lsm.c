@@ -565,11 +565,13 @@ static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifes
         if (st != XETS_OK && st != XETS_END)
             break;
         bool last = st == XETS_END;
-        if (c.buf.len > 0 && w == NULL)
-            st = sst_file_create(s->dir, n, &o, &w, call);
+        /* Any failure to create (XETS_EXISTS, XETS_BADARG too) leaves no
+         * writer to add to. */
+        if (c.buf.len > 0 && w == NULL && (st = sst_file_create(s->dir, n, &o, &w, call)) != XETS_OK)
+            break;
         const uint8_t *p = c.buf.p, *end = c.buf.p + c.buf.len;
-        while (st != XETS_NOMEM && st != XETS_IO && p < end) {
-            uint64_t sklen, blen;
+        while (p < end) {
+            uint64_t sklen = 0, blen = 0; /* our own bytes: they parse */
             varint_get(&p, end, UINT64_MAX, &sklen);
             const uint8_t *sk = p;
             p += sklen;
@@ -640,13 +642,25 @@ static void stripes_unlock(lsm_t *s)
 
 /* Has the committer move to WAL w after the last batch given out so far
  * (every stripe locked, so no write is between memtable and queue): the
- * returned seq. Also the object count at that point. */
+ * returned seq. Also the object count at that point. One switch at a
+ * time: a switch asked before (a flush's, then a clear's or the next
+ * flush's) is waited for, since overwriting it would send the batches
+ * between the two to the WAL that the first one's manifest edit made
+ * dead. A failed store's committer switches no more: w is closed. */
 static uint64_t switch_log(lsm_t *s, wal_file_t *w, uint64_t *objects)
 {
     pthread_mutex_lock(&s->log_mu);
+    while (s->next_wal != NULL && !atomic_load(&s->failed)) {
+        pthread_cond_signal(&s->log_cv);
+        pthread_cond_wait(&s->durable_cv, &s->log_mu);
+    }
     uint64_t at = s->last_seq;
-    s->next_wal = w;
-    s->switch_after = at;
+    if (s->next_wal == NULL) {
+        s->next_wal = w;
+        s->switch_after = at;
+    } else {
+        wal_file_close(w);
+    }
     *objects = atomic_load(&s->objects);
     pthread_cond_signal(&s->log_cv);
     pthread_mutex_unlock(&s->log_mu);
@@ -761,10 +775,10 @@ static void *flusher_main(void *arg)
         pthread_mutex_unlock(&s->flush_mu);
         if (st != XETS_OK && st != XETS_NOMEM)
             fail_now(s, &call.error);
-        /* What this thread retired (the versions it replaced) is freed by
-         * this thread only (epoch.h). */
-        epoch_synchronize();
     }
+    /* The versions this thread retired wait in its own epoch batch, which
+     * no one runs once the thread is gone. */
+    epoch_synchronize();
     return NULL;
 }
 
@@ -1012,6 +1026,12 @@ static int recover_wals(lsm_t *s, xets_call_t *call)
                 wal_file_close(w);
             break;
         }
+        /* A WAL made ahead (a flush's) starts after the seqs given out
+         * then, some of which a crash may have lost: the seqs handed out
+         * from now on must not fall below its first, which its appends
+         * refuse (XETS_BADARG). */
+        if (h.first_seq > r.last + 1)
+            r.last = h.first_seq - 1;
         if (s->wal != NULL)
             wal_file_close(s->wal);
         s->wal = w;
@@ -1452,6 +1472,8 @@ static int lsm_put(store_t *ss, xets_call_t *call, const rec_in_t *in, enum put_
     if (rc != XETS_OK)
         return rc;
     bool exists = st.found && st.len > 0;
+    /* insert_new refuses a present key in every kind, as ets does (and
+     * the stores in memory). */
     if (mode == PUT_NEW && exists) {
         rc = XETS_EXISTS;
     } else if (!s->multi) {
