@@ -121,6 +121,15 @@ void epoch_poll(void)
     ck_epoch_poll(record());
 }
 
+void epoch_thread_exit(void)
+{
+    if (my_record == NULL)
+        return;
+    epoch_synchronize();
+    ck_epoch_unregister(my_record);
+    my_record = NULL;
+}
+
 void epoch_synchronize(void)
 {
     flush_batch();

@@ -22,6 +22,10 @@ void epoch_retire(void *p, epoch_free_fn fn);
 void epoch_synchronize(void);
 /* Frees whatever of the calling thread's retirements is ripe; never waits. */
 void epoch_poll(void);
+/* For a thread of xets's own that is about to end: runs what it retired
+ * (waiting as epoch_synchronize) and gives up its record, which the next
+ * thread to start takes over instead of making one. Not inside a section. */
+void epoch_thread_exit(void);
 /* Whether the calling thread is inside a section: what may block (file
  * I/O, call.h) must not be. */
 bool epoch_in_section(void);

@@ -37,7 +37,7 @@
 -export([format_error/2]).
 %% Persistent tables (xets_disk).
 -export([open/3, close/1, sync/1, destroy/1]).
--export([internal_options/1]).
+-export([internal_options/1, internal_new_error_info/2]).
 
 -compile({no_auto_import, [whereis/1]}).
 
@@ -242,7 +242,10 @@ info(Tab) ->
 info(Tab, Item) when is_atom(Tab); is_reference(Tab) ->
     case ?CALL(xets_nif:info(Tab), [Tab, Item]) of
         undefined -> undefined;
-        Raw -> info_item(Tab, Item, Raw)
+        Raw ->
+            try info_item(Tab, Item, Raw)
+            catch error:badarg -> ?BADARG([Tab, Item])
+            end
     end;
 info(Tab, Item) ->
     ?BADARG([Tab, Item]).
@@ -268,14 +271,15 @@ sync(Tab) ->
 destroy(Dir) ->
     xets_disk:destroy(Dir).
 
-%% Items that info/1's tuple does not hold are read by calls of their own.
+%% An item's value; badarg for an item ets does not know. Items that
+%% info/1's tuple does not hold are read by calls of their own.
 info_item(Tab, stats, _Raw) ->
-    ?CALL(xets_nif:stats(Tab), [Tab, stats]);
+    xets_nif:stats(Tab);
 info_item(Tab, disk, _Raw) ->
-    ?CALL(xets_disk:info(Tab), [Tab, disk]);
-info_item(Tab, Item, Raw) ->
+    xets_disk:info(Tab);
+info_item(_Tab, Item, Raw) ->
     try xets_info:item(Item, Raw)
-    catch error:function_clause -> ?BADARG([Tab, Item])
+    catch error:function_clause -> erlang:error(badarg)
     end.
 
 %% @doc Prints every xets table, one line each, as ets:i/0 prints ets's.
@@ -468,14 +472,20 @@ new(Name, Options) ->
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause ->
-            Cause = case is_atom(Name) andalso whereis(Name) =/= undefined andalso
-                        (catch lists:member(named_table, Options)) =:= true of
-                        true -> #{cause => already_exists};
-                        false -> #{}
-                    end,
             erlang:error(badarg, [Name, Options],
-                         [{error_info, Cause#{module => ?MODULE}}])
+                         [{error_info, internal_new_error_info(Name, Options)}])
     end.
+
+%% @doc The error_info of new/2's badarg (and open/3's): the cause
+%% already_exists when a named table's name is taken, as ets's.
+-spec internal_new_error_info(term(), term()) -> map().
+internal_new_error_info(Name, Options) ->
+    Cause = case is_atom(Name) andalso whereis(Name) =/= undefined andalso
+                (catch lists:member(named_table, Options)) =:= true of
+                true -> #{cause => already_exists};
+                false -> #{}
+            end,
+    Cause#{module => ?MODULE}.
 
 options([], O) ->
     normalized(O);

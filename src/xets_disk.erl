@@ -45,7 +45,8 @@ open(Name, Dir, Options) ->
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause; element(1, Reason) =:= case_clause ->
-            erlang:error(badarg, [Name, Dir, Options], [{error_info, #{module => xets}}])
+            erlang:error(badarg, [Name, Dir, Options],
+                         [{error_info, xets:internal_new_error_info(Name, Options)}])
     end.
 
 %% The options of the disk, {Sync, MemtableBytes} (0: the default), and

@@ -24,7 +24,7 @@ new(Name, Options) ->
         {ok, Tab} -> Tab;
         {error, Reason} -> erlang:error({xets_persistent, Reason})
     catch
-        error:badarg:St -> erlang:raise(error, badarg, top_frame(new, [Name, Options], St))
+        error:badarg:St -> erlang:raise(error, badarg, new_frame(Name, Options, St))
     end.
 
 root() ->
@@ -45,11 +45,16 @@ tmp() ->
 
 call(Function, Args) ->
     try apply(xets, Function, Args)
-    catch Class:Reason:St -> erlang:raise(Class, Reason, top_frame(Function, Args, St))
+    catch Class:Reason:St -> erlang:raise(Class, Reason, top_frame(St))
     end.
 
-%% A frame of xets or xets_disk on top is made this module's.
-top_frame(Function, Args, [{M, _, _, Info} | Rest]) when M =:= xets; M =:= xets_disk ->
-    [{?MODULE, Function, Args, Info} | Rest];
-top_frame(_Function, _Args, St) ->
+%% A frame of xets on top is made this module's, its function and
+%% arguments kept.
+top_frame([{xets, F, A, Info} | Rest]) ->
+    [{?MODULE, F, A, Info} | Rest];
+top_frame(St) ->
     St.
+
+%% new/2's refusal of a taken name comes from xets_disk:open/3: made new/2's.
+new_frame(Name, Options, [{_, _, _, Info} | Rest]) ->
+    [{?MODULE, new, [Name, Options], Info} | Rest].

@@ -235,18 +235,16 @@ typedef struct lsm {
     uint64_t fsyncs;
     pthread_t committer;
 
-    /* The flusher's wake-up, under ask_mu, a lock taken alone: a writer
-     * asks for a flush while it holds a stripe. */
-    pthread_mutex_t ask_mu;
-    pthread_cond_t flush_cv;
-    bool flush_wanted, flush_stop;
+    /* In the flusher's queue, or being flushed by it (under the queue's
+     * lock, flushers.mu). */
+    struct lsm *queue_next;
+    bool queued, flushing;
     atomic_bool flush_asked; /* since the last freeze */
     /* The manifest and the versions, under flush_mu. */
     pthread_mutex_t flush_mu;
     manifest_log_t *man;
     uint64_t next_file;
     atomic_uint_fast64_t flushes, man_bytes;
-    pthread_t flusher;
 } lsm_t;
 
 static atomic_uint_fast64_t serials = 1;
@@ -738,8 +736,10 @@ static int flush_once(lsm_t *s, xets_call_t *call)
             st = warm(f, call);
     }
     bytes_free(&keys);
-    if (st != XETS_OK)
+    if (st != XETS_OK) {
+        sst_file_close(f);
         return st; /* the frozen memtable stays readable; writes stop */
+    }
     version_t *done =
         version_with(frozen_v, frozen_v->mem, NULL, (table_ref_t){f, n, add.bytes}, true);
     if (done == NULL) {
@@ -755,42 +755,123 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     return manifest_file_sweep(s->man, call);
 }
 
+/* The flusher: one thread for every store, which writes the memtables
+ * that writers ask it to (a queue of stores, each in it once), so that a
+ * node with many tables does not have as many threads. Its lock is taken
+ * alone: a writer asks for a flush while it holds a stripe. It starts
+ * with the NIF (lsm_start), so that its epoch record exists before any
+ * table does, or with the first store of a plain C test. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the queue is not empty, or a flush ended */
+    lsm_t *head, *tail;
+    bool started, stop;
+    pthread_t thread;
+} flushers = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
+              .cv = PTHREAD_COND_INITIALIZER};
+
+static void flush_store(lsm_t *s, xets_call_t *call)
+{
+    if (atomic_load(&s->failed) || atomic_load(&s->mem_bytes) < s->mem_limit)
+        return;
+    pthread_mutex_lock(&s->flush_mu);
+    int st = flush_once(s, call);
+    pthread_mutex_unlock(&s->flush_mu);
+    if (st != XETS_OK && st != XETS_NOMEM)
+        fail_now(s, &call->error);
+}
+
 static void *flusher_main(void *arg)
 {
-    lsm_t *s = arg;
+    (void)arg;
     xets_call_t call = *OWN_CALL;
+    /* The thread's epoch record now, not at its first flush. */
+    epoch_poll();
+    pthread_mutex_lock(&flushers.mu);
     for (;;) {
-        pthread_mutex_lock(&s->ask_mu);
-        while (!s->flush_wanted && !s->flush_stop)
-            pthread_cond_wait(&s->flush_cv, &s->ask_mu);
-        bool stop = s->flush_stop;
-        s->flush_wanted = false;
-        pthread_mutex_unlock(&s->ask_mu);
-        if (stop)
+        while (flushers.head == NULL && !flushers.stop)
+            pthread_cond_wait(&flushers.cv, &flushers.mu);
+        if (flushers.head == NULL)
             break;
-        if (atomic_load(&s->failed) || atomic_load(&s->mem_bytes) < s->mem_limit)
-            continue;
-        pthread_mutex_lock(&s->flush_mu);
-        int st = flush_once(s, &call);
-        pthread_mutex_unlock(&s->flush_mu);
-        if (st != XETS_OK && st != XETS_NOMEM)
-            fail_now(s, &call.error);
+        lsm_t *s = flushers.head;
+        flushers.head = s->queue_next;
+        if (flushers.head == NULL)
+            flushers.tail = NULL;
+        s->queued = false;
+        s->flushing = true;
+        pthread_mutex_unlock(&flushers.mu);
+        flush_store(s, &call);
+        /* What it retired (the versions it replaced) is freed by this
+         * thread only (epoch.h). */
+        epoch_synchronize();
+        pthread_mutex_lock(&flushers.mu);
+        s->flushing = false;
+        pthread_cond_broadcast(&flushers.cv);
     }
-    /* The versions this thread retired wait in its own epoch batch, which
-     * no one runs once the thread is gone. */
-    epoch_synchronize();
+    pthread_mutex_unlock(&flushers.mu);
+    epoch_thread_exit();
     return NULL;
 }
 
-static void flusher_tell(lsm_t *s, bool stop)
+static void flusher_start_once(void)
 {
-    pthread_mutex_lock(&s->ask_mu);
-    if (stop)
-        s->flush_stop = true;
-    else
-        s->flush_wanted = true;
-    pthread_cond_signal(&s->flush_cv);
-    pthread_mutex_unlock(&s->ask_mu);
+    flushers.started = pthread_create(&flushers.thread, NULL, flusher_main, NULL) == 0;
+}
+
+int lsm_start(void)
+{
+    pthread_once(&flushers.once, flusher_start_once);
+    return flushers.started ? 0 : -1;
+}
+
+void lsm_stop(void)
+{
+    if (!flushers.started)
+        return;
+    pthread_mutex_lock(&flushers.mu);
+    flushers.stop = true;
+    pthread_cond_broadcast(&flushers.cv);
+    pthread_mutex_unlock(&flushers.mu);
+    pthread_join(flushers.thread, NULL);
+}
+
+/* Asks the flusher to write s's memtable. */
+static void flusher_ask(lsm_t *s)
+{
+    pthread_mutex_lock(&flushers.mu);
+    if (!s->queued) {
+        s->queued = true;
+        s->queue_next = NULL;
+        if (flushers.tail != NULL)
+            flushers.tail->queue_next = s;
+        else
+            flushers.head = s;
+        flushers.tail = s;
+        pthread_cond_broadcast(&flushers.cv);
+    }
+    pthread_mutex_unlock(&flushers.mu);
+}
+
+/* Takes s out of the flusher's queue and waits for a flush of it under
+ * way to end: then no flush of s comes again (its writers have stopped). */
+static void flusher_forget(lsm_t *s)
+{
+    pthread_mutex_lock(&flushers.mu);
+    if (s->queued) {
+        lsm_t **link = &flushers.head, *prev = NULL;
+        while (*link != s) {
+            prev = *link;
+            link = &(*link)->queue_next;
+        }
+        *link = s->queue_next;
+        if (flushers.tail == s)
+            flushers.tail = prev;
+        s->queued = false;
+    }
+    while (s->flushing)
+        pthread_cond_wait(&flushers.cv, &flushers.mu);
+    pthread_mutex_unlock(&flushers.mu);
 }
 
 /* ---- open, recovery, close ------------------------------------------------ */
@@ -798,6 +879,17 @@ static void flusher_tell(lsm_t *s, bool stop)
 static const char *order_of(const store_ops_t *ops)
 {
     return ops == &lsm_hash_ops ? hash_table_ops.order : skiplist_ops.order;
+}
+
+/* strdup, through the malloc xets counts (alloc_count.h: strdup's own
+ * malloc inside libc is not, and its free would be). */
+static char *copy_string(const char *text)
+{
+    size_t n = strlen(text) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, text, n);
+    return copy;
 }
 
 static lsm_t *lsm_alloc(const store_ops_t *ops, enum store_kind kind)
@@ -819,8 +911,6 @@ static lsm_t *lsm_alloc(const store_ops_t *ops, enum store_kind kind)
     pthread_cond_init(&s->log_cv, NULL);
     pthread_cond_init(&s->durable_cv, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
-    pthread_mutex_init(&s->ask_mu, NULL);
-    pthread_cond_init(&s->flush_cv, NULL);
     return s;
 }
 
@@ -835,8 +925,6 @@ static void shell_free(void *p)
     pthread_cond_destroy(&s->log_cv);
     pthread_cond_destroy(&s->durable_cv);
     pthread_mutex_destroy(&s->flush_mu);
-    pthread_mutex_destroy(&s->ask_mu);
-    pthread_cond_destroy(&s->flush_cv);
     free(s);
 }
 
@@ -1063,7 +1151,7 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     s->interval_ms = lo->interval_ms ? lo->interval_ms : 1000;
     s->notify = lo->notify;
     s->mem_limit = lo->memtable_bytes ? lo->memtable_bytes : LSM_MEMTABLE_BYTES;
-    s->path = strdup(o->dir);
+    s->path = copy_string(o->dir);
     manifest_header_t want = {.keypos = lo->keypos};
     want.id.version = MANIFEST_VERSION;
     snprintf(want.id.encoding, sizeof want.id.encoding, "%s", lo->encoding);
@@ -1093,16 +1181,9 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
         s->mem_ops->drop(mem, call);
     if (st == XETS_OK)
         st = recover_wals(s, call);
-    if (st == XETS_OK && pthread_create(&s->committer, NULL, committer_main, s) != 0)
+    if (st == XETS_OK && (lsm_start() != 0 ||
+                          pthread_create(&s->committer, NULL, committer_main, s) != 0))
         st = XETS_NOMEM;
-    if (st == XETS_OK && pthread_create(&s->flusher, NULL, flusher_main, s) != 0) {
-        pthread_mutex_lock(&s->log_mu);
-        s->stop = true;
-        pthread_cond_signal(&s->log_cv);
-        pthread_mutex_unlock(&s->log_mu);
-        pthread_join(s->committer, NULL);
-        st = XETS_NOMEM;
-    }
     if (st != XETS_OK) {
         xets_call_t quiet = *OWN_CALL;
         lsm_free(s, &quiet);
@@ -1132,8 +1213,7 @@ static int lsm_close(store_t *ss, xets_call_t *call)
         lsm_free(s, call);
         return XETS_OK;
     }
-    flusher_tell(s, true);
-    pthread_join(s->flusher, NULL);
+    flusher_forget(s);
     pthread_mutex_lock(&s->log_mu);
     s->stop = true;
     pthread_cond_signal(&s->log_cv);
@@ -1181,7 +1261,7 @@ static int lsm_drop(store_t *ss, xets_call_t *call)
     lsm_t *s = L(ss);
     if (s->husk)
         return lsm_close(ss, call);
-    char *path = strdup(s->path);
+    char *path = copy_string(s->path);
     int st = lsm_close(ss, call);
     if (path == NULL)
         return XETS_NOMEM;
@@ -1402,7 +1482,7 @@ static int commit(lsm_t *s, version_t *v, xets_call_t *call, const unsigned char
     }
     if (atomic_fetch_add(&s->mem_bytes, klen + blen + 64) + klen + blen + 64 > s->mem_limit &&
         !atomic_exchange(&s->flush_asked, true))
-        flusher_tell(s, false);
+        flusher_ask(s);
     return XETS_OK;
 }
 
@@ -1934,6 +2014,9 @@ int lsm_sync(store_t *ss, xets_call_t *call)
 void lsm_info(store_t *ss, lsm_info_t *out)
 {
     lsm_t *s = L(ss);
+    /* Its own section (they nest): the memtables it measures may be
+     * dropped once a flush has replaced the version. */
+    epoch_enter();
     version_t *v = version_now(s);
     *out = (lsm_info_t){.files = v->nsst, .sync = s->sync, .interval_ms = s->interval_ms};
     out->memtable_bytes = s->mem_ops->memory(v->mem);
@@ -1943,6 +2026,7 @@ void lsm_info(store_t *ss, lsm_info_t *out)
         out->cache_bytes += sst_file_cached(v->sst[i].f);
         out->disk_bytes += v->sst[i].bytes;
     }
+    epoch_exit();
     out->disk_bytes += atomic_load(&s->man_bytes);
     out->flushes = atomic_load(&s->flushes);
     pthread_mutex_lock(&s->log_mu);

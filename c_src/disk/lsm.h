@@ -63,8 +63,9 @@
  * failed fsync (of the WAL, an SSTable or the manifest) the store takes no
  * more writes: each answers XETS_IO naming the failure, until reopened.
  *
- * Thread-safety: as store.h. Its own threads: a committer and a flusher
- * per store, started at open and joined at close. */
+ * Thread-safety: as store.h. Its own threads: a committer per store,
+ * started at open and joined at close, and one flusher for all stores
+ * (lsm_start). */
 #ifndef XETS_DISK_LSM_H
 #define XETS_DISK_LSM_H
 
@@ -117,6 +118,12 @@ typedef struct lsm_options {
  * table's (order "hash.1") and an ordered_set's (order "key"). */
 extern const store_ops_t lsm_hash_ops;
 extern const store_ops_t lsm_ordered_ops;
+
+/* Starts the flusher, the thread that writes every store's memtables
+ * (idempotent; opening a store starts it too). 0, or -1 if it could not
+ * start. lsm_stop stops it, once every store is closed. */
+int lsm_start(void);
+void lsm_stop(void);
 
 /* A number naming the store within this process, in messages to waiters. */
 uint64_t lsm_serial(store_t *s);
