@@ -755,6 +755,112 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     return manifest_file_sweep(s->man, call);
 }
 
+/* Merges every table of s into one (flush_mu held), so that reads look
+ * in a bounded number of tables (LSM_MAX_TABLES): a key's newest entry
+ * kept, tombstones dropped (nothing older is left for them to hide).
+ * One manifest edit swaps the tables; the old files, which readers of
+ * older versions may still hold open, are removed by the sweep. A stopgap
+ * until leveled compaction. */
+static int compact_all(lsm_t *s, xets_call_t *call)
+{
+    version_t *v = version_now(s);
+    size_t n = v->nsst;
+    sst_iter_t *its = calloc(n, sizeof *its);
+    sst_entry_t *heads = calloc(n, sizeof *heads);
+    bool *live = calloc(n, sizeof *live);
+    uint64_t *gone = calloc(n, sizeof *gone);
+    bytes_t key = BYTES_INIT, keys = BYTES_INIT;
+    sst_file_writer_t *w = NULL;
+    uint64_t number = s->next_file++, seq = 0;
+    int st = its && heads && live && gone ? XETS_OK : XETS_NOMEM;
+    for (size_t i = 0; i < n && st == XETS_OK; i++) {
+        gone[i] = v->sst[i].number;
+        sst_iter_open(&its[i], sst_file_reader(v->sst[i].f), SST_UNBOUNDED, SST_UNBOUNDED,
+                      SST_FORWARD);
+        st = sst_iter_next(&its[i], &heads[i], call);
+        live[i] = st == XETS_OK;
+        if (st == XETS_END)
+            st = XETS_OK;
+        const sst_info_t *info = sst_reader_info(sst_file_reader(v->sst[i].f));
+        if (info->max_seq > seq)
+            seq = info->max_seq;
+    }
+    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding};
+    while (st == XETS_OK) {
+        size_t win = n;
+        for (size_t i = 0; i < n; i++)
+            if (live[i] && (win == n || bytes_cmp(heads[i].key, heads[i].klen, heads[win].key,
+                                                  heads[win].klen) < 0))
+                win = i; /* ties keep the newer, earlier table */
+        if (win == n)
+            break;
+        if (heads[win].kind != KIND_TOMBSTONE) {
+            if (w == NULL)
+                st = sst_file_create(s->dir, number, &o, &w, call);
+            if (st == XETS_OK)
+                st = sst_file_add(w, heads[win].key, heads[win].klen, seq, KIND_STATE,
+                                  heads[win].val, heads[win].vlen, call);
+        }
+        if (st == XETS_OK && !bytes_set(&key, heads[win].key, heads[win].klen))
+            st = XETS_NOMEM;
+        for (size_t i = 0; i < n && st == XETS_OK; i++) {
+            if (!live[i] || bytes_cmp(heads[i].key, heads[i].klen, key.p, key.len) != 0)
+                continue;
+            st = sst_iter_next(&its[i], &heads[i], call);
+            live[i] = st == XETS_OK;
+            if (st == XETS_END)
+                st = XETS_OK;
+        }
+    }
+    manifest_file_t add;
+    sst_built_t built;
+    bool any = w != NULL;
+    if (st == XETS_OK && any)
+        st = sst_file_finish(w, &built, call);
+    if (st == XETS_OK && any) {
+        bytes_put(&keys, built.smallest, built.smallest_len);
+        bytes_put(&keys, built.largest, built.largest_len);
+        st = keys.nomem ? XETS_NOMEM : XETS_OK;
+        add = (manifest_file_t){.number = number, .level = 0, .entries = built.entries,
+                                .bytes = built.size, .smallest_seq = seq, .largest_seq = seq,
+                                .smallest = keys.p, .smallest_len = (uint32_t)built.smallest_len,
+                                .largest = keys.p + built.smallest_len,
+                                .largest_len = (uint32_t)built.largest_len};
+    }
+    sst_file_t *f = NULL;
+    if (st == XETS_OK) {
+        manifest_edit_t e = {.set = MANIFEST_SET_NEXT_FILE, .next_file = s->next_file,
+                             .remove = gone, .nremove = n, .add = &add, .nadd = any};
+        st = manifest_file_edit(s->man, &e, call);
+    }
+    if (st == XETS_OK && any && (st = sst_file_open(s->dir, number, &f, call)) == XETS_OK)
+        st = warm(f, call);
+    version_t *merged = NULL;
+    if (st == XETS_OK) {
+        merged = version_with(v, v->mem, v->frozen, (table_ref_t){f, number, any ? add.bytes : 0},
+                              false);
+        st = merged ? XETS_OK : XETS_NOMEM;
+    }
+    if (st == XETS_OK) {
+        version_publish(s, merged);
+        atomic_store(&s->man_bytes, s->man->size);
+        st = manifest_file_sweep(s->man, call);
+    } else {
+        sst_file_close(f);
+    }
+    for (size_t i = 0; its && i < n; i++)
+        sst_iter_close(&its[i]);
+    if (w != NULL)
+        sst_file_writer_free(w);
+    free(its);
+    free(heads);
+    free(live);
+    free(gone);
+    bytes_free(&key);
+    bytes_free(&keys);
+    return st;
+}
+
 /* The flusher: one thread for every store, which writes the memtables
  * that writers ask it to (a queue of stores, each in it once), so that a
  * node with many tables does not have as many threads. Its lock is taken
@@ -773,10 +879,12 @@ static struct {
 
 static void flush_store(lsm_t *s, xets_call_t *call)
 {
-    if (atomic_load(&s->failed) || atomic_load(&s->mem_bytes) < s->mem_limit)
+    if (atomic_load(&s->failed))
         return;
     pthread_mutex_lock(&s->flush_mu);
     int st = flush_once(s, call);
+    if (st == XETS_OK && version_now(s)->nsst > LSM_MAX_TABLES)
+        st = compact_all(s, call);
     pthread_mutex_unlock(&s->flush_mu);
     if (st != XETS_OK && st != XETS_NOMEM)
         fail_now(s, &call->error);
@@ -1480,9 +1588,15 @@ static int commit(lsm_t *s, version_t *v, xets_call_t *call, const unsigned char
         b->len = entry_put(b->bytes, key, klen, blob, blen, delta);
         enqueue(s, b, call);
     }
-    if (atomic_fetch_add(&s->mem_bytes, klen + blen + 64) + klen + blen + 64 > s->mem_limit &&
-        !atomic_exchange(&s->flush_asked, true))
-        flusher_ask(s);
+    /* The bytes written count every rewrite of a key; past the limit,
+     * the memtable's own figure decides. */
+    if (atomic_fetch_add(&s->mem_bytes, klen + blen + 64) + klen + blen + 64 > s->mem_limit) {
+        size_t held = s->mem_ops->memory(v->mem);
+        if (held <= s->mem_limit)
+            atomic_store(&s->mem_bytes, held);
+        else if (!atomic_exchange(&s->flush_asked, true))
+            flusher_ask(s);
+    }
     return XETS_OK;
 }
 

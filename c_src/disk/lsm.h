@@ -51,6 +51,10 @@
  * log_number = the new WAL (older WALs are dead). Only then does the
  * version drop the frozen memtable, and the dead WALs are removed.
  *
+ * Merge. Past LSM_MAX_TABLES tables, the flusher merges them all into one
+ * (a key's newest entry, no tombstones) with one manifest edit, so that a
+ * read looks in few tables: a stopgap until leveled compaction.
+ *
  * Recovery (open): the directory's lock; the manifest (its identity
  * checked against the options: lsm_mismatch_t); the sweep of orphans; the
  * SSTables' footers and indexes (not their data: open time follows the
@@ -78,6 +82,8 @@
 
 #define LSM_STRIPES 64
 #define LSM_MEMTABLE_BYTES (8u << 20)
+/* Past this many SSTables a flush merges them all into one. */
+#define LSM_MAX_TABLES 8
 
 enum lsm_sync { LSM_SYNC_NONE, LSM_SYNC_INTERVAL, LSM_SYNC_ALWAYS };
 
