@@ -16,7 +16,7 @@ EBIN := _build/default/lib/xets/ebin
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps fuzz-deps compile demo test check fuzz shell bench bench-quick bench-select bench-compile clean
+.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-compile clean
 
 all: compile
 
@@ -55,6 +55,15 @@ demo: compile
 
 test: compile
 	./test/run
+
+# Longer runs than make test affords: the LSM store's crash simulation for
+# 10 minutes of seeds (ASan build), and 1,000 kill -9 cycles of a VM
+# writing to a persistent table.
+soak: compile
+	$(MAKE) -C c_src build/lsm_test.asan
+	LSM_CRASH_SECONDS=600 ./c_src/build/lsm_test.asan
+	XETS_KILL_CYCLES=1000 rebar3 ct --suite test/xets_disk_SUITE \
+	    --case kill_9_keeps_every_acknowledged_write
 
 # The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.
