@@ -14,7 +14,8 @@
 %%             SYNC_SECONDS each; 64/1 is the gain of group commit; db_bench
 %%             fillrandom --sync=true --threads=1 and 8
 %%   3 memtbl  random lookups in a persistent table whose objects are all in
-%%             its memtable, against xets:new/2 and ets:new/2 tables
+%%             its memtable, against xets:new/2 and ets:new/2 tables (best
+%%             of LOOKUP_ROUNDS, the three taking turns)
 %%   4 reopen  random lookups after close and reopen: the first pass (xets:
 %%             its blocks read from the files on demand; the OS page cache
 %%             is warm for everyone) and the second; DETS; db_bench
@@ -32,6 +33,8 @@
 -define(ROW, "~-3s ~-40s ~7s ~-7s ~10s  ~-29s ~10s ~6s~n").
 -define(SYNC_SECONDS, 2).
 -define(ROUNDS, 3).
+%% Row 3 compares memory speeds, the most disturbed by a busy machine.
+-define(LOOKUP_ROUNDS, 5).
 
 -spec main([string()]) -> ok.
 main([NText, Results]) ->
@@ -162,7 +165,7 @@ row_memtable(#{n := N0, value := V} = P) ->
         Disk = xets:info(XP, disk),
         {files, 0} = lists:keyfind(files, 1, Disk),
         Runs = [{Name, rate(N, fun() -> [M:lookup(T, K) || K <- Probe] end)}
-                || _ <- lists:seq(1, ?ROUNDS),
+                || _ <- lists:seq(1, ?LOOKUP_ROUNDS),
                    {Name, M, T} <- [{p, xets, XP}, {m, xets, XM}, {e, ets, E}]],
         Best = fun(Name) -> lists:max([R || {Nm, R} <- Runs, Nm =:= Name]) end,
         What = "lookup, persistent, all in memtable",
@@ -288,11 +291,19 @@ text(V) -> integer_to_list(round(V)).
 
 write_csv(File, Rows) ->
     Header = "row,what,n,unit,xets,other,other_value,ratio\n",
-    Lines = [lists:join(",", [integer_to_list(Row), W, integer_to_list(N), U, text(X), Name,
-                              text(O), text(ratio(R))]) ++ "\n"
+    Lines = [lists:join(",", [field(F) || F <- [integer_to_list(Row), W, integer_to_list(N), U,
+                                                text(X), lists:flatten(Name), text(O),
+                                                text(ratio(R))]]) ++ "\n"
              || #{row := Row, what := W, n := N, unit := U, xets := X, other_name := Name,
                   other := O} = R <- Rows],
     ok = file:write_file(File, [Header | Lines]).
+
+%% Quoted (RFC 4180) when it holds a comma or a quote, as the row names do.
+field(F) ->
+    case lists:any(fun(C) -> C =:= $, orelse C =:= $" end, F) of
+        true -> [$", string:replace(F, "\"", "\"\"", all), $"];
+        false -> F
+    end.
 
 shuffled(Keys) ->
     [K || {_, K} <- lists:sort([{rand:uniform(), K} || K <- Keys])].
@@ -322,6 +333,9 @@ header(N, Tmp) ->
               [erlang:system_info(otp_release), erlang:system_info(version),
                erlang:system_info(schedulers), erlang:system_info(logical_processors),
                cpu_model(), Version]),
+    {ok, Load} = file:read_file("/proc/loadavg"),
+    io:format("load average at start: ~s~n",
+              [lists:join(" ", lists:sublist(string:lexemes(Load, " "), 3))]),
     io:format("files in ~s (~s); objects {<<Key:16/binary>>, <<Value:100/binary>>}, "
               "N = ~b;~n"
               "db_bench: --key_size=16 --value_size=100, its other options default "
