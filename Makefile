@@ -7,6 +7,11 @@ PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
             erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev \
             elixir
 BENCH_PACKAGES := gnuplot-nox
+# db_bench, RocksDB's benchmark, the reference of `make bench-disk`.
+DISK_BENCH_PACKAGES := rocksdb-tools
+# The objects of `make bench-disk`'s tables (some rows use fewer; each
+# prints its own).
+DISK_N ?= 500000
 # clang and its runtime hold libFuzzer.
 FUZZ_PACKAGES := clang libclang-rt-dev
 FUZZ_SECONDS ?= 300
@@ -16,7 +21,7 @@ EBIN := _build/default/lib/xets/ebin
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-compile clean
+.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-disk bench-disk-deps bench-compile clean
 
 all: compile
 
@@ -81,6 +86,15 @@ bench-quick: bench-compile
 # bench/results/select.csv.
 bench-select: bench-compile
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main select $(RESULTS) -s init stop
+
+# Persistent tables (xets:open/3) against DETS, mnesia disc_copies and
+# disc_only_copies and RocksDB's db_bench, in a few minutes; CSV in
+# bench/results/disk.csv. Its files live in a temp dir, removed at the end.
+bench-disk: bench-compile bench-disk-deps
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_disk main $(DISK_N) $(RESULTS) -s init stop
+
+bench-disk-deps:
+	$(call install_missing,$(DISK_BENCH_PACKAGES))
 
 bench-compile: compile
 	mkdir -p $(BENCH_EBIN)
