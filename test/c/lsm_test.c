@@ -54,6 +54,8 @@
 #include "disk/fs.h"
 #include "disk/fs_sim.h"
 #include "disk/lsm.h"
+#include "disk/manifest.h"
+#include "disk/names.h"
 #include "epoch.h"
 #include "reaper.h"
 #include "rng.h"
@@ -1129,6 +1131,299 @@ static void test_corruption(void)
     printf("  corruption: manifest, SSTable index and data, WAL middle and tail\n");
 }
 
+/* ---- 5. a fault at every I/O call ---------------------------------------- */
+
+/* fs_sync goes through this wrapper (the build links with
+ * --wrap=fs_sync): it records which counted calls are fsyncs (in the
+ * fault-free run) and whether one failed (in a faulted run). */
+int __real_fs_sync(fs_file_t *f, xets_call_t *call);
+#define FSYNC_MAP 65536
+static atomic_bool fsync_record;
+static unsigned char fsync_at[FSYNC_MAP]; /* written while recording only */
+static atomic_int fsync_failed;
+
+int __wrap_fs_sync(fs_file_t *f, xets_call_t *call)
+{
+    uint64_t at = fs_sim_calls(); /* this call's number, unless another thread's came first */
+    int st = __real_fs_sync(f, call);
+    if (atomic_load(&fsync_record) && at < FSYNC_MAP)
+        fsync_at[at] = 1;
+    if (st != XETS_OK)
+        atomic_store(&fsync_failed, 1);
+    return st;
+}
+
+#define FAULT_WRITES 150
+#define FAULT_MEMTABLE 1024
+
+static bool fault_status(int st)
+{
+    return st == XETS_IO || st == XETS_CORRUPT || st == XETS_NOMEM;
+}
+
+typedef struct fault_tally {
+    unsigned long runs, eio, enospc, shorts, fsyncs, fsync_failed, open_failed, refused, in_flight;
+} fault_tally_t;
+
+/* The scripted workload (sync always: a write acknowledged once lsm_sync
+ * answers XETS_OK) on a fresh file system, the fault armed at call k
+ * (k < 0: none), then close, a power cut, a reopen with no fault, and the
+ * checks. The calls the workload and close made, through *calls. */
+static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault fkind,
+                      fault_tally_t *t, uint64_t *calls)
+{
+    fs_sim_reset();
+    atomic_store(&fsync_failed, 0);
+    if (fault >= 0)
+        fs_sim_fail((uint64_t)fault, err, fkind);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    store_t *ref = NULL;
+    CHECK(k->ref->open(&(store_options_t){.kind = k->kind}, &ref, &call) == XETS_OK, "model");
+    static op_t a, b;
+    a.ops = k->lsm;
+    b.ops = k->ref;
+    b.s = ref;
+    store_t *s = NULL;
+    int st = open_lsm(k, "/f", 1, LSM_SYNC_ALWAYS, FAULT_MEMTABLE, NULL, &s, &call);
+    CHECK(st == XETS_OK || fault_status(st), "faults (%s, call %lld): open: %d", k->type,
+          (long long)fault, st);
+    a.s = s;
+    uint64_t rng = 77;
+    unsigned char kb[16], vb[64];
+    op_fn fn = NULL;
+    bool in_flight = false, failed = st != XETS_OK;
+    if (failed)
+        t->open_failed++;
+    for (unsigned i = 0; i < FAULT_WRITES && !failed; i++) {
+        crash_write(k, &rng, i, &a, &b, kb, vb, &fn);
+        bool fsync_before = atomic_load(&fsync_failed);
+        if (fsync_before)
+            usleep(2000); /* the failing thread marks the store failed after its fsync */
+        int ra = run_op(fn, &a, &call);
+        CHECK(ra >= 0 || fault_status(ra), "faults (%s, call %lld): write %u: %d", k->type,
+              (long long)fault, i, ra);
+        if (ra < 0) {
+            /* A failed read changes nothing, and the store goes on; a
+             * refused write (XETS_IO) is refused for good. */
+            continue;
+        }
+        CHECK(!fsync_before, "faults (%s, call %lld): write %u taken (%d) after a failed fsync",
+              k->type, (long long)fault, i, ra);
+        int ss = lsm_sync(s, &call);
+        if (ss != XETS_OK) {
+            CHECK(ss == XETS_IO, "faults (%s, call %lld): sync: %d", k->type, (long long)fault,
+                  ss);
+            in_flight = true;
+            failed = true;
+            break;
+        }
+        CHECK(!fsync_before, "faults (%s, call %lld): write %u acknowledged after a failed fsync",
+              k->type, (long long)fault, i);
+        int rb = run_op(fn, &b, &call);
+        CHECK(ra == rb && tb_eq(&a.out, &b.out), "faults (%s, call %lld): write %u: %d, model %d",
+              k->type, (long long)fault, i, ra, rb);
+        quiet();
+    }
+    if (s != NULL && atomic_load(&fsync_failed)) {
+        /* Refused until reopened. */
+        usleep(2000);
+        a.key = (const unsigned char *)"probe";
+        a.klen = 5;
+        a.val = (const unsigned char *)"vprobe";
+        a.vlen = 6;
+        a.mode = PUT_REPLACE;
+        int rp = run_op(do_put, &a, &call);
+        CHECK(rp == XETS_IO, "faults (%s, call %lld): a write after a failed fsync: %d", k->type,
+              (long long)fault, rp);
+        t->refused++;
+    }
+    if (s != NULL) {
+        int sc = k->lsm->close(s, &call);
+        CHECK(sc == XETS_OK || fault_status(sc), "faults (%s, call %lld): close: %d", k->type,
+              (long long)fault, sc);
+        CHECK(sc != XETS_OK || !atomic_load(&fsync_failed),
+              "faults (%s, call %lld): close answers XETS_OK after a failed fsync", k->type,
+              (long long)fault);
+    }
+    *calls = fs_sim_calls();
+    if (fault >= 0) {
+        t->runs++;
+        t->in_flight += in_flight;
+        t->fsync_failed += atomic_load(&fsync_failed) != 0;
+    }
+    /* Disarmed; what was not durable may be lost. */
+    fs_sim_power_cut((uint64_t)(fault + 1) * 2654435761u);
+
+    s = open_ok(k, "/f", LSM_SYNC_ALWAYS, FAULT_MEMTABLE);
+    a.s = s;
+    tbuf_t got = {0}, want = {0};
+    size_t ng, nwant;
+    CHECK(walk_all(k->lsm, s, &call, &got, &ng) == XETS_OK, "faults (%s, call %lld): walk",
+          k->type, (long long)fault);
+    CHECK(walk_all(k->ref, ref, &call, &want, &nwant) == XETS_OK, "model walk");
+    if (!(ng == nwant && tb_eq(&got, &want)) && in_flight) {
+        run_op(fn, &b, &call); /* the write in flight, whole */
+        CHECK(walk_all(k->ref, ref, &call, &want, &nwant) == XETS_OK, "model walk");
+    }
+    CHECK(ng == nwant && tb_eq(&got, &want),
+          "faults (%s, call %lld, errno %d, kind %d): after reopen %zu objects, acknowledged %zu",
+          k->type, (long long)fault, err, (int)fkind, ng, nwant);
+    CHECK(k->lsm->size(s) == ng, "faults (%s, call %lld): size %zu, walked %zu", k->type,
+          (long long)fault, k->lsm->size(s), ng);
+    /* And it takes writes again. */
+    for (unsigned i = 0; i < 5; i++) {
+        crash_write(k, &rng, i, &a, &b, kb, vb, &fn);
+        int ra = run_op(fn, &a, &call);
+        int rb = run_op(fn, &b, &call);
+        CHECK(ra == rb && tb_eq(&a.out, &b.out), "faults (%s, call %lld): write after: %d, model %d",
+              k->type, (long long)fault, ra, rb);
+        CHECK(lsm_sync(s, &call) == XETS_OK, "faults (%s, call %lld): sync after reopen",
+              k->type, (long long)fault);
+    }
+    close_ok(k, s);
+    CHECK(k->ref->close(ref, &call) == XETS_OK, "model close");
+    free(got.p);
+    free(want.p);
+}
+
+static void test_faults(uint64_t seed, double seconds)
+{
+    int64_t start = call_now();
+    fault_tally_t t = {0};
+    uint64_t rng = seed;
+    unsigned long total = 0, sampled = 0;
+    for (size_t x = 0; x < sizeof kinds / sizeof *kinds; x++) {
+        const kind_t *k = &kinds[x];
+        /* The fault-free run: how many calls, which are fsyncs. */
+        memset(fsync_at, 0, sizeof fsync_at);
+        atomic_store(&fsync_record, true);
+        uint64_t calls;
+        int64_t t0 = call_now();
+        fault_run(k, -1, 0, FS_SIM_FAIL, &t, &calls);
+        atomic_store(&fsync_record, false);
+        int64_t per = call_now() - t0;
+        total += calls;
+        /* A merge ran: more flushes than tables. */
+        {
+            fs_sim_reset();
+            store_t *s = open_ok(k, "/f", LSM_SYNC_ALWAYS, FAULT_MEMTABLE);
+            xets_call_t call;
+            call_init(&call, CALL_OWN, NULL);
+            static op_t a, b;
+            a.ops = k->lsm;
+            a.s = s;
+            b.ops = k->ref;
+            uint64_t r = 77;
+            unsigned char kb[16], vb[64];
+            op_fn fn;
+            for (unsigned i = 0; i < FAULT_WRITES; i++) {
+                crash_write(k, &r, i, &a, &b, kb, vb, &fn);
+                CHECK(run_op(fn, &a, &call) >= 0 && lsm_sync(s, &call) == XETS_OK, "faults: write");
+                quiet();
+            }
+            lsm_info_t info;
+            lsm_info(s, &info);
+            CHECK(info.flushes > LSM_MAX_TABLES && info.files < info.flushes,
+                  "faults (%s): %lu flushes, %zu tables: no merge", k->type,
+                  (unsigned long)info.flushes, info.files);
+            close_ok(k, s);
+            free(a.out.p);
+            a.out = (tbuf_t){0};
+        }
+        /* Each kind gets its share of the time left. */
+        double left = seconds - (double)(call_now() - start) / 1e6;
+        uint64_t budget = (uint64_t)(left / (double)(sizeof kinds / sizeof *kinds - x) * 1e6 /
+                                     (double)(per > 1000 ? per : 1000));
+        if (budget < 8)
+            budget = 8;
+        /* Every call, or every step-th from a seeded offset. */
+        uint64_t step = calls <= budget ? 1 : (calls + budget - 1) / budget;
+        uint64_t off = step > 1 ? rng_below(&rng, step) : 0;
+        unsigned cycle = 0;
+        for (uint64_t c = off; c < calls; c += step) {
+            uint64_t kc = c;
+            bool fsync = c < FSYNC_MAP && fsync_at[c];
+            int err;
+            enum fs_sim_fault fk;
+            if (cycle % 4 == 3) {
+                /* The next fsync at or after c. */
+                while (kc < calls && kc < FSYNC_MAP && !fsync_at[kc])
+                    kc++;
+                if (kc >= calls || kc >= FSYNC_MAP)
+                    kc = c;
+                fsync = kc < FSYNC_MAP && fsync_at[kc];
+            }
+            if (fsync) {
+                err = cycle % 2 ? ENOSPC : EIO;
+                fk = FS_SIM_FAIL;
+                t.fsyncs++;
+            } else if (cycle % 4 == 1) {
+                err = ENOSPC;
+                fk = FS_SIM_FAIL;
+                t.enospc++;
+            } else if (cycle % 4 == 2) {
+                err = ENOSPC;
+                fk = FS_SIM_SHORT;
+                t.shorts++;
+            } else {
+                err = EIO;
+                fk = FS_SIM_FAIL;
+                t.eio++;
+            }
+            cycle++;
+            uint64_t ignored;
+            fault_run(k, (int64_t)kc, err, fk, &t, &ignored);
+            sampled++;
+        }
+        printf("  faults: %s, %llu calls, %.1f ms a run, every %llu-th call from %llu\n", k->type,
+               (unsigned long long)calls, (double)per / 1000, (unsigned long long)step,
+               (unsigned long long)off);
+    }
+    printf("  faults: seed %llu, %lu runs over %lu calls: %lu EIO, %lu ENOSPC, %lu short writes, "
+           "%lu at an fsync (%lu runs saw an fsync fail, %lu then refused writes), %lu opens "
+           "failed, %lu writes in flight; %.1f s\n",
+           (unsigned long long)seed, t.runs, total, t.eio, t.enospc, t.shorts, t.fsyncs,
+           t.fsync_failed, t.refused, t.open_failed, t.in_flight,
+           (double)(call_now() - start) / 1e6);
+    (void)sampled;
+}
+
+/* ---- 6. a manifest of another format version ------------------------------ */
+
+static void test_format_version(void)
+{
+    fs_sim_reset();
+    const kind_t *k = &kinds[0];
+    fs_dir_t *d = NULL;
+    CHECK(fs_dir_open("/v", true, &d, OWN_CALL) == XETS_OK, "mkdir");
+    manifest_header_t h = {.keypos = 1};
+    h.id.version = MANIFEST_VERSION + 1;
+    snprintf(h.id.encoding, sizeof h.id.encoding, "exact.1");
+    snprintf(h.id.order, sizeof h.id.order, "%s", hash_table_ops.order);
+    snprintf(h.type, sizeof h.type, "%s", k->type);
+    manifest_state_t ms = {.next_file = 2};
+    bytes_t b = BYTES_INIT;
+    CHECK(manifest_encode_start(&b, &h, &ms, 1) == XETS_OK, "encode a manifest");
+    char name[NAMES_LEN];
+    names_format(name, NAMES_MANIFEST, 1, false);
+    fs_file_t *f = NULL;
+    CHECK(fs_open(d, name, FS_CREATE, &f, OWN_CALL) == XETS_OK, "create %s", name);
+    CHECK(fs_write(f, 0, b.p, b.len, OWN_CALL) == XETS_OK && fs_sync_named(d, f, OWN_CALL) == XETS_OK,
+          "write %s", name);
+    fs_close(f);
+    fs_dir_close(d);
+    bytes_free(&b);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    store_t *s = NULL;
+    int st = open_lsm(k, "/v", 1, LSM_SYNC_NONE, 0, NULL, &s, &call);
+    CHECK(st == XETS_BADARG, "a manifest of version %u: open answers %d", h.id.version, st);
+    CHECK(!strcmp(call.error.file, name), "a manifest of version %u: the error names '%s', not %s",
+          h.id.version, call.error.file, name);
+    printf("  format: a manifest of version %u refused, naming %s\n", h.id.version, name);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1137,6 +1432,16 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("lsm_test: seed %llu\n", (unsigned long long)seed);
     CHECK(reaper_start() == 0, "reaper");
+    if (argc > 2 && !strcmp(argv[2], "faults")) {
+        /* lsm_test SEED faults: the format check and the faults alone. */
+        test_format_version();
+        test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
+        reaper_drain();
+        reaper_stop();
+        fs_sim_reset();
+        printf("lsm_test: ok\n");
+        return 0;
+    }
     if (argc > 2) {
         /* lsm_test SEED N: crash seed SEED alone, N times (to replay one). */
         unsigned long halted = 0;
@@ -1149,6 +1454,8 @@ int main(int argc, char **argv)
     test_model(seed);
     test_corruption();
     test_threads(seed);
+    test_format_version();
+    test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
     /* LSM_CRASH_SECONDS: longer runs (make soak). */
     const char *crash_seconds = getenv("LSM_CRASH_SECONDS");
     test_crashes(seed, crash_seconds != NULL ? atof(crash_seconds) : SCALE > 1 ? 8.0 : 15.0);
