@@ -1124,7 +1124,11 @@ static int replay_batch(void *arg, uint64_t seq, const uint8_t *batch, size_t le
     while (st == XETS_OK && entry_get(&p, end, &e, &bad)) {
         st = s->mem_ops->put(v->mem, r->call, &(rec_in_t){e.key, e.klen, e.blob, e.blen, 0},
                              PUT_REPLACE, NULL, NULL);
-        r->delta += e.delta;
+        /* Deltas come from the file: a sum past int64 is corruption. */
+        if (__builtin_add_overflow(r->delta, e.delta, &r->delta)) {
+            bad = true;
+            break;
+        }
     }
     epoch_exit();
     if (st == XETS_OK && bad)
