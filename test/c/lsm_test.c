@@ -33,8 +33,22 @@
  *    index, in the middle of the WAL: XETS_CORRUPT naming the file; a byte
  *    flipped in an SSTable's data: XETS_CORRUPT at the read; a torn WAL
  *    tail: the store opens with the batches before it.
+ * 5. Format: a manifest of another format version (MANIFEST_VERSION + 1)
+ *    is refused with XETS_BADARG naming it (the NIF's {format, File}).
+ * 6. A fault at every I/O call: a scripted workload (sync always, a
+ *    memtable of 1 KiB: flushes, and a merge past LSM_MAX_TABLES) on each
+ *    kind, its fs calls counted in a fault-free run (fs_sync wrapped to
+ *    tell which are fsyncs); then for each call, or a seeded sample that
+ *    fits the time, a run with that call failing: EIO, ENOSPC, a short
+ *    write, or (on an fsync) EIO or ENOSPC. Every failure answers a
+ *    status; no write is acknowledged, nor close answers XETS_OK, after a
+ *    failed fsync, and writes are refused (XETS_IO) until reopened; the
+ *    store is closed (freeing all: ASan), the power cut, and on reopen
+ *    every acknowledged write is there (the one in flight whole or not at
+ *    all), the size is the walked count, and it takes writes.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
- * alone N times, to replay a failing one (its message names it).
+ * alone N times, to replay a failing one (its message names it); lsm_test
+ * SEED faults runs 5 and 6 alone (a fault run's message names its call).
  * Exits nonzero on the first failure. */
 #include <erl_nif.h>
 #include <errno.h>
