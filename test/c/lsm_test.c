@@ -1065,7 +1065,7 @@ static void test_corruption(void)
     printf("  corruption: manifest, SSTable index and data, WAL middle and tail\n");
 }
 
-/* ---- 5. a fault at every I/O call ---------------------------------------- */
+/* ---- 6. a fault at every I/O call ---------------------------------------- */
 
 /* fs_sync goes through this wrapper (the build links with
  * --wrap=fs_sync): it records which counted calls are fsyncs (in the
@@ -1126,14 +1126,18 @@ static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault
     uint64_t rng = 77;
     unsigned char kb[16], vb[64];
     op_fn fn = NULL;
-    bool in_flight = false, failed = st != XETS_OK;
+    bool in_flight = false, failed = st != XETS_OK, waited = false;
     if (failed)
         t->open_failed++;
     for (unsigned i = 0; i < FAULT_WRITES && !failed; i++) {
         crash_write(k, &rng, i, &a, &b, kb, vb, &fn);
         bool fsync_before = atomic_load(&fsync_failed);
-        if (fsync_before)
-            usleep(2000); /* the failing thread marks the store failed after its fsync */
+        if (fsync_before && !waited) {
+            /* The failing thread marks the store failed just after its
+             * fsync: given time, on a loaded machine too. */
+            usleep(20000);
+            waited = true;
+        }
         int ra = run_op(fn, &a, &call);
         CHECK(ra >= 0 || fault_status(ra), "faults (%s, call %lld): write %u: %d", k->type,
               (long long)fault, i, ra);
@@ -1161,7 +1165,8 @@ static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault
     }
     if (s != NULL && atomic_load(&fsync_failed)) {
         /* Refused until reopened. */
-        usleep(2000);
+        if (!waited)
+            usleep(20000);
         a.key = (const unsigned char *)"probe";
         a.klen = 5;
         a.val = (const unsigned char *)"vprobe";
@@ -1323,7 +1328,7 @@ static void test_faults(uint64_t seed, double seconds)
     (void)sampled;
 }
 
-/* ---- 6. a manifest of another format version ------------------------------ */
+/* ---- 5. a manifest of another format version ------------------------------ */
 
 static void test_format_version(void)
 {
