@@ -1242,6 +1242,12 @@ static int recover_wals(lsm_t *s, xets_call_t *call)
     if (st != XETS_OK)
         return st;
     s->last_seq = s->written_seq = s->durable_seq = r.last;
+    /* Deltas that take the count below zero (or past what a count can
+     * be) come from no history of writes: damaged bytes with good
+     * checksums. */
+    if ((r.delta < 0 && (uint64_t)-(r.delta + 1) >= ms->objects) ||
+        (r.delta > 0 && ms->objects > UINT64_MAX - (uint64_t)r.delta))
+        return call_fail(call, XETS_CORRUPT, "read", "WAL", 0, 0);
     atomic_store(&s->objects, ms->objects + (uint64_t)r.delta);
     if (s->wal == NULL) {
         uint64_t number;
