@@ -98,7 +98,7 @@ crash() ->
     timer:sleep(500),
     _ = os:cmd("kill -9 " ++ OsPid),
     catch peer:stop(Peer),
-    {ok, T} = xets:open(demo_table, Dir, []),
+    {ok, T} = open_released(Dir, 500),
     Acked = lists:append([read_acks(filename:join(Acks, F))
                           || F <- element(2, file:list_dir(Acks))]),
     Found = [K || K <- Acked, xets:member(T, K)],
@@ -113,6 +113,14 @@ crash() ->
     ok = xets:destroy(Dir),
     _ = os:cmd("rm -rf " ++ Root),
     ok.
+
+%% The OS releases a killed VM's lock on the directory as it tears the
+%% process down, a moment after kill returns.
+open_released(Dir, Tries) ->
+    case xets:open(demo_table, Dir, []) of
+        {error, {locked, _}} when Tries > 0 -> timer:sleep(10), open_released(Dir, Tries - 1);
+        Result -> Result
+    end.
 
 tmp() ->
     case os:getenv("TMPDIR") of
