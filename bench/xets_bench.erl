@@ -20,6 +20,8 @@
 %% rarely does). Tables are prefilled with the same keys for both libraries.
 -module(xets_bench).
 -export([main/1, profile/1]).
+%% For xets_bench_disk.
+-export([cpu_model/0]).
 
 %% Keys are drawn from 1..RANGE; tables start with PREFILL distinct ones.
 %% Every mix inserts and deletes at the same rate, so a table stays near

@@ -332,7 +332,7 @@ header(N, Tmp) ->
               "~p cores, ~s; db_bench (RocksDB) ~s~n",
               [erlang:system_info(otp_release), erlang:system_info(version),
                erlang:system_info(schedulers), erlang:system_info(logical_processors),
-               cpu_model(), Version]),
+               xets_bench:cpu_model(), Version]),
     {ok, Load} = file:read_file("/proc/loadavg"),
     io:format("load average at start: ~s~n",
               [lists:join(" ", lists:sublist(string:lexemes(Load, " "), 3))]),
@@ -346,9 +346,3 @@ header(N, Tmp) ->
 fs_type(Dir) ->
     string:trim(os:cmd("df --output=fstype " ++ Dir ++ " 2>/dev/null | tail -1")).
 
-cpu_model() ->
-    {ok, Info} = file:read_file("/proc/cpuinfo"),
-    case re:run(Info, "model name\\s*: (.*)", [{capture, all_but_first, list}]) of
-        {match, [Model]} -> Model;
-        nomatch -> "unknown CPU"
-    end.

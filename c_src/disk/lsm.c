@@ -538,6 +538,24 @@ static int chunk_visit(void *ctx, const rec_t *r)
     return c->buf.len >= FLUSH_CHUNK;
 }
 
+/* The manifest's record of table n just built, its entries all at seq;
+ * its first and last keys copied into keys, which *add points into. */
+static int table_added(const sst_built_t *built, uint64_t n, uint64_t seq, bytes_t *keys,
+                       manifest_file_t *add)
+{
+    keys->len = 0;
+    bytes_put(keys, built->smallest, built->smallest_len);
+    bytes_put(keys, built->largest, built->largest_len);
+    if (keys->nomem)
+        return XETS_NOMEM;
+    *add = (manifest_file_t){.number = n, .level = 0, .entries = built->entries,
+                             .bytes = built->size, .smallest_seq = seq, .largest_seq = seq,
+                             .smallest = keys->p, .smallest_len = (uint32_t)built->smallest_len,
+                             .largest = keys->p + built->smallest_len,
+                             .largest_len = (uint32_t)built->largest_len};
+    return XETS_OK;
+}
+
 /* Writes memtable mem as SSTable number n, its entries at sequence
  * number seq: walked in chunks gathered inside epoch sections and written
  * outside them. XETS_OK with the table durable and *add filled for the
@@ -592,17 +610,8 @@ static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifes
         st = XETS_END;
     else if (st == XETS_OK)
         st = sst_file_finish(w, &built, call);
-    if (st == XETS_OK) {
-        keys->len = 0;
-        bytes_put(keys, built.smallest, built.smallest_len);
-        bytes_put(keys, built.largest, built.largest_len);
-        st = keys->nomem ? XETS_NOMEM : XETS_OK;
-        *add = (manifest_file_t){.number = n, .level = 0, .entries = built.entries,
-                                 .bytes = built.size, .smallest_seq = seq, .largest_seq = seq,
-                                 .smallest = keys->p, .smallest_len = (uint32_t)built.smallest_len,
-                                 .largest = keys->p + built.smallest_len,
-                                 .largest_len = (uint32_t)built.largest_len};
-    }
+    if (st == XETS_OK)
+        st = table_added(&built, n, seq, keys, add);
     if (w != NULL)
         sst_file_writer_free(w);
     bytes_free(&c.buf);
@@ -817,16 +826,8 @@ static int compact_all(lsm_t *s, xets_call_t *call)
     bool any = w != NULL;
     if (st == XETS_OK && any)
         st = sst_file_finish(w, &built, call);
-    if (st == XETS_OK && any) {
-        bytes_put(&keys, built.smallest, built.smallest_len);
-        bytes_put(&keys, built.largest, built.largest_len);
-        st = keys.nomem ? XETS_NOMEM : XETS_OK;
-        add = (manifest_file_t){.number = number, .level = 0, .entries = built.entries,
-                                .bytes = built.size, .smallest_seq = seq, .largest_seq = seq,
-                                .smallest = keys.p, .smallest_len = (uint32_t)built.smallest_len,
-                                .largest = keys.p + built.smallest_len,
-                                .largest_len = (uint32_t)built.largest_len};
-    }
+    if (st == XETS_OK && any)
+        st = table_added(&built, number, seq, &keys, &add);
     sst_file_t *f = NULL;
     if (st == XETS_OK) {
         manifest_edit_t e = {.set = MANIFEST_SET_NEXT_FILE, .next_file = s->next_file,
