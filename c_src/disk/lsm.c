@@ -47,29 +47,13 @@ enum { KIND_STATE = 0, KIND_TOMBSTONE = 1 };
 /* ---- states and log entries -------------------------------------------- */
 
 /* A key's state as found: its blob (a tombstone when len is 0), pointing
- * into a memtable (valid for the epoch section) or into own, a copy of
- * an SSTable's bytes, released with state_release. */
+ * into a memtable or a table's cached block, valid for the caller's epoch
+ * section (capture_mem, capture_sst). */
 typedef struct state {
     bool found;
     const unsigned char *p;
     size_t len;
-    bytes_t own;
 } state_t;
-
-/* The bytes a store hands out stay valid until the caller's epoch section
- * ends (store.h): a copy of an SSTable's is retired through the epoch,
- * not freed. */
-static void retire_bytes(bytes_t *b)
-{
-    if (b->p != NULL)
-        epoch_retire(b->p, free);
-    *b = (bytes_t)BYTES_INIT;
-}
-
-static void state_release(state_t *st)
-{
-    retire_bytes(&st->own);
-}
 
 /* Calls visit on each object of a state: the blob itself for a store of
  * one object per key, else each of its list. XETS_OK, a nonzero visit
@@ -1477,19 +1461,17 @@ static int capture_mem(void *ctx, const rec_t *r)
     return 1;
 }
 
+/* A table's value lies in a block its cache lends (sstable_file.h), held
+ * until the table is closed, which its version's retirement through the
+ * epoch puts after every section that could see it: valid for the
+ * caller's section, uncopied. */
 static int capture_sst(void *ctx, const sst_entry_t *e)
 {
     state_t *st = ctx;
     st->found = true;
-    if (e->kind == KIND_TOMBSTONE || e->vlen == 0) {
-        st->p = NULL;
-        st->len = 0;
-    } else if (bytes_set(&st->own, e->val, e->vlen)) {
-        st->p = st->own.p;
-        st->len = e->vlen;
-    } else {
-        st->own.nomem = true;
-    }
+    bool none = e->kind == KIND_TOMBSTONE || e->vlen == 0;
+    st->p = none ? NULL : e->val;
+    st->len = none ? 0 : e->vlen;
     return 1;
 }
 
@@ -1511,7 +1493,7 @@ static int sort_key_of(lsm_t *s, const unsigned char *key, size_t klen, bytes_t 
     return XETS_OK;
 }
 
-/* The key's newest state in v, into *st (st->own freed by the caller). */
+/* The key's newest state in v, into *st. */
 static int find_state(lsm_t *s, version_t *v, xets_call_t *call, const unsigned char *key,
                       size_t klen, state_t *st)
 {
@@ -1534,8 +1516,6 @@ static int find_state(lsm_t *s, version_t *v, xets_call_t *call, const unsigned 
     int rc = sort_key_of(s, key, klen, &skbuf, &sk, &sklen);
     for (size_t i = 0; rc == XETS_OK && i < v->nsst; i++) {
         rc = sst_get(sst_file_reader(v->sst[i].f), sk, sklen, capture_sst, st, call);
-        if (rc == XETS_OK && st->own.nomem)
-            rc = XETS_NOMEM;
         if (rc == XETS_OK)
             break;
         if (rc == XETS_NOTFOUND)
@@ -1562,7 +1542,6 @@ static int lsm_get(store_t *ss, xets_call_t *call, const unsigned char *key, siz
     bool stopped;
     if (rc == XETS_OK && state_each(s->multi, key, klen, st.p, st.len, visit, ctx, &stopped))
         rc = corrupt_state(s, call);
-    state_release(&st);
     return rc;
 }
 
@@ -1626,17 +1605,14 @@ static int write_begin(lsm_t *s, xets_call_t *call, const unsigned char *key, si
     pthread_mutex_lock(stripe_of(s, key, klen));
     *v = version_now(s);
     int rc = find_state(s, *v, call, key, klen, st);
-    if (rc != XETS_OK) {
+    if (rc != XETS_OK)
         pthread_mutex_unlock(stripe_of(s, key, klen));
-        state_release(st);
-    }
     return rc;
 }
 
-static void write_end(lsm_t *s, const unsigned char *key, size_t klen, state_t *st)
+static void write_end(lsm_t *s, const unsigned char *key, size_t klen)
 {
     pthread_mutex_unlock(stripe_of(s, key, klen));
-    state_release(st);
 }
 
 /* A list being rebuilt from a state: the objects kept, replaced or
@@ -1696,7 +1672,7 @@ static int lsm_put(store_t *ss, xets_call_t *call, const rec_in_t *in, enum put_
         }
         bytes_free(&b.rb.out);
     }
-    write_end(s, in->key, in->klen, &st);
+    write_end(s, in->key, in->klen);
     return rc;
 }
 
@@ -1741,7 +1717,7 @@ static int lsm_remove(store_t *ss, xets_call_t *call, const unsigned char *key, 
     else if (m.count > 0)
         rc = commit(s, v, call, key, klen, s->multi ? m.rb.out.p : NULL,
                     s->multi ? m.rb.out.len : 0, -(int64_t)m.count);
-    write_end(s, key, klen, &st);
+    write_end(s, key, klen);
     bytes_free(&m.rb.out);
     return rc == XETS_OK ? m.count : rc;
 }
@@ -1824,7 +1800,7 @@ static int decide_run(lsm_t *s, xets_call_t *call, const unsigned char *key, siz
                     (int64_t)d->rb.n - (int64_t)d->i);
     else if (d->changed > 0)
         rc = commit(s, v, call, key, klen, d->one, d->onelen, 0);
-    write_end(s, key, klen, &st);
+    write_end(s, key, klen);
     bytes_free(&d->rb.out);
     return rc;
 }
@@ -2021,20 +1997,19 @@ static int lsm_cursor_next(store_cursor_t *c)
         }
         if (win == NULL)
             return XETS_END;
-        /* A memtable's bytes are valid for the caller's section; a
-         * table's are the iterator's until its next step: copied, and
-         * the copy retired, so that it lives as long. */
+        /* A memtable's bytes are valid for the caller's section, and so
+         * is a table's value (capture_sst); a table's key is rebuilt in
+         * its iterator, until its next step: copied, and the copy
+         * retired, so that it lives as long. */
         const unsigned char *key = win->key, *blob = win->blob;
         size_t klen = win->klen, blen = win->blen;
         if (!win->is_mem && blen > 0) {
-            unsigned char *copy = malloc(klen + blen);
+            unsigned char *copy = malloc(klen ? klen : 1);
             if (copy == NULL)
                 return XETS_NOMEM;
             memcpy(copy, key, klen);
-            memcpy(copy + klen, blob, blen);
             epoch_retire(copy, free);
             key = copy;
-            blob = copy + klen;
         }
         if (!bytes_set(&m->sk, win->sk, win->sklen))
             return XETS_NOMEM;

@@ -14,7 +14,8 @@
  * file then lies in a checksummed block or the footer. The index's
  * separators and handles are kept in an array for binary search. A data
  * block is read (and its checksum checked) when an iterator reaches it;
- * that one function, load_block, is where a block cache will go.
+ * that one function, load_block, takes blocks from a cache where the
+ * source lends them (sst_borrow_fn).
  *
  * Separators: block i's keys are <= its separator, which is <= block
  * i+1's first key (equal when a key's entries run on from one block into
@@ -276,6 +277,7 @@ typedef struct index_entry {
 
 struct sst_reader {
     sst_read_fn read;
+    sst_borrow_fn borrow;
     void *ctx;
     char name[sizeof((call_error_t *)0)->file];
     sst_info_t info;
@@ -290,23 +292,36 @@ static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_c
     return call_fail(call, XETS_CORRUPT, what, r->name, off, 0);
 }
 
-/* Reads the block at h into buf, checks its trailer and its restart
- * array. h lies within the file (checked at open). */
+int64_t sst_block_trailer(const uint8_t *p, size_t size)
+{
+    if (XXH3_64bits(p, size + 1) != le64_load(p + size + 1))
+        return 0;
+    return p[size] == BLOCK_PLAIN ? -1 : (int64_t)size;
+}
+
+/* The block at h into *b: lent by the source, or read into buf with its
+ * trailer checked; then its restart array checked. h lies within the
+ * file (checked at open). */
 static int load_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
                       sst_block_t *b, xets_call_t *call)
 {
     size_t n = h.size + SST_TRAILER_SIZE;
-    buf->len = 0;
-    if (!bytes_reserve_to(buf, n))
-        return XETS_NOMEM;
-    int rc = r->read(r->ctx, h.off, buf->p, n, call);
-    if (rc != XETS_OK)
+    const uint8_t *p;
+    int rc = r->borrow != NULL ? r->borrow(r->ctx, h.off, n, &p, call) : XETS_NOTFOUND;
+    if (rc == XETS_NOTFOUND) {
+        buf->len = 0;
+        if (!bytes_reserve_to(buf, n))
+            return XETS_NOMEM;
+        if ((rc = r->read(r->ctx, h.off, buf->p, n, call)) != XETS_OK)
+            return rc;
+        int64_t bad = sst_block_trailer(buf->p, h.size);
+        if (bad >= 0)
+            return corrupt(r, what, h.off + (uint64_t)bad, call);
+        p = buf->p;
+    } else if (rc != XETS_OK) {
         return rc;
-    if (XXH3_64bits(buf->p, h.size + 1) != le64_load(buf->p + h.size + 1))
-        return corrupt(r, what, h.off, call);
-    if (buf->p[h.size] != BLOCK_PLAIN)
-        return corrupt(r, what, h.off + h.size, call);
-    return sst_block_parse(b, buf->p, h.size, h.off, r->name, what, call);
+    }
+    return sst_block_parse(b, p, h.size, h.off, r->name, what, call);
 }
 
 /* Reads one of the footer's names into out; false if it is not one. */
@@ -439,6 +454,7 @@ int sst_reader_open(const sst_source_t *src, sst_reader_t **out, xets_call_t *ca
     if (r == NULL)
         return XETS_NOMEM;
     r->read = src->read;
+    r->borrow = src->borrow;
     r->ctx = src->ctx;
     snprintf(r->name, sizeof r->name, "%s", src->name);
     handle_t meta, index;

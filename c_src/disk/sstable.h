@@ -109,12 +109,27 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call);
 
 /* Where a reader reads: the file's bytes through read(ctx, ...), its size,
  * and its name for errors (the reader keeps a copy). */
+/* Optional, beside read: lends the len bytes at off (a data block and its
+ * trailer), held by the source (a cache) until the reader is closed and
+ * already checked (sst_block_trailer): XETS_OK with *p, so that a read
+ * copies and checks nothing; XETS_NOTFOUND to have them read instead;
+ * or a failure, as read's. */
+typedef int (*sst_borrow_fn)(void *ctx, uint64_t off, size_t len, const uint8_t **p,
+                             xets_call_t *call);
+
 typedef struct sst_source {
     sst_read_fn read;
+    sst_borrow_fn borrow; /* NULL: every block is read */
     void *ctx;
     uint64_t size;
     const char *name;
 } sst_source_t;
+
+/* Checks the trailer of the block of size bytes at p (followed by its
+ * SST_TRAILER_SIZE bytes of trailer): -1 when it is good, else the offset
+ * from p of the bad field (0: the checksum does not match; size: a type
+ * this code does not read). */
+int64_t sst_block_trailer(const uint8_t *p, size_t size);
 
 /* What the footer says. */
 typedef struct sst_info {

@@ -146,7 +146,8 @@ static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
     }
 }
 
-/* Reads the block at off into the cache, unless it is there. */
+/* Reads the block at off into the cache, unless it is there, its trailer
+ * checked: what the cache holds is lent as checked (sst_borrow_fn). */
 static int cache_load(sst_file_t *f, uint64_t off, size_t len, xets_call_t *call)
 {
     cache_slot_t *sl = slot_of(f, off);
@@ -156,6 +157,9 @@ static int cache_load(sst_file_t *f, uint64_t off, size_t len, xets_call_t *call
     if (copy == NULL)
         return XETS_NOMEM;
     int rc = file_read(f, off, copy, len, call);
+    int64_t bad = rc == XETS_OK ? sst_block_trailer(copy, len - SST_TRAILER_SIZE) : -1;
+    if (bad >= 0)
+        rc = call_fail(call, XETS_CORRUPT, "block", f->name, off + (uint64_t)bad, 0);
     unsigned char *none = NULL;
     if (rc != XETS_OK || !atomic_compare_exchange_strong(&sl->bytes, &none, copy))
         free(copy); /* failed, or another loader was first */
@@ -186,16 +190,24 @@ static void load_drop(void *arg)
     free(q);
 }
 
-/* The reader's read callback (see sstable_file.h, "Reading"). */
-static int cached_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t *call)
+/* The reader's read callback: the footer, index and meta-index, read once
+ * at open, before there is a cache (data blocks are borrowed). */
+static int open_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t *call)
+{
+    return file_read(ctx, off, buf, len, call);
+}
+
+/* The reader's borrow callback (see sstable_file.h, "Reading"). */
+static int cached_borrow(void *ctx, uint64_t off, size_t len, const uint8_t **p,
+                         xets_call_t *call)
 {
     sst_file_t *f = ctx;
     if (f->reader == NULL)
-        return file_read(f, off, buf, len, call);
+        return XETS_NOTFOUND; /* opening: no cache yet */
     for (;;) {
         unsigned char *b = atomic_load_explicit(&slot_of(f, off)->bytes, memory_order_acquire);
         if (b != NULL) {
-            memcpy(buf, b, len);
+            *p = b;
             return XETS_OK;
         }
         if (call_may_block(call) && !epoch_in_section()) {
@@ -227,7 +239,8 @@ int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *c
         rc = fs_size(f->file, &size, call);
     sst_reader_t *r = NULL;
     if (rc == XETS_OK) {
-        sst_source_t src = {.read = cached_read, .ctx = f, .size = size, .name = f->name};
+        sst_source_t src = {.read = open_read, .borrow = cached_borrow, .ctx = f,
+                            .size = size, .name = f->name};
         rc = sst_reader_open(&src, &r, call);
     }
     if (rc == XETS_OK) {

@@ -35,14 +35,16 @@
  * within the size it was given, so a short read means the file shrank
  * under it, shorter than its footer claims: XETS_CORRUPT with
  * call->error.op "truncated" and the offset where the bytes stop. The
- * reader's errors name the file (000n.sst). Once open, the table keeps a
- * copy of every data block it reads, until it is closed (a cache with no
- * bound: bounding it is the memory limit's work). A block not yet there
- * is read in place when the thread may block (call_may_block) and is
- * outside any epoch section; otherwise the read answers XETS_NEED_IO with
- * a request (call.h) that loads the block, holding a reference to the
- * table until it runs or is dropped. So a store reading inside an epoch
- * section never blocks, and its redone operation finds the block.
+ * reader's errors name the file (000n.sst). Once open, the table keeps
+ * every data block it reads, its trailer checked once, until it is closed
+ * (a cache with no bound: bounding it is the memory limit's work), and
+ * lends it to the reader (sst_borrow_fn): a read copies nothing, and an
+ * entry's value stays valid until the table is closed. A block not yet
+ * there is read in place when the thread may block (call_may_block) and
+ * is outside any epoch section; otherwise the read answers XETS_NEED_IO
+ * with a request (call.h) that loads the block, holding a reference to
+ * the table until it runs or is dropped. So a store reading inside an
+ * epoch section never blocks, and its redone operation finds the block.
  *
  * Errors: as fs.h and sstable.h say, call->error naming the file (the
  * temporary name for a failure while writing it) and the offset.

@@ -1397,7 +1397,7 @@ int main(int argc, char **argv)
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
     /* LSM_CRASH_SECONDS: longer runs (make soak). */
     const char *crash_seconds = getenv("LSM_CRASH_SECONDS");
-    test_crashes(seed, crash_seconds != NULL ? atof(crash_seconds) : SCALE > 1 ? 8.0 : 15.0);
+    test_crashes(seed, crash_seconds != NULL ? atof(crash_seconds) : SCALE > 1 ? 10.0 : 30.0);
     reaper_drain();
     reaper_stop();
     fs_sim_reset();
