@@ -8,7 +8,7 @@ PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
             elixir
 BENCH_PACKAGES := gnuplot-nox
 # db_bench, RocksDB's benchmark, the reference of `make bench-disk`.
-DISK_BENCH_PACKAGES := rocksdb-tools
+DISK_BENCH_PACKAGES := rocksdb-tools gnuplot-nox
 # The objects of `make bench-disk`'s tables (some rows use fewer; each
 # prints its own).
 DISK_N ?= 500000
@@ -92,6 +92,7 @@ bench-select: bench-compile
 # bench/results/disk.csv. Its files live in a temp dir, removed at the end.
 bench-disk: bench-compile bench-disk-deps
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_disk main $(DISK_N) $(RESULTS) -s init stop
+	cd $(RESULTS) && gnuplot disk.gp
 
 bench-disk-deps:
 	$(call install_missing,$(DISK_BENCH_PACKAGES))
