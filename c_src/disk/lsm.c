@@ -37,6 +37,12 @@
 /* An SSTable entry's kind: a state, or the empty state (a tombstone). */
 enum { KIND_STATE = 0, KIND_TOMBSTONE = 1 };
 
+/* Entries between restart points in the tables the store writes: a
+ * lookup decodes at most this many entries of a block after its binary
+ * search of the restarts (the format's default, 16, costs a lookup twice
+ * the decoding for about 3% less space). */
+#define LSM_RESTART_INTERVAL 4
+
 /* Bytes a flush gathers in one epoch section before writing them out. */
 #define FLUSH_CHUNK (256 * 1024)
 /* Bytes of queued log entries past which a writer wakes the committer
@@ -548,7 +554,8 @@ static int table_added(const sst_built_t *built, uint64_t n, uint64_t seq, bytes
 static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifest_file_t *add,
                        bytes_t *keys, xets_call_t *call)
 {
-    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding};
+    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding,
+                       .restart_interval = LSM_RESTART_INTERVAL};
     sst_file_writer_t *w = NULL;
     chunk_t c = {.s = s};
     bool any = false, first = true;
@@ -778,7 +785,8 @@ static int compact_all(lsm_t *s, xets_call_t *call)
         if (info->max_seq > seq)
             seq = info->max_seq;
     }
-    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding};
+    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding,
+                       .restart_interval = LSM_RESTART_INTERVAL};
     while (st == XETS_OK) {
         size_t win = n;
         for (size_t i = 0; i < n; i++)
