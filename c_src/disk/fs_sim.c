@@ -139,6 +139,7 @@ static struct {
     sim_file_t *first, *last;
     uint64_t gen; /* of the handles that are valid */
     uint64_t calls;
+    uint64_t trace; /* fs_sim_trace */
     bool armed;
     uint64_t fault_at; /* the number of the call that fails */
     int fault_err;
@@ -401,11 +402,14 @@ static sim_dir_t *dir_find(const char *path)
 
 /* ---- calls ---------------------------------------------------------------- */
 
-/* Counts a call that would reach the OS: the errno it must fail with, or
- * 0. *short_write (when asked) says that a write does half first. */
-static int sim_call(bool *short_write)
+/* Counts a call that would reach the OS, op naming it (its function):
+ * the errno it must fail with, or 0. *short_write (when asked) says that
+ * a write does half first. */
+static int sim_call(const char *op, bool *short_write)
 {
     uint64_t no = sim.calls++;
+    for (const char *c = op; *c; c++) /* FNV-1a */
+        sim.trace = (sim.trace ^ (unsigned char)*c) * 0x100000001b3ull;
     if (sim.armed && no == sim.fault_at) {
         sim.armed = false;
         if (sim.fault_kind == FS_SIM_HALT) {
@@ -422,10 +426,10 @@ static int sim_call(bool *short_write)
 /* Starts a call on a handle of generation gen: takes the mutex (the
  * caller releases it), counts the call, and returns the errno it must fail
  * with (the fault's, or EIO for a stale handle), or 0. */
-static int enter(uint64_t gen)
+static int enter(const char *op, uint64_t gen)
 {
     pthread_mutex_lock(&sim.mu);
-    int e = sim_call(NULL);
+    int e = sim_call(op, NULL);
     return e ? e : gen != sim.gen ? EIO : 0;
 }
 
@@ -447,7 +451,7 @@ static int status_of(int e)
 int fs_dir_open(const char *path, bool create, fs_dir_t **out, xets_call_t *call)
 {
     pthread_mutex_lock(&sim.mu);
-    int e = sim_call(NULL);
+    int e = sim_call(__func__, NULL);
     sim_dir_t *d = e ? NULL : dir_find(path);
     const char *op = "open", *name = path;
     if (!e && !(d && d->exists) && !create) {
@@ -486,7 +490,7 @@ void fs_dir_close(fs_dir_t *h)
 
 int fs_dir_sync(fs_dir_t *h, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     if (!e)
         dir_sync(h->dir);
     pthread_mutex_unlock(&sim.mu);
@@ -495,7 +499,7 @@ int fs_dir_sync(fs_dir_t *h, xets_call_t *call)
 
 int fs_dir_list(fs_dir_t *h, char ***names, size_t *n, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     if (!e) {
         const entries_t *cur = &h->dir->current;
         size_t chars = 0;
@@ -517,7 +521,7 @@ int fs_dir_list(fs_dir_t *h, char ***names, size_t *n, xets_call_t *call)
 int fs_destroy(const char *path, xets_call_t *call)
 {
     pthread_mutex_lock(&sim.mu);
-    int e = sim_call(NULL);
+    int e = sim_call(__func__, NULL);
     sim_dir_t *d = e ? NULL : dir_find(path);
     int rc = XETS_OK;
     if (e)
@@ -538,7 +542,7 @@ int fs_open(fs_dir_t *dh, const char *name, enum fs_mode mode, fs_file_t **out, 
 {
     if (fs_name_reserved(name))
         return call_fail(call, XETS_BADARG, "open", name, 0, EPERM);
-    int e = enter(dh->gen);
+    int e = enter(__func__, dh->gen);
     if (!e) {
         entry_t *x = entries_find(&dh->dir->current, name);
         if (x && mode == FS_CREATE) {
@@ -571,7 +575,7 @@ void fs_close(fs_file_t *h)
 
 int fs_read(fs_file_t *h, uint64_t offset, void *buf, size_t len, size_t *got, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     size_t n = 0;
     if (!e) {
         const bytes_t *b = &h->file->current;
@@ -589,7 +593,7 @@ int fs_write(fs_file_t *h, uint64_t offset, const void *buf, size_t len, xets_ca
 {
     pthread_mutex_lock(&sim.mu);
     bool short_write = false;
-    int fault = sim_call(&short_write), e = fault;
+    int fault = sim_call(__func__, &short_write), e = fault;
     if (!fault || short_write) /* a short write must be one that could start */
         e = h->gen != sim.gen ? EIO
           : !h->writable      ? EBADF
@@ -606,7 +610,7 @@ int fs_write(fs_file_t *h, uint64_t offset, const void *buf, size_t len, xets_ca
 
 int fs_sync(fs_file_t *h, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     if (!e)
         file_sync(h->file);
     else if (h->gen == sim.gen) /* a stale handle's file is not to be touched */
@@ -618,7 +622,7 @@ int fs_sync(fs_file_t *h, xets_call_t *call)
 
 int fs_size(fs_file_t *h, uint64_t *size, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     if (!e)
         *size = h->file->current.len;
     pthread_mutex_unlock(&sim.mu);
@@ -627,7 +631,7 @@ int fs_size(fs_file_t *h, uint64_t *size, xets_call_t *call)
 
 int fs_truncate(fs_file_t *h, uint64_t size, xets_call_t *call)
 {
-    int e = enter(h->gen);
+    int e = enter(__func__, h->gen);
     if (!e)
         e = !h->writable ? EINVAL : size > SIM_MAX_FILE ? EFBIG : 0;
     if (!e)
@@ -640,7 +644,7 @@ int fs_rename(fs_dir_t *dh, const char *from, const char *to, xets_call_t *call)
 {
     if (fs_name_reserved(from) || fs_name_reserved(to))
         return call_fail(call, XETS_BADARG, "rename", from, 0, EPERM);
-    int e = enter(dh->gen);
+    int e = enter(__func__, dh->gen);
     sim_file_t *f = e ? NULL : named(dh->dir, from, &e);
     if (f && strcmp(from, to)) /* a rename onto itself does nothing */
         dir_edit(dh->dir, EDIT_RENAME, from, to, f);
@@ -652,7 +656,7 @@ int fs_remove(fs_dir_t *dh, const char *name, xets_call_t *call)
 {
     if (fs_name_reserved(name))
         return call_fail(call, XETS_BADARG, "remove", name, 0, EPERM);
-    int e = enter(dh->gen);
+    int e = enter(__func__, dh->gen);
     sim_file_t *f = e ? NULL : named(dh->dir, name, &e);
     if (f)
         dir_edit(dh->dir, EDIT_REMOVE, name, NULL, f);
@@ -677,6 +681,7 @@ void fs_sim_reset(void)
     }
     sim.gen++;
     sim.calls = 0;
+    sim.trace = 0xcbf29ce484222325ull;
     sim.armed = false;
     sim.halt_err = 0;
     pthread_mutex_unlock(&sim.mu);
@@ -707,6 +712,14 @@ void fs_sim_fail(uint64_t after, int err, enum fs_sim_fault kind)
     sim.fault_err = err;
     sim.fault_kind = kind;
     pthread_mutex_unlock(&sim.mu);
+}
+
+uint64_t fs_sim_trace(void)
+{
+    pthread_mutex_lock(&sim.mu);
+    uint64_t t = sim.trace;
+    pthread_mutex_unlock(&sim.mu);
+    return t;
 }
 
 uint64_t fs_sim_calls(void)

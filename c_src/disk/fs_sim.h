@@ -42,4 +42,9 @@ void fs_sim_fail(uint64_t after, int err, enum fs_sim_fault kind);
 /* The counted calls made since the last fs_sim_reset (failed ones too). */
 uint64_t fs_sim_calls(void);
 
+/* A digest of the counted calls since the last fs_sim_reset, in order
+ * (which fs.h function each was): two runs that made the same calls in
+ * the same order have the same trace. */
+uint64_t fs_sim_trace(void);
+
 #endif

@@ -638,6 +638,16 @@ static void stripes_unlock(lsm_t *s)
         pthread_mutex_unlock(&s->stripe[i]);
 }
 
+/* Waits (log_mu held) until the committer has made the switch asked
+ * last, or has failed (then it switches no more). */
+static void switch_wait_locked(lsm_t *s)
+{
+    while (s->next_wal != NULL && !atomic_load(&s->failed)) {
+        pthread_cond_signal(&s->log_cv);
+        pthread_cond_wait(&s->durable_cv, &s->log_mu);
+    }
+}
+
 /* Has the committer move to WAL w after the last batch given out so far
  * (every stripe locked, so no write is between memtable and queue): the
  * returned seq. Also the object count at that point. One switch at a
@@ -648,10 +658,7 @@ static void stripes_unlock(lsm_t *s)
 static uint64_t switch_log(lsm_t *s, wal_file_t *w, uint64_t *objects)
 {
     pthread_mutex_lock(&s->log_mu);
-    while (s->next_wal != NULL && !atomic_load(&s->failed)) {
-        pthread_cond_signal(&s->log_cv);
-        pthread_cond_wait(&s->durable_cv, &s->log_mu);
-    }
+    switch_wait_locked(s);
     uint64_t at = s->last_seq;
     if (s->next_wal == NULL) {
         s->next_wal = w;
@@ -716,6 +723,13 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     atomic_store(&s->flush_asked, false);
     stripes_unlock(s);
     pthread_rwlock_unlock(&s->group_lock);
+    /* The committer's switch (the old WAL's last writes and fsync) before
+     * the table's writes, not alongside: no writer waits for it (the
+     * stripes are free), and a flush's file calls then come in one order,
+     * which a crash test replaying a seed relies on (lsm_flusher_hold). */
+    pthread_mutex_lock(&s->log_mu);
+    switch_wait_locked(s);
+    pthread_mutex_unlock(&s->log_mu);
 
     manifest_file_t add;
     bytes_t keys = BYTES_INIT;
@@ -866,6 +880,8 @@ static struct {
     pthread_cond_t cv; /* the queue is not empty, or a flush ended */
     lsm_t *head, *tail;
     bool started, stop;
+    bool held;    /* lsm_flusher_hold: start no flush */
+    bool running; /* a flush is under way */
     pthread_t thread;
 } flushers = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
               .cv = PTHREAD_COND_INITIALIZER};
@@ -891,7 +907,7 @@ static void *flusher_main(void *arg)
     epoch_poll();
     pthread_mutex_lock(&flushers.mu);
     for (;;) {
-        while (flushers.head == NULL && !flushers.stop)
+        while ((flushers.head == NULL || flushers.held) && !flushers.stop)
             pthread_cond_wait(&flushers.cv, &flushers.mu);
         if (flushers.head == NULL)
             break;
@@ -900,14 +916,14 @@ static void *flusher_main(void *arg)
         if (flushers.head == NULL)
             flushers.tail = NULL;
         s->queued = false;
-        s->flushing = true;
+        s->flushing = flushers.running = true;
         pthread_mutex_unlock(&flushers.mu);
         flush_store(s, &call);
         /* What it retired (the versions it replaced) is freed by this
          * thread only (epoch.h). */
         epoch_synchronize();
         pthread_mutex_lock(&flushers.mu);
-        s->flushing = false;
+        s->flushing = flushers.running = false;
         pthread_cond_broadcast(&flushers.cv);
     }
     pthread_mutex_unlock(&flushers.mu);
@@ -935,6 +951,26 @@ void lsm_stop(void)
     pthread_cond_broadcast(&flushers.cv);
     pthread_mutex_unlock(&flushers.mu);
     pthread_join(flushers.thread, NULL);
+}
+
+void lsm_flusher_hold(bool hold)
+{
+    pthread_mutex_lock(&flushers.mu);
+    flushers.held = hold;
+    pthread_cond_broadcast(&flushers.cv);
+    pthread_mutex_unlock(&flushers.mu);
+}
+
+void lsm_flusher_step(void)
+{
+    pthread_mutex_lock(&flushers.mu);
+    bool held = flushers.held;
+    flushers.held = false;
+    pthread_cond_broadcast(&flushers.cv);
+    while (flushers.started && (flushers.head != NULL || flushers.running))
+        pthread_cond_wait(&flushers.cv, &flushers.mu);
+    flushers.held = held;
+    pthread_mutex_unlock(&flushers.mu);
 }
 
 /* Asks the flusher to write s's memtable. */

@@ -131,6 +131,15 @@ extern const store_ops_t lsm_ordered_ops;
 int lsm_start(void);
 void lsm_stop(void);
 
+/* For a test that replays a seed: while held, the flusher starts no
+ * flush (asked ones wait in its queue); lsm_flusher_step has it do every
+ * flush queued, held or not, and returns once they are done. A test that
+ * steps it after each write, with no write under way, sees every file
+ * call in one order, run after run (the committer switches logs before a
+ * flush writes its table). */
+void lsm_flusher_hold(bool hold);
+void lsm_flusher_step(void);
+
 /* A number naming the store within this process, in messages to waiters. */
 uint64_t lsm_serial(store_t *s);
 

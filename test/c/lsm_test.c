@@ -22,10 +22,11 @@
  *    is there, the write in flight whole or not at all, the size equals
  *    the objects a full walk counts, and the store takes writes and
  *    survives a clean close and reopen after. The seed decides the writes
- *    and the halting call; the store's two threads (committer, flusher)
- *    interleave their calls during a flush as they will, so a seed
- *    replays its run exactly only where no flush runs (the test waits for
- *    the store to go quiet after each write to keep that window small).
+ *    and the halting call, and replays its run exactly: the flusher is
+ *    held, and after each acknowledged write runs the flushes asked for
+ *    alone (settle), so the store's threads make their file calls in one
+ *    order; the first seeds run twice, their traces of file calls
+ *    (fs_sim_trace) compared.
  * 3. Threads: writers on distinct keys, readers doing gets and walks, a
  *    small memtable so that flushes run alongside; at the end every write
  *    is there (built with ThreadSanitizer too).
@@ -47,7 +48,8 @@
  *    every acknowledged write is there (the one in flight whole or not at
  *    all), the size is the walked count, and it takes writes.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
- * alone N times, to replay a failing one (its message names it); lsm_test
+ * alone N times, to replay a failing one (its message names it), checking
+ * that every run makes the same file calls; lsm_test
  * SEED faults runs 5 and 6 alone (a fault run's message names its call).
  * Exits nonzero on the first failure. */
 #include <erl_nif.h>
@@ -597,17 +599,14 @@ static void test_lifecycle(void)
 
 /* ---- 2. crashes ---------------------------------------------------------- */
 
-/* Waits until the store's threads have made no file call for a while:
- * after a write is acknowledged only the flusher may still be at work. */
-static void quiet(void)
+/* After an acknowledged write (the committer idle: lsm_sync has seen its
+ * fsync): the flushes it asked for, run now and alone. With the flusher
+ * held (lsm_flusher_hold) between these, a seed's file calls come in one
+ * order, and a fault or halt armed at call n hits the same call in every
+ * run of it. */
+static void settle(void)
 {
-    uint64_t c = fs_sim_calls();
-    for (int still = 0; still < 3;) {
-        usleep(30);
-        uint64_t d = fs_sim_calls();
-        still = d == c ? still + 1 : 0;
-        c = d;
-    }
+    lsm_flusher_step();
 }
 
 /* A random write (put, or remove of all or of one object) into a and b. */
@@ -628,9 +627,12 @@ static void crash_write(const kind_t *k, uint64_t *rng, unsigned i, op_t *a, op_
     }
 }
 
-static void crash_run(uint64_t seed, unsigned long *halted)
+/* One crash seed; returns the trace of its file calls up to the power cut
+ * (fs_sim_trace), the same in every run of the seed. */
+static uint64_t crash_run(uint64_t seed, unsigned long *halted)
 {
     fs_sim_reset();
+    lsm_flusher_hold(true);
     uint64_t rng = seed;
     const kind_t *k = &kinds[seed % 4];
     size_t memtable = 1024 + rng_below(&rng, 4) * 1024;
@@ -665,11 +667,13 @@ static void crash_run(uint64_t seed, unsigned long *halted)
         int rb = run_op(fn, &b, &call);
         CHECK(ra == rb && tb_eq(&a.out, &b.out), "crash seed %llu: write %u: %d, model %d",
               (unsigned long long)seed, i, ra, rb);
-        quiet();
+        settle();
     }
     if (fs_sim_calls() > at)
         (*halted)++;
+    uint64_t trace = fs_sim_trace() ^ fs_sim_calls();
     fs_sim_power_cut(seed);
+    lsm_flusher_hold(false);
     /* The old handle: its files are gone stale; it must still free all. */
     k->lsm->close(s, &call);
 
@@ -714,16 +718,34 @@ static void crash_run(uint64_t seed, unsigned long *halted)
     CHECK(k->ref->close(ref, &call) == XETS_OK, "model close");
     free(got.p);
     free(want.p);
+    return trace;
+}
+
+/* Runs seed `times` times: each run makes the same file calls in the same
+ * order up to its power cut. */
+static void crash_replay(uint64_t seed, long times)
+{
+    unsigned long halted = 0;
+    uint64_t first = crash_run(seed, &halted);
+    for (long i = 1; i < times; i++) {
+        uint64_t again = crash_run(seed, &halted);
+        CHECK(again == first, "crash seed %llu: run %ld made other file calls (trace %016llx, "
+              "first run %016llx)", (unsigned long long)seed, i + 1, (unsigned long long)again,
+              (unsigned long long)first);
+    }
 }
 
 static void test_crashes(uint64_t seed, double seconds)
 {
     int64_t end = call_now() + (int64_t)(seconds * 1e6);
     unsigned long n = 0, halted = 0;
-    for (; n < 5 || call_now() < end; n++)
+    /* The first seeds twice each: a seed replays its run. */
+    for (; n < 20; n++)
+        crash_replay(seed + n, 2);
+    for (; call_now() < end; n++)
         crash_run(seed + n, &halted);
-    printf("  crashes: %lu seeds from %llu (%lu halted mid-run)\n", n, (unsigned long long)seed,
-           halted);
+    printf("  crashes: %lu seeds from %llu (the first 20 run twice, same file calls; %lu of the "
+           "others halted mid-run)\n", n, (unsigned long long)seed, halted);
 }
 
 /* ---- 3. threads -------------------------------------------------------- */
@@ -1107,6 +1129,7 @@ static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault
                       fault_tally_t *t, uint64_t *calls)
 {
     fs_sim_reset();
+    lsm_flusher_hold(true);
     atomic_store(&fsync_failed, 0);
     if (fault >= 0)
         fs_sim_fail((uint64_t)fault, err, fkind);
@@ -1161,7 +1184,7 @@ static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault
         int rb = run_op(fn, &b, &call);
         CHECK(ra == rb && tb_eq(&a.out, &b.out), "faults (%s, call %lld): write %u: %d, model %d",
               k->type, (long long)fault, i, ra, rb);
-        quiet();
+        settle();
     }
     if (s != NULL && atomic_load(&fsync_failed)) {
         /* Refused until reopened. */
@@ -1193,6 +1216,7 @@ static void fault_run(const kind_t *k, int64_t fault, int err, enum fs_sim_fault
     }
     /* Disarmed; what was not durable may be lost. */
     fs_sim_power_cut((uint64_t)(fault + 1) * 2654435761u);
+    lsm_flusher_hold(false);
 
     s = open_ok(k, "/f", LSM_SYNC_ALWAYS, FAULT_MEMTABLE);
     a.s = s;
@@ -1259,7 +1283,7 @@ static void test_faults(uint64_t seed, double seconds)
             for (unsigned i = 0; i < FAULT_WRITES; i++) {
                 crash_write(k, &r, i, &a, &b, kb, vb, &fn);
                 CHECK(run_op(fn, &a, &call) >= 0 && lsm_sync(s, &call) == XETS_OK, "faults: write");
-                quiet();
+                settle();
             }
             lsm_info_t info;
             lsm_info(s, &info);
@@ -1383,9 +1407,7 @@ int main(int argc, char **argv)
     }
     if (argc > 2) {
         /* lsm_test SEED N: crash seed SEED alone, N times (to replay one). */
-        unsigned long halted = 0;
-        for (long i = strtol(argv[2], NULL, 0); i > 0; i--)
-            crash_run(seed, &halted);
+        crash_replay(seed, strtol(argv[2], NULL, 0));
         printf("lsm_test: crash seed %llu ok\n", (unsigned long long)seed);
         return 0;
     }
