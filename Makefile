@@ -3,9 +3,12 @@
 # (plain C tests under sanitizers), `make fuzz`, `make bench` /
 # `make bench-quick`.
 
+# mount (mount, losetup) and e2fsprogs (mkfs.ext4, e2fsck): the disk
+# failures of test/xets_disk_failure_SUITE (a full tmpfs, an ext4 image
+# whose fsyncs fail).
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
             erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev \
-            elixir
+            elixir mount e2fsprogs
 BENCH_PACKAGES := gnuplot-nox
 # db_bench, RocksDB's benchmark, the reference of `make bench-disk`.
 DISK_BENCH_PACKAGES := rocksdb-tools gnuplot-nox

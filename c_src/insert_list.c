@@ -69,18 +69,26 @@ static int prepare_list(ErlNifEnv *env, table_t *t, xets_call_t *call, ERL_NIF_T
             return XETS_BADARG;                                                                    \
     }
 
-/* With the gate closed: insert_new's check, then publication. */
+/* With the gate closed: every key looked up, then publication. The
+ * lookups are insert_new's check; into a store that may need I/O, insert's
+ * too: a put reads its key's state, and a state it cannot read (a damaged
+ * block, a failed read) would fail the list at object i with objects
+ * 0 .. i-1 published, and logged (publish_logged). Read first, the list
+ * fails before anything is published, and the puts find every state in
+ * memory (the gate keeps other writers out; a flush or merge meanwhile
+ * reads the tables it writes into their caches, lsm.c's warm). */
 static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned len,
                         enum put_mode mode)
 {
     if (!glue_enter_alive(t))
         return XETS_BADARG;
-    for (unsigned i = 0; mode == PUT_NEW && i < len; i++) {
+    bool look = mode == PUT_NEW || t->ops->may_need_io;
+    for (unsigned i = 0; look && i < len; i++) {
         int st;
         WITH_IO(t, call, st,
                 t->ops->get(t->store, call, ps[i].key.p, ps[i].key.len, glue_stop_at_first,
                             NULL));
-        if (st != XETS_NOTFOUND) {
+        if ((st == XETS_OK && mode == PUT_NEW) || (st != XETS_OK && st != XETS_NOTFOUND)) {
             epoch_exit();
             return st == XETS_OK ? XETS_EXISTS : st;
         }
