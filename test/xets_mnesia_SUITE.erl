@@ -32,7 +32,7 @@
          add_table_copy_streams_a_large_table_in_chunks/1,
          a_node_killed_and_restarted_catches_up/1]).
 %% Run in peers.
--export([chunk_tracer/1]).
+-export([chunk_tracer/0, chunks/0]).
 
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(TYPES, [set, ordered_set, bag]).
@@ -538,10 +538,9 @@ add_table_copy_streams_a_large_table_in_chunks(Config) ->
                                   end, lists:seq(1, N, 1000))
                         end, []], 120000),
         %% Trace the receiving side of the copy on c.
-        Tracer = peer:call(PC, ?MODULE, chunk_tracer, [self()]),
+        ok = peer:call(PC, ?MODULE, chunk_tracer, []),
         {atomic, ok} = peer:call(PC, mnesia, add_table_copy, [big, C, xets_copies], 120000),
-        Tracer ! {stop, self()},
-        Chunks = receive {chunks, Cs} -> Cs after 10000 -> error(no_chunks) end,
+        Chunks = peer:call(PC, ?MODULE, chunks, []),
         ct:pal("~p records arrived in ~p chunks, the largest ~p records",
                [N, length(Chunks), lists:max(Chunks)]),
         ?assertEqual(N, lists:sum(Chunks)),
@@ -560,26 +559,26 @@ add_table_copy_streams_a_large_table_in_chunks(Config) ->
         stop_cluster(Nodes)
     end.
 
-%% In c: counts the records of each chunk that xets_mnesia:receive_data/5
-%% takes, and sends the counts to Pid when asked.
-chunk_tracer(Pid) ->
-    Self = self(),
-    Tracer = spawn(fun() -> trace_loop(Self, []) end),
-    receive {Tracer, ready} -> ok end,
-    erlang:trace_pattern({xets_mnesia, receive_data, 5}, true, [local]),
-    erlang:trace(all, true, [call, {tracer, Tracer}]),
-    _ = Pid,
-    Tracer.
+%% In c: a tracer that counts the records of each chunk that
+%% xets_mnesia:receive_data/5 takes; chunks/0 stops it and returns the
+%% counts.
+chunk_tracer() ->
+    Tracer = spawn(fun() -> trace_loop([]) end),
+    true = register(xets_mnesia_chunk_tracer, Tracer),
+    erlang:trace_pattern({xets_mnesia, receive_data, 5}, true, [global]),
+    _ = erlang:trace(all, true, [call, {tracer, Tracer}]),
+    ok.
 
-trace_loop(Starter, Acc) when is_pid(Starter) ->
-    Starter ! {self(), ready},
-    trace_loop(started, Acc);
-trace_loop(started, Acc) ->
+chunks() ->
+    _ = erlang:trace(all, false, [call]),
+    xets_mnesia_chunk_tracer ! {stop, self()},
+    receive {chunks, Chunks} -> Chunks after 10000 -> error(no_chunks) end.
+
+trace_loop(Acc) ->
     receive
         {trace, _, call, {xets_mnesia, receive_data, [Records | _]}} ->
-            trace_loop(started, [length(Records) | Acc]);
+            trace_loop([length(Records) | Acc]);
         {stop, To} ->
-            erlang:trace(all, false, [call]),
             To ! {chunks, lists:reverse(Acc)}
     end.
 
