@@ -44,7 +44,8 @@
 %% disc_copies, whose transaction log Mnesia writes without an fsync per
 %% transaction. A table may ask for more or less with `{storage_properties,
 %% [{xets, [{sync, always | none | {interval, Ms}}]}]}' (also
-%% `{memtable_bytes, N}').</li>
+%% `{memtable_bytes, N}'; and, for tests only, `{fault_store, true}': a
+%% xets_ram_copies set whose writes fail on demand, c_src/fault_store.h).</li>
 %% <li>A disk failure in a write. Mnesia calls insert/3, delete/3,
 %% match_delete/3 and update_counter/4 after its point of no return, and
 %% only logs what they raise. A write that fails for a disk failure
@@ -181,6 +182,7 @@ check_definition(Alias, _Tab, _Nodes, _Props) ->
 valid_prop({sync, S}) when S =:= always; S =:= none -> true;
 valid_prop({sync, {interval, Ms}}) when is_integer(Ms), Ms > 0 -> true;
 valid_prop({memtable_bytes, N}) when is_integer(N), N > 0 -> true;
+valid_prop({fault_store, B}) when is_boolean(B) -> true;
 valid_prop(_) -> false.
 
 %% @doc The suffix of a xets_copies table's directory.
@@ -495,7 +497,11 @@ do_open(Alias, Tab, Props, Dir) ->
                 {error, Reason} -> {error, Reason}
             end;
         {ram, Type} ->
-            new_entry(Alias, Tab, ram, Tab, [Type, public, named_table, {keypos, 2}]);
+            Opts = [Type, public, named_table, {keypos, 2}],
+            case proplists:get_value(fault_store, xets_props(Props), false) of
+                false -> new_entry(Alias, Tab, ram, Tab, Opts);
+                true -> fault_entry(Alias, Tab, Opts)
+            end;
         {index, _} ->
             {_, index, {_Pos, IxType}} = Tab,
             Type = case IxType of ordered -> ordered_set; bag -> bag end,
@@ -527,6 +533,12 @@ new_entry(Alias, Tab, Kind, Name, Opts) ->
     catch
         error:badarg -> {error, {cannot_create, Tab, Opts}}
     end.
+
+%% For tests of what a disk failure does: a set in memory whose store
+%% fails on demand (xets_nif:fault_arm/3, c_src/fault_store.h).
+fault_entry(Alias, Tab, Opts) ->
+    T = xets_nif:new(Tab, setelement(1, xets:internal_options(Opts), xets_fault_set)),
+    register_entry(#entry{tab = Tab, tid = T, alias = Alias, kind = ram}).
 
 register_entry(E) ->
     true = ets:insert(?REGISTRY, E),

@@ -482,7 +482,26 @@ backup_and_restore_bring_the_data_back(Config) ->
 %% the next put fail with eio) makes Mnesia on the node stop with a
 %% mnesia_fatal system event naming the table.
 a_disk_failure_after_the_point_of_no_return_stops_mnesia(_Config) ->
-    {skip, not_yet}.
+    {atomic, ok} = mnesia:create_table(f, [{xets_ram_copies, [node()]}, {attributes, [k, v]},
+                                           {storage_properties, [{xets, [{fault_store, true}]}]}]),
+    {atomic, ok} = mnesia:transaction(fun() -> mnesia:write({f, 1, a}) end),
+    {ok, _} = mnesia:subscribe(system),
+    Mnesia = whereis(mnesia_sup),
+    Ref = monitor(process, Mnesia),
+    true = xets_nif:fault_arm(f, put, io),
+    _ = (catch mnesia:transaction(fun() -> mnesia:write({f, 2, b}) end)),
+    receive
+        {mnesia_system_event, {mnesia_fatal, Format, Args, nocore}} ->
+            Text = lists:flatten(io_lib:format(Format, Args)),
+            ct:pal("~ts", [Text]),
+            ?assertMatch({match, _}, re:run(Text, "insert of table f failed on disk"))
+    after 10000 ->
+            error(no_mnesia_fatal_event)
+    end,
+    receive {'DOWN', Ref, process, Mnesia, _} -> ok
+    after 10000 -> error(mnesia_still_running)
+    end,
+    ?assertEqual(no, mnesia:system_info(is_running)).
 
 %% ---- cluster --------------------------------------------------------------
 
