@@ -14,7 +14,8 @@
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
--export([register_adds_both_aliases_at_run_time/1,
+-export([every_callback_of_mnesia_backend_type_is_exported/1,
+         register_adds_both_aliases_at_run_time/1,
          every_table_type_takes_transactions_and_dirty_operations/1,
          conformance_with_disc_copies_set/1,
          conformance_with_disc_copies_ordered_set/1,
@@ -43,7 +44,8 @@ all() -> [{group, one_node}, {group, cluster}].
 
 groups() ->
     [{one_node, [],
-      [register_adds_both_aliases_at_run_time,
+      [every_callback_of_mnesia_backend_type_is_exported,
+      register_adds_both_aliases_at_run_time,
        every_table_type_takes_transactions_and_dirty_operations,
        conformance_with_disc_copies_set,
        conformance_with_disc_copies_ordered_set,
@@ -104,6 +106,11 @@ end_per_testcase(_Case, Config) ->
     end.
 
 %% ---- one node -------------------------------------------------------------
+
+%% Mnesia treats every callback as mandatory.
+every_callback_of_mnesia_backend_type_is_exported(_Config) ->
+    Callbacks = mnesia_backend_type:behaviour_info(callbacks),
+    ?assertEqual([], Callbacks -- xets_mnesia:module_info(exports)).
 
 register_adds_both_aliases_at_run_time(_Config) ->
     ?assertMatch({aborted, _}, mnesia:create_table(t, [{xets_copies, [node()]}])),
