@@ -241,9 +241,12 @@ delete_table(Alias, Tab) ->
 %% xets:info/2.
 -spec info(alias(), tab(), atom()) -> term().
 info(xets_copies, Tab, memory) when is_atom(Tab) ->
-    T = tid(Tab),
-    Disk = proplists:get_value(disk_bytes, xets:info(T, disk), 0),
-    xets:info(T, memory) + Disk div erlang:system_info(wordsize);
+    case xets:info(Tab, memory) of
+        undefined -> undefined;
+        Words ->
+            Disk = proplists:get_value(disk_bytes, xets:info(Tab, disk), 0),
+            Words + Disk div erlang:system_info(wordsize)
+    end;
 info(_Alias, Tab, Item) ->
     try xets:info(tid(Tab), Item)
     catch error:badarg -> undefined

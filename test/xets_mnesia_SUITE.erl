@@ -29,7 +29,8 @@
          change_table_copy_type_keeps_the_data/1,
          backup_and_restore_bring_the_data_back/1,
          a_disk_failure_after_the_point_of_no_return_stops_mnesia/1]).
--export([writes_from_every_node_land_on_every_copy/1,
+-export([a_lone_node_killed_keeps_its_committed_writes/1,
+         writes_from_every_node_land_on_every_copy/1,
          add_table_copy_streams_a_large_table_in_chunks/1,
          a_node_killed_and_restarted_catches_up/1]).
 %% Run in peers.
@@ -62,7 +63,8 @@ groups() ->
      {cluster, [sequence], cluster_cases()}].
 
 cluster_cases() ->
-    [writes_from_every_node_land_on_every_copy,
+    [a_lone_node_killed_keeps_its_committed_writes,
+     writes_from_every_node_land_on_every_copy,
      add_table_copy_streams_a_large_table_in_chunks,
      a_node_killed_and_restarted_catches_up].
 
@@ -167,8 +169,9 @@ every_table_type_takes_transactions_and_dirty_operations(_Config) ->
 %%
 %% The same random operations, through mnesia:dirty_* and
 %% mnesia:transaction, on a xets_copies table and a disc_copies table of
-%% the same type and record name: each operation returns the same, and the
-%% tables end with the same records. Where the table's order is not
+%% the same type and record name (and on xets_ram_copies against
+%% ram_copies): each operation returns the same, and the tables end with
+%% the same records. Where the table's order is not
 %% defined (set, bag), whole-table results are compared sorted.
 
 conformance_with_disc_copies_set(_Config) -> conformance(set).
@@ -176,20 +179,24 @@ conformance_with_disc_copies_ordered_set(_Config) -> conformance(ordered_set).
 conformance_with_disc_copies_bag(_Config) -> conformance(bag).
 
 conformance(Type) ->
+    conformance(Type, x, xets_copies, d, disc_copies),
+    conformance(Type, xr, xets_ram_copies, r, ram_copies).
+
+conformance(Type, X, Alias, D, Native) ->
     Opts = [{type, Type}, {record_name, rec}, {attributes, [k, v]}, {index, [v]}],
-    {atomic, ok} = mnesia:create_table(x, [{xets_copies, [node()]} | Opts]),
-    {atomic, ok} = mnesia:create_table(d, [{disc_copies, [node()]} | Opts]),
-    rand:seed(exsss, {1, 2, erlang:phash2(Type)}),
+    {atomic, ok} = mnesia:create_table(X, [{Alias, [node()]} | Opts]),
+    {atomic, ok} = mnesia:create_table(D, [{Native, [node()]} | Opts]),
+    rand:seed(exsss, {1, 2, erlang:phash2({Type, Alias})}),
     Ops = [op() || _ <- lists:seq(1, 3000)],
     lists:foreach(
       fun(Op) ->
-              X = run(Type, x, Op),
-              D = run(Type, d, Op),
-              ?assertEqual({Op, D}, {Op, X})
+              XR = run(Type, X, Op),
+              DR = run(Type, D, Op),
+              ?assertEqual({Alias, Op, DR}, {Alias, Op, XR})
       end, Ops),
-    ?assertEqual(lists:sort(mnesia:dirty_match_object(d, {rec, '_', '_'})),
-                 lists:sort(mnesia:dirty_match_object(x, {rec, '_', '_'}))),
-    ?assertEqual(mnesia:table_info(d, size), mnesia:table_info(x, size)).
+    ?assertEqual(lists:sort(mnesia:dirty_match_object(D, {rec, '_', '_'})),
+                 lists:sort(mnesia:dirty_match_object(X, {rec, '_', '_'}))),
+    ?assertEqual(mnesia:table_info(D, size), mnesia:table_info(X, size)).
 
 op() ->
     K = rand:uniform(40),
@@ -511,6 +518,42 @@ a_disk_failure_after_the_point_of_no_return_stops_mnesia(_Config) ->
     ?assertEqual(no, mnesia:system_info(is_running)).
 
 %% ---- cluster --------------------------------------------------------------
+
+%% The only copy, on a node killed with kill -9: what Mnesia committed is
+%% there after the restart (xets's log, and Mnesia's replayed into it).
+a_lone_node_killed_keeps_its_committed_writes(Config) ->
+    [{P, N, Args}] = start_cluster(Config, [lone]),
+    {P2, N} = try
+                  {atomic, ok} = peer:call(P, mnesia, create_table,
+                                           [solo, [{xets_copies, [N]}, {type, ordered_set},
+                                                   {attributes, [k, v]}, {index, [v]}]]),
+                  ok = peer:call(P, erlang, apply,
+                                 [fun() ->
+                                          [{atomic, ok} = mnesia:transaction(fun() -> mnesia:write({solo, K, K rem 7}) end)
+                                           || K <- lists:seq(1, 3000)],
+                                          [ok = mnesia:dirty_write({solo, K, K rem 7}) || K <- lists:seq(3001, 6000)],
+                                          {atomic, ok} = mnesia:transaction(fun() -> mnesia:delete({solo, 10}) end),
+                                          ok
+                                  end, []], 60000),
+                  _ = os:cmd("kill -9 " ++ peer:call(P, os, getpid, [])),
+                  catch peer:stop(P),
+                  start_peer(lone, Args)
+              catch
+                  Class:Reason:Stack ->
+                      stop_cluster([{P, N, Args}]),
+                      erlang:raise(Class, Reason, Stack)
+              end,
+    try
+        ok = peer:call(P2, mnesia, start, []),
+        ok = peer:call(P2, mnesia, wait_for_tables, [[solo], 30000]),
+        ?assertEqual([{solo, K, K rem 7} || K <- lists:seq(1, 6000), K =/= 10],
+                     peer:call(P2, mnesia, dirty_match_object, [{solo, '_', '_'}])),
+        ?assertEqual(5999, peer:call(P2, mnesia, table_info, [solo, size])),
+        ?assertEqual(length([K || K <- lists:seq(1, 6000), K =/= 10, K rem 7 =:= 3]),
+                     length(peer:call(P2, mnesia, dirty_index_read, [solo, 3, v])))
+    after
+        stop_cluster([{P2, N, Args}])
+    end.
 
 writes_from_every_node_land_on_every_copy(Config) ->
     Nodes = start_cluster(Config, [a, b, c]),
