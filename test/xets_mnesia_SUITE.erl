@@ -114,7 +114,7 @@ every_callback_of_mnesia_backend_type_is_exported(_Config) ->
     Callbacks = mnesia_backend_type:behaviour_info(callbacks),
     ?assertEqual([], Callbacks -- xets_mnesia:module_info(exports)).
 
-register_adds_both_aliases_at_run_time(_Config) ->
+register_adds_both_aliases_at_run_time(Config) ->
     ?assertMatch({aborted, _}, mnesia:create_table(t, [{xets_copies, [node()]}])),
     ok = xets_mnesia:register(),
     ok = xets_mnesia:register(),                % twice: still ok
@@ -126,6 +126,12 @@ register_adds_both_aliases_at_run_time(_Config) ->
     ?assertEqual([{r, 1, a}], mnesia:dirty_read(r, 1)),
     ?assertEqual({ext, xets_copies, xets_mnesia}, mnesia:table_info(t, storage_type)),
     ?assertEqual({ext, xets_ram_copies, xets_mnesia}, mnesia:table_info(r, storage_type)),
+    %% delete_table takes the files too.
+    Dir = filename:join(?config(mnesia_dir, Config), "t.XETS"),
+    ?assert(filelib:is_dir(Dir)),
+    {atomic, ok} = mnesia:delete_table(t),
+    ?assertNot(filelib:is_dir(Dir)),
+    ?assertEqual(undefined, xets:info(t, size)),
     ?assertEqual({error, {bad_alias, x}}, xets_mnesia:register([x])).
 
 every_table_type_takes_transactions_and_dirty_operations(_Config) ->
