@@ -300,6 +300,7 @@ int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, E
         pair(env, "durable_seq", enif_make_uint64(env, i.durable_seq)),
         pair(env, "fsyncs", enif_make_uint64(env, i.fsyncs)),
         pair(env, "flushes", enif_make_uint64(env, i.flushes)),
+        pair(env, "compactions", enif_make_uint64(env, i.compactions)),
         pair(env, "sync", sync),
     };
     *out = enif_make_list_from_array(env, items, sizeof items / sizeof *items);

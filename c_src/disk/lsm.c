@@ -28,6 +28,7 @@
 #include "../epoch.h"
 #include "../reaper.h"
 #include "bytes.h"
+#include "compaction.h"
 #include "fs.h"
 #include "manifest_file.h"
 #include "names.h"
@@ -163,17 +164,25 @@ bad:
 /* ---- the store ------------------------------------------------------------ */
 
 /* An SSTable of a version: its reader (a reference) and what the manifest
- * says of it. */
+ * says of it: its level and its first and last sort keys (in the
+ * version's keys). */
 typedef struct table_ref {
     sst_file_t *f;
     uint64_t number, bytes;
+    unsigned level;
+    const uint8_t *lo, *hi;
+    size_t lolen, hilen;
 } table_ref_t;
 
+/* What readers see: the memtables and the tables, in the order a lookup
+ * searches them (compaction.h): level 0 newest first, then each level by
+ * key. Immutable once published. */
 typedef struct version {
     store_t *mem;
     store_t *frozen; /* being flushed, or NULL */
+    uint8_t *keys;   /* the tables' lo and hi */
     size_t nsst;
-    table_ref_t sst[]; /* newest first */
+    table_ref_t sst[];
 } version_t;
 
 typedef struct lsm {
@@ -234,7 +243,9 @@ typedef struct lsm {
     pthread_mutex_t flush_mu;
     manifest_log_t *man;
     uint64_t next_file;
-    atomic_uint_fast64_t flushes, man_bytes;
+    atomic_uint_fast64_t flushes, compactions, man_bytes;
+    size_t table_bytes; /* of a table a compaction writes */
+    bytes_t compact_after[MANIFEST_LEVELS]; /* compaction_pick's round robin */
 } lsm_t;
 
 static atomic_uint_fast64_t serials = 1;
@@ -249,14 +260,6 @@ static pthread_mutex_t *stripe_of(lsm_t *s, const unsigned char *key, size_t kle
     return &s->stripe[XXH3_64bits(key, klen) % LSM_STRIPES];
 }
 
-static version_t *version_new(size_t nsst)
-{
-    version_t *v = calloc(1, sizeof *v + nsst * sizeof(table_ref_t));
-    if (v != NULL)
-        v->nsst = nsst;
-    return v;
-}
-
 /* Frees a version and its references to tables (not its memtables: they
  * leave on their own). */
 static void version_free(void *p)
@@ -264,6 +267,7 @@ static void version_free(void *p)
     version_t *v = p;
     for (size_t i = 0; i < v->nsst; i++)
         sst_file_close(v->sst[i].f);
+    free(v->keys);
     free(v);
 }
 
@@ -280,29 +284,82 @@ static void version_publish(lsm_t *s, version_t *v)
         epoch_retire(old, version_free);
 }
 
-/* A version of memtables mem and frozen, and v's tables (if keep_tables)
- * after `add` (its reference taken over) unless add->f is NULL. NULL: out
- * of memory. */
-static version_t *version_with(const version_t *v, store_t *mem, store_t *frozen,
-                               table_ref_t add, bool keep_tables)
+/* The search order of a version's tables. */
+static int search_order(const void *a, const void *b)
 {
-    size_t keep = keep_tables ? v->nsst : 0;
-    version_t *w = version_new(keep + (add.f != NULL));
-    if (w == NULL)
-        return NULL;
-    w->mem = mem;
-    w->frozen = frozen;
-    size_t j = 0;
-    if (add.f != NULL)
-        w->sst[j++] = add;
-    for (size_t i = 0; i < keep; i++, j++) {
-        sst_file_ref(v->sst[i].f);
-        w->sst[j] = v->sst[i];
-    }
-    return w;
+    const table_ref_t *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->level == 0)
+        return (x->number < y->number) - (x->number > y->number);
+    return bytes_cmp(x->lo, x->lolen, y->lo, y->lolen);
 }
 
-#define NO_TABLE ((table_ref_t){NULL, 0, 0})
+/* The reader of table number: from's, or one of fresh's. */
+static sst_file_t *reader_of(uint64_t number, const version_t *from, sst_file_t *const *fresh,
+                             const uint64_t *fresh_numbers, size_t nfresh)
+{
+    for (size_t i = 0; from != NULL && i < from->nsst; i++)
+        if (from->sst[i].number == number)
+            return from->sst[i].f;
+    for (size_t i = 0; i < nfresh; i++)
+        if (fresh_numbers[i] == number)
+            return fresh[i];
+    return NULL;
+}
+
+/* A version of memtables mem and frozen and the tables of ms (none if ms
+ * is NULL), each read through from's reader of it or one of fresh (table
+ * fresh_numbers[i]); it takes its own references. NULL: out of memory (or
+ * a table with no reader, which callers never ask for). */
+static version_t *version_make(const manifest_state_t *ms, const version_t *from,
+                               sst_file_t *const *fresh, const uint64_t *fresh_numbers,
+                               size_t nfresh, store_t *mem, store_t *frozen)
+{
+    size_t n = 0, key_bytes = 0;
+    for (int l = 0; ms != NULL && l < MANIFEST_LEVELS; l++)
+        for (size_t i = 0; i < ms->level[l].n; i++, n++)
+            key_bytes += ms->level[l].files[i].smallest_len + ms->level[l].files[i].largest_len;
+    version_t *v = calloc(1, sizeof *v + n * sizeof(table_ref_t));
+    uint8_t *k = v != NULL ? malloc(key_bytes + 1) : NULL;
+    if (k == NULL) {
+        free(v);
+        return NULL;
+    }
+    v->mem = mem;
+    v->frozen = frozen;
+    v->keys = k;
+    for (int l = 0; ms != NULL && l < MANIFEST_LEVELS; l++) {
+        for (size_t i = 0; i < ms->level[l].n; i++) {
+            const manifest_file_t *m = &ms->level[l].files[i];
+            sst_file_t *f = reader_of(m->number, from, fresh, fresh_numbers, nfresh);
+            if (f == NULL) {
+                version_free(v);
+                return NULL;
+            }
+            sst_file_ref(f);
+            table_ref_t *t = &v->sst[v->nsst++];
+            *t = (table_ref_t){.f = f, .number = m->number, .bytes = m->bytes, .level = (unsigned)l,
+                               .lo = k, .lolen = m->smallest_len};
+            if (m->smallest_len)
+                memcpy(k, m->smallest, m->smallest_len);
+            k += m->smallest_len;
+            t->hi = k;
+            t->hilen = m->largest_len;
+            if (m->largest_len)
+                memcpy(k, m->largest, m->largest_len);
+            k += m->largest_len;
+        }
+    }
+    qsort(v->sst, v->nsst, sizeof *v->sst, search_order);
+    return v;
+}
+
+/* v's tables with memtables mem and frozen. */
+static version_t *version_mems(lsm_t *s, const version_t *v, store_t *mem, store_t *frozen)
+{
+    return version_make(&s->man->state, v, NULL, NULL, 0, mem, frozen);
+}
 
 /* Refuses writes from now on (under log_mu), keeping the first reason. */
 static void fail_locked(lsm_t *s, const call_error_t *why)
@@ -530,15 +587,15 @@ static int chunk_visit(void *ctx, const rec_t *r)
 
 /* The manifest's record of table n just built, its entries all at seq;
  * its first and last keys copied into keys, which *add points into. */
-static int table_added(const sst_built_t *built, uint64_t n, uint64_t seq, bytes_t *keys,
-                       manifest_file_t *add)
+static int table_added(const sst_built_t *built, uint64_t n, unsigned level, uint64_t seq,
+                       bytes_t *keys, manifest_file_t *add)
 {
     keys->len = 0;
     bytes_put(keys, built->smallest, built->smallest_len);
     bytes_put(keys, built->largest, built->largest_len);
     if (keys->nomem)
         return XETS_NOMEM;
-    *add = (manifest_file_t){.number = n, .level = 0, .entries = built->entries,
+    *add = (manifest_file_t){.number = n, .level = level, .entries = built->entries,
                              .bytes = built->size, .smallest_seq = seq, .largest_seq = seq,
                              .smallest = keys->p, .smallest_len = (uint32_t)built->smallest_len,
                              .largest = keys->p + built->smallest_len,
@@ -602,7 +659,7 @@ static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifes
     else if (st == XETS_OK)
         st = sst_file_finish(w, &built, call);
     if (st == XETS_OK)
-        st = table_added(&built, n, seq, keys, add);
+        st = table_added(&built, n, 0, seq, keys, add);
     if (w != NULL)
         sst_file_writer_free(w);
     bytes_free(&c.buf);
@@ -707,7 +764,7 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     pthread_rwlock_wrlock(&s->group_lock);
     stripes_lock(s);
     version_t *v = version_now(s);
-    version_t *frozen_v = version_with(v, fresh, v->mem, NO_TABLE, true);
+    version_t *frozen_v = version_mems(s, v, fresh, v->mem);
     if (frozen_v == NULL) {
         stripes_unlock(s);
         pthread_rwlock_unlock(&s->group_lock);
@@ -754,12 +811,11 @@ static int flush_once(lsm_t *s, xets_call_t *call)
         sst_file_close(f);
         return st; /* the frozen memtable stays readable; writes stop */
     }
-    version_t *done =
-        version_with(frozen_v, frozen_v->mem, NULL, (table_ref_t){f, n, add.bytes}, true);
-    if (done == NULL) {
-        sst_file_close(f);
+    version_t *done = version_make(&s->man->state, frozen_v, &f, &n, f != NULL, frozen_v->mem,
+                                   NULL);
+    sst_file_close(f);
+    if (done == NULL)
         return XETS_NOMEM;
-    }
     version_publish(s, done);
     reaper_push(s->mem_ops, frozen);
     atomic_fetch_add(&s->flushes, 1);
@@ -769,52 +825,122 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     return manifest_file_sweep(s->man, call);
 }
 
-/* Merges every table of s into one (flush_mu held), so that reads look
- * in a bounded number of tables (LSM_MAX_TABLES): a key's newest entry
- * kept, tombstones dropped (nothing older is left for them to hide).
- * One manifest edit swaps the tables; the old files, which readers of
- * older versions may still hold open, are removed by the sweep. A stopgap
- * until leveled compaction. */
-static int compact_all(lsm_t *s, xets_call_t *call)
+/* The tables a compaction writes: each one's manifest record (its keys
+ * in keys[i]) and reader. */
+typedef struct outputs {
+    manifest_file_t *add;
+    bytes_t *keys;
+    sst_file_t **f;
+    uint64_t *numbers;
+    size_t n, cap;
+} outputs_t;
+
+static bool outputs_grow(outputs_t *o)
 {
-    version_t *v = version_now(s);
-    size_t n = v->nsst;
+    if (o->n < o->cap)
+        return true;
+    size_t cap = o->cap ? 2 * o->cap : 4;
+    manifest_file_t *add = realloc(o->add, cap * sizeof *add);
+    if (add != NULL)
+        o->add = add;
+    bytes_t *keys = realloc(o->keys, cap * sizeof *keys);
+    if (keys != NULL)
+        o->keys = keys;
+    sst_file_t **f = realloc(o->f, cap * sizeof *f);
+    if (f != NULL)
+        o->f = f;
+    uint64_t *numbers = realloc(o->numbers, cap * sizeof *numbers);
+    if (numbers != NULL)
+        o->numbers = numbers;
+    if (add == NULL || keys == NULL || f == NULL || numbers == NULL)
+        return false;
+    for (size_t i = o->cap; i < cap; i++) {
+        o->keys[i] = (bytes_t)BYTES_INIT;
+        o->f[i] = NULL;
+    }
+    o->cap = cap;
+    return true;
+}
+
+static void outputs_free(outputs_t *o)
+{
+    for (size_t i = 0; i < o->cap; i++) {
+        bytes_free(&o->keys[i]);
+        sst_file_close(o->f[i]);
+    }
+    free(o->add);
+    free(o->keys);
+    free(o->f);
+    free(o->numbers);
+}
+
+/* Finishes output table w (number o->numbers[o->n]) at level, opens it
+ * and warms its cache (as a flush's, see warm). */
+static int output_finish(lsm_t *s, sst_file_writer_t *w, outputs_t *o, unsigned level,
+                         uint64_t seq, xets_call_t *call)
+{
+    sst_built_t built;
+    size_t i = o->n;
+    int st = sst_file_finish(w, &built, call);
+    if (st == XETS_OK)
+        st = table_added(&built, o->numbers[i], level, seq, &o->keys[i], &o->add[i]);
+    if (st == XETS_OK)
+        st = sst_file_open(s->dir, o->numbers[i], &o->f[i], call);
+    if (st == XETS_OK)
+        st = warm(o->f[i], call);
+    if (st == XETS_OK)
+        o->n++;
+    return st;
+}
+
+/* Merges c's inputs (flush_mu held) into tables of about table_bytes at
+ * level c->level + 1: each key's newest entry (the first input's that has
+ * it), tombstones dropped if c says so. */
+static int merge_inputs(lsm_t *s, version_t *v, const compaction_t *c, outputs_t *out,
+                        xets_call_t *call)
+{
+    size_t n = c->nin;
     sst_iter_t *its = calloc(n, sizeof *its);
     sst_entry_t *heads = calloc(n, sizeof *heads);
     bool *live = calloc(n, sizeof *live);
-    uint64_t *gone = calloc(n, sizeof *gone);
-    bytes_t key = BYTES_INIT, keys = BYTES_INIT;
+    bytes_t key = BYTES_INIT;
     sst_file_writer_t *w = NULL;
-    uint64_t number = s->next_file++, seq = 0;
-    int st = its && heads && live && gone ? XETS_OK : XETS_NOMEM;
-    for (size_t i = 0; i < n && st == XETS_OK; i++) {
-        gone[i] = v->sst[i].number;
-        sst_iter_open(&its[i], sst_file_reader(v->sst[i].f), SST_UNBOUNDED, SST_UNBOUNDED,
-                      SST_FORWARD);
+    uint64_t seq = 0, written = 0;
+    size_t opened = 0;
+    int st = its && heads && live ? XETS_OK : XETS_NOMEM;
+    for (size_t i = 0; i < n && st == XETS_OK; i++, opened++) {
+        const sst_reader_t *r = sst_file_reader(reader_of(c->in[i]->number, v, NULL, NULL, 0));
+        sst_iter_open(&its[i], r, SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
         st = sst_iter_next(&its[i], &heads[i], call);
         live[i] = st == XETS_OK;
         if (st == XETS_END)
             st = XETS_OK;
-        const sst_info_t *info = sst_reader_info(sst_file_reader(v->sst[i].f));
-        if (info->max_seq > seq)
-            seq = info->max_seq;
+        if (sst_reader_info(r)->max_seq > seq)
+            seq = sst_reader_info(r)->max_seq;
     }
     sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding,
                        .restart_interval = LSM_RESTART_INTERVAL};
+    unsigned level = c->level + 1;
     while (st == XETS_OK) {
         size_t win = n;
         for (size_t i = 0; i < n; i++)
             if (live[i] && (win == n || bytes_cmp(heads[i].key, heads[i].klen, heads[win].key,
                                                   heads[win].klen) < 0))
-                win = i; /* ties keep the newer, earlier table */
+                win = i; /* ties keep the newer, earlier input */
         if (win == n)
             break;
-        if (heads[win].kind != KIND_TOMBSTONE) {
-            if (w == NULL)
-                st = sst_file_create(s->dir, number, &o, &w, call);
+        if (heads[win].kind != KIND_TOMBSTONE || !c->drop_tombstones) {
+            if (w == NULL && !outputs_grow(out))
+                st = XETS_NOMEM;
+            if (st == XETS_OK && w == NULL) {
+                out->numbers[out->n] = s->next_file++;
+                st = sst_file_create(s->dir, out->numbers[out->n], &o, &w, call);
+                written = 0;
+            }
             if (st == XETS_OK)
-                st = sst_file_add(w, heads[win].key, heads[win].klen, seq, KIND_STATE,
+                st = sst_file_add(w, heads[win].key, heads[win].klen, seq, heads[win].kind,
                                   heads[win].val, heads[win].vlen, call);
+            written += heads[win].klen + heads[win].vlen;
         }
         if (st == XETS_OK && !bytes_set(&key, heads[win].key, heads[win].klen))
             st = XETS_NOMEM;
@@ -826,45 +952,93 @@ static int compact_all(lsm_t *s, xets_call_t *call)
             if (st == XETS_END)
                 st = XETS_OK;
         }
+        /* A table ends between keys: no key's entry spans two. */
+        if (st == XETS_OK && w != NULL && written >= s->table_bytes) {
+            st = output_finish(s, w, out, level, seq, call);
+            sst_file_writer_free(w);
+            w = NULL;
+        }
     }
-    manifest_file_t add;
-    sst_built_t built;
-    bool any = w != NULL;
-    if (st == XETS_OK && any)
-        st = sst_file_finish(w, &built, call);
-    if (st == XETS_OK && any)
-        st = table_added(&built, number, seq, &keys, &add);
-    sst_file_t *f = NULL;
-    if (st == XETS_OK) {
-        manifest_edit_t e = {.set = MANIFEST_SET_NEXT_FILE, .next_file = s->next_file,
-                             .remove = gone, .nremove = n, .add = &add, .nadd = any};
-        st = manifest_file_edit(s->man, &e, call);
-    }
-    if (st == XETS_OK && any && (st = sst_file_open(s->dir, number, &f, call)) == XETS_OK)
-        st = warm(f, call);
-    version_t *merged = NULL;
-    if (st == XETS_OK) {
-        merged = version_with(v, v->mem, v->frozen, (table_ref_t){f, number, any ? add.bytes : 0},
-                              false);
-        st = merged ? XETS_OK : XETS_NOMEM;
-    }
-    if (st == XETS_OK) {
-        version_publish(s, merged);
-        atomic_store(&s->man_bytes, s->man->size);
-        st = manifest_file_sweep(s->man, call);
-    } else {
-        sst_file_close(f);
-    }
-    for (size_t i = 0; its && i < n; i++)
-        sst_iter_close(&its[i]);
+    if (st == XETS_OK && w != NULL)
+        st = output_finish(s, w, out, level, seq, call);
     if (w != NULL)
         sst_file_writer_free(w);
+    for (size_t i = 0; i < opened; i++)
+        sst_iter_close(&its[i]);
     free(its);
     free(heads);
     free(live);
-    free(gone);
     bytes_free(&key);
-    bytes_free(&keys);
+    return st;
+}
+
+/* Runs compaction c (flush_mu held): merges its inputs (or moves its one
+ * table down), logs one manifest edit that swaps them for the outputs,
+ * publishes the version, and sweeps the inputs' files (which readers of
+ * older versions may still hold open: their handles outlive the names). */
+static int compaction_run(lsm_t *s, const compaction_t *c, xets_call_t *call)
+{
+    version_t *v = version_now(s);
+    outputs_t out = {0};
+    uint64_t *gone = malloc(c->nin * sizeof *gone);
+    int st = gone != NULL ? XETS_OK : XETS_NOMEM;
+    for (size_t i = 0; i < c->nin && st == XETS_OK; i++)
+        gone[i] = c->in[i]->number;
+    if (st == XETS_OK && c->move) {
+        /* The same table, a level down: its record copied (the edit
+         * applies its removal first), its keys kept in out.keys. */
+        manifest_file_t m = *c->in[0];
+        if (outputs_grow(&out)) {
+            bytes_put(&out.keys[0], m.smallest, m.smallest_len);
+            bytes_put(&out.keys[0], m.largest, m.largest_len);
+        }
+        if (out.cap == 0 || out.keys[0].nomem) {
+            st = XETS_NOMEM;
+        } else {
+            m.smallest = out.keys[0].p;
+            m.largest = out.keys[0].p + m.smallest_len;
+            m.level = c->level + 1;
+            out.add[0] = m;
+            out.n = 1;
+        }
+    } else if (st == XETS_OK) {
+        st = merge_inputs(s, v, c, &out, call);
+    }
+    if (st == XETS_OK) {
+        manifest_edit_t e = {.set = MANIFEST_SET_NEXT_FILE, .next_file = s->next_file,
+                             .remove = gone, .nremove = c->nin, .add = out.add, .nadd = out.n};
+        st = manifest_file_edit(s->man, &e, call);
+    }
+    free(gone);
+    if (st != XETS_OK) {
+        outputs_free(&out); /* unnamed by any edit: orphans the sweep removes */
+        return st;
+    }
+    /* A moved table keeps its reader (from v); written ones are new. */
+    version_t *w = version_make(&s->man->state, v, out.f, out.numbers, c->move ? 0 : out.n,
+                                v->mem, v->frozen);
+    outputs_free(&out);
+    if (w == NULL) /* the edit is durable: this version could not follow it */
+        return call_fail(call, XETS_IO, "compact", s->path, 0, ENOMEM);
+    version_publish(s, w);
+    atomic_fetch_add(&s->compactions, 1);
+    atomic_store(&s->man_bytes, s->man->size);
+    return manifest_file_sweep(s->man, call);
+}
+
+/* Runs the compactions due (flush_mu held), until none is. */
+static int compact(lsm_t *s, xets_call_t *call)
+{
+    compaction_options_t o = {.table_bytes = s->table_bytes,
+                              .level1_bytes = LSM_L0_TABLES * s->table_bytes,
+                              .l0_tables = LSM_L0_TABLES};
+    compaction_t c;
+    int st = XETS_OK;
+    while (st == XETS_OK && !atomic_load(&s->failed) &&
+           compaction_pick(&s->man->state, &o, s->compact_after, &c)) {
+        st = compaction_run(s, &c, call);
+        compaction_free(&c);
+    }
     return st;
 }
 
@@ -892,8 +1066,8 @@ static void flush_store(lsm_t *s, xets_call_t *call)
         return;
     pthread_mutex_lock(&s->flush_mu);
     int st = flush_once(s, call);
-    if (st == XETS_OK && version_now(s)->nsst > LSM_MAX_TABLES)
-        st = compact_all(s, call);
+    if (st == XETS_OK)
+        st = compact(s, call);
     pthread_mutex_unlock(&s->flush_mu);
     if (st != XETS_OK && st != XETS_NOMEM)
         fail_now(s, &call->error);
@@ -1071,6 +1245,8 @@ static void shell_free(void *p)
  * died. */
 static void lsm_free(lsm_t *s, xets_call_t *call)
 {
+    for (int l = 0; l < MANIFEST_LEVELS; l++)
+        bytes_free(&s->compact_after[l]);
     version_t *v = atomic_load(&s->ver);
     if (v != NULL) {
         if (v->mem != NULL)
@@ -1197,39 +1373,34 @@ static int live_wals(lsm_t *s, uint64_t log_number, uint64_t **nums, size_t *n,
     return XETS_OK;
 }
 
-static int newest_first(const void *a, const void *b)
-{
-    uint64_t x = ((const table_ref_t *)a)->number, y = ((const table_ref_t *)b)->number;
-    return (x < y) - (x > y);
-}
-
-/* Opens the tables the manifest names, newest first, into a version with
- * memtable mem. */
+/* Opens the tables the manifest names into a version with memtable mem. */
 static int open_tables(lsm_t *s, store_t *mem, xets_call_t *call)
 {
     const manifest_state_t *ms = &s->man->state;
     size_t n = 0;
     for (int l = 0; l < MANIFEST_LEVELS; l++)
         n += ms->level[l].n;
-    version_t *v = version_new(n);
-    if (v == NULL)
-        return XETS_NOMEM;
-    v->mem = mem;
-    size_t j = 0;
-    for (int l = 0; l < MANIFEST_LEVELS; l++)
-        for (size_t i = 0; i < ms->level[l].n; i++)
-            v->sst[j++] = (table_ref_t){NULL, ms->level[l].files[i].number,
-                                        ms->level[l].files[i].bytes};
-    qsort(v->sst, n, sizeof *v->sst, newest_first);
-    atomic_store(&s->ver, v);
-    for (size_t i = 0; i < n; i++) {
-        int st = sst_file_open(s->dir, v->sst[i].number, &v->sst[i].f, call);
-        if (st != XETS_OK) {
-            v->nsst = i; /* what lsm_free closes */
-            return st;
+    sst_file_t **f = calloc(n + 1, sizeof *f);
+    uint64_t *numbers = calloc(n + 1, sizeof *numbers);
+    int st = f && numbers ? XETS_OK : XETS_NOMEM;
+    size_t opened = 0;
+    for (int l = 0; l < MANIFEST_LEVELS && st == XETS_OK; l++)
+        for (size_t i = 0; i < ms->level[l].n && st == XETS_OK; i++, opened++) {
+            numbers[opened] = ms->level[l].files[i].number;
+            st = sst_file_open(s->dir, numbers[opened], &f[opened], call);
         }
-    }
-    return XETS_OK;
+    version_t *v = st == XETS_OK ? version_make(ms, NULL, f, numbers, n, mem, NULL) : NULL;
+    if (st == XETS_OK && v == NULL)
+        st = XETS_NOMEM;
+    if (st == XETS_OK)
+        atomic_store(&s->ver, v);
+    else
+        s->mem_ops->drop(mem, call);
+    for (size_t i = 0; f != NULL && i < opened; i++)
+        sst_file_close(f[i]);
+    free(f);
+    free(numbers);
+    return st;
 }
 
 /* Replays the live WALs, oldest first; the last stays open for appends. */
@@ -1298,6 +1469,7 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     s->interval_ms = lo->interval_ms ? lo->interval_ms : 1000;
     s->notify = lo->notify;
     s->mem_limit = lo->memtable_bytes ? lo->memtable_bytes : LSM_MEMTABLE_BYTES;
+    s->table_bytes = s->mem_limit;
     s->path = copy_string(o->dir);
     manifest_header_t want = {.keypos = lo->keypos};
     want.id.version = MANIFEST_VERSION;
@@ -1442,7 +1614,7 @@ static int lsm_clear(store_t *ss, store_t **old, size_t *size, xets_call_t *call
     if (st == XETS_OK)
         st = wal_next(s, &w, &wal_number, call);
     version_t *v = version_now(s);
-    version_t *empty = st == XETS_OK ? version_with(v, fresh, NULL, NO_TABLE, false) : NULL;
+    version_t *empty = st == XETS_OK ? version_make(NULL, NULL, NULL, NULL, 0, fresh, NULL) : NULL;
     if (st == XETS_OK && empty == NULL)
         st = XETS_NOMEM;
     uint64_t *gone = st == XETS_OK ? malloc((v->nsst + 1) * sizeof *gone) : NULL;
@@ -1559,7 +1731,10 @@ static int find_state(lsm_t *s, version_t *v, xets_call_t *call, const unsigned 
     size_t sklen;
     int rc = sort_key_of(s, key, klen, &skbuf, &sk, &sklen);
     for (size_t i = 0; rc == XETS_OK && i < v->nsst; i++) {
-        rc = sst_get(sst_file_reader(v->sst[i].f), sk, sklen, capture_sst, st, call);
+        const table_ref_t *t = &v->sst[i];
+        if (bytes_cmp(sk, sklen, t->lo, t->lolen) < 0 || bytes_cmp(sk, sklen, t->hi, t->hilen) > 0)
+            continue;
+        rc = sst_get(sst_file_reader(t->f), sk, sklen, capture_sst, st, call);
         if (rc == XETS_OK)
             break;
         if (rc == XETS_NOTFOUND)
@@ -2173,6 +2348,7 @@ void lsm_info(store_t *ss, lsm_info_t *out)
     epoch_exit();
     out->disk_bytes += atomic_load(&s->man_bytes);
     out->flushes = atomic_load(&s->flushes);
+    out->compactions = atomic_load(&s->compactions);
     pthread_mutex_lock(&s->log_mu);
     out->last_seq = s->last_seq;
     out->durable_seq = s->durable_seq;

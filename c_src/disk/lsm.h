@@ -51,9 +51,11 @@
  * log_number = the new WAL (older WALs are dead). Only then does the
  * version drop the frozen memtable, and the dead WALs are removed.
  *
- * Merge. Past LSM_MAX_TABLES tables, the flusher merges them all into one
- * (a key's newest entry, no tombstones) with one manifest edit, so that a
- * read looks in few tables: a stopgap until leveled compaction.
+ * Compaction. After each flush the flusher runs the compactions due
+ * (compaction.h: leveled, level 0 compacted once it holds LSM_L0_TABLES
+ * tables, level 1 holding LSM_L0_TABLES memtables' worth, each level
+ * after it LEVEL_RATIO times more), each one manifest edit; a lookup
+ * reads at most one table per level below 0, by key range.
  *
  * Recovery (open): the directory's lock; the manifest (its identity
  * checked against the options: lsm_mismatch_t); the sweep of orphans; the
@@ -82,8 +84,8 @@
 
 #define LSM_STRIPES 64
 #define LSM_MEMTABLE_BYTES (8u << 20)
-/* Past this many SSTables a flush merges them all into one. */
-#define LSM_MAX_TABLES 8
+/* Tables in level 0 that start its compaction into level 1. */
+#define LSM_L0_TABLES 4
 
 enum lsm_sync { LSM_SYNC_NONE, LSM_SYNC_INTERVAL, LSM_SYNC_ALWAYS };
 
@@ -172,6 +174,7 @@ typedef struct lsm_info {
     uint64_t durable_seq;
     uint64_t fsyncs;       /* of the WAL, by the committer */
     uint64_t flushes;
+    uint64_t compactions;  /* run (a merge, or a table moved a level down) */
     enum lsm_sync sync;
     unsigned interval_ms;
 } lsm_info_t;
