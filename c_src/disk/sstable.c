@@ -77,8 +77,8 @@ struct sst_builder {
     sst_block_builder_t data, index, meta; /* data.last: the last key added */
     bytes_t first;                         /* the first key added */
     bytes_t sep;                           /* scratch: a separator */
-    sst_filter_builder_t filter;
-    bool no_filter;
+    sst_filter_builder_t filter;           /* the distinct keys' hashes */
+    bool no_filter;                        /* write none (sst_options_t) */
     uint64_t off;                          /* bytes written */
     /* The last data block written, whose index entry waits for the next key. */
     bool pending;
