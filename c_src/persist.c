@@ -296,6 +296,7 @@ int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, E
         pair(env, "wal_bytes", enif_make_uint64(env, i.wal_bytes)),
         pair(env, "memtable_bytes", enif_make_uint64(env, i.memtable_bytes)),
         pair(env, "cache_bytes", enif_make_uint64(env, i.cache_bytes)),
+        pair(env, "filter_bytes", enif_make_uint64(env, i.filter_bytes)),
         pair(env, "last_seq", enif_make_uint64(env, i.last_seq)),
         pair(env, "durable_seq", enif_make_uint64(env, i.durable_seq)),
         pair(env, "fsyncs", enif_make_uint64(env, i.fsyncs)),

@@ -1730,11 +1730,17 @@ static int find_state(lsm_t *s, version_t *v, xets_call_t *call, const unsigned 
     const unsigned char *sk;
     size_t sklen;
     int rc = sort_key_of(s, key, klen, &skbuf, &sk, &sklen);
+    /* One hash for every table's filter; a table it turns away costs no
+     * block (a new key, which every insert looks up, usually visits none). */
+    uint64_t hash = rc == XETS_OK ? sst_key_hash(sk, sklen) : 0;
     for (size_t i = 0; rc == XETS_OK && i < v->nsst; i++) {
         const table_ref_t *t = &v->sst[i];
         if (bytes_cmp(sk, sklen, t->lo, t->lolen) < 0 || bytes_cmp(sk, sklen, t->hi, t->hilen) > 0)
             continue;
-        rc = sst_get(sst_file_reader(t->f), sk, sklen, capture_sst, st, call);
+        const sst_reader_t *r = sst_file_reader(t->f);
+        if (!sst_reader_may_contain(r, hash))
+            continue;
+        rc = sst_get(r, sk, sklen, capture_sst, st, call);
         if (rc == XETS_OK)
             break;
         if (rc == XETS_NOTFOUND)
@@ -2265,7 +2271,8 @@ static size_t lsm_memory(store_t *ss)
     if (v->frozen != NULL)
         bytes += s->mem_ops->memory(v->frozen);
     for (size_t i = 0; i < v->nsst; i++)
-        bytes += sst_file_cached(v->sst[i].f);
+        bytes += sst_file_cached(v->sst[i].f) +
+                 sst_reader_filter_bytes(sst_file_reader(v->sst[i].f));
     return bytes;
 }
 
@@ -2343,6 +2350,7 @@ void lsm_info(store_t *ss, lsm_info_t *out)
         out->memtable_bytes += s->mem_ops->memory(v->frozen);
     for (size_t i = 0; i < v->nsst; i++) {
         out->cache_bytes += sst_file_cached(v->sst[i].f);
+        out->filter_bytes += sst_reader_filter_bytes(sst_file_reader(v->sst[i].f));
         out->disk_bytes += v->sst[i].bytes;
     }
     epoch_exit();

@@ -16,11 +16,12 @@
  * Where states live, newest first: the memtable (an in-memory store of
  * the same order, hash_table or skiplist, of kind set, whose objects are
  * blobs), the frozen memtables being flushed, then the SSTables, newest
- * first. A lookup takes the first state it finds; a cursor merges all of
- * them by sort key with both bounds pushed down to each. An SSTable's
- * blocks are read through its cache (sstable_file.h): a block not cached
- * answers XETS_NEED_IO with a request, never a read inside an epoch
- * section.
+ * first. A lookup takes the first state it finds, passing over the
+ * SSTables whose filter says the key is not there (one hash of the key
+ * for all of them); a cursor merges all of them by sort key with both
+ * bounds pushed down to each. An SSTable's blocks are read through its
+ * cache (sstable_file.h): a block not cached answers XETS_NEED_IO with a
+ * request, never a read inside an epoch section.
  *
  * Writes. A writer holds the key's stripe lock (one of LSM_STRIPES, by
  * hash of the key) across read, compute and write, so writes to one key
@@ -170,6 +171,7 @@ typedef struct lsm_info {
     uint64_t wal_bytes;    /* live WALs */
     size_t memtable_bytes; /* active and frozen memtables */
     size_t cache_bytes;    /* SSTable blocks held in memory */
+    size_t filter_bytes;   /* SSTables' bloom filters, held in memory */
     uint64_t last_seq;
     uint64_t durable_seq;
     uint64_t fsyncs;       /* of the WAL, by the committer */

@@ -7,12 +7,15 @@
  * waits for the next key, so that its separator can be shortened to lie
  * between the block's last key and the next block's first (LevelDB's
  * FindShortestSeparator); the last block's separator is its last key.
+ * Each distinct key's hash goes to the filter builder, whose block is
+ * written after the last data block and named in the meta-index.
  *
  * Reader. Open reads the footer, then the index, whose handles must tile
  * the file from offset 0 (one data block after the other), then the
  * meta-index, whose blocks must tile the rest up to it: every byte of the
  * file then lies in a checksummed block or the footer. The index's
- * separators and handles are kept in an array for binary search. A data
+ * separators and handles are kept in an array for binary search, the
+ * filter (if the meta-index names one) in memory too. A data
  * block is read (and its checksum checked) when an iterator reaches it;
  * that one function, load_block, takes blocks from a cache where the
  * source lends them (sst_borrow_fn).
@@ -23,7 +26,10 @@
  * the first that can hold it, and if it holds none at or after the key,
  * the next block's first entry is the one. A walk checks both bounds as it
  * goes from block to block, so that a table a walk finds sound is one
- * whose lookups and seeks find what the walk found.
+ * whose lookups and seeks find what the walk found. A walk over the whole
+ * table also asks the filter for each key it yields, so that a table it
+ * finds sound has a filter that turns away none of its keys (checksums
+ * cannot tell a filter built wrong from a right one).
  *
  * Backward. A walk goes block by block from the last, each block run by
  * run from its end (sstable_block.h), checking each entry against the one
@@ -71,6 +77,8 @@ struct sst_builder {
     sst_block_builder_t data, index, meta; /* data.last: the last key added */
     bytes_t first;                         /* the first key added */
     bytes_t sep;                           /* scratch: a separator */
+    sst_filter_builder_t filter;           /* the distinct keys' hashes */
+    bool no_filter;                        /* write none (sst_options_t) */
     uint64_t off;                          /* bytes written */
     /* The last data block written, whose index entry waits for the next key. */
     bool pending;
@@ -92,6 +100,7 @@ int sst_builder_new(const sst_options_t *o, sst_write_fn write, void *ctx, sst_b
     b->write = write;
     b->ctx = ctx;
     b->block_size = o->block_size ? o->block_size : SST_BLOCK_SIZE;
+    b->no_filter = o->no_filter;
     strcpy(b->order, o->order);
     strcpy(b->encoding, o->encoding);
     sst_bb_init(&b->data, o->restart_interval ? o->restart_interval : SST_RESTART_INTERVAL);
@@ -112,6 +121,7 @@ void sst_builder_free(sst_builder_t *b)
     sst_bb_free(&b->meta);
     bytes_free(&b->first);
     bytes_free(&b->sep);
+    sst_fb_free(&b->filter);
     free(b);
 }
 
@@ -121,38 +131,67 @@ static int fail(sst_builder_t *b, int rc)
     return rc;
 }
 
-/* Writes bb's block and its trailer at the end of the file, the block's
- * handle into *off and *size, and empties bb. */
-static int write_block(sst_builder_t *b, sst_block_builder_t *bb, uint64_t *off, uint64_t *size,
-                       xets_call_t *call)
+/* Writes the block of len bytes at p (room for its trailer after them)
+ * and its trailer at the end of the file, the block's handle into *off
+ * and *size. */
+static int write_bytes(sst_builder_t *b, unsigned char *p, size_t len, uint64_t *off,
+                       uint64_t *size, xets_call_t *call)
 {
-    int rc = sst_bb_finish(bb, SST_TRAILER_SIZE);
-    if (rc != XETS_OK)
-        return rc;
-    size_t len = bb->buf.len;
     if (len > SST_BLOCK_MAX) /* an index of huge keys: the restart offsets would not fit */
         return XETS_BADARG;
-    unsigned char *p = bb->buf.p;
     p[len] = BLOCK_PLAIN;
     le64_store(p + len + 1, XXH3_64bits(p, len + 1));
-    rc = b->write(b->ctx, b->off, p, len + SST_TRAILER_SIZE, call);
+    int rc = b->write(b->ctx, b->off, p, len + SST_TRAILER_SIZE, call);
     if (rc != XETS_OK)
         return rc;
     *off = b->off;
     *size = len;
     b->off += len + SST_TRAILER_SIZE;
-    sst_bb_reset(bb);
     return XETS_OK;
+}
+
+/* Writes bb's block as write_bytes, and empties bb. */
+static int write_block(sst_builder_t *b, sst_block_builder_t *bb, uint64_t *off, uint64_t *size,
+                       xets_call_t *call)
+{
+    int rc = sst_bb_finish(bb, SST_TRAILER_SIZE);
+    if (rc == XETS_OK)
+        rc = write_bytes(b, bb->buf.p, bb->buf.len, off, size, call);
+    if (rc == XETS_OK)
+        sst_bb_reset(bb);
+    return rc;
+}
+
+/* Adds to bb an entry naming the block at off of size bytes. */
+static int add_handle(sst_block_builder_t *bb, const unsigned char *key, size_t klen,
+                      uint64_t off, uint64_t size)
+{
+    unsigned char h[2 * VARINT_MAX];
+    size_t n = varint_put(h, off);
+    n += varint_put(h + n, size);
+    return sst_bb_add(bb, key, klen, h, n, NULL, 0);
 }
 
 /* Adds the pending block's index entry, under the separator key sep. */
 static int add_index(sst_builder_t *b, const unsigned char *sep, size_t len)
 {
-    unsigned char h[2 * VARINT_MAX];
-    size_t n = varint_put(h, b->pending_off);
-    n += varint_put(h + n, b->pending_size);
     b->pending = false;
-    return sst_bb_add(&b->index, sep, len, h, n, NULL, 0);
+    return add_handle(&b->index, sep, len, b->pending_off, b->pending_size);
+}
+
+/* Writes the filter of the keys added and names it in the meta-index. */
+static int write_filter(sst_builder_t *b, xets_call_t *call)
+{
+    bytes_t block = BYTES_INIT;
+    uint64_t off, size;
+    int rc = sst_fb_finish(&b->filter, &block, SST_TRAILER_SIZE);
+    if (rc == XETS_OK)
+        rc = write_bytes(b, block.p, block.len, &off, &size, call);
+    bytes_free(&block);
+    if (rc != XETS_OK)
+        return rc;
+    static const char name[] = SST_FILTER_NAME;
+    return add_handle(&b->meta, (const unsigned char *)name, sizeof name - 1, off, size);
 }
 
 /* Into b->sep, a short key s, last <= s <= next and s < next unless they
@@ -178,14 +217,17 @@ int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uin
         return b->failed;
     if (b->finished || klen > SST_ENTRY_MAX || vlen > SST_ENTRY_MAX - klen)
         return XETS_BADARG;
+    int c = 1; /* the key against the last: a new key unless 0 */
     if (b->entries > 0) {
-        int c = bytes_cmp(key, klen, b->data.last.p, b->data.last.len);
+        c = bytes_cmp(key, klen, b->data.last.p, b->data.last.len);
         if (c < 0 || (c == 0 && seq >= b->last_seq))
             return XETS_BADARG;
     }
     int rc = XETS_OK;
     if (b->pending && ((rc = separator(b, key, klen)) != XETS_OK ||
                        (rc = add_index(b, b->sep.p, b->sep.len)) != XETS_OK))
+        return fail(b, rc);
+    if (c != 0 && !b->no_filter && (rc = sst_fb_add(&b->filter, sst_key_hash(key, klen))) != XETS_OK)
         return fail(b, rc);
     if (b->entries == 0 && !bytes_set(&b->first, key, klen))
         return fail(b, XETS_NOMEM);
@@ -226,6 +268,7 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call)
         b->pending = true;
     }
     if ((b->pending && (rc = add_index(b, b->data.last.p, b->data.last.len)) != XETS_OK) ||
+        (sst_fb_keys(&b->filter) > 0 && (rc = write_filter(b, call)) != XETS_OK) ||
         (rc = write_block(b, &b->meta, &meta_off, &meta_size, call)) != XETS_OK ||
         (rc = write_block(b, &b->index, &index_off, &index_size, call)) != XETS_OK)
         return fail(b, rc);
@@ -285,6 +328,8 @@ struct sst_reader {
     size_t nblocks;
     index_entry_t *index;
     bytes_t seps; /* the separators, one after the other */
+    sst_filter_t filter; /* all zero: none */
+    uint64_t filter_off;
 };
 
 static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_call_t *call)
@@ -299,28 +344,36 @@ int64_t sst_block_trailer(const uint8_t *p, size_t size)
     return p[size] == BLOCK_PLAIN ? -1 : (int64_t)size;
 }
 
+/* The block at h and its trailer read into buf, the trailer checked. h
+ * lies within the file (checked at open). */
+static int read_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
+                      xets_call_t *call)
+{
+    size_t n = h.size + SST_TRAILER_SIZE;
+    buf->len = 0;
+    if (!bytes_reserve_to(buf, n))
+        return XETS_NOMEM;
+    int rc = r->read(r->ctx, h.off, buf->p, n, call);
+    if (rc != XETS_OK)
+        return rc;
+    int64_t bad = sst_block_trailer(buf->p, h.size);
+    return bad >= 0 ? corrupt(r, what, h.off + (uint64_t)bad, call) : XETS_OK;
+}
+
 /* The block at h into *b: lent by the source, or read into buf with its
- * trailer checked; then its restart array checked. h lies within the
- * file (checked at open). */
+ * trailer checked; then its restart array checked. */
 static int load_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
                       sst_block_t *b, xets_call_t *call)
 {
-    size_t n = h.size + SST_TRAILER_SIZE;
     const uint8_t *p;
-    int rc = r->borrow != NULL ? r->borrow(r->ctx, h.off, n, &p, call) : XETS_NOTFOUND;
+    int rc = r->borrow != NULL ? r->borrow(r->ctx, h.off, h.size + SST_TRAILER_SIZE, &p, call)
+                               : XETS_NOTFOUND;
     if (rc == XETS_NOTFOUND) {
-        buf->len = 0;
-        if (!bytes_reserve_to(buf, n))
-            return XETS_NOMEM;
-        if ((rc = r->read(r->ctx, h.off, buf->p, n, call)) != XETS_OK)
-            return rc;
-        int64_t bad = sst_block_trailer(buf->p, h.size);
-        if (bad >= 0)
-            return corrupt(r, what, h.off + (uint64_t)bad, call);
+        rc = read_block(r, h, what, buf, call);
         p = buf->p;
-    } else if (rc != XETS_OK) {
-        return rc;
     }
+    if (rc != XETS_OK)
+        return rc;
     return sst_block_parse(b, p, h.size, h.off, r->name, what, call);
 }
 
@@ -383,12 +436,19 @@ static int read_footer(sst_reader_t *r, handle_t *meta, handle_t *index, xets_ca
     return footer_handle(r, f, F_META, index->off, meta, call);
 }
 
+/* The meta blocks this reader knows, as the meta-index names them. */
+typedef struct meta_blocks {
+    bool has_filter;
+    handle_t filter; /* the first block named SST_FILTER_NAME */
+} meta_blocks_t;
+
 /* Walks the block b of handles (the index or the meta-index): each entry's
  * value is a handle, each block the one right after the one before, the
- * first at *at, none past limit; *at ends where the last ends. With keep,
- * the entries go into r's index. */
+ * first at *at, none past limit; *at ends where the last ends. The index
+ * (meta NULL): the entries go into r's index. The meta-index: the blocks
+ * it knows go into *meta, the others are passed over. */
 static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uint64_t limit,
-                        bool keep, xets_call_t *call)
+                        meta_blocks_t *meta, xets_call_t *call)
 {
     sst_block_iter_t it = {0};
     sst_bi_start(&it, b, false);
@@ -404,8 +464,13 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
             break;
         }
         *at += h.size + SST_TRAILER_SIZE;
-        if (!keep)
+        if (meta != NULL) {
+            static const char filter[] = SST_FILTER_NAME;
+            if (!meta->has_filter &&
+                bytes_cmp(it.key.p, it.key.len, (const uint8_t *)filter, sizeof filter - 1) == 0)
+                *meta = (meta_blocks_t){.has_filter = true, .filter = h};
             continue;
+        }
         if (r->nblocks == cap) {
             cap = cap ? 2 * cap : 16;
             index_entry_t *x = realloc(r->index, cap * sizeof *x);
@@ -426,24 +491,38 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
     return rc == XETS_END ? XETS_OK : rc;
 }
 
-/* Reads the index, then the meta-index (whose blocks, none yet, lie
- * between the data blocks and it). */
+/* Reads the filter block at h into r->filter, its layout checked. */
+static int read_filter(sst_reader_t *r, handle_t h, bytes_t *buf, xets_call_t *call)
+{
+    r->filter_off = h.off;
+    int rc = read_block(r, h, "filter", buf, call);
+    size_t bad;
+    if (rc == XETS_OK && (rc = sst_filter_read(&r->filter, buf->p, h.size, &bad)) == XETS_CORRUPT)
+        rc = corrupt(r, "filter", h.off + bad, call);
+    return rc;
+}
+
+/* Reads the index, then the meta-index (whose blocks lie between the data
+ * blocks and it), then the meta blocks it names that this reader knows. */
 static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_call_t *call)
 {
     bytes_t buf = BYTES_INIT;
     sst_block_t b;
     uint64_t at = 0;
+    meta_blocks_t known = {0};
     int rc = load_block(r, index, "index", &buf, &b, call);
     if (rc == XETS_OK)
-        rc = walk_handles(r, &b, &at, meta.off, true, call);
+        rc = walk_handles(r, &b, &at, meta.off, NULL, call);
     if (rc == XETS_OK && (r->nblocks == 0) != (r->info.entries == 0))
         rc = corrupt(r, "footer", r->footer + F_ENTRIES, call);
     if (rc == XETS_OK)
         rc = load_block(r, meta, "meta-index", &buf, &b, call);
     if (rc == XETS_OK)
-        rc = walk_handles(r, &b, &at, meta.off, false, call);
+        rc = walk_handles(r, &b, &at, meta.off, &known, call);
     if (rc == XETS_OK && at != meta.off)
         rc = corrupt(r, "meta-index", meta.off, call);
+    if (rc == XETS_OK && known.has_filter)
+        rc = read_filter(r, known.filter, &buf, call);
     bytes_free(&buf);
     return rc;
 }
@@ -481,6 +560,7 @@ void sst_reader_close(sst_reader_t *r)
         return;
     free(r->index);
     bytes_free(&r->seps);
+    sst_filter_free(&r->filter);
     free(r);
 }
 
@@ -492,6 +572,16 @@ size_t sst_reader_blocks(const sst_reader_t *r)
 const sst_info_t *sst_reader_info(const sst_reader_t *r)
 {
     return &r->info;
+}
+
+bool sst_reader_may_contain(const sst_reader_t *r, uint64_t hash)
+{
+    return sst_filter_may_contain(&r->filter, hash);
+}
+
+size_t sst_reader_filter_bytes(const sst_reader_t *r)
+{
+    return sst_filter_bytes(&r->filter);
 }
 
 /* ---- iterating ---- */
@@ -613,6 +703,11 @@ static int yield(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
         it->count++;
         it->min_seq = seq < it->min_seq ? seq : it->min_seq;
         it->max_seq = seq > it->max_seq ? seq : it->max_seq;
+        /* Each key once (a key's entries after its first are the same). */
+        const sst_reader_t *r = it->r;
+        if (!bi->same && r->filter.nlines > 0 &&
+            !sst_filter_may_contain(&r->filter, sst_key_hash(bi->key.p, bi->key.len)))
+            return corrupt(r, "filter", r->filter_off, call);
     }
     *e = (sst_entry_t){.key = bi->key.p,
                        .klen = bi->key.len,

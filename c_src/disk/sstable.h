@@ -6,7 +6,8 @@
  * a buffer in a test, and reads a file, a cache or a buffer.
  *
  *   data block | trailer  ...     blocks of about SST_BLOCK_SIZE bytes of entries
- *   meta-index | trailer          named blocks to come (bloom filter, properties)
+ *   filter | trailer              a bloom filter of the keys (sstable_filter.h)
+ *   meta-index | trailer          the named blocks before it: the filter
  *   index | trailer               per data block: a separator key -> its handle
  *   footer                        SST_FOOTER_SIZE bytes: handles, names, counts
  *
@@ -21,15 +22,22 @@
  * plainly) and the XXH3-64 of the block and the type byte; the footer's
  * first 8 bytes are the XXH3-64 of the other bytes of the footer. Every
  * byte of a file is under one checksum, so that flipped or torn bytes are
- * found: at open for the footer, the index and the meta-index, when a
- * block is read for a data block. The reader also checks every rule a
- * walk meets (lengths within their block, order of keys, separators,
- * handles, counts), so that no bytes, even carrying right checksums, make
+ * found: at open for the footer, the index, the meta-index and the filter,
+ * when a block is read for a data block. The reader also checks every rule
+ * a walk meets (lengths within their block, order of keys, separators,
+ * handles, counts, and on a walk over the whole table that the filter
+ * passes every key), so that no bytes, even carrying right checksums, make
  * it read out of bounds, and a walk over the whole table is a full check
  * of it.
  *
+ * The filter. A builder hashes each distinct key (sst_key_hash) and
+ * writes the filter unless told not to; a table of no entry has none, nor
+ * has one of an older writer, whose every key may be there. A lookup asks
+ * sst_reader_may_contain first, with the hash computed once for all the
+ * tables it asks; sst_get itself does not ask, and no walk skips.
+ *
  * Errors. XETS_CORRUPT with call->error naming the file, the part
- * ("footer", "index", "meta-index", "block") and the offset of the bad
+ * ("footer", "index", "meta-index", "filter", "block") and the offset of the bad
  * field or block; XETS_BADARG (call->error.op "version") for a table of a
  * format version this code does not read; a failure of the read or write
  * callback passes through as it came (XETS_IO, XETS_NEED_IO, ...).
@@ -48,6 +56,7 @@
 #include "../call.h"
 #include "../status.h"
 #include "sstable_block.h"
+#include "sstable_filter.h"
 
 #define SST_VERSION 1 /* the format version this code writes and reads */
 #define SST_FOOTER_SIZE 112
@@ -71,6 +80,7 @@ typedef struct sst_options {
     const char *encoding;      /* the key encoding (key_codec.h): "ordered.1", "exact.1" */
     size_t block_size;         /* target bytes of a data block; 0: SST_BLOCK_SIZE */
     unsigned restart_interval; /* 0: SST_RESTART_INTERVAL */
+    bool no_filter;            /* none written, as by a writer before filters (tests) */
 } sst_options_t;
 
 /* What a finished table is, for the manifest. The keys are the builder's,
@@ -100,9 +110,9 @@ void sst_builder_free(sst_builder_t *b);
 int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uint64_t seq,
                     uint8_t kind, const unsigned char *val, size_t vlen, xets_call_t *call);
 
-/* Writes the last data block, the meta-index, the index and the footer:
- * then the table is whole (the caller makes it durable). Returns XETS_OK
- * with *out filled, or a failure as sst_builder_add. */
+/* Writes the last data block, the filter, the meta-index, the index and
+ * the footer: then the table is whole (the caller makes it durable).
+ * Returns XETS_OK with *out filled, or a failure as sst_builder_add. */
 int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call);
 
 /* ---- reading ---- */
@@ -141,15 +151,21 @@ typedef struct sst_info {
 
 typedef struct sst_reader sst_reader_t;
 
-/* Opens the table src holds: reads and checks the footer, the meta-index
- * and the index (held in memory until close), so that a table that opens
- * has a sound skeleton. XETS_OK, XETS_CORRUPT, XETS_BADARG (its format
+/* Opens the table src holds: reads and checks the footer, the meta-index,
+ * the index and the filter (the last two held in memory until close), so
+ * that a table that opens has a sound skeleton. XETS_OK, XETS_CORRUPT, XETS_BADARG (its format
  * version), XETS_NOMEM, or the read callback's failure. */
 int sst_reader_open(const sst_source_t *src, sst_reader_t **out, xets_call_t *call);
 void sst_reader_close(sst_reader_t *r);
 const sst_info_t *sst_reader_info(const sst_reader_t *r);
 /* How many data blocks the table has. */
 size_t sst_reader_blocks(const sst_reader_t *r);
+/* False only if the table holds no key of the hash (sst_key_hash of the
+ * key): a check of memory, no I/O, safe inside an epoch section. True for
+ * a table without a filter. */
+bool sst_reader_may_contain(const sst_reader_t *r, uint64_t hash);
+/* Bytes of filter the reader holds. */
+size_t sst_reader_filter_bytes(const sst_reader_t *r);
 
 /* An entry read: its bytes are the iterator's, valid until its next step,
  * seek or close. */

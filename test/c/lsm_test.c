@@ -47,6 +47,12 @@
  *    store is closed (freeing all: ASan), the power cut, and on reopen
  *    every acknowledged write is there (the one in flight whole or not at
  *    all), the size is the walked count, and it takes writes.
+ * 7. Filters: a table of 20000 keys written at close and reopened, its
+ *    cache cold (lsm_info: no cache bytes, filter bytes for its keys):
+ *    lookups of keys it does not hold, spread over its whole range, load
+ *    at most 1 block in 20 (the filter's false positives; without a
+ *    filter they would load every block), lookups of keys it holds load
+ *    theirs; for the hash order and the key order.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
  * alone N times, to replay a failing one (its message names it), checking
  * that every run makes the same file calls; lsm_test
@@ -1386,6 +1392,71 @@ static void test_format_version(void)
     printf("  format: a manifest of version %u refused, naming %s\n", h.id.version, name);
 }
 
+/* ---- 7. filters ------------------------------------------------------------ */
+
+/* Block loads of lookups of keys ids[0..n) (made by fmt), each answering
+ * want: the XETS_NEED_IO answers served, one per block read. */
+static unsigned long lookups(const kind_t *k, store_t *s, const char *fmt, const unsigned *ids,
+                             unsigned n, int want)
+{
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    op_t o = {.ops = k->lsm, .s = s};
+    unsigned long io0 = atomic_load(&need_io);
+    for (unsigned i = 0; i < n; i++) {
+        unsigned char kb[32];
+        o.key = kb;
+        o.klen = (size_t)snprintf((char *)kb, sizeof kb, fmt, ids[i]);
+        int rc = run_op(do_get, &o, &call);
+        CHECK(rc == want, "%s: lookup of %s: %d, want %d", k->type, (char *)kb, rc, want);
+    }
+    free(o.out.p);
+    return atomic_load(&need_io) - io0;
+}
+
+static void test_filters(uint64_t seed)
+{
+    const kind_t *ks[] = {&kinds[0], &kinds[3]};
+    enum { KEYS_ON_DISK = 20000, ASKED = 1000 };
+    for (int x = 0; x < 2; x++) {
+        const kind_t *k = ks[x];
+        fs_sim_reset();
+        store_t *s = open_ok(k, "/f", LSM_SYNC_NONE, 0);
+        fill(k, s, KEYS_ON_DISK, false); /* in the memtable: close writes one table */
+        close_ok(k, s);
+        s = open_ok(k, "/f", LSM_SYNC_NONE, 0);
+        lsm_info_t info;
+        lsm_info(s, &info);
+        CHECK(info.files == 1 && info.cache_bytes == 0, "%s: %zu tables, %zu bytes cached",
+              k->type, info.files, info.cache_bytes);
+        size_t want_filter = 64 * ((KEYS_ON_DISK * 10 + 511) / 512);
+        CHECK(info.filter_bytes == want_filter, "%s: %zu bytes of filter, want %zu", k->type,
+              info.filter_bytes, want_filter);
+        /* Keys present, each followed by "!": absent, and in the key
+         * order each lies just after a key of the table, so that the
+         * lookups spread over all its blocks. */
+        uint64_t rng = seed;
+        unsigned ids[ASKED];
+        for (unsigned i = 0; i < ASKED; i++)
+            ids[i] = (unsigned)rng_below(&rng, KEYS_ON_DISK);
+        unsigned long absent = lookups(k, s, "k%u!", ids, ASKED, XETS_NOTFOUND);
+        lsm_info(s, &info);
+        size_t absent_cached = info.cache_bytes;
+        CHECK(absent <= ASKED / 20, "%s: %lu blocks loaded by %u lookups of absent keys", k->type,
+              absent, ASKED);
+        CHECK((absent == 0) == (absent_cached == 0), "%s: loads and cache bytes disagree",
+              k->type);
+        unsigned long present = lookups(k, s, "k%u", ids, 100, XETS_OK);
+        lsm_info(s, &info);
+        CHECK(present > 0 && info.cache_bytes > absent_cached,
+              "%s: lookups of present keys loaded %lu blocks", k->type, present);
+        close_ok(k, s);
+        printf("  filters: %s, a table of %u keys, %zu bytes of filter: %u lookups of absent "
+               "keys loaded %lu blocks (%zu bytes), 100 of present keys %lu\n",
+               k->type, KEYS_ON_DISK, info.filter_bytes, ASKED, absent, absent_cached, present);
+    }
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1413,6 +1484,7 @@ int main(int argc, char **argv)
     test_lifecycle();
     test_model(seed);
     test_corruption();
+    test_filters(seed);
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);

@@ -14,10 +14,10 @@
  * broken backward exactly when it does forward; and when a walk over the
  * whole table finds nothing wrong, the table is sound, so that the
  * backward walk yields the forward one's entries reversed, the footer's
- * count is what the walk saw, a lookup of
- * every key gives exactly the walk's entries of that key, a key just past
- * one is absent, and walks between bounds and after seeks, both ways,
- * give exactly the walk's entries between them. */
+ * count is what the walk saw, the filter (if any) passes every key the
+ * walk saw, a lookup of every key gives exactly the walk's entries of
+ * that key, a key just past one is absent, and walks between bounds and
+ * after seeks, both ways, give exactly the walk's entries between them. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,6 +154,8 @@ static void check_walk_back(const sst_reader_t *r, const mem_entry_t *all, size_
 static void check_sound(const sst_reader_t *r, const mem_entry_t *all, size_t n, xets_call_t *call)
 {
     REQUIRE(sst_reader_info(r)->entries == n);
+    for (size_t i = 0; i < n; i++)
+        REQUIRE(sst_reader_may_contain(r, sst_key_hash(all[i].key, all[i].klen)));
     for (size_t i = 0, k = 0; i < n && k < 64; k++) {
         size_t run = 1;
         while (i + run < n &&

@@ -3,7 +3,8 @@
  * reader meets: no entry, one, keys that are prefixes of each other and
  * the empty key, one key's entries over many blocks, restart points at
  * every entry or every 16, blocks of one entry or of many, both orders'
- * names, and random sets.
+ * names, and random sets; every fourth without a filter (an older
+ * writer's table), the others with one.
  *
  *   sstable_seeds OUTDIR */
 #include <stdio.h>
@@ -32,7 +33,8 @@ static sst_builder_t *start(mem_file_t *f, size_t block_size, unsigned interval)
     sst_options_t o = {.order = nfiles % 2 ? "hash.1" : "key",
                        .encoding = nfiles % 2 ? "exact.1" : "ordered.1",
                        .block_size = block_size,
-                       .restart_interval = interval};
+                       .restart_interval = interval,
+                       .no_filter = nfiles % 4 == 3};
     sst_builder_t *b;
     if (sst_builder_new(&o, mem_write, f, &b) != XETS_OK)
         exit(1);
