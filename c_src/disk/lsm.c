@@ -214,7 +214,8 @@ typedef struct lsm {
     pthread_cond_t log_cv;     /* wakes the committer */
     pthread_cond_t durable_cv; /* wakes lsm_sync */
     wal_batch_t *pending, **pending_tail;
-    size_t pending_bytes;
+    size_t pending_bytes, npending; /* bytes and batches queued */
+    size_t gather; /* the committer waits for this many batches queued (0: not waiting) */
     uint64_t last_seq;    /* the last given out */
     uint64_t written_seq; /* the last written to a WAL */
     uint64_t durable_seq; /* the last made durable */
@@ -387,14 +388,14 @@ static int refuse(lsm_t *s, xets_call_t *call)
 
 /* Tells the waiters the durable point reached (or the failure) covers,
  * outside log_mu (taken on entry and on return). */
-static void notify_locked(lsm_t *s)
+static size_t notify_locked(lsm_t *s)
 {
     if (s->nwaiters == 0 || s->notify == NULL)
-        return;
+        return 0;
     size_t n = 0;
     lsm_waiter_t *due = malloc(s->nwaiters * sizeof *due);
     if (due == NULL)
-        return; /* told at the next round */
+        return 0; /* told at the next round */
     for (size_t i = 0; i < s->nwaiters;) {
         if (s->failed || s->waiters[i].seq <= s->durable_seq) {
             due[n++] = s->waiters[i];
@@ -410,6 +411,7 @@ static void notify_locked(lsm_t *s)
         s->notify(&due[i], s->serial, st, &why);
     free(due);
     pthread_mutex_lock(&s->log_mu);
+    return n;
 }
 
 static void batches_free(wal_batch_t *b)
@@ -480,6 +482,8 @@ static void *committer_main(void *arg)
     lsm_t *s = arg;
     xets_call_t call = *OWN_CALL;
     int64_t last_sync = call_now();
+    size_t gather = 0;     /* batches to wait for (see below) */
+    int64_t gather_us = 0; /* at most this long: a quarter of the last fsync */
     pthread_mutex_lock(&s->log_mu);
     for (;;) {
         bool failed = atomic_load(&s->failed);
@@ -495,10 +499,28 @@ static void *committer_main(void *arg)
             if (us >= 0 && !(s->pending != NULL || s->stop))
                 us = 0; /* the interval is up: sync below */
         }
+        /* Group commit: the writers the last round told are durable
+         * mostly write again at once. Waiting a moment for them puts them
+         * under this fsync rather than the next, so that a steady set of
+         * writers shares one fsync instead of splitting into groups that
+         * take turns. The wait ends once they are all back, after a
+         * quarter of the last fsync's time (a longer wait idles the CPU
+         * that writers, many on few cores, need between their fsyncs: 64
+         * writers on 2 cores ran 10-20% slower waiting half an fsync), or
+         * on stop or failure. */
+        if (gather > 0) {
+            int64_t until = call_now() + gather_us, left;
+            s->gather = gather;
+            while (s->npending < s->gather && !s->stop && !atomic_load(&s->failed) &&
+                   (left = until - call_now()) > 0)
+                wait_log(s, left);
+            s->gather = 0;
+        }
         wal_batch_t *list = s->pending;
         s->pending = NULL;
         s->pending_tail = &s->pending;
         s->pending_bytes = 0;
+        s->npending = 0;
         uint64_t upto = s->last_seq;
         wal_file_t *wal = s->wal, *next = s->next_wal;
         uint64_t switch_after = s->switch_after;
@@ -514,8 +536,10 @@ static void *committer_main(void *arg)
         if (!failed && (list != NULL || next != NULL))
             st = commit_write(s, list, &wal, next, switch_after, &call);
         if (!failed && st == XETS_OK && sync) {
+            int64_t t0 = call_now();
             st = wal_file_sync(wal, &call);
             last_sync = call_now();
+            gather_us = (last_sync - t0) / 4 < 500 ? (last_sync - t0) / 4 : 500;
         }
         batches_free(list);
 
@@ -529,7 +553,8 @@ static void *committer_main(void *arg)
                 s->fsyncs++;
             }
         }
-        notify_locked(s);
+        size_t told = notify_locked(s);
+        gather = s->sync == LSM_SYNC_ALWAYS && told > 0 ? told + s->npending : 0;
         pthread_cond_broadcast(&s->durable_cv);
         if (stopping && s->pending == NULL)
             break;
@@ -548,11 +573,13 @@ static void enqueue(lsm_t *s, wal_batch_t *b, xets_call_t *call)
     *s->pending_tail = b;
     s->pending_tail = &b->next;
     s->pending_bytes += b->len;
+    s->npending++;
     if (s->sync == LSM_SYNC_ALWAYS) {
         call->await.store = s;
         call->await.seq = b->seq;
     }
-    if (was_empty || s->pending_bytes >= COMMIT_EAGER_BYTES)
+    if (was_empty || s->pending_bytes >= COMMIT_EAGER_BYTES ||
+        (s->gather > 0 && s->npending >= s->gather))
         pthread_cond_signal(&s->log_cv);
     pthread_mutex_unlock(&s->log_mu);
 }

@@ -39,7 +39,10 @@
  * always: every write's call leaves with call->await set (its sequence
  * number); the glue registers the caller with lsm_await, and the
  * committing thread's notify callback tells it once an fsync covers it,
- * so that one fsync serves every writer waiting meanwhile (group commit).
+ * so that one fsync serves every writer waiting meanwhile (group commit);
+ * after telling them, the committer waits a moment (at most a quarter of
+ * an fsync) for the writers it told to write again, so that they share
+ * the next fsync rather than split into groups taking turns.
  * A write is visible to readers once it is in the memtable, which may be
  * before its fsync: a reader may see a write that a power cut then loses.
  *
