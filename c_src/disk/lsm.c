@@ -2173,10 +2173,30 @@ static sst_bound_t sst_bound(store_bound_t b)
     return (sst_bound_t){.key = b.pos, .len = b.len, .inclusive = b.inclusive};
 }
 
+/* Whether table t may hold a key within the cursor's bounds. */
+static bool table_in_range(const table_ref_t *t, const store_cursor_t *c)
+{
+    if (c->lo.pos != NULL) {
+        int k = bytes_cmp(t->hi, t->hilen, c->lo.pos, c->lo.len);
+        if (k < 0 || (k == 0 && !c->lo.inclusive))
+            return false;
+    }
+    if (c->hi.pos != NULL) {
+        int k = bytes_cmp(t->lo, t->lolen, c->hi.pos, c->hi.len);
+        if (k > 0 || (k == 0 && !c->hi.inclusive))
+            return false;
+    }
+    return true;
+}
+
 static int merge_open(lsm_t *s, store_cursor_t *c, merge_t **out)
 {
     version_t *v = version_now(s);
-    size_t n = 1 + (v->frozen != NULL) + v->nsst;
+    /* Tables wholly outside the bounds are left out: a range walk reads
+     * only the tables, and within them only the blocks, of its range. */
+    size_t n = 1 + (v->frozen != NULL);
+    for (size_t i = 0; i < v->nsst; i++)
+        n += table_in_range(&v->sst[i], c);
     merge_t *m = calloc(1, sizeof *m + n * sizeof(source_t));
     if (m == NULL)
         return XETS_NOMEM;
@@ -2192,8 +2212,9 @@ static int merge_open(lsm_t *s, store_cursor_t *c, merge_t **out)
         store_cursor_open(&x->mc, s->mem_ops, mems[i], c->call, c->lo, c->hi, c->dir);
     }
     for (size_t i = 0; i < v->nsst; i++)
-        sst_iter_open(&m->src[j++].it, sst_file_reader(v->sst[i].f), sst_bound(c->lo),
-                      sst_bound(c->hi), c->dir == SCAN_BACKWARD ? SST_BACKWARD : SST_FORWARD);
+        if (table_in_range(&v->sst[i], c))
+            sst_iter_open(&m->src[j++].it, sst_file_reader(v->sst[i].f), sst_bound(c->lo),
+                          sst_bound(c->hi), c->dir == SCAN_BACKWARD ? SST_BACKWARD : SST_FORWARD);
     *out = m;
     int rc = XETS_OK;
     for (size_t i = 0; i < n && rc == XETS_OK; i++)

@@ -53,6 +53,10 @@
  *    at most 1 block in 20 (the filter's false positives; without a
  *    filter they would load every block), lookups of keys it holds load
  *    theirs; for the hash order and the key order.
+ * 8. Ranges: an ordered_set written in key order over many flushes and
+ *    reopened cold: a walk of 10 keys caches the block or two that hold
+ *    them (tables wholly outside its bounds are not even opened), and a
+ *    walk to the end finds every key after its start.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
  * alone N times, to replay a failing one (its message names it), checking
  * that every run makes the same file calls; lsm_test
@@ -1457,6 +1461,55 @@ static void test_filters(uint64_t seed)
     }
 }
 
+/* 8. Ranges (see the top): each flush's table holds its own stretch of
+ * keys, moved down the levels whole. */
+static void test_ranges(void)
+{
+    const kind_t *k = &kinds[3];
+    const unsigned keys = 20000;
+    fs_sim_reset();
+    store_t *s = open_ok(k, "/r", LSM_SYNC_NONE, 16 * 1024);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    op_t o = {.ops = k->lsm, .s = s, .mode = PUT_REPLACE};
+    for (unsigned i = 0; i < keys; i++) {
+        unsigned char kb[16], vb[64];
+        o.key = kb;
+        o.klen = (size_t)sprintf((char *)kb, "r%06u", i);
+        o.val = vb;
+        o.vlen = val_of(i, 1, vb);
+        CHECK(run_op(do_put, &o, &call) == XETS_OK, "put");
+    }
+    free(o.out.p);
+    close_ok(k, s);
+    s = open_ok(k, "/r", LSM_SYNC_NONE, 16 * 1024);
+    lsm_info_t info;
+    lsm_info(s, &info);
+    CHECK(info.files > 10 && info.cache_bytes == 0, "ranges: %zu tables, %zu bytes cached",
+          info.files, info.cache_bytes);
+    store_bound_t lo = {(const unsigned char *)"r012000", 7, true},
+                  hi = {(const unsigned char *)"r012010", 7, false};
+    tbuf_t got = {0};
+    size_t n;
+    CHECK(walk(k->lsm, s, &call, lo, hi, SCAN_FORWARD, &got, &n) == XETS_OK && n == 10,
+          "ranges: a walk of 10 keys found %zu", n);
+    lsm_info(s, &info);
+    /* A block is about 4 KiB: the keys' block, and one more in the same
+     * or the next table if they straddle a boundary, and the next one's
+     * first if they end at one; a full walk caches 150 KB. */
+    CHECK(info.cache_bytes <= 3 * 4200, "ranges: a walk of 10 keys over %zu tables cached %zu bytes",
+          info.files, info.cache_bytes);
+    size_t narrow = info.cache_bytes;
+    CHECK(walk(k->lsm, s, &call, lo, STORE_UNBOUNDED, SCAN_FORWARD, &got, &n) == XETS_OK &&
+              n == (size_t)keys - 12000,
+          "ranges: the walk to the end found %zu", n);
+    lsm_info(s, &info);
+    close_ok(k, s);
+    free(got.p);
+    printf("  ranges: ordered_set, %zu tables: a walk of 10 keys cached %zu bytes, one to the end "
+           "%zu\n", info.files, narrow, info.cache_bytes);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1485,6 +1538,7 @@ int main(int argc, char **argv)
     test_model(seed);
     test_corruption();
     test_filters(seed);
+    test_ranges();
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
