@@ -474,6 +474,32 @@ int key_codec_put_cons(kbuf_t *b)
     return put_byte(b, T_CONS);
 }
 
+/* Each cell at most 5 bytes: T_CONS then the number as put_u64_number
+ * writes it (T_NUM_ZERO; or T_NUM_POS, 1, the byte, 0). */
+int key_codec_put_string(kbuf_t *b, const unsigned char *s, size_t n)
+{
+    if (n > (SIZE_MAX - 1) / 5)
+        return XETS_NOMEM;
+    unsigned char *w = kbuf_room(b, 5 * n + 1), *start = w;
+    if (!w)
+        return XETS_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        *w++ = T_CONS;
+        if (s[i] == 0) {
+            *w++ = T_NUM_ZERO;
+        } else {
+            w[0] = T_NUM_POS;
+            w[1] = 1;
+            w[2] = s[i];
+            w[3] = 0;
+            w += 4;
+        }
+    }
+    *w++ = T_NIL;
+    b->len += (size_t)(w - start);
+    return XETS_OK;
+}
+
 /* ---- reading the external format --------------------------------------- */
 
 /* A cursor: every read checks the bound; a failed read sets bad, reads as
@@ -1152,12 +1178,7 @@ static int etf_string(key_walk_t *w)
     rd_t *r = &w->r;
     size_t n = rd_u16(r);
     const unsigned char *s = rd_bytes(r, n);
-    if (!s)
-        return XETS_OK;
-    for (size_t i = 0; i < n; i++)
-        if (put_byte(w->out, T_CONS) != XETS_OK || put_u64_number(w->out, s[i], false) != XETS_OK)
-            return XETS_NOMEM;
-    return put_byte(w->out, T_NIL);
+    return s ? key_codec_put_string(w->out, s, n) : XETS_OK;
 }
 
 static int etf_bits(key_walk_t *w, uint32_t tag)

@@ -131,5 +131,8 @@ int key_codec_put_map(kbuf_t *b, size_t size);
 int key_codec_put_nil(kbuf_t *b);
 /* A list cell: its head's encoding follows, then its tail's. */
 int key_codec_put_cons(kbuf_t *b);
+/* A proper list of the integers s[0 .. n), 0 to 255 (a Latin-1 string):
+ * its cells and NIL, as the cells of its integers would encode. */
+int key_codec_put_string(kbuf_t *b, const unsigned char *s, size_t n);
 
 #endif

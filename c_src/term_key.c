@@ -16,6 +16,8 @@
 
 #include <xxhash.h>
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 _Static_assert(_Generic((ERL_NIF_TERM)0, key_live_t: 1, default: 0),
@@ -217,6 +219,28 @@ static int put_tuple(const live_t *c, ERL_NIF_TERM t, key_mode_t mode, kbuf_t *o
     return XETS_OK;
 }
 
+/* A Latin-1 string, the commonest list in keys: a proper list of
+ * integers 0 to 255, read in one call and encoded in one loop rather than
+ * a call or three per cell. XETS_END when t is some other list (OTP 25's
+ * enif_get_string reads Latin-1 only: other strings take the cell loop). */
+static int put_string(ErlNifEnv *env, ERL_NIF_TERM t, kbuf_t *o)
+{
+    char small[256];
+    int n = enif_get_string(env, t, small, sizeof small, ERL_NIF_LATIN1);
+    if (n > 0) /* the bytes and a NUL */
+        return key_codec_put_string(o, (const unsigned char *)small, (size_t)n - 1);
+    unsigned len;
+    if (n == 0 || !enif_get_list_length(env, t, &len) || len >= INT_MAX)
+        return XETS_END;
+    char *big = malloc((size_t)len + 1);
+    if (big == NULL)
+        return XETS_NOMEM;
+    n = enif_get_string(env, t, big, len + 1, ERL_NIF_LATIN1);
+    int rc = n > 0 ? key_codec_put_string(o, (const unsigned char *)big, (size_t)n - 1) : XETS_END;
+    free(big);
+    return rc;
+}
+
 /* The walker's callback: one live term. With `pattern', stops with
  * XETS_END at the first match-spec variable, or map holding one (map keys
  * are sorted after they are encoded), leaving what precedes it encoded. A
@@ -243,6 +267,8 @@ static int encode_live(key_walk_t *w, key_live_t lt, key_mode_t mode, void *vctx
         return key_codec_push(w, el[i], mode);
     }
     case ERL_NIF_TERM_TYPE_LIST: {
+        if ((rc = put_string(env, t, o)) != XETS_END)
+            return rc;
         ERL_NIF_TERM head;
         while (enif_get_list_cell(env, t, &head, &t)) {
             if ((rc = key_codec_put_cons(o)) != XETS_OK ||

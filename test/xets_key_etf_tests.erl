@@ -166,6 +166,33 @@ other_forms_of_a_term_encode_as_the_term_test() ->
               R <- [bytes(B, M)], L <- [live(binary_to_term(B), M)], R =/= L],
     ?assertEqual([], Bad).
 
+%% A list's cells each through the generic path: LIST_EXT, every element
+%% as SMALL_INTEGER_EXT or INTEGER_EXT, and its tail. Live strings are
+%% encoded in one pass (term_key.c, put_string), STRING_EXT too
+%% (key_codec_put_string): both must give what their cells give.
+cells_ext(L) -> cells_ext(L, []).
+
+cells_ext([], Acc) -> cells_ext_done(lists:reverse(Acc), <<106>>);
+cells_ext([H | T], Acc) when is_integer(H) -> cells_ext(T, [H | Acc]);
+cells_ext(Tail, Acc) -> cells_ext_done(lists:reverse(Acc), term_to_binary(Tail)).
+
+cells_ext_done(Els, Tail) ->
+    <<_, TailBytes/binary>> = case Tail of <<106>> -> <<131, 106>>; _ -> Tail end,
+    Enc = fun(I) when I >= 0, I =< 255 -> <<97, I>>; (I) -> <<98, I:32/signed>> end,
+    <<131, 108, (length(Els)):32, (<< <<(Enc(I))/binary>> || I <- Els >>)/binary,
+      TailBytes/binary>>.
+
+strings_encode_as_their_cells_test() ->
+    Strings = ["", [0], [255], [0, 0], "hello world", lists:seq(0, 255),
+               lists:duplicate(300, $x), [I rem 256 || I <- lists:seq(1, 70000)],
+               [256], "abc" ++ [256], [-1, 2], [1, 2 | 3], [1, 2 | <<"t">>], [1 | "tail"],
+               [16#10FFFF], "ab" ++ [0]],
+    Bad = [{S, M, L, R} || S <- Strings, M <- modes(), L <- [live(S, M)],
+                           R <- [bytes(cells_ext(S), M)], L =/= R],
+    ?assertEqual([], Bad),
+    %% ... and as term_to_binary/1 writes them (STRING_EXT up to 65535).
+    ?assertEqual([], unlike(Strings)).
+
 %% ---- bytes that are no term ---------------------------------------------
 
 %% A term's bytes are never a prefix of another's: every cut of them, and
