@@ -6,7 +6,10 @@
 %%   make bench-select the select_count mixes only, about 2 minutes
 %%
 %% Sections (each row: table type and options, mix, processes, both values):
-%%   single      one process, only lookups or only inserts, default options
+%%   single      one process, only lookups or only inserts, default options;
+%%               and "floor": xets_nif:lookup_floor/2 (a lookup's NIF call
+%%               without its store's work) against ets:lookup/2, how far
+%%               a lookup could go
 %%   throughput  the operation mixes of OTP's ets throughput benchmark, on 1
 %%               up to as many processes as there are schedulers
 %%   latency     p50 / p99 / p99.9 of single lookup and insert calls
@@ -95,7 +98,8 @@ section(single, #{keys := Keys} = P) ->
                            [row(single, Type, [], Name, 1, "ops/s",
                                 best(P, Loads, rate(P, Mix, 1)))
                             || {Name, Mix} <- [{"100l", [{100, lookup}]},
-                                               {"100i", [{100, insert}]}]]
+                                               {"100i", [{100, insert}]},
+                                               {"floor", [{100, floor}]}]]
                    end)
        || Type <- [set, ordered_set, bag]]);
 section(throughput, #{keys := Keys, configs := Configs, mixes := Mixes} = P) ->

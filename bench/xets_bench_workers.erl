@@ -19,11 +19,14 @@
 %% key K writes, and the functions of the library (ets or xets).
 -type load() :: #{mod := ets | xets, tab := term(), range := pos_integer(),
                   object := fun((pos_integer()) -> tuple()),
-                  insert := fun(), delete := fun(), lookup := fun(), next := fun(),
+                  insert := fun(), delete := fun(), lookup := fun(), floor := fun(),
+                  next := fun(),
                   select_count := fun()}.
 %% Percentages (summing to 100) of operations.
 -type mix() :: [{pos_integer(), op()}].
--type op() :: insert | delete | lookup | {next_chain, pos_integer()}
+%% floor: for xets, lookup/2 without its store's work (xets_nif:lookup_floor/2,
+%% the cost of calling at all); for ets, lookup/2 itself.
+-type op() :: insert | delete | lookup | floor | {next_chain, pos_integer()}
             | {select_count, all | range}.
 
 %% Lets every worker reach its receive before the start signal.
@@ -36,6 +39,7 @@
 load(Mod, Tab, Range, Object) ->
     #{mod => Mod, tab => Tab, range => Range, object => Object,
       insert => fun Mod:insert/2, delete => fun Mod:delete/2, lookup => fun Mod:lookup/2,
+      floor => case Mod of xets -> fun xets_nif:lookup_floor/2; ets -> fun ets:lookup/2 end,
       next => fun Mod:next/2, select_count => fun Mod:select_count/2}.
 
 %% Inserts the object of each key, in the order given.
@@ -124,6 +128,9 @@ run(delete, #{delete := Delete, tab := T}, K, Seed) ->
     Seed;
 run(lookup, #{lookup := Lookup, tab := T}, K, Seed) ->
     Lookup(T, K),
+    Seed;
+run(floor, #{floor := Floor, tab := T}, K, Seed) ->
+    Floor(T, K),
     Seed;
 run({next_chain, Length}, Load, K, Seed) ->
     next_chain(Load, K, Length, Seed);

@@ -16,7 +16,7 @@
          safe_fixtable/2, give_away/3, setopts/3, rename/2,
          select_plan/2, select/7, select_write/2,
          reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
-         alloc_stats/0, key_encode/2, key_encode_etf/4, fault_arm/3, fault_log/0]).
+         alloc_stats/0, key_encode/2, key_encode_etf/4, lookup_floor/2, fault_arm/3, fault_log/0]).
 
 -nifs([new/2, open/4, close/1, sync/1, destroy/1, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
@@ -26,7 +26,7 @@
        safe_fixtable/2, give_away/3, setopts/3, rename/2,
        select_plan/2, select/7, select_write/2,
        reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
-       alloc_stats/0, key_encode/2, key_encode_etf/4, fault_arm/3, fault_log/0]).
+       alloc_stats/0, key_encode/2, key_encode_etf/4, lookup_floor/2, fault_arm/3, fault_log/0]).
 
 init() ->
     Dir = case code:priv_dir(xets) of
@@ -157,6 +157,9 @@ alloc_stats() -> ?NIF.
 %% Internal, for tests and benchmarks of the codec: the canonical key
 %% encoding of a term, a binary (Mode ordered or exact).
 key_encode(_Term, _Mode) -> ?NIF.
+%% Internal, for the benchmark's floor: lookup/2 without its store's work
+%% (the table entered, the key encoded), answering [].
+lookup_floor(_Tab, _Key) -> ?NIF.
 %% Internal, for tests of the codec, on a dirty scheduler: the key
 %% encoding of external-format bytes Etf (element Keypos of the tuple, or
 %% 0: the whole term), the local node being that of NodeEtf,
