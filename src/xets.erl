@@ -261,7 +261,10 @@ open(Name, Dir, Options) ->
 close(Tab) ->
     xets_disk:close(Tab).
 
-%% @doc Returns once every earlier write to a persistent table is durable.
+%% @doc Returns once every earlier write to a persistent table is durable;
+%% raises `error({xets_io, Reason})' if they never will be (the table's
+%% log failed: it takes no more writes until reopened). A failed flush of
+%% the memtable does not fail it: the writes are in the log, durable.
 -spec sync(tab()) -> ok.
 sync(Tab) ->
     xets_disk:sync(Tab).
