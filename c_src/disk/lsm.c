@@ -1053,20 +1053,46 @@ static int compaction_run(lsm_t *s, const compaction_t *c, xets_call_t *call)
     return manifest_file_sweep(s->man, call);
 }
 
-/* Runs the compactions due (flush_mu held), until none is. */
-static int compact(lsm_t *s, xets_call_t *call)
+static compaction_options_t compaction_options(const lsm_t *s)
 {
-    compaction_options_t o = {.table_bytes = s->table_bytes,
-                              .level1_bytes = LSM_L0_TABLES * s->table_bytes,
-                              .l0_tables = LSM_L0_TABLES};
+    return (compaction_options_t){.table_bytes = s->table_bytes,
+                                  .level1_bytes = LSM_L0_TABLES * s->table_bytes,
+                                  .l0_tables = LSM_L0_TABLES};
+}
+
+/* Whether a compaction is due in s's manifest (flush_mu held, or no
+ * flusher yet). */
+static bool compaction_due(lsm_t *s)
+{
+    compaction_options_t o = compaction_options(s);
+    bytes_t after[MANIFEST_LEVELS] = {0}; /* not to move the round robin */
+    compaction_t c;
+    bool due = compaction_pick(&s->man->state, &o, after, &c);
+    compaction_free(&c);
+    for (int l = 0; l < MANIFEST_LEVELS; l++)
+        bytes_free(&after[l]);
+    return due;
+}
+
+/* The flusher's work for s (flush_mu held): the memtable written if a
+ * writer asked, then the compactions due until none is, with the
+ * memtable written again between two whenever writers ask meanwhile, so
+ * that a long run of compactions does not let it grow without end. */
+static int flush_and_compact(lsm_t *s, xets_call_t *call)
+{
+    compaction_options_t o = compaction_options(s);
     compaction_t c;
     int st = XETS_OK;
-    while (st == XETS_OK && !atomic_load(&s->failed) &&
-           compaction_pick(&s->man->state, &o, s->compact_after, &c)) {
+    for (;;) {
+        if (atomic_load(&s->flush_asked) && (st = flush_once(s, call)) != XETS_OK)
+            return st;
+        if (atomic_load(&s->failed) || !compaction_pick(&s->man->state, &o, s->compact_after, &c))
+            return st;
         st = compaction_run(s, &c, call);
         compaction_free(&c);
+        if (st != XETS_OK)
+            return st;
     }
-    return st;
 }
 
 /* The flusher: one thread for every store, which writes the memtables
@@ -1092,9 +1118,7 @@ static void flush_store(lsm_t *s, xets_call_t *call)
     if (atomic_load(&s->failed))
         return;
     pthread_mutex_lock(&s->flush_mu);
-    int st = flush_once(s, call);
-    if (st == XETS_OK)
-        st = compact(s, call);
+    int st = flush_and_compact(s, call);
     pthread_mutex_unlock(&s->flush_mu);
     if (st != XETS_OK && st != XETS_NOMEM)
         fail_now(s, &call->error);
@@ -1530,6 +1554,11 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     if (st == XETS_OK && (lsm_start() != 0 ||
                           pthread_create(&s->committer, NULL, committer_main, s) != 0))
         st = XETS_NOMEM;
+    /* Tables a close wrote (it does not compact) may have made one due:
+     * without this, a table closed and opened often would pile them up
+     * in level 0 until its next flush. */
+    if (st == XETS_OK && compaction_due(s))
+        flusher_ask(s);
     if (st != XETS_OK) {
         xets_call_t quiet = *OWN_CALL;
         lsm_free(s, &quiet);

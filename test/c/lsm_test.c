@@ -57,6 +57,8 @@
  *    reopened cold: a walk of 10 keys caches the block or two that hold
  *    them (tables wholly outside its bounds are not even opened), and a
  *    walk to the end finds every key after its start.
+ * 9. Reopening compacts: a table closed six times (each close writing a
+ *    level-0 table) compacts once opened, as the flusher lets it.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
  * alone N times, to replay a failing one (its message names it), checking
  * that every run makes the same file calls; lsm_test
@@ -1040,6 +1042,8 @@ static void test_corruption(void)
     fill(k, s, 400, false);
     wait_flush(s, "corruption");
     close_ok(k, s);
+    /* Reads are to find the damage: no compaction an open asks for. */
+    lsm_flusher_hold(true);
     find_file("/x", "MANIFEST", name);
     uint64_t size = flip("/x", name, 0);
     expect_corrupt(k, "/x", name, "a manifest's first byte flipped");
@@ -1094,6 +1098,7 @@ static void test_corruption(void)
           k->lsm->size(s));
     free(out.p);
     close_ok(k, s);
+    lsm_flusher_hold(false);
     printf("  corruption: manifest, SSTable index and data, WAL middle and tail\n");
 }
 
@@ -1468,6 +1473,10 @@ static void test_ranges(void)
     const kind_t *k = &kinds[3];
     const unsigned keys = 20000;
     fs_sim_reset();
+    /* Each flush when asked (settle), so that the tables are the same
+     * from run to run; and no compaction the reopen may ask for runs
+     * until the end: it would read its new tables into the cache. */
+    lsm_flusher_hold(true);
     store_t *s = open_ok(k, "/r", LSM_SYNC_NONE, 16 * 1024);
     xets_call_t call;
     call_init(&call, CALL_OWN, NULL);
@@ -1479,6 +1488,7 @@ static void test_ranges(void)
         o.val = vb;
         o.vlen = val_of(i, 1, vb);
         CHECK(run_op(do_put, &o, &call) == XETS_OK, "put");
+        settle();
     }
     free(o.out.p);
     close_ok(k, s);
@@ -1505,9 +1515,40 @@ static void test_ranges(void)
           "ranges: the walk to the end found %zu", n);
     lsm_info(s, &info);
     close_ok(k, s);
+    lsm_flusher_hold(false);
     free(got.p);
     printf("  ranges: ordered_set, %zu tables: a walk of 10 keys cached %zu bytes, one to the end "
            "%zu\n", info.files, narrow, info.cache_bytes);
+}
+
+/* 9. Reopening compacts: six lives of a table, each writing a little and
+ * closing (a close writes its memtable as a level-0 table and compacts
+ * nothing), with the flusher held; then the seventh open asks for the
+ * compaction now due, and the flusher, let go, runs it. */
+static void test_reopen_compacts(void)
+{
+    const kind_t *k = &kinds[0];
+    fs_sim_reset();
+    lsm_flusher_hold(true);
+    for (unsigned life = 0; life < 6; life++) {
+        store_t *s = open_ok(k, "/o", LSM_SYNC_NONE, 0);
+        fill(k, s, 50 * (life + 1), false);
+        close_ok(k, s);
+    }
+    store_t *s = open_ok(k, "/o", LSM_SYNC_NONE, 0);
+    lsm_info_t before, after;
+    lsm_info(s, &before);
+    CHECK(before.files == 6 && before.compactions == 0, "reopen: %zu tables, %lu compactions",
+          before.files, (unsigned long)before.compactions);
+    lsm_flusher_step();
+    lsm_info(s, &after);
+    CHECK(after.compactions > 0 && after.files < before.files,
+          "reopen: no compaction after opening %zu tables in level 0 (%zu after)", before.files,
+          after.files);
+    close_ok(k, s);
+    lsm_flusher_hold(false);
+    printf("  reopen: 6 tables in level 0 at open, %zu after the compaction it asked for\n",
+           after.files);
 }
 
 int main(int argc, char **argv)
@@ -1539,6 +1580,7 @@ int main(int argc, char **argv)
     test_corruption();
     test_filters(seed);
     test_ranges();
+    test_reopen_compacts();
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
