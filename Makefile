@@ -7,7 +7,7 @@
 # failures of test/xets_disk_failure_SUITE (a full tmpfs, an ext4 image
 # whose fsyncs fail).
 PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
-            erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev \
+            erlang-proper erlang-tools erlang-dialyzer rebar3 libck-dev libxxhash-dev liblz4-dev \
             elixir mount e2fsprogs
 BENCH_PACKAGES := gnuplot-nox
 # db_bench, RocksDB's benchmark, the reference of `make bench-disk`.

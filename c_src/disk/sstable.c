@@ -3,7 +3,8 @@
  *
  * Builder. Entries go into a data block until it reaches the target size
  * (so a block holds at least one entry, and one larger than the target
- * alone); the block is then written with its trailer. Its index entry
+ * alone); the block is then written with its trailer, compressed if that
+ * saves an eighth of it (sstable_compress.h) and the options allow. Its index entry
  * waits for the next key, so that its separator can be shortened to lie
  * between the block's last key and the next block's first (LevelDB's
  * FindShortestSeparator); the last block's separator is its last key.
@@ -16,9 +17,10 @@
  * file then lies in a checksummed block or the footer. The index's
  * separators and handles are kept in an array for binary search, the
  * filter (if the meta-index names one) in memory too. A data
- * block is read (and its checksum checked) when an iterator reaches it;
- * that one function, load_block, takes blocks from a cache where the
- * source lends them (sst_borrow_fn).
+ * block is read (its checksum checked, then decompressed if stored so:
+ * unpack, the one place either happens) when an iterator reaches it; that
+ * one function, load_block, takes blocks from a cache where the source
+ * lends them (sst_borrow_fn), the cache having made them with unpack too.
  *
  * Separators: block i's keys are <= its separator, which is <= block
  * i+1's first key (equal when a key's entries run on from one block into
@@ -42,13 +44,16 @@
 #include <xxhash.h>
 
 #include "sstable.h"
+#include "sstable_compress.h"
 
 #define SST_MAGIC "xets.sst"     /* 8 bytes, the last of a table */
 #define SST_BLOCK_MAX UINT32_MAX /* bytes of a block without its trailer */
 
-enum { BLOCK_PLAIN = 0 }; /* trailer types: the block stored as it is */
+/* Trailer types: the block stored as it is; a data block stored
+ * compressed (only in a version 2 table). */
+enum { BLOCK_PLAIN = 0, BLOCK_LZ4 = 1 };
 
-/* The footer, version 1. The version and the magic stay at these places
+/* The footer, versions 1 and 2 alike. The version and the magic stay at these places
  * from the end in every version, so that any version's footer says which
  * it is; the version's complement makes a damaged version read as damage,
  * not as a version not known. */
@@ -79,6 +84,8 @@ struct sst_builder {
     bytes_t sep;                           /* scratch: a separator */
     sst_filter_builder_t filter;           /* the distinct keys' hashes */
     bool no_filter;                        /* write none (sst_options_t) */
+    bool compress;                         /* data blocks compressed where it pays */
+    bytes_t packed;                        /* scratch: a data block compressed */
     uint64_t off;                          /* bytes written */
     /* The last data block written, whose index entry waits for the next key. */
     bool pending;
@@ -101,6 +108,7 @@ int sst_builder_new(const sst_options_t *o, sst_write_fn write, void *ctx, sst_b
     b->ctx = ctx;
     b->block_size = o->block_size ? o->block_size : SST_BLOCK_SIZE;
     b->no_filter = o->no_filter;
+    b->compress = !o->no_compression;
     strcpy(b->order, o->order);
     strcpy(b->encoding, o->encoding);
     sst_bb_init(&b->data, o->restart_interval ? o->restart_interval : SST_RESTART_INTERVAL);
@@ -121,6 +129,7 @@ void sst_builder_free(sst_builder_t *b)
     sst_bb_free(&b->meta);
     bytes_free(&b->first);
     bytes_free(&b->sep);
+    bytes_free(&b->packed);
     sst_fb_free(&b->filter);
     free(b);
 }
@@ -132,14 +141,14 @@ static int fail(sst_builder_t *b, int rc)
 }
 
 /* Writes the block of len bytes at p (room for its trailer after them)
- * and its trailer at the end of the file, the block's handle into *off
- * and *size. */
-static int write_bytes(sst_builder_t *b, unsigned char *p, size_t len, uint64_t *off,
-                       uint64_t *size, xets_call_t *call)
+ * and its trailer of the given type at the end of the file, the block's
+ * handle into *off and *size. */
+static int write_bytes(sst_builder_t *b, unsigned char *p, size_t len, uint8_t type,
+                       uint64_t *off, uint64_t *size, xets_call_t *call)
 {
     if (len > SST_BLOCK_MAX) /* an index of huge keys: the restart offsets would not fit */
         return XETS_BADARG;
-    p[len] = BLOCK_PLAIN;
+    p[len] = type;
     le64_store(p + len + 1, XXH3_64bits(p, len + 1));
     int rc = b->write(b->ctx, b->off, p, len + SST_TRAILER_SIZE, call);
     if (rc != XETS_OK)
@@ -150,13 +159,29 @@ static int write_bytes(sst_builder_t *b, unsigned char *p, size_t len, uint64_t 
     return XETS_OK;
 }
 
-/* Writes bb's block as write_bytes, and empties bb. */
-static int write_block(sst_builder_t *b, sst_block_builder_t *bb, uint64_t *off, uint64_t *size,
-                       xets_call_t *call)
+/* Writes bb's block as write_bytes, compressed if compress and that pays
+ * (only data blocks are: the index, meta-index and filter are read once,
+ * at open), and empties bb. */
+static int write_block(sst_builder_t *b, sst_block_builder_t *bb, bool compress, uint64_t *off,
+                       uint64_t *size, xets_call_t *call)
 {
     int rc = sst_bb_finish(bb, SST_TRAILER_SIZE);
+    unsigned char *p = bb->buf.p;
+    size_t len = bb->buf.len;
+    uint8_t type = BLOCK_PLAIN;
+    if (rc == XETS_OK && compress) {
+        b->packed.len = 0;
+        rc = sst_compress(p, len, SST_TRAILER_SIZE, &b->packed);
+        if (rc == XETS_OK) {
+            p = b->packed.p;
+            len = b->packed.len;
+            type = BLOCK_LZ4;
+        } else if (rc == XETS_NOTFOUND) {
+            rc = XETS_OK; /* it does not pay: raw */
+        }
+    }
     if (rc == XETS_OK)
-        rc = write_bytes(b, bb->buf.p, bb->buf.len, off, size, call);
+        rc = write_bytes(b, p, len, type, off, size, call);
     if (rc == XETS_OK)
         sst_bb_reset(bb);
     return rc;
@@ -186,7 +211,7 @@ static int write_filter(sst_builder_t *b, xets_call_t *call)
     uint64_t off, size;
     int rc = sst_fb_finish(&b->filter, &block, SST_TRAILER_SIZE);
     if (rc == XETS_OK)
-        rc = write_bytes(b, block.p, block.len, &off, &size, call);
+        rc = write_bytes(b, block.p, block.len, BLOCK_PLAIN, &off, &size, call);
     bytes_free(&block);
     if (rc != XETS_OK)
         return rc;
@@ -241,7 +266,8 @@ int sst_builder_add(sst_builder_t *b, const unsigned char *key, size_t klen, uin
     b->last_seq = seq;
     b->entries++;
     if (sst_bb_size(&b->data) >= b->block_size) {
-        if ((rc = write_block(b, &b->data, &b->pending_off, &b->pending_size, call)) != XETS_OK)
+        if ((rc = write_block(b, &b->data, b->compress, &b->pending_off, &b->pending_size,
+                              call)) != XETS_OK)
             return fail(b, rc);
         b->pending = true;
     }
@@ -263,14 +289,15 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call)
     int rc = XETS_OK;
     uint64_t meta_off, meta_size, index_off, index_size;
     if (b->data.n > 0) {
-        if ((rc = write_block(b, &b->data, &b->pending_off, &b->pending_size, call)) != XETS_OK)
+        if ((rc = write_block(b, &b->data, b->compress, &b->pending_off, &b->pending_size,
+                              call)) != XETS_OK)
             return fail(b, rc);
         b->pending = true;
     }
     if ((b->pending && (rc = add_index(b, b->data.last.p, b->data.last.len)) != XETS_OK) ||
         (sst_fb_keys(&b->filter) > 0 && (rc = write_filter(b, call)) != XETS_OK) ||
-        (rc = write_block(b, &b->meta, &meta_off, &meta_size, call)) != XETS_OK ||
-        (rc = write_block(b, &b->index, &index_off, &index_size, call)) != XETS_OK)
+        (rc = write_block(b, &b->meta, false, &meta_off, &meta_size, call)) != XETS_OK ||
+        (rc = write_block(b, &b->index, false, &index_off, &index_size, call)) != XETS_OK)
         return fail(b, rc);
 
     unsigned char f[SST_FOOTER_SIZE] = {0};
@@ -283,8 +310,9 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call)
     le64_store(f + F_MAX_SEQ, b->max_seq);
     memcpy(f + F_ORDER, b->order, strlen(b->order));
     memcpy(f + F_ENCODING, b->encoding, strlen(b->encoding));
-    le32_store(f + F_VERSION, SST_VERSION);
-    le32_store(f + F_VERSION + 4, ~(uint32_t)SST_VERSION);
+    uint32_t version = b->compress ? SST_VERSION : SST_VERSION_RAW;
+    le32_store(f + F_VERSION, version);
+    le32_store(f + F_VERSION + 4, ~version);
     memcpy(f + F_MAGIC, SST_MAGIC, 8);
     le64_store(f + F_CHECKSUM, XXH3_64bits(f + 8, SST_FOOTER_SIZE - 8));
     if ((rc = b->write(b->ctx, b->off, f, sizeof f, call)) != XETS_OK)
@@ -324,7 +352,8 @@ struct sst_reader {
     void *ctx;
     char name[sizeof((call_error_t *)0)->file];
     sst_info_t info;
-    uint64_t footer; /* the footer's offset */
+    uint32_t version; /* the footer's: SST_VERSION_RAW or SST_VERSION */
+    uint64_t footer;  /* the footer's offset */
     size_t nblocks;
     index_entry_t *index;
     bytes_t seps; /* the separators, one after the other */
@@ -337,17 +366,43 @@ static int corrupt(const sst_reader_t *r, const char *what, uint64_t off, xets_c
     return call_fail(call, XETS_CORRUPT, what, r->name, off, 0);
 }
 
-int64_t sst_block_trailer(const uint8_t *p, size_t size)
+/* buf holds the block stored at off and its trailer: checks the trailer
+ * (the checksum covers the stored bytes), then leaves in buf the block
+ * itself, decompressed if it was stored so, which only a data block of a
+ * version 2 table may be. */
+static int unpack(const sst_reader_t *r, uint64_t off, const char *what, bool data, bytes_t *buf,
+                  xets_call_t *call)
 {
+    size_t size = buf->len - SST_TRAILER_SIZE;
+    const uint8_t *p = buf->p;
     if (XXH3_64bits(p, size + 1) != le64_load(p + size + 1))
-        return 0;
-    return p[size] == BLOCK_PLAIN ? -1 : (int64_t)size;
+        return corrupt(r, what, off, call);
+    if (p[size] == BLOCK_PLAIN) {
+        buf->len = size;
+        return XETS_OK;
+    }
+    if (p[size] != BLOCK_LZ4 || !data || r->version == SST_VERSION_RAW)
+        return corrupt(r, what, off + size, call);
+    bytes_t plain = BYTES_INIT;
+    int rc = sst_decompress(p, size, &plain);
+    if (rc != XETS_OK) {
+        bytes_free(&plain);
+        return rc == XETS_CORRUPT ? corrupt(r, what, off, call) : rc;
+    }
+    bytes_free(buf);
+    *buf = plain;
+    return XETS_OK;
 }
 
-/* The block at h and its trailer read into buf, the trailer checked. h
+int sst_reader_unpack(const sst_reader_t *r, uint64_t off, bytes_t *buf, xets_call_t *call)
+{
+    return unpack(r, off, "block", true, buf, call);
+}
+
+/* The block at h read into buf and unpacked (a data block if data). h
  * lies within the file (checked at open). */
-static int read_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
-                      xets_call_t *call)
+static int read_block(const sst_reader_t *r, handle_t h, const char *what, bool data,
+                      bytes_t *buf, xets_call_t *call)
 {
     size_t n = h.size + SST_TRAILER_SIZE;
     buf->len = 0;
@@ -356,25 +411,30 @@ static int read_block(const sst_reader_t *r, handle_t h, const char *what, bytes
     int rc = r->read(r->ctx, h.off, buf->p, n, call);
     if (rc != XETS_OK)
         return rc;
-    int64_t bad = sst_block_trailer(buf->p, h.size);
-    return bad >= 0 ? corrupt(r, what, h.off + (uint64_t)bad, call) : XETS_OK;
+    buf->len = n;
+    return unpack(r, h.off, what, data, buf, call);
 }
 
-/* The block at h into *b: lent by the source, or read into buf with its
- * trailer checked; then its restart array checked. */
-static int load_block(const sst_reader_t *r, handle_t h, const char *what, bytes_t *buf,
-                      sst_block_t *b, xets_call_t *call)
+/* The block at h into *b (a data block if data): lent by the source, or
+ * read into buf and unpacked; then its restart array checked. */
+static int load_block(const sst_reader_t *r, handle_t h, const char *what, bool data,
+                      bytes_t *buf, sst_block_t *b, xets_call_t *call)
 {
     const uint8_t *p;
-    int rc = r->borrow != NULL ? r->borrow(r->ctx, h.off, h.size + SST_TRAILER_SIZE, &p, call)
-                               : XETS_NOTFOUND;
+    size_t len;
+    int rc = r->borrow != NULL
+                 ? r->borrow(r->ctx, h.off, h.size + SST_TRAILER_SIZE, &p, &len, call)
+                 : XETS_NOTFOUND;
     if (rc == XETS_NOTFOUND) {
-        rc = read_block(r, h, what, buf, call);
+        rc = read_block(r, h, what, data, buf, call);
         p = buf->p;
+        len = buf->len;
     }
     if (rc != XETS_OK)
         return rc;
-    return sst_block_parse(b, p, h.size, h.off, r->name, what, call);
+    /* Unpacked, a block stored compressed is longer than stored
+     * (sst_decompress refuses any other), a raw one as long. */
+    return sst_block_parse(b, p, len, h.off, len != h.size, r->name, what, call);
 }
 
 /* Reads one of the footer's names into out; false if it is not one. */
@@ -415,10 +475,11 @@ static int read_footer(sst_reader_t *r, handle_t *meta, handle_t *index, xets_ca
     uint32_t version = le32_load(f + F_VERSION);
     if (le32_load(f + F_VERSION + 4) != ~version)
         return corrupt(r, "footer", at + F_VERSION, call);
-    if (version != SST_VERSION)
+    if (version != SST_VERSION && version != SST_VERSION_RAW)
         return call_fail(call, XETS_BADARG, "version", r->name, at + F_VERSION, 0);
     if (XXH3_64bits(f + 8, sizeof f - 8) != le64_load(f + F_CHECKSUM))
         return corrupt(r, "footer", at, call);
+    r->version = version;
     sst_info_t *i = &r->info;
     if (!footer_name(f + F_ORDER, i->order))
         return corrupt(r, "footer", at + F_ORDER, call);
@@ -460,7 +521,7 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
         if (!varint_get(&p, end, UINT64_MAX, &h.off) ||
             !varint_get(&p, end, SST_BLOCK_MAX, &h.size) || p != end || h.off != *at ||
             h.size + SST_TRAILER_SIZE > limit - *at) {
-            rc = corrupt(r, b->what, b->off + it.pos, call);
+            rc = corrupt(r, b->what, sst_block_where(b, it.pos), call);
             break;
         }
         *at += h.size + SST_TRAILER_SIZE;
@@ -495,7 +556,7 @@ static int walk_handles(sst_reader_t *r, const sst_block_t *b, uint64_t *at, uin
 static int read_filter(sst_reader_t *r, handle_t h, bytes_t *buf, xets_call_t *call)
 {
     r->filter_off = h.off;
-    int rc = read_block(r, h, "filter", buf, call);
+    int rc = read_block(r, h, "filter", false, buf, call);
     size_t bad;
     if (rc == XETS_OK && (rc = sst_filter_read(&r->filter, buf->p, h.size, &bad)) == XETS_CORRUPT)
         rc = corrupt(r, "filter", h.off + bad, call);
@@ -510,13 +571,13 @@ static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_ca
     sst_block_t b;
     uint64_t at = 0;
     meta_blocks_t known = {0};
-    int rc = load_block(r, index, "index", &buf, &b, call);
+    int rc = load_block(r, index, "index", false, &buf, &b, call);
     if (rc == XETS_OK)
         rc = walk_handles(r, &b, &at, meta.off, NULL, call);
     if (rc == XETS_OK && (r->nblocks == 0) != (r->info.entries == 0))
         rc = corrupt(r, "footer", r->footer + F_ENTRIES, call);
     if (rc == XETS_OK)
-        rc = load_block(r, meta, "meta-index", &buf, &b, call);
+        rc = load_block(r, meta, "meta-index", false, &buf, &b, call);
     if (rc == XETS_OK)
         rc = walk_handles(r, &b, &at, meta.off, &known, call);
     if (rc == XETS_OK && at != meta.off)
@@ -664,7 +725,7 @@ static size_t find_block(const sst_reader_t *r, const sst_bound_t *t)
 static int enter_block(sst_iter_t *it, bool keep, xets_call_t *call)
 {
     sst_block_t b;
-    int rc = load_block(it->r, it->r->index[it->blk].h, "block", &it->data, &b, call);
+    int rc = load_block(it->r, it->r->index[it->blk].h, "block", true, &it->data, &b, call);
     if (rc != XETS_OK)
         return rc;
     if (b.nrestarts == 0) /* the builder writes no empty data block */
@@ -686,7 +747,7 @@ static int yield(sst_iter_t *it, sst_entry_t *e, xets_call_t *call)
      * it->seq is then the entry's the walk came from. */
     if (!varint_get(&p, end, UINT64_MAX, &seq) || p == end ||
         (bi->same && (fwd ? seq >= it->seq : seq <= it->seq)))
-        return corrupt(it->r, "block", bi->b.off + bi->pos, call);
+        return corrupt(it->r, "block", sst_block_where(&bi->b, bi->pos), call);
     /* Forward within hi: before it as an exclusive position when hi is
      * inclusive; backward within lo: not before it. */
     const sst_bound_t *stop = fwd ? &it->hi : &it->lo;

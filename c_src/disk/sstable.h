@@ -19,7 +19,8 @@
  * the same key and sequence number.
  *
  * Checksums. Every block is followed by a trailer, a type byte (0: stored
- * plainly) and the XXH3-64 of the block and the type byte; the footer's
+ * plainly, 1: an LZ4-compressed data block, sstable_compress.h) and the
+ * XXH3-64 of the stored bytes and the type byte; the footer's
  * first 8 bytes are the XXH3-64 of the other bytes of the footer. Every
  * byte of a file is under one checksum, so that flipped or torn bytes are
  * found: at open for the footer, the index, the meta-index and the filter,
@@ -58,7 +59,12 @@
 #include "sstable_block.h"
 #include "sstable_filter.h"
 
-#define SST_VERSION 1 /* the format version this code writes and reads */
+/* Format versions. 2: data blocks may be stored compressed, written
+ * unless the options say no_compression; 1: every block raw, written
+ * when they do, so that such a table reads with older code too. This
+ * code reads both. */
+#define SST_VERSION 2
+#define SST_VERSION_RAW 1
 #define SST_FOOTER_SIZE 112
 #define SST_TRAILER_SIZE 9              /* a block's type byte and checksum */
 #define SST_NAME_MAX 15                 /* bytes of an order or encoding name */
@@ -81,6 +87,7 @@ typedef struct sst_options {
     size_t block_size;         /* target bytes of a data block; 0: SST_BLOCK_SIZE */
     unsigned restart_interval; /* 0: SST_RESTART_INTERVAL */
     bool no_filter;            /* none written, as by a writer before filters (tests) */
+    bool no_compression;       /* every block raw, a version 1 file (tests, comparisons) */
 } sst_options_t;
 
 /* What a finished table is, for the manifest. The keys are the builder's,
@@ -119,13 +126,14 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call);
 
 /* Where a reader reads: the file's bytes through read(ctx, ...), its size,
  * and its name for errors (the reader keeps a copy). */
-/* Optional, beside read: lends the len bytes at off (a data block and its
- * trailer), held by the source (a cache) until the reader is closed and
- * already checked (sst_block_trailer): XETS_OK with *p, so that a read
- * copies and checks nothing; XETS_NOTFOUND to have them read instead;
- * or a failure, as read's. */
+/* Optional, beside read: lends the data block stored at off in len bytes
+ * (its trailer included) as sst_reader_unpack made it (checked and
+ * uncompressed), held by the source (a cache) until the reader is closed:
+ * XETS_OK with the block's bytes *p and size *size, so that a read copies
+ * and checks nothing; XETS_NOTFOUND to have it read instead; or a
+ * failure, as read's. */
 typedef int (*sst_borrow_fn)(void *ctx, uint64_t off, size_t len, const uint8_t **p,
-                             xets_call_t *call);
+                             size_t *size, xets_call_t *call);
 
 typedef struct sst_source {
     sst_read_fn read;
@@ -134,12 +142,6 @@ typedef struct sst_source {
     uint64_t size;
     const char *name;
 } sst_source_t;
-
-/* Checks the trailer of the block of size bytes at p (followed by its
- * SST_TRAILER_SIZE bytes of trailer): -1 when it is good, else the offset
- * from p of the bad field (0: the checksum does not match; size: a type
- * this code does not read). */
-int64_t sst_block_trailer(const uint8_t *p, size_t size);
 
 /* What the footer says. */
 typedef struct sst_info {
@@ -166,6 +168,15 @@ size_t sst_reader_blocks(const sst_reader_t *r);
 bool sst_reader_may_contain(const sst_reader_t *r, uint64_t hash);
 /* Bytes of filter the reader holds. */
 size_t sst_reader_filter_bytes(const sst_reader_t *r);
+
+/* Turns the data block of r stored at off, read into buf (all its bytes,
+ * trailer included), into the block itself: its trailer checked, then
+ * decompressed if it was stored so (buf's bytes replaced). The one way a
+ * data block becomes readable, for the reader and for a cache that lends
+ * blocks (sst_borrow_fn). XETS_OK; XETS_CORRUPT ("block": a checksum at
+ * off, a type not known at the type byte's offset, bytes that do not
+ * decompress at off); XETS_NOMEM. */
+int sst_reader_unpack(const sst_reader_t *r, uint64_t off, bytes_t *buf, xets_call_t *call);
 
 /* An entry read: its bytes are the iterator's, valid until its next step,
  * seek or close. */

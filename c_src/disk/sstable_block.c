@@ -67,7 +67,7 @@ void sst_bb_reset(sst_block_builder_t *bb)
 
 static int corrupt(const sst_block_t *b, size_t at, xets_call_t *call)
 {
-    return call_fail(call, XETS_CORRUPT, b->what, b->file, b->off + at, 0);
+    return call_fail(call, XETS_CORRUPT, b->what, b->file, sst_block_where(b, at), 0);
 }
 
 static uint32_t restart_at(const sst_block_t *b, uint32_t i)
@@ -75,10 +75,10 @@ static uint32_t restart_at(const sst_block_t *b, uint32_t i)
     return le32_load(b->p + b->end + 4 * (size_t)i);
 }
 
-int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off,
+int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off, bool packed,
                     const char *file, const char *what, xets_call_t *call)
 {
-    *b = (sst_block_t){.p = p, .off = off, .file = file, .what = what};
+    *b = (sst_block_t){.p = p, .off = off, .packed = packed, .file = file, .what = what};
     if (len < 4)
         return corrupt(b, 0, call);
     uint32_t n = le32_load(p + len - 4);

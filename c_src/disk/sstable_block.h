@@ -75,16 +75,25 @@ typedef struct sst_block {
     const unsigned char *p;
     size_t end; /* entries lie in [0, end), the restart array after */
     uint32_t nrestarts;
-    uint64_t off;     /* where p[0] lies in the file, for error offsets */
+    uint64_t off;     /* where the block lies in the file, for error offsets */
+    bool packed;      /* stored compressed: no byte of p lies in the file as it is */
     const char *file; /* the file and the block's role, for errors */
     const char *what;
 } sst_block_t;
 
-/* Reads the restart array of the len bytes at p (len < 4 GiB), which lie
- * at off in file. XETS_OK, or XETS_CORRUPT at the offset of the bad
- * count or restart offset, with call->error.op = what. */
-int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off,
+/* Reads the restart array of the len bytes at p (len < 4 GiB), the block
+ * at off in file, stored compressed if packed. XETS_OK, or XETS_CORRUPT
+ * (sst_block_where the bad count or restart offset) with call->error.op =
+ * what. */
+int sst_block_parse(sst_block_t *b, const unsigned char *p, size_t len, uint64_t off, bool packed,
                     const char *file, const char *what, xets_call_t *call);
+
+/* The offset in the file that an error at byte at of b names: that byte's,
+ * or the block's own when it was stored compressed. */
+static inline uint64_t sst_block_where(const sst_block_t *b, size_t at)
+{
+    return b->packed ? b->off : b->off + at;
+}
 
 /* An entry of a run decoded for a backward walk: its key in the
  * iterator's run_keys. */

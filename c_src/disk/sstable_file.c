@@ -25,14 +25,15 @@ struct sst_file_writer {
 };
 
 /* A table's block cache: an open-addressing map from a block's offset to
- * a copy of its bytes (trailer included), with room for twice the
- * table's blocks, so that it never fills. A slot's key goes from 0 to
- * offset + 1 once (compare-and-swap), then its bytes from NULL to a copy
- * once; a reader that finds the key but not yet the bytes counts a miss.
- * Lock-free for readers and loaders alike; freed with the table. */
+ * the block as sst_reader_unpack makes it (checked, uncompressed), with
+ * room for twice the table's blocks, so that it never fills. A slot's key
+ * goes from 0 to offset + 1 once (compare-and-swap), then its block from
+ * NULL to the block once; a reader that finds the key but not yet the
+ * block counts a miss. Lock-free for readers and loaders alike; freed
+ * with the table. */
 typedef struct cache_slot {
     _Atomic uint64_t key;
-    _Atomic(unsigned char *) bytes;
+    _Atomic(bytes_t *) block;
 } cache_slot_t;
 
 struct sst_file {
@@ -146,25 +147,35 @@ static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
     }
 }
 
-/* Reads the block at off into the cache, unless it is there, its trailer
- * checked: what the cache holds is lent as checked (sst_borrow_fn). */
+static void block_free(bytes_t *b)
+{
+    if (b != NULL)
+        bytes_free(b);
+    free(b);
+}
+
+/* Reads the len bytes of the block stored at off into the cache, unless
+ * it is there, and unpacks it: what the cache holds is lent as checked and
+ * uncompressed (sst_borrow_fn). */
 static int cache_load(sst_file_t *f, uint64_t off, size_t len, xets_call_t *call)
 {
     cache_slot_t *sl = slot_of(f, off);
-    if (atomic_load_explicit(&sl->bytes, memory_order_acquire) != NULL)
+    if (atomic_load_explicit(&sl->block, memory_order_acquire) != NULL)
         return XETS_OK;
-    unsigned char *copy = malloc(len ? len : 1);
-    if (copy == NULL)
+    bytes_t *b = malloc(sizeof *b);
+    if (b == NULL)
         return XETS_NOMEM;
-    int rc = file_read(f, off, copy, len, call);
-    int64_t bad = rc == XETS_OK ? sst_block_trailer(copy, len - SST_TRAILER_SIZE) : -1;
-    if (bad >= 0)
-        rc = call_fail(call, XETS_CORRUPT, "block", f->name, off + (uint64_t)bad, 0);
-    unsigned char *none = NULL;
-    if (rc != XETS_OK || !atomic_compare_exchange_strong(&sl->bytes, &none, copy))
-        free(copy); /* failed, or another loader was first */
+    *b = (bytes_t)BYTES_INIT;
+    int rc = bytes_reserve_to(b, len) ? file_read(f, off, b->p, len, call) : XETS_NOMEM;
+    if (rc == XETS_OK) {
+        b->len = len;
+        rc = sst_reader_unpack(f->reader, off, b, call);
+    }
+    bytes_t *none = NULL;
+    if (rc != XETS_OK || !atomic_compare_exchange_strong(&sl->block, &none, b))
+        block_free(b); /* failed, or another loader was first */
     else
-        atomic_fetch_add(&f->cached, len);
+        atomic_fetch_add(&f->cached, b->len);
     return rc;
 }
 
@@ -198,16 +209,17 @@ static int open_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t
 }
 
 /* The reader's borrow callback (see sstable_file.h, "Reading"). */
-static int cached_borrow(void *ctx, uint64_t off, size_t len, const uint8_t **p,
+static int cached_borrow(void *ctx, uint64_t off, size_t len, const uint8_t **p, size_t *size,
                          xets_call_t *call)
 {
     sst_file_t *f = ctx;
     if (f->reader == NULL)
         return XETS_NOTFOUND; /* opening: no cache yet */
     for (;;) {
-        unsigned char *b = atomic_load_explicit(&slot_of(f, off)->bytes, memory_order_acquire);
+        const bytes_t *b = atomic_load_explicit(&slot_of(f, off)->block, memory_order_acquire);
         if (b != NULL) {
-            *p = b;
+            *p = b->p;
+            *size = b->len;
             return XETS_OK;
         }
         if (call_may_block(call) && !epoch_in_section()) {
@@ -284,7 +296,7 @@ void sst_file_close(sst_file_t *f)
         fs_close(f->file);
     if (f->slots != NULL)
         for (size_t i = 0; i <= f->mask; i++)
-            free(atomic_load(&f->slots[i].bytes));
+            block_free(atomic_load(&f->slots[i].block));
     free(f->slots);
     free(f);
 }

@@ -36,7 +36,8 @@
  * under it, shorter than its footer claims: XETS_CORRUPT with
  * call->error.op "truncated" and the offset where the bytes stop. The
  * reader's errors name the file (000n.sst). Once open, the table keeps
- * every data block it reads, its trailer checked once, until it is closed
+ * every data block it reads, checked and uncompressed once
+ * (sst_reader_unpack), until it is closed
  * (a cache with no bound: bounding it is the memory limit's work), and
  * lends it to the reader (sst_borrow_fn): a read copies nothing, and an
  * entry's value stays valid until the table is closed. A block not yet
@@ -100,7 +101,7 @@ typedef struct sst_file sst_file_t;
 int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *call);
 /* Takes another reference to f, closed with sst_file_close. */
 void sst_file_ref(sst_file_t *f);
-/* Bytes of data blocks f's cache holds. */
+/* Bytes of data blocks f's cache holds (uncompressed). */
 size_t sst_file_cached(const sst_file_t *f);
 /* Its reader, valid until sst_file_close. */
 const sst_reader_t *sst_file_reader(const sst_file_t *f);

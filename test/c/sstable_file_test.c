@@ -21,6 +21,9 @@
  *    not XETS_IO.
  * 5. Threads: one table open, read by several threads at once, each
  *    walking it whole and looking up every key (for ThreadSanitizer).
+ * Half the values are runs of a byte, so that every table holds blocks
+ * stored compressed and raw; the cache holds them uncompressed (more
+ * bytes than the file's data blocks). 
  * Exits nonzero on the first failure. */
 #include <errno.h>
 #include <pthread.h>
@@ -61,7 +64,9 @@ typedef struct set {
 
 /* n keys (each a "key-" and a decimal number, spaced by at least 2 so that
  * number + 1 is absent), each with 1 to 3 entries of descending seq; one
- * entry in `large` on average gets a value of 64 to 320 KiB. */
+ * entry in `large` on average gets a value of 64 to 320 KiB. Values are
+ * random bytes, or half of them a run of one byte, so that blocks are
+ * stored compressed and raw. */
 static set_t set_random(size_t nkeys, size_t large)
 {
     set_t s = {.e = calloc(3 * nkeys + 1, sizeof(mem_entry_t))};
@@ -78,8 +83,9 @@ static set_t set_random(size_t nkeys, size_t large)
         for (size_t j = 0; j < m; j++) {
             size_t vlen = large && rng_below(&rng, large) == 0 ? (64 + rng_below(&rng, 256)) * 1024
                                                                : rng_below(&rng, 100);
+            bool run = rng_below(&rng, 2);
             for (size_t b = 0; b < vlen; b++)
-                val[b] = (unsigned char)rng_next(&rng);
+                val[b] = run && b > 0 ? val[0] : (unsigned char)rng_next(&rng);
             seq -= 1 + rng_below(&rng, 10);
             mem_entry_copy(&s.e[s.n++],
                            &(sst_entry_t){.key = (const unsigned char *)key,
@@ -525,7 +531,22 @@ static void test_cache(void)
         CHECK(call_run_io(&call) == XETS_OK, "the request runs");
     }
     CHECK(requests == blocks + 1, "%zu requests for %zu blocks", requests, blocks);
-    CHECK(sst_file_cached(t) > 0, "the blocks cached");
+    /* Uncompressed, the blocks take more than they do in the file, whose
+     * data blocks end where the meta-index's handle (its footer) says. */
+    fs_file_t *file = NULL;
+    char final[NAMES_LEN];
+    names_format(final, NAMES_SST, NUMBER, false);
+    uint64_t size = 0;
+    unsigned char handle[8];
+    size_t got = 0;
+    CHECK(fs_open(d, final, FS_READ, &file, OWN_CALL) == XETS_OK &&
+              fs_size(file, &size, OWN_CALL) == XETS_OK &&
+              fs_read(file, size - SST_FOOTER_SIZE + 8, handle, 8, &got, OWN_CALL) == XETS_OK &&
+              got == 8,
+          "the footer");
+    fs_close(file);
+    CHECK(sst_file_cached(t) > le64_load(handle), "the blocks cached uncompressed: %zu bytes",
+          sst_file_cached(t));
     /* A request taken, then the table closed by its opener: the request
      * still runs on the table it holds. */
     xets_call_t call;

@@ -4,7 +4,9 @@
  * the checksums meet the changed bytes too, as they would in a file made
  * to crash them. Built with clang's libFuzzer (`make fuzz`) or with
  * test/c/fuzz_driver.c (`make check`); seeded with small tables of every
- * shape (test/c/sstable_seeds.c).
+ * shape, version 2 tables with data blocks stored compressed (so that
+ * mutations reach the decompression) and raw, and version 1 tables
+ * (test/c/sstable_seeds.c).
  *
  * Beyond what ASan and UBSan catch (and the memory file, which aborts on
  * a read outside the file), it checks: every status is one the reader may

@@ -3,10 +3,13 @@
  * reader meets: no entry, one, keys that are prefixes of each other and
  * the empty key, one key's entries over many blocks, restart points at
  * every entry or every 16, blocks of one entry or of many, both orders'
- * names, and random sets; every fourth without a filter (an older
- * writer's table), the others with one.
+ * names, and random sets, their values random or runs (so that data
+ * blocks are stored compressed and raw); every fourth without a filter
+ * (an older writer's table), the others with one; every fifth with
+ * compression off (a version 1 table).
  *
  *   sstable_seeds OUTDIR */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,8 @@ static sst_builder_t *start(mem_file_t *f, size_t block_size, unsigned interval)
                        .encoding = nfiles % 2 ? "exact.1" : "ordered.1",
                        .block_size = block_size,
                        .restart_interval = interval,
-                       .no_filter = nfiles % 4 == 3};
+                       .no_filter = nfiles % 4 == 3,
+                       .no_compression = nfiles % 5 == 4};
     sst_builder_t *b;
     if (sst_builder_new(&o, mem_write, f, &b) != XETS_OK)
         exit(1);
@@ -118,8 +122,9 @@ int main(int argc, char **argv)
             unsigned shift = (unsigned)rng_below(&rng, 60);
             for (uint64_t seq = 1 + rng_below(&rng, 3); seq > 0; seq--) {
                 size_t vlen = rng_below(&rng, sizeof val);
+                bool run = t % 2 == 0;
                 for (size_t j = 0; j < vlen; j++)
-                    val[j] = (unsigned char)rng_next(&rng);
+                    val[j] = run && j > 0 ? val[0] : (unsigned char)rng_next(&rng);
                 add(b, keys[i].b, keys[i].len, seq << shift, val, vlen);
             }
         }

@@ -1,10 +1,13 @@
 /* The SSTable codec (c_src/disk/sstable.[ch], sstable_block.[ch],
- * sstable_filter.[ch]) without files: tables built into memory and read
- * back. A table of two entries byte for byte as doc/sstable_format.md
- * lays it out, with its filter and without; round trips of random entry
- * sets (empty, tiny, many blocks, restart points at every entry or every
- * 16, values of tens of MiB, one key's entries over many blocks, keys
- * that are prefixes of each other, zero-length keys and values), each
+ * sstable_filter.[ch], sstable_compress.[ch]) without files: tables built
+ * into memory and read back. A table of two entries byte for byte as
+ * doc/sstable_format.md lays it out, with its filter and without, in
+ * version 2 and in version 1 (compression off); round trips of random
+ * entry sets (empty, tiny, many blocks, restart points at every entry or
+ * every 16, values of tens of MiB, one key's entries over many blocks,
+ * keys that are prefixes of each other, zero-length keys and values;
+ * values half of them compressible, data blocks compressed where that
+ * pays, and a quarter of the sets with compression off), each
  * read back whole, by lookups of every key present and of keys absent,
  * and by walks between random bounds with seeks on the way, against the
  * sorted array it was built from, the filter turning away none of the
@@ -15,7 +18,12 @@
  * and of a key's entries, separators, counts, block types, versions;
  * reads that fail, passed through, then the same step again goes on;
  * writes that fail, after which the builder stays failed; one table read
- * by several threads at once (for ThreadSanitizer); the filter: its false
+ * by several threads at once (for ThreadSanitizer); compression: a
+ * compressed block as the page lays it out (its size, then LZ4's bytes of
+ * the raw block), a block kept compressed exactly when that saves an
+ * eighth, compressed blocks damaged behind right checksums (sizes absurd,
+ * too small, too large, LZ4 bytes that do not decode, a compressed type
+ * in a version 1 table or on the index) found at the block; the filter: its false
  * positive rate over 100k absent keys (printed, under 2%), a key of many
  * entries counted once, a table without one read as before, damage found
  * at open (checksum, layout) or by a whole walk (bits a key needs
@@ -28,9 +36,12 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include <lz4.h>
+
 #include "check.h"
 #include "disk/bytes.h"
 #include "disk/sstable.h"
+#include "disk/sstable_compress.h"
 #include "rng.h"
 #include "sstable_mem.h"
 #include "status.h"
@@ -106,8 +117,18 @@ static uint64_t random_seq(void)
     }
 }
 
+/* len bytes at v: random, or (compressible) a short random chunk over
+ * and over, with a byte changed here and there. */
+static void random_value(unsigned char *v, size_t len, bool compressible)
+{
+    size_t period = 1 + rng_below(&rng, 8);
+    for (size_t j = 0; j < len; j++)
+        v[j] = !compressible || j < period || rng_below(&rng, 16) == 0 ? (unsigned char)rng_next(&rng)
+                                                                       : v[j - period];
+}
+
 /* About nkeys keys, each with 1 to per_key entries, values up to max_val
- * bytes; sorted, no (key, seq) twice. */
+ * bytes, half of them compressible; sorted, no (key, seq) twice. */
 static set_t random_set(size_t nkeys, size_t per_key, size_t max_val, size_t key_max)
 {
     set_t s = {0};
@@ -117,8 +138,7 @@ static set_t random_set(size_t nkeys, size_t per_key, size_t max_val, size_t key
         size_t klen = random_key(k, key_max);
         for (size_t m = 1 + rng_below(&rng, per_key); m > 0; m--) {
             size_t vlen = rng_below(&rng, max_val + 1);
-            for (size_t j = 0; j < vlen; j++)
-                v[j] = (unsigned char)rng_next(&rng);
+            random_value(v, vlen, rng_below(&rng, 2));
             set_add(&s, k, klen, random_seq(), (uint8_t)rng_next(&rng), v, vlen);
         }
     }
@@ -413,8 +433,10 @@ static void filter_set(unsigned char *lines, uint32_t nlines, unsigned probes, c
 }
 
 /* Two entries, byte for byte: the layout doc/sstable_format.md gives;
- * with their filter, and without, as a writer before filters wrote it. */
-static void test_layout(bool filter)
+ * with their filter, and without, as a writer before filters wrote it;
+ * in version 2, and in version 1 when compression is off (a block this
+ * small is stored raw either way). */
+static void test_layout(bool filter, bool compress)
 {
     set_t s = {0};
     set_add(&s, "a", 1, 1, 0, "x", 1);
@@ -422,6 +444,7 @@ static void test_layout(bool filter)
     mem_file_t f;
     sst_options_t o = ORDERED;
     o.no_filter = !filter;
+    o.no_compression = !compress;
     build(&s, o, &f);
 
     static const unsigned char data[] = {
@@ -459,8 +482,9 @@ static void test_layout(bool filter)
         le64_store(ft + 8 + 8 * i, fields[i]);
     memcpy(ft + 64, "key", 3);
     memcpy(ft + 80, "ordered.1", 9);
-    le32_store(ft + 96, 1);
-    le32_store(ft + 100, ~(uint32_t)1);
+    uint32_t version = compress ? 2 : 1;
+    le32_store(ft + 96, version);
+    le32_store(ft + 100, ~version);
     memcpy(ft + 104, "xets.sst", 8);
     seal_footer(ft);
     CHECK(f.b.len == want.len, "a table of %zu bytes, want %zu", f.b.len, want.len);
@@ -554,22 +578,79 @@ static void test_empty(void)
     bytes_free(&f.b);
 }
 
+/* The data blocks' handles, from the index: (offset, size) each, in
+ * file order, into *h (malloc'd); their count. */
+static size_t data_handles(const mem_file_t *f, uint64_t (**h)[2])
+{
+    const unsigned char *ft = f->b.p + f->b.len - SST_FOOTER_SIZE;
+    uint64_t off = le64_load(ft + 24), size = le64_load(ft + 32);
+    sst_block_t b;
+    CHECK(sst_block_parse(&b, f->b.p + off, size, off, false, "mem.sst", "index", OWN_CALL) ==
+              XETS_OK,
+          "the index");
+    sst_block_iter_t it = {0};
+    sst_bi_start(&it, &b, false);
+    size_t n = 0;
+    *h = NULL;
+    while (sst_bi_next(&it, OWN_CALL) == XETS_OK) {
+        *h = realloc(*h, (n + 1) * sizeof **h);
+        CHECK(*h, "out of memory");
+        const unsigned char *p = it.val, *end = p + it.vlen;
+        CHECK(varint_get(&p, end, UINT64_MAX, &(*h)[n][0]) &&
+                  varint_get(&p, end, UINT64_MAX, &(*h)[n][1]),
+              "a handle");
+        n++;
+    }
+    sst_bi_free(&it);
+    return n;
+}
+
+/* How many data blocks are stored raw (n[0]) and compressed (n[1]), from
+ * their trailers' type bytes. */
+static void block_types(const mem_file_t *f, size_t n[2])
+{
+    uint64_t(*h)[2];
+    size_t blocks = data_handles(f, &h);
+    n[0] = n[1] = 0;
+    for (size_t i = 0; i < blocks; i++) {
+        unsigned char type = f->b.p[h[i][0] + h[i][1]];
+        CHECK(type <= 1, "block %zu of type %u", i, type);
+        n[type]++;
+    }
+    free(h);
+}
+
+/* The format version in f's footer. */
+static uint32_t version_of(const mem_file_t *f)
+{
+    return le32_load(f->b.p + f->b.len - SST_FOOTER_SIZE + 96);
+}
+
 /* Random sets of every size, with blocks from a few entries to many. */
 static void test_round_trips(void)
 {
     static const size_t block_sizes[] = {1, 64, 256, 1024, 4096};
     static const unsigned intervals[] = {1, 2, 16};
+    size_t lz4 = 0, raw = 0;
     for (int round = 0; round < 60 / SCALE; round++) {
         size_t nkeys = round < 10 ? (size_t)round : rng_below(&rng, 1500);
         set_t s = random_set(nkeys, 1 + rng_below(&rng, 4), rng_below(&rng, 300),
                              1 + rng_below(&rng, 12));
         sst_options_t o = blocks_of(block_sizes[rng_below(&rng, 5)], intervals[rng_below(&rng, 3)]);
+        o.no_compression = round % 4 == 3;
         mem_file_t f;
         build(&s, o, &f);
+        size_t n[2];
+        block_types(&f, n);
+        CHECK(version_of(&f) == (o.no_compression ? 1 : 2), "the version");
+        CHECK(!o.no_compression || n[1] == 0, "compression off: every block raw");
+        lz4 += n[1];
+        raw += n[0];
         check_table(&f, &s, &o, 100 / SCALE);
         bytes_free(&f.b);
         set_free(&s);
     }
+    CHECK(lz4 > 0 && raw > 0, "blocks of both kinds: %zu compressed, %zu raw", lz4, raw);
 }
 
 /* Keys that are prefixes of each other, the empty key, empty values. */
@@ -744,11 +825,23 @@ static void check_damaged(mem_file_t *f, const set_t *s, const char *what)
     sst_reader_close(r);
 }
 
-/* Every byte changed in turn (one bit, all bits, a random value). */
-static void test_flips(void)
+/* A small table of a few blocks, some of them compressed. */
+static set_t small_compressed_set(mem_file_t *f)
+{
+    set_t s = random_set(16, 2, 80, 4);
+    build(&s, blocks_of(200, 2), f);
+    size_t n[2];
+    block_types(f, n);
+    CHECK(n[0] + n[1] >= 3 && n[1] >= 2, "%zu blocks raw, %zu compressed", n[0], n[1]);
+    return s;
+}
+
+/* Every byte changed in turn (one bit, all bits, a random value), in a
+ * table of raw blocks and in one of compressed ones. */
+static void test_flips(bool compressed)
 {
     mem_file_t f;
-    set_t s = small_set(&f);
+    set_t s = compressed ? small_compressed_set(&f) : small_set(&f);
     bytes_t orig = BYTES_INIT;
     CHECK(bytes_set(&orig, f.b.p, f.b.len), "out of memory");
     char what[64];
@@ -858,9 +951,10 @@ static void test_behind_checksums(void)
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == at - 5, "a key's seqs not descending");
     f.b.p[at - 2] = 3;
 
-    /* The data block's count of restart points (one), then its type byte. */
+    /* The data block's count of restart points (one), then its type byte
+     * (2: no type of version 2). */
     size_t type = find(&f, "\x01\0\0\0\0", 5) + 4;
-    f.b.p[type] = 1;
+    f.b.p[type] = 2;
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == type, "a block type not known");
     f.b.p[type] = 0;
 
@@ -873,13 +967,13 @@ static void test_behind_checksums(void)
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT, "a seq range the table does not hold");
     f.b.p[footer + 48] = 1;
 
-    f.b.p[footer + 96] = 2; /* version 2, its complement right */
-    f.b.p[footer + 100] = (unsigned char)~2;
+    f.b.p[footer + 96] = 3; /* version 3, its complement right */
+    f.b.p[footer + 100] = (unsigned char)~3;
     CHECK(open_and_walk(&f, &off) == XETS_BADARG && off == footer + 96, "a version not known");
-    f.b.p[footer + 100] = (unsigned char)~1;
+    f.b.p[footer + 100] = (unsigned char)~2;
     CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == footer + 96,
           "a version and another's complement");
-    f.b.p[footer + 96] = 1;
+    f.b.p[footer + 96] = 2;
     CHECK(open_and_walk(&f, &off) == XETS_END, "restored");
     bytes_free(&f.b);
 
@@ -1067,7 +1161,7 @@ static void meta_handle(const mem_file_t *f, const char *name, uint64_t *off, ui
     const unsigned char *ft = f->b.p + f->b.len - SST_FOOTER_SIZE;
     uint64_t meta_off = le64_load(ft + 8), meta_size = le64_load(ft + 16);
     sst_block_t b;
-    CHECK(sst_block_parse(&b, f->b.p + meta_off, meta_size, meta_off, "mem.sst", "meta-index",
+    CHECK(sst_block_parse(&b, f->b.p + meta_off, meta_size, meta_off, false, "mem.sst", "meta-index",
                           OWN_CALL) == XETS_OK,
           "the meta-index");
     sst_block_iter_t it = {0};
@@ -1225,10 +1319,200 @@ static void test_filter_damage(void)
     set_free(&s);
 }
 
+/* ---- compression ---------------------------------------------------------- */
+
+/* Twenty entries of runs of a letter: one data block that compresses. */
+static set_t runs_set(void)
+{
+    set_t s = {0};
+    unsigned char v[200];
+    char k[16];
+    for (int i = 0; i < 20; i++) {
+        memset(v, 'a' + i % 3, sizeof v);
+        int len = snprintf(k, sizeof k, "key%03d", i);
+        set_add(&s, k, (size_t)len, 1, 0, v, sizeof v);
+    }
+    return s;
+}
+
+/* A compressed data block as doc/sstable_format.md lays it out: type 1,
+ * the checksum over the stored bytes and the type, the uncompressed size
+ * as a varint, then LZ4's block of the raw block's bytes (decoded here by
+ * LZ4 itself, not by the reader); the handle's size is the stored size;
+ * the table is version 2, the same one built raw is version 1. */
+static void test_compressed_layout(void)
+{
+    set_t s = runs_set();
+    sst_options_t o = blocks_of(1 << 20, 0); /* one data block */
+    mem_file_t raw, lz;
+    o.no_compression = true;
+    build(&s, o, &raw);
+    o.no_compression = false;
+    build(&s, o, &lz);
+    CHECK(version_of(&raw) == 1 && version_of(&lz) == 2, "versions");
+    uint64_t(*hr)[2], (*hl)[2];
+    CHECK(data_handles(&raw, &hr) == 1 && data_handles(&lz, &hl) == 1, "one data block each");
+    CHECK(hr[0][0] == 0 && hl[0][0] == 0, "at offset 0");
+    size_t size = hr[0][1], stored = hl[0][1];
+    const unsigned char *block = raw.b.p, *p = lz.b.p, *end = lz.b.p + stored;
+    CHECK(block[size] == 0 && p[stored] == 1, "types %u and %u", block[size], p[stored]);
+    CHECK(le64_load(p + stored + 1) == XXH3_64bits(p, stored + 1), "the checksum");
+    CHECK(stored <= size - size / 8, "%zu bytes stored for %zu", stored, size);
+    uint64_t ulen;
+    CHECK(varint_get(&p, end, UINT64_MAX, &ulen) && ulen == size, "the size first");
+    unsigned char *out = malloc(size);
+    CHECK(out, "out of memory");
+    int n = LZ4_decompress_safe((const char *)p, (char *)out, (int)(end - p), (int)size);
+    CHECK(n == (int)size && memcmp(out, block, size) == 0, "then LZ4's bytes of the raw block");
+    free(out);
+    check_table(&raw, &s, &o, 50);
+    check_table(&lz, &s, &o, 50);
+    free(hr);
+    free(hl);
+    bytes_free(&raw.b);
+    bytes_free(&lz.b);
+    set_free(&s);
+}
+
+/* A block is kept compressed exactly when that saves at least an eighth
+ * of it (and at least a byte): blocks from random to repetitive, against
+ * LZ4 itself; what is kept decompresses to the block. Through the
+ * builder, a table of random values stays raw (type 0) and one of runs
+ * does not. */
+static void test_compression_rule(void)
+{
+    static unsigned char v[4096];
+    static char lz[LZ4_COMPRESSBOUND(4096)];
+    size_t kept = 0, raw = 0;
+    bytes_t out = BYTES_INIT, back = BYTES_INIT;
+    for (int i = 0; i < 3000 / SCALE; i++) {
+        size_t len = 1 + rng_below(&rng, sizeof v), period = 1 + rng_below(&rng, 16);
+        size_t repeat = rng_below(&rng, 101); /* in percent */
+        for (size_t j = 0; j < len; j++)
+            v[j] = j >= period && rng_below(&rng, 100) < repeat ? v[j - period]
+                                                               : (unsigned char)rng_next(&rng);
+        int n = LZ4_compress_default((const char *)v, lz, (int)len, sizeof lz);
+        CHECK(n > 0, "LZ4");
+        unsigned char head[VARINT_MAX];
+        size_t hlen = varint_put(head, len), save = len / 8 > 0 ? len / 8 : 1;
+        bool pays = hlen + (size_t)n + save <= len;
+        out.len = 0;
+        int rc = sst_compress(v, len, SST_TRAILER_SIZE, &out);
+        CHECK(rc == (pays ? XETS_OK : XETS_NOTFOUND), "%zu bytes to %d: %d", len, n, rc);
+        if (!pays) {
+            CHECK(out.len == 0, "nothing kept");
+            raw++;
+            continue;
+        }
+        kept++;
+        CHECK(out.len == hlen + (size_t)n && memcmp(out.p, head, hlen) == 0 &&
+                  memcmp(out.p + hlen, lz, (size_t)n) == 0,
+              "the size, then LZ4's bytes");
+        CHECK(out.cap >= out.len + SST_TRAILER_SIZE, "room for the trailer");
+        CHECK(sst_decompress(out.p, out.len, &back) == XETS_OK && back.len == len &&
+                  memcmp(back.p, v, len) == 0,
+              "decompressed: the block");
+    }
+    CHECK(kept > 100 && raw > 100, "%zu kept, %zu raw", kept, raw);
+    bytes_free(&out);
+    bytes_free(&back);
+
+    set_t s = {0};
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        int len = snprintf(k, sizeof k, "key%03d", i);
+        random_value(v, 100, false);
+        set_add(&s, k, (size_t)len, 1, 0, v, 100);
+    }
+    mem_file_t f;
+    build(&s, ORDERED, &f);
+    size_t types[2];
+    block_types(&f, types);
+    CHECK(types[0] > 0 && types[1] == 0, "random values: every block raw");
+    CHECK(version_of(&f) == 2, "a version 2 table even so");
+    check_table(&f, &s, &ORDERED, 20);
+    bytes_free(&f.b);
+    set_free(&s);
+    s = runs_set();
+    build(&s, ORDERED, &f);
+    block_types(&f, types);
+    CHECK(types[0] == 0 && types[1] > 0, "runs: compressed");
+    bytes_free(&f.b);
+    set_free(&s);
+}
+
+/* Compressed bytes wrong behind right checksums: XETS_CORRUPT at the block
+ * (offset 0, the table's one data block), never a crash or a read past
+ * the stored bytes (ASan); a compressed type where none may be: at the
+ * type byte. */
+static void test_compressed_damage(void)
+{
+    set_t s = runs_set();
+    mem_file_t f;
+    build(&s, blocks_of(1 << 20, 0), &f);
+    uint64_t(*h)[2];
+    CHECK(data_handles(&f, &h) == 1, "one data block");
+    size_t stored = h[0][1];
+    free(h);
+    bytes_t orig = BYTES_INIT;
+    CHECK(bytes_set(&orig, f.b.p, f.b.len), "out of memory");
+    const unsigned char *p = f.b.p;
+    uint64_t size, off;
+    CHECK(varint_get(&p, f.b.p + stored, UINT64_MAX, &size), "the size");
+    size_t hlen = (size_t)(p - f.b.p);
+    CHECK(hlen == 2 && size < 1 << 14, "a size of two varint bytes (%zu)", hlen);
+    CHECK(open_and_walk(&f, &off) == XETS_END, "resealed as it was: sound");
+    /* Sizes in the same two bytes: too small for LZ4's bytes, one too
+     * large, and not above the stored size. */
+    uint64_t sizes[] = {size - 1, size + 1, stored, 0};
+    for (int i = 0; i < 4; i++) {
+        varint_put(f.b.p, sizes[i] | 1 << 14); /* three bytes: the third is LZ4's first */
+        f.b.p[1] &= 0x7F;                      /* ended after two */
+        f.b.p[2] = orig.p[2];
+        CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == 0, "size %llu: at %llu",
+              (unsigned long long)sizes[i], (unsigned long long)off);
+        memcpy(f.b.p, orig.p, stored);
+    }
+    /* Sizes absurd, in the stored bytes' first five: above what the bytes
+     * can expand to, above the largest block, and a varint that does not
+     * end; then LZ4 bytes that do not decode (a literal run longer than
+     * the block). */
+    static const unsigned char absurd[][5] = {
+        {0x80, 0x80, 0x80, 0x80, 0x04}, {0xFF, 0xFF, 0xFF, 0xFF, 0x0F}, {0x80, 0x80, 0x80, 0x80, 0x80}};
+    for (int i = 0; i < 3; i++) {
+        memcpy(f.b.p, absurd[i], 5);
+        if (i == 2)
+            memset(f.b.p, 0x80, stored);
+        CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == 0, "absurd size %d", i);
+        memcpy(f.b.p, orig.p, stored);
+    }
+    memset(f.b.p + hlen, 0xFF, stored - hlen);
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == 0, "LZ4 bytes that do not decode");
+    memcpy(f.b.p, orig.p, stored);
+    /* The table called version 1, where no block is compressed. */
+    size_t footer = f.b.len - SST_FOOTER_SIZE;
+    le32_store(f.b.p + footer + 96, 1);
+    le32_store(f.b.p + footer + 100, ~(uint32_t)1);
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == stored,
+          "a compressed block in a version 1 table: at %llu", (unsigned long long)off);
+    memcpy(f.b.p + footer, orig.p + footer, SST_FOOTER_SIZE);
+    /* The index called compressed: only data blocks may be. */
+    uint64_t index_off = le64_load(f.b.p + footer + 24), index_size = le64_load(f.b.p + footer + 32);
+    f.b.p[index_off + index_size] = 1;
+    CHECK(open_and_walk(&f, &off) == XETS_CORRUPT && off == index_off + index_size,
+          "a compressed index");
+    f.b.p[index_off + index_size] = 0;
+    CHECK(open_and_walk(&f, &off) == XETS_END && memcmp(f.b.p, orig.p, f.b.len) == 0, "restored");
+    bytes_free(&orig);
+    bytes_free(&f.b);
+    set_free(&s);
+}
+
 int main(void)
 {
-    test_layout(true);
-    test_layout(false);
+    test_layout(true, true);
+    test_layout(false, true);
+    test_layout(true, false);
     test_empty();
     test_meta_blocks();
     test_round_trips();
@@ -1236,12 +1520,16 @@ int main(void)
     test_long_key();
     test_huge_values();
     test_refusals();
-    test_flips();
+    test_flips(false);
+    test_flips(true);
     test_truncations();
     test_behind_checksums();
     test_read_failures();
     test_write_failures();
     test_threads();
+    test_compressed_layout();
+    test_compression_rule();
+    test_compressed_damage();
     test_filter_rate();
     test_filter_keys_once();
     test_no_filter();
