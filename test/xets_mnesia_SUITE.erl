@@ -32,9 +32,10 @@
 -export([a_lone_node_killed_keeps_its_committed_writes/1,
          writes_from_every_node_land_on_every_copy/1,
          add_table_copy_streams_a_large_table_in_chunks/1,
-         a_node_killed_and_restarted_catches_up/1]).
+         a_node_killed_and_restarted_catches_up/1,
+         a_node_killed_during_a_copy_keeps_no_partial_table/1]).
 %% Run in peers.
--export([chunk_tracer/0, chunks/0]).
+-export([chunk_tracer/0, chunks/0, write_big/1]).
 
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(TYPES, [set, ordered_set, bag]).
@@ -66,7 +67,8 @@ cluster_cases() ->
     [a_lone_node_killed_keeps_its_committed_writes,
      writes_from_every_node_land_on_every_copy,
      add_table_copy_streams_a_large_table_in_chunks,
-     a_node_killed_and_restarted_catches_up].
+     a_node_killed_and_restarted_catches_up,
+     a_node_killed_during_a_copy_keeps_no_partial_table].
 
 init_per_suite(Config) ->
     Config.
@@ -690,6 +692,71 @@ a_node_killed_and_restarted_catches_up(Config) ->
            end,
     stop_cluster(Left).
 
+%% b, restarting while a holds a newer table, receives a copy into
+%% big.XETS_TMP; killed with kill -9 in the middle of it, b keeps its old
+%% table whole under big.XETS (read here, in this node, from b's files),
+%% and at its next start loads the table from a.
+a_node_killed_during_a_copy_keeps_no_partial_table(Config) ->
+    Nodes = start_cluster(Config, [a, b]),
+    Left = try
+               [{PA, A, _}, {PB, B, ArgsB}] = Nodes,
+               N = 100000,
+               {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                        [big, [{xets_copies, [A, B]}, {attributes, [k, v]}]]),
+               Old = [{big, K, old} || K <- lists:seq(1, 1000)],
+               {atomic, ok} = peer:call(PA, mnesia, transaction,
+                                        [fun() -> lists:foreach(fun mnesia:write/1, Old) end]),
+               BDir = peer:call(PB, mnesia, system_info, [directory]),
+               _ = os:cmd("kill -9 " ++ peer:call(PB, os, getpid, [])),
+               catch peer:stop(PB),
+               ok = peer:call(PA, erlang, apply, [fun() -> write_big(N) end, []], 120000),
+               {PB2, B} = start_peer(b, ArgsB),
+               ok = peer:call(PB2, mnesia, start, []),
+               %% Until b's copy is well under way.
+               Receiving = fun() ->
+                                   case peer:call(PB2, ets, lookup, [xets_mnesia, big]) of
+                                       [E] when element(7, E) =/= undefined ->
+                                           peer:call(PB2, xets, info, [big, size]) > 2000;
+                                       _ -> false
+                                   end
+                           end,
+               wait_until(Receiving, 2000, 5),
+               _ = os:cmd("kill -9 " ++ peer:call(PB2, os, getpid, [])),
+               catch peer:stop(PB2),
+               %% The copy was cut short: its directory is there, and
+               %% big.XETS is b's old table, whole.
+               ?assert(filelib:is_dir(filename:join(BDir, "big.XETS_TMP"))),
+               {ok, T} = xets:open(b_big, filename:join(BDir, "big.XETS"), [set, {keypos, 2}]),
+               ?assertEqual(Old, lists:sort(xets:tab2list(T))),
+               ok = xets:close(T),
+               {PB3, B} = start_peer(b, ArgsB),
+               ok = peer:call(PB3, mnesia, start, []),
+               ok = peer:call(PB3, mnesia, wait_for_tables, [[big], 60000]),
+               ?assertEqual(N, peer:call(PB3, xets, info, [big, size])),
+               ?assertEqual(lists:sort(peer:call(PA, xets, tab2list, [big])),
+                            lists:sort(peer:call(PB3, xets, tab2list, [big]))),
+               ?assertNot(filelib:is_dir(filename:join(BDir, "big.XETS_TMP"))),
+               ?assertNot(filelib:is_dir(filename:join(BDir, "big.XETS_OLD"))),
+               [{PA, A, x}, {PB3, B, x}]
+           catch
+               Class:Reason:Stack ->
+                   stop_cluster(Nodes),
+                   erlang:raise(Class, Reason, Stack)
+           end,
+    stop_cluster(Left).
+
+%% In a peer: N records of about 100 bytes into big, 1000 a transaction.
+write_big(N) ->
+    lists:foreach(
+      fun(K0) ->
+              {atomic, ok} = mnesia:transaction(
+                               fun() ->
+                                       [mnesia:write({big, K, <<K:800>>})
+                                        || K <- lists:seq(K0, min(N, K0 + 999))],
+                                       ok
+                               end)
+      end, lists:seq(1, N, 1000)).
+
 %% ---- helpers --------------------------------------------------------------
 
 table(Alias, Type) ->
@@ -736,12 +803,12 @@ stop_cluster(Nodes) ->
     ok.
 
 wait_until(Fun) ->
-    wait_until(Fun, 200).
+    wait_until(Fun, 200, 50).
 
-wait_until(Fun, 0) ->
+wait_until(Fun, 0, _Ms) ->
     ?assert(Fun());
-wait_until(Fun, N) ->
+wait_until(Fun, N, Ms) ->
     case Fun() of
         true -> ok;
-        false -> timer:sleep(50), wait_until(Fun, N - 1)
+        false -> timer:sleep(Ms), wait_until(Fun, N - 1, Ms)
     end.
