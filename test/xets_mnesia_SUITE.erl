@@ -33,9 +33,10 @@
          writes_from_every_node_land_on_every_copy/1,
          add_table_copy_streams_a_large_table_in_chunks/1,
          a_node_killed_and_restarted_catches_up/1,
-         a_node_killed_during_a_copy_keeps_no_partial_table/1]).
+         a_node_killed_during_a_copy_keeps_no_partial_table/1,
+         a_partition_is_reported_as_for_disc_copies/1]).
 %% Run in peers.
--export([chunk_tracer/0, chunks/0, write_big/1]).
+-export([chunk_tracer/0, chunks/0, write_big/1, event_collector/0, events/0]).
 
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(TYPES, [set, ordered_set, bag]).
@@ -68,7 +69,8 @@ cluster_cases() ->
      writes_from_every_node_land_on_every_copy,
      add_table_copy_streams_a_large_table_in_chunks,
      a_node_killed_and_restarted_catches_up,
-     a_node_killed_during_a_copy_keeps_no_partial_table].
+     a_node_killed_during_a_copy_keeps_no_partial_table,
+     a_partition_is_reported_as_for_disc_copies].
 
 init_per_suite(Config) ->
     Config.
@@ -745,6 +747,91 @@ a_node_killed_during_a_copy_keeps_no_partial_table(Config) ->
            end,
     stop_cluster(Left).
 
+%% The same partition of two nodes, once for a xets_copies table and once
+%% for a disc_copies one: the distribution between a and b is cut (the
+%% peers run with dist_auto_connect once, so nothing reconnects them
+%% behind the test's back), each writes on its side, then they are
+%% connected again. Mnesia reports {inconsistent_database,
+%% running_partitioned_network, _} on both nodes, and each node keeps its
+%% own writes, for either storage alike; b restarted with a as its master
+%% node for the table then holds a's records.
+a_partition_is_reported_as_for_disc_copies(Config) ->
+    Xets = partition(Config, xets_copies),
+    Disc = partition(Config, disc_copies),
+    ct:pal("xets_copies: ~p~ndisc_copies: ~p", [Xets, Disc]),
+    {Events, _, _} = Xets,
+    ?assertEqual([{a, {inconsistent_database, running_partitioned_network, b}},
+                  {b, {inconsistent_database, running_partitioned_network, a}}],
+                 lists:usort([E || {_, {inconsistent_database, running_partitioned_network, _}} = E
+                                       <- Events])),
+    ?assertEqual(Disc, Xets).
+
+%% {Events, A's records, B's records}, the nodes named a and b.
+partition(Config, Storage) ->
+    Nodes = start_cluster(Config, [a, b], ["-kernel", "dist_auto_connect", "once"]),
+    try
+        [{PA, A, _}, {PB, B, _}] = Nodes,
+        Name = fun(N) when N =:= A -> a; (N) when N =:= B -> b; (X) -> X end,
+        {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                 [p, [{Storage, [A, B]}, {attributes, [k, v]}]]),
+        [ok = peer:call(PA, mnesia, dirty_write, [{p, K, before}]) || K <- lists:seq(1, 10)],
+        [ok = peer:call(P, ?MODULE, event_collector, []) || P <- [PA, PB]],
+        true = peer:call(PA, erlang, disconnect_node, [B]),
+        wait_until(fun() -> peer:call(PA, mnesia, system_info, [running_db_nodes]) =:= [A] andalso
+                                peer:call(PB, mnesia, system_info, [running_db_nodes]) =:= [B] end),
+        %% Each side writes its own keys, and both key 1.
+        [{atomic, ok} = peer:call(P, mnesia, transaction,
+                                  [fun() ->
+                                           [mnesia:write({p, {Side, K}, Side}) || K <- lists:seq(1, 5)],
+                                           mnesia:write({p, 1, Side})
+                                   end])
+         || {P, Side} <- [{PA, a}, {PB, b}]],
+        ok = peer:call(PB, mnesia, dirty_delete, [p, 2]),
+        true = peer:call(PA, net_kernel, connect_node, [B]),
+        Reported = fun(P) ->
+                           lists:keymember(inconsistent_database, 1,
+                                           [E || {_, E} <- peer:call(P, ?MODULE, events, [])])
+                   end,
+        wait_until(fun() -> Reported(PA) andalso Reported(PB) end),
+        Events = lists:usort([{Side, setelement(3, E, Name(element(3, E)))}
+                              || {Side, P} <- [{a, PA}, {b, PB}],
+                                 {_, E} <- peer:call(P, ?MODULE, events, []),
+                                 element(1, E) =:= inconsistent_database]),
+        Read = fun(P) -> lists:sort(peer:call(P, mnesia, dirty_match_object, [{p, '_', '_'}])) end,
+        Records = [Read(P) || P <- [PA, PB]],
+        %% The usual way out: b takes a's table at its next start.
+        ok = peer:call(PB, mnesia, set_master_nodes, [p, [A]]),
+        stopped = peer:call(PB, mnesia, stop, []),
+        ok = peer:call(PB, mnesia, start, []),
+        ok = peer:call(PB, mnesia, wait_for_tables, [[p], 30000]),
+        ?assertEqual(Read(PA), Read(PB)),
+        list_to_tuple([Events | Records])
+    after
+        stop_cluster(Nodes)
+    end.
+
+%% In a peer: a process that keeps Mnesia's system events, and events/0
+%% that returns them, [{Node, Event}].
+event_collector() ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        {ok, _} = mnesia:subscribe(system),
+                        Self ! subscribed,
+                        collect([])
+                end),
+    true = register(xets_mnesia_events, Pid),
+    receive subscribed -> ok after 5000 -> error(not_subscribed) end.
+
+events() ->
+    xets_mnesia_events ! {get, self()},
+    receive {events, Events} -> Events after 5000 -> error(no_events) end.
+
+collect(Acc) ->
+    receive
+        {get, To} -> To ! {events, lists:reverse(Acc)}, collect(Acc);
+        {mnesia_system_event, E} -> collect([{node(), E} | Acc])
+    end.
+
 %% In a peer: N records of about 100 bytes into big, 1000 a transaction.
 write_big(N) ->
     lists:foreach(
@@ -772,6 +859,9 @@ epmd() ->
 %% interface only, each with Mnesia's directory under the case's
 %% priv_dir, one schema for them all, Mnesia running: [{Peer, Node, Args}].
 start_cluster(Config, Names) ->
+    start_cluster(Config, Names, []).
+
+start_cluster(Config, Names, Extra) ->
     Base = filename:join(?config(priv_dir, Config), integer_to_list(erlang:unique_integer([positive]))),
     Paths = lists:usort([filename:dirname(code:which(M)) || M <- [xets, xets_nif, xets_mnesia, ?MODULE]]),
     Started = [begin
@@ -779,7 +869,7 @@ start_cluster(Config, Names) ->
                    ok = filelib:ensure_dir(filename:join(Dir, "x")),
                    Args = lists:append([["-pa", P] || P <- Paths]) ++
                        ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-                        "-mnesia", "dir", "\"" ++ Dir ++ "\""],
+                        "-mnesia", "dir", "\"" ++ Dir ++ "\""] ++ Extra,
                    {P, N} = start_peer(Name, Args),
                    {P, N, Args}
                end || Name <- Names],
