@@ -66,12 +66,15 @@ test: compile
 
 # Longer runs than make test affords: the LSM store's crash simulation for
 # 10 minutes of seeds (ASan build), and 1,000 kill -9 cycles of a VM
-# writing to a persistent table.
+# writing to a persistent table, and a 1,000,000-record Mnesia table
+# copied onto a new node in bounded memory.
 soak: compile
 	$(MAKE) -C c_src build/lsm_test.asan
 	LSM_CRASH_SECONDS=600 ./c_src/build/lsm_test.asan
 	XETS_KILL_CYCLES=1000 rebar3 ct --suite test/xets_disk_SUITE \
 	    --case kill_9_keeps_every_acknowledged_write
+	XETS_MNESIA_LOAD_N=1000000 rebar3 ct --suite test/xets_mnesia_SUITE \
+	    --case a_large_table_loads_onto_a_new_node_in_bounded_memory
 
 # The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.

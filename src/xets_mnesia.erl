@@ -108,6 +108,11 @@
 %% Bytes of records per chunk of a copy to another node: Mnesia's own
 %% max_transfer_size.
 -define(CHUNK_BYTES, 64000).
+%% The cache of a table receiving a copy, at most (receive_data/5).
+-define(RECEIVE_CACHE_BYTES, 16 * 1024 * 1024).
+%% The memtables of a table receiving a copy, at most (about: a chunk
+%% more), the one being filled and those being written out.
+-define(RECEIVE_MEMTABLE_BYTES, 12 * 1024 * 1024).
 
 -type alias() :: xets_copies | xets_ram_copies.
 -type tab() :: atom() | tuple().
@@ -403,11 +408,33 @@ sender_handle_info(Msg, _Alias, Tab, _Receiver, _State) ->
 receiver_first_message(_Sender, {first, Size}, Alias, _Tab) ->
     {Size, Alias}.
 
-%% @doc Writes one chunk and asks for the next.
+%% @doc Writes one chunk and asks for the next. A xets_copies table
+%% being received is closed and opened again whenever the blocks its
+%% cache holds pass ?RECEIVE_CACHE_BYTES: xets keeps every block it has
+%% written or read in memory (its cache has no bound yet), so without
+%% this a copy would hold about the whole table in memory until
+%% receive_done/4 closes it.
 -spec receive_data([tuple()], alias(), tab(), pid(), alias()) -> {more, alias()}.
 receive_data(Records, Alias, Tab, _Sender, State) ->
     ok = insert(Alias, Tab, Records),
+    Alias =:= xets_copies andalso bound_receiving(Tab, 200),
     {more, State}.
+
+%% The cache (see above), and the memtables: the receiver waits while
+%% more than ?RECEIVE_MEMTABLE_BYTES wait for xets's flusher, which would
+%% otherwise fall behind a copy that writes faster than it flushes.
+bound_receiving(Tab, Waits) ->
+    Disk = xets:info(Tab, disk),
+    case proplists:get_value(memtable_bytes, Disk, 0) > ?RECEIVE_MEMTABLE_BYTES of
+        true when Waits > 0 ->
+            timer:sleep(5),
+            bound_receiving(Tab, Waits - 1);
+        _ ->
+            case proplists:get_value(cache_bytes, Disk, 0) > ?RECEIVE_CACHE_BYTES of
+                true -> ok = owner_call({reopen, Tab});
+                false -> ok
+            end
+    end.
 
 %% @doc The copy is complete: a xets_copies table's temporary directory
 %% becomes the table's.
@@ -442,6 +469,8 @@ handle_call({open, Alias, Tab, Props, Dir}, _From, State) ->
     {reply, Reply, State};
 handle_call({receive_copy, Tab}, _From, State) ->
     {reply, catching(fun() -> receive_copy(Tab) end), State};
+handle_call({reopen, Tab}, _From, State) ->
+    {reply, catching(fun() -> reopen(Tab) end), State};
 handle_call({swap_in, Tab}, _From, State) ->
     {reply, catching(fun() -> swap_in(Tab) end), State};
 handle_call({close, Tab}, _From, State) ->
@@ -638,6 +667,21 @@ swap_in(Tab) ->
                  end,
             case open_dir(Name, Dir, Opts, 50) of
                 {ok, T2} -> register_entry(E#entry{tid = T2, receiving = undefined});
+                {error, Reason} -> {error, Reason}
+            end;
+        _ ->
+            ok
+    end.
+
+%% A table receiving a copy, closed and opened again: its cache emptied.
+reopen(Tab) ->
+    case ets:lookup(?REGISTRY, Tab) of
+        [#entry{kind = disc, open = {Name, _, Opts}, receiving = Tmp, tid = T} = E]
+          when Tmp =/= undefined ->
+            true = ets:delete(?REGISTRY, Tab),
+            ok = xets:close(T),
+            case open_dir(Name, Tmp, Opts, 50) of
+                {ok, T2} -> register_entry(E#entry{tid = T2});
                 {error, Reason} -> {error, Reason}
             end;
         _ ->

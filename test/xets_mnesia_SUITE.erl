@@ -34,9 +34,11 @@
          add_table_copy_streams_a_large_table_in_chunks/1,
          a_node_killed_and_restarted_catches_up/1,
          a_node_killed_during_a_copy_keeps_no_partial_table/1,
-         a_partition_is_reported_as_for_disc_copies/1]).
+         a_partition_is_reported_as_for_disc_copies/1,
+         a_large_table_loads_onto_a_new_node_in_bounded_memory/1]).
 %% Run in peers.
--export([chunk_tracer/0, chunks/0, write_big/1, event_collector/0, events/0]).
+-export([chunk_tracer/0, chunks/0, write_big/1, event_collector/0, events/0,
+         memory_sampler/0, memory_peaks/0, memory_now/0]).
 
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(TYPES, [set, ordered_set, bag]).
@@ -70,7 +72,8 @@ cluster_cases() ->
      add_table_copy_streams_a_large_table_in_chunks,
      a_node_killed_and_restarted_catches_up,
      a_node_killed_during_a_copy_keeps_no_partial_table,
-     a_partition_is_reported_as_for_disc_copies].
+     a_partition_is_reported_as_for_disc_copies,
+     a_large_table_loads_onto_a_new_node_in_bounded_memory].
 
 init_per_suite(Config) ->
     Config.
@@ -830,6 +833,94 @@ collect(Acc) ->
     receive
         {get, To} -> To ! {events, lists:reverse(Acc)}, collect(Acc);
         {mnesia_system_event, E} -> collect([{node(), E} | Acc])
+    end.
+
+%% add_table_copy of a table of N records of about 100 bytes (200,000;
+%% XETS_MNESIA_LOAD_N, 1,000,000 in make soak) onto a node that has none:
+%% sampled every 10 ms during the copy, the node's memory (the VM's,
+%% erlang:memory(total), plus xets's own heap, xets_nif:alloc_stats/0)
+%% never grows more than ?LOAD_SLACK over what it holds before or after
+%% the copy, whatever N (measured: 58 MB at 200,000 and 59 MB at
+%% 1,000,000), and its processes' memory not more than ?PROCS_SLACK.
+%% Mnesia's loader has its part: the sender runs up to 20 chunks (of
+%% ~64 KB of records) ahead of the receiver, which wait in the receiver's
+%% mailbox. The rest is xets's: the table's memtables, held to about
+%% 12 MiB (receive_data/5 waits for the flusher), its block cache, held to
+%% about 16 MiB (the table is reopened past it), and what compaction
+%% holds meanwhile; none of it grows with N.
+-define(LOAD_SLACK, 80 * 1024 * 1024).
+-define(PROCS_SLACK, 16 * 1024 * 1024).
+a_large_table_loads_onto_a_new_node_in_bounded_memory(Config) ->
+    N = case os:getenv("XETS_MNESIA_LOAD_N") of
+            false -> 200000;
+            S -> list_to_integer(S)
+        end,
+    Nodes = start_cluster(Config, [a, c]),
+    try
+        [{PA, A, _}, {PC, C, _}] = Nodes,
+        {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                 [big, [{xets_copies, [A]}, {attributes, [k, v]}]]),
+        ok = peer:call(PA, erlang, apply, [fun() -> write_big(N) end, []], 600000),
+        Before = peer:call(PC, ?MODULE, memory_now, []),
+        ok = peer:call(PC, ?MODULE, memory_sampler, []),
+        T0 = erlang:monotonic_time(millisecond),
+        {atomic, ok} = peer:call(PC, mnesia, add_table_copy, [big, C, xets_copies], 600000),
+        Ms = erlang:monotonic_time(millisecond) - T0,
+        #{samples := Samples, total := Peak, procs := PeakProcs, proc := PeakProc,
+          queue := PeakQueue, xets := PeakXets, binary := PeakBinary, cache := PeakCache,
+          memtable := PeakMemtable} = peer:call(PC, ?MODULE, memory_peaks, []),
+        After = peer:call(PC, ?MODULE, memory_now, []),
+        Growth = Peak - max(Before, After),
+        ct:pal("~p records loaded in ~p ms; ~p samples. Memory (VM + xets heap): before ~p MB,"
+               " peak ~p MB, after ~p MB; growth over the larger ~p MB. Peaks: all processes"
+               " ~p MB, one process ~p MB, a mailbox ~p messages, binaries ~p MB, xets's heap ~p MB (the table's cache ~p MB, memtables ~p MB)",
+               [N, Ms, Samples, mb(Before), mb(Peak), mb(After), mb(Growth), mb(PeakProcs),
+                mb(PeakProc), PeakQueue, mb(PeakBinary), mb(PeakXets), mb(PeakCache), mb(PeakMemtable)]),
+        ?assertEqual(N, peer:call(PC, xets, info, [big, size])),
+        ?assert(Samples >= 5, Samples),
+        ?assert(PeakProcs =< ?PROCS_SLACK, PeakProcs),
+        ?assert(PeakQueue =< 21, PeakQueue),
+        ?assert(Growth =< ?LOAD_SLACK, {Growth, ?LOAD_SLACK})
+    after
+        stop_cluster(Nodes)
+    end.
+
+mb(Bytes) -> Bytes div (1024 * 1024).
+
+%% In a peer: the VM's memory and xets's heap, bytes.
+memory_now() ->
+    {_, XetsBytes} = xets_nif:alloc_stats(),
+    erlang:memory(total) + XetsBytes.
+
+%% In a peer: a process that samples memory every 10 ms; memory_peaks/0
+%% stops it and returns the peaks.
+memory_sampler() ->
+    Pid = spawn(fun() -> sample(#{samples => 0, total => 0, procs => 0, proc => 0, queue => 0,
+                                  xets => 0, binary => 0, cache => 0, memtable => 0}) end),
+    true = register(xets_mnesia_sampler, Pid),
+    ok.
+
+memory_peaks() ->
+    xets_mnesia_sampler ! {stop, self()},
+    receive {peaks, Peaks} -> Peaks after 10000 -> error(no_peaks) end.
+
+sample(#{samples := S, total := T, procs := Ps, proc := P, queue := Q, xets := X,
+         binary := B, cache := Ca, memtable := Mt} = Acc) ->
+    receive
+        {stop, To} -> To ! {peaks, Acc}
+    after 10 ->
+            Info = [I || Pid <- processes(), Pid =/= self(),
+                         I <- [process_info(Pid, [memory, message_queue_len])], I =/= undefined],
+            Disk = case catch xets:info(big, disk) of L when is_list(L) -> L; _ -> [] end,
+            sample(Acc#{samples := S + 1,
+                        cache := max(Ca, proplists:get_value(cache_bytes, Disk, 0)),
+                        memtable := max(Mt, proplists:get_value(memtable_bytes, Disk, 0)),
+                        total := max(T, memory_now()),
+                        procs := max(Ps, erlang:memory(processes)),
+                        xets := max(X, element(2, xets_nif:alloc_stats())),
+                        binary := max(B, erlang:memory(binary)),
+                        proc := lists:max([P | [M || [{memory, M}, _] <- Info]]),
+                        queue := lists:max([Q | [L || [_, {message_queue_len, L}] <- Info]])})
     end.
 
 %% In a peer: N records of about 100 bytes into big, 1000 a transaction.
