@@ -24,7 +24,7 @@ EBIN := _build/default/lib/xets/ebin
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-disk bench-disk-deps bench-compile clean
+.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-disk bench-disk-deps bench-mnesia bench-compile clean
 
 all: compile
 
@@ -66,12 +66,15 @@ test: compile
 
 # Longer runs than make test affords: the LSM store's crash simulation for
 # 10 minutes of seeds (ASan build), and 1,000 kill -9 cycles of a VM
-# writing to a persistent table.
+# writing to a persistent table, and a 1,000,000-record Mnesia table
+# copied onto a new node in bounded memory.
 soak: compile
 	$(MAKE) -C c_src build/lsm_test.asan
 	LSM_CRASH_SECONDS=600 ./c_src/build/lsm_test.asan
 	XETS_KILL_CYCLES=1000 rebar3 ct --suite test/xets_disk_SUITE \
 	    --case kill_9_keeps_every_acknowledged_write
+	XETS_MNESIA_LOAD_N=1000000 rebar3 ct --suite test/xets_mnesia_SUITE \
+	    --case a_large_table_loads_onto_a_new_node_in_bounded_memory
 
 # The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.
@@ -96,6 +99,15 @@ bench-select: bench-compile
 bench-disk: bench-compile bench-disk-deps
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_disk main $(DISK_N) $(RESULTS) -s init stop
 	cd $(RESULTS) && gnuplot disk.gp
+
+# Mnesia's disc storages, xets_copies against disc_copies and
+# disc_only_copies, on 1 and 3 peer nodes on 127.0.0.1: dirty and
+# transaction rates (MNESIA_OPS operations), and the time to copy a table
+# of MNESIA_N records onto a new node; CSV in bench/results/mnesia.csv.
+MNESIA_N ?= 1000000
+MNESIA_OPS ?= 50000
+bench-mnesia: bench-compile
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_mnesia main $(MNESIA_N) $(MNESIA_OPS) $(RESULTS) -s init stop
 
 bench-disk-deps:
 	$(call install_missing,$(DISK_BENCH_PACKAGES))

@@ -122,9 +122,9 @@ op_fn op_update;
 op_fn op_first, op_next, op_chunk, op_objects;
 /* slot.c: slot/3. */
 op_fn op_slot;
-/* persist.c: open/4, close/1, sync/1, destroy/1, disk_info/1 of persistent
+/* persist.c: open/4, close/1, sync/1, destroy/1, move/2, disk_info/1 of persistent
  * tables. */
-op_fn op_open, op_close, op_sync, op_destroy, op_disk_info;
+op_fn op_open, op_close, op_sync, op_destroy, op_move, op_disk_info;
 
 /* xets_nif.c: new/2's options tuple (its layout there) into *o, for new/2
  * and open/4; name is the table's name. XETS_OK or XETS_BADARG. */

@@ -266,6 +266,36 @@ int op_destroy(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL
     return XETS_OK;
 }
 
+/* move(From, To): renames a closed table's directory, durably. ok or
+ * {error, Reason}: {locked, From} while a table has it open, enoent when
+ * there is no From, eexist when To exists. */
+int op_move(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
+{
+    char from[4096], to[4096];
+    if (!get_dir(env, argv[0], from, sizeof from) || !get_dir(env, argv[1], to, sizeof to))
+        return XETS_BADARG;
+    if (!call_may_block(call))
+        return XETS_NEED_IO;
+    int st = fs_dir_move(from, to, call);
+    if (st == XETS_BUSY) {
+        reaper_drain();
+        st = fs_dir_move(from, to, call);
+    }
+    if (st == XETS_OK)
+        *out = atom_ok;
+    else if (st == XETS_BUSY)
+        *out = error_term(env, enif_make_tuple2(env, atom_locked, argv[0]));
+    else if (st == XETS_NOTFOUND)
+        *out = error_term(env, atom_enoent);
+    else if (st == XETS_EXISTS)
+        *out = error_term(env, enif_make_atom(env, "eexist"));
+    else if (st == XETS_IO || st == XETS_CORRUPT)
+        *out = io_error(env, st, &call->error);
+    else
+        return st;
+    return XETS_OK;
+}
+
 static ERL_NIF_TERM pair(ErlNifEnv *env, const char *key, ERL_NIF_TERM v)
 {
     return enif_make_tuple2(env, enif_make_atom(env, key), v);

@@ -285,6 +285,7 @@ NIF(open, 4, op_open)
 NIF(close, 1, op_close)
 NIF(sync, 1, op_sync)
 NIF(destroy, 1, op_destroy)
+NIF(move, 2, op_move)
 NIF(disk_info, 1, op_disk_info)
 
 static int op_delete(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
@@ -1042,6 +1043,7 @@ static ErlNifFunc nif_funcs[] = {
     {"close", 1, close_nif, 0},
     {"sync", 1, sync_nif, 0},
     {"destroy", 1, destroy_nif, 0},
+    {"move", 2, move_nif, 0},
     {"disk_info", 1, disk_info_nif, 0},
     {"delete", 1, delete_nif, 0},
     {"info", 1, info_nif, 0},

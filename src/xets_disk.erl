@@ -16,7 +16,7 @@
 %% one fsync serves every writer that waited for it (group commit).
 -module(xets_disk).
 
--export([open/3, close/1, sync/1, destroy/1, info/1, await/3]).
+-export([open/3, close/1, sync/1, destroy/1, move/2, info/1, await/3]).
 
 -type sync() :: always | none | {interval, pos_integer()}.
 -type reason() :: {locked, binary()}
@@ -95,6 +95,14 @@ sync(Tab) ->
 destroy(Dir) ->
     try xets_nif:destroy(dir(Dir))
     catch error:_ -> erlang:error(badarg, [Dir], [{error_info, #{module => xets}}])
+    end.
+
+%% @doc Renames the directory of a closed table, From, to To, which must
+%% not exist, and makes the rename durable (an fsync of the parents).
+-spec move(file:name_all(), file:name_all()) -> ok | {error, reason() | enoent | eexist}.
+move(From, To) ->
+    try xets_nif:move(dir(From), dir(To))
+    catch error:_ -> erlang:error(badarg, [From, To], [{error_info, #{module => xets}}])
     end.
 
 %% @doc What info(Tab, disk) says: a persistent table's files and log, as

@@ -58,9 +58,12 @@
 %% replica.</li>
 %% <li>Copies to other nodes stream: sender_init/4 hands Mnesia a select
 %% of about 64 KB of records at a time (as Mnesia's own tables), and the
-%% receiver writes each chunk as it comes (receive_data/5). A table that
-%% is about to receive a copy starts empty (load_table/4 with
-%% `{net_load, _}').</li>
+%% receiver writes each chunk as it comes (receive_data/5). A
+%% `xets_copies' table receives its copy in a directory of its own,
+%% `Tab.XETS_TMP', swapped in when the copy is complete (receive_done/4),
+%% so that a node that dies during a copy never has a partial table under
+%% the real name (see "Receiving a copy" below). A table in memory that
+%% is about to receive a copy is emptied.</li>
 %% </ul>
 -module(xets_mnesia).
 
@@ -97,21 +100,32 @@
 -define(REGISTRY, ?MODULE).
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(SUFFIX, ".XETS").
+%% A copy being received; and a table's old directory, set aside during
+%% the swap that follows.
+-define(TMP_SUFFIX, ".XETS_TMP").
+-define(OLD_SUFFIX, ".XETS_OLD").
 -define(DEFAULT_SYNC, {interval, 1000}).
 %% Bytes of records per chunk of a copy to another node: Mnesia's own
 %% max_transfer_size.
 -define(CHUNK_BYTES, 64000).
+%% The cache of a table receiving a copy, at most (receive_data/5).
+-define(RECEIVE_CACHE_BYTES, 16 * 1024 * 1024).
+%% The memtables of a table receiving a copy, at most (about: a chunk
+%% more), the one being filled and those being written out.
+-define(RECEIVE_MEMTABLE_BYTES, 12 * 1024 * 1024).
 
 -type alias() :: xets_copies | xets_ram_copies.
 -type tab() :: atom() | tuple().
 -export_type([alias/0]).
 
 %% One table the owner holds. kind: disc (a persistent table), ram, index
-%% or retainer (in memory). open: what load_table/4 with {net_load, _}
-%% reopens empty.
+%% or retainer (in memory). open: the name, directory and options of a
+%% disc table. receiving: the temporary directory the table is open on
+%% while it receives a copy, else undefined.
 -record(entry, {tab :: tab(), tid :: xets:tab(), alias :: alias(),
                 kind :: disc | ram | index | retainer,
-                open :: {atom(), string(), list()} | undefined}).
+                open :: {atom(), string(), list()} | undefined,
+                receiving :: string() | undefined}).
 
 %% ---- registration ---------------------------------------------------------
 
@@ -188,13 +202,16 @@ valid_prop({memtable_bytes, N}) when is_integer(N), N > 0 -> true;
 valid_prop({fault_store, B}) when is_boolean(B) -> true;
 valid_prop(_) -> false.
 
-%% @doc The suffix of a xets_copies table's directory.
+%% @doc The suffixes of a xets_copies table's directory and of its old
+%% directory during a swap (which the next open puts back or removes, so
+%% Mnesia's purge of temporary files at start-up must leave it).
 -spec real_suffixes() -> [string()].
-real_suffixes() -> [?SUFFIX].
+real_suffixes() -> [?SUFFIX, ?OLD_SUFFIX].
 
-%% @doc None: a table is written in place.
+%% @doc The suffix of the directory a copy from another node is received
+%% into: Mnesia removes such directories at start-up.
 -spec tmp_suffixes() -> [string()].
-tmp_suffixes() -> [].
+tmp_suffixes() -> [?TMP_SUFFIX].
 
 %% ---- table lifecycle ------------------------------------------------------
 
@@ -205,12 +222,14 @@ tmp_suffixes() -> [].
 create_table(Alias, Tab, Props) ->
     open(Alias, Tab, Props).
 
-%% @doc Opens the table if it is not open; with Reason `{net_load, _}' it
-%% is emptied first, since a copy from another node replaces it.
+%% @doc Opens the table if it is not open. With Reason `{net_load, _}' a
+%% copy from another node is about to replace it: a xets_copies table is
+%% opened empty in its temporary directory (receive_done/4 swaps it in),
+%% a table in memory is emptied.
 -spec load_table(alias(), tab(), term(), list()) -> ok | {error, term()}.
 load_table(Alias, Tab, {net_load, _}, Props) ->
     case open(Alias, Tab, Props) of
-        ok -> owner_call({reset, Tab});
+        ok -> owner_call({receive_copy, Tab});
         Error -> Error
     end;
 load_table(Alias, Tab, _Reason, Props) ->
@@ -389,16 +408,39 @@ sender_handle_info(Msg, _Alias, Tab, _Receiver, _State) ->
 receiver_first_message(_Sender, {first, Size}, Alias, _Tab) ->
     {Size, Alias}.
 
-%% @doc Writes one chunk and asks for the next.
+%% @doc Writes one chunk and asks for the next. A xets_copies table
+%% being received is closed and opened again whenever the blocks its
+%% cache holds pass ?RECEIVE_CACHE_BYTES: xets keeps every block it has
+%% written or read in memory (its cache has no bound yet), so without
+%% this a copy would hold about the whole table in memory until
+%% receive_done/4 closes it.
 -spec receive_data([tuple()], alias(), tab(), pid(), alias()) -> {more, alias()}.
 receive_data(Records, Alias, Tab, _Sender, State) ->
     ok = insert(Alias, Tab, Records),
+    Alias =:= xets_copies andalso bound_receiving(Tab, 200),
     {more, State}.
 
-%% @doc The copy is complete: a xets_copies table makes it durable.
+%% The cache (see above), and the memtables: the receiver waits while
+%% more than ?RECEIVE_MEMTABLE_BYTES wait for xets's flusher, which would
+%% otherwise fall behind a copy that writes faster than it flushes.
+bound_receiving(Tab, Waits) ->
+    Disk = xets:info(Tab, disk),
+    case proplists:get_value(memtable_bytes, Disk, 0) > ?RECEIVE_MEMTABLE_BYTES of
+        true when Waits > 0 ->
+            timer:sleep(5),
+            bound_receiving(Tab, Waits - 1);
+        _ ->
+            case proplists:get_value(cache_bytes, Disk, 0) > ?RECEIVE_CACHE_BYTES of
+                true -> ok = owner_call({reopen, Tab});
+                false -> ok
+            end
+    end.
+
+%% @doc The copy is complete: a xets_copies table's temporary directory
+%% becomes the table's.
 -spec receive_done(alias(), tab(), pid(), alias()) -> ok.
 receive_done(xets_copies, Tab, _Sender, _State) ->
-    xets:sync(tid(Tab));
+    ok = owner_call({swap_in, Tab});
 receive_done(_Alias, _Tab, _Sender, _State) ->
     ok.
 
@@ -425,8 +467,12 @@ handle_call({open, Alias, Tab, Props, Dir}, _From, State) ->
                 false -> do_open(Alias, Tab, Props, Dir)
             end,
     {reply, Reply, State};
-handle_call({reset, Tab}, _From, State) ->
-    {reply, do_reset(Tab), State};
+handle_call({receive_copy, Tab}, _From, State) ->
+    {reply, catching(fun() -> receive_copy(Tab) end), State};
+handle_call({reopen, Tab}, _From, State) ->
+    {reply, catching(fun() -> reopen(Tab) end), State};
+handle_call({swap_in, Tab}, _From, State) ->
+    {reply, catching(fun() -> swap_in(Tab) end), State};
 handle_call({close, Tab}, _From, State) ->
     case ets:lookup(?REGISTRY, Tab) of
         [#entry{kind = disc} = E] -> close_entry(E);
@@ -439,7 +485,7 @@ handle_call({delete, Alias, Tab, Dir}, _From, State) ->
         [] -> ok
     end,
     case Alias =:= xets_copies andalso is_atom(Tab) of
-        true -> _ = xets:destroy(Dir);
+        true -> [_ = xets:destroy(D) || D <- [Dir, tmp_dir(Dir), old_dir(Dir)]];
         false -> ok
     end,
     {reply, ok, State}.
@@ -522,13 +568,18 @@ kind(xets_copies, Tab) when is_atom(Tab) -> disc;
 kind(xets_ram_copies, Tab) when is_atom(Tab) -> ram.
 
 %% A directory is locked until the table's last close is done: a table
-%% closed by an owner that just exited may hold it for a moment.
+%% closed by an owner that just exited may hold it for a moment. First,
+%% what a swap or a copy cut short left (recover/1).
 open_disc(Tab, Dir, Opts, Tries) ->
     ok = filelib:ensure_dir(Dir),
+    ok = recover(Dir),
+    open_dir(Tab, Dir, Opts, Tries).
+
+open_dir(Tab, Dir, Opts, Tries) ->
     case xets:open(Tab, Dir, Opts) of
         {error, {locked, _}} when Tries > 0 ->
             timer:sleep(20),
-            open_disc(Tab, Dir, Opts, Tries - 1);
+            open_dir(Tab, Dir, Opts, Tries - 1);
         Result ->
             Result
     end.
@@ -550,13 +601,44 @@ register_entry(E) ->
     true = ets:insert(?REGISTRY, E),
     ok.
 
-do_reset(Tab) ->
+%% ---- receiving a copy -----------------------------------------------------
+%%
+%% A xets_copies table receives a copy from another node in Tab.XETS_TMP,
+%% opened under the table's name while the table's own directory,
+%% Tab.XETS, stays closed and untouched. When the copy is complete
+%% (swap_in/1): the temporary table is closed, which makes it durable;
+%% Tab.XETS is renamed Tab.XETS_OLD; Tab.XETS_TMP is renamed Tab.XETS; the
+%% old directory is removed; the table is opened again. Each rename is
+%% made durable (xets_disk:move/2 fsyncs the parent directory) before the
+%% next step. A crash at any point leaves, for the next open (recover/1):
+%%
+%% - before the first rename: Tab.XETS as it was before the copy, and
+%%   perhaps a partial Tab.XETS_TMP, which Mnesia's start-up removes (a
+%%   temporary suffix) and so does recover/1;
+%% - between the renames: no Tab.XETS, Tab.XETS_OLD and a complete
+%%   Tab.XETS_TMP: recover/1 renames Tab.XETS_OLD back, the state before
+%%   the copy (Mnesia did not finish loading the table, so it holds it
+%%   loaded from nowhere yet and will load it again);
+%% - after the second rename: the new Tab.XETS, and Tab.XETS_OLD, which
+%%   recover/1 removes.
+%%
+%% A table with nothing in it when a copy starts (the one create_table/3
+%% just made for add_table_copy) is removed at once: a crash then leaves
+%% no directory at all.
+
+receive_copy(Tab) ->
     case ets:lookup(?REGISTRY, Tab) of
-        [#entry{kind = disc, open = {Name, Dir, Opts}} = E] ->
+        [#entry{kind = disc, open = {Name, Dir, Opts}, receiving = Receiving, tid = T} = E] ->
+            Empty = Receiving =:= undefined andalso xets:info(T, size) =:= 0,
             close_entry(E),
-            _ = xets:destroy(Dir),
-            case open_disc(Name, Dir, Opts, 50) of
-                {ok, T} -> register_entry(E#entry{tid = T});
+            ok = case Empty of
+                     true -> destroy_if_there(Dir);
+                     false -> ok
+                 end,
+            Tmp = tmp_dir(Dir),
+            ok = destroy_if_there(Tmp),
+            case open_dir(Name, Tmp, Opts, 50) of
+                {ok, T2} -> register_entry(E#entry{tid = T2, receiving = Tmp});
                 {error, Reason} -> {error, Reason}
             end;
         [#entry{tid = T}] ->
@@ -565,6 +647,74 @@ do_reset(Tab) ->
         [] ->
             ok
     end.
+
+swap_in(Tab) ->
+    case ets:lookup(?REGISTRY, Tab) of
+        [#entry{kind = disc, open = {Name, Dir, Opts}, receiving = Tmp, tid = T} = E]
+          when Tmp =/= undefined ->
+            true = ets:delete(?REGISTRY, Tab),
+            ok = xets:close(T),
+            Old = old_dir(Dir),
+            ok = destroy_if_there(Old),
+            HadDir = case xets_disk:move(Dir, Old) of
+                         ok -> true;
+                         {error, enoent} -> false
+                     end,
+            ok = xets_disk:move(Tmp, Dir),
+            ok = case HadDir of
+                     true -> xets:destroy(Old);
+                     false -> ok
+                 end,
+            case open_dir(Name, Dir, Opts, 50) of
+                {ok, T2} -> register_entry(E#entry{tid = T2, receiving = undefined});
+                {error, Reason} -> {error, Reason}
+            end;
+        _ ->
+            ok
+    end.
+
+%% A table receiving a copy, closed and opened again: its cache emptied.
+reopen(Tab) ->
+    case ets:lookup(?REGISTRY, Tab) of
+        [#entry{kind = disc, open = {Name, _, Opts}, receiving = Tmp, tid = T} = E]
+          when Tmp =/= undefined ->
+            true = ets:delete(?REGISTRY, Tab),
+            ok = xets:close(T),
+            case open_dir(Name, Tmp, Opts, 50) of
+                {ok, T2} -> register_entry(E#entry{tid = T2});
+                {error, Reason} -> {error, Reason}
+            end;
+        _ ->
+            ok
+    end.
+
+%% Before a xets_copies table's directory is opened: what a swap or a copy
+%% cut short left (see above).
+recover(Dir) ->
+    Old = old_dir(Dir),
+    ok = case {filelib:is_dir(Dir), filelib:is_dir(Old)} of
+             {false, true} -> xets_disk:move(Old, Dir);
+             {true, true} -> xets:destroy(Old);
+             {_, false} -> ok
+         end,
+    destroy_if_there(tmp_dir(Dir)).
+
+destroy_if_there(Dir) ->
+    case xets:destroy(Dir) of
+        ok -> ok;
+        {error, enoent} -> ok;
+        {error, Reason} -> {error, {Dir, Reason}}
+    end.
+
+%% A failed file operation is the caller's error, not the owner's crash
+%% (which would close every table).
+catching(Fun) ->
+    try Fun()
+    catch error:Reason -> {error, Reason}
+    end.
+
+tmp_dir(Dir) -> filename:rootname(Dir) ++ ?TMP_SUFFIX.
+old_dir(Dir) -> filename:rootname(Dir) ++ ?OLD_SUFFIX.
 
 close_entry(#entry{tab = Tab, tid = T, kind = Kind}) ->
     true = ets:delete(?REGISTRY, Tab),

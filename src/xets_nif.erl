@@ -8,7 +8,7 @@
 -module(xets_nif).
 -on_load(init/0).
 
--export([new/2, open/4, close/1, sync/1, destroy/1, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
+-export([new/2, open/4, close/1, sync/1, destroy/1, move/2, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
          lookup/2, lookup_element/4, member/2,
          insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
          delete_all_objects/1, update/5,
@@ -18,7 +18,7 @@
          reaper_drain/0, quiesce_normal/0, quiesce_dirty_cpu/2, quiesce_dirty_io/2,
          alloc_stats/0, key_encode/2, key_encode_etf/4, lookup_floor/2, fault_arm/3, fault_log/0]).
 
--nifs([new/2, open/4, close/1, sync/1, destroy/1, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
+-nifs([new/2, open/4, close/1, sync/1, destroy/1, move/2, disk_info/1, delete/1, info/1, stats/1, whereis/1, all/0,
        lookup/2, lookup_element/4, member/2,
        insert/2, insert_new/2, insert_object/4, delete/2, take/2, delete_object/2,
        delete_all_objects/1, update/5,
@@ -53,6 +53,8 @@ close(_Tab) -> ?NIF.
 %% ...}: xets_disk:await/3).
 sync(_Tab) -> ?NIF.
 destroy(_Dir) -> ?NIF.
+%% ok, or {error, {locked, From} | enoent | eexist | _}.
+move(_From, _To) -> ?NIF.
 %% A proplist, or undefined for a table in memory.
 disk_info(_Tab) -> ?NIF.
 delete(_Tab) -> ?NIF.

@@ -27,6 +27,7 @@
          a_directory_is_locked_while_open_here_or_in_another_os_process/1,
          owner_exit_closes_and_an_heir_inherits/1,
          delete_keeps_the_files_and_destroy_removes_them/1,
+         move_renames_a_closed_tables_directory/1,
          sync_always_writers_share_fsyncs/1,
          kill_9_keeps_every_acknowledged_write/1,
          damaged_files_give_errors_and_torn_logs_are_cut/1]).
@@ -42,6 +43,7 @@ all() ->
      a_directory_is_locked_while_open_here_or_in_another_os_process,
      owner_exit_closes_and_an_heir_inherits,
      delete_keeps_the_files_and_destroy_removes_them,
+     move_renames_a_closed_tables_directory,
      sync_always_writers_share_fsyncs,
      kill_9_keeps_every_acknowledged_write,
      damaged_files_give_errors_and_torn_logs_are_cut].
@@ -222,6 +224,24 @@ delete_keeps_the_files_and_destroy_removes_them(Config) ->
     ok = xets:destroy(Dir),
     ?assertEqual(false, filelib:is_dir(Dir)),
     ?assertEqual({error, enoent}, xets:destroy(Dir)).
+
+%% xets_disk:move/2, with which xets_mnesia swaps a received copy in.
+move_renames_a_closed_tables_directory(Config) ->
+    [From, To] = [dir(Config, N) || N <- ["from", "to"]],
+    {ok, T} = xets:open(t, From, [set]),
+    true = xets:insert(T, [{I, I} || I <- lists:seq(1, 100)]),
+    ?assertEqual({error, {locked, list_to_binary(From)}}, xets_disk:move(From, To)),
+    ok = xets:close(T),
+    ok = xets_disk:move(From, To),
+    ?assertNot(filelib:is_dir(From)),
+    ?assertEqual({error, enoent}, xets_disk:move(From, dir(Config, "other"))),
+    {ok, T2} = xets:open(t, To, [set]),
+    ?assertEqual(100, xets:info(T2, size)),
+    ok = xets:close(T2),
+    {ok, T3} = xets:open(t, From, [set]),
+    ok = xets:close(T3),
+    ?assertEqual({error, eexist}, xets_disk:move(From, To)),
+    [ok = xets:destroy(D) || D <- [From, To]].
 
 %% ---- group commit --------------------------------------------------------------
 

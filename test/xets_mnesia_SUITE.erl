@@ -32,9 +32,13 @@
 -export([a_lone_node_killed_keeps_its_committed_writes/1,
          writes_from_every_node_land_on_every_copy/1,
          add_table_copy_streams_a_large_table_in_chunks/1,
-         a_node_killed_and_restarted_catches_up/1]).
+         a_node_killed_and_restarted_catches_up/1,
+         a_node_killed_during_a_copy_keeps_no_partial_table/1,
+         a_partition_is_reported_as_for_disc_copies/1,
+         a_large_table_loads_onto_a_new_node_in_bounded_memory/1]).
 %% Run in peers.
--export([chunk_tracer/0, chunks/0]).
+-export([chunk_tracer/0, chunks/0, write_big/1, event_collector/0, events/0,
+         memory_sampler/0, memory_peaks/0, memory_now/0]).
 
 -define(ALIASES, [xets_copies, xets_ram_copies]).
 -define(TYPES, [set, ordered_set, bag]).
@@ -66,7 +70,10 @@ cluster_cases() ->
     [a_lone_node_killed_keeps_its_committed_writes,
      writes_from_every_node_land_on_every_copy,
      add_table_copy_streams_a_large_table_in_chunks,
-     a_node_killed_and_restarted_catches_up].
+     a_node_killed_and_restarted_catches_up,
+     a_node_killed_during_a_copy_keeps_no_partial_table,
+     a_partition_is_reported_as_for_disc_copies,
+     a_large_table_loads_onto_a_new_node_in_bounded_memory].
 
 init_per_suite(Config) ->
     Config.
@@ -690,6 +697,244 @@ a_node_killed_and_restarted_catches_up(Config) ->
            end,
     stop_cluster(Left).
 
+%% b, restarting while a holds a newer table, receives a copy into
+%% big.XETS_TMP; killed with kill -9 in the middle of it, b keeps its old
+%% table whole under big.XETS (read here, in this node, from b's files),
+%% and at its next start loads the table from a.
+a_node_killed_during_a_copy_keeps_no_partial_table(Config) ->
+    Nodes = start_cluster(Config, [a, b]),
+    Left = try
+               [{PA, A, _}, {PB, B, ArgsB}] = Nodes,
+               N = 100000,
+               {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                        [big, [{xets_copies, [A, B]}, {attributes, [k, v]}]]),
+               Old = [{big, K, old} || K <- lists:seq(1, 1000)],
+               {atomic, ok} = peer:call(PA, mnesia, transaction,
+                                        [fun() -> lists:foreach(fun mnesia:write/1, Old) end]),
+               BDir = peer:call(PB, mnesia, system_info, [directory]),
+               _ = os:cmd("kill -9 " ++ peer:call(PB, os, getpid, [])),
+               catch peer:stop(PB),
+               ok = peer:call(PA, erlang, apply, [fun() -> write_big(N) end, []], 120000),
+               {PB2, B} = start_peer(b, ArgsB),
+               ok = peer:call(PB2, mnesia, start, []),
+               %% Until b's copy is well under way.
+               Receiving = fun() ->
+                                   case peer:call(PB2, ets, lookup, [xets_mnesia, big]) of
+                                       [E] when element(7, E) =/= undefined ->
+                                           peer:call(PB2, xets, info, [big, size]) > 2000;
+                                       _ -> false
+                                   end
+                           end,
+               wait_until(Receiving, 2000, 5),
+               _ = os:cmd("kill -9 " ++ peer:call(PB2, os, getpid, [])),
+               catch peer:stop(PB2),
+               %% The copy was cut short: its directory is there, and
+               %% big.XETS is b's old table, whole.
+               ?assert(filelib:is_dir(filename:join(BDir, "big.XETS_TMP"))),
+               {ok, T} = xets:open(b_big, filename:join(BDir, "big.XETS"), [set, {keypos, 2}]),
+               ?assertEqual(Old, lists:sort(xets:tab2list(T))),
+               ok = xets:close(T),
+               {PB3, B} = start_peer(b, ArgsB),
+               ok = peer:call(PB3, mnesia, start, []),
+               ok = peer:call(PB3, mnesia, wait_for_tables, [[big], 60000]),
+               ?assertEqual(N, peer:call(PB3, xets, info, [big, size])),
+               ?assertEqual(lists:sort(peer:call(PA, xets, tab2list, [big])),
+                            lists:sort(peer:call(PB3, xets, tab2list, [big]))),
+               ?assertNot(filelib:is_dir(filename:join(BDir, "big.XETS_TMP"))),
+               ?assertNot(filelib:is_dir(filename:join(BDir, "big.XETS_OLD"))),
+               [{PA, A, x}, {PB3, B, x}]
+           catch
+               Class:Reason:Stack ->
+                   stop_cluster(Nodes),
+                   erlang:raise(Class, Reason, Stack)
+           end,
+    stop_cluster(Left).
+
+%% The same partition of two nodes, once for a xets_copies table and once
+%% for a disc_copies one: the distribution between a and b is cut (the
+%% peers run with dist_auto_connect once, so nothing reconnects them
+%% behind the test's back), each writes on its side, then they are
+%% connected again. Mnesia reports {inconsistent_database,
+%% running_partitioned_network, _} on both nodes, and each node keeps its
+%% own writes, for either storage alike; b restarted with a as its master
+%% node for the table then holds a's records.
+a_partition_is_reported_as_for_disc_copies(Config) ->
+    Xets = partition(Config, xets_copies),
+    Disc = partition(Config, disc_copies),
+    ct:pal("xets_copies: ~p~ndisc_copies: ~p", [Xets, Disc]),
+    {Events, _, _} = Xets,
+    ?assertEqual([{a, {inconsistent_database, running_partitioned_network, b}},
+                  {b, {inconsistent_database, running_partitioned_network, a}}],
+                 lists:usort([E || {_, {inconsistent_database, running_partitioned_network, _}} = E
+                                       <- Events])),
+    ?assertEqual(Disc, Xets).
+
+%% {Events, A's records, B's records}, the nodes named a and b.
+partition(Config, Storage) ->
+    Nodes = start_cluster(Config, [a, b], ["-kernel", "dist_auto_connect", "once"]),
+    try
+        [{PA, A, _}, {PB, B, _}] = Nodes,
+        Name = fun(N) when N =:= A -> a; (N) when N =:= B -> b; (X) -> X end,
+        {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                 [p, [{Storage, [A, B]}, {attributes, [k, v]}]]),
+        [ok = peer:call(PA, mnesia, dirty_write, [{p, K, before}]) || K <- lists:seq(1, 10)],
+        [ok = peer:call(P, ?MODULE, event_collector, []) || P <- [PA, PB]],
+        true = peer:call(PA, erlang, disconnect_node, [B]),
+        wait_until(fun() -> peer:call(PA, mnesia, system_info, [running_db_nodes]) =:= [A] andalso
+                                peer:call(PB, mnesia, system_info, [running_db_nodes]) =:= [B] end),
+        %% Each side writes its own keys, and both key 1.
+        [{atomic, ok} = peer:call(P, mnesia, transaction,
+                                  [fun() ->
+                                           [mnesia:write({p, {Side, K}, Side}) || K <- lists:seq(1, 5)],
+                                           mnesia:write({p, 1, Side})
+                                   end])
+         || {P, Side} <- [{PA, a}, {PB, b}]],
+        ok = peer:call(PB, mnesia, dirty_delete, [p, 2]),
+        true = peer:call(PA, net_kernel, connect_node, [B]),
+        Reported = fun(P) ->
+                           lists:keymember(inconsistent_database, 1,
+                                           [E || {_, E} <- peer:call(P, ?MODULE, events, [])])
+                   end,
+        wait_until(fun() -> Reported(PA) andalso Reported(PB) end),
+        Events = lists:usort([{Side, setelement(3, E, Name(element(3, E)))}
+                              || {Side, P} <- [{a, PA}, {b, PB}],
+                                 {_, E} <- peer:call(P, ?MODULE, events, []),
+                                 element(1, E) =:= inconsistent_database]),
+        Read = fun(P) -> lists:sort(peer:call(P, mnesia, dirty_match_object, [{p, '_', '_'}])) end,
+        Records = [Read(P) || P <- [PA, PB]],
+        %% The usual way out: b takes a's table at its next start.
+        ok = peer:call(PB, mnesia, set_master_nodes, [p, [A]]),
+        stopped = peer:call(PB, mnesia, stop, []),
+        ok = peer:call(PB, mnesia, start, []),
+        ok = peer:call(PB, mnesia, wait_for_tables, [[p], 30000]),
+        ?assertEqual(Read(PA), Read(PB)),
+        list_to_tuple([Events | Records])
+    after
+        stop_cluster(Nodes)
+    end.
+
+%% In a peer: a process that keeps Mnesia's system events, and events/0
+%% that returns them, [{Node, Event}].
+event_collector() ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        {ok, _} = mnesia:subscribe(system),
+                        Self ! subscribed,
+                        collect([])
+                end),
+    true = register(xets_mnesia_events, Pid),
+    receive subscribed -> ok after 5000 -> error(not_subscribed) end.
+
+events() ->
+    xets_mnesia_events ! {get, self()},
+    receive {events, Events} -> Events after 5000 -> error(no_events) end.
+
+collect(Acc) ->
+    receive
+        {get, To} -> To ! {events, lists:reverse(Acc)}, collect(Acc);
+        {mnesia_system_event, E} -> collect([{node(), E} | Acc])
+    end.
+
+%% add_table_copy of a table of N records of about 100 bytes (200,000;
+%% XETS_MNESIA_LOAD_N, 1,000,000 in make soak) onto a node that has none:
+%% sampled every 10 ms during the copy, the node's memory (the VM's,
+%% erlang:memory(total), plus xets's own heap, xets_nif:alloc_stats/0)
+%% never grows more than ?LOAD_SLACK over what it holds before or after
+%% the copy, whatever N (measured: 58 MB at 200,000 and 59 MB at
+%% 1,000,000), and its processes' memory not more than ?PROCS_SLACK.
+%% Mnesia's loader has its part: the sender runs up to 20 chunks (of
+%% ~64 KB of records) ahead of the receiver, which wait in the receiver's
+%% mailbox. The rest is xets's: the table's memtables, held to about
+%% 12 MiB (receive_data/5 waits for the flusher), its block cache, held to
+%% about 16 MiB (the table is reopened past it), and what compaction
+%% holds meanwhile; none of it grows with N.
+-define(LOAD_SLACK, 80 * 1024 * 1024).
+-define(PROCS_SLACK, 16 * 1024 * 1024).
+a_large_table_loads_onto_a_new_node_in_bounded_memory(Config) ->
+    N = case os:getenv("XETS_MNESIA_LOAD_N") of
+            false -> 200000;
+            S -> list_to_integer(S)
+        end,
+    Nodes = start_cluster(Config, [a, c]),
+    try
+        [{PA, A, _}, {PC, C, _}] = Nodes,
+        {atomic, ok} = peer:call(PA, mnesia, create_table,
+                                 [big, [{xets_copies, [A]}, {attributes, [k, v]}]]),
+        ok = peer:call(PA, erlang, apply, [fun() -> write_big(N) end, []], 600000),
+        Before = peer:call(PC, ?MODULE, memory_now, []),
+        ok = peer:call(PC, ?MODULE, memory_sampler, []),
+        T0 = erlang:monotonic_time(millisecond),
+        {atomic, ok} = peer:call(PC, mnesia, add_table_copy, [big, C, xets_copies], 600000),
+        Ms = erlang:monotonic_time(millisecond) - T0,
+        #{samples := Samples, total := Peak, procs := PeakProcs, proc := PeakProc,
+          queue := PeakQueue, xets := PeakXets, binary := PeakBinary, cache := PeakCache,
+          memtable := PeakMemtable} = peer:call(PC, ?MODULE, memory_peaks, []),
+        After = peer:call(PC, ?MODULE, memory_now, []),
+        Growth = Peak - max(Before, After),
+        ct:pal("~p records loaded in ~p ms; ~p samples. Memory (VM + xets heap): before ~p MB,"
+               " peak ~p MB, after ~p MB; growth over the larger ~p MB. Peaks: all processes"
+               " ~p MB, one process ~p MB, a mailbox ~p messages, binaries ~p MB, xets's heap ~p MB (the table's cache ~p MB, memtables ~p MB)",
+               [N, Ms, Samples, mb(Before), mb(Peak), mb(After), mb(Growth), mb(PeakProcs),
+                mb(PeakProc), PeakQueue, mb(PeakBinary), mb(PeakXets), mb(PeakCache), mb(PeakMemtable)]),
+        ?assertEqual(N, peer:call(PC, xets, info, [big, size])),
+        ?assert(Samples >= 5, Samples),
+        ?assert(PeakProcs =< ?PROCS_SLACK, PeakProcs),
+        ?assert(PeakQueue =< 21, PeakQueue),
+        ?assert(Growth =< ?LOAD_SLACK, {Growth, ?LOAD_SLACK})
+    after
+        stop_cluster(Nodes)
+    end.
+
+mb(Bytes) -> Bytes div (1024 * 1024).
+
+%% In a peer: the VM's memory and xets's heap, bytes.
+memory_now() ->
+    {_, XetsBytes} = xets_nif:alloc_stats(),
+    erlang:memory(total) + XetsBytes.
+
+%% In a peer: a process that samples memory every 10 ms; memory_peaks/0
+%% stops it and returns the peaks.
+memory_sampler() ->
+    Pid = spawn(fun() -> sample(#{samples => 0, total => 0, procs => 0, proc => 0, queue => 0,
+                                  xets => 0, binary => 0, cache => 0, memtable => 0}) end),
+    true = register(xets_mnesia_sampler, Pid),
+    ok.
+
+memory_peaks() ->
+    xets_mnesia_sampler ! {stop, self()},
+    receive {peaks, Peaks} -> Peaks after 10000 -> error(no_peaks) end.
+
+sample(#{samples := S, total := T, procs := Ps, proc := P, queue := Q, xets := X,
+         binary := B, cache := Ca, memtable := Mt} = Acc) ->
+    receive
+        {stop, To} -> To ! {peaks, Acc}
+    after 10 ->
+            Info = [I || Pid <- processes(), Pid =/= self(),
+                         I <- [process_info(Pid, [memory, message_queue_len])], I =/= undefined],
+            Disk = case catch xets:info(big, disk) of L when is_list(L) -> L; _ -> [] end,
+            sample(Acc#{samples := S + 1,
+                        cache := max(Ca, proplists:get_value(cache_bytes, Disk, 0)),
+                        memtable := max(Mt, proplists:get_value(memtable_bytes, Disk, 0)),
+                        total := max(T, memory_now()),
+                        procs := max(Ps, erlang:memory(processes)),
+                        xets := max(X, element(2, xets_nif:alloc_stats())),
+                        binary := max(B, erlang:memory(binary)),
+                        proc := lists:max([P | [M || [{memory, M}, _] <- Info]]),
+                        queue := lists:max([Q | [L || [_, {message_queue_len, L}] <- Info]])})
+    end.
+
+%% In a peer: N records of about 100 bytes into big, 1000 a transaction.
+write_big(N) ->
+    lists:foreach(
+      fun(K0) ->
+              {atomic, ok} = mnesia:transaction(
+                               fun() ->
+                                       [mnesia:write({big, K, <<K:800>>})
+                                        || K <- lists:seq(K0, min(N, K0 + 999))],
+                                       ok
+                               end)
+      end, lists:seq(1, N, 1000)).
+
 %% ---- helpers --------------------------------------------------------------
 
 table(Alias, Type) ->
@@ -705,6 +950,9 @@ epmd() ->
 %% interface only, each with Mnesia's directory under the case's
 %% priv_dir, one schema for them all, Mnesia running: [{Peer, Node, Args}].
 start_cluster(Config, Names) ->
+    start_cluster(Config, Names, []).
+
+start_cluster(Config, Names, Extra) ->
     Base = filename:join(?config(priv_dir, Config), integer_to_list(erlang:unique_integer([positive]))),
     Paths = lists:usort([filename:dirname(code:which(M)) || M <- [xets, xets_nif, xets_mnesia, ?MODULE]]),
     Started = [begin
@@ -712,7 +960,7 @@ start_cluster(Config, Names) ->
                    ok = filelib:ensure_dir(filename:join(Dir, "x")),
                    Args = lists:append([["-pa", P] || P <- Paths]) ++
                        ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-                        "-mnesia", "dir", "\"" ++ Dir ++ "\""],
+                        "-mnesia", "dir", "\"" ++ Dir ++ "\""] ++ Extra,
                    {P, N} = start_peer(Name, Args),
                    {P, N, Args}
                end || Name <- Names],
@@ -736,12 +984,12 @@ stop_cluster(Nodes) ->
     ok.
 
 wait_until(Fun) ->
-    wait_until(Fun, 200).
+    wait_until(Fun, 200, 50).
 
-wait_until(Fun, 0) ->
+wait_until(Fun, 0, _Ms) ->
     ?assert(Fun());
-wait_until(Fun, N) ->
+wait_until(Fun, N, Ms) ->
     case Fun() of
         true -> ok;
-        false -> timer:sleep(50), wait_until(Fun, N - 1)
+        false -> timer:sleep(Ms), wait_until(Fun, N - 1, Ms)
     end.

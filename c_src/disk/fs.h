@@ -71,6 +71,12 @@ int fs_dir_list(fs_dir_t *d, char ***names, size_t *n, xets_call_t *call);
  * exist; XETS_BUSY if its lock is held. */
 int fs_destroy(const char *path, xets_call_t *call);
 
+/* Renames the directory at from to to, durably (its parents' entries
+ * synced). The directory must not be open; to must not exist.
+ * XETS_NOTFOUND if from does not exist; XETS_EXISTS if to does; XETS_BUSY
+ * if from's lock is held. */
+int fs_dir_move(const char *from, const char *to, xets_call_t *call);
+
 enum fs_mode {
     FS_READ,   /* an existing file, read only */
     FS_WRITE,  /* an existing file, read and write */

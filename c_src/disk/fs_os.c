@@ -213,6 +213,32 @@ int fs_destroy(const char *path, xets_call_t *call)
     return rc;
 }
 
+int fs_dir_move(const char *from, const char *to, xets_call_t *call)
+{
+    struct stat st;
+    if (lstat(to, &st) == 0)
+        return call_fail(call, XETS_EXISTS, "rename", to, 0, EEXIST);
+    fs_dir_t *d;
+    int rc = fs_dir_open(from, false, &d, call); /* the lock: no table has it open */
+    if (rc != XETS_OK)
+        return rc;
+    /* The parent the entry leaves, opened through the directory before it
+     * moves, and the one it enters, after. */
+    int up_from = openat(d->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (up_from < 0)
+        rc = call_fail(call, XETS_IO, "open", from, 0, errno);
+    if (rc == XETS_OK && rename(from, to) != 0)
+        rc = io_fail(call, "rename", from, 0, errno);
+    if (rc == XETS_OK)
+        rc = sync_parent(openat(d->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC), to, call);
+    if (rc == XETS_OK)
+        rc = sync_parent(up_from, from, call);
+    else if (up_from >= 0)
+        close(up_from);
+    fs_dir_close(d);
+    return rc;
+}
+
 int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out, xets_call_t *call)
 {
     if (fs_name_reserved(name))

@@ -538,6 +538,38 @@ int fs_destroy(const char *path, xets_call_t *call)
     return rc;
 }
 
+/* The directory keeps its entries and edits under its new path, durably
+ * (a directory's existence is, see the top); a record of a directory that
+ * no longer exists at to takes the old path. */
+int fs_dir_move(const char *from, const char *to, xets_call_t *call)
+{
+    pthread_mutex_lock(&sim.mu);
+    int e = sim_call(__func__, NULL);
+    sim_dir_t *d = e ? NULL : dir_find(from);
+    sim_dir_t *t = e ? NULL : dir_find(to);
+    int rc = XETS_OK;
+    if (e)
+        rc = call_fail(call, status_of(e), "rename", from, 0, e);
+    else if (!d || !d->exists)
+        rc = call_fail(call, XETS_NOTFOUND, "open", from, 0, ENOENT);
+    else if (t && t->exists)
+        rc = call_fail(call, XETS_EXISTS, "rename", to, 0, EEXIST);
+    else if (d->locked)
+        rc = call_fail(call, XETS_BUSY, "lock", "LOCK", 0, EAGAIN);
+    else {
+        char *old = d->path;
+        d->path = xstrdup(to);
+        if (t) {
+            free(t->path);
+            t->path = old;
+        } else {
+            free(old);
+        }
+    }
+    pthread_mutex_unlock(&sim.mu);
+    return rc;
+}
+
 int fs_open(fs_dir_t *dh, const char *name, enum fs_mode mode, fs_file_t **out, xets_call_t *call)
 {
     if (fs_name_reserved(name))
