@@ -14,7 +14,7 @@ BENCH_PACKAGES := gnuplot-nox
 DISK_BENCH_PACKAGES := rocksdb-tools gnuplot-nox
 # The objects of `make bench-disk`'s tables (some rows use fewer; each
 # prints its own).
-DISK_N ?= 500000
+DISK_N ?= 1000000
 # clang and its runtime hold libFuzzer.
 FUZZ_PACKAGES := clang libclang-rt-dev
 FUZZ_SECONDS ?= 300
