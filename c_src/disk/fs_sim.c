@@ -550,10 +550,10 @@ int fs_dir_move(const char *from, const char *to, xets_call_t *call)
     int rc = XETS_OK;
     if (e)
         rc = call_fail(call, status_of(e), "rename", from, 0, e);
+    else if (t && t->exists) /* before the source, as fs_os.c: fs.h's order */
+        rc = call_fail(call, XETS_EXISTS, "rename", to, 0, EEXIST);
     else if (!d || !d->exists)
         rc = call_fail(call, XETS_NOTFOUND, "open", from, 0, ENOENT);
-    else if (t && t->exists)
-        rc = call_fail(call, XETS_EXISTS, "rename", to, 0, EEXIST);
     else if (d->locked)
         rc = call_fail(call, XETS_BUSY, "lock", "LOCK", 0, EAGAIN);
     else {

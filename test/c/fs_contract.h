@@ -25,6 +25,12 @@
  * 5. Threads: writers and readers share one handle, each thread with its
  *    own range, while others create, list and remove files of their own
  *    (for ThreadSanitizer); then the whole file reads back.
+ * 6. fs_dir_move moves a closed directory with its files (listed and read
+ *    back at the new path, NOTFOUND at the old, and movable again); it
+ *    refuses a missing source (NOTFOUND, "open", the source), a target
+ *    that exists, even empty (EXISTS, "rename", the target: both left as
+ *    they were), checked before the source (a missing source and a
+ *    taken target: EXISTS), and a source open (BUSY, "lock", "LOCK").
  * Stops the test program at the first failure. */
 #ifndef XETS_TEST_FS_CONTRACT_H
 #define XETS_TEST_FS_CONTRACT_H
@@ -362,6 +368,55 @@ static void fsc_threads(const char *root)
     fsc_done(d, path);
 }
 
+static void fsc_dir_move(const char *root)
+{
+    char from[FSC_PATH], to[FSC_PATH], gone[FSC_PATH];
+    fsc_path(from, root, "move_from");
+    fsc_path(to, root, "move_to");
+    fsc_path(gone, root, "move_gone");
+    xets_call_t *call = OWN_CALL;
+    CHECK_FAIL(fs_dir_move(from, to, call), XETS_NOTFOUND, call, "open", from);
+
+    fs_dir_t *d = fsc_dir(from, true);
+    fsc_put(d, "a", "first", 5);
+    fsc_put(d, "b", "second", 6);
+    CHECK(fs_dir_sync(d, OWN_CALL) == XETS_OK, "dir sync");
+    CHECK_FAIL(fs_dir_move(from, to, call), XETS_BUSY, call, "lock", "LOCK");
+    fs_dir_close(d);
+
+    /* A taken target, even an empty directory, is refused; nothing moves. */
+    fs_dir_t *t = fsc_dir(to, true);
+    fs_dir_close(t);
+    CHECK_FAIL(fs_dir_move(from, to, call), XETS_EXISTS, call, "rename", to);
+    CHECK_FAIL(fs_dir_move(gone, to, call), XETS_EXISTS, call, "rename", to);
+    t = fsc_dir(to, false);
+    fsc_expect_list(t, "");
+    fsc_done(t, to);
+    d = fsc_dir(from, false);
+    fsc_expect_list(d, "a b");
+    fs_dir_close(d);
+
+    CHECK(fs_dir_move(from, to, OWN_CALL) == XETS_OK, "move");
+    fs_dir_t *no = NULL;
+    CHECK_FAIL(fs_dir_open(from, false, &no, call), XETS_NOTFOUND, call, "open", from);
+    CHECK_FAIL(fs_dir_move(from, gone, call), XETS_NOTFOUND, call, "open", from);
+    t = fsc_dir(to, false);
+    fsc_expect_list(t, "a b");
+    fsc_expect_file(t, "a", "first", 5);
+    fsc_expect_file(t, "b", "second", 6);
+    fsc_put(t, "c", "third", 5); /* the moved directory works as any */
+    CHECK(fs_dir_sync(t, OWN_CALL) == XETS_OK, "dir sync");
+    fs_dir_close(t);
+
+    /* And moves again, back to a path it left. */
+    CHECK(fs_dir_move(to, from, OWN_CALL) == XETS_OK, "move back");
+    CHECK_FAIL(fs_dir_open(to, false, &no, call), XETS_NOTFOUND, call, "open", to);
+    d = fsc_dir(from, false);
+    fsc_expect_list(d, "a b c");
+    fsc_expect_file(d, "c", "third", 5);
+    fsc_done(d, from);
+}
+
 static void fs_contract(const char *root)
 {
     fsc_dir_and_lock(root);
@@ -369,6 +424,7 @@ static void fs_contract(const char *root)
     fsc_names(root);
     fsc_destroy(root);
     fsc_threads(root);
+    fsc_dir_move(root);
 }
 
 #endif
