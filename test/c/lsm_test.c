@@ -26,7 +26,9 @@
  *    held, and after each acknowledged write runs the flushes asked for
  *    alone (settle), so the store's threads make their file calls in one
  *    order; the first seeds run twice, their traces of file calls
- *    (fs_sim_trace) compared.
+ *    (fs_sim_trace) compared. It counts the seeds that halted while a
+ *    memtable was written and while compacting or sweeping after one,
+ *    and fails if a long run (200 seeds or more) reached no compaction.
  * 3. Threads: writers on distinct keys, readers doing gets and walks, a
  *    small memtable so that flushes run alongside; at the end every write
  *    is there (built with ThreadSanitizer too).
@@ -639,9 +641,16 @@ static void crash_write(const kind_t *k, uint64_t *rng, unsigned i, op_t *a, op_
     }
 }
 
+/* Where crash runs halted: anywhere (at all), in the flusher's work
+ * after a write (writing a memtable; or after it, compacting and
+ * sweeping), and how many had compacted before the cut. */
+typedef struct crash_tally {
+    unsigned long halted, in_flush, in_compaction, compacted;
+} crash_tally_t;
+
 /* One crash seed; returns the trace of its file calls up to the power cut
  * (fs_sim_trace), the same in every run of the seed. */
-static uint64_t crash_run(uint64_t seed, unsigned long *halted)
+static uint64_t crash_run(uint64_t seed, crash_tally_t *tally)
 {
     fs_sim_reset();
     lsm_flusher_hold(true);
@@ -679,10 +688,25 @@ static uint64_t crash_run(uint64_t seed, unsigned long *halted)
         int rb = run_op(fn, &b, &call);
         CHECK(ra == rb && tb_eq(&a.out, &b.out), "crash seed %llu: write %u: %d, model %d",
               (unsigned long long)seed, i, ra, rb);
+        lsm_info_t before, after;
+        lsm_info(s, &before);
+        bool running = fs_sim_calls() <= at;
         settle();
+        if (running && fs_sim_calls() > at) {
+            lsm_info(s, &after);
+            if (after.flushes == before.flushes)
+                tally->in_flush++;
+            else
+                tally->in_compaction++;
+        }
     }
     if (fs_sim_calls() > at)
-        (*halted)++;
+        tally->halted++;
+    {
+        lsm_info_t info;
+        lsm_info(s, &info);
+        tally->compacted += info.compactions > 0;
+    }
     uint64_t trace = fs_sim_trace() ^ fs_sim_calls();
     fs_sim_power_cut(seed);
     lsm_flusher_hold(false);
@@ -735,12 +759,11 @@ static uint64_t crash_run(uint64_t seed, unsigned long *halted)
 
 /* Runs seed `times` times: each run makes the same file calls in the same
  * order up to its power cut. */
-static void crash_replay(uint64_t seed, long times)
+static void crash_replay(uint64_t seed, long times, crash_tally_t *tally)
 {
-    unsigned long halted = 0;
-    uint64_t first = crash_run(seed, &halted);
+    uint64_t first = crash_run(seed, tally);
     for (long i = 1; i < times; i++) {
-        uint64_t again = crash_run(seed, &halted);
+        uint64_t again = crash_run(seed, tally);
         CHECK(again == first, "crash seed %llu: run %ld made other file calls (trace %016llx, "
               "first run %016llx)", (unsigned long long)seed, i + 1, (unsigned long long)again,
               (unsigned long long)first);
@@ -750,14 +773,20 @@ static void crash_replay(uint64_t seed, long times)
 static void test_crashes(uint64_t seed, double seconds)
 {
     int64_t end = call_now() + (int64_t)(seconds * 1e6);
-    unsigned long n = 0, halted = 0;
+    unsigned long n = 0;
+    crash_tally_t replays = {0}, t = {0};
     /* The first seeds twice each: a seed replays its run. */
     for (; n < 20; n++)
-        crash_replay(seed + n, 2);
+        crash_replay(seed + n, 2, &replays);
     for (; call_now() < end; n++)
-        crash_run(seed + n, &halted);
-    printf("  crashes: %lu seeds from %llu (the first 20 run twice, same file calls; %lu of the "
-           "others halted mid-run)\n", n, (unsigned long long)seed, halted);
+        crash_run(seed + n, &t);
+    printf("  crashes: %lu seeds from %llu (the first 20 run twice, same file calls); of the "
+           "others %lu halted mid-run, %lu while a memtable was written, %lu while compacting "
+           "or sweeping after one; %lu had compacted before the cut\n",
+           n, (unsigned long long)seed, t.halted, t.in_flush, t.in_compaction, t.compacted);
+    /* A crash inside a compaction is one this test must reach. */
+    CHECK(n < 200 || (t.in_compaction > 0 && t.compacted > 0),
+          "crashes: no seed halted in a compaction");
 }
 
 /* ---- 3. threads -------------------------------------------------------- */
@@ -1571,7 +1600,8 @@ int main(int argc, char **argv)
     }
     if (argc > 2) {
         /* lsm_test SEED N: crash seed SEED alone, N times (to replay one). */
-        crash_replay(seed, strtol(argv[2], NULL, 0));
+        crash_tally_t tally = {0};
+        crash_replay(seed, strtol(argv[2], NULL, 0), &tally);
         printf("lsm_test: crash seed %llu ok\n", (unsigned long long)seed);
         return 0;
     }
