@@ -363,8 +363,12 @@ static int put_double_ordered(kbuf_t *b, double d)
     m >>= tz;
     e += tz; /* |d| = m * 2^e, m odd */
 
-    /* At most 1 tag + 5 len + 128 integer bytes + 154 fraction chunks. */
-    unsigned char *w = kbuf_room(b, 300);
+    /* Tag, length, the integer bytes (at most 128) and the terminating 0,
+     * or the fraction's 7-bit chunks (at most 154): room asked for exactly
+     * enough, so that a key's encoding stays in kbuf_t's inline buffer. */
+    size_t need = e >= 0 ? 1 + 5 + ((size_t)(64 - __builtin_clzll(m)) + (size_t)e + 7) / 8 + 1
+                         : 1 + 5 + 8 + (size_t)(-e + 6) / 7;
+    unsigned char *w = kbuf_room(b, need);
     if (!w)
         return XETS_NOMEM;
     size_t start = b->len + 1;
@@ -394,21 +398,14 @@ static int put_double_ordered(kbuf_t *b, double d)
         for (size_t i = 0; i < L; i++)
             w[k + i] = (unsigned char)(ip >> (8 * (L - 1 - i)));
         k += L;
-        /* Fraction bit p (1-based after the point) is bit fe - p of fr. */
+        /* Fraction bit p (1-based after the point) is bit fe - p of fr;
+         * a chunk holds 7 of them, the first as its top bit, and its low
+         * bit says whether a chunk follows. */
         int nchunks = (fe + 6) / 7;
         for (int c = 0; c < nchunks; c++) {
-            unsigned char byte = 0;
-            int lo = fe - (7 * c + 7); /* bit position of the chunk's last bit */
-            if (lo < 64) {
-                for (int q = 0; q < 7; q++) {
-                    int pos = fe - (7 * c + q + 1);
-                    if (pos >= 0 && pos < 64 && ((fr >> pos) & 1))
-                        byte |= (unsigned char)(0x80 >> q);
-                }
-            }
-            if (c + 1 < nchunks)
-                byte |= 1;
-            w[k++] = byte;
+            int lo = fe - (7 * c + 7); /* the chunk's last bit; at least -6 */
+            uint64_t bits7 = lo >= 64 ? 0 : lo >= 0 ? fr >> lo : fr << -lo;
+            w[k++] = (unsigned char)((bits7 & 0x7F) << 1 | (c + 1 < nchunks));
         }
     }
     b->len += k;
