@@ -72,9 +72,10 @@ int fs_dir_list(fs_dir_t *d, char ***names, size_t *n, xets_call_t *call);
 int fs_destroy(const char *path, xets_call_t *call);
 
 /* Renames the directory at from to to, durably (its parents' entries
- * synced). The directory must not be open; to must not exist.
- * XETS_EXISTS if to does (checked first); else XETS_NOTFOUND if from does
- * not exist; XETS_BUSY if from's lock is held. */
+ * synced). The directory must not be open; to must not exist, and a to
+ * made meanwhile is never replaced. XETS_EXISTS if to does (checked
+ * first); else XETS_NOTFOUND if from does not exist; XETS_BUSY if from's
+ * lock is held. */
 int fs_dir_move(const char *from, const char *to, xets_call_t *call);
 
 enum fs_mode {

@@ -213,6 +213,15 @@ int fs_destroy(const char *path, xets_call_t *call)
     return rc;
 }
 
+/* rename(2) that never replaces to, even if it appears after the check
+ * above (rename would put a directory in place of an empty one); plain
+ * rename where the file system does not know the flag. */
+static int no_replace_rename(const char *from, const char *to)
+{
+    int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+    return r != 0 && errno == EINVAL ? rename(from, to) : r;
+}
+
 int fs_dir_move(const char *from, const char *to, xets_call_t *call)
 {
     struct stat st;
@@ -227,8 +236,10 @@ int fs_dir_move(const char *from, const char *to, xets_call_t *call)
     int up_from = openat(d->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (up_from < 0)
         rc = call_fail(call, XETS_IO, "open", from, 0, errno);
-    if (rc == XETS_OK && rename(from, to) != 0)
-        rc = io_fail(call, "rename", from, 0, errno);
+    if (rc == XETS_OK && no_replace_rename(from, to) != 0)
+        rc = errno == EEXIST || errno == ENOTEMPTY
+                 ? call_fail(call, XETS_EXISTS, "rename", to, 0, EEXIST)
+                 : io_fail(call, "rename", from, 0, errno);
     if (rc == XETS_OK)
         rc = sync_parent(openat(d->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC), to, call);
     if (rc == XETS_OK)
