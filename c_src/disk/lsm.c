@@ -1235,23 +1235,29 @@ static void flusher_ask(lsm_t *s)
 }
 
 /* Takes s out of the flusher's queue and waits for a flush of it under
- * way to end: then no flush of s comes again (its writers have stopped). */
+ * way to end: then no flush of s comes again (its writers have stopped).
+ * A flush under way may put s back in the queue as it ends (it yields to
+ * other tables between compactions: flush_and_compact), so the queue is
+ * checked again each time the flusher wakes this. */
 static void flusher_forget(lsm_t *s)
 {
     pthread_mutex_lock(&flushers.mu);
-    if (s->queued) {
-        lsm_t **link = &flushers.head, *prev = NULL;
-        while (*link != s) {
-            prev = *link;
-            link = &(*link)->queue_next;
+    for (;;) {
+        if (s->queued) {
+            lsm_t **link = &flushers.head, *prev = NULL;
+            while (*link != s) {
+                prev = *link;
+                link = &(*link)->queue_next;
+            }
+            *link = s->queue_next;
+            if (flushers.tail == s)
+                flushers.tail = prev;
+            s->queued = false;
         }
-        *link = s->queue_next;
-        if (flushers.tail == s)
-            flushers.tail = prev;
-        s->queued = false;
-    }
-    while (s->flushing)
+        if (!s->flushing)
+            break;
         pthread_cond_wait(&flushers.cv, &flushers.mu);
+    }
     pthread_mutex_unlock(&flushers.mu);
 }
 

@@ -61,6 +61,9 @@
  *    walk to the end finds every key after its start.
  * 9. Reopening compacts: a table closed six times (each close writing a
  *    level-0 table) compacts once opened, as the flusher lets it.
+ * 10. Closing while the flusher works on two tables (it yields between
+ *    compactions by queueing the first again): 60 rounds, ASan catching a
+ *    flusher that came back to a closed table.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
  * alone N times, to replay a failing one (its message names it), checking
  * that every run makes the same file calls; lsm_test
@@ -1580,6 +1583,28 @@ static void test_reopen_compacts(void)
            after.files);
 }
 
+/* 10. Closing while the flusher works for two tables: the flusher yields
+ * to the other table between compactions by putting the first back in its
+ * queue, and a close waiting for the first's flush to end must take it out
+ * again, or the flusher would come back to a freed table (ASan). Each
+ * round fills two tables with small memtables, then closes the first while
+ * the flusher is still at work on both. */
+static void test_close_while_flushing(void)
+{
+    const kind_t *k = &kinds[0];
+    unsigned rounds = 0;
+    for (; rounds < 60; rounds++) {
+        fs_sim_reset();
+        store_t *a = open_ok(k, "/qa", LSM_SYNC_NONE, 1024);
+        store_t *b = open_ok(k, "/qb", LSM_SYNC_NONE, 1024);
+        fill(k, a, 300, false);
+        fill(k, b, 300, false);
+        close_ok(k, a);
+        close_ok(k, b);
+    }
+    printf("  close while flushing: %u rounds of two tables\n", rounds);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1611,6 +1636,7 @@ int main(int argc, char **argv)
     test_filters(seed);
     test_ranges();
     test_reopen_compacts();
+    test_close_while_flushing();
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
