@@ -364,19 +364,18 @@ static int put_double_ordered(kbuf_t *b, double d)
     e += tz; /* |d| = m * 2^e, m odd */
 
     /* Tag, length, the integer bytes (at most 128) and the terminating 0,
-     * or the fraction's 7-bit chunks (at most 154): room asked for exactly
-     * enough, so that a key's encoding stays in kbuf_t's inline buffer. */
-    size_t need = e >= 0 ? 1 + 5 + ((size_t)(64 - __builtin_clzll(m)) + (size_t)e + 7) / 8 + 1
-                         : 1 + 5 + 8 + (size_t)(-e + 6) / 7;
-    unsigned char *w = kbuf_room(b, need);
+     * or the integer part (at most 8 bytes) and the fraction's 7-bit
+     * chunks (at most 154): room asked for exactly enough, so that a key's
+     * encoding stays in kbuf_t's inline buffer. */
+    size_t int_bytes = e >= 0 ? ((size_t)(64 - __builtin_clzll(m)) + (size_t)e + 7) / 8 : 0;
+    unsigned char *w = kbuf_room(b, e >= 0 ? 1 + 5 + int_bytes + 1 : 1 + 5 + 8 + (size_t)(-e + 6) / 7);
     if (!w)
         return XETS_NOMEM;
     size_t start = b->len + 1;
     w[0] = neg ? T_NUM_NEG : T_NUM_POS;
     size_t k = 1;
     if (e >= 0) {
-        size_t nb = (size_t)(64 - __builtin_clzll(m)) + (size_t)e;
-        size_t L = (nb + 7) / 8;
+        size_t L = int_bytes;
         k += put_len(w + k, L);
         for (size_t j = 0; j < L; j++) { /* j counts bytes from the least significant */
             long s = 8 * (long)j - e;

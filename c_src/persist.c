@@ -238,6 +238,27 @@ int op_sync(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     return XETS_OK;
 }
 
+/* What Erlang sees of a call on the directory dir of a closed table
+ * (destroy, move): ok, or {error, Reason}: {locked, Dir}, enoent, eexist,
+ * or an I/O failure's reason. */
+static int dir_answer(ErlNifEnv *env, int st, ERL_NIF_TERM dir, xets_call_t *call,
+                      ERL_NIF_TERM *out)
+{
+    if (st == XETS_OK)
+        *out = atom_ok;
+    else if (st == XETS_BUSY)
+        *out = error_term(env, enif_make_tuple2(env, atom_locked, dir));
+    else if (st == XETS_NOTFOUND)
+        *out = error_term(env, atom_enoent);
+    else if (st == XETS_EXISTS)
+        *out = error_term(env, enif_make_atom(env, "eexist"));
+    else if (st == XETS_IO || st == XETS_CORRUPT)
+        *out = io_error(env, st, &call->error);
+    else
+        return st;
+    return XETS_OK;
+}
+
 /* destroy(Dir): removes a closed table's files and its directory. ok or
  * {error, Reason}: {locked, Dir} while a table has it open, enoent when
  * there is no such directory. */
@@ -253,17 +274,7 @@ int op_destroy(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL
         reaper_drain();
         st = fs_destroy(dir, call);
     }
-    if (st == XETS_OK)
-        *out = atom_ok;
-    else if (st == XETS_BUSY)
-        *out = error_term(env, enif_make_tuple2(env, atom_locked, argv[0]));
-    else if (st == XETS_NOTFOUND)
-        *out = error_term(env, atom_enoent);
-    else if (st == XETS_IO || st == XETS_CORRUPT)
-        *out = io_error(env, st, &call->error);
-    else
-        return st;
-    return XETS_OK;
+    return dir_answer(env, st, argv[0], call, out);
 }
 
 /* move(From, To): renames a closed table's directory, durably. ok or
@@ -281,19 +292,7 @@ int op_move(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
         reaper_drain();
         st = fs_dir_move(from, to, call);
     }
-    if (st == XETS_OK)
-        *out = atom_ok;
-    else if (st == XETS_BUSY)
-        *out = error_term(env, enif_make_tuple2(env, atom_locked, argv[0]));
-    else if (st == XETS_NOTFOUND)
-        *out = error_term(env, atom_enoent);
-    else if (st == XETS_EXISTS)
-        *out = error_term(env, enif_make_atom(env, "eexist"));
-    else if (st == XETS_IO || st == XETS_CORRUPT)
-        *out = io_error(env, st, &call->error);
-    else
-        return st;
-    return XETS_OK;
+    return dir_answer(env, st, argv[0], call, out);
 }
 
 static ERL_NIF_TERM pair(ErlNifEnv *env, const char *key, ERL_NIF_TERM v)

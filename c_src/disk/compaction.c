@@ -127,6 +127,11 @@ bool compaction_pick(const manifest_state_t *ms, const compaction_options_t *o,
     return true;
 }
 
+bool compaction_is_due(const manifest_state_t *ms, const compaction_options_t *o)
+{
+    return most_due(ms, o) >= 0;
+}
+
 void compaction_free(compaction_t *c)
 {
     free(c->in);

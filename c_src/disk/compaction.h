@@ -23,7 +23,7 @@
  * A single table with nothing under it in level L+1 is moved (one
  * manifest edit), not rewritten. The merge keeps each key's newest entry
  * (the inputs come newest first) and splits its output into tables of
- * about o->table_bytes. Tombstones are dropped when no level below L+1
+ * about a memtable's size (lsm.c). Tombstones are dropped when no level below L+1
  * holds a key of the inputs' range: nothing older is left for them to
  * hide.
  *
@@ -46,7 +46,6 @@
 #define LEVEL_RATIO 10
 
 typedef struct compaction_options {
-    uint64_t table_bytes;  /* the size of a table a compaction writes */
     uint64_t level1_bytes; /* what level 1 may hold */
     unsigned l0_tables;    /* tables in level 0 that start its compaction */
 } compaction_options_t;
@@ -76,5 +75,8 @@ bool compaction_pick(const manifest_state_t *ms, const compaction_options_t *o,
                      bytes_t after[MANIFEST_LEVELS], compaction_t *out);
 
 void compaction_free(compaction_t *c);
+
+/* Whether compaction_pick would choose one, without choosing. */
+bool compaction_is_due(const manifest_state_t *ms, const compaction_options_t *o);
 
 #endif

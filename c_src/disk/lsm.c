@@ -245,7 +245,6 @@ typedef struct lsm {
     manifest_log_t *man;
     uint64_t next_file;
     atomic_uint_fast64_t flushes, compactions, man_bytes;
-    size_t table_bytes; /* of a table a compaction writes */
     bytes_t compact_after[MANIFEST_LEVELS]; /* compaction_pick's round robin */
 } lsm_t;
 
@@ -630,6 +629,13 @@ static int table_added(const sst_built_t *built, uint64_t n, unsigned level, uin
     return XETS_OK;
 }
 
+/* How the store writes a table, by flush or compaction alike. */
+static sst_options_t table_options(const lsm_t *s)
+{
+    return (sst_options_t){.order = s->header.id.order, .encoding = s->header.id.encoding,
+                           .restart_interval = LSM_RESTART_INTERVAL};
+}
+
 /* Writes memtable mem as SSTable number n, its entries at sequence
  * number seq: walked in chunks gathered inside epoch sections and written
  * outside them. XETS_OK with the table durable and *add filled for the
@@ -638,8 +644,7 @@ static int table_added(const sst_built_t *built, uint64_t n, unsigned level, uin
 static int write_table(lsm_t *s, store_t *mem, uint64_t n, uint64_t seq, manifest_file_t *add,
                        bytes_t *keys, xets_call_t *call)
 {
-    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding,
-                       .restart_interval = LSM_RESTART_INTERVAL};
+    sst_options_t o = table_options(s);
     sst_file_writer_t *w = NULL;
     chunk_t c = {.s = s};
     bool any = false, first = true;
@@ -920,7 +925,7 @@ static int output_finish(lsm_t *s, sst_file_writer_t *w, outputs_t *o, unsigned 
     return st;
 }
 
-/* Merges c's inputs (flush_mu held) into tables of about table_bytes at
+/* Merges c's inputs (flush_mu held) into tables of about a memtable's size at
  * level c->level + 1: each key's newest entry (the first input's that has
  * it), tombstones dropped if c says so. */
 static int merge_inputs(lsm_t *s, version_t *v, const compaction_t *c, outputs_t *out,
@@ -945,8 +950,7 @@ static int merge_inputs(lsm_t *s, version_t *v, const compaction_t *c, outputs_t
         if (sst_reader_info(r)->max_seq > seq)
             seq = sst_reader_info(r)->max_seq;
     }
-    sst_options_t o = {.order = s->header.id.order, .encoding = s->header.id.encoding,
-                       .restart_interval = LSM_RESTART_INTERVAL};
+    sst_options_t o = table_options(s);
     unsigned level = c->level + 1;
     while (st == XETS_OK) {
         size_t win = n;
@@ -980,7 +984,7 @@ static int merge_inputs(lsm_t *s, version_t *v, const compaction_t *c, outputs_t
                 st = XETS_OK;
         }
         /* A table ends between keys: no key's entry spans two. */
-        if (st == XETS_OK && w != NULL && written >= s->table_bytes) {
+        if (st == XETS_OK && w != NULL && written >= s->mem_limit) {
             st = output_finish(s, w, out, level, seq, call);
             sst_file_writer_free(w);
             w = NULL;
@@ -1055,8 +1059,7 @@ static int compaction_run(lsm_t *s, const compaction_t *c, xets_call_t *call)
 
 static compaction_options_t compaction_options(const lsm_t *s)
 {
-    return (compaction_options_t){.table_bytes = s->table_bytes,
-                                  .level1_bytes = LSM_L0_TABLES * s->table_bytes,
+    return (compaction_options_t){.level1_bytes = LSM_L0_TABLES * s->mem_limit,
                                   .l0_tables = LSM_L0_TABLES};
 }
 
@@ -1065,13 +1068,7 @@ static compaction_options_t compaction_options(const lsm_t *s)
 static bool compaction_due(lsm_t *s)
 {
     compaction_options_t o = compaction_options(s);
-    bytes_t after[MANIFEST_LEVELS] = {0}; /* not to move the round robin */
-    compaction_t c;
-    bool due = compaction_pick(&s->man->state, &o, after, &c);
-    compaction_free(&c);
-    for (int l = 0; l < MANIFEST_LEVELS; l++)
-        bytes_free(&after[l]);
-    return due;
+    return compaction_is_due(&s->man->state, &o);
 }
 
 static bool flusher_others_waiting(void);
@@ -1545,7 +1542,6 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     s->interval_ms = lo->interval_ms ? lo->interval_ms : 1000;
     s->notify = lo->notify;
     s->mem_limit = lo->memtable_bytes ? lo->memtable_bytes : LSM_MEMTABLE_BYTES;
-    s->table_bytes = s->mem_limit;
     s->path = copy_string(o->dir);
     manifest_header_t want = {.keypos = lo->keypos};
     want.id.version = MANIFEST_VERSION;

@@ -20,7 +20,7 @@
 #include "disk/compaction.h"
 #include "rng.h"
 
-static const compaction_options_t OPT = {.table_bytes = 100, .level1_bytes = 400, .l0_tables = 4};
+static const compaction_options_t OPT = {.level1_bytes = 400, .l0_tables = 4};
 
 /* Keys are 4 ASCII digits: "0000" .. "9999". */
 typedef struct table {
