@@ -91,18 +91,19 @@ static bool get_dir(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap)
     return true;
 }
 
-/* {Sync, MemtableBytes}: Sync none | always | {interval, Ms};
- * MemtableBytes 0 for the default. */
+/* {Sync, MemtableBytes, MemoryLimit}: Sync none | always | {interval,
+ * Ms}; MemtableBytes 0 for the default, MemoryLimit 0 for none. */
 static bool get_disk_opts(ErlNifEnv *env, ERL_NIF_TERM arg, lsm_options_t *lo)
 {
     int n;
     const ERL_NIF_TERM *t, *d;
     unsigned ms;
-    ErlNifUInt64 bytes;
-    if (!enif_get_tuple(env, arg, &n, &d) || n != 2 || !enif_get_uint64(env, d[1], &bytes) ||
-        bytes > SIZE_MAX)
+    ErlNifUInt64 bytes, limit;
+    if (!enif_get_tuple(env, arg, &n, &d) || n != 3 || !enif_get_uint64(env, d[1], &bytes) ||
+        bytes > SIZE_MAX || !enif_get_uint64(env, d[2], &limit) || limit > SIZE_MAX)
         return false;
     lo->memtable_bytes = (size_t)bytes;
+    lo->memory_limit = (size_t)limit;
     ERL_NIF_TERM term = d[0];
     if (term == atom_none)
         lo->sync = LSM_SYNC_NONE;

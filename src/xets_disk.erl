@@ -33,13 +33,16 @@
 %% concurrency hints); {sync, always | none | {interval, Ms}} (default
 %% {interval, 1000}): when writes reach stable storage; {memtable_bytes,
 %% N} (default 8 MiB): the size at which the table's memory part is
-%% written out as an SSTable.
+%% written out as an SSTable; {memory_limit, Bytes | infinity} (default
+%% infinity): what the table may hold in memory, its memtables, block
+%% cache, indexes and filters together (README, "Tables larger than
+%% memory").
 -spec open(atom(), file:name_all(), list()) -> {ok, xets:tab()} | {error, reason()}.
 open(Name, Dir, Options) ->
     try
         true = is_atom(Name),
         true = is_list(Options),
-        {Disk, TableOptions} = disk_options(Options, {?DEFAULT_SYNC, 0}, []),
+        {Disk, TableOptions} = disk_options(Options, {?DEFAULT_SYNC, 0, 0}, []),
         Tuple = xets:internal_options(TableOptions),
         xets_nif:open(Name, Tuple, dir(Dir), Disk)
     catch
@@ -49,19 +52,24 @@ open(Name, Dir, Options) ->
                          [{error_info, xets:internal_new_error_info(Name, Options)}])
     end.
 
-%% The options of the disk, {Sync, MemtableBytes} (0: the default), and
-%% the rest, new/2's, in their order.
+%% The options of the disk, {Sync, MemtableBytes, MemoryLimit} (0: the
+%% default, none for the limit), and the rest, new/2's, in their order.
 disk_options([], Disk, Rest) ->
     {Disk, lists:reverse(Rest)};
-disk_options([{sync, S} | T], {_, M}, Rest) when S =:= always; S =:= none ->
-    disk_options(T, {S, M}, Rest);
-disk_options([{sync, {interval, Ms} = S} | T], {_, M}, Rest) when is_integer(Ms), Ms > 0 ->
-    disk_options(T, {S, M}, Rest);
-disk_options([{memtable_bytes, M} | T], {S, _}, Rest) when is_integer(M), M > 0 ->
-    disk_options(T, {S, M}, Rest);
+disk_options([{sync, S} | T], Disk, Rest) when S =:= always; S =:= none ->
+    disk_options(T, setelement(1, Disk, S), Rest);
+disk_options([{sync, {interval, Ms} = S} | T], Disk, Rest) when is_integer(Ms), Ms > 0 ->
+    disk_options(T, setelement(1, Disk, S), Rest);
+disk_options([{memtable_bytes, M} | T], Disk, Rest) when is_integer(M), M > 0 ->
+    disk_options(T, setelement(2, Disk, M), Rest);
+disk_options([{memory_limit, infinity} | T], Disk, Rest) ->
+    disk_options(T, setelement(3, Disk, 0), Rest);
+disk_options([{memory_limit, L} | T], Disk, Rest) when is_integer(L), L > 0 ->
+    disk_options(T, setelement(3, Disk, L), Rest);
 disk_options([O | T], Disk, Rest) when is_atom(O) ->
     disk_options(T, Disk, [O | Rest]);
-disk_options([O | T], Disk, Rest) when element(1, O) =/= sync, element(1, O) =/= memtable_bytes ->
+disk_options([O | T], Disk, Rest) when element(1, O) =/= sync, element(1, O) =/= memtable_bytes,
+                                       element(1, O) =/= memory_limit ->
     disk_options(T, Disk, [O | Rest]).
 
 %% The directory as the NIF takes it: absolute, in the file system's

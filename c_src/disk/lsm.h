@@ -122,6 +122,7 @@ typedef struct lsm_options {
     enum lsm_sync sync;
     unsigned interval_ms; /* LSM_SYNC_INTERVAL */
     size_t memtable_bytes; /* 0: LSM_MEMTABLE_BYTES */
+    size_t memory_limit;   /* bytes of memory the store may hold; 0: no limit */
     lsm_notify_fn notify;  /* LSM_SYNC_ALWAYS */
     lsm_mismatch_t *mismatch; /* filled with XETS_MISMATCH; may be NULL */
 } lsm_options_t;
