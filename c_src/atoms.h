@@ -25,6 +25,8 @@
     X(atom_format, "format")                                                                       \
     X(atom_always, "always")                                                                       \
     X(atom_interval, "interval")                                                                   \
+    X(atom_persistent, "persistent")                                                               \
+    X(atom_spill, "spill")                                                                         \
     X(atom_enoent, "enoent")                                                                       \
     X(atom_ordered, "ordered")                                                                     \
     X(atom_exact, "exact")                                                                         \

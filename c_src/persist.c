@@ -2,6 +2,13 @@
  * disk/lsm.h): open, close, sync, destroy and info(T, disk), and the wait
  * of a writer for durability.
  *
+ * Spilling tables (xets:new/2's {spill, Dir}, src/xets_spill.erl) open
+ * here too, in a directory of their own that the Erlang side names: they
+ * differ only in the table's death, which drops their store, files and
+ * all, where a persistent table's closes it (table.c, release_store).
+ * To close/1 and sync/1 they are tables in memory (badarg): nothing of
+ * theirs is meant to outlive them. info(T, disk) describes them.
+ *
  * Opening, closing and destroying do file I/O: each answers XETS_NEED_IO
  * (no request) where its thread may not block, and the glue redoes it on
  * a dirty I/O scheduler. Their failures are results, not exceptions:
@@ -91,19 +98,23 @@ static bool get_dir(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap)
     return true;
 }
 
-/* {Sync, MemtableBytes, MemoryLimit}: Sync none | always | {interval,
- * Ms}; MemtableBytes 0 for the default, MemoryLimit 0 for none. */
-static bool get_disk_opts(ErlNifEnv *env, ERL_NIF_TERM arg, lsm_options_t *lo)
+/* {Sync, MemtableBytes, MemoryLimit, Life}: Sync none | always |
+ * {interval, Ms}; MemtableBytes 0 for the default, MemoryLimit 0 for
+ * none; Life persistent, or spill (*spill set: the files die with the
+ * table). */
+static bool get_disk_opts(ErlNifEnv *env, ERL_NIF_TERM arg, lsm_options_t *lo, bool *spill)
 {
     int n;
     const ERL_NIF_TERM *t, *d;
     unsigned ms;
     ErlNifUInt64 bytes, limit;
-    if (!enif_get_tuple(env, arg, &n, &d) || n != 3 || !enif_get_uint64(env, d[1], &bytes) ||
-        bytes > SIZE_MAX || !enif_get_uint64(env, d[2], &limit) || limit > SIZE_MAX)
+    if (!enif_get_tuple(env, arg, &n, &d) || n != 4 || !enif_get_uint64(env, d[1], &bytes) ||
+        bytes > SIZE_MAX || !enif_get_uint64(env, d[2], &limit) || limit > SIZE_MAX ||
+        (d[3] != atom_persistent && d[3] != atom_spill))
         return false;
     lo->memtable_bytes = (size_t)bytes;
     lo->memory_limit = (size_t)limit;
+    *spill = d[3] == atom_spill;
     ERL_NIF_TERM term = d[0];
     if (term == atom_none)
         lo->sync = LSM_SYNC_NONE;
@@ -132,7 +143,8 @@ static ERL_NIF_TERM mismatch_term(ErlNifEnv *env, const lsm_mismatch_t *m)
 
 /* open(Name, Options, Dir, Disk): Options as new/2's (table_opts_parse),
  * Dir a binary, Disk as get_disk_opts. Answers {ok, Tab} or
- * {error, Reason}; a name already taken is badarg, as new/2's. */
+ * {error, Reason}; a name already taken is badarg, as new/2's. A spilling
+ * table's Dir is a fresh one: what it finds there is not checked. */
 int op_open(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     table_opts_t opts = {0};
@@ -140,7 +152,7 @@ int op_open(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
     lsm_options_t lo = {.notify = await_notify};
     char type[32];
     TRY(table_opts_parse(env, argv[0], argv[1], &opts));
-    if (!get_dir(env, argv[2], dir, sizeof dir) || !get_disk_opts(env, argv[3], &lo) ||
+    if (!get_dir(env, argv[2], dir, sizeof dir) || !get_disk_opts(env, argv[3], &lo, &opts.spill) ||
         !enif_get_atom(env, *opts.kind->name, type, sizeof type, ERL_NIF_LATIN1))
         return XETS_BADARG;
     if (!call_may_block(call))
@@ -193,7 +205,7 @@ int op_open(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NI
 }
 
 /* The persistent table tab names, entered for want (the caller ends the
- * section); XETS_BADARG for a table in memory. */
+ * section); XETS_BADARG for a table in memory or a spilling one. */
 static int enter_persistent(ErlNifEnv *env, ERL_NIF_TERM tab, enum access want, table_t **t)
 {
     TRY(glue_enter(env, tab, want, t));
@@ -301,14 +313,14 @@ static ERL_NIF_TERM pair(ErlNifEnv *env, const char *key, ERL_NIF_TERM v)
     return enif_make_tuple2(env, enif_make_atom(env, key), v);
 }
 
-/* disk_info(Tab): what xets:info(Tab, disk) shows, a proplist; undefined
- * for a table in memory. */
+/* disk_info(Tab): what xets:info(Tab, disk) shows, a proplist, for a
+ * persistent or a spilling table; undefined for a table in memory. */
 int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
 {
     (void)call;
     table_t *t;
     TRY(glue_enter(env, argv[0], ACCESS_READ, &t));
-    if (!t->persistent) {
+    if (!t->persistent && !t->spill) {
         epoch_exit();
         *out = atom_undefined;
         return XETS_OK;

@@ -187,7 +187,8 @@ static int register_name(ErlNifEnv *env, ERL_NIF_TERM name, table_t *t)
 }
 
 /* Hands a dead table's store to the reaper: closed, files kept, for a
- * persistent table; dropped for one in memory. */
+ * persistent table; dropped for one in memory, and for a spilling one,
+ * whose files go with it, as its objects would in ets. */
 static void release_store(table_t *t)
 {
     if (t->persistent)
@@ -214,7 +215,8 @@ int table_create(ErlNifEnv *env, ERL_NIF_TERM name, const table_opts_t *o, table
     t->compressed = o->compressed;
     t->name = name;
     t->meta = enif_mutex_create("xets_table_meta");
-    t->persistent = o->dir != NULL;
+    t->persistent = o->dir != NULL && !o->spill;
+    t->spill = o->dir != NULL && o->spill;
     store_options_t so = {.kind = o->store_kind, .dir = o->dir, .disk = o->disk};
     int st = t->meta == NULL ? XETS_NOMEM : t->ops->open(&so, &t->store, call);
     if (st != XETS_OK) {

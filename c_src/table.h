@@ -42,6 +42,7 @@ typedef struct table {
     bool read_concurrency, decentralized_counters, compressed;
     bool clearing; /* under meta: table_clear uses the store, outside any epoch section */
     bool persistent; /* its store has files, kept when the table dies (xets:open/3) */
+    bool spill;      /* its store has files, dropped with the table (xets:new/2's spill) */
 
     /* Even: open. Odd: one exclusive operation owns the table and every other
      * call yields and retries (as a call waits for ETS's table write lock). */
@@ -75,8 +76,9 @@ typedef struct table_opts {
     ERL_NIF_TERM heir_data;
     enum wc_mode write_concurrency;
     bool read_concurrency, decentralized_counters, compressed;
-    const char *dir;  /* a persistent table's directory, else NULL */
+    const char *dir;  /* a table on disk's directory, else NULL */
     const void *disk; /* with dir: its store's options (disk/lsm.h) */
+    bool spill;       /* with dir: the files die with the table (dropped, not closed) */
 } table_opts_t;
 
 int table_module_init(ErlNifEnv *env);
@@ -119,7 +121,8 @@ void table_open_gate(table_t *t);
 int table_clear(table_t *t, size_t *size, xets_call_t *call);
 
 /* Deletes the table: unregisters, marks dead, hands the store to the
- * reaper (which closes a persistent table's store, keeping its files). */
+ * reaper (which closes a persistent table's store, keeping its files, and
+ * drops any other, a spilling table's files with it). */
 void table_delete(ErlNifEnv *env, table_t *t);
 /* xets:close/1: deletes the table and closes its store here, returning how
  * the close went (store.h). Blocks: only where the call may block and

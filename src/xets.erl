@@ -466,15 +466,24 @@ member(Tab, Key) ->
     ?CALL(xets_nif:member(Tab, Key), [Tab, Key]).
 
 %% @doc Creates a table, owned by the calling process. Accepts every option
-%% ets:new/2 accepts.
+%% ets:new/2 accepts, and {spill, Dir}: a table that may hold more than
+%% memory, its data in files of a directory of its own under Dir, gone
+%% with the table (xets_spill), with {memory_limit, Bytes | infinity} and
+%% {memtable_bytes, N} as xets:open/3's. Without spill those two are
+%% badarg: a table in memory cannot keep to a limit.
 -spec new(atom(), list()) -> tab().
 new(Name, Options) ->
     try
         true = is_atom(Name),
-        xets_nif:new(Name, internal_options(Options))
+        case xets_disk:internal_split(Options, [spill, memory_limit, memtable_bytes]) of
+            {Disk, _} when Disk =:= #{} ->
+                xets_nif:new(Name, internal_options(Options));
+            {#{spill := _} = Disk, Rest} ->
+                xets_spill:new(Name, Disk, internal_options(Rest))
+        end
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
-                          Reason =:= function_clause ->
+                          Reason =:= function_clause; element(1, Reason) =:= case_clause ->
             erlang:error(badarg, [Name, Options],
                          [{error_info, internal_new_error_info(Name, Options)}])
     end.

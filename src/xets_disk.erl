@@ -17,6 +17,7 @@
 -module(xets_disk).
 
 -export([open/3, close/1, sync/1, destroy/1, move/2, info/1, await/3]).
+-export([internal_split/2, internal_disk/2]).
 
 -type sync() :: always | none | {interval, pos_integer()}.
 -type reason() :: {locked, binary()}
@@ -41,10 +42,9 @@
 open(Name, Dir, Options) ->
     try
         true = is_atom(Name),
-        true = is_list(Options),
-        {Disk, TableOptions} = disk_options(Options, {?DEFAULT_SYNC, 0, 0}, []),
+        {Disk, TableOptions} = internal_split(Options, [sync, memtable_bytes, memory_limit]),
         Tuple = xets:internal_options(TableOptions),
-        xets_nif:open(Name, Tuple, dir(Dir), Disk)
+        xets_nif:open(Name, Tuple, dir(Dir), internal_disk(Disk, persistent))
     catch
         error:Reason when Reason =:= badarg; element(1, Reason) =:= badmatch;
                           Reason =:= function_clause; element(1, Reason) =:= case_clause ->
@@ -52,25 +52,43 @@ open(Name, Dir, Options) ->
                          [{error_info, xets:internal_new_error_info(Name, Options)}])
     end.
 
-%% The options of the disk, {Sync, MemtableBytes, MemoryLimit} (0: the
-%% default, none for the limit), and the rest, new/2's, in their order.
-disk_options([], Disk, Rest) ->
+%% @doc Splits Options into the disk options named in Keys, a map of their
+%% values (the last of each wins, as in new/2), and the rest, new/2's, in
+%% their order. Raises (badmatch, function_clause, case_clause) on a bad
+%% value of one of Keys or an improper list; the rest is new/2's to judge.
+%% Keys: sync, memtable_bytes, memory_limit (infinity is 0: none) and
+%% spill (a directory, made as dir/1 makes it).
+-spec internal_split(list(), [atom()]) -> {#{atom() => term()}, list()}.
+internal_split(Options, Keys) ->
+    split(Options, Keys, #{}, []).
+
+split([], _Keys, Disk, Rest) ->
     {Disk, lists:reverse(Rest)};
-disk_options([{sync, S} | T], Disk, Rest) when S =:= always; S =:= none ->
-    disk_options(T, setelement(1, Disk, S), Rest);
-disk_options([{sync, {interval, Ms} = S} | T], Disk, Rest) when is_integer(Ms), Ms > 0 ->
-    disk_options(T, setelement(1, Disk, S), Rest);
-disk_options([{memtable_bytes, M} | T], Disk, Rest) when is_integer(M), M > 0 ->
-    disk_options(T, setelement(2, Disk, M), Rest);
-disk_options([{memory_limit, infinity} | T], Disk, Rest) ->
-    disk_options(T, setelement(3, Disk, 0), Rest);
-disk_options([{memory_limit, L} | T], Disk, Rest) when is_integer(L), L > 0 ->
-    disk_options(T, setelement(3, Disk, L), Rest);
-disk_options([O | T], Disk, Rest) when is_atom(O) ->
-    disk_options(T, Disk, [O | Rest]);
-disk_options([O | T], Disk, Rest) when element(1, O) =/= sync, element(1, O) =/= memtable_bytes,
-                                       element(1, O) =/= memory_limit ->
-    disk_options(T, Disk, [O | Rest]).
+split([O | T], Keys, Disk, Rest) when is_tuple(O), tuple_size(O) > 0 ->
+    case lists:member(element(1, O), Keys) of
+        true ->
+            {Key, Value} = O,
+            split(T, Keys, Disk#{Key => disk_option(Key, Value)}, Rest);
+        false ->
+            split(T, Keys, Disk, [O | Rest])
+    end;
+split([O | T], Keys, Disk, Rest) ->
+    split(T, Keys, Disk, [O | Rest]).
+
+disk_option(sync, S) when S =:= always; S =:= none -> S;
+disk_option(sync, {interval, Ms} = S) when is_integer(Ms), Ms > 0 -> S;
+disk_option(memtable_bytes, M) when is_integer(M), M > 0 -> M;
+disk_option(memory_limit, infinity) -> 0;
+disk_option(memory_limit, L) when is_integer(L), L > 0 -> L;
+disk_option(spill, Dir) -> dir(Dir).
+
+%% @doc The disk options as xets_nif:open/4 takes them, from what
+%% internal_split/2 found (defaults for the rest) and the table's life:
+%% persistent (files kept) or spill (files dropped with the table).
+-spec internal_disk(#{atom() => term()}, persistent | spill) -> tuple().
+internal_disk(Disk, Life) ->
+    {maps:get(sync, Disk, ?DEFAULT_SYNC), maps:get(memtable_bytes, Disk, 0),
+     maps:get(memory_limit, Disk, 0), Life}.
 
 %% The directory as the NIF takes it: absolute, in the file system's
 %% encoding.

@@ -43,10 +43,11 @@ init() ->
 %% normalized them. The name for a named table, else the tid; badarg if
 %% the name is taken.
 new(_Name, _Opts) -> ?NIF.
-%% Persistent tables (c_src/persist.c, xets_disk). Opts as new/2's; Dir an
-%% absolute path binary; Sync none | always | {interval, Ms}. {ok, Tab} or
-%% {error, Reason}.
-open(_Name, _Opts, _Dir, _Sync) -> ?NIF.
+%% Persistent and spilling tables (c_src/persist.c, xets_disk, xets_spill).
+%% Opts as new/2's; Dir an absolute path binary; Disk {Sync, MemtableBytes,
+%% MemoryLimit, persistent | spill}, Sync none | always | {interval, Ms}.
+%% {ok, Tab} or {error, Reason}.
+open(_Name, _Opts, _Dir, _Disk) -> ?NIF.
 %% ok or {error, Reason}; badarg for a table in memory or another owner's.
 close(_Tab) -> ?NIF.
 %% ok once every earlier write is durable (it may raise {'$xets_await',
