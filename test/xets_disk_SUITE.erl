@@ -325,10 +325,7 @@ open_when_released(Dir, Opts, Tries) ->
     end.
 
 start_peer() ->
-    Paths = [filename:dirname(code:which(M)) || M <- [xets, xets_nif, ?MODULE]],
-    {ok, Peer, _} = peer:start(#{connection => standard_io,
-                                 args => lists:append([["-pa", P] || P <- lists:usort(Paths)])}),
-    {Peer, peer:call(Peer, os, getpid, [])}.
+    xets_test_lib:start_peer(?MODULE).
 
 %% In the peer: opens the table in Dir, with {sync, always}; with {write,
 %% Cycle}, starts writers that insert and append each acknowledged key to

@@ -1,6 +1,7 @@
 %% What the Common Test suites share.
 -module(xets_test_lib).
--export([module_under_test/0, distinct_keys/2, distinct_keys/3, ets_update_counter/4]).
+-export([module_under_test/0, distinct_keys/2, distinct_keys/3, ets_update_counter/4,
+         start_peer/1]).
 
 %% The module the suites test: xets, or another module with the ets API
 %% named by XETS_TEST_MOD. Every suite is validated with XETS_TEST_MOD=ets:
@@ -50,3 +51,12 @@ ets_update_counter(T, K, Op, Def) ->
                                [{error_info, #{module => erl_stdlib_errors}}]}]);
         false -> ets:update_counter(T, K, Op, Def)
     end.
+
+%% A peer VM (peer:start/1) with xets's code and the suite's, to kill with
+%% kill -9: the peer and its OS pid.
+-spec start_peer(module()) -> {pid(), string()}.
+start_peer(Suite) ->
+    Paths = [filename:dirname(code:which(M)) || M <- [xets, xets_nif, Suite]],
+    {ok, Peer, _} = peer:start(#{connection => standard_io,
+                                 args => lists:append([["-pa", P] || P <- lists:usort(Paths)])}),
+    {Peer, peer:call(Peer, os, getpid, [])}.
