@@ -118,6 +118,7 @@ bench-disk-beyond: bench-compile bench-disk-deps
 bench-disk-beyond-run:
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_beyond main $(DISK_LIMIT_MB) \
 	    $(DISK_BEYOND_SECONDS) $(RESULTS) -s init stop
+	cd $(RESULTS) && gnuplot disk_beyond.gp
 
 # Mnesia's disc storages, xets_copies against disc_copies and
 # disc_only_copies, on 1 and 3 peer nodes on 127.0.0.1: dirty and

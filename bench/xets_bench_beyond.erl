@@ -72,7 +72,7 @@
 -define(POOL, 4096).
 -define(MIB, 1048576).
 -define(SCATTER, 2654435761).
--define(ROW, "~-3s ~-30s ~5s ~10s ~10s ~6s  ~6s ~6s  ~6s ~6s  ~14s ~6s~n").
+-define(ROW, "~-3s ~-30s ~5s ~10s ~10s ~6s  ~6s ~6s  ~6s ~6s  ~17s ~6s~n").
 
 -spec main([string()]) -> ok.
 main([LimitMB, Seconds, Results]) ->
@@ -108,7 +108,7 @@ load(#{n := N} = P) ->
                             #{ops_s => N / Us * 1.0e6, writes => N}
                     end),
     D = db_bench(P, "filluniquerandom", ["--benchmarks=filluniquerandom,waitforcompaction"]),
-    [row(0, "load, 1 proc, then compactions", 1, P, X, D#{writes => N}, true)].
+    [row(0, "load then compactions", 1, P, X, D#{writes => N}, true)].
 
 fill(_T, #{n := N}, N) -> ok;
 fill(T, #{n := N} = P, I) ->
