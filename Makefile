@@ -101,14 +101,14 @@ bench-select: bench-compile
 
 # Persistent tables (xets:open/3) against DETS, mnesia disc_copies and
 # disc_only_copies and RocksDB's db_bench, then the beyond-RAM rows, in
-# about 7 minutes; CSV in bench/results/disk.csv and disk_beyond.csv. Its
+# about 5 minutes; CSV in bench/results/disk.csv and disk_beyond.csv. Its
 # files live in temp dirs, removed at the end.
 bench-disk: bench-compile bench-disk-deps
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_disk main $(DISK_N) $(RESULTS) -s init stop
 	cd $(RESULTS) && gnuplot disk.gp
 	$(MAKE) -s bench-disk-beyond-run
 
-# The beyond-RAM rows alone (about 4 minutes at the defaults): random
+# The beyond-RAM rows alone (about 2 minutes at the defaults): random
 # reads and writes, uniform and skewed keys, 1 and 8 processes, on a
 # table 10x its memory limit, against db_bench with the same budget; CSV
 # in bench/results/disk_beyond.csv.
