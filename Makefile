@@ -15,6 +15,12 @@ DISK_BENCH_PACKAGES := rocksdb-tools gnuplot-nox
 # The objects of `make bench-disk`'s tables (some rows use fewer; each
 # prints its own).
 DISK_N ?= 1000000
+# The beyond-RAM rows of `make bench-disk` (and `make bench-disk-beyond`):
+# a table of 10 x DISK_LIMIT_MB MiB of keys and values under
+# {memory_limit, DISK_LIMIT_MB MiB}, db_bench given the same budget; each
+# row runs DISK_BEYOND_SECONDS for xets and as long for db_bench.
+DISK_LIMIT_MB ?= 32
+DISK_BEYOND_SECONDS ?= 5
 # clang and its runtime hold libFuzzer.
 FUZZ_PACKAGES := clang libclang-rt-dev
 FUZZ_SECONDS ?= 300
@@ -24,7 +30,7 @@ EBIN := _build/default/lib/xets/ebin
 BENCH_EBIN := _build/bench
 RESULTS := bench/results
 
-.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-disk bench-disk-deps bench-mnesia bench-compile clean
+.PHONY: all deps bench-deps fuzz-deps compile demo test soak check fuzz shell bench bench-quick bench-select bench-disk bench-disk-beyond bench-disk-beyond-run bench-disk-deps bench-mnesia bench-compile clean
 
 all: compile
 
@@ -94,11 +100,25 @@ bench-select: bench-compile
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench main select $(RESULTS) -s init stop
 
 # Persistent tables (xets:open/3) against DETS, mnesia disc_copies and
-# disc_only_copies and RocksDB's db_bench, in a few minutes; CSV in
-# bench/results/disk.csv. Its files live in a temp dir, removed at the end.
+# disc_only_copies and RocksDB's db_bench, then the beyond-RAM rows, in
+# about 5 minutes; CSV in bench/results/disk.csv and disk_beyond.csv. Its
+# files live in temp dirs, removed at the end.
 bench-disk: bench-compile bench-disk-deps
 	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_disk main $(DISK_N) $(RESULTS) -s init stop
 	cd $(RESULTS) && gnuplot disk.gp
+	$(MAKE) -s bench-disk-beyond-run
+
+# The beyond-RAM rows alone (about 2 minutes at the defaults): random
+# reads and writes, uniform and skewed keys, 1 and 8 processes, on a
+# table 10x its memory limit, against db_bench with the same budget; CSV
+# in bench/results/disk_beyond.csv.
+bench-disk-beyond: bench-compile bench-disk-deps
+	$(MAKE) -s bench-disk-beyond-run
+
+bench-disk-beyond-run:
+	erl -noshell -pa $(EBIN) $(BENCH_EBIN) -run xets_bench_beyond main $(DISK_LIMIT_MB) \
+	    $(DISK_BEYOND_SECONDS) $(RESULTS) -s init stop
+	cd $(RESULTS) && gnuplot disk_beyond.gp
 
 # Mnesia's disc storages, xets_copies against disc_copies and
 # disc_only_copies, on 1 and 3 peer nodes on 127.0.0.1: dirty and

@@ -28,6 +28,8 @@
 %% removed at the end (mnesia is started there and stopped).
 -module(xets_bench_disk).
 -export([main/1]).
+%% Shared with xets_bench_beyond (the beyond-RAM section of make bench-disk).
+-export([preamble/1, db_bench_line/2, text/1, field/1, temp_root/0, fs_type/1]).
 
 -define(KEY(I), <<0:64, (I):64>>).
 -define(ROW, "~-3s ~-40s ~7s ~-7s ~10s  ~-29s ~10s ~6s~n").
@@ -247,17 +249,30 @@ best_time(Open) ->
 
 %% ---- db_bench ----
 
-%% Ops per second of Bench in db_bench's report line
-%% "fillrandom   :       3.756 micros/op 266203 ops/sec ...".
+%% Ops per second of Bench in db_bench's report line (db_bench_line/2).
 db_bench(_P, Bench, Args) ->
     Cmd = lists:join(" ", ["db_bench", "--key_size=16", "--value_size=100" | Args]),
     Out = os:cmd(lists:flatten(Cmd) ++ " 2>&1"),
-    Re = "^" ++ Bench ++ "\\s*:\\s*[0-9.]+ micros/op ([0-9]+) ops/sec",
-    case re:run(Out, Re, [multiline, {capture, all_but_first, list}]) of
-        {match, [Ops]} -> float(list_to_integer(Ops));
+    case db_bench_line(Bench, Out) of
+        #{ops_s := Ops} -> Ops;
         nomatch ->
             io:format("db_bench gave no ~s line:~n  ~s~n~s~n", [Bench, Cmd, Out]),
             na
+    end.
+
+%% Bench's report line in db_bench's output Out, "readrandom   :   12.008
+%% micros/op 663749 ops/sec 1.008 seconds 668992 operations;  263.3 MB/s
+%% (83999 of 83999 found)": its ops per second, operations (of every
+%% thread) and the text after the semicolon.
+-spec db_bench_line(string(), string()) ->
+          #{ops_s := float(), ops := integer(), rest := string()} | nomatch.
+db_bench_line(Bench, Out) ->
+    Re = "^" ++ Bench ++ "\\s*:\\s*[0-9.]+ micros/op ([0-9]+) ops/sec [0-9.]+ seconds "
+        "([0-9]+) operations;(.*)$",
+    case re:run(Out, Re, [multiline, {capture, all_but_first, list}]) of
+        {match, [Ops, N, Rest]} ->
+            #{ops_s => float(list_to_integer(Ops)), ops => list_to_integer(N), rest => Rest};
+        nomatch -> nomatch
     end.
 
 db(#{tmp := Tmp}, Name) ->
@@ -284,6 +299,7 @@ row(Row, What, N, Unit, X, O, Name) ->
 ratio(#{xets := X, other := O}) when is_number(X), is_number(O), O > 0 -> X / O;
 ratio(_) -> na.
 
+-spec text(number() | na) -> string().
 text(na) -> "n/a";
 text(V) when is_float(V), abs(V) < 10 -> float_to_list(V, [{decimals, 2}]);
 text(V) when is_float(V), abs(V) < 10000 -> float_to_list(V, [{decimals, 1}]);
@@ -299,6 +315,7 @@ write_csv(File, Rows) ->
     ok = file:write_file(File, [Header | Lines]).
 
 %% Quoted (RFC 4180) when it holds a comma or a quote, as the row names do.
+-spec field(string()) -> iodata().
 field(F) ->
     case lists:any(fun(C) -> C =:= $, orelse C =:= $" end, F) of
         true -> [$", string:replace(F, "\"", "\"\"", all), $"];
@@ -308,6 +325,7 @@ field(F) ->
 shuffled(Keys) ->
     [K || {_, K} <- lists:sort([{rand:uniform(), K} || K <- Keys])].
 
+-spec temp_root() -> string().
 temp_root() ->
     case os:getenv("TMPDIR") of
         Dir when is_list(Dir), Dir =/= "" -> Dir;
@@ -323,19 +341,7 @@ cleanup(Tmp) ->
     ok.
 
 header(N, Tmp) ->
-    Version = case re:run(os:cmd("db_bench --version 2>&1"), "version ([0-9.]+)",
-                          [{capture, all_but_first, list}]) of
-                  {match, [V]} -> V;
-                  nomatch -> "unknown"
-              end,
-    io:format("xets persistent tables (make bench-disk): OTP ~s (erts ~s), ~p schedulers, "
-              "~p cores, ~s; db_bench (RocksDB) ~s~n",
-              [erlang:system_info(otp_release), erlang:system_info(version),
-               erlang:system_info(schedulers), erlang:system_info(logical_processors),
-               xets_bench:cpu_model(), Version]),
-    {ok, Load} = file:read_file("/proc/loadavg"),
-    io:format("load average at start: ~s~n",
-              [lists:join(" ", lists:sublist(string:lexemes(Load, " "), 3))]),
+    preamble("make bench-disk"),
     io:format("files in ~s (~s); objects {<<Key:16/binary>>, <<Value:100/binary>>}, "
               "N = ~b;~n"
               "db_bench: --key_size=16 --value_size=100, its other options default "
@@ -343,6 +349,25 @@ header(N, Tmp) ->
               "ratio = xets / other (rates: above 1 xets is faster; ms: below 1 xets is faster)~n~n",
               [Tmp, fs_type(Tmp), N]).
 
+%% The first lines of a run's output: the Erlang, the machine, db_bench's
+%% version, the load.
+-spec preamble(string()) -> ok.
+preamble(Command) ->
+    Version = case re:run(os:cmd("db_bench --version 2>&1"), "version ([0-9.]+)",
+                          [{capture, all_but_first, list}]) of
+                  {match, [V]} -> V;
+                  nomatch -> "unknown"
+              end,
+    io:format("xets persistent tables (~s): OTP ~s (erts ~s), ~p schedulers, "
+              "~p cores, ~s; db_bench (RocksDB) ~s~n",
+              [Command, erlang:system_info(otp_release), erlang:system_info(version),
+               erlang:system_info(schedulers), erlang:system_info(logical_processors),
+               xets_bench:cpu_model(), Version]),
+    {ok, Load} = file:read_file("/proc/loadavg"),
+    io:format("load average at start: ~s~n",
+              [lists:join(" ", lists:sublist(string:lexemes(Load, " "), 3))]).
+
+-spec fs_type(string()) -> string().
 fs_type(Dir) ->
     string:trim(os:cmd("df --output=fstype " ++ Dir ++ " 2>/dev/null | tail -1")).
 
