@@ -72,8 +72,9 @@ test: compile
 
 # Longer runs than make test affords: the LSM store's crash simulation for
 # 10 minutes of seeds (ASan build), and 1,000 kill -9 cycles of a VM
-# writing to a persistent table, and a 1,000,000-record Mnesia table
-# copied onto a new node in bounded memory.
+# writing to a persistent table, a 1,000,000-record Mnesia table
+# copied onto a new node in bounded memory, and a table of 5 GiB with a
+# memory limit of 256 MiB.
 soak: compile
 	$(MAKE) -C c_src build/lsm_test.asan
 	LSM_CRASH_SECONDS=600 ./c_src/build/lsm_test.asan
@@ -81,6 +82,7 @@ soak: compile
 	    --case kill_9_keeps_every_acknowledged_write
 	XETS_MNESIA_LOAD_N=1000000 rebar3 ct --suite test/xets_mnesia_SUITE \
 	    --case a_large_table_loads_onto_a_new_node_in_bounded_memory
+	XETS_MEMORY_MB=256 XETS_MEMORY_RATIO=20 rebar3 ct --suite test/xets_disk_memory_SUITE
 
 # The whole set (about 10 minutes): the Erlang sections, their CSV and plot
 # under bench/results/, then the C micro-benchmarks of bench/c/.

@@ -27,6 +27,7 @@
     X(atom_interval, "interval")                                                                   \
     X(atom_persistent, "persistent")                                                               \
     X(atom_spill, "spill")                                                                         \
+    X(atom_infinity, "infinity")                                                                   \
     X(atom_enoent, "enoent")                                                                       \
     X(atom_ordered, "ordered")                                                                     \
     X(atom_exact, "exact")                                                                         \

@@ -98,6 +98,9 @@ typedef struct xets_call {
     /* The log entry a store gathers the call's writes into, between its
      * group begin and end (store.h); NULL when each write is its own. */
     void *group;
+    /* The cached blocks the call holds while it reads states it writes
+     * later (disk/sstable_file.h, "Pins"); NULL when it holds none. */
+    struct sst_pins *pins;
 } xets_call_t;
 
 /* A call of a thread of xets's own, for the enclosing block (plain C
@@ -126,6 +129,7 @@ static inline void call_init(xets_call_t *c, enum call_thread thread,
     c->io.run = NULL;
     c->await.store = NULL;
     c->group = NULL;
+    c->pins = NULL;
 }
 
 /* Starts the budget of an operation over many objects (see the top). */
@@ -154,10 +158,12 @@ static inline bool call_may_block(xets_call_t *c)
     return t == CALL_DIRTY_IO || t == CALL_OWN;
 }
 
-/* Whether an operation that has visited n objects is past its deadline. */
+/* Whether an operation that has visited n objects is past its deadline
+ * (a deadline of 0 has passed whatever n: store_scan sets it to stop a
+ * scan at a block not cached). */
 static inline bool call_late(const xets_call_t *c, size_t n)
 {
-    return n % CALL_CLOCK_EVERY == 0 && call_now() >= c->deadline;
+    return c->deadline == 0 || (n % CALL_CLOCK_EVERY == 0 && call_now() >= c->deadline);
 }
 
 /* Runs the I/O request a store made (XETS_NEED_IO) on this thread, which

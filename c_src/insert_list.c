@@ -75,8 +75,8 @@ static int prepare_list(ErlNifEnv *env, table_t *t, xets_call_t *call, ERL_NIF_T
  * block, a failed read) would fail the list at object i with objects
  * 0 .. i-1 published, and logged (publish_logged). Read first, the list
  * fails before anything is published, and the puts find every state in
- * memory (the gate keeps other writers out; a flush or merge meanwhile
- * reads the tables it writes into their caches, lsm.c's warm). */
+ * memory (the gate keeps other writers out, and the store's group holds
+ * what the lookups read: store.h, hold). */
 static int publish_list(table_t *t, xets_call_t *call, prepared_t *ps, unsigned len,
                         enum put_mode mode)
 {

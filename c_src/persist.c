@@ -338,7 +338,18 @@ int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, E
         pair(env, "wal_bytes", enif_make_uint64(env, i.wal_bytes)),
         pair(env, "memtable_bytes", enif_make_uint64(env, i.memtable_bytes)),
         pair(env, "cache_bytes", enif_make_uint64(env, i.cache_bytes)),
+        pair(env, "cache_capacity", i.cache_capacity ? enif_make_uint64(env, i.cache_capacity)
+                                                     : atom_infinity),
+        pair(env, "cache_hits", enif_make_uint64(env, i.cache_hits)),
+        pair(env, "cache_misses", enif_make_uint64(env, i.cache_misses)),
+        pair(env, "cache_evictions", enif_make_uint64(env, i.cache_evictions)),
         pair(env, "filter_bytes", enif_make_uint64(env, i.filter_bytes)),
+        pair(env, "index_bytes", enif_make_uint64(env, i.index_bytes)),
+        pair(env, "memory_limit", i.memory_limit ? enif_make_uint64(env, i.memory_limit)
+                                                 : atom_infinity),
+        pair(env, "memtable_limit", enif_make_uint64(env, i.memtable_limit)),
+        pair(env, "level0_files", enif_make_uint64(env, i.level0_files)),
+        pair(env, "stalls", enif_make_uint64(env, i.stalls)),
         pair(env, "last_seq", enif_make_uint64(env, i.last_seq)),
         pair(env, "durable_seq", enif_make_uint64(env, i.durable_seq)),
         pair(env, "fsyncs", enif_make_uint64(env, i.fsyncs)),

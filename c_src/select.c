@@ -47,6 +47,7 @@
 
 #include "atoms.h"
 #include "call.h"
+#include "glue.h"
 #include "key_group.h"
 #include "match.h"
 #include "status.h"
@@ -796,6 +797,7 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
 }
 
 static int apply_pending(chunk_t *c, table_t *t);
+static int apply_held(chunk_t *c, table_t *t);
 
 static int run_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select_plan_t *p,
                      const select_cursor_t *cursor, enum scan_dir dir, enum select_op op, size_t cap,
@@ -960,7 +962,65 @@ static int rewrite_matched(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
     return REWRITE_REPLACE;
 }
 
+/* The key of write i of a chunk's or of Erlang's. */
+typedef void (*key_at_fn)(const void *writes, size_t i, const unsigned char **key, size_t *klen);
+
+static void pending_key(const void *writes, size_t i, const unsigned char **key, size_t *klen)
+{
+    const pending_t *p = writes;
+    *key = p[i].r.key;
+    *klen = p[i].r.klen;
+}
+
+static void decided_key(const void *writes, size_t i, const unsigned char **key, size_t *klen)
+{
+    const select_write_t *w = writes;
+    *key = w[i].key;
+    *klen = w[i].klen;
+}
+
+/* Before n writes of a store with files: the store holds what the call
+ * reads (store.h, hold), and each write's key is read, so that the
+ * writes find every state without I/O: once one is done, the others
+ * cannot ask for any (the chunk would be redone with writes done).
+ * XETS_OK with the hold taken, to be ended by writes_end; XETS_NEED_IO
+ * (its request filled) or another failure with nothing held or written. */
+static int writes_begin(table_t *t, xets_call_t *call, const void *writes, size_t n,
+                        key_at_fn key_at)
+{
+    if (t->ops->hold == NULL || n == 0)
+        return XETS_OK;
+    int st = t->ops->hold(t->store, call, false);
+    for (size_t i = 0; i < n && st == XETS_OK; i++) {
+        const unsigned char *key;
+        size_t klen;
+        key_at(writes, i, &key, &klen);
+        st = t->ops->get(t->store, call, key, klen, glue_stop_at_first, NULL);
+        st = st == XETS_NOTFOUND ? XETS_OK : st;
+        if (st != XETS_OK)
+            t->ops->hold(t->store, call, true);
+    }
+    return st;
+}
+
+static void writes_end(table_t *t, xets_call_t *call, size_t n)
+{
+    if (t->ops->hold != NULL && n > 0)
+        t->ops->hold(t->store, call, true);
+}
+
 static int apply_pending(chunk_t *c, table_t *t)
+{
+    int st = writes_begin(t, c->call, c->pend, c->npend, pending_key);
+    if (st != XETS_OK)
+        return st;
+    st = apply_held(c, t);
+    writes_end(t, c->call, c->npend);
+    return st;
+}
+
+/* apply_pending's writes, the states held. */
+static int apply_held(chunk_t *c, table_t *t)
 {
     for (size_t i = 0; i < c->npend;) {
         pending_t *e = &c->pend[i];
@@ -1016,7 +1076,20 @@ static int rewrite_decided(void *ctx, size_t i, const rec_t *cur, rec_in_t *out)
     return REWRITE_REPLACE;
 }
 
+static int write_held(table_t *t, xets_call_t *call, select_write_t *w, size_t n);
+
 int select_write(table_t *t, xets_call_t *call, select_write_t *w, size_t n)
+{
+    int st = writes_begin(t, call, w, n, decided_key);
+    if (st != XETS_OK)
+        return st;
+    st = write_held(t, call, w, n);
+    writes_end(t, call, n);
+    return st;
+}
+
+/* select_write's writes, the states held. */
+static int write_held(table_t *t, xets_call_t *call, select_write_t *w, size_t n)
 {
     bool bag = t->kind->multi;
     int total = 0;

@@ -39,6 +39,65 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
     return klen;
 }
 
+/* store_scan's walk of c: each step's objects visited as it comes. */
+static int scan(store_cursor_t *c, visit_fn visit, void *ctx)
+{
+    const rec_t *r;
+    size_t n;
+    bool stop = false;
+    int rc = XETS_END;
+    while (!stop && (rc = store_cursor_next(c, &r, &n)) == XETS_OK)
+        for (size_t i = 0; i < n; i++)
+            stop |= visit(ctx, &r[i]) != 0;
+    return stop ? XETS_OK : rc;
+}
+
+/* store_scan's walk of a store that may need I/O: a step is visited once
+ * the next one is taken, so that when the next one asks for I/O
+ * (XETS_NEED_IO) after objects were visited, the scan can stop there
+ * rather than have them all visited again when the call is redone: the
+ * last step is visited with the call's deadline passed (call.h), and a
+ * visitor that stops there ends the scan as at any deadline, the request
+ * dropped; the next call starts with the missing block, and each call
+ * makes progress whatever the cache can hold. A visitor that will not
+ * stop there (in the middle of a bag's key it gathers whole) has the
+ * call redone, as before. */
+static int scan_ahead(store_cursor_t *c, xets_call_t *call, visit_fn visit, void *ctx)
+{
+    store_recs_t held;
+    store_recs_init(&held);
+    const rec_t *r;
+    size_t n;
+    bool stop = false;
+    int rc;
+    while ((rc = store_cursor_next(c, &r, &n)) == XETS_OK || held.n > 0) {
+        bool last = rc != XETS_OK;
+        int64_t deadline = call->deadline;
+        if (last && rc == XETS_NEED_IO)
+            call->deadline = 0;
+        for (size_t i = 0; i < held.n; i++) /* all of the key's, stop or not */
+            stop |= visit(ctx, &held.rec[i]) != 0;
+        held.n = 0;
+        call->deadline = deadline;
+        if (stop || last)
+            break;
+        while (held.cap < n)
+            if (!store_recs_grow(&held)) {
+                store_recs_free(&held);
+                return XETS_NOMEM;
+            }
+        memcpy(held.rec, r, n * sizeof *r);
+        held.n = n;
+    }
+    store_recs_free(&held);
+    if (stop && rc == XETS_NEED_IO && call->io.run != NULL) {
+        if (call->io.drop != NULL)
+            call->io.drop(call->io.arg);
+        call->io.run = NULL;
+    }
+    return stop ? XETS_OK : rc;
+}
+
 int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsigned char *after,
                size_t alen,
                enum scan_dir dir, visit_fn visit, void *ctx)
@@ -63,16 +122,9 @@ int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsi
         store_cursor_open(&c, ops, s, call, from, STORE_UNBOUNDED, dir);
     else
         store_cursor_open(&c, ops, s, call, STORE_UNBOUNDED, from, dir);
-    const rec_t *r;
-    size_t n;
-    bool stop = false;
-    int rc = XETS_END;
-    while (!stop && (rc = store_cursor_next(&c, &r, &n)) == XETS_OK) {
-        for (size_t i = 0; i < n; i++)
-            stop |= visit(ctx, &r[i]) != 0;
-    }
+    int rc = ops->may_need_io ? scan_ahead(&c, call, visit, ctx) : scan(&c, visit, ctx);
     store_cursor_close(&c);
     if (pos != NULL && pos != local)
         free(pos);
-    return stop ? XETS_OK : rc;
+    return rc;
 }

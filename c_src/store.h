@@ -291,6 +291,14 @@ struct store_ops {
      * (a list insert holds the table's gate). Returns XETS_OK, XETS_NOMEM
      * (begin), or a failure of the store (end). */
     int (*group)(store_t *s, xets_call_t *call, bool end);
+    /* Optional (NULL for a store that reads nothing from files): with end
+     * false, keeps what the call reads from now on where it can be read
+     * again without I/O, until the call lets it go (end true). A call
+     * that reads states in one operation and writes them in later ones
+     * (select's chunk writes), and cannot answer XETS_NEED_IO once it has
+     * written, holds across both. A group holds as well. Returns XETS_OK
+     * or XETS_NOMEM (begin). */
+    int (*hold)(store_t *s, xets_call_t *call, bool end);
 
     /* Exact when no writer is active. */
     size_t (*size)(store_t *s);

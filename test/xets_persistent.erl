@@ -4,7 +4,9 @@
 %% (xets:open/3) in a fresh directory under the run's root
 %% (XETS_PERSISTENT_ROOT, else a directory of this OS process under the
 %% system's temporary directory), with a small memtable so that tables of
-%% the suites' sizes reach SSTables; every other function is xets's, with
+%% the suites' sizes reach SSTables, and every other table with a small
+%% memory limit, so that their blocks are evicted from the cache and read
+%% again (the others keep every block); every other function is xets's, with
 %% the top frame of an exception made this module's, as the suites expect
 %% of the module under test.
 -module(xets_persistent).
@@ -13,14 +15,19 @@
 
 %% Small enough that a few thousand objects make several SSTables.
 -define(MEMTABLE_BYTES, 64 * 1024).
+%% Small enough that the tables of a few thousand objects do not fit.
+-define(MEMORY_LIMIT, 256 * 1024).
 
 new(Name, Options) ->
     %% Options new/2 refuses: refused as new/2 refuses them.
     _ = try xets:internal_options(Options)
         catch error:_ -> call(new, [Name, Options])
         end,
-    Dir = filename:join(root(), integer_to_list(erlang:unique_integer([positive]))),
-    try xets:open(Name, Dir, [{sync, none}, {memtable_bytes, ?MEMTABLE_BYTES} | Options]) of
+    N = erlang:unique_integer([positive]),
+    Dir = filename:join(root(), integer_to_list(N)),
+    Limit = case N rem 2 of 0 -> ?MEMORY_LIMIT; 1 -> infinity end,
+    try xets:open(Name, Dir, [{sync, none}, {memtable_bytes, ?MEMTABLE_BYTES},
+                              {memory_limit, Limit} | Options]) of
         {ok, Tab} -> Tab;
         {error, Reason} -> erlang:error({xets_persistent, Reason})
     catch

@@ -15,7 +15,8 @@
  * Locks, in the order they are taken: flush_mu, group_lock, then the
  * stripes (in index order), then log_mu. A writer holds one stripe and, briefly,
  * log_mu; a freeze holds flush_mu, every stripe and log_mu; the committer
- * only log_mu, never across I/O. */
+ * only log_mu, never across I/O. A hold or group (group_lock shared) never
+ * waits for the flusher (stall), which may be waiting for group_lock. */
 #include "lsm.h"
 
 #include <pthread.h>
@@ -181,6 +182,8 @@ typedef struct version {
     store_t *mem;
     store_t *frozen; /* being flushed, or NULL */
     uint8_t *keys;   /* the tables' lo and hi */
+    size_t l0;       /* tables in level 0 */
+    size_t meta;     /* bytes the tables' readers hold: indexes, filters */
     size_t nsst;
     table_ref_t sst[];
 } version_t;
@@ -203,11 +206,16 @@ typedef struct lsm {
      * write to its log entry, exclusive by a freeze: a freeze between
      * them would write part of the group into the frozen memtable while
      * its entry, and the objects it counts, went to the next WAL, and
-     * recovery would count them twice. */
+     * recovery would count them twice. Held shared by a hold too
+     * (lsm_hold), and exclusive by a version_swap: a held call's states
+     * stay in the tables where it read them. */
     pthread_rwlock_t group_lock;
     atomic_uint_fast64_t objects;
     atomic_size_t mem_bytes; /* written to the active memtable since its start */
     size_t mem_limit;
+    size_t memory_limit; /* lsm_options_t's: 0, none */
+    block_cache_t *cache;
+    atomic_uint_fast64_t stalls;
 
     /* The log, under log_mu. */
     pthread_mutex_t log_mu;
@@ -276,12 +284,43 @@ static version_t *version_now(lsm_t *s)
     return atomic_load_explicit(&s->ver, memory_order_acquire);
 }
 
+/* Bounds the cache by what the memory limit leaves it (README, "Tables
+ * larger than memory"): the limit less the memtables at their most (a
+ * writer waits past that: stall_due) and what the tables' readers hold,
+ * but never below an eighth of the limit, so that a limit too small for
+ * its tables' indexes still caches a few blocks. */
+static void cache_bound(lsm_t *s, const version_t *v)
+{
+    if (s->memory_limit == 0)
+        return;
+    size_t reserved = LSM_MEMTABLES * s->mem_limit + v->meta, least = s->memory_limit / 8;
+    block_cache_set_capacity(s->cache, s->memory_limit > reserved + least
+                                           ? s->memory_limit - reserved
+                                           : least);
+}
+
 /* Publishes v (under flush_mu); the old one is retired through the epoch. */
 static void version_publish(lsm_t *s, version_t *v)
 {
+    cache_bound(s, v);
     version_t *old = atomic_exchange_explicit(&s->ver, v, memory_order_acq_rel);
     if (old != NULL)
         epoch_retire(old, version_free);
+}
+
+static void flusher_progress(void);
+
+/* Publishes v, whose tables differ from the current version's (a flush
+ * done, a compaction), exclusive of write groups: a group's writes then
+ * find each state where its reads found it, in the blocks the group
+ * pinned (sstable_file.h, "Pins"). Writers waiting for the flusher are
+ * told. */
+static void version_swap(lsm_t *s, version_t *v)
+{
+    pthread_rwlock_wrlock(&s->group_lock);
+    version_publish(s, v);
+    pthread_rwlock_unlock(&s->group_lock);
+    flusher_progress();
 }
 
 /* The search order of a version's tables. */
@@ -338,6 +377,8 @@ static version_t *version_make(const manifest_state_t *ms, const version_t *from
                 return NULL;
             }
             sst_file_ref(f);
+            v->l0 += l == 0;
+            v->meta += sst_reader_memory(sst_file_reader(f));
             table_ref_t *t = &v->sst[v->nsst++];
             *t = (table_ref_t){.f = f, .number = m->number, .bytes = m->bytes, .level = (unsigned)l,
                                .lo = k, .lolen = m->smallest_len};
@@ -761,23 +802,6 @@ static uint64_t switch_log(lsm_t *s, wal_file_t *w, uint64_t *objects)
     return at;
 }
 
-/* Reads every block of a table just written into its cache, as they
- * would be had the memtable stayed: a write decided by a select chunk
- * finds its key's state without I/O, which it could not redo, the chunk
- * having written already (the cache keeps every block until the memory
- * limit's work bounds it). */
-static int warm(sst_file_t *f, xets_call_t *call)
-{
-    sst_iter_t it;
-    sst_entry_t e;
-    int st;
-    sst_iter_open(&it, sst_file_reader(f), SST_UNBOUNDED, SST_UNBOUNDED, SST_FORWARD);
-    while ((st = sst_iter_next(&it, &e, call)) == XETS_OK)
-        ;
-    sst_iter_close(&it);
-    return st == XETS_END ? XETS_OK : st;
-}
-
 /* One flush (flush_mu held): freeze the memtable, write it, log the edit,
  * publish. */
 static int flush_once(lsm_t *s, xets_call_t *call)
@@ -834,9 +858,9 @@ static int flush_once(lsm_t *s, xets_call_t *call)
         bool added = st == XETS_OK;
         st = manifest_file_edit(s->man, &e, call);
         if (st == XETS_OK && added)
-            st = sst_file_open(s->dir, n, &f, call);
+            st = sst_file_open(s->dir, n, s->cache, &f, call);
         if (st == XETS_OK && added)
-            st = warm(f, call);
+            st = sst_file_warm(f, call);
     }
     bytes_free(&keys);
     if (st != XETS_OK) {
@@ -848,7 +872,7 @@ static int flush_once(lsm_t *s, xets_call_t *call)
     sst_file_close(f);
     if (done == NULL)
         return XETS_NOMEM;
-    version_publish(s, done);
+    version_swap(s, done);
     reaper_push(s->mem_ops, frozen);
     atomic_fetch_add(&s->flushes, 1);
     atomic_store(&s->man_bytes, s->man->size);
@@ -907,7 +931,7 @@ static void outputs_free(outputs_t *o)
 }
 
 /* Finishes output table w (number o->numbers[o->n]) at level, opens it
- * and warms its cache (as a flush's, see warm). */
+ * and warms the cache with it (as a flush does its table). */
 static int output_finish(lsm_t *s, sst_file_writer_t *w, outputs_t *o, unsigned level,
                          uint64_t seq, xets_call_t *call)
 {
@@ -917,9 +941,9 @@ static int output_finish(lsm_t *s, sst_file_writer_t *w, outputs_t *o, unsigned 
     if (st == XETS_OK)
         st = table_added(&built, o->numbers[i], level, seq, &o->keys[i], &o->add[i]);
     if (st == XETS_OK)
-        st = sst_file_open(s->dir, o->numbers[i], &o->f[i], call);
+        st = sst_file_open(s->dir, o->numbers[i], s->cache, &o->f[i], call);
     if (st == XETS_OK)
-        st = warm(o->f[i], call);
+        st = sst_file_warm(o->f[i], call);
     if (st == XETS_OK)
         o->n++;
     return st;
@@ -1051,7 +1075,7 @@ static int compaction_run(lsm_t *s, const compaction_t *c, xets_call_t *call)
     outputs_free(&out);
     if (w == NULL) /* the edit is durable: this version could not follow it */
         return call_fail(call, XETS_IO, "compact", s->path, 0, ENOMEM);
-    version_publish(s, w);
+    version_swap(s, w);
     atomic_fetch_add(&s->compactions, 1);
     atomic_store(&s->man_bytes, s->man->size);
     return manifest_file_sweep(s->man, call);
@@ -1117,6 +1141,8 @@ static struct {
     bool started, stop;
     bool held;    /* lsm_flusher_hold: start no flush */
     bool running; /* a flush is under way */
+    uint64_t progress; /* versions published by flushes and compactions */
+    pthread_cond_t progress_cv; /* on the monotonic clock */
     pthread_t thread;
 } flushers = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
               .cv = PTHREAD_COND_INITIALIZER};
@@ -1166,6 +1192,11 @@ static void *flusher_main(void *arg)
 
 static void flusher_start_once(void)
 {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&flushers.progress_cv, &a);
+    pthread_condattr_destroy(&a);
     flushers.started = pthread_create(&flushers.thread, NULL, flusher_main, NULL) == 0;
 }
 
@@ -1203,6 +1234,34 @@ void lsm_flusher_step(void)
     while (flushers.started && (flushers.head != NULL || flushers.running))
         pthread_cond_wait(&flushers.cv, &flushers.mu);
     flushers.held = held;
+    pthread_mutex_unlock(&flushers.mu);
+}
+
+/* Tells writers waiting for the flusher (stall) that it published a
+ * version. */
+static void flusher_progress(void)
+{
+    pthread_mutex_lock(&flushers.mu);
+    flushers.progress++;
+    pthread_cond_broadcast(&flushers.progress_cv);
+    pthread_mutex_unlock(&flushers.mu);
+}
+
+static void flusher_wait_progress(unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&flushers.mu);
+    uint64_t at = flushers.progress;
+    while (flushers.progress == at &&
+           pthread_cond_timedwait(&flushers.progress_cv, &flushers.mu, &until) == 0)
+        ;
     pthread_mutex_unlock(&flushers.mu);
 }
 
@@ -1328,6 +1387,7 @@ static void lsm_free(lsm_t *s, xets_call_t *call)
             s->mem_ops->drop(v->frozen, call);
         version_free(v);
     }
+    block_cache_release(s->cache);
     if (s->wal != NULL)
         wal_file_close(s->wal);
     if (s->next_wal != NULL)
@@ -1460,13 +1520,13 @@ static int open_tables(lsm_t *s, store_t *mem, xets_call_t *call)
     for (int l = 0; l < MANIFEST_LEVELS && st == XETS_OK; l++)
         for (size_t i = 0; i < ms->level[l].n && st == XETS_OK; i++, opened++) {
             numbers[opened] = ms->level[l].files[i].number;
-            st = sst_file_open(s->dir, numbers[opened], &f[opened], call);
+            st = sst_file_open(s->dir, numbers[opened], s->cache, &f[opened], call);
         }
     version_t *v = st == XETS_OK ? version_make(ms, NULL, f, numbers, n, mem, NULL) : NULL;
     if (st == XETS_OK && v == NULL)
         st = XETS_NOMEM;
     if (st == XETS_OK)
-        atomic_store(&s->ver, v);
+        version_publish(s, v);
     else
         s->mem_ops->drop(mem, call);
     for (size_t i = 0; f != NULL && i < opened; i++)
@@ -1542,6 +1602,13 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     s->interval_ms = lo->interval_ms ? lo->interval_ms : 1000;
     s->notify = lo->notify;
     s->mem_limit = lo->memtable_bytes ? lo->memtable_bytes : LSM_MEMTABLE_BYTES;
+    /* The memtables take at most a quarter of the limit, the cache the
+     * rest (cache_bound). */
+    s->memory_limit = lo->memory_limit;
+    size_t share = s->memory_limit / (4 * LSM_MEMTABLES);
+    if (s->memory_limit != 0 && s->mem_limit > share)
+        s->mem_limit = share > LSM_MEMTABLE_MIN ? share : LSM_MEMTABLE_MIN;
+    s->cache = block_cache_new(0);
     s->path = copy_string(o->dir);
     manifest_header_t want = {.keypos = lo->keypos};
     want.id.version = MANIFEST_VERSION;
@@ -1550,7 +1617,7 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     snprintf(want.type, sizeof want.type, "%s", lo->type);
     s->header = want;
 
-    int st = s->path ? fs_dir_open(o->dir, true, &s->dir, call) : XETS_NOMEM;
+    int st = s->path && s->cache ? fs_dir_open(o->dir, true, &s->dir, call) : XETS_NOMEM;
     if (st == XETS_OK)
         st = manifest_file_recover(s->dir, &s->man, call);
     if (st == XETS_NOTFOUND) {
@@ -1892,12 +1959,50 @@ static int commit(lsm_t *s, version_t *v, xets_call_t *call, const unsigned char
     return XETS_OK;
 }
 
-/* What every write starts with: writes refused after a failure; the
- * key's stripe taken; its state found. On XETS_OK the caller holds the
- * stripe and must end with write_end. */
+/* Whether writers must wait for the flusher: the memtable has grown to
+ * twice its size while the one before it is still being written, or to
+ * three times while the flusher has not frozen it yet (busy with other
+ * tables), so that the memtables never hold more than LSM_MEMTABLES
+ * times their size; or level 0 holds LSM_L0_STALL tables, compaction far
+ * behind, which bounds the tables a lookup reads. */
+static bool stall_due(lsm_t *s)
+{
+    version_t *v = version_now(s);
+    size_t held = atomic_load(&s->mem_bytes);
+    return held >= (v->frozen != NULL ? LSM_MEMTABLES - 1 : LSM_MEMTABLES) * s->mem_limit ||
+           v->l0 >= LSM_L0_STALL;
+}
+
+/* A stall's wait: until the flusher publishes a version, at most
+ * LSM_STALL_MS; the redone write checks again. */
+static int stall_run(void *arg, xets_call_t *call)
+{
+    (void)arg;
+    (void)call;
+    flusher_wait_progress(LSM_STALL_MS);
+    return XETS_OK;
+}
+
+/* A write that must wait (stall_due) answers XETS_NEED_IO with the wait
+ * as its request, on a thread that may block; counted. */
+static int stall(lsm_t *s, xets_call_t *call)
+{
+    atomic_fetch_add(&s->stalls, 1);
+    call->io = (call_io_t){.run = stall_run};
+    return XETS_NEED_IO;
+}
+
+/* What every write starts with: writes refused after a failure; a wait
+ * for the flusher when it is far behind (not within a hold or group,
+ * whose writes cannot be redone: a group waits as it begins); the key's
+ * stripe taken; its
+ * state found. On XETS_OK the caller holds the stripe and must end with
+ * write_end. */
 static int write_begin(lsm_t *s, xets_call_t *call, const unsigned char *key, size_t klen,
                        version_t **v, state_t *st)
 {
+    if (call->pins == NULL && stall_due(s))
+        return stall(s, call);
     if (atomic_load_explicit(&s->failed, memory_order_relaxed)) {
         pthread_mutex_lock(&s->log_mu);
         int rc = refuse(s, call);
@@ -2125,15 +2230,43 @@ static int lsm_rewrite(store_t *ss, xets_call_t *call, const unsigned char *key,
     return rc == XETS_OK ? d.changed : rc;
 }
 
+/* A hold: the version's tables kept (group_lock shared: no flush ends
+ * and no compaction is published meanwhile, version_swap) and each block
+ * the call borrows pinned (call->pins, sstable_file.h), until its end. */
+static int lsm_hold(store_t *ss, xets_call_t *call, bool end)
+{
+    lsm_t *s = L(ss);
+    if (end) {
+        sst_pins_release(call->pins);
+        free(call->pins);
+        call->pins = NULL;
+        pthread_rwlock_unlock(&s->group_lock);
+        return XETS_OK;
+    }
+    call->pins = calloc(1, sizeof *call->pins);
+    if (call->pins == NULL)
+        return XETS_NOMEM;
+    pthread_rwlock_rdlock(&s->group_lock);
+    return XETS_OK;
+}
+
 static int lsm_group(store_t *ss, xets_call_t *call, bool end)
 {
     lsm_t *s = L(ss);
     group_t *g = call->group;
     if (!end) {
+        /* A group's writes are not stalled one by one (write_begin): it
+         * waits here, where it may (a list insert's group begins outside
+         * any section, on a thread that may block). */
+        if (call_may_block(call) && !epoch_in_section() && stall_due(s)) {
+            atomic_fetch_add(&s->stalls, 1);
+            flusher_wait_progress(LSM_STALL_MS);
+        }
         g = calloc(1, sizeof *g);
-        if (g == NULL)
+        if (g == NULL || lsm_hold(ss, call, false) != XETS_OK) {
+            free(g);
             return XETS_NOMEM;
-        pthread_rwlock_rdlock(&s->group_lock);
+        }
         call->group = g;
         return XETS_OK;
     }
@@ -2149,7 +2282,7 @@ static int lsm_group(store_t *ss, xets_call_t *call, bool end)
             enqueue(s, b, call);
         }
     }
-    pthread_rwlock_unlock(&s->group_lock);
+    lsm_hold(ss, call, true);
     bytes_free(&g->b);
     free(g);
     return rc;
@@ -2365,13 +2498,12 @@ static size_t lsm_memory(store_t *ss)
 {
     lsm_t *s = L(ss);
     version_t *v = version_now(s);
-    size_t bytes = sizeof *s + s->mem_ops->memory(v->mem);
+    size_t bytes = sizeof *s + s->mem_ops->memory(v->mem) + v->meta;
     if (v->frozen != NULL)
         bytes += s->mem_ops->memory(v->frozen);
-    for (size_t i = 0; i < v->nsst; i++)
-        bytes += sst_file_cached(v->sst[i].f) +
-                 sst_reader_filter_bytes(sst_file_reader(v->sst[i].f));
-    return bytes;
+    block_cache_stats_t cs;
+    block_cache_stats(s->cache, &cs);
+    return bytes + cs.bytes;
 }
 
 uint64_t lsm_serial(store_t *ss)
@@ -2447,11 +2579,22 @@ void lsm_info(store_t *ss, lsm_info_t *out)
     if (v->frozen != NULL)
         out->memtable_bytes += s->mem_ops->memory(v->frozen);
     for (size_t i = 0; i < v->nsst; i++) {
-        out->cache_bytes += sst_file_cached(v->sst[i].f);
         out->filter_bytes += sst_reader_filter_bytes(sst_file_reader(v->sst[i].f));
         out->disk_bytes += v->sst[i].bytes;
     }
+    out->index_bytes = v->meta - out->filter_bytes;
+    out->level0_files = v->l0;
     epoch_exit();
+    block_cache_stats_t cs;
+    block_cache_stats(s->cache, &cs);
+    out->cache_bytes = cs.bytes;
+    out->cache_capacity = cs.capacity;
+    out->cache_hits = cs.hits;
+    out->cache_misses = cs.misses;
+    out->cache_evictions = cs.evictions;
+    out->memory_limit = s->memory_limit;
+    out->memtable_limit = s->mem_limit;
+    out->stalls = atomic_load(&s->stalls);
     out->disk_bytes += atomic_load(&s->man_bytes);
     out->flushes = atomic_load(&s->flushes);
     out->compactions = atomic_load(&s->compactions);
@@ -2476,12 +2619,12 @@ const store_ops_t lsm_hash_ops = {
     .open = lsm_open_hash,
     .close = lsm_close, .drop = lsm_drop, .clear = lsm_clear, .put = lsm_put, .get = lsm_get,
     .remove = lsm_remove, .update = lsm_update, .rewrite = lsm_rewrite,
-    .cursor_next = lsm_cursor_next, .cursor_close = lsm_cursor_close, .group = lsm_group,
+    .cursor_next = lsm_cursor_next, .cursor_close = lsm_cursor_close, .group = lsm_group, .hold = lsm_hold,
     .size = lsm_size, .memory = lsm_memory};
 
 const store_ops_t lsm_ordered_ops = {
     .order = "key", .may_need_io = true, .backward = true, .open = lsm_open_ordered,
     .close = lsm_close, .drop = lsm_drop, .clear = lsm_clear, .put = lsm_put, .get = lsm_get,
     .remove = lsm_remove, .update = lsm_update, .rewrite = lsm_rewrite,
-    .cursor_next = lsm_cursor_next, .cursor_close = lsm_cursor_close, .group = lsm_group,
+    .cursor_next = lsm_cursor_next, .cursor_close = lsm_cursor_close, .group = lsm_group, .hold = lsm_hold,
     .size = lsm_size, .memory = lsm_memory};

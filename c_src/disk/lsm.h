@@ -88,8 +88,19 @@
 
 #define LSM_STRIPES 64
 #define LSM_MEMTABLE_BYTES (8u << 20)
+/* The most memtable bytes a store holds, in memtables' sizes: writers
+ * wait past it (the active one at twice its size while one is being
+ * flushed, or three times). */
+#define LSM_MEMTABLES 3
+/* The smallest memtable a memory limit makes (a quarter of the limit
+ * over LSM_MEMTABLES). */
+#define LSM_MEMTABLE_MIN (64u << 10)
 /* Tables in level 0 that start its compaction into level 1. */
 #define LSM_L0_TABLES 4
+/* Tables in level 0 at which writers wait for compaction. */
+#define LSM_L0_STALL 12
+/* The longest a writer waits for the flusher at a time. */
+#define LSM_STALL_MS 100
 
 enum lsm_sync { LSM_SYNC_NONE, LSM_SYNC_INTERVAL, LSM_SYNC_ALWAYS };
 
@@ -175,7 +186,14 @@ typedef struct lsm_info {
     uint64_t wal_bytes;    /* live WALs */
     size_t memtable_bytes; /* active and frozen memtables */
     size_t cache_bytes;    /* SSTable blocks held in memory */
+    size_t cache_capacity; /* the cache's bound; 0: none */
+    uint64_t cache_hits, cache_misses, cache_evictions;
     size_t filter_bytes;   /* SSTables' bloom filters, held in memory */
+    size_t index_bytes;    /* SSTables' indexes, held in memory */
+    size_t memory_limit;   /* 0: none */
+    size_t memtable_limit; /* the size at which a memtable is flushed */
+    size_t level0_files;
+    uint64_t stalls;       /* waits of writers for the flusher */
     uint64_t last_seq;
     uint64_t durable_seq;
     uint64_t fsyncs;       /* of the WAL, by the committer */

@@ -415,18 +415,26 @@ static int read_block(const sst_reader_t *r, handle_t h, const char *what, bool 
     return unpack(r, h.off, what, data, buf, call);
 }
 
-/* The block at h into *b (a data block if data): lent by the source, or
- * read into buf and unpacked; then its restart array checked. */
-static int load_block(const sst_reader_t *r, handle_t h, const char *what, bool data,
-                      bytes_t *buf, sst_block_t *b, xets_call_t *call)
+/* Which data block load_block loads, for the source's borrow: its number
+ * and whether a walk or a point lookup asks. */
+typedef struct data_ref {
+    size_t blk;
+    bool walk;
+} data_ref_t;
+
+/* The block at h into *b (a data block if data is not NULL): lent by the
+ * source, or read into buf and unpacked; then its restart array
+ * checked. */
+static int load_block(const sst_reader_t *r, handle_t h, const char *what,
+                      const data_ref_t *data, bytes_t *buf, sst_block_t *b, xets_call_t *call)
 {
     const uint8_t *p;
     size_t len;
-    int rc = r->borrow != NULL
-                 ? r->borrow(r->ctx, h.off, h.size + SST_TRAILER_SIZE, &p, &len, call)
+    int rc = r->borrow != NULL && data != NULL
+                 ? r->borrow(r->ctx, data->blk, data->walk, &p, &len, call)
                  : XETS_NOTFOUND;
     if (rc == XETS_NOTFOUND) {
-        rc = read_block(r, h, what, data, buf, call);
+        rc = read_block(r, h, what, data != NULL, buf, call);
         p = buf->p;
         len = buf->len;
     }
@@ -571,13 +579,13 @@ static int read_skeleton(sst_reader_t *r, handle_t meta, handle_t index, xets_ca
     sst_block_t b;
     uint64_t at = 0;
     meta_blocks_t known = {0};
-    int rc = load_block(r, index, "index", false, &buf, &b, call);
+    int rc = load_block(r, index, "index", NULL, &buf, &b, call);
     if (rc == XETS_OK)
         rc = walk_handles(r, &b, &at, meta.off, NULL, call);
     if (rc == XETS_OK && (r->nblocks == 0) != (r->info.entries == 0))
         rc = corrupt(r, "footer", r->footer + F_ENTRIES, call);
     if (rc == XETS_OK)
-        rc = load_block(r, meta, "meta-index", false, &buf, &b, call);
+        rc = load_block(r, meta, "meta-index", NULL, &buf, &b, call);
     if (rc == XETS_OK)
         rc = walk_handles(r, &b, &at, meta.off, &known, call);
     if (rc == XETS_OK && at != meta.off)
@@ -643,6 +651,17 @@ bool sst_reader_may_contain(const sst_reader_t *r, uint64_t hash)
 size_t sst_reader_filter_bytes(const sst_reader_t *r)
 {
     return sst_filter_bytes(&r->filter);
+}
+
+size_t sst_reader_memory(const sst_reader_t *r)
+{
+    return sizeof *r + r->nblocks * sizeof *r->index + r->seps.cap + sst_filter_bytes(&r->filter);
+}
+
+void sst_reader_block(const sst_reader_t *r, size_t i, uint64_t *off, size_t *len)
+{
+    *off = r->index[i].h.off;
+    *len = r->index[i].h.size + SST_TRAILER_SIZE;
 }
 
 /* ---- iterating ---- */
@@ -725,7 +744,8 @@ static size_t find_block(const sst_reader_t *r, const sst_bound_t *t)
 static int enter_block(sst_iter_t *it, bool keep, xets_call_t *call)
 {
     sst_block_t b;
-    int rc = load_block(it->r, it->r->index[it->blk].h, "block", true, &it->data, &b, call);
+    data_ref_t data = {it->blk, !it->point};
+    int rc = load_block(it->r, it->r->index[it->blk].h, "block", &data, &it->data, &b, call);
     if (rc != XETS_OK)
         return rc;
     if (b.nrestarts == 0) /* the builder writes no empty data block */
@@ -907,6 +927,7 @@ int sst_get(const sst_reader_t *r, const unsigned char *key, size_t klen, sst_vi
         .key = key != NULL ? key : (const unsigned char *)"", .len = klen, .inclusive = true};
     sst_iter_t it;
     sst_iter_open(&it, r, at, at, SST_FORWARD);
+    it.point = true;
     sst_entry_t e;
     int rc, found = XETS_NOTFOUND;
     while ((rc = sst_iter_next(&it, &e, call)) == XETS_OK) {

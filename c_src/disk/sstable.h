@@ -126,14 +126,15 @@ int sst_builder_finish(sst_builder_t *b, sst_built_t *out, xets_call_t *call);
 
 /* Where a reader reads: the file's bytes through read(ctx, ...), its size,
  * and its name for errors (the reader keeps a copy). */
-/* Optional, beside read: lends the data block stored at off in len bytes
- * (its trailer included) as sst_reader_unpack made it (checked and
- * uncompressed), held by the source (a cache) until the reader is closed:
- * XETS_OK with the block's bytes *p and size *size, so that a read copies
- * and checks nothing; XETS_NOTFOUND to have it read instead; or a
- * failure, as read's. */
-typedef int (*sst_borrow_fn)(void *ctx, uint64_t off, size_t len, const uint8_t **p,
-                             size_t *size, xets_call_t *call);
+/* Optional, beside read: lends data block number blk (sst_reader_block
+ * says where it is stored) as sst_reader_unpack made it (checked and
+ * uncompressed), held by the source (a cache) for as long as the source
+ * says: XETS_OK with the block's bytes *p and size *size, so that a read
+ * copies and checks nothing; XETS_NOTFOUND to have it read instead; or a
+ * failure, as read's. walk: a walk asks (the blocks after it may follow),
+ * not a point lookup (sst_get). */
+typedef int (*sst_borrow_fn)(void *ctx, size_t blk, bool walk, const uint8_t **p, size_t *size,
+                             xets_call_t *call);
 
 typedef struct sst_source {
     sst_read_fn read;
@@ -168,6 +169,11 @@ size_t sst_reader_blocks(const sst_reader_t *r);
 bool sst_reader_may_contain(const sst_reader_t *r, uint64_t hash);
 /* Bytes of filter the reader holds. */
 size_t sst_reader_filter_bytes(const sst_reader_t *r);
+/* Bytes the reader holds in all: its index, separators and filter. */
+size_t sst_reader_memory(const sst_reader_t *r);
+/* Where data block i (< sst_reader_blocks) is stored: its offset and
+ * length, trailer included, as the borrow callback is asked for it. */
+void sst_reader_block(const sst_reader_t *r, size_t i, uint64_t *off, size_t *len);
 
 /* Turns the data block of r stored at off, read into buf (all its bytes,
  * trailer included), into the block itself: its trailer checked, then
@@ -225,6 +231,7 @@ typedef struct sst_iter {
      * way checks, at the end, what the footer says of all entries. */
     bool whole;
     uint64_t count, min_seq, max_seq;
+    bool point; /* sst_get's: a point lookup, not a walk (sst_borrow_fn) */
 } sst_iter_t;
 
 /* Opens it on r between lo and hi, walking dir. No I/O: the first step

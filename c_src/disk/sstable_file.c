@@ -12,6 +12,7 @@
 
 #include "../epoch.h"
 
+#include "block_cache.h"
 #include "names.h"
 
 enum writer_state { W_OPEN, W_RENAMED, W_DONE };
@@ -24,26 +25,26 @@ struct sst_file_writer {
     char tmp[NAMES_LEN], name[NAMES_LEN];
 };
 
-/* A table's block cache: an open-addressing map from a block's offset to
- * the block as sst_reader_unpack makes it (checked, uncompressed), with
- * room for twice the table's blocks, so that it never fills. A slot's key
- * goes from 0 to offset + 1 once (compare-and-swap), then its block from
- * NULL to the block once; a reader that finds the key but not yet the
- * block counts a miss. Lock-free for readers and loaders alike; freed
- * with the table. */
+/* Where a table's blocks are found in its store's cache
+ * (block_cache.h): an open-addressing map from a block's offset to its
+ * entry, with room for twice the table's blocks, so that it never fills.
+ * A slot's key goes from 0 to offset + 1 once (compare-and-swap), and
+ * stays; its entry comes and goes as the cache loads and evicts the
+ * block. Lock-free for readers and loaders alike; freed with the table,
+ * which then forgets its entries in the cache. */
 typedef struct cache_slot {
     _Atomic uint64_t key;
-    _Atomic(bytes_t *) block;
+    _Atomic(cache_entry_t *) block;
 } cache_slot_t;
 
 struct sst_file {
     fs_file_t *file;
     sst_reader_t *reader; /* NULL while opening: reads go to the file */
+    block_cache_t *cache;
     char name[NAMES_LEN];
     atomic_uint refs;
     size_t mask; /* slots - 1 */
     cache_slot_t *slots;
-    atomic_size_t cached; /* bytes held by the cache */
 };
 
 /* The builder's write callback: fs_write names the file and offset of a
@@ -147,48 +148,55 @@ static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
     }
 }
 
-static void block_free(bytes_t *b)
-{
-    if (b != NULL)
-        bytes_free(b);
-    free(b);
-}
-
-/* Reads the len bytes of the block stored at off into the cache, unless
- * it is there, and unpacks it: what the cache holds is lent as checked and
- * uncompressed (sst_borrow_fn). */
-static int cache_load(sst_file_t *f, uint64_t off, size_t len, xets_call_t *call)
+/* Reads the len bytes of the block stored at off, unpacks it (what the
+ * cache holds is lent as checked and uncompressed: sst_borrow_fn) and
+ * publishes it, unless it is there already. requested and room_only as
+ * block_cache_insert's. */
+static int cache_load(sst_file_t *f, uint64_t off, size_t len, bool requested, bool room_only,
+                      xets_call_t *call)
 {
     cache_slot_t *sl = slot_of(f, off);
     if (atomic_load_explicit(&sl->block, memory_order_acquire) != NULL)
         return XETS_OK;
-    bytes_t *b = malloc(sizeof *b);
-    if (b == NULL)
-        return XETS_NOMEM;
-    *b = (bytes_t)BYTES_INIT;
-    int rc = bytes_reserve_to(b, len) ? file_read(f, off, b->p, len, call) : XETS_NOMEM;
+    bytes_t b = BYTES_INIT;
+    int rc = bytes_reserve_to(&b, len) ? file_read(f, off, b.p, len, call) : XETS_NOMEM;
     if (rc == XETS_OK) {
-        b->len = len;
-        rc = sst_reader_unpack(f->reader, off, b, call);
+        b.len = len;
+        rc = sst_reader_unpack(f->reader, off, &b, call);
     }
-    bytes_t *none = NULL;
-    if (rc != XETS_OK || !atomic_compare_exchange_strong(&sl->block, &none, b))
-        block_free(b); /* failed, or another loader was first */
-    else
-        atomic_fetch_add(&f->cached, b->len);
+    if (rc == XETS_OK)
+        block_cache_insert(f->cache, &sl->block, &b, requested, room_only);
+    bytes_free(&b);
     return rc;
 }
 
+/* A request's load: block blk of f, and for a walk the blocks after it
+ * (up to SST_READAHEAD of them, within an eighth of a bounded cache), so
+ * that a cold walk asks for one request per run of blocks, not per
+ * block (each asks for its operation to be redone). */
 typedef struct load_request {
     sst_file_t *f;
-    uint64_t off;
-    size_t len;
+    size_t blk;
+    bool walk;
 } load_request_t;
 
 static int load_run(void *arg, xets_call_t *call)
 {
     load_request_t *q = arg;
-    int rc = cache_load(q->f, q->off, q->len, call);
+    const sst_reader_t *r = q->f->reader;
+    block_cache_stats_t st;
+    block_cache_stats(q->f->cache, &st);
+    size_t ahead = 0;
+    int rc = XETS_OK;
+    for (size_t i = q->blk; i < sst_reader_blocks(r) && rc == XETS_OK; i++) {
+        uint64_t off;
+        size_t len;
+        sst_reader_block(r, i, &off, &len);
+        if (i > q->blk && (!q->walk || i - q->blk >= SST_READAHEAD ||
+                           (st.capacity != 0 && (ahead += len) > st.capacity / 8)))
+            break;
+        rc = cache_load(q->f, off, len, i == q->blk, false, call);
+    }
     sst_file_close(q->f);
     free(q);
     return rc;
@@ -208,42 +216,74 @@ static int open_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t
     return file_read(ctx, off, buf, len, call);
 }
 
+/* Pins e of table f for the call (sstable_file.h, "Pins"): false if it
+ * is being evicted, or the list cannot grow (a miss, then: the block is
+ * loaded again). A block the call pinned last is not pinned twice. */
+static bool pin(sst_pins_t *pins, sst_file_t *f, cache_entry_t *e)
+{
+    if (pins->n > 0 && pins->v[pins->n - 1].e == e)
+        return true;
+    if (pins->n == pins->cap) {
+        size_t cap = pins->cap ? 2 * pins->cap : 16;
+        sst_pin_t *v = realloc(pins->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        pins->v = v;
+        pins->cap = cap;
+    }
+    if (!block_cache_pin(e))
+        return false;
+    sst_file_ref(f);
+    pins->v[pins->n++] = (sst_pin_t){f, e};
+    return true;
+}
+
+void sst_pins_release(sst_pins_t *pins)
+{
+    for (size_t i = 0; i < pins->n; i++) {
+        block_cache_unpin(pins->v[i].e);
+        sst_file_close(pins->v[i].f);
+    }
+    free(pins->v);
+    *pins = (sst_pins_t){0};
+}
+
 /* The reader's borrow callback (see sstable_file.h, "Reading"). */
-static int cached_borrow(void *ctx, uint64_t off, size_t len, const uint8_t **p, size_t *size,
+static int cached_borrow(void *ctx, size_t blk, bool walk, const uint8_t **p, size_t *size,
                          xets_call_t *call)
 {
     sst_file_t *f = ctx;
-    if (f->reader == NULL)
-        return XETS_NOTFOUND; /* opening: no cache yet */
-    for (;;) {
-        const bytes_t *b = atomic_load_explicit(&slot_of(f, off)->block, memory_order_acquire);
-        if (b != NULL) {
-            *p = b->p;
-            *size = b->len;
-            return XETS_OK;
-        }
-        if (call_may_block(call) && !epoch_in_section()) {
-            int rc = cache_load(f, off, len, call);
-            if (rc != XETS_OK)
-                return rc;
-            continue;
-        }
-        load_request_t *q = malloc(sizeof *q);
-        if (q == NULL)
-            return XETS_NOMEM;
-        atomic_fetch_add(&f->refs, 1);
-        *q = (load_request_t){f, off, len};
-        call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q};
-        return XETS_NEED_IO;
+    /* Opening (no cache yet), or outside a section, where an evicted
+     * block could be freed under its reader: the reader reads its own. */
+    if (f->reader == NULL || !epoch_in_section())
+        return XETS_NOTFOUND;
+    uint64_t off;
+    size_t len;
+    sst_reader_block(f->reader, blk, &off, &len);
+    cache_entry_t *e = block_cache_find(f->cache, &slot_of(f, off)->block, !walk);
+    if (e != NULL && (call->pins == NULL || pin(call->pins, f, e))) {
+        *p = e->block.p;
+        *size = e->block.len;
+        return XETS_OK;
     }
+    load_request_t *q = malloc(sizeof *q);
+    if (q == NULL)
+        return XETS_NOMEM;
+    atomic_fetch_add(&f->refs, 1);
+    *q = (load_request_t){f, blk, walk};
+    call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q};
+    return XETS_NEED_IO;
 }
 
-int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *call)
+int sst_file_open(fs_dir_t *d, uint64_t number, block_cache_t *cache, sst_file_t **out,
+                  xets_call_t *call)
 {
     sst_file_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return XETS_NOMEM;
     atomic_init(&f->refs, 1);
+    block_cache_ref(cache);
+    f->cache = cache;
     names_format(f->name, NAMES_SST, number, false);
     uint64_t size = 0;
     int rc = fs_open(d, f->name, FS_READ, &f->file, call);
@@ -277,9 +317,21 @@ void sst_file_ref(sst_file_t *f)
     atomic_fetch_add(&f->refs, 1);
 }
 
-size_t sst_file_cached(const sst_file_t *f)
+int sst_file_warm(sst_file_t *f, xets_call_t *call)
 {
-    return atomic_load(&f->cached);
+    for (size_t i = 0; i < sst_reader_blocks(f->reader); i++) {
+        uint64_t off;
+        size_t len;
+        sst_reader_block(f->reader, i, &off, &len);
+        /* A block unpacked may be longer than stored: twice is a guess
+         * that stops the warming short of the bound, not past it. */
+        if (!block_cache_has_room(f->cache, 2 * len))
+            break;
+        int rc = cache_load(f, off, len, false, true, call);
+        if (rc != XETS_OK)
+            return rc;
+    }
+    return XETS_OK;
 }
 
 const sst_reader_t *sst_file_reader(const sst_file_t *f)
@@ -296,7 +348,9 @@ void sst_file_close(sst_file_t *f)
         fs_close(f->file);
     if (f->slots != NULL)
         for (size_t i = 0; i <= f->mask; i++)
-            block_free(atomic_load(&f->slots[i].block));
+            if (atomic_load(&f->slots[i].block) != NULL)
+                block_cache_forget(f->cache, &f->slots[i].block);
+    block_cache_release(f->cache);
     free(f->slots);
     free(f);
 }

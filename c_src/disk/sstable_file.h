@@ -35,26 +35,43 @@
  * within the size it was given, so a short read means the file shrank
  * under it, shorter than its footer claims: XETS_CORRUPT with
  * call->error.op "truncated" and the offset where the bytes stop. The
- * reader's errors name the file (000n.sst). Once open, the table keeps
- * every data block it reads, checked and uncompressed once
- * (sst_reader_unpack), until it is closed
- * (a cache with no bound: bounding it is the memory limit's work), and
- * lends it to the reader (sst_borrow_fn): a read copies nothing, and an
- * entry's value stays valid until the table is closed. A block not yet
- * there is read in place when the thread may block (call_may_block) and
- * is outside any epoch section; otherwise the read answers XETS_NEED_IO
- * with a request (call.h) that loads the block, holding a reference to
- * the table until it runs or is dropped. So a store reading inside an
- * epoch section never blocks, and its redone operation finds the block.
+ * reader's errors name the file (000n.sst). Once open, the table reads its
+ * data blocks through its store's cache (block_cache.h), which holds them
+ * checked and uncompressed once (sst_reader_unpack) and lends them to the
+ * reader (sst_borrow_fn): a read copies nothing, and an entry's value
+ * stays valid until the caller's epoch section ends, whatever the cache
+ * evicts meanwhile. Only inside a section does a table lend: there it
+ * never blocks either, and a block not cached answers XETS_NEED_IO with a
+ * request (call.h) that loads it, holding a reference to the table until
+ * it runs or is dropped, so that the redone operation finds it. Outside
+ * any section (a flush, a compaction: threads that may block) the reader
+ * reads each block into its own buffer, and the cache is neither used nor
+ * filled by it.
+ *
+ * Pins. A call that reads a key's state and writes the key later, in
+ * another store operation (a list insert's lookups before its puts, a
+ * select chunk's writes after its lookups), must find the state again
+ * without I/O: it cannot answer XETS_NEED_IO with half its writes done.
+ * Such a call sets call->pins (the LSM store's write groups do): every
+ * block lent to it is pinned (block_cache.h), with a reference to its
+ * table, until sst_pins_release, so that neither the cache nor a close
+ * takes it away meanwhile.
+ *
+ * Warming. A table just written (a flush's, a compaction's) may fill the
+ * cache with its blocks while they fit without evicting anything
+ * (sst_file_warm): a table within its memory limit then stays in memory
+ * whole, as it was in its memtables, and a larger one pushes nothing
+ * out.
  *
  * Errors: as fs.h and sstable.h say, call->error naming the file (the
  * temporary name for a failure while writing it) and the offset.
  *
  * Thread-safety: a writer is used by one thread. A table open for reading
  * is as its sst_reader_t: any number of threads may read it at once,
- * filling its cache together; it is freed when its last reference is
- * closed (the opener's, and one per pending load request). No call may be made inside an
- * epoch section or on a normal scheduler (fs.h). */
+ * filling the cache together; it is freed when its last reference is
+ * closed (the opener's, one per pending load request, one per pin). No
+ * call but a read inside a section (which never blocks) may be made
+ * inside an epoch section or on a normal scheduler (fs.h). */
 #ifndef XETS_DISK_SSTABLE_FILE_H
 #define XETS_DISK_SSTABLE_FILE_H
 
@@ -62,8 +79,12 @@
 #include <stdint.h>
 
 #include "../call.h"
+#include "block_cache.h"
 #include "fs.h"
 #include "sstable.h"
+
+/* Blocks a walk's request loads, the one it missed and those after it. */
+#define SST_READAHEAD 16
 
 /* ---- writing ---- */
 
@@ -96,15 +117,34 @@ void sst_file_writer_free(sst_file_writer_t *w);
 typedef struct sst_file sst_file_t;
 
 /* Opens table number in d for reading (reading its footer and index here:
- * the thread may block). XETS_OK; XETS_NOTFOUND; or a
- * failure as fs_open, fs_size and sst_reader_open. */
-int sst_file_open(fs_dir_t *d, uint64_t number, sst_file_t **out, xets_call_t *call);
+ * the thread may block), its blocks cached in cache. XETS_OK;
+ * XETS_NOTFOUND; or a failure as fs_open, fs_size and sst_reader_open. */
+int sst_file_open(fs_dir_t *d, uint64_t number, block_cache_t *cache, sst_file_t **out,
+                  xets_call_t *call);
 /* Takes another reference to f, closed with sst_file_close. */
 void sst_file_ref(sst_file_t *f);
-/* Bytes of data blocks f's cache holds (uncompressed). */
-size_t sst_file_cached(const sst_file_t *f);
+/* Loads f's blocks into the cache, in order, while they fit without
+ * evicting (see the top, "Warming"). Outside any section. XETS_OK or a
+ * read's failure. */
+int sst_file_warm(sst_file_t *f, xets_call_t *call);
 /* Its reader, valid until sst_file_close. */
 const sst_reader_t *sst_file_reader(const sst_file_t *f);
 void sst_file_close(sst_file_t *f);
+
+/* ---- pins (see the top) ---- */
+
+typedef struct sst_pin {
+    sst_file_t *f;
+    cache_entry_t *e;
+} sst_pin_t;
+
+typedef struct sst_pins {
+    sst_pin_t *v;
+    size_t n, cap;
+} sst_pins_t;
+
+/* Unpins every block of pins and closes their references, leaving pins
+ * empty. Any thread, in a section or not. */
+void sst_pins_release(sst_pins_t *pins);
 
 #endif

@@ -358,11 +358,15 @@ static const kind_t kinds[] = {
     {"ordered_set", &lsm_ordered_ops, &skiplist_ops, STORE_SET},
 };
 
+/* The memory limit of the stores opened from now on (0: none). */
+static size_t memory_limit;
+
 static int open_lsm(const kind_t *k, const char *dir, uint32_t keypos, enum lsm_sync sync,
                     size_t memtable, lsm_mismatch_t *mm, store_t **out, xets_call_t *call)
 {
     lsm_options_t lo = {.type = k->type, .keypos = keypos, .encoding = "exact.1", .sync = sync,
-                        .memtable_bytes = memtable, .mismatch = mm};
+                        .memtable_bytes = memtable, .memory_limit = memory_limit,
+                        .mismatch = mm};
     call->error = (call_error_t){0};
     return k->lsm->open(&(store_options_t){.kind = k->kind, .dir = dir, .disk = &lo}, out, call);
 }
@@ -1605,6 +1609,86 @@ static void test_close_while_flushing(void)
     printf("  close while flushing: %u rounds of two tables\n", rounds);
 }
 
+/* 11. A memory limit: the memtable it makes (an eighth), a table ten
+ * times the limit written and read back with the cache within its bound,
+ * evicting; then, the flusher held, writers stalled (counted) once the
+ * memtable is twice its size, and let go once the flusher has run. */
+static void test_memory_limit(void)
+{
+    const kind_t *k = &kinds[0];
+    const unsigned n = 10000;
+    fs_sim_reset();
+    memory_limit = 1u << 20;
+    store_t *s = open_ok(k, "/m", LSM_SYNC_NONE, 0);
+    memory_limit = 0;
+    lsm_info_t info;
+    lsm_info(s, &info);
+    CHECK(info.memory_limit == 1u << 20 && info.memtable_limit == (1u << 20) / 12,
+          "limit: %zu, memtable %zu", info.memory_limit, info.memtable_limit);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    op_t o = {.ops = k->lsm, .s = s, .mode = PUT_REPLACE};
+    unsigned char kb[16], vb[1100];
+    size_t most = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < n; i++) {
+            o.key = kb;
+            o.klen = key_of(i, kb);
+            o.val = vb;
+            o.vlen = 1024 + val_of(i, 1, vb);
+            for (size_t j = o.vlen - 1024; j < o.vlen; j++)
+                vb[j] = (unsigned char)(i * 7 + j * 13); /* little for LZ4 to take */
+            CHECK(run_op(pass == 0 ? do_put : do_get, &o, &call) == XETS_OK, "pass %d: %u", pass,
+                  i);
+            CHECK(pass == 0 || (o.out.len == 4 + o.vlen && !memcmp(o.out.p + 4, vb, o.vlen)),
+                  "read back %u", i);
+            lsm_info(s, &info);
+            size_t bound = info.cache_capacity + 8192; /* two blocks */
+            CHECK(info.cache_bytes <= bound, "cache %zu bytes, bound %zu", info.cache_bytes, bound);
+            most = info.cache_bytes > most ? info.cache_bytes : most;
+        }
+    }
+    lsm_info(s, &info);
+    CHECK(info.cache_evictions > 0 && info.cache_misses > 0 && info.cache_hits > 0,
+          "evictions %llu, misses %llu, hits %llu", (unsigned long long)info.cache_evictions,
+          (unsigned long long)info.cache_misses, (unsigned long long)info.cache_hits);
+    printf("  memory limit: 1 MiB, %u objects of 1 KiB: at most %zu bytes cached (bound %zu), "
+           "%llu evictions, %llu stalls\n", n, most, info.cache_capacity,
+           (unsigned long long)info.cache_evictions, (unsigned long long)info.stalls);
+
+    lsm_flusher_step();
+    lsm_flusher_hold(true);
+    uint64_t stalls = info.stalls;
+    unsigned i = n;
+    int st;
+    do {
+        o.klen = key_of(i++, kb);
+        o.vlen = 1024;
+        call.io.run = NULL;
+        epoch_enter();
+        st = do_put(&o, &call);
+        epoch_exit();
+        lsm_info(s, &info);
+        if (st == XETS_NEED_IO && info.stalls == stalls) {
+            CHECK(serve_io(&call) == XETS_OK, "a block's load");
+            i--; /* redo it */
+        }
+        CHECK(i < n + 1000, "no stall after %u writes", i - n);
+    } while (info.stalls == stalls);
+    CHECK(st == XETS_NEED_IO && call.io.run != NULL && info.stalls == stalls + 1,
+          "a stall: %d, %llu", st, (unsigned long long)info.stalls);
+    CHECK(info.memtable_bytes <= (LSM_MEMTABLES + 1) * info.memtable_limit,
+          "memtables %zu bytes, limit %zu",
+          info.memtable_bytes, info.memtable_limit);
+    call.io = (call_io_t){0}; /* its wait would end at LSM_STALL_MS, the flusher held */
+    lsm_flusher_step();
+    CHECK(run_op(do_put, &o, &call) == XETS_OK, "the stalled write, after the flush");
+    lsm_flusher_hold(false);
+    free(o.out.p);
+    close_ok(k, s);
+    printf("  memory limit: a writer stalled after %u writes with the flusher held\n", i - n);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1637,6 +1721,7 @@ int main(int argc, char **argv)
     test_ranges();
     test_reopen_compacts();
     test_close_while_flushing();
+    test_memory_limit();
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);

@@ -53,6 +53,16 @@
 #define DIR "/t"
 #define NUMBER 7 /* the table's file number */
 
+/* The cache the tables read through: no bound, but in test_bounded. */
+static block_cache_t *cache;
+
+static size_t cached_bytes(void)
+{
+    block_cache_stats_t st;
+    block_cache_stats(cache, &st);
+    return st.bytes;
+}
+
 static uint64_t rng = 0x5eedf11eull;
 
 /* ---- the model: entries in the table's order ---------------------------- */
@@ -215,7 +225,7 @@ static int read_all(const sst_reader_t *r, const set_t *s, xets_call_t *call)
 static int read_back(fs_dir_t *d, const set_t *s, xets_call_t *call)
 {
     sst_file_t *f = NULL;
-    int rc = sst_file_open(d, NUMBER, &f, call);
+    int rc = sst_file_open(d, NUMBER, cache, &f, call);
     if (rc != XETS_OK)
         return rc;
     rc = read_all(sst_file_reader(f), s, call);
@@ -462,7 +472,7 @@ static void test_corruption(void)
     d = dir_open(true);
     CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
     sst_file_t *t = NULL;
-    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open");
+    CHECK(sst_file_open(d, NUMBER, cache, &t, OWN_CALL) == XETS_OK, "open");
     CHECK(fs_open(d, final, FS_WRITE, &f, OWN_CALL) == XETS_OK, "open");
     CHECK(fs_size(f, &size, OWN_CALL) == XETS_OK, "size");
     uint64_t cut = size / 2;
@@ -497,8 +507,9 @@ static enum call_thread normal_thread(void)
 }
 
 /* A walk from a normal scheduler inside an epoch section reads no file:
- * each block not cached answers XETS_NEED_IO with a request, run outside
- * the section, and the walk made again finds it. */
+ * a block not cached answers XETS_NEED_IO with a request, run outside
+ * the section, which loads it and the SST_READAHEAD - 1 after it, and the
+ * walk made again finds them. */
 static void test_cache(void)
 {
     set_t s = set_random(2000, 0);
@@ -506,9 +517,9 @@ static void test_cache(void)
     fs_dir_t *d = dir_open(true);
     CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
     sst_file_t *t = NULL;
-    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open");
+    CHECK(sst_file_open(d, NUMBER, cache, &t, OWN_CALL) == XETS_OK, "open");
     size_t blocks = sst_reader_blocks(sst_file_reader(t));
-    CHECK(blocks > 4 && sst_file_cached(t) == 0, "%zu blocks, none cached at open", blocks);
+    CHECK(blocks > 4 && cached_bytes() == 0, "%zu blocks, none cached at open", blocks);
     size_t requests = 0;
     for (;;) {
         xets_call_t call;
@@ -530,7 +541,8 @@ static void test_cache(void)
         }
         CHECK(call_run_io(&call) == XETS_OK, "the request runs");
     }
-    CHECK(requests == blocks + 1, "%zu requests for %zu blocks", requests, blocks);
+    size_t runs = (blocks + SST_READAHEAD - 1) / SST_READAHEAD;
+    CHECK(requests == runs + 1, "%zu requests for %zu blocks", requests, blocks);
     /* Uncompressed, the blocks take more than they do in the file, whose
      * data blocks end where the meta-index's handle (its footer) says. */
     fs_file_t *file = NULL;
@@ -545,20 +557,124 @@ static void test_cache(void)
               got == 8,
           "the footer");
     fs_close(file);
-    CHECK(sst_file_cached(t) > le64_load(handle), "the blocks cached uncompressed: %zu bytes",
-          sst_file_cached(t));
+    CHECK(cached_bytes() > le64_load(handle), "the blocks cached uncompressed: %zu bytes",
+          cached_bytes());
     /* A request taken, then the table closed by its opener: the request
      * still runs on the table it holds. */
     xets_call_t call;
     call_init(&call, CALL_NORMAL, normal_thread);
     sst_file_close(t);
-    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open again");
+    CHECK(sst_file_open(d, NUMBER, cache, &t, OWN_CALL) == XETS_OK, "open again");
     epoch_enter();
     int rc = read_all(sst_file_reader(t), &s, &call);
     epoch_exit();
     CHECK(rc == XETS_NEED_IO, "a fresh table has nothing cached");
     sst_file_close(t);
     CHECK(call_run_io(&call) == XETS_OK, "the request outlives the opener's close");
+    fs_dir_close(d);
+    set_free(&s);
+}
+
+/* ---- 4c. a bounded cache, pins ------------------------------------------------- */
+
+/* The first entry after k's of another key. */
+static size_t next_key(const set_t *s, size_t k)
+{
+    size_t j = k + 1;
+    while (j < s->n && !bytes_cmp(s->e[j].key, s->e[j].klen, s->e[k].key, s->e[k].klen))
+        j++;
+    return j;
+}
+
+/* sst_get of entry k of s (a key's first) in a section, as from a normal scheduler:
+ * XETS_OK (found without I/O), or XETS_NEED_IO with the request run. */
+static int get_in_section(const sst_reader_t *r, const set_t *s, size_t k, xets_call_t *call)
+{
+    visit_t v = {.s = s, .at = k};
+    epoch_enter();
+    int rc = sst_get(r, s->e[k].key, s->e[k].klen, visit_entry, &v, call);
+    epoch_exit();
+    if (rc == XETS_NEED_IO) {
+        CHECK(call_run_io(call) == XETS_OK, "the request runs");
+        return rc;
+    }
+    CHECK(rc == XETS_OK && !v.wrong && v.at > k, "get of entry %zu: %d", k, rc);
+    return rc;
+}
+
+/* A cache bounded below the table's size stays within its bound (plus
+ * the block being inserted) while every key is read, evicting; a block a
+ * call pinned is found again however many others are loaded meanwhile,
+ * and evictable again once released; reads outside a section fill
+ * nothing. */
+static void test_bounded(void)
+{
+    set_t s = set_random(2000, 0);
+    fs_sim_reset();
+    fs_dir_t *d = dir_open(true);
+    CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
+    block_cache_t *unbounded = cache;
+    cache = block_cache_new(4 * SST_BLOCK_SIZE);
+    sst_file_t *t = NULL;
+    CHECK(sst_file_open(d, NUMBER, cache, &t, OWN_CALL) == XETS_OK, "open");
+    const sst_reader_t *r = sst_file_reader(t);
+    CHECK(sst_reader_blocks(r) > 16, "%zu blocks", sst_reader_blocks(r));
+
+    CHECK(read_all(r, &s, OWN_CALL) == XETS_OK && cached_bytes() == 0,
+          "a read outside any section caches nothing");
+    xets_call_t call;
+    call_init(&call, CALL_UNKNOWN, normal_thread);
+    size_t most = 0;
+    for (size_t k = 0; k < s.n; k = next_key(&s, k)) {
+        int tries = 0;
+        while (get_in_section(r, &s, k, &call) == XETS_NEED_IO)
+            CHECK(++tries < 3, "entry %zu: its block loaded, then found", k);
+        if (cached_bytes() > most)
+            most = cached_bytes();
+    }
+    block_cache_stats_t st;
+    block_cache_stats(cache, &st);
+    CHECK(most <= 5 * SST_BLOCK_SIZE + 1024, "at most %zu bytes cached, bound %zu", most,
+          st.capacity);
+    CHECK(st.evictions > 0 && st.misses >= sst_reader_blocks(r) && st.hits > 0,
+          "evictions %llu, misses %llu, hits %llu", (unsigned long long)st.evictions,
+          (unsigned long long)st.misses, (unsigned long long)st.hits);
+
+    /* Entry 0 read with pins, then every other key: its block stays. */
+    sst_pins_t pins = {0};
+    call.pins = &pins;
+    while (get_in_section(r, &s, 0, &call) == XETS_NEED_IO)
+        ;
+    call.pins = NULL;
+    CHECK(pins.n == 1, "one block pinned: %zu", pins.n);
+    for (size_t k = next_key(&s, s.n / 2); k < s.n; k = next_key(&s, k))
+        while (get_in_section(r, &s, k, &call) == XETS_NEED_IO)
+            ;
+    CHECK(get_in_section(r, &s, 0, &call) == XETS_OK, "the pinned block is still there");
+    sst_pins_release(&pins);
+    for (size_t k = next_key(&s, s.n / 2); k < s.n; k = next_key(&s, k))
+        while (get_in_section(r, &s, k, &call) == XETS_NEED_IO)
+            ;
+    epoch_enter();
+    visit_t v = {.s = &s, .at = 0};
+    int rc = sst_get(r, s.e[0].key, s.e[0].klen, visit_entry, &v, &call);
+    epoch_exit();
+    CHECK(rc == XETS_NEED_IO, "released, it was evicted: %d", rc);
+    call.io.drop(call.io.arg);
+
+    /* A pin holds its table: closed by its opener, the table stays until
+     * the pin is released, and its blocks leave the cache with it. */
+    call.pins = &pins;
+    while (get_in_section(r, &s, 0, &call) == XETS_NEED_IO)
+        ;
+    call.pins = NULL;
+    sst_file_close(t);
+    CHECK(cached_bytes() > 0, "the pinned table's blocks stay");
+    sst_pins_release(&pins);
+    CHECK(cached_bytes() == 0, "its last reference gone, nothing of it is cached");
+    epoch_synchronize();
+    block_cache_release(cache);
+    cache = unbounded;
     fs_dir_close(d);
     set_free(&s);
 }
@@ -585,7 +701,7 @@ static void test_threads(void)
     fs_dir_t *d = dir_open(true);
     CHECK(write_table(d, &s, NULL, OWN_CALL) == XETS_OK, "write");
     sst_file_t *t = NULL;
-    CHECK(sst_file_open(d, NUMBER, &t, OWN_CALL) == XETS_OK, "open");
+    CHECK(sst_file_open(d, NUMBER, cache, &t, OWN_CALL) == XETS_OK, "open");
     reader_arg_t arg = {.r = sst_file_reader(t), .s = &s};
     pthread_t th[4];
     for (size_t i = 0; i < 4; i++)
@@ -599,12 +715,16 @@ static void test_threads(void)
 
 int main(void)
 {
+    cache = block_cache_new(0);
     test_round_trip();
     test_crash();
     test_faults();
     test_corruption();
     test_cache();
+    test_bounded();
     test_threads();
+    epoch_synchronize();
+    block_cache_release(cache);
     printf("sstable_file_test: ok\n");
     return 0;
 }
