@@ -23,6 +23,7 @@ struct block_cache {
     size_t bytes, entries;
     _Atomic size_t capacity;
     uint64_t evictions;
+    uint32_t shrinks; /* calls of shrink: an entry's passes count once per call */
     /* Counted on every lookup, apart from the rest that is written under
      * mu. */
     _Alignas(64) atomic_uint_fast64_t hits;
@@ -67,7 +68,7 @@ cache_entry_t *block_cache_find(block_cache_t *c, _Atomic(cache_entry_t *) *slot
     }
     int m = atomic_load_explicit(&e->mark, memory_order_relaxed);
     if (m < 0 || (m == 0 && mark))
-        atomic_store_explicit(&e->mark, m + 1, memory_order_relaxed);
+        atomic_store_explicit(&e->mark, m < 0 ? 0 : 1, memory_order_relaxed);
     if (m >= 0)
         atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
     return e;
@@ -134,11 +135,19 @@ static void evict(block_cache_t *c, cache_entry_t *e)
 }
 
 /* Evicts down to the bound (mu held). Each step either evicts, moves an
- * entry between queues clearing its mark, or passes over a pinned one;
- * it stops after a full round of the entries without evicting (all
- * pinned), leaving the cache over its bound until they are unpinned. */
-static void shrink(block_cache_t *c)
+ * entry between queues clearing its mark, or passes over one it must
+ * keep: a pinned one, fresh (the entry being inserted), or one a request
+ * loaded that its redone operation has not found yet (a negative mark),
+ * in at most CACHE_REQUEST_PASSES shrinks (its mark falls by one at the
+ * first pass of each), so that a request abandoned does not keep its
+ * block for ever. Without those passes a request's block could be the
+ * first to go, before the operation it was loaded for is redone, and the
+ * redo would ask for it again, without end. It stops after a full round
+ * of the entries without evicting, leaving the cache over its bound
+ * until they are unpinned or found. */
+static void shrink(block_cache_t *c, const cache_entry_t *fresh)
 {
+    c->shrinks++;
     size_t capacity = atomic_load(&c->capacity);
     size_t protect_max = capacity / 100 * CACHE_PROTECTED_SHARE;
     size_t idle = 0;
@@ -151,9 +160,19 @@ static void shrink(block_cache_t *c)
         cache_entry_t *e = c->probation.head != NULL ? c->probation.head : c->protect.head;
         if (e == NULL)
             break;
-        if (atomic_load_explicit(&e->mark, memory_order_relaxed) > 0) {
+        int mark = atomic_load_explicit(&e->mark, memory_order_relaxed);
+        if (mark > 0) {
             atomic_store_explicit(&e->mark, 0, memory_order_relaxed);
             requeue(c, e, true); /* hit since queued: protected (again) */
+            idle++;
+            continue;
+        }
+        if (e == fresh || (mark < 0 && mark > -CACHE_REQUEST_PASSES)) {
+            if (mark < 0 && e->passed != c->shrinks) {
+                e->passed = c->shrinks;
+                atomic_compare_exchange_strong(&e->mark, &mark, mark - 1);
+            }
+            requeue(c, e, e->is_protected); /* its redo is to come */
             idle++;
             continue;
         }
@@ -198,7 +217,7 @@ bool block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot, bytes_
         append(c, e, false);
         c->bytes += e->charge;
         c->entries++;
-        shrink(c);
+        shrink(c, e);
     }
     pthread_mutex_unlock(&c->mu);
     if (!published)

@@ -22,7 +22,8 @@
  * marked, and leaves first.
  * A block loaded by a request (a XETS_NEED_IO) comes in with its mark at
  * -1: the redone operation's hit, the one the load was for, only brings
- * it to 0, and is not counted as a hit either.
+ * it to 0, and is not counted as a hit either; until then the evictor
+ * passes over it (block_cache.c, shrink), so that the redo finds it.
  *
  * Memory: an entry is freed through the epoch (epoch_retire) when
  * evicted, so that a block found inside a section stays readable until
@@ -56,18 +57,23 @@
 
 /* Share of the bound that protected entries may hold, in percent. */
 #define CACHE_PROTECTED_SHARE 80
+/* Evictions a request's block waits through for its redo to find it. */
+#define CACHE_REQUEST_PASSES 16
 
 typedef struct cache_entry cache_entry_t;
 
 struct cache_entry {
     bytes_t block;
-    _Atomic int mark; /* -1: loaded for a request; 0: not hit since queued; 1: hit */
+    /* < 0: loaded for a request, not found since (-1 less the evictor's
+     * passes over it); 0: not hit since queued; 1: hit */
+    _Atomic int mark;
     _Atomic int pins; /* > 0: pinned; -1: dead, being evicted */
     /* Under the cache's mutex: */
     cache_entry_t *prev, *next;
     _Atomic(cache_entry_t *) *slot; /* where it is published */
     size_t charge;
     bool is_protected;
+    uint32_t passed; /* the evictor's last pass over it (a request's block) */
 };
 
 typedef struct block_cache block_cache_t;
