@@ -29,7 +29,13 @@
  * arguments. call->io.arg belongs to the request: run consumes it, and
  * drop (when not NULL) frees it if the request is abandoned instead.
  * XETS_NEED_IO with no request (io.run NULL) asks only for the redo where
- * the call may block.
+ * the call may block. What a request loads, it keeps for the redone
+ * operation in call->keep (the store's own: pinned blocks), which goes
+ * with the operation from redo to redo, every request of it adding to
+ * it, until the operation ends and the glue releases it
+ * (call_keep_release): so that an operation whose redos each load a
+ * block finds all of them however much else is loaded meanwhile, and
+ * ends.
  *
  * Errors. A store whose file operation fails answers XETS_IO, one that
  * finds stored bytes malformed XETS_CORRUPT, after call_fail() has said
@@ -72,6 +78,13 @@ typedef struct call_io {
     void *arg;
 } call_io_t;
 
+/* What a call keeps for its redone operation (see the top): arg, freed
+ * by release; all zero when nothing. */
+typedef struct call_keep {
+    void *arg;
+    void (*release)(void *arg);
+} call_keep_t;
+
 typedef struct call_error {
     const char *op; /* what failed: "read", "write", "fsync", "open", ... */
     char file[64];  /* the file, within its table's directory */
@@ -87,6 +100,7 @@ typedef struct xets_call {
     int64_t start;    /* call_now() at call_clock_start, else 0 */
     int64_t deadline; /* past it, a chunked operation stops */
     call_io_t io;       /* filled with XETS_NEED_IO */
+    call_keep_t keep;   /* what its requests loaded (see the top) */
     call_error_t error; /* filled with XETS_IO and XETS_CORRUPT */
     /* Durability the caller must wait for before it may answer (a store
      * with files in sync mode always, disk/lsm.h): the store and the
@@ -127,6 +141,7 @@ static inline void call_init(xets_call_t *c, enum call_thread thread,
     c->start = 0;
     c->deadline = INT64_MAX;
     c->io.run = NULL;
+    c->keep.release = NULL;
     c->await.store = NULL;
     c->group = NULL;
     c->pins = NULL;
@@ -173,6 +188,23 @@ static inline int call_run_io(xets_call_t *c)
     call_io_t io = c->io;
     c->io.run = NULL;
     return io.run(io.arg, c);
+}
+
+/* Releases what the call keeps for its operation (see the top). */
+static inline void call_keep_release(xets_call_t *c)
+{
+    if (c->keep.release != NULL)
+        c->keep.release(c->keep.arg);
+    c->keep = (call_keep_t){0};
+}
+
+/* Abandons the I/O request a store made (XETS_NEED_IO), if any: the
+ * caller goes on without it. */
+static inline void call_io_drop(xets_call_t *c)
+{
+    if (c->io.run != NULL && c->io.drop != NULL)
+        c->io.drop(c->io.arg);
+    c->io.run = NULL;
 }
 
 /* Records what failed, for XETS_IO (err an errno) or XETS_CORRUPT (err 0),

@@ -115,6 +115,7 @@ static bool get_disk_opts(ErlNifEnv *env, ERL_NIF_TERM arg, lsm_options_t *lo, b
     lo->memtable_bytes = (size_t)bytes;
     lo->memory_limit = (size_t)limit;
     *spill = d[3] == atom_spill;
+    lo->discardable = *spill;
     ERL_NIF_TERM term = d[0];
     if (term == atom_none)
         lo->sync = LSM_SYNC_NONE;

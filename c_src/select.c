@@ -790,6 +790,16 @@ static void visit_range(chunk_t *c, table_t *t, store_t *s, const select_cursor_
         after = alen > 0 ? from : NULL;
     }
     int st = store_scan(t->ops, s, c->call, after, alen, c->dir, visit, c);
+    if (st == XETS_NEED_IO && c->bag && c->group.n > 0 && goes_on(c)) {
+        /* A block not cached after whole keys (store.h, store_scan): the
+         * chunk ends after the gathered one, the next one asks for the
+         * block, rather than this one being redone. */
+        rec_t last = c->group.rec[0];
+        if (take_group(c))
+            stop_in(c, &last, 0);
+        call_io_drop(c->call);
+        st = XETS_OK;
+    }
     if (st != XETS_OK && st != XETS_END)
         c->st = st;
     take_group(c); /* the last key the scan visited */

@@ -60,8 +60,10 @@ static int scan(store_cursor_t *c, visit_fn visit, void *ctx)
  * visitor that stops there ends the scan as at any deadline, the request
  * dropped; the next call starts with the missing block, and each call
  * makes progress whatever the cache can hold. A visitor that will not
- * stop there (in the middle of a bag's key it gathers whole) has the
- * call redone, as before. */
+ * stop there (one that gathers a bag's keys whole, and knows a key whole
+ * only when the next begins) gets XETS_NEED_IO with every key visited
+ * whole: it may end its chunk after the last one itself (traverse.c,
+ * select.c), or have the call redone. */
 static int scan_ahead(store_cursor_t *c, xets_call_t *call, visit_fn visit, void *ctx)
 {
     store_recs_t held;
@@ -90,11 +92,8 @@ static int scan_ahead(store_cursor_t *c, xets_call_t *call, visit_fn visit, void
         held.n = n;
     }
     store_recs_free(&held);
-    if (stop && rc == XETS_NEED_IO && call->io.run != NULL) {
-        if (call->io.drop != NULL)
-            call->io.drop(call->io.arg);
-        call->io.run = NULL;
-    }
+    if (stop && rc == XETS_NEED_IO)
+        call_io_drop(call);
     return stop ? XETS_OK : rc;
 }
 

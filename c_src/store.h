@@ -391,7 +391,10 @@ size_t store_sort_key(const store_ops_t *ops, const unsigned char *key, size_t k
  * and then the rest of that key's objects: the caller resumes after a key.
  * The key need not be in the store. Returns XETS_OK if visit stopped the
  * scan, XETS_END if the store ran out, or a cursor step's failure
- * (XETS_NOMEM, or see "The call"). A store without a
+ * (XETS_NOMEM, or see "The call"); on XETS_NEED_IO from a store that may
+ * need I/O, every key visited was visited whole, and the visitor, if it
+ * has taken some, may end there, the request dropped (store.c,
+ * scan_ahead). A store without a
  * backward order walks forward (store_ops_t.backward). */
 int store_scan(const store_ops_t *ops, store_t *s, xets_call_t *call, const unsigned char *after,
                size_t alen,

@@ -172,6 +172,18 @@ static int chunk_scan(chunk_ctx_t *c, table_t *t, const ErlNifBinary *after, enu
     c->group = t->kind->multi && newest_first ? &group : NULL;
     int st = store_scan(t->ops, t->store, c->call, after->size ? after->data : NULL,
                         after->size, dir, chunk_visit, c);
+    /* A block not cached after whole keys (store.h, store_scan): the
+     * chunk ends after the gathered one, and the next call, which
+     * resumes there, asks for the block; redone instead, the chunk would
+     * need every block it took to stay cached meanwhile. */
+    if (st == XETS_NEED_IO && c->group != NULL && c->group->n > 0 && !c->too_long &&
+        !c->nomem && c->cursor == atom_end_of_table) {
+        const rec_t *last = &c->group->rec[0];
+        chunk_take_group(c);
+        memcpy(enif_make_new_binary(c->env, last->klen, &c->cursor), last->key, last->klen);
+        call_io_drop(c->call);
+        st = XETS_OK;
+    }
     /* The last key the scan visited; the table ends there. */
     if (c->group != NULL && !c->too_long && !c->nomem && c->cursor == atom_end_of_table)
         chunk_take_group(c);

@@ -28,12 +28,15 @@ typedef struct nif {
 } nif_t;
 
 /* An I/O request (call.h) on its way to a dirty I/O scheduler, as the
- * extra last argument of the redone call: a resource, so that a request
- * whose call never runs (its process died) is dropped by the destructor. */
+ * extra last argument of the redone call, with what the operation keeps
+ * from its earlier requests (call->keep): a resource, so that a request
+ * whose call never runs (its process died) is dropped, and what it keeps
+ * released, by the destructor. */
 static ErlNifResourceType *io_request_type;
 
 typedef struct io_request {
     call_io_t io;
+    call_keep_t keep;
     _Atomic(bool) taken;
 } io_request_t;
 
@@ -41,8 +44,12 @@ static void io_request_dtor(ErlNifEnv *env, void *obj)
 {
     (void)env;
     io_request_t *r = obj;
-    if (!atomic_load(&r->taken) && r->io.drop != NULL)
+    if (atomic_load(&r->taken))
+        return;
+    if (r->io.drop != NULL)
         r->io.drop(r->io.arg);
+    if (r->keep.release != NULL)
+        r->keep.release(r->keep.arg);
 }
 
 static enum call_thread thread_kind(void)
@@ -95,22 +102,28 @@ ERL_NIF_TERM glue_io_reason(ErlNifEnv *env, int st, const call_error_t *e)
                             enif_make_atom(env, posix));
 }
 
-/* Runs the call again from its arguments, with flags, the I/O request
- * (NULL: none) as an extra last argument. */
+/* Runs the call again from its arguments, with flags, the call's I/O
+ * request (with io; else none) as an extra last argument, which takes
+ * what the call keeps. */
 static ERL_NIF_TERM redo(ErlNifEnv *env, const nif_t *nif, const ERL_NIF_TERM argv[], int flags,
-                         const call_io_t *io)
+                         xets_call_t *call, bool io)
 {
     ERL_NIF_TERM args[8];
     memcpy(args, argv, sizeof *args * (size_t)nif->arity);
-    if (io == NULL)
+    if (!io || call->io.run == NULL) {
+        call_keep_release(call);
         return enif_schedule_nif(env, nif->name, flags, nif->self, nif->arity, args);
+    }
     io_request_t *r = enif_alloc_resource(io_request_type, sizeof *r);
     if (r == NULL) {
-        if (io->drop != NULL)
-            io->drop(io->arg);
+        call_io_drop(call);
+        call_keep_release(call);
         return enif_raise_exception(env, atom_system_limit);
     }
-    r->io = *io;
+    r->io = call->io;
+    r->keep = call->keep;
+    call->io.run = NULL;
+    call->keep = (call_keep_t){0};
     atomic_init(&r->taken, false);
     args[nif->arity] = enif_make_resource(env, r);
     enif_release_resource(r);
@@ -125,6 +138,7 @@ static int run_io_request(ErlNifEnv *env, ERL_NIF_TERM term, xets_call_t *call)
         atomic_exchange(&r->taken, true))
         return XETS_BADARG;
     call->io = r->io;
+    call->keep = r->keep;
     return call_run_io(call);
 }
 
@@ -135,6 +149,8 @@ glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_ca
             int st, ERL_NIF_TERM out)
 {
     charge(env, call);
+    if (st != XETS_NEED_IO)
+        call_keep_release(call); /* the operation has ended */
     switch (st) {
     case XETS_OK:
         return call->await.store != NULL ? glue_await(env, call, out) : out;
@@ -146,14 +162,13 @@ glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_ca
         /* Giving up the time slice keeps the scheduler free for the
          * holder of the table. */
         enif_consume_timeslice(env, 100);
-        return redo(env, nif, argv, flags_of(call_thread(call)), NULL);
+        return redo(env, nif, argv, flags_of(call_thread(call)), call, false);
     case XETS_DIRTY:
         if (call_thread(call) == CALL_NORMAL)
-            return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_CPU_BOUND, NULL);
+            return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_CPU_BOUND, call, false);
         break;
     case XETS_NEED_IO:
-        return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND,
-                    call->io.run != NULL ? &call->io : NULL);
+        return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND, call, true);
     case XETS_IO:
     case XETS_CORRUPT:
         return enif_raise_exception(
@@ -175,7 +190,8 @@ glue_run(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], const nif_t *nif)
     int st = argc > nif->arity ? run_io_request(env, argv[nif->arity], &call) : XETS_OK;
     if (st == XETS_OK)
         st = nif->op(env, argv, &call, &out);
-    if (st == XETS_OK && call.start == 0 && call.await.store == NULL)
+    if (st == XETS_OK && call.start == 0 && call.await.store == NULL &&
+        call.keep.release == NULL)
         return out;
     return glue_finish(env, argv, nif, &call, st, out);
 }

@@ -36,8 +36,8 @@
 %% N} (default 8 MiB): the size at which the table's memory part is
 %% written out as an SSTable; {memory_limit, Bytes | infinity} (default
 %% infinity): what the table may hold in memory, its memtables, block
-%% cache, indexes and filters together; accepted, not yet enforced
-%% (README, "Known limitations").
+%% cache, indexes and filters together (README, "Tables larger than
+%% memory").
 -spec open(atom(), file:name_all(), list()) -> {ok, xets:tab()} | {error, reason()}.
 open(Name, Dir, Options) ->
     try

@@ -108,11 +108,9 @@
 %% Bytes of records per chunk of a copy to another node: Mnesia's own
 %% max_transfer_size.
 -define(CHUNK_BYTES, 64000).
-%% The cache of a table receiving a copy, at most (receive_data/5).
--define(RECEIVE_CACHE_BYTES, 16 * 1024 * 1024).
-%% The memtables of a table receiving a copy, at most (about: a chunk
-%% more), the one being filled and those being written out.
--define(RECEIVE_MEMTABLE_BYTES, 12 * 1024 * 1024).
+%% The memory limit of a table receiving a copy, unless its properties
+%% give a smaller one (receive_copy/1).
+-define(RECEIVE_MEMORY_LIMIT, 32 * 1024 * 1024).
 
 -type alias() :: xets_copies | xets_ram_copies.
 -type tab() :: atom() | tuple().
@@ -185,7 +183,8 @@ semantics(_Alias, _Item) -> undefined.
 
 %% @doc Checks the table's xets storage properties: `{storage_properties,
 %% [{xets, [{sync, always | none | {interval, Ms}} | {memtable_bytes,
-%% N}]}]}'.
+%% N} | {memory_limit, Bytes | infinity}]}]}' (the last two for
+%% xets_copies: xets:open/3's).
 -spec check_definition(alias(), tab(), [node()], list()) -> ok | {error, term()}.
 check_definition(Alias, _Tab, _Nodes, Props) when Alias =:= xets_copies; Alias =:= xets_ram_copies ->
     Opts = xets_props(Props),
@@ -199,6 +198,8 @@ check_definition(Alias, _Tab, _Nodes, _Props) ->
 valid_prop({sync, S}) when S =:= always; S =:= none -> true;
 valid_prop({sync, {interval, Ms}}) when is_integer(Ms), Ms > 0 -> true;
 valid_prop({memtable_bytes, N}) when is_integer(N), N > 0 -> true;
+valid_prop({memory_limit, infinity}) -> true;
+valid_prop({memory_limit, N}) when is_integer(N), N > 0 -> true;
 valid_prop({fault_store, B}) when is_boolean(B) -> true;
 valid_prop(_) -> false.
 
@@ -409,32 +410,14 @@ receiver_first_message(_Sender, {first, Size}, Alias, _Tab) ->
     {Size, Alias}.
 
 %% @doc Writes one chunk and asks for the next. A xets_copies table
-%% being received is closed and opened again whenever the blocks its
-%% cache holds pass ?RECEIVE_CACHE_BYTES: xets keeps every block it has
-%% written or read in memory (its cache has no bound yet), so without
-%% this a copy would hold about the whole table in memory until
-%% receive_done/4 closes it.
+%% being received is open with a memory limit (receive_copy/1): its
+%% writers wait for xets's flusher when it falls behind, and its cache
+%% holds no more than the limit leaves it, so a copy takes bounded
+%% memory whatever the table's size.
 -spec receive_data([tuple()], alias(), tab(), pid(), alias()) -> {more, alias()}.
 receive_data(Records, Alias, Tab, _Sender, State) ->
     ok = insert(Alias, Tab, Records),
-    Alias =:= xets_copies andalso bound_receiving(Tab, 200),
     {more, State}.
-
-%% The cache (see above), and the memtables: the receiver waits while
-%% more than ?RECEIVE_MEMTABLE_BYTES wait for xets's flusher, which would
-%% otherwise fall behind a copy that writes faster than it flushes.
-bound_receiving(Tab, Waits) ->
-    Disk = xets:info(Tab, disk),
-    case proplists:get_value(memtable_bytes, Disk, 0) > ?RECEIVE_MEMTABLE_BYTES of
-        true when Waits > 0 ->
-            timer:sleep(5),
-            bound_receiving(Tab, Waits - 1);
-        _ ->
-            case proplists:get_value(cache_bytes, Disk, 0) > ?RECEIVE_CACHE_BYTES of
-                true -> ok = owner_call({reopen, Tab});
-                false -> ok
-            end
-    end.
 
 %% @doc The copy is complete: a xets_copies table's temporary directory
 %% becomes the table's.
@@ -469,8 +452,6 @@ handle_call({open, Alias, Tab, Props, Dir}, _From, State) ->
     {reply, Reply, State};
 handle_call({receive_copy, Tab}, _From, State) ->
     {reply, catching(fun() -> receive_copy(Tab) end), State};
-handle_call({reopen, Tab}, _From, State) ->
-    {reply, catching(fun() -> reopen(Tab) end), State};
 handle_call({swap_in, Tab}, _From, State) ->
     {reply, catching(fun() -> swap_in(Tab) end), State};
 handle_call({close, Tab}, _From, State) ->
@@ -637,7 +618,11 @@ receive_copy(Tab) ->
                  end,
             Tmp = tmp_dir(Dir),
             ok = destroy_if_there(Tmp),
-            case open_dir(Name, Tmp, Opts, 50) of
+            Limit = case proplists:get_value(memory_limit, Opts, infinity) of
+                        L when is_integer(L), L < ?RECEIVE_MEMORY_LIMIT -> L;
+                        _ -> ?RECEIVE_MEMORY_LIMIT
+                    end,
+            case open_dir(Name, Tmp, [{memory_limit, Limit} | Opts], 50) of
                 {ok, T2} -> register_entry(E#entry{tid = T2, receiving = Tmp});
                 {error, Reason} -> {error, Reason}
             end;
@@ -667,21 +652,6 @@ swap_in(Tab) ->
                  end,
             case open_dir(Name, Dir, Opts, 50) of
                 {ok, T2} -> register_entry(E#entry{tid = T2, receiving = undefined});
-                {error, Reason} -> {error, Reason}
-            end;
-        _ ->
-            ok
-    end.
-
-%% A table receiving a copy, closed and opened again: its cache emptied.
-reopen(Tab) ->
-    case ets:lookup(?REGISTRY, Tab) of
-        [#entry{kind = disc, open = {Name, _, Opts}, receiving = Tmp, tid = T} = E]
-          when Tmp =/= undefined ->
-            true = ets:delete(?REGISTRY, Tab),
-            ok = xets:close(T),
-            case open_dir(Name, Tmp, Opts, 50) of
-                {ok, T2} -> register_entry(E#entry{tid = T2});
                 {error, Reason} -> {error, Reason}
             end;
         _ ->
@@ -729,7 +699,7 @@ xets_props(Props) ->
 
 disk_options(XetsProps) ->
     [{sync, proplists:get_value(sync, XetsProps, ?DEFAULT_SYNC)}
-     | [P || {memtable_bytes, _} = P <- XetsProps]].
+     | [P || {K, _} = P <- XetsProps, K =:= memtable_bytes orelse K =:= memory_limit]].
 
 %% The xets table of a Mnesia table or tag.
 tid(Tab) when is_atom(Tab) -> Tab;

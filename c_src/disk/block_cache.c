@@ -23,7 +23,6 @@ struct block_cache {
     size_t bytes, entries;
     _Atomic size_t capacity;
     uint64_t evictions;
-    uint32_t shrinks; /* calls of shrink: an entry's passes count once per call */
     /* Counted on every lookup, apart from the rest that is written under
      * mu. */
     _Alignas(64) atomic_uint_fast64_t hits;
@@ -136,18 +135,12 @@ static void evict(block_cache_t *c, cache_entry_t *e)
 
 /* Evicts down to the bound (mu held). Each step either evicts, moves an
  * entry between queues clearing its mark, or passes over one it must
- * keep: a pinned one, fresh (the entry being inserted), or one a request
- * loaded that its redone operation has not found yet (a negative mark),
- * in at most CACHE_REQUEST_PASSES shrinks (its mark falls by one at the
- * first pass of each), so that a request abandoned does not keep its
- * block for ever. Without those passes a request's block could be the
- * first to go, before the operation it was loaded for is redone, and the
- * redo would ask for it again, without end. It stops after a full round
- * of the entries without evicting, leaving the cache over its bound
- * until they are unpinned or found. */
+ * keep: a pinned one, or fresh, the one being inserted (a block larger
+ * than what is left of the bound would go before its reader saw it). It
+ * stops after a full round of the entries without evicting, leaving the
+ * cache over its bound until they are unpinned. */
 static void shrink(block_cache_t *c, const cache_entry_t *fresh)
 {
-    c->shrinks++;
     size_t capacity = atomic_load(&c->capacity);
     size_t protect_max = capacity / 100 * CACHE_PROTECTED_SHARE;
     size_t idle = 0;
@@ -167,12 +160,8 @@ static void shrink(block_cache_t *c, const cache_entry_t *fresh)
             idle++;
             continue;
         }
-        if (e == fresh || (mark < 0 && mark > -CACHE_REQUEST_PASSES)) {
-            if (mark < 0 && e->passed != c->shrinks) {
-                e->passed = c->shrinks;
-                atomic_compare_exchange_strong(&e->mark, &mark, mark - 1);
-            }
-            requeue(c, e, e->is_protected); /* its redo is to come */
+        if (e == fresh) {
+            requeue(c, e, e->is_protected);
             idle++;
             continue;
         }
@@ -196,33 +185,36 @@ bool block_cache_has_room(block_cache_t *c, size_t len)
     return room;
 }
 
-bool block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot, bytes_t *block,
-                        bool requested, bool room_only)
+cache_entry_t *block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot,
+                                  bytes_t *block, bool requested, bool room_only)
 {
     cache_entry_t *e = NULL;
     if (!room_only || block_cache_has_room(c, block->cap))
         e = malloc(sizeof *e);
     if (e == NULL) {
         bytes_free(block);
-        return false;
+        return NULL;
     }
     *e = (cache_entry_t){.block = *block, .slot = slot, .charge = block->cap + ENTRY_OVERHEAD};
     atomic_init(&e->mark, requested ? -1 : 0);
-    atomic_init(&e->pins, 0);
+    atomic_init(&e->pins, requested ? 1 : 0);
     *block = (bytes_t)BYTES_INIT;
     pthread_mutex_lock(&c->mu);
-    cache_entry_t *none = NULL;
-    bool published = atomic_compare_exchange_strong(slot, &none, e);
+    cache_entry_t *first = NULL;
+    bool published = atomic_compare_exchange_strong(slot, &first, e);
     if (published) {
         append(c, e, false);
         c->bytes += e->charge;
         c->entries++;
         shrink(c, e);
+    } else if (requested && !block_cache_pin(first)) {
+        first = NULL; /* being evicted: as good as not there */
     }
     pthread_mutex_unlock(&c->mu);
-    if (!published)
-        entry_free(e); /* another loader was first */
-    return published;
+    if (published)
+        return requested ? e : NULL;
+    entry_free(e); /* another loader was first */
+    return requested ? first : NULL;
 }
 
 bool block_cache_pin(cache_entry_t *e)

@@ -22,8 +22,8 @@
  * marked, and leaves first.
  * A block loaded by a request (a XETS_NEED_IO) comes in with its mark at
  * -1: the redone operation's hit, the one the load was for, only brings
- * it to 0, and is not counted as a hit either; until then the evictor
- * passes over it (block_cache.c, shrink), so that the redo finds it.
+ * it to 0, and is not counted as a hit either. The request keeps it
+ * pinned for the operation (call.h, call->keep).
  *
  * Memory: an entry is freed through the epoch (epoch_retire) when
  * evicted, so that a block found inside a section stays readable until
@@ -57,15 +57,13 @@
 
 /* Share of the bound that protected entries may hold, in percent. */
 #define CACHE_PROTECTED_SHARE 80
-/* Evictions a request's block waits through for its redo to find it. */
-#define CACHE_REQUEST_PASSES 16
 
 typedef struct cache_entry cache_entry_t;
 
 struct cache_entry {
     bytes_t block;
-    /* < 0: loaded for a request, not found since (-1 less the evictor's
-     * passes over it); 0: not hit since queued; 1: hit */
+    /* -1: loaded for a request, not found since; 0: not hit since
+     * queued; 1: hit */
     _Atomic int mark;
     _Atomic int pins; /* > 0: pinned; -1: dead, being evicted */
     /* Under the cache's mutex: */
@@ -73,7 +71,6 @@ struct cache_entry {
     _Atomic(cache_entry_t *) *slot; /* where it is published */
     size_t charge;
     bool is_protected;
-    uint32_t passed; /* the evictor's last pass over it (a request's block) */
 };
 
 typedef struct block_cache block_cache_t;
@@ -104,13 +101,16 @@ cache_entry_t *block_cache_find(block_cache_t *c, _Atomic(cache_entry_t *) *slot
 
 /* Publishes block (its bytes taken: *block is left empty) in slot, which
  * must be empty, as a new entry at probation's tail, then evicts down to
- * the bound. requested: loaded for a request (the mark starts at -1).
- * room_only: published only if it fits without evicting anything (a
- * table just written warming the cache). Returns true if published; if
- * not (no room, no memory, or another loader was first), the bytes are
+ * the bound. requested: loaded for a request, the entry published pinned
+ * (its mark starts at -1), or, if another loader was first, that one's
+ * entry pinned; then returned, for the caller to unpin. room_only:
+ * published only if it fits without evicting anything (a table just
+ * written warming the cache). Returns the entry requested, pinned, or
+ * NULL (not requested; or no room, no memory, or a requested block whose
+ * other loader's entry is being evicted); the bytes not published are
  * freed. */
-bool block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot, bytes_t *block,
-                        bool requested, bool room_only);
+cache_entry_t *block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot,
+                                  bytes_t *block, bool requested, bool room_only);
 
 /* Whether a block of len bytes would fit now without evicting. */
 bool block_cache_has_room(block_cache_t *c, size_t len);

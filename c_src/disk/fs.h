@@ -58,6 +58,10 @@ typedef struct fs_file fs_file_t;
 int fs_dir_open(const char *path, bool create, fs_dir_t **out, xets_call_t *call);
 /* Releases the lock and the handle. */
 void fs_dir_close(fs_dir_t *d);
+/* Says that d's files need not outlive the process (a spilling table's):
+ * from now on fs_dir_sync of d, and fs_sync of the files opened in it,
+ * do nothing and answer XETS_OK. */
+void fs_dir_set_volatile(fs_dir_t *d);
 /* Makes the creations, renames and removals of files in d durable. */
 int fs_dir_sync(fs_dir_t *d, xets_call_t *call);
 

@@ -42,10 +42,12 @@
 struct fs_dir {
     int fd;
     int lock_fd; /* LOCK, holding the OFD lock */
+    bool is_volatile; /* fs_dir_set_volatile */
 };
 
 struct fs_file {
     int fd;
+    bool is_volatile; /* its directory's, at its open */
     char name[]; /* for errors */
 };
 
@@ -105,6 +107,7 @@ int fs_dir_open(const char *path, bool create, fs_dir_t **out, xets_call_t *call
     }
     d->fd = fd;
     d->lock_fd = lock_fd;
+    d->is_volatile = false;
     *out = d;
     return XETS_OK;
 }
@@ -116,9 +119,16 @@ void fs_dir_close(fs_dir_t *d)
     free(d);
 }
 
+void fs_dir_set_volatile(fs_dir_t *d)
+{
+    d->is_volatile = true;
+}
+
 int fs_dir_sync(fs_dir_t *d, xets_call_t *call)
 {
-    return fsync(d->fd) == 0 ? XETS_OK : call_fail(call, XETS_IO, "fsync", ".", 0, errno);
+    if (d->is_volatile || fsync(d->fd) == 0)
+        return XETS_OK;
+    return call_fail(call, XETS_IO, "fsync", ".", 0, errno);
 }
 
 /* Reads the names into one buffer, each ending in '\0', then lays out the
@@ -270,6 +280,7 @@ int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out, x
         return io_fail(call, "open", name, 0, e);
     }
     memcpy(f->name, name, len);
+    f->is_volatile = d->is_volatile;
     *out = f;
     return XETS_OK;
 }
@@ -313,7 +324,9 @@ int fs_write(fs_file_t *f, uint64_t offset, const void *buf, size_t len, xets_ca
 
 int fs_sync(fs_file_t *f, xets_call_t *call)
 {
-    return fdatasync(f->fd) == 0 ? XETS_OK : call_fail(call, XETS_IO, "fsync", f->name, 0, errno);
+    if (f->is_volatile || fdatasync(f->fd) == 0)
+        return XETS_OK;
+    return call_fail(call, XETS_IO, "fsync", f->name, 0, errno);
 }
 
 int fs_size(fs_file_t *f, uint64_t *size, xets_call_t *call)

@@ -124,12 +124,14 @@ typedef struct sim_dir {
 struct fs_dir {
     sim_dir_t *dir;
     uint64_t gen;
+    bool is_volatile; /* fs_dir_set_volatile */
 };
 
 struct fs_file {
     sim_file_t *file;
     uint64_t gen;
     bool writable;
+    bool is_volatile; /* its directory's, at its open */
     char name[]; /* as opened, for errors */
 };
 
@@ -488,8 +490,17 @@ void fs_dir_close(fs_dir_t *h)
     free(h);
 }
 
+void fs_dir_set_volatile(fs_dir_t *h)
+{
+    h->is_volatile = true;
+}
+
+/* A sync of a volatile directory or file is no call: it makes nothing
+ * durable, fails never, and counts as no file call. */
 int fs_dir_sync(fs_dir_t *h, xets_call_t *call)
 {
+    if (h->is_volatile)
+        return XETS_OK;
     int e = enter(__func__, h->gen);
     if (!e)
         dir_sync(h->dir);
@@ -587,7 +598,8 @@ int fs_open(fs_dir_t *dh, const char *name, enum fs_mode mode, fs_file_t **out, 
                 dir_edit(dh->dir, EDIT_CREATE, name, NULL, f);
             size_t len = strlen(name) + 1;
             fs_file_t *h = xrealloc(NULL, sizeof *h + len);
-            *h = (fs_file_t){.file = f, .gen = sim.gen, .writable = mode != FS_READ};
+            *h = (fs_file_t){.file = f, .gen = sim.gen, .writable = mode != FS_READ,
+                             .is_volatile = dh->is_volatile};
             memcpy(h->name, name, len);
             file_ref(f);
             *out = h;
@@ -642,6 +654,8 @@ int fs_write(fs_file_t *h, uint64_t offset, const void *buf, size_t len, xets_ca
 
 int fs_sync(fs_file_t *h, xets_call_t *call)
 {
+    if (h->is_volatile)
+        return XETS_OK;
     int e = enter(__func__, h->gen);
     if (!e)
         file_sync(h->file);

@@ -214,6 +214,8 @@ typedef struct lsm {
     atomic_size_t mem_bytes; /* written to the active memtable since its start */
     size_t mem_limit;
     size_t memory_limit; /* lsm_options_t's: 0, none */
+    bool discardable;    /* lsm_options_t's */
+    bool dropping;       /* lsm_drop: its close writes nothing out */
     block_cache_t *cache;
     atomic_uint_fast64_t stalls;
 
@@ -1618,6 +1620,9 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
     s->header = want;
 
     int st = s->path && s->cache ? fs_dir_open(o->dir, true, &s->dir, call) : XETS_NOMEM;
+    if (st == XETS_OK && lo->discardable)
+        fs_dir_set_volatile(s->dir);
+    s->discardable = lo->discardable;
     if (st == XETS_OK)
         st = manifest_file_recover(s->dir, &s->man, call);
     if (st == XETS_NOTFOUND) {
@@ -1683,7 +1688,12 @@ static int lsm_close(store_t *ss, xets_call_t *call)
     pthread_mutex_unlock(&s->log_mu);
     pthread_join(s->committer, NULL);
 
+    /* A discardable store being dropped has nothing to keep. */
     int st = s->failed ? refuse(s, call) : XETS_OK;
+    if (s->dropping) {
+        lsm_free(s, call);
+        return st;
+    }
     version_t *v = atomic_load(&s->ver);
     store_t *mems[2] = {v->frozen, v->mem}; /* oldest first: numbers rise */
     manifest_file_t add[2];
@@ -1725,6 +1735,7 @@ static int lsm_drop(store_t *ss, xets_call_t *call)
     if (s->husk)
         return lsm_close(ss, call);
     char *path = copy_string(s->path);
+    s->dropping = s->discardable;
     int st = lsm_close(ss, call);
     if (path == NULL)
         return XETS_NOMEM;
@@ -1964,13 +1975,15 @@ static int commit(lsm_t *s, version_t *v, xets_call_t *call, const unsigned char
  * three times while the flusher has not frozen it yet (busy with other
  * tables), so that the memtables never hold more than LSM_MEMTABLES
  * times their size; or level 0 holds LSM_L0_STALL tables, compaction far
- * behind, which bounds the tables a lookup reads. */
+ * behind, which bounds the tables a lookup reads. Not once the store has
+ * failed: its flusher has stopped, and its writes are refused anyway. */
 static bool stall_due(lsm_t *s)
 {
     version_t *v = version_now(s);
     size_t held = atomic_load(&s->mem_bytes);
-    return held >= (v->frozen != NULL ? LSM_MEMTABLES - 1 : LSM_MEMTABLES) * s->mem_limit ||
-           v->l0 >= LSM_L0_STALL;
+    return !atomic_load_explicit(&s->failed, memory_order_relaxed) &&
+           (held >= (v->frozen != NULL ? LSM_MEMTABLES - 1 : LSM_MEMTABLES) * s->mem_limit ||
+            v->l0 >= LSM_L0_STALL);
 }
 
 /* A stall's wait: until the flusher publishes a version, at most
@@ -2258,7 +2271,7 @@ static int lsm_group(store_t *ss, xets_call_t *call, bool end)
         /* A group's writes are not stalled one by one (write_begin): it
          * waits here, where it may (a list insert's group begins outside
          * any section, on a thread that may block). */
-        if (call_may_block(call) && !epoch_in_section() && stall_due(s)) {
+        while (call_may_block(call) && !epoch_in_section() && stall_due(s)) {
             atomic_fetch_add(&s->stalls, 1);
             flusher_wait_progress(LSM_STALL_MS);
         }

@@ -134,6 +134,10 @@ typedef struct lsm_options {
     unsigned interval_ms; /* LSM_SYNC_INTERVAL */
     size_t memtable_bytes; /* 0: LSM_MEMTABLE_BYTES */
     size_t memory_limit;   /* bytes of memory the store may hold; 0: no limit */
+    /* Its files need not outlive the store (a spilling table's): nothing
+     * is ever fsynced (fs_dir_set_volatile), and a drop writes nothing
+     * out before it removes them. */
+    bool discardable;
     lsm_notify_fn notify;  /* LSM_SYNC_ALWAYS */
     lsm_mismatch_t *mismatch; /* filled with XETS_MISMATCH; may be NULL */
 } lsm_options_t;

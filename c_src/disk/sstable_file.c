@@ -148,24 +148,60 @@ static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
     }
 }
 
+static bool pin(sst_pins_t *pins, sst_file_t *f, cache_entry_t *e);
+
+static void kept_release(void *arg)
+{
+    sst_pins_release(arg);
+    free(arg);
+}
+
+/* Keeps e of f, which the caller pinned, for the call's operation
+ * (call.h, call->keep; sstable_file.h, "Pins"), taking over the pin. */
+static void keep(xets_call_t *call, sst_file_t *f, cache_entry_t *e)
+{
+    sst_pins_t *kept = call->keep.release == kept_release ? call->keep.arg : NULL;
+    if (kept == NULL && call->keep.release == NULL && (kept = calloc(1, sizeof *kept)) != NULL)
+        call->keep = (call_keep_t){kept, kept_release};
+    if (kept != NULL)
+        pin(kept, f, e);
+    block_cache_unpin(e);
+}
+
 /* Reads the len bytes of the block stored at off, unpacks it (what the
  * cache holds is lent as checked and uncompressed: sst_borrow_fn) and
- * publishes it, unless it is there already. requested and room_only as
- * block_cache_insert's. */
+ * publishes it, unless it is there already. requested (a request's own
+ * block, not one read ahead): the block is kept for the call's
+ * operation. room_only as block_cache_insert's. */
 static int cache_load(sst_file_t *f, uint64_t off, size_t len, bool requested, bool room_only,
                       xets_call_t *call)
 {
     cache_slot_t *sl = slot_of(f, off);
-    if (atomic_load_explicit(&sl->block, memory_order_acquire) != NULL)
+    if (requested) {
+        /* Inside a section: found, the entry could be freed as soon as
+         * it is evicted, before the pin. */
+        epoch_enter();
+        cache_entry_t *e = atomic_load_explicit(&sl->block, memory_order_acquire);
+        bool there = e != NULL && block_cache_pin(e);
+        epoch_exit();
+        if (there) {
+            keep(call, f, e);
+            return XETS_OK;
+        }
+    } else if (atomic_load_explicit(&sl->block, memory_order_acquire) != NULL) {
         return XETS_OK;
+    }
     bytes_t b = BYTES_INIT;
     int rc = bytes_reserve_to(&b, len) ? file_read(f, off, b.p, len, call) : XETS_NOMEM;
     if (rc == XETS_OK) {
         b.len = len;
         rc = sst_reader_unpack(f->reader, off, &b, call);
     }
+    cache_entry_t *e = NULL;
     if (rc == XETS_OK)
-        block_cache_insert(f->cache, &sl->block, &b, requested, room_only);
+        e = block_cache_insert(f->cache, &sl->block, &b, requested, room_only);
+    if (e != NULL)
+        keep(call, f, e);
     bytes_free(&b);
     return rc;
 }

@@ -67,9 +67,10 @@ static int run(op_fn fn, void *arg, xets_call_t *call)
         epoch_enter();
         int st = fn(arg, call);
         epoch_exit();
+        if (st == XETS_NEED_IO && call->io.run != NULL && (st = call_run_io(call)) == XETS_OK)
+            continue;
+        call_keep_release(call);
         if (st != XETS_NEED_IO)
-            return st;
-        if (call->io.run != NULL && (st = call_run_io(call)) != XETS_OK)
             return st;
     }
     REQUIRE(!"an operation asks for I/O without end");
@@ -147,6 +148,7 @@ static int walk(const store_ops_t *ops, store_t *s, xets_call_t *call, bytes_t *
             break;
     }
     bytes_free(&last);
+    call_keep_release(call);
     return rc == XETS_END ? XETS_OK : rc;
 }
 

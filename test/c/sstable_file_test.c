@@ -540,6 +540,7 @@ static void test_cache(void)
             continue;
         }
         CHECK(call_run_io(&call) == XETS_OK, "the request runs");
+        call_keep_release(&call); /* each try a new call, here */
     }
     size_t runs = (blocks + SST_READAHEAD - 1) / SST_READAHEAD;
     CHECK(requests == runs + 1, "%zu requests for %zu blocks", requests, blocks);
@@ -571,6 +572,7 @@ static void test_cache(void)
     CHECK(rc == XETS_NEED_IO, "a fresh table has nothing cached");
     sst_file_close(t);
     CHECK(call_run_io(&call) == XETS_OK, "the request outlives the opener's close");
+    call_keep_release(&call);
     fs_dir_close(d);
     set_free(&s);
 }
@@ -599,6 +601,7 @@ static int get_in_section(const sst_reader_t *r, const set_t *s, size_t k, xets_
         return rc;
     }
     CHECK(rc == XETS_OK && !v.wrong && v.at > k, "get of entry %zu: %d", k, rc);
+    call_keep_release(call); /* the operation ends */
     return rc;
 }
 
