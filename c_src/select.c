@@ -735,7 +735,11 @@ static void visit_keys(chunk_t *c, table_t *t, store_t *s, const select_cursor_t
     size_t i = first_key(p, cursor, c->dir);
     while (i < p->nkeys && goes_on(c)) {
         const bytes_t *k = &p->keys[i];
-        t->ops->get(s, c->call, k->p, k->len, visit, c);
+        int got = t->ops->get(s, c->call, k->p, k->len, visit, c);
+        if (got != XETS_OK && got != XETS_NOTFOUND) {
+            c->st = got; /* a block to load, say: the chunk is redone */
+            break;
+        }
         take_group(c);
         c->visited += !c->full; /* a key looked up costs a visit, found or not */
         if (!c->full && spent(c)) {
@@ -837,8 +841,11 @@ static int run_chunk(ErlNifEnv *env, table_t *t, xets_call_t *call, const select
         /* The rest of the key the last chunk stopped in (a write's: all
          * of it, the chunk having stopped before it). */
         c.group_max = cursor->left;
-        t->ops->get(s, call, cursor->key, cursor->klen, visit, &c);
-        take_group(&c);
+        int got = t->ops->get(s, call, cursor->key, cursor->klen, visit, &c);
+        if (got != XETS_OK && got != XETS_NOTFOUND)
+            c.st = got; /* a block to load, say: the chunk is redone */
+        else
+            take_group(&c);
         c.group_max = SIZE_MAX;
     }
     if (p->nothing)
