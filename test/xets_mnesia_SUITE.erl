@@ -840,14 +840,12 @@ collect(Acc) ->
 %% sampled every 10 ms during the copy, the node's memory (the VM's,
 %% erlang:memory(total), plus xets's own heap, xets_nif:alloc_stats/0)
 %% never grows more than ?LOAD_SLACK over what it holds before or after
-%% the copy, whatever N (measured: 58 MB at 200,000 and 59 MB at
-%% 1,000,000), and its processes' memory not more than ?PROCS_SLACK.
-%% Mnesia's loader has its part: the sender runs up to 20 chunks (of
-%% ~64 KB of records) ahead of the receiver, which wait in the receiver's
-%% mailbox. The rest is xets's: the table's memtables, held to about
-%% 12 MiB (receive_data/5 waits for the flusher), its block cache, held to
-%% about 16 MiB (the table is reopened past it), and what compaction
-%% holds meanwhile; none of it grows with N.
+%% the copy, whatever N (measured: 31 MB at 200,000), and its processes'
+%% memory not more than ?PROCS_SLACK. Mnesia's loader has its part: the
+%% sender runs up to 20 chunks (of ~64 KB of records) ahead of the
+%% receiver, which wait in the receiver's mailbox. The rest is xets's:
+%% the table receives with a memory limit of 32 MiB (receive_copy), which
+%% bounds its memtables and block cache; none of it grows with N.
 -define(LOAD_SLACK, 80 * 1024 * 1024).
 -define(PROCS_SLACK, 16 * 1024 * 1024).
 a_large_table_loads_onto_a_new_node_in_bounded_memory(Config) ->

@@ -141,6 +141,7 @@ static struct {
     sim_file_t *first, *last;
     uint64_t gen; /* of the handles that are valid */
     uint64_t calls;
+    uint64_t syncs; /* fs_sim_syncs */
     uint64_t trace; /* fs_sim_trace */
     bool armed;
     uint64_t fault_at; /* the number of the call that fails */
@@ -502,6 +503,7 @@ int fs_dir_sync(fs_dir_t *h, xets_call_t *call)
     if (h->is_volatile)
         return XETS_OK;
     int e = enter(__func__, h->gen);
+    sim.syncs++;
     if (!e)
         dir_sync(h->dir);
     pthread_mutex_unlock(&sim.mu);
@@ -657,6 +659,7 @@ int fs_sync(fs_file_t *h, xets_call_t *call)
     if (h->is_volatile)
         return XETS_OK;
     int e = enter(__func__, h->gen);
+    sim.syncs++;
     if (!e)
         file_sync(h->file);
     else if (h->gen == sim.gen) /* a stale handle's file is not to be touched */
@@ -727,6 +730,7 @@ void fs_sim_reset(void)
     }
     sim.gen++;
     sim.calls = 0;
+    sim.syncs = 0;
     sim.trace = 0xcbf29ce484222325ull;
     sim.armed = false;
     sim.halt_err = 0;
@@ -772,6 +776,14 @@ uint64_t fs_sim_calls(void)
 {
     pthread_mutex_lock(&sim.mu);
     uint64_t n = sim.calls;
+    pthread_mutex_unlock(&sim.mu);
+    return n;
+}
+
+uint64_t fs_sim_syncs(void)
+{
+    pthread_mutex_lock(&sim.mu);
+    uint64_t n = sim.syncs;
     pthread_mutex_unlock(&sim.mu);
     return n;
 }
