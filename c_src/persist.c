@@ -314,6 +314,12 @@ static ERL_NIF_TERM pair(ErlNifEnv *env, const char *key, ERL_NIF_TERM v)
     return enif_make_tuple2(env, enif_make_atom(env, key), v);
 }
 
+/* A bound of bytes, 0 for none: infinity. */
+static ERL_NIF_TERM bound(ErlNifEnv *env, size_t bytes)
+{
+    return bytes != 0 ? enif_make_uint64(env, bytes) : atom_infinity;
+}
+
 /* disk_info(Tab): what xets:info(Tab, disk) shows, a proplist, for a
  * persistent or a spilling table; undefined for a table in memory. */
 int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, ERL_NIF_TERM *out)
@@ -339,15 +345,13 @@ int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, E
         pair(env, "wal_bytes", enif_make_uint64(env, i.wal_bytes)),
         pair(env, "memtable_bytes", enif_make_uint64(env, i.memtable_bytes)),
         pair(env, "cache_bytes", enif_make_uint64(env, i.cache_bytes)),
-        pair(env, "cache_capacity", i.cache_capacity ? enif_make_uint64(env, i.cache_capacity)
-                                                     : atom_infinity),
+        pair(env, "cache_capacity", bound(env, i.cache_capacity)),
         pair(env, "cache_hits", enif_make_uint64(env, i.cache_hits)),
         pair(env, "cache_misses", enif_make_uint64(env, i.cache_misses)),
         pair(env, "cache_evictions", enif_make_uint64(env, i.cache_evictions)),
         pair(env, "filter_bytes", enif_make_uint64(env, i.filter_bytes)),
         pair(env, "index_bytes", enif_make_uint64(env, i.index_bytes)),
-        pair(env, "memory_limit", i.memory_limit ? enif_make_uint64(env, i.memory_limit)
-                                                 : atom_infinity),
+        pair(env, "memory_limit", bound(env, i.memory_limit)),
         pair(env, "memtable_limit", enif_make_uint64(env, i.memtable_limit)),
         pair(env, "level0_files", enif_make_uint64(env, i.level0_files)),
         pair(env, "stalls", enif_make_uint64(env, i.stalls)),

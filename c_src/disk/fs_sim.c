@@ -141,7 +141,7 @@ static struct {
     sim_file_t *first, *last;
     uint64_t gen; /* of the handles that are valid */
     uint64_t calls;
-    uint64_t syncs; /* fs_sim_syncs */
+    uint64_t syncs, creates; /* fs_sim_syncs, fs_sim_creates */
     uint64_t trace; /* fs_sim_trace */
     bool armed;
     uint64_t fault_at; /* the number of the call that fails */
@@ -596,8 +596,10 @@ int fs_open(fs_dir_t *dh, const char *name, enum fs_mode mode, fs_file_t **out, 
             e = ENOENT;
         } else {
             sim_file_t *f = x ? x->file : file_new();
-            if (!x)
+            if (!x) {
                 dir_edit(dh->dir, EDIT_CREATE, name, NULL, f);
+                sim.creates++;
+            }
             size_t len = strlen(name) + 1;
             fs_file_t *h = xrealloc(NULL, sizeof *h + len);
             *h = (fs_file_t){.file = f, .gen = sim.gen, .writable = mode != FS_READ,
@@ -730,7 +732,7 @@ void fs_sim_reset(void)
     }
     sim.gen++;
     sim.calls = 0;
-    sim.syncs = 0;
+    sim.syncs = sim.creates = 0;
     sim.trace = 0xcbf29ce484222325ull;
     sim.armed = false;
     sim.halt_err = 0;
@@ -784,6 +786,14 @@ uint64_t fs_sim_syncs(void)
 {
     pthread_mutex_lock(&sim.mu);
     uint64_t n = sim.syncs;
+    pthread_mutex_unlock(&sim.mu);
+    return n;
+}
+
+uint64_t fs_sim_creates(void)
+{
+    pthread_mutex_lock(&sim.mu);
+    uint64_t n = sim.creates;
     pthread_mutex_unlock(&sim.mu);
     return n;
 }

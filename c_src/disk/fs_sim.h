@@ -42,8 +42,10 @@ void fs_sim_fail(uint64_t after, int err, enum fs_sim_fault kind);
 /* The counted calls made since the last fs_sim_reset (failed ones too). */
 uint64_t fs_sim_calls(void);
 /* The fs_sync and fs_dir_sync calls that reached it (not a volatile
- * directory's: fs_dir_set_volatile), since the last reset. */
+ * directory's: fs_dir_set_volatile), and the files fs_open created,
+ * since the last reset. */
 uint64_t fs_sim_syncs(void);
+uint64_t fs_sim_creates(void);
 
 /* A digest of the counted calls since the last fs_sim_reset, in order
  * (which fs.h function each was): two runs that made the same calls in
