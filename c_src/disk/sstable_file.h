@@ -43,7 +43,11 @@
  * evicts meanwhile. Only inside a section does a table lend: there it
  * never blocks either, and a block not cached answers XETS_NEED_IO with a
  * request (call.h) that loads it, holding a reference to the table until
- * it runs or is dropped, so that the redone operation finds it. Outside
+ * it runs or is dropped; a walk's request loads the blocks after it too
+ * (SST_READAHEAD). The block the request was for stays pinned for the
+ * operation that asked, from redo to redo, until it ends (call->keep), so
+ * that an operation needing many blocks at once finds them all however
+ * small the cache. Outside
  * any section (a flush, a compaction: threads that may block) the reader
  * reads each block into its own buffer, and the cache is neither used nor
  * filled by it.
@@ -52,10 +56,10 @@
  * another store operation (a list insert's lookups before its puts, a
  * select chunk's writes after its lookups), must find the state again
  * without I/O: it cannot answer XETS_NEED_IO with half its writes done.
- * Such a call sets call->pins (the LSM store's write groups do): every
- * block lent to it is pinned (block_cache.h), with a reference to its
- * table, until sst_pins_release, so that neither the cache nor a close
- * takes it away meanwhile.
+ * Such a call sets call->pins (the LSM store's holds and groups do:
+ * store.h, hold): every block lent to it is pinned (block_cache.h), with
+ * a reference to its table, until sst_pins_release, so that neither the
+ * cache nor a close takes it away meanwhile.
  *
  * Warming. A table just written (a flush's, a compaction's) may fill the
  * cache with its blocks while they fit without evicting anything

@@ -481,6 +481,7 @@ static void model_run(const kind_t *k, uint64_t seed, unsigned nops)
     uint64_t rng = seed;
     const char *dir = "/m";
     size_t memtable = 2048 + rng_below(&rng, 8) * 1024;
+    memory_limit = rng_below(&rng, 2) ? 64 * 1024 : 0; /* as crash_run */
     store_t *s = open_ok(k, dir, LSM_SYNC_NONE, memtable);
     xets_call_t call;
     call_init(&call, CALL_OWN, NULL);
@@ -584,8 +585,10 @@ static void model_run(const kind_t *k, uint64_t seed, unsigned nops)
     CHECK(k->ref->close(ref, &call) == XETS_OK, "model close");
     free(a.out.p);
     free(b.out.p);
-    printf("  %s: seed %llu, %u ops, %lu reopens, %lu clears\n", k->type,
-           (unsigned long long)seed, nops, reopens, clears);
+    printf("  %s: seed %llu, %u ops, %lu reopens, %lu clears%s\n", k->type,
+           (unsigned long long)seed, nops, reopens, clears,
+           memory_limit ? ", a 64 KiB memory limit" : "");
+    memory_limit = 0;
 }
 
 static void test_model(uint64_t seed)
@@ -669,6 +672,9 @@ static uint64_t crash_run(uint64_t seed, crash_tally_t *tally)
     uint64_t rng = seed;
     const kind_t *k = &kinds[seed % 4];
     size_t memtable = 1024 + rng_below(&rng, 4) * 1024;
+    /* Half the runs under a small memory limit: blocks evicted and read
+     * again between writes. */
+    memory_limit = rng_below(&rng, 2) ? 64 * 1024 : 0;
     store_t *s = open_ok(k, "/c", LSM_SYNC_ALWAYS, memtable);
     xets_call_t call;
     call_init(&call, CALL_OWN, NULL);
@@ -766,6 +772,7 @@ static uint64_t crash_run(uint64_t seed, crash_tally_t *tally)
     CHECK(k->ref->close(ref, &call) == XETS_OK, "model close");
     free(got.p);
     free(want.p);
+    memory_limit = 0;
     return trace;
 }
 
