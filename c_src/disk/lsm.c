@@ -1608,8 +1608,10 @@ static int lsm_open_with(const store_ops_t *ops, const store_options_t *o, store
      * rest (cache_bound). */
     s->memory_limit = lo->memory_limit;
     size_t share = s->memory_limit / (4 * LSM_MEMTABLES);
+    if (share < LSM_MEMTABLE_MIN)
+        share = LSM_MEMTABLE_MIN;
     if (s->memory_limit != 0 && s->mem_limit > share)
-        s->mem_limit = share > LSM_MEMTABLE_MIN ? share : LSM_MEMTABLE_MIN;
+        s->mem_limit = share; /* never above the size asked for */
     s->cache = block_cache_new(0);
     s->path = copy_string(o->dir);
     manifest_header_t want = {.keypos = lo->keypos};
