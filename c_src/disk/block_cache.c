@@ -58,6 +58,11 @@ void block_cache_set_capacity(block_cache_t *c, size_t capacity)
     atomic_store(&c->capacity, capacity);
 }
 
+size_t block_cache_capacity(const block_cache_t *c)
+{
+    return atomic_load(&c->capacity);
+}
+
 cache_entry_t *block_cache_find(block_cache_t *c, _Atomic(cache_entry_t *) *slot, bool mark)
 {
     cache_entry_t *e = atomic_load_explicit(slot, memory_order_acquire);

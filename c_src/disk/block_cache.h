@@ -112,6 +112,9 @@ cache_entry_t *block_cache_find(block_cache_t *c, _Atomic(cache_entry_t *) *slot
 cache_entry_t *block_cache_insert(block_cache_t *c, _Atomic(cache_entry_t *) *slot,
                                   bytes_t *block, bool requested, bool room_only);
 
+/* The bound now (0: none). */
+size_t block_cache_capacity(const block_cache_t *c);
+
 /* Whether a block of len bytes would fit now without evicting. */
 bool block_cache_has_room(block_cache_t *c, size_t len);
 

@@ -766,34 +766,31 @@ void fs_sim_fail(uint64_t after, int err, enum fs_sim_fault kind)
     pthread_mutex_unlock(&sim.mu);
 }
 
-uint64_t fs_sim_trace(void)
+/* A counter of sim's, read under its lock. */
+static uint64_t counted(const uint64_t *n)
 {
     pthread_mutex_lock(&sim.mu);
-    uint64_t t = sim.trace;
+    uint64_t v = *n;
     pthread_mutex_unlock(&sim.mu);
-    return t;
+    return v;
+}
+
+uint64_t fs_sim_trace(void)
+{
+    return counted(&sim.trace);
 }
 
 uint64_t fs_sim_calls(void)
 {
-    pthread_mutex_lock(&sim.mu);
-    uint64_t n = sim.calls;
-    pthread_mutex_unlock(&sim.mu);
-    return n;
+    return counted(&sim.calls);
 }
 
 uint64_t fs_sim_syncs(void)
 {
-    pthread_mutex_lock(&sim.mu);
-    uint64_t n = sim.syncs;
-    pthread_mutex_unlock(&sim.mu);
-    return n;
+    return counted(&sim.syncs);
 }
 
 uint64_t fs_sim_creates(void)
 {
-    pthread_mutex_lock(&sim.mu);
-    uint64_t n = sim.creates;
-    pthread_mutex_unlock(&sim.mu);
-    return n;
+    return counted(&sim.creates);
 }

@@ -497,14 +497,10 @@ static int commit_write(lsm_t *s, wal_batch_t *list, wal_file_t **wal, wal_file_
     return wal_file_append_batches(next, rest, NULL, call);
 }
 
-/* Waits on log_cv (log_mu held) for at most us microseconds; forever if
- * us is negative. */
-static void wait_log(lsm_t *s, int64_t us)
+/* The moment us microseconds from now, as pthread_cond_timedwait takes
+ * it (the realtime clock, the condition variables' default). */
+static struct timespec deadline_in(int64_t us)
 {
-    if (us < 0) {
-        pthread_cond_wait(&s->log_cv, &s->log_mu);
-        return;
-    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += us / 1000000;
@@ -513,6 +509,18 @@ static void wait_log(lsm_t *s, int64_t us)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
+    return ts;
+}
+
+/* Waits on log_cv (log_mu held) for at most us microseconds; forever if
+ * us is negative. */
+static void wait_log(lsm_t *s, int64_t us)
+{
+    if (us < 0) {
+        pthread_cond_wait(&s->log_cv, &s->log_mu);
+        return;
+    }
+    struct timespec ts = deadline_in(us);
     pthread_cond_timedwait(&s->log_cv, &s->log_mu, &ts);
 }
 
@@ -1138,13 +1146,12 @@ static int flush_and_compact(lsm_t *s, xets_call_t *call)
 static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* the queue is not empty, or a flush ended */
+    pthread_cond_t cv; /* the queue is not empty, a flush ended, or progress */
     lsm_t *head, *tail;
     bool started, stop;
     bool held;    /* lsm_flusher_hold: start no flush */
     bool running; /* a flush is under way */
     uint64_t progress; /* versions published by flushes and compactions */
-    pthread_cond_t progress_cv; /* on the monotonic clock */
     pthread_t thread;
 } flushers = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
               .cv = PTHREAD_COND_INITIALIZER};
@@ -1194,11 +1201,6 @@ static void *flusher_main(void *arg)
 
 static void flusher_start_once(void)
 {
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&flushers.progress_cv, &a);
-    pthread_condattr_destroy(&a);
     flushers.started = pthread_create(&flushers.thread, NULL, flusher_main, NULL) == 0;
 }
 
@@ -1245,24 +1247,18 @@ static void flusher_progress(void)
 {
     pthread_mutex_lock(&flushers.mu);
     flushers.progress++;
-    pthread_cond_broadcast(&flushers.progress_cv);
+    pthread_cond_broadcast(&flushers.cv);
     pthread_mutex_unlock(&flushers.mu);
 }
 
+/* Waits until the flusher publishes a version, at most ms. */
 static void flusher_wait_progress(unsigned ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = deadline_in((int64_t)ms * 1000);
     pthread_mutex_lock(&flushers.mu);
     uint64_t at = flushers.progress;
     while (flushers.progress == at &&
-           pthread_cond_timedwait(&flushers.progress_cv, &flushers.mu, &until) == 0)
+           pthread_cond_timedwait(&flushers.cv, &flushers.mu, &until) == 0)
         ;
     pthread_mutex_unlock(&flushers.mu);
 }

@@ -25,17 +25,12 @@ struct sst_file_writer {
     char tmp[NAMES_LEN], name[NAMES_LEN];
 };
 
-/* Where a table's blocks are found in its store's cache
- * (block_cache.h): an open-addressing map from a block's offset to its
- * entry, with room for twice the table's blocks, so that it never fills.
- * A slot's key goes from 0 to offset + 1 once (compare-and-swap), and
- * stays; its entry comes and goes as the cache loads and evicts the
- * block. Lock-free for readers and loaders alike; freed with the table,
- * which then forgets its entries in the cache. */
-typedef struct cache_slot {
-    _Atomic uint64_t key;
-    _Atomic(cache_entry_t *) block;
-} cache_slot_t;
+/* Where a table's blocks are found in its store's cache (block_cache.h):
+ * slots[i] is data block i's entry, or NULL, coming and going as the
+ * cache loads and evicts the block. Lock-free for readers and loaders
+ * alike; freed with the table, which then forgets its entries in the
+ * cache. */
+typedef _Atomic(cache_entry_t *) cache_slot_t;
 
 struct sst_file {
     fs_file_t *file;
@@ -43,8 +38,7 @@ struct sst_file {
     block_cache_t *cache;
     char name[NAMES_LEN];
     atomic_uint refs;
-    size_t mask; /* slots - 1 */
-    cache_slot_t *slots;
+    cache_slot_t *slots; /* one per data block */
 };
 
 /* The builder's write callback: fs_write names the file and offset of a
@@ -132,23 +126,28 @@ static int file_read(sst_file_t *f, uint64_t off, void *buf, size_t len, xets_ca
     return rc;
 }
 
-static cache_slot_t *slot_of(sst_file_t *f, uint64_t off)
+/* Adds e of f, which the caller has pinned, to pins with a reference to
+ * f, the pin then pins's; false (the pin still the caller's) if the list
+ * cannot grow. A block added last is not added twice: its new pin is
+ * dropped. */
+static bool pins_add(sst_pins_t *pins, sst_file_t *f, cache_entry_t *e)
 {
-    size_t i = (size_t)(off * 0x9E3779B97F4A7C15ull >> 20) & f->mask;
-    for (;; i = (i + 1) & f->mask) {
-        uint64_t k = atomic_load_explicit(&f->slots[i].key, memory_order_acquire);
-        if (k == off + 1)
-            return &f->slots[i];
-        if (k == 0) {
-            uint64_t zero = 0;
-            if (atomic_compare_exchange_strong(&f->slots[i].key, &zero, off + 1) ||
-                zero == off + 1)
-                return &f->slots[i];
-        }
+    if (pins->n > 0 && pins->v[pins->n - 1].e == e) {
+        block_cache_unpin(e);
+        return true;
     }
+    if (pins->n == pins->cap) {
+        size_t cap = pins->cap ? 2 * pins->cap : 16;
+        sst_pin_t *v = realloc(pins->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        pins->v = v;
+        pins->cap = cap;
+    }
+    sst_file_ref(f);
+    pins->v[pins->n++] = (sst_pin_t){f, e};
+    return true;
 }
-
-static bool pin(sst_pins_t *pins, sst_file_t *f, cache_entry_t *e);
 
 static void kept_release(void *arg)
 {
@@ -163,34 +162,36 @@ static void keep(xets_call_t *call, sst_file_t *f, cache_entry_t *e)
     sst_pins_t *kept = call->keep.release == kept_release ? call->keep.arg : NULL;
     if (kept == NULL && call->keep.release == NULL && (kept = calloc(1, sizeof *kept)) != NULL)
         call->keep = (call_keep_t){kept, kept_release};
-    if (kept != NULL)
-        pin(kept, f, e);
-    block_cache_unpin(e);
+    if (kept == NULL || !pins_add(kept, f, e))
+        block_cache_unpin(e);
 }
 
-/* Reads the len bytes of the block stored at off, unpacks it (what the
- * cache holds is lent as checked and uncompressed: sst_borrow_fn) and
- * publishes it, unless it is there already. requested (a request's own
- * block, not one read ahead): the block is kept for the call's
- * operation. room_only as block_cache_insert's. */
-static int cache_load(sst_file_t *f, uint64_t off, size_t len, bool requested, bool room_only,
+/* Reads data block blk, unpacks it (what the cache holds is lent as
+ * checked and uncompressed: sst_borrow_fn) and publishes it, unless it is
+ * there already. requested (a request's own block, not one read ahead):
+ * the block is kept for the call's operation. room_only as
+ * block_cache_insert's. */
+static int cache_load(sst_file_t *f, size_t blk, bool requested, bool room_only,
                       xets_call_t *call)
 {
-    cache_slot_t *sl = slot_of(f, off);
+    cache_slot_t *sl = &f->slots[blk];
     if (requested) {
         /* Inside a section: found, the entry could be freed as soon as
          * it is evicted, before the pin. */
         epoch_enter();
-        cache_entry_t *e = atomic_load_explicit(&sl->block, memory_order_acquire);
+        cache_entry_t *e = atomic_load_explicit(sl, memory_order_acquire);
         bool there = e != NULL && block_cache_pin(e);
         epoch_exit();
         if (there) {
             keep(call, f, e);
             return XETS_OK;
         }
-    } else if (atomic_load_explicit(&sl->block, memory_order_acquire) != NULL) {
+    } else if (atomic_load_explicit(sl, memory_order_acquire) != NULL) {
         return XETS_OK;
     }
+    uint64_t off;
+    size_t len;
+    sst_reader_block(f->reader, blk, &off, &len);
     bytes_t b = BYTES_INIT;
     int rc = bytes_reserve_to(&b, len) ? file_read(f, off, b.p, len, call) : XETS_NOMEM;
     if (rc == XETS_OK) {
@@ -199,7 +200,7 @@ static int cache_load(sst_file_t *f, uint64_t off, size_t len, bool requested, b
     }
     cache_entry_t *e = NULL;
     if (rc == XETS_OK)
-        e = block_cache_insert(f->cache, &sl->block, &b, requested, room_only);
+        e = block_cache_insert(f->cache, sl, &b, requested, room_only);
     if (e != NULL)
         keep(call, f, e);
     bytes_free(&b);
@@ -220,18 +221,16 @@ static int load_run(void *arg, xets_call_t *call)
 {
     load_request_t *q = arg;
     const sst_reader_t *r = q->f->reader;
-    block_cache_stats_t st;
-    block_cache_stats(q->f->cache, &st);
-    size_t ahead = 0;
+    size_t capacity = block_cache_capacity(q->f->cache), ahead = 0;
     int rc = XETS_OK;
     for (size_t i = q->blk; i < sst_reader_blocks(r) && rc == XETS_OK; i++) {
         uint64_t off;
         size_t len;
         sst_reader_block(r, i, &off, &len);
         if (i > q->blk && (!q->walk || i - q->blk >= SST_READAHEAD ||
-                           (st.capacity != 0 && (ahead += len) > st.capacity / 8)))
+                           (capacity != 0 && (ahead += len) > capacity / 8)))
             break;
-        rc = cache_load(q->f, off, len, i == q->blk, false, call);
+        rc = cache_load(q->f, i, i == q->blk, false, call);
     }
     sst_file_close(q->f);
     free(q);
@@ -254,24 +253,15 @@ static int open_read(void *ctx, uint64_t off, void *buf, size_t len, xets_call_t
 
 /* Pins e of table f for the call (sstable_file.h, "Pins"): false if it
  * is being evicted, or the list cannot grow (a miss, then: the block is
- * loaded again). A block the call pinned last is not pinned twice. */
+ * loaded again). */
 static bool pin(sst_pins_t *pins, sst_file_t *f, cache_entry_t *e)
 {
-    if (pins->n > 0 && pins->v[pins->n - 1].e == e)
-        return true;
-    if (pins->n == pins->cap) {
-        size_t cap = pins->cap ? 2 * pins->cap : 16;
-        sst_pin_t *v = realloc(pins->v, cap * sizeof *v);
-        if (v == NULL)
-            return false;
-        pins->v = v;
-        pins->cap = cap;
-    }
     if (!block_cache_pin(e))
         return false;
-    sst_file_ref(f);
-    pins->v[pins->n++] = (sst_pin_t){f, e};
-    return true;
+    if (pins_add(pins, f, e))
+        return true;
+    block_cache_unpin(e);
+    return false;
 }
 
 void sst_pins_release(sst_pins_t *pins)
@@ -293,10 +283,7 @@ static int cached_borrow(void *ctx, size_t blk, bool walk, const uint8_t **p, si
      * block could be freed under its reader: the reader reads its own. */
     if (f->reader == NULL || !epoch_in_section())
         return XETS_NOTFOUND;
-    uint64_t off;
-    size_t len;
-    sst_reader_block(f->reader, blk, &off, &len);
-    cache_entry_t *e = block_cache_find(f->cache, &slot_of(f, off)->block, !walk);
+    cache_entry_t *e = block_cache_find(f->cache, &f->slots[blk], !walk);
     if (e != NULL && (call->pins == NULL || pin(call->pins, f, e))) {
         *p = e->block.p;
         *size = e->block.len;
@@ -332,11 +319,8 @@ int sst_file_open(fs_dir_t *d, uint64_t number, block_cache_t *cache, sst_file_t
         rc = sst_reader_open(&src, &r, call);
     }
     if (rc == XETS_OK) {
-        size_t slots = 4;
-        while (slots < 2 * sst_reader_blocks(r) + 2)
-            slots *= 2;
-        f->slots = calloc(slots, sizeof *f->slots);
-        f->mask = slots - 1;
+        /* + 1: never calloc(0) */
+        f->slots = calloc(sst_reader_blocks(r) + 1, sizeof *f->slots);
         rc = f->slots ? XETS_OK : XETS_NOMEM;
     }
     f->reader = r;
@@ -363,7 +347,7 @@ int sst_file_warm(sst_file_t *f, xets_call_t *call)
          * that stops the warming short of the bound, not past it. */
         if (!block_cache_has_room(f->cache, 2 * len))
             break;
-        int rc = cache_load(f, off, len, false, true, call);
+        int rc = cache_load(f, i, false, true, call);
         if (rc != XETS_OK)
             return rc;
     }
@@ -379,13 +363,12 @@ void sst_file_close(sst_file_t *f)
 {
     if (f == NULL || atomic_fetch_sub(&f->refs, 1) != 1)
         return;
+    for (size_t i = 0; f->slots != NULL && i < sst_reader_blocks(f->reader); i++)
+        if (atomic_load(&f->slots[i]) != NULL)
+            block_cache_forget(f->cache, &f->slots[i]);
     sst_reader_close(f->reader);
     if (f->file != NULL)
         fs_close(f->file);
-    if (f->slots != NULL)
-        for (size_t i = 0; i <= f->mask; i++)
-            if (atomic_load(&f->slots[i].block) != NULL)
-                block_cache_forget(f->cache, &f->slots[i].block);
     block_cache_release(f->cache);
     free(f->slots);
     free(f);
