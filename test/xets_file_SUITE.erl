@@ -271,10 +271,10 @@ truncated_files_load_as_with_ets_and_leave_no_table(Config) ->
                    {ok, Bin} = file:read_file(File),
                    Size = byte_size(Bin),
                    %% Every cut in the file header and the last items,
-                   %% every seventh elsewhere (cuts in one frame behave
+                   %% every eleventh elsewhere (cuts in one frame behave
                    %% alike).
-                   Cuts = lists:usort(lists:seq(0, 40) ++ lists:seq(40, Size - 1, 7) ++
-                                          lists:seq(max(0, Size - 150), Size - 1)),
+                   Cuts = lists:usort(lists:seq(0, 40) ++ lists:seq(40, Size - 1, 11) ++
+                                          lists:seq(max(0, Size - 80), Size - 1)),
                    [damaged_same(Config, binary:part(Bin, 0, N), {Writer, Opts, DumpOpts, cut, N})
                     || N <- Cuts]
                end || {Writer, File} <- dump_both(Config, [Type | Opts], Objects, DumpOpts)]
@@ -299,7 +299,7 @@ corrupted_files_load_as_with_ets_and_leave_no_table(Config) ->
                         <<Pre:At/binary, B, Post/binary>> = Bin,
                         damaged_same(Config, <<Pre/binary, (B bxor Flip), Post/binary>>,
                                      {Writer, Opts, DumpOpts, flip, At, Flip})
-                    end || _ <- lists:seq(1, 60)],
+                    end || _ <- lists:seq(1, 40)],
                    %% the frames near the end: the last objects, the end record
                    [begin
                         At = Size - rand:uniform(min(Size, 120)),

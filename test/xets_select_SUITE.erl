@@ -1213,7 +1213,7 @@ rebuilt(A) ->
 %%====================================================================
 
 %% A bag key with more objects than a chunk of the implementation takes
-%% (1 to 5,000, among a few small keys; a set or an ordered_set gets as
+%% (1 to 2,500, among a few small keys; a set or an ordered_set gets as
 %% many keys of one object): select_replace/2, select_delete/2,
 %% select_count/2 and select/3 (limits 1, 7 and 1000, through every
 %% continuation) match each object exactly once, by specs run in C and in
@@ -1269,7 +1269,7 @@ each_object_of_a_key_spanning_chunks_is_matched_once_as_ets(Config) ->
                                              end) || MS <- Selects, L <- [1, 7, 1000]],
                                  After(P)
                          end)
-      end, [{F, N} || F <- spanning_flavours(Type), N <- [1, 999, 1000, 1001, 2000, 5000]]).
+      end, [{F, N} || F <- spanning_flavours(Type), N <- [1, 999, 1000, 1001, 2500]]).
 
 spanning_flavours(bag) -> [distinct];
 spanning_flavours(duplicate_bag) -> [identical, distinct, alternating];
