@@ -26,7 +26,11 @@
  * holds a lock a reader waits on) fills call->io and answers XETS_NEED_IO,
  * having changed nothing. The glue then runs call->io.run on a dirty I/O
  * scheduler, outside any epoch section, and redoes the operation from its
- * arguments. call->io.arg belongs to the request: run consumes it, and
+ * arguments; but a request marked io.here it runs first on the normal
+ * scheduler itself, where a file read takes only what the OS holds in
+ * memory (disk/fs.h): it answers XETS_BUSY, the request put back in
+ * call->io, when it would wait for the device, and only then goes to a
+ * dirty scheduler. call->io.arg belongs to the request: run consumes it, and
  * drop (when not NULL) frees it if the request is abandoned instead.
  * XETS_NEED_IO with no request (io.run NULL) asks only for the redo where
  * the call may block. What a request loads, it keeps for the redone
@@ -76,6 +80,7 @@ typedef struct call_io {
     int (*run)(void *arg, struct xets_call *call);
     void (*drop)(void *arg);
     void *arg;
+    bool here; /* may be tried where the call may not block (see the top) */
 } call_io_t;
 
 /* What a call keeps for its redone operation (see the top): arg, freed

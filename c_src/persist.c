@@ -348,6 +348,7 @@ int op_disk_info(ErlNifEnv *env, const ERL_NIF_TERM argv[], xets_call_t *call, E
         pair(env, "cache_capacity", bound(env, i.cache_capacity)),
         pair(env, "cache_hits", enif_make_uint64(env, i.cache_hits)),
         pair(env, "cache_misses", enif_make_uint64(env, i.cache_misses)),
+        pair(env, "cache_misses_in_place", enif_make_uint64(env, i.cache_misses_in_place)),
         pair(env, "cache_evictions", enif_make_uint64(env, i.cache_evictions)),
         pair(env, "filter_bytes", enif_make_uint64(env, i.filter_bytes)),
         pair(env, "index_bytes", enif_make_uint64(env, i.index_bytes)),

@@ -102,15 +102,15 @@ ERL_NIF_TERM glue_io_reason(ErlNifEnv *env, int st, const call_error_t *e)
                             enif_make_atom(env, posix));
 }
 
-/* Runs the call again from its arguments, with flags, the call's I/O
- * request (with io; else none) as an extra last argument, which takes
- * what the call keeps. */
+/* Runs the call again from its arguments, with flags; with io, the
+ * call's I/O request (if any) and what the call keeps go along as an
+ * extra last argument, else what it keeps is released. */
 static ERL_NIF_TERM redo(ErlNifEnv *env, const nif_t *nif, const ERL_NIF_TERM argv[], int flags,
                          xets_call_t *call, bool io)
 {
     ERL_NIF_TERM args[8];
     memcpy(args, argv, sizeof *args * (size_t)nif->arity);
-    if (!io || call->io.run == NULL) {
+    if (!io || (call->io.run == NULL && call->keep.release == NULL)) {
         call_keep_release(call);
         return enif_schedule_nif(env, nif->name, flags, nif->self, nif->arity, args);
     }
@@ -130,7 +130,7 @@ static ERL_NIF_TERM redo(ErlNifEnv *env, const nif_t *nif, const ERL_NIF_TERM ar
     return enif_schedule_nif(env, nif->name, flags, nif->self, nif->arity + 1, args);
 }
 
-/* Runs the I/O request a redone call carries. */
+/* Runs the I/O request a redone call carries, if any. */
 static int run_io_request(ErlNifEnv *env, ERL_NIF_TERM term, xets_call_t *call)
 {
     io_request_t *r;
@@ -139,7 +139,7 @@ static int run_io_request(ErlNifEnv *env, ERL_NIF_TERM term, xets_call_t *call)
         return XETS_BADARG;
     call->io = r->io;
     call->keep = r->keep;
-    return call_run_io(call);
+    return call->io.run != NULL ? call_run_io(call) : XETS_OK;
 }
 
 /* What the one path makes of any status but a plain XETS_OK (glue.h):
@@ -168,6 +168,13 @@ glue_finish(ErlNifEnv *env, const ERL_NIF_TERM argv[], const nif_t *nif, xets_ca
             return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_CPU_BOUND, call, false);
         break;
     case XETS_NEED_IO:
+        /* Served here if it may be and the OS holds it in memory (call.h),
+         * the redo staying on this scheduler: a trip to a dirty one costs
+         * more. */
+        if (call->io.run != NULL && call->io.here && call_thread(call) == CALL_NORMAL &&
+            (st = call_run_io(call)) != XETS_BUSY)
+            return st == XETS_OK ? redo(env, nif, argv, 0, call, true)
+                                 : glue_finish(env, argv, nif, call, st, out);
         return redo(env, nif, argv, ERL_NIF_DIRTY_JOB_IO_BOUND, call, true);
     case XETS_IO:
     case XETS_CORRUPT:

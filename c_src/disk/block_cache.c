@@ -26,7 +26,7 @@ struct block_cache {
     /* Counted on every lookup, apart from the rest that is written under
      * mu. */
     _Alignas(64) atomic_uint_fast64_t hits;
-    atomic_uint_fast64_t misses;
+    atomic_uint_fast64_t misses, in_place;
 };
 
 block_cache_t *block_cache_new(size_t capacity)
@@ -260,4 +260,10 @@ void block_cache_stats(block_cache_t *c, block_cache_stats_t *out)
     pthread_mutex_unlock(&c->mu);
     out->hits = atomic_load(&c->hits);
     out->misses = atomic_load(&c->misses);
+    out->in_place = atomic_load(&c->in_place);
+}
+
+void block_cache_count_in_place(block_cache_t *c)
+{
+    atomic_fetch_add_explicit(&c->in_place, 1, memory_order_relaxed);
 }

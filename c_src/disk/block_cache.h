@@ -78,6 +78,7 @@ typedef struct block_cache block_cache_t;
 typedef struct block_cache_stats {
     size_t bytes, capacity, entries;
     uint64_t hits, misses, evictions;
+    uint64_t in_place; /* block_cache_count_in_place */
 } block_cache_stats_t;
 
 /* A cache of the given bound (0: none), with one reference; NULL without
@@ -128,5 +129,9 @@ void block_cache_unpin(cache_entry_t *e);
 void block_cache_forget(block_cache_t *c, _Atomic(cache_entry_t *) *slot);
 
 void block_cache_stats(block_cache_t *c, block_cache_stats_t *out);
+
+/* Counts a miss whose block a thread that may not block read from the
+ * OS's memory (disk/fs.h), sparing its call a dirty scheduler. */
+void block_cache_count_in_place(block_cache_t *c);
 
 #endif

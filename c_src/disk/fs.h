@@ -29,7 +29,8 @@
  * fs_dir_list, "LOCK" for the lock), the offset where it applies and
  * errno.
  * Every call may block: none may be made inside an epoch section
- * (epoch.h) or on a normal scheduler (call_may_block).
+ * (epoch.h) or on a normal scheduler (call_may_block), but fs_read on a
+ * thread that may not block, which then blocks on nothing (below).
  *
  * Thread-safety: calls on different handles may run concurrently; calls on
  * one fs_file_t may run concurrently except fs_close; fs_dir_t calls may
@@ -104,7 +105,11 @@ int fs_open(fs_dir_t *d, const char *name, enum fs_mode mode, fs_file_t **out,
 void fs_close(fs_file_t *f);
 
 /* Reads len bytes at offset into buf; *got < len only at the end of the
- * file. */
+ * file. On a thread that may not block (call_may_block), it reads only
+ * what the OS holds in memory, a copy (preadv2's RWF_NOWAIT): XETS_BUSY,
+ * call->error untouched, when any of it would wait for the device (or
+ * the read fails, or ends short: a thread that may block then reads it
+ * and tells which). */
 int fs_read(fs_file_t *f, uint64_t offset, void *buf, size_t len, size_t *got,
             xets_call_t *call);
 /* Writes len bytes at offset (extending the file if need be). */

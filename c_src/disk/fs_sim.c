@@ -148,6 +148,7 @@ static struct {
     int fault_err;
     enum fs_sim_fault fault_kind;
     int halt_err; /* not 0: halted, every call fails with it */
+    bool cold;    /* fs_sim_set_cold */
 } sim = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- memory and randomness ----------------------------------------------- */
@@ -632,9 +633,12 @@ int fs_read(fs_file_t *h, uint64_t offset, void *buf, size_t len, size_t *got, x
         if (n)
             memcpy(buf, b->p + offset, n);
     }
+    /* On a thread that may not block, what is not in memory (the sim's
+     * bytes when cold), a failure and a short read are all XETS_BUSY. */
+    bool busy = !call_may_block(call) && (sim.cold || e || n < len);
     pthread_mutex_unlock(&sim.mu);
-    *got = n;
-    return e ? call_fail(call, XETS_IO, "read", h->name, offset, e) : XETS_OK;
+    *got = busy ? 0 : n;
+    return busy ? XETS_BUSY : e ? call_fail(call, XETS_IO, "read", h->name, offset, e) : XETS_OK;
 }
 
 int fs_write(fs_file_t *h, uint64_t offset, const void *buf, size_t len, xets_call_t *call)
@@ -736,6 +740,14 @@ void fs_sim_reset(void)
     sim.trace = 0xcbf29ce484222325ull;
     sim.armed = false;
     sim.halt_err = 0;
+    sim.cold = false;
+    pthread_mutex_unlock(&sim.mu);
+}
+
+void fs_sim_set_cold(bool cold)
+{
+    pthread_mutex_lock(&sim.mu);
+    sim.cold = cold;
     pthread_mutex_unlock(&sim.mu);
 }
 

@@ -47,6 +47,11 @@ uint64_t fs_sim_calls(void);
 uint64_t fs_sim_syncs(void);
 uint64_t fs_sim_creates(void);
 
+/* Whether the OS holds the files' bytes in memory, as it does by default
+ * (and after fs_sim_reset): cold, fs_read on a thread that may not block
+ * answers XETS_BUSY (fs.h), as if the page cache had dropped them all. */
+void fs_sim_set_cold(bool cold);
+
 /* A digest of the counted calls since the last fs_sim_reset, in order
  * (which fs.h function each was): two runs that made the same calls in
  * the same order have the same trace. */

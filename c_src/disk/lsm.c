@@ -2602,6 +2602,7 @@ void lsm_info(store_t *ss, lsm_info_t *out)
     out->cache_capacity = cs.capacity;
     out->cache_hits = cs.hits;
     out->cache_misses = cs.misses;
+    out->cache_misses_in_place = cs.in_place;
     out->cache_evictions = cs.evictions;
     out->memory_limit = s->memory_limit;
     out->memtable_limit = s->mem_limit;

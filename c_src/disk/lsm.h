@@ -192,6 +192,7 @@ typedef struct lsm_info {
     size_t cache_bytes;    /* SSTable blocks held in memory */
     size_t cache_capacity; /* the cache's bound; 0: none */
     uint64_t cache_hits, cache_misses, cache_evictions;
+    uint64_t cache_misses_in_place; /* read from the OS's memory, no dirty scheduler */
     size_t filter_bytes;   /* SSTables' bloom filters, held in memory */
     size_t index_bytes;    /* SSTables' indexes, held in memory */
     size_t memory_limit;   /* 0: none */

@@ -201,6 +201,8 @@ static int cache_load(sst_file_t *f, size_t blk, bool requested, bool room_only,
     cache_entry_t *e = NULL;
     if (rc == XETS_OK)
         e = block_cache_insert(f->cache, sl, &b, requested, room_only);
+    if (rc == XETS_OK && requested && !call_may_block(call))
+        block_cache_count_in_place(f->cache);
     if (e != NULL)
         keep(call, f, e);
     bytes_free(&b);
@@ -217,6 +219,16 @@ typedef struct load_request {
     bool walk;
 } load_request_t;
 
+static void load_drop(void *arg)
+{
+    load_request_t *q = arg;
+    sst_file_close(q->f);
+    free(q);
+}
+
+/* On a thread that may not block, a block the OS does not hold in memory
+ * (fs.h) ends the read ahead; the requested one answers XETS_BUSY with
+ * the request given back (call.h). */
 static int load_run(void *arg, xets_call_t *call)
 {
     load_request_t *q = arg;
@@ -231,17 +243,17 @@ static int load_run(void *arg, xets_call_t *call)
                            (capacity != 0 && (ahead += len) > capacity / 8)))
             break;
         rc = cache_load(q->f, i, i == q->blk, false, call);
+        if (rc == XETS_BUSY && i > q->blk) {
+            rc = XETS_OK;
+            break;
+        }
+        if (rc == XETS_BUSY) {
+            call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q, .here = true};
+            return rc;
+        }
     }
-    sst_file_close(q->f);
-    free(q);
+    load_drop(q);
     return rc;
-}
-
-static void load_drop(void *arg)
-{
-    load_request_t *q = arg;
-    sst_file_close(q->f);
-    free(q);
 }
 
 /* The reader's read callback: the footer, index and meta-index, read once
@@ -294,7 +306,7 @@ static int cached_borrow(void *ctx, size_t blk, bool walk, const uint8_t **p, si
         return XETS_NOMEM;
     atomic_fetch_add(&f->refs, 1);
     *q = (load_request_t){f, blk, walk};
-    call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q};
+    call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q, .here = true};
     return XETS_NEED_IO;
 }
 

@@ -13,6 +13,11 @@
  * 4. On disk: the lock's file is there (and the contract saw it is not
  *    listed); a failed mkdir names "mkdir"; fs_destroy leaves nothing, so
  *    that the test directory itself can be removed at the end.
+ * 5. A read on a thread that may not block (a normal scheduler's): bytes
+ *    the OS holds in memory are read; once they are synced and dropped
+ *    from its page cache (posix_fadvise, where the file system lets it:
+ *    mincore says), XETS_BUSY with call->error untouched, while a thread
+ *    that may block reads them, after which they are in memory again.
  * Exits nonzero on the first failure. */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,6 +179,58 @@ static void test_on_disk(const char *root)
     CHECK(stat(path, &st) != 0 && errno == ENOENT, "destroy left the directory");
 }
 
+/* Whether the first page of the file at path is in the page cache. */
+static bool resident(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0, "open %s", path);
+    void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED, "mmap %s", path);
+    unsigned char in = 0;
+    CHECK(mincore(m, 4096, &in) == 0, "mincore");
+    munmap(m, 4096);
+    close(fd);
+    return in & 1;
+}
+
+static void test_read_in_memory_only(const char *root)
+{
+    char path[FSC_PATH], file[FSC_PATH + 8];
+    fs_dir_t *d = fsc_fresh(path, root, "nowait");
+    fs_file_t *f = fsc_open(d, "f", FS_CREATE);
+    static char data[4096], back[4096];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)(i * 7);
+    fsc_write(f, 0, data, sizeof data);
+    xets_call_t normal;
+    call_init(&normal, CALL_NORMAL, NULL);
+    normal.error.op = "untouched";
+    size_t got = 0;
+    CHECK(fs_read(f, 0, back, sizeof back, &got, &normal) == XETS_OK && got == sizeof back &&
+              memcmp(back, data, sizeof data) == 0,
+          "bytes just written are read in place");
+    CHECK(fs_sync(f, OWN_CALL) == XETS_OK, "sync");
+    snprintf(file, sizeof file, "%s/f", path);
+    int fd = open(file, O_RDONLY);
+    CHECK(fd >= 0 && posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0, "fadvise");
+    close(fd);
+    if (resident(file)) {
+        printf("fs_os_test: %s keeps the file in memory: no XETS_BUSY to see\n", root);
+    } else {
+        CHECK(fs_read(f, 0, back, sizeof back, &got, &normal) == XETS_BUSY && got == 0,
+              "bytes not in memory: XETS_BUSY");
+        CHECK(!strcmp(normal.error.op, "untouched"), "call->error untouched");
+        CHECK(fs_read(f, 0, back, sizeof back, &got, OWN_CALL) == XETS_OK && got == sizeof back,
+              "a thread that may block reads them");
+    }
+    memset(back, 0, sizeof back);
+    CHECK(fs_read(f, 0, back, sizeof back, &got, &normal) == XETS_OK && got == sizeof back &&
+              memcmp(back, data, sizeof data) == 0,
+          "in memory again: read in place");
+    fs_close(f);
+    fsc_done(d, path);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -183,6 +241,7 @@ int main(void)
     test_short_counts(root);
     test_lock_across_processes(root);
     test_on_disk(root);
+    test_read_in_memory_only(root);
     CHECK(rmdir(root) == 0, "%s: not empty at the end", root);
     printf("fs_os_test: ok\n");
     return 0;

@@ -509,7 +509,9 @@ static enum call_thread normal_thread(void)
 /* A walk from a normal scheduler inside an epoch section reads no file:
  * a block not cached answers XETS_NEED_IO with a request, run outside
  * the section, which loads it and the SST_READAHEAD - 1 after it, and the
- * walk made again finds them. */
+ * walk made again finds them. The request runs on the normal scheduler
+ * when the OS holds the blocks in memory, and is given back (XETS_BUSY)
+ * when it does not (every other one: fs_sim_set_cold). */
 static void test_cache(void)
 {
     set_t s = set_random(2000, 0);
@@ -538,6 +540,18 @@ static void test_cache(void)
             /* A request abandoned keeps the table until it is dropped. */
             call.io.drop(call.io.arg);
             continue;
+        }
+        if (requests % 2 == 0) {
+            /* Run where it may not block, a request whose block the OS
+             * does not hold in memory is given back, to run where it may. */
+            fs_sim_set_cold(true);
+            void *arg = call.io.arg;
+            CHECK(call_run_io(&call) == XETS_BUSY && call.io.run != NULL && call.io.here &&
+                      call.io.arg == arg &&
+                      call.keep.release == NULL,
+                  "a cold request given back, nothing kept");
+            fs_sim_set_cold(false);
+            call.thread = CALL_DIRTY_IO;
         }
         CHECK(call_run_io(&call) == XETS_OK, "the request runs");
         call_keep_release(&call); /* each try a new call, here */
