@@ -12,7 +12,7 @@
 %% - {sync, always}: many writers share fsyncs (group commit);
 %% - kill -9: a peer node writing with {sync, always} is killed at random
 %%   moments, and every write it acknowledged is there at reopen, list
-%%   inserts whole or absent (XETS_KILL_CYCLES cycles, 50 by default;
+%%   inserts whole or absent (XETS_KILL_CYCLES cycles, 30 by default;
 %%   `make soak` runs 1,000), the table of four cycles under a memory
 %%   limit far below its size;
 %% - damaged files: a flipped byte in an SSTable or the manifest is
@@ -277,7 +277,7 @@ kill_memory(_) -> infinity.
 kill_9_keeps_every_acknowledged_write(Config) ->
     Dir = dir(Config, "t"),
     Cycles = case os:getenv("XETS_KILL_CYCLES") of
-                 V when V =:= false; V =:= "" -> 50;
+                 V when V =:= false; V =:= "" -> 30;
                  V -> list_to_integer(V)
              end,
     %% Each cycle reads the whole table, which grows with the cycles (100
