@@ -17,7 +17,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([ten_times_the_limit_stays_within_it_and_reads_back_whole/1,
          a_cold_scan_leaves_the_hot_set_cached/1]).
--export([load/3, read_all/2, hot_misses/2, scan/1, rss/0, info/1]).
+-export([load/3, read_all/2, hot_misses/2, scan/1, compactions/0, rss/0, info/1]).
 
 %% Bytes of an object's value.
 -define(VALUE, 1000).
@@ -86,17 +86,30 @@ ten_times_the_limit_stays_within_it_and_reads_back_whole(Config) ->
     ?assert(proplists:get_value(cache_bytes, Disk) =< proplists:get_value(cache_capacity, Disk)).
 
 %% A hot set looked up until cached, then a scan of the whole table read
-%% once: the hot set's lookups after it miss (almost) nothing.
+%% once: the hot set's lookups after it miss (almost) nothing. A
+%% compaction that ends meanwhile moves hot keys into tables not cached
+%% yet, which says nothing of the scan: then it is tried again.
 a_cold_scan_leaves_the_hot_set_cached(Config) ->
     Peer = ?config(peer, Config),
     N = ?config(n, Config),
     Hot = [rand:uniform(N) || _ <- lists:seq(1, 500)],
+    After = hot_after_scan(Peer, N, Hot, 5),
+    ?assert(After =< 5).
+
+hot_after_scan(Peer, N, Hot, Tries) ->
+    Compactions = peer:call(Peer, ?MODULE, compactions, []),
     _ = peer:call(Peer, ?MODULE, hot_misses, [Hot, 3], infinity),
     Warm = peer:call(Peer, ?MODULE, hot_misses, [Hot, 1], infinity),
     N = peer:call(Peer, ?MODULE, scan, [N], infinity),
     After = peer:call(Peer, ?MODULE, hot_misses, [Hot, 1], infinity),
-    ct:log("hot set of ~b keys: ~b misses before the scan, ~b after", [length(Hot), Warm, After]),
-    ?assert(After =< 5).
+    Moved = peer:call(Peer, ?MODULE, compactions, []) - Compactions,
+    ct:log("hot set of ~b keys: ~b misses before the scan, ~b after; ~b compactions meanwhile",
+           [length(Hot), Warm, After, Moved]),
+    case Moved of
+        0 -> After;
+        _ when Tries > 1 -> hot_after_scan(Peer, N, Hot, Tries - 1);
+        _ -> ct:fail("compactions all along")
+    end.
 
 %% ---- in the peer -----------------------------------------------------------
 
@@ -147,6 +160,9 @@ hot_misses(Keys, Rounds) ->
 
 scan(_N) ->
     xets:foldl(fun(_, Acc) -> Acc + 1 end, 0, t).
+
+compactions() ->
+    proplists:get_value(compactions, xets:info(t, disk)).
 
 info(memory) -> xets:info(t, memory) * erlang:system_info(wordsize);
 info(disk) -> xets:info(t, disk).
