@@ -51,6 +51,9 @@ enum { KIND_STATE = 0, KIND_TOMBSTONE = 1 };
  * again (it is woken when the queue becomes non-empty, and may be asleep
  * again by the time much more is queued). */
 #define COMMIT_EAGER_BYTES (256 * 1024)
+/* How long the committer lets a write wait for others to join it, when
+ * no fsync is due and nobody waits (committer_main). */
+#define COMMIT_LINGER_US 200
 
 /* ---- states and log entries -------------------------------------------- */
 
@@ -549,6 +552,17 @@ static void *committer_main(void *arg)
             if (us >= 0 && !(s->pending != NULL || s->stop))
                 us = 0; /* the interval is up: sync below */
         }
+        /* With no fsync due and nobody waiting ({sync, none} and
+         * {interval, _} between syncs), the first write of a quiet spell
+         * waits a moment for the writes after it: one write call and one
+         * wake-up of this thread for all of them, not one per write
+         * (measured: the wake-ups alone took 5% of a writer's time).
+         * Nothing is promised of such writes before a sync: the queue
+         * was already lost with the VM before this thread wrote it. */
+        if (s->sync != LSM_SYNC_ALWAYS && s->pending != NULL && s->next_wal == NULL &&
+            !s->stop && s->nwaiters == 0 && s->sync_wanted <= s->durable_seq &&
+            s->pending_bytes < COMMIT_EAGER_BYTES && !atomic_load(&s->failed))
+            wait_log(s, COMMIT_LINGER_US);
         /* Group commit: the writers the last round told are durable
          * mostly write again at once. Waiting a moment for them puts them
          * under this fsync rather than the next, so that a steady set of

@@ -64,6 +64,12 @@
  * 10. Closing while the flusher works on two tables (it yields between
  *    compactions by queueing the first again): 60 rounds, ASan catching a
  *    flusher that came back to a closed table.
+ * 11. A memory limit: the memtables it allows, a table ten times it read
+ *    back within the cache's bound, writers stalled and let go.
+ * 12. A discardable store (a spilling table's): no fsync, no file made by
+ *    its drop.
+ * 13. Writes with no fsync due reach the WAL in few file calls (the
+ *    committer's linger), none lost.
  * Usage: lsm_test [SEED] runs it all; lsm_test SEED N runs crash seed SEED
  * alone N times, to replay a failing one (its message names it), checking
  * that every run makes the same file calls; lsm_test
@@ -1737,6 +1743,32 @@ static void test_discardable(void)
            "files\n", (unsigned long long)syncs[0], (unsigned long long)dropping[0]);
 }
 
+/* 13. Writes with no fsync due coalesce: quick puts to a store in {sync,
+ * none} reach the WAL in at most half as many file calls (the committer
+ * lets the first write of a quiet spell wait for those after it:
+ * COMMIT_LINGER_US), and every one is there after a reopen. */
+static void test_linger(void)
+{
+    const kind_t *k = &kinds[0];
+    const unsigned n = 400;
+    fs_sim_reset();
+    memory_limit = 0;
+    store_t *s = open_ok(k, "/linger", LSM_SYNC_NONE, 1 << 20); /* no flush */
+    uint64_t before = fs_sim_calls();
+    fill(k, s, n, false);
+    xets_call_t call;
+    call_init(&call, CALL_OWN, NULL);
+    CHECK(lsm_sync(s, &call) == XETS_OK, "sync");
+    uint64_t calls = fs_sim_calls() - before;
+    close_ok(k, s);
+    s = open_ok(k, "/linger", LSM_SYNC_NONE, 1 << 20);
+    CHECK(k->lsm->size(s) == n, "%zu of %u objects after a reopen", k->lsm->size(s), n);
+    close_ok(k, s);
+    CHECK(calls <= n / 2, "%u puts took %llu file calls", n, (unsigned long long)calls);
+    printf("  linger: %u puts, %llu file calls to write and sync them\n", n,
+           (unsigned long long)calls);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -1771,6 +1803,7 @@ int main(int argc, char **argv)
     test_close_while_flushing();
     test_memory_limit();
     test_discardable();
+    test_linger();
     test_threads(seed);
     test_format_version();
     test_faults(seed, SCALE > 1 ? 10.0 : 15.0);
