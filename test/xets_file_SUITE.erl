@@ -270,11 +270,11 @@ truncated_files_load_as_with_ets_and_leave_no_table(Config) ->
               [begin
                    {ok, Bin} = file:read_file(File),
                    Size = byte_size(Bin),
-                   %% Every cut in the file header and the last items,
-                   %% every eleventh elsewhere (cuts in one frame behave
-                   %% alike).
-                   Cuts = lists:usort(lists:seq(0, 40) ++ lists:seq(40, Size - 1, 11) ++
-                                          lists:seq(max(0, Size - 80), Size - 1)),
+                   %% Every cut in the file header and the last item,
+                   %% every seventeenth elsewhere (cuts in one frame
+                   %% behave alike).
+                   Cuts = lists:usort(lists:seq(0, 40) ++ lists:seq(40, Size - 1, 17) ++
+                                          lists:seq(max(0, Size - 60), Size - 1)),
                    [damaged_same(Config, binary:part(Bin, 0, N), {Writer, Opts, DumpOpts, cut, N})
                     || N <- Cuts]
                end || {Writer, File} <- dump_both(Config, [Type | Opts], Objects, DumpOpts)]
