@@ -28,9 +28,9 @@
  * scheduler, outside any epoch section, and redoes the operation from its
  * arguments; but a request marked io.here it runs first on the normal
  * scheduler itself, where a file read takes only what the OS holds in
- * memory (disk/fs.h): it answers XETS_BUSY, the request put back in
- * call->io, when it would wait for the device, and only then goes to a
- * dirty scheduler. call->io.arg belongs to the request: run consumes it, and
+ * memory (disk/fs.h): it answers XETS_BUSY, having consumed nothing,
+ * when it would wait for the device (call_run_io leaves the request in
+ * call->io), and only then goes to a dirty scheduler. call->io.arg belongs to the request: run consumes it, and
  * drop (when not NULL) frees it if the request is abandoned instead.
  * XETS_NEED_IO with no request (io.run NULL) asks only for the redo where
  * the call may block. What a request loads, it keeps for the redone
@@ -55,6 +55,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+
+#include "status.h"
 
 #define CALL_CHUNK_BYTES (256 * 1024)
 #define CALL_CHUNK_USEC 500
@@ -186,13 +188,18 @@ static inline bool call_late(const xets_call_t *c, size_t n)
     return c->deadline == 0 || (n % CALL_CLOCK_EVERY == 0 && call_now() >= c->deadline);
 }
 
-/* Runs the I/O request a store made (XETS_NEED_IO) on this thread, which
- * may block, outside any epoch section. Returns its status. */
+/* Runs the I/O request a store made (XETS_NEED_IO) on this thread,
+ * outside any epoch section. Returns its status; on XETS_BUSY (an io.here
+ * request that would have had to wait here) the request stands, still in
+ * call->io. */
 static inline int call_run_io(xets_call_t *c)
 {
     call_io_t io = c->io;
     c->io.run = NULL;
-    return io.run(io.arg, c);
+    int st = io.run(io.arg, c);
+    if (st == XETS_BUSY)
+        c->io = io;
+    return st;
 }
 
 /* Releases what the call keeps for its operation (see the top). */

@@ -227,8 +227,8 @@ static void load_drop(void *arg)
 }
 
 /* On a thread that may not block, a block the OS does not hold in memory
- * (fs.h) ends the read ahead; the requested one answers XETS_BUSY with
- * the request given back (call.h). */
+ * (fs.h) ends the read ahead; the requested one answers XETS_BUSY, q
+ * left as it was, for the request to stand (call.h). */
 static int load_run(void *arg, xets_call_t *call)
 {
     load_request_t *q = arg;
@@ -247,10 +247,8 @@ static int load_run(void *arg, xets_call_t *call)
             rc = XETS_OK;
             break;
         }
-        if (rc == XETS_BUSY) {
-            call->io = (call_io_t){.run = load_run, .drop = load_drop, .arg = q, .here = true};
+        if (rc == XETS_BUSY)
             return rc;
-        }
     }
     load_drop(q);
     return rc;
