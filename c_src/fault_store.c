@@ -164,7 +164,7 @@ static size_t fs_memory(store_t *s)
 }
 
 const store_ops_t fault_store_ops = {
-    .order = "hash.1",
+    .order = "hash.2",
     .may_need_io = true,
     .backward = false,
     .sort_key = fs_sort_key,

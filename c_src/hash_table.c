@@ -3,14 +3,16 @@
  * writers take stripe locks instead of using CAS.
  *
  * Every object lives in one sorted singly linked list, ordered by
- * (order, dummy-before-regular, klen, key bytes, insertion), where order is
- * the bit-reversed XXH3 hash of the key. Reversal makes the objects of hash
+ * (order, klen, key bytes, insertion), where order is the bit-reversed
+ * XXH3 hash of the key with its two low bits set, which a dummy's order
+ * has clear: the paper's regular and dummy keys (ht_link_t). Reversal
+ * makes the objects of hash
  * bucket j (the low `bits` bits of the hash) one contiguous run of the list
  * that starts at reverse(j), so the directory of buckets is only a set of
  * shortcuts into the list: bucket j holds a dummy node of order reverse(j),
  * and doubling the table just makes more shortcuts; no object ever moves.
  *
- * The list's order is the store's order (store.h, "hash.1"): a key's sort
+ * The list's order is the store's order (store.h, "hash.2"): a key's sort
  * key is its order and its length, both big-endian (8 and 4 bytes), then
  * its bytes, so that memcmp of sort keys is list order; a cursor walks the
  * list, and flushing a hash memtable to a file will be a straight walk. The
@@ -111,6 +113,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "epoch.h"
@@ -124,6 +127,7 @@
 /* 2^48 buckets is beyond any memory that could fill them. */
 #define HT_MAX_BITS 48
 #define HT_CACHE_LINE 64
+#define HT_HUGE_PAGE ((size_t)2 << 20)
 /* Grow above 1 object per bucket, shrink below 1/8. One rather than two: a
  * lookup then touches about 0.6 fewer nodes, for twice the directory (24 to
  * 48 bytes per object over a doubling cycle, instead of 12 to 24). */
@@ -143,24 +147,36 @@
  * it takes the stripe lock. */
 #define HT_READ_TRIES 4
 
-/* What the list links: the header shared by objects and dummies. */
+/* What the list links: the header shared by objects and dummies, 16 bytes,
+ * so that a directory line holds four dummies.
+ *
+ * The order's two low bits say what the link is. An object's order is the
+ * reversed hash with both set (HT_REGULAR): the hash's top two bits are not
+ * part of it, which only means that keys whose hashes differ there alone
+ * are told apart by their bytes. A dummy's order is the reversal of its
+ * bucket, whose low 16 bits are clear (buckets are below 2^48), with
+ * HT_LIVE set while it is in the list. So a dummy sorts before the objects
+ * of its bucket, live or not, and neither bit changes a comparison with
+ * another link's order. Only a dummy's order changes once published (its
+ * live bit, under its stripe's lock): atomic, read relaxed except where a
+ * reader decides on the live bit. */
 typedef struct ht_link ht_link_t;
 struct ht_link {
     _Atomic(ht_link_t *) next;
-    uint64_t order;
-    uint32_t klen; /* objects: key length */
-    bool dummy;
-    _Atomic bool live; /* dummies: in the list; changed under the stripe lock */
+    _Atomic uint64_t order;
 };
+#define HT_REGULAR 3u
+#define HT_LIVE 2u
 
-/* An object: one allocation holding the header, the key and the value. */
+/* An object: one allocation holding the header, the key and the value,
+ * and, in a bag or duplicate_bag, the object's fingerprint after the value
+ * (store.h: rec_t.fp), which a set's objects do without. */
 typedef struct ht_node {
     ht_link_t h;
-    uint64_t fp;
-    size_t vlen;
-    unsigned char data[]; /* key bytes, then value bytes */
+    uint32_t klen;
+    uint32_t vlen;
+    unsigned char data[]; /* key bytes, value bytes, [fingerprint] */
 } ht_node_t;
-/* Allocations cover the whole struct, whatever the key and value lengths. */
 #define HT_HDR sizeof(ht_node_t)
 
 /* What a stripe's writers touch, on a line of its own (on x86-64 the five
@@ -226,6 +242,31 @@ static uint64_t ht_mask(unsigned bits)
     return ((uint64_t)1 << bits) - 1;
 }
 
+/* The order of the objects of hash h. */
+static uint64_t ht_order_of(uint64_t h)
+{
+    return ht_rev64(h) | HT_REGULAR;
+}
+
+static bool ht_is_dummy(const ht_link_t *l)
+{
+    return (atomic_load_explicit(&l->order, memory_order_relaxed) & 1u) == 0;
+}
+
+/* l's place in the list's order: a dummy's without its live bit. */
+static uint64_t ht_ord(const ht_link_t *l)
+{
+    uint64_t o = atomic_load_explicit(&l->order, memory_order_relaxed);
+    return (o & 1u) ? o : o & ~(uint64_t)HT_LIVE;
+}
+
+/* Whether dummy d is in the list. Acquire: pairs with the release that
+ * made it live, after its next was written. */
+static bool ht_live(const ht_link_t *d)
+{
+    return (atomic_load_explicit(&d->order, memory_order_acquire) & HT_LIVE) != 0;
+}
+
 /* The dummies of buckets below HT_NSTRIPES. Acquire: pairs with the
  * release of a clear that put in new ones, which stats may run alongside
  * (store.h); other operations never do, and pay nothing for it on x86. */
@@ -251,9 +292,7 @@ static ht_link_t *ht_dummy_near(store_t *s, uint64_t j)
 {
     for (; j >= HT_NSTRIPES; j = ht_parent(j)) {
         ht_link_t *d = ht_slot(s, j);
-        /* Acquire: pairs with the release that made it live, after its
-         * order and next were written. */
-        if (d != NULL && atomic_load_explicit(&d->live, memory_order_acquire))
+        if (d != NULL && ht_live(d))
             return d;
     }
     return &ht_base(s)[j];
@@ -295,26 +334,31 @@ static ht_node_t *ht_obj(ht_link_t *l)
     return (ht_node_t *)l;
 }
 
+/* Object l's key against key. */
 static int ht_key_cmp(ht_link_t *l, const unsigned char *key, size_t klen)
 {
-    if (l->klen != klen)
-        return l->klen < klen ? -1 : 1;
-    return klen == 0 ? 0 : memcmp(ht_obj(l)->data, key, klen);
+    ht_node_t *n = ht_obj(l);
+    if (n->klen != klen)
+        return n->klen < klen ? -1 : 1;
+    return klen == 0 ? 0 : memcmp(n->data, key, klen);
 }
 
+/* order is an object's: a link of the same order is an object. The raw
+ * order serves, live bit and all (see ht_link_t). */
 static bool ht_same_key(ht_link_t *l, uint64_t order, const unsigned char *key, size_t klen)
 {
-    return l->order == order && !l->dummy && ht_key_cmp(l, key, klen) == 0;
+    return atomic_load_explicit(&l->order, memory_order_relaxed) == order &&
+           ht_key_cmp(l, key, klen) == 0;
 }
 
-/* Whether l sorts before the key (or_equal: before or at it). */
+/* Whether l sorts before the key of an object's order (or_equal: before or
+ * at it). */
 static bool ht_before(ht_link_t *l, uint64_t order, const unsigned char *key, size_t klen,
                       bool or_equal)
 {
-    if (l->order != order)
-        return l->order < order;
-    if (l->dummy)
-        return true;
+    uint64_t o = atomic_load_explicit(&l->order, memory_order_relaxed);
+    if (o != order)
+        return o < order;
     int c = ht_key_cmp(l, key, klen);
     return c < 0 || (or_equal && c == 0);
 }
@@ -341,36 +385,46 @@ static ht_link_t *ht_seek(ht_link_t *pred, const ht_link_t *stop, uint64_t order
     return cur;
 }
 
-static rec_t ht_rec(ht_link_t *l)
+/* Bytes of fingerprint after an object's value. */
+static size_t ht_fp_bytes(const store_t *s)
+{
+    return s->kind == STORE_SET ? 0 : sizeof(uint64_t);
+}
+
+static rec_t ht_rec(const store_t *s, ht_link_t *l)
 {
     ht_node_t *n = ht_obj(l);
-    return (rec_t){n->data, n->h.klen, n->data + n->h.klen, n->vlen, n->fp};
+    rec_t r = {n->data, n->klen, n->data + n->klen, n->vlen, 0};
+    if (ht_fp_bytes(s) > 0)
+        memcpy(&r.fp, n->data + n->klen + n->vlen, sizeof r.fp);
+    return r;
 }
 
-static size_t ht_node_size(ht_link_t *l)
+static size_t ht_node_size(const store_t *s, ht_link_t *l)
 {
-    return HT_HDR + l->klen + ht_obj(l)->vlen;
+    return HT_HDR + ht_obj(l)->klen + ht_obj(l)->vlen + ht_fp_bytes(s);
 }
 
-static ht_node_t *ht_node_new(uint64_t order, const rec_in_t *in)
+static ht_node_t *ht_node_new(const store_t *s, uint64_t order, const rec_in_t *in)
 {
-    /* A key beyond 4 GiB cannot be stored, like one beyond memory. */
-    if (in->klen > UINT32_MAX || in->vlen > SIZE_MAX - HT_HDR - in->klen)
+    /* A key or a value beyond 4 GiB cannot be stored, like one beyond
+     * memory. */
+    if (in->klen > UINT32_MAX || in->vlen > UINT32_MAX)
         return NULL;
-    ht_node_t *n = malloc(HT_HDR + in->klen + in->vlen);
+    size_t fpb = ht_fp_bytes(s);
+    ht_node_t *n = malloc(HT_HDR + in->klen + in->vlen + fpb);
     if (n == NULL)
         return NULL;
     atomic_init(&n->h.next, NULL);
-    n->h.order = order;
-    n->h.klen = (uint32_t)in->klen;
-    n->h.dummy = false;
-    atomic_init(&n->h.live, false);
-    n->fp = in->fp;
-    n->vlen = in->vlen;
+    atomic_init(&n->h.order, order);
+    n->klen = (uint32_t)in->klen;
+    n->vlen = (uint32_t)in->vlen;
     if (in->klen > 0)
         memcpy(n->data, in->key, in->klen);
     if (in->vlen > 0)
         memcpy(n->data + in->klen, in->val, in->vlen);
+    if (fpb > 0)
+        memcpy(n->data + in->klen + in->vlen, &in->fp, fpb);
     return n;
 }
 
@@ -423,7 +477,8 @@ static void ht_write_end(ht_stripe_t *st)
  * nodes of a key removed and added again over and over lead on from one to
  * the next, without end). The records point into the list: valid for the
  * caller's epoch section. */
-static bool ht_group_gather(store_recs_t *g, ht_link_t *cur, const ht_link_t *stop, uint64_t order,
+static bool ht_group_gather(const store_t *s, store_recs_t *g, ht_link_t *cur,
+                            const ht_link_t *stop, uint64_t order,
                             const unsigned char *key, size_t klen, ht_stripe_t *st,
                             unsigned seq, ht_link_t **end)
 {
@@ -438,7 +493,7 @@ static bool ht_group_gather(store_recs_t *g, ht_link_t *cur, const ht_link_t *st
             if (!(room = store_recs_grow(g)))
                 break;
         }
-        g->rec[n++] = ht_rec(cur);
+        g->rec[n++] = ht_rec(s, cur);
     }
     g->n = n;
     *end = cur;
@@ -448,13 +503,14 @@ static bool ht_group_gather(store_recs_t *g, ht_link_t *cur, const ht_link_t *st
 /* Visits the key's objects from cur on, straight from the list, for a
  * reader holding the stripe lock, until visit stops. Returns how many it
  * visited. */
-static size_t ht_run_visit(ht_link_t *cur, const ht_link_t *stop, uint64_t order,
-                           const unsigned char *key, size_t klen, visit_fn visit, void *ctx)
+static size_t ht_run_visit(const store_t *s, ht_link_t *cur, const ht_link_t *stop,
+                           uint64_t order, const unsigned char *key, size_t klen, visit_fn visit,
+                           void *ctx)
 {
     size_t n = 0;
     for (; ht_is_key(cur, stop, order, key, klen);
          cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
-        rec_t r = ht_rec(cur);
+        rec_t r = ht_rec(s, cur);
         n++;
         if (visit(ctx, &r))
             break;
@@ -473,23 +529,25 @@ static void ht_link(ht_link_t *pred, ht_link_t *l, ht_link_t *next)
 }
 
 /* Replaces object cur, pred's successor, by n. st locked. */
-static void ht_replace(ht_stripe_t *st, ht_link_t *pred, ht_link_t *cur, ht_node_t *n)
+static void ht_replace(const store_t *s, ht_stripe_t *st, ht_link_t *pred, ht_link_t *cur,
+                       ht_node_t *n)
 {
     ht_link(pred, &n->h, atomic_load_explicit(&cur->next, memory_order_relaxed));
-    ht_add(&st->bytes, ht_node_size(&n->h));
-    ht_sub(&st->bytes, ht_node_size(cur));
+    ht_add(&st->bytes, ht_node_size(s, &n->h));
+    ht_sub(&st->bytes, ht_node_size(s, cur));
     epoch_retire(cur, free);
 }
 
 /* Unlinks the objects from first (pred's successor) up to end, exclusive,
  * with one store, so a reader sees all of them or none, and retires them.
  * st locked. */
-static void ht_unlink(ht_stripe_t *st, ht_link_t *pred, ht_link_t *first, ht_link_t *end)
+static void ht_unlink(const store_t *s, ht_stripe_t *st, ht_link_t *pred, ht_link_t *first,
+                      ht_link_t *end)
 {
     atomic_store_explicit(&pred->next, end, memory_order_release);
     while (first != end) {
         ht_link_t *next = atomic_load_explicit(&first->next, memory_order_relaxed);
-        ht_sub(&st->bytes, ht_node_size(first));
+        ht_sub(&st->bytes, ht_node_size(s, first));
         epoch_retire(first, free);
         first = next;
     }
@@ -508,7 +566,7 @@ static ht_link_t *ht_dummy_link(store_t *s, uint64_t j)
     ht_link_t *d = NULL;
     for (; j >= HT_NSTRIPES; j = ht_parent(j)) {
         ht_link_t *slot = ht_slot(s, j);
-        if (atomic_load_explicit(&slot->live, memory_order_relaxed)) {
+        if (atomic_load_explicit(&slot->order, memory_order_relaxed) & HT_LIVE) {
             d = slot;
             break;
         }
@@ -520,20 +578,18 @@ static ht_link_t *ht_dummy_link(store_t *s, uint64_t j)
     while (n > 0) {
         ht_link_t *nd = missing[--n];
         uint64_t order = ht_rev64(missing_j[n]);
-        /* Written once: a dummy reaped and linked again keeps them, and
-         * readers may still be reading them. */
-        if (!nd->dummy) {
-            nd->order = order;
-            nd->dummy = true;
-        }
+        /* A dummy reaped and linked again has this order already, which
+         * readers may still be reading; a new one (zeroed) gets it before
+         * ht_link publishes it. */
+        atomic_store_explicit(&nd->order, order, memory_order_relaxed);
         ht_link_t *pred = d;
         ht_link_t *cur = atomic_load_explicit(&pred->next, memory_order_relaxed);
-        while (cur != NULL && cur->order < order) {
+        while (cur != NULL && ht_ord(cur) < order) {
             pred = cur;
             cur = atomic_load_explicit(&cur->next, memory_order_relaxed);
         }
         ht_link(pred, nd, cur);
-        atomic_store_explicit(&nd->live, true, memory_order_release);
+        atomic_store_explicit(&nd->order, order | HT_LIVE, memory_order_release);
         d = nd;
     }
     return d;
@@ -603,6 +659,25 @@ static bool ht_load_check(store_t *s, ht_stripe_t *st)
     return false;
 }
 
+/* A directory segment of n dummies, zeroed (no dummy live). One of 2 MiB
+ * or more is aligned to and asks for transparent huge pages: lookups of
+ * random keys each read a dummy at a random place in it, and with 4 KiB
+ * pages most of them also miss the TLB (2 MiB pages took random lookups
+ * from 1.7 to 1.9 million a second in a 500,000-key table). free()
+ * releases either kind. */
+static ht_link_t *ht_seg_alloc(uint64_t n)
+{
+    size_t bytes = n * sizeof(ht_link_t);
+    if (bytes < HT_HUGE_PAGE)
+        return calloc(n, sizeof(ht_link_t));
+    ht_link_t *seg = aligned_alloc(HT_HUGE_PAGE, bytes);
+    if (seg == NULL)
+        return NULL;
+    (void)madvise(seg, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+    memset(seg, 0, bytes);
+    return seg;
+}
+
 /* Moves bits to fit the exact size. Growth allocates the segments it needs
  * and leaves the new buckets to ht_fill; shrinking leaves the dropped
  * buckets to ht_reap. */
@@ -617,8 +692,7 @@ static void ht_resize(store_t *s)
     for (unsigned k = bits; k < want; k++) {
         uint64_t lo = (uint64_t)1 << k;
         if (reap_hi <= lo) {
-            /* Zeroed: no dummy in it is live. */
-            ht_link_t *seg = calloc(lo, sizeof *seg);
+            ht_link_t *seg = ht_seg_alloc(lo);
             if (seg == NULL) {
                 want = k;
                 break;
@@ -662,11 +736,12 @@ static void ht_reap_bucket(store_t *s, uint64_t j)
     ht_link_t *d = ht_slot(s, j);
     ht_stripe_t *st = ht_stripe_of(s, ht_rev64(j));
     pthread_mutex_lock(&st->lock);
-    if (atomic_load_explicit(&d->live, memory_order_relaxed)) {
+    uint64_t order = atomic_load_explicit(&d->order, memory_order_relaxed);
+    if (order & HT_LIVE) {
         /* Dead before the unlink, so a reader that still finds d live began
          * its section while d was in the list: d's successor cannot be freed
          * before that reader is done. */
-        atomic_store_explicit(&d->live, false, memory_order_relaxed);
+        atomic_store_explicit(&d->order, order & ~(uint64_t)HT_LIVE, memory_order_relaxed);
         ht_link_t *pred = ht_dummy_near(s, ht_parent(j));
         ht_link_t *cur;
         while ((cur = atomic_load_explicit(&pred->next, memory_order_relaxed)) != d)
@@ -740,10 +815,7 @@ static int ht_open(const store_options_t *o, store_t **out, xets_call_t *call)
         uint64_t order = (uint64_t)t << (64 - HT_STRIPE_BITS);
         ht_link_t *d = &base[ht_rev64(order)];
         atomic_init(&d->next, NULL);
-        d->order = order;
-        d->klen = 0;
-        d->dummy = true;
-        atomic_init(&d->live, true);
+        atomic_init(&d->order, order | HT_LIVE);
         if (prev != NULL)
             atomic_init(&prev->next, d);
         prev = d;
@@ -781,7 +853,7 @@ static int ht_close(store_t *s, xets_call_t *call)
     ht_link_t *base = atomic_load_explicit(&s->base, memory_order_relaxed);
     for (ht_link_t *l = &base[0], *next; l != NULL; l = next) {
         next = atomic_load_explicit(&l->next, memory_order_relaxed);
-        if (!l->dummy)
+        if (!ht_is_dummy(l))
             free(l);
     }
     free(base);
@@ -837,9 +909,9 @@ static int ht_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mo
 {
     (void)call;
     uint64_t h = XXH3_64bits(in->key, in->klen);
-    uint64_t order = ht_rev64(h);
+    uint64_t order = ht_order_of(h);
     /* Built before locking, to keep the critical section short. */
-    ht_node_t *n = ht_node_new(order, in);
+    ht_node_t *n = ht_node_new(s, order, in);
     if (n == NULL)
         return XETS_NOMEM;
     ht_stripe_t *st = ht_stripe_of(s, order);
@@ -853,20 +925,20 @@ static int ht_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mo
     if (found && mode == PUT_NEW) {
         keep = false;
     } else if (found && s->kind == STORE_SET) {
-        ht_replace(st, pred, cur, n);
+        ht_replace(s, st, pred, cur, n);
     } else {
         /* Past the key's objects, so bag objects stay in insertion order.
          * Appending is one store: bag readers need no sequence count. */
         for (; keep && ht_is_key(cur, stop, order, in->key, in->klen);
              cur = atomic_load_explicit(&cur->next, memory_order_relaxed)) {
-            rec_t r = ht_rec(cur);
+            rec_t r = ht_rec(s, cur);
             if (s->kind == STORE_BAG && r.fp == in->fp && (same == NULL || same(ctx, &r)))
                 keep = false;
             pred = cur;
         }
         if (keep) {
             ht_link(pred, &n->h, cur);
-            ht_add(&st->bytes, ht_node_size(&n->h));
+            ht_add(&st->bytes, ht_node_size(s, &n->h));
             ht_add(&st->count, 1);
         }
     }
@@ -880,7 +952,7 @@ static int ht_put(store_t *s, xets_call_t *call, const rec_in_t *in, enum put_mo
 static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t klen,
                         visit_fn visit, void *ctx)
 {
-    uint64_t order = ht_rev64(h);
+    uint64_t order = ht_order_of(h);
     ht_stripe_t *st = ht_stripe_of(s, order);
     store_recs_t g;
     store_recs_init(&g);
@@ -893,7 +965,7 @@ static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t
         ht_link_t *from = ht_reader_start(s, h, &stop);
         ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
         g.n = 0;
-        if (!ht_group_gather(&g, cur, stop, order, key, klen, st, seq, &end))
+        if (!ht_group_gather(s, &g, cur, stop, order, key, klen, st, seq, &end))
             break;
         if (ht_read_valid(st, seq)) {
             for (size_t i = 0; i < g.n && !visit(ctx, &g.rec[i]); i++)
@@ -909,7 +981,7 @@ static int ht_get_group(store_t *s, uint64_t h, const unsigned char *key, size_t
     pthread_mutex_lock(&st->lock);
     ht_link_t *from = ht_reader_start(s, h, &stop);
     ht_link_t *cur = ht_seek(from, stop, order, key, klen, false, &pred);
-    size_t n = ht_run_visit(cur, stop, order, key, klen, visit, ctx);
+    size_t n = ht_run_visit(s, cur, stop, order, key, klen, visit, ctx);
     pthread_mutex_unlock(&st->lock);
     return n > 0 ? XETS_OK : XETS_NOTFOUND;
 }
@@ -920,7 +992,7 @@ static int ht_get(store_t *s, xets_call_t *call, const unsigned char *key, size_
     uint64_t h = XXH3_64bits(key, klen);
     if (s->kind != STORE_SET)
         return ht_get_group(s, h, key, klen, visit, ctx);
-    uint64_t order = ht_rev64(h);
+    uint64_t order = ht_order_of(h);
     ht_link_t *pred;
     const ht_link_t *stop;
     ht_link_t *from = ht_reader_start(s, h, &stop);
@@ -928,7 +1000,7 @@ static int ht_get(store_t *s, xets_call_t *call, const unsigned char *key, size_
     /* A set key has one object: no need to look at the node after it. */
     if (!ht_is_key(cur, stop, order, key, klen))
         return XETS_NOTFOUND;
-    rec_t r = ht_rec(cur);
+    rec_t r = ht_rec(s, cur);
     visit(ctx, &r);
     return XETS_OK;
 }
@@ -940,7 +1012,7 @@ static ht_link_t *ht_lock_key(store_t *s, const unsigned char *key, size_t klen,
                               ht_stripe_t **st, ht_link_t **pred, const ht_link_t **stop)
 {
     uint64_t h = XXH3_64bits(key, klen);
-    *order = ht_rev64(h);
+    *order = ht_order_of(h);
     *st = ht_stripe_of(s, *order);
     pthread_mutex_lock(&(*st)->lock);
     ht_link_t *from = ht_writer_start(s, h, stop);
@@ -963,7 +1035,7 @@ static int ht_remove(store_t *s, xets_call_t *call, const unsigned char *key, si
     int n = 0;
     for (; ht_is_key(cur, stop, order, key, klen);
          cur = atomic_load_explicit(&cur->next, memory_order_relaxed)) {
-        rec_t r = ht_rec(cur);
+        rec_t r = ht_rec(s, cur);
         if (match == NULL || match(mctx, &r)) {
             if (removed != NULL)
                 removed(rctx, &r);
@@ -974,13 +1046,13 @@ static int ht_remove(store_t *s, xets_call_t *call, const unsigned char *key, si
             n++;
         } else {
             if (run != NULL)
-                ht_unlink(st, pred, run, cur);
+                ht_unlink(s, st, pred, run, cur);
             run = NULL;
             pred = cur;
         }
     }
     if (run != NULL)
-        ht_unlink(st, pred, run, cur);
+        ht_unlink(s, st, pred, run, cur);
     if (bag && n > 0)
         ht_write_end(st);
     ht_sub(&st->count, (size_t)n);
@@ -998,15 +1070,15 @@ static int ht_update(store_t *s, xets_call_t *call, const unsigned char *key, si
     ht_link_t *cur = ht_lock_key(s, key, klen, &order, &st, &pred, &stop);
     int rc = XETS_NOTFOUND;
     while (ht_is_key(cur, stop, order, key, klen)) {
-        rec_t r = ht_rec(cur);
+        rec_t r = ht_rec(s, cur);
         rec_in_t out;
         rc = fn(ctx, &r, &out);
         if (rc == XETS_OK) {
-            ht_node_t *n = ht_node_new(order, &out);
+            ht_node_t *n = ht_node_new(s, order, &out);
             if (n == NULL)
                 rc = XETS_NOMEM;
             else
-                ht_replace(st, pred, cur, n);
+                ht_replace(s, st, pred, cur, n);
         }
         if (rc != XETS_NOTFOUND)
             break;
@@ -1033,7 +1105,7 @@ static int ht_rewrite(store_t *s, xets_call_t *call, const unsigned char *key, s
     ht_link_t *run = NULL;
     int replaced = 0, removed = 0, rc = XETS_OK;
     for (size_t i = 0; ht_is_key(cur, stop, order, key, klen); i++) {
-        rec_t r = ht_rec(cur);
+        rec_t r = ht_rec(s, cur);
         rec_in_t out;
         int act = fn(ctx, i, &r, &out);
         if (act < 0) {
@@ -1051,15 +1123,15 @@ static int ht_rewrite(store_t *s, xets_call_t *call, const unsigned char *key, s
             continue;
         }
         if (run != NULL)
-            ht_unlink(st, pred, run, cur);
+            ht_unlink(s, st, pred, run, cur);
         run = NULL;
         if (act == REWRITE_REPLACE) {
-            ht_node_t *n = ht_node_new(order, &out);
+            ht_node_t *n = ht_node_new(s, order, &out);
             if (n == NULL) {
                 rc = XETS_NOMEM;
                 break;
             }
-            ht_replace(st, pred, cur, n);
+            ht_replace(s, st, pred, cur, n);
             cur = &n->h;
             replaced++;
         }
@@ -1067,7 +1139,7 @@ static int ht_rewrite(store_t *s, xets_call_t *call, const unsigned char *key, s
         cur = next;
     }
     if (run != NULL)
-        ht_unlink(st, pred, run, cur);
+        ht_unlink(s, st, pred, run, cur);
     if (bag && removed > 0)
         ht_write_end(st);
     ht_sub(&st->count, (size_t)removed);
@@ -1100,9 +1172,9 @@ static void ht_scan_warm(store_t *s, uint64_t order, unsigned bits)
     if (d != NULL)
         __builtin_prefetch(atomic_load_explicit(&d->next, memory_order_relaxed));
     d = ht_dummy_any(s, ht_rev64(order + HT_WARM_SECOND * step) & ht_mask(bits));
-    if (d != NULL && atomic_load_explicit(&d->live, memory_order_acquire)) {
+    if (d != NULL && ht_live(d)) {
         ht_link_t *first = atomic_load_explicit(&d->next, memory_order_acquire);
-        if (first != NULL && !first->dummy) {
+        if (first != NULL && !ht_is_dummy(first)) {
             __builtin_prefetch((const char *)first + HT_CACHE_LINE);
             __builtin_prefetch(atomic_load_explicit(&first->next, memory_order_relaxed));
         }
@@ -1121,7 +1193,7 @@ static size_t ht_sort_key(const unsigned char *key, size_t klen, unsigned char *
 {
     size_t len = HT_POS_HEAD + klen;
     if (len <= cap) {
-        uint64_t order = htobe64(ht_rev64(XXH3_64bits(key, klen)));
+        uint64_t order = htobe64(ht_order_of(XXH3_64bits(key, klen)));
         uint32_t kl = htobe32((uint32_t)klen);
         memcpy(out, &order, 8);
         memcpy(out + 8, &kl, 4);
@@ -1142,22 +1214,23 @@ static int ht_pos_cmp(ht_link_t *l, const unsigned char *b, size_t blen)
         memcpy(&kl, b + 8, 4);
         order = be64toh(order);
         kl = be32toh(kl);
-        if (l->order != order)
-            return l->order < order ? -1 : 1;
-        if (l->dummy)
+        uint64_t lo = ht_ord(l);
+        if (lo != order)
+            return lo < order ? -1 : 1;
+        if (ht_is_dummy(l))
             return -1; /* its 8 bytes are a proper prefix of b */
-        if (l->klen != kl)
-            return l->klen < kl ? -1 : 1;
+        if (ht_obj(l)->klen != kl)
+            return ht_obj(l)->klen < kl ? -1 : 1;
         size_t rest = blen - HT_POS_HEAD, m = kl < rest ? kl : rest;
         int c = m > 0 ? memcmp(ht_obj(l)->data, b + HT_POS_HEAD, m) : 0;
         return c != 0 ? c : (kl > rest) - (kl < rest);
     }
     unsigned char head[HT_POS_HEAD];
-    uint64_t order = htobe64(l->order);
+    uint64_t order = htobe64(ht_ord(l));
     memcpy(head, &order, 8);
     size_t hl = 8;
-    if (!l->dummy) {
-        uint32_t kl = htobe32(l->klen);
+    if (!ht_is_dummy(l)) {
+        uint32_t kl = htobe32(ht_obj(l)->klen);
         memcpy(head + 8, &kl, 4);
         hl = HT_POS_HEAD;
     }
@@ -1239,7 +1312,7 @@ ht_cursor_reread(store_cursor_t *c, ht_place_t *p, uint64_t order, const unsigne
         ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
         ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
         c->recs.n = 0;
-        whole = ht_group_gather(&c->recs, at, stop, order, key, klen, p->st, p->seq, &end);
+        whole = ht_group_gather(s, &c->recs, at, stop, order, key, klen, p->st, p->seq, &end);
         if (whole && ht_read_valid(p->st, p->seq)) {
             *rc = c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
             return end;
@@ -1249,7 +1322,7 @@ ht_cursor_reread(store_cursor_t *c, ht_place_t *p, uint64_t order, const unsigne
     ht_link_t *from = ht_reader_start(s, ht_rev64(order), &stop);
     ht_link_t *at = ht_seek(from, stop, order, key, klen, false, &pred);
     c->recs.n = 0;
-    whole = ht_group_gather(&c->recs, at, stop, order, key, klen, NULL, 0, &end);
+    whole = ht_group_gather(s, &c->recs, at, stop, order, key, klen, NULL, 0, &end);
     p->seq = atomic_load_explicit(&p->st->seq, memory_order_relaxed);
     pthread_mutex_unlock(&p->st->lock);
     *rc = !whole ? XETS_NOMEM : c->recs.n > 0 ? XETS_OK : XETS_NOTFOUND;
@@ -1269,10 +1342,10 @@ static int ht_cursor_next(store_cursor_t *c)
     bool bag = s->kind != STORE_SET;
     ht_link_t *cur = p->cur, *end;
     while (cur != NULL) {
-        if (cur->dummy) {
-            ht_scan_warm(s, cur->order, p->bits);
-            if (bag && ht_stripe_of(s, cur->order) != p->st) {
-                p->st = ht_stripe_of(s, cur->order);
+        if (ht_is_dummy(cur)) {
+            ht_scan_warm(s, ht_ord(cur), p->bits);
+            if (bag && ht_stripe_of(s, ht_ord(cur)) != p->st) {
+                p->st = ht_stripe_of(s, ht_ord(cur));
                 p->seq = ht_read_begin(p->st);
             }
             cur = atomic_load_explicit(&cur->next, memory_order_acquire);
@@ -1285,13 +1358,13 @@ static int ht_cursor_next(store_cursor_t *c)
          * are compared with that node's key when it has the same order (a
          * bag's next object), and the value after them is what the caller
          * reads. */
-        uint64_t order = cur->order;
-        rec_t k = ht_rec(cur);
+        uint64_t order = ht_ord(cur);
+        rec_t k = ht_rec(s, cur);
         __builtin_prefetch(k.key);
         c->recs.rec[0] = k;
         c->recs.n = 1;
         ht_link_t *next = atomic_load_explicit(&cur->next, memory_order_acquire);
-        bool whole = ht_group_gather(&c->recs, next, NULL, order, k.key, k.klen,
+        bool whole = ht_group_gather(s, &c->recs, next, NULL, order, k.key, k.klen,
                                      bag ? p->st : NULL, p->seq, &end);
         if (whole && (!bag || ht_read_valid(p->st, p->seq))) {
             p->cur = end;
@@ -1369,19 +1442,19 @@ static int ht_stats(store_t *s, store_stats_walk_t *sw, struct store_stats *out)
         pthread_mutex_lock(&st->lock);
         ht_link_t *l = atomic_load_explicit(&ht_dummy_near(s, ht_rev64(w->pos) & mask)->next,
                                             memory_order_acquire);
-        while (l != NULL && l->order < w->pos)
+        while (l != NULL && ht_ord(l) < w->pos)
             l = atomic_load_explicit(&l->next, memory_order_acquire);
         uint64_t last = w->pos;
-        for (; l != NULL && ht_stripe_of(s, l->order) == st;
+        for (; l != NULL && ht_stripe_of(s, ht_ord(l)) == st;
              l = atomic_load_explicit(&l->next, memory_order_acquire)) {
             /* Past the budget, a step has visited a node: last is its order. */
-            if (visited >= HT_STATS_STEP && l->order != last)
+            if (visited >= HT_STATS_STEP && ht_ord(l) != last)
                 break;
             visited++;
-            last = l->order;
-            if (l->dummy)
+            last = ht_ord(l);
+            if (ht_is_dummy(l))
                 continue;
-            uint64_t j = ht_rev64(l->order) & mask;
+            uint64_t j = ht_rev64(ht_ord(l)) & mask;
             if (w->len > 0 && j != w->bucket)
                 ht_stats_close_chain(w);
             w->used += w->len == 0;
@@ -1393,7 +1466,7 @@ static int ht_stats(store_t *s, store_stats_walk_t *sw, struct store_stats *out)
          * counted yet (in st past the budget, else the next stripe's
          * permanent dummy), or the end of the list. */
         if (l != NULL)
-            w->pos = l->order;
+            w->pos = ht_ord(l);
         pthread_mutex_unlock(&st->lock);
         if (l == NULL)
             break;
@@ -1432,14 +1505,14 @@ static int ht_bucket(store_t *s, xets_call_t *call, uint64_t j, uint64_t *nbucke
     ht_stripe_t *st = ht_stripe_of(s, lo);
     pthread_mutex_lock(&st->lock);
     ht_link_t *cur = atomic_load_explicit(&ht_dummy_near(s, j)->next, memory_order_acquire);
-    while (cur != NULL && cur->order < lo)
+    while (cur != NULL && ht_ord(cur) < lo)
         cur = atomic_load_explicit(&cur->next, memory_order_acquire);
     /* order - lo < span: also right for the last bucket, whose run ends
      * where orders wrap-> */
-    for (; cur != NULL && cur->order - lo < span;
+    for (; cur != NULL && ht_ord(cur) - lo < span;
          cur = atomic_load_explicit(&cur->next, memory_order_acquire)) {
-        if (!cur->dummy) {
-            rec_t r = ht_rec(cur);
+        if (!ht_is_dummy(cur)) {
+            rec_t r = ht_rec(s, cur);
             visit(ctx, &r);
         }
     }
@@ -1448,7 +1521,7 @@ static int ht_bucket(store_t *s, xets_call_t *call, uint64_t j, uint64_t *nbucke
 }
 
 const store_ops_t hash_table_ops = {
-    .order = "hash.1",
+    .order = "hash.2",
     .backward = false,
     .sort_key = ht_sort_key,
     .open = ht_open,

@@ -194,10 +194,11 @@ struct store_stats {
 
 struct store_ops {
     /* The name of the store's order (see the top), versioned: files record
-     * it. "key": the key encoding itself. "hash.1": the key's XXH3-64 (whose
-     * output xxHash keeps stable since 0.8) with its bits reversed, 8 bytes,
-     * then its length, 4 bytes, both big-endian, then its bytes
-     * (hash_table.c). */
+     * it. "key": the key encoding itself. "hash.2": the key's XXH3-64 (whose
+     * output xxHash keeps stable since 0.8) with its bits reversed and the
+     * two low bits of that set, 8 bytes, then its length, 4 bytes, both
+     * big-endian, then its bytes (hash_table.c). ("hash.1" kept all 64
+     * bits.) */
     const char *order;
     /* Whether an operation may answer XETS_NEED_IO (a store with files).
      * An operation of several writes, which cannot be redone once one is

@@ -276,7 +276,7 @@ static inline size_t bytes_common(const uint8_t *a, size_t alen, const uint8_t *
 }
 
 /* Whether n bytes at s are a name that files record (an order or a key
- * encoding: "hash.1", "exact.1"): 1 to max bytes of printable ASCII, no
+ * encoding: "hash.2", "exact.1"): 1 to max bytes of printable ASCII, no
  * space. */
 static inline bool bytes_name_ok(const void *s, size_t n, size_t max)
 {

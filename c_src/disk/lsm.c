@@ -2641,7 +2641,7 @@ static size_t lsm_hash_sort_key(const unsigned char *key, size_t klen, unsigned 
 }
 
 const store_ops_t lsm_hash_ops = {
-    .order = "hash.1", .may_need_io = true, .backward = false, .sort_key = lsm_hash_sort_key,
+    .order = "hash.2", .may_need_io = true, .backward = false, .sort_key = lsm_hash_sort_key,
     .open = lsm_open_hash,
     .close = lsm_close, .drop = lsm_drop, .clear = lsm_clear, .put = lsm_put, .get = lsm_get,
     .remove = lsm_remove, .update = lsm_update, .rewrite = lsm_rewrite,

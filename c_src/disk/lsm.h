@@ -143,7 +143,7 @@ typedef struct lsm_options {
 } lsm_options_t;
 
 /* The LSM store over each in-memory order: a set, bag or duplicate_bag
- * table's (order "hash.1") and an ordered_set's (order "key"). */
+ * table's (order "hash.2") and an ordered_set's (order "key"). */
 extern const store_ops_t lsm_hash_ops;
 extern const store_ops_t lsm_ordered_ops;
 

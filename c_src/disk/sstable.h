@@ -82,7 +82,7 @@ typedef int (*sst_read_fn)(void *ctx, uint64_t off, void *buf, size_t len, xets_
 /* ---- building ---- */
 
 typedef struct sst_options {
-    const char *order;         /* the store's order (store.h): "key", "hash.1" */
+    const char *order;         /* the store's order (store.h): "key", "hash.2" */
     const char *encoding;      /* the key encoding (key_codec.h): "ordered.1", "exact.1" */
     size_t block_size;         /* target bytes of a data block; 0: SST_BLOCK_SIZE */
     unsigned restart_interval; /* 0: SST_RESTART_INTERVAL */

@@ -49,7 +49,7 @@ static void write_log(const char *dir, int i, bytes_t *b, uint64_t *rng)
 static void wals(const char *dir)
 {
     uint64_t rng = 1;
-    const wal_header_t header[2] = {{{WAL_VERSION, "exact.1", "hash.1"}, 1},
+    const wal_header_t header[2] = {{{WAL_VERSION, "exact.1", "hash.2"}, 1},
                                     {{WAL_VERSION, "ordered.1", "key"}, 1000}};
     uint8_t batch[300];
     for (int i = 0; i < 40; i++) {
@@ -75,7 +75,7 @@ static void wals(const char *dir)
 static void manifests(const char *dir)
 {
     uint64_t rng = 2;
-    const manifest_header_t header = {{MANIFEST_VERSION, "exact.1", "hash.1"}, "bag", 2};
+    const manifest_header_t header = {{MANIFEST_VERSION, "exact.1", "hash.2"}, "bag", 2};
     for (int i = 0; i < 30; i++) {
         manifest_state_t s = {.next_file = 3, .log_number = 2};
         bytes_t b = BYTES_INIT;

@@ -33,7 +33,7 @@ static void add(sst_builder_t *b, const void *key, size_t klen, uint64_t seq, co
 static sst_builder_t *start(mem_file_t *f, size_t block_size, unsigned interval)
 {
     *f = MEM_FILE_INIT;
-    sst_options_t o = {.order = nfiles % 2 ? "hash.1" : "key",
+    sst_options_t o = {.order = nfiles % 2 ? "hash.2" : "key",
                        .encoding = nfiles % 2 ? "exact.1" : "ordered.1",
                        .block_size = block_size,
                        .restart_interval = interval,

@@ -52,7 +52,7 @@
 #define NAME "000007.wal"
 #define FIRST_SEQ 100
 
-static const wal_header_t header = {{WAL_VERSION, "exact.1", "hash.1"}, FIRST_SEQ};
+static const wal_header_t header = {{WAL_VERSION, "exact.1", "hash.2"}, FIRST_SEQ};
 
 typedef struct rec {
     uint64_t seq;
@@ -118,7 +118,7 @@ static int recover(fs_dir_t *d, recs_t *got, wal_file_t **w, xets_call_t *call)
     int st = wal_file_recover(d, NUMBER, &h, collect, got, w, call);
     if (st == XETS_OK)
         CHECK(h.first_seq == FIRST_SEQ && !strcmp(h.id.encoding, "exact.1") &&
-                  !strcmp(h.id.order, "hash.1"),
+                  !strcmp(h.id.order, "hash.2"),
               "the header recovered");
     return st;
 }

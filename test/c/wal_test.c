@@ -19,7 +19,7 @@
 
 #define NUMBER 3 /* 000003.wal */
 
-static const wal_header_t header = {{WAL_VERSION, "exact.1", "hash.1"}, 100};
+static const wal_header_t header = {{WAL_VERSION, "exact.1", "hash.2"}, 100};
 
 static int read_wal(const uint8_t *buf, size_t len, uint64_t *at, uint64_t *digest)
 {
@@ -74,7 +74,7 @@ static void test_golden(void)
     CHECK(wal_encode_header(&b, &header, NUMBER) == XETS_OK, "header");
     const uint8_t payload[] = {'X', 'E', 'T', 'S', '-', 'W', 'A', 'L', 1, 0, 0, 0, /* version */
                                7, 'e', 'x', 'a', 'c', 't', '.', '1',              /* encoding */
-                               6, 'h', 'a', 's', 'h', '.', '1',                   /* order */
+                               6, 'h', 'a', 's', 'h', '.', '2',                   /* order */
                                100, 0, 0, 0, 0, 0, 0, 0};                         /* first_seq */
     CHECK(b.len == LOG_HEADER + sizeof payload && b.p[LOG_AT_TYPE] == LOG_WAL_HEADER &&
               memcmp(b.p + LOG_HEADER, payload, sizeof payload) == 0,
