@@ -791,10 +791,9 @@ static void test_regrow(void)
     printf("  regrowth during reaping passed\n");
 }
 
-/* A table past 2^17 objects has directory segments of 2 MiB and more,
- * which come from aligned_alloc with a huge-page hint rather than calloc
- * (ht_seg_alloc): they must start zeroed (no dummy live), serve as the
- * small ones do, and go back to free() when a shrink retires them. */
+/* A table past 2^17 objects: directory segments of 2 MiB and more (fresh
+ * mappings, which glibc's calloc hands out without zeroing them itself),
+ * then a shrink all the way down, which retires them. */
 static void test_large_directory(void)
 {
     store_t *s = test_store_open(ops, STORE_SET);
