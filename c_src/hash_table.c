@@ -45,11 +45,12 @@
  *   key by key) gathers the key's objects, visits them only if the count has
  *   not moved, and after HT_READ_TRIES failures reads under the stripe lock,
  *   so that it never spins behind a descheduled writer.
- * - Dummies are also linked ahead of use: after the table doubles, writers
- *   link the new buckets' dummies, HT_FILL_BATCH per write operation, from
- *   the bottom up, so that readers nearly always start at their own bucket's
- *   dummy rather than at an ancestor's, whose run is twice as long. Writers
- *   still link a missing dummy on first use, as in the paper. A search ends
+ * - Dummies are also linked ahead of use: after the table doubles, each
+ *   write links the dummy of one new bucket of its own stripe, from the
+ *   bottom up, under the stripe lock it holds anyway, so that readers nearly
+ *   always start at their own bucket's dummy rather than at an ancestor's,
+ *   whose run is twice as long. Writers still link a missing dummy on first
+ *   use, as in the paper. A search ends
  *   on reaching the next bucket's dummy, known by its address alone
  *   (ht_bucket_end), so a miss need not touch the node after its bucket.
  * - The table also shrinks: lowering `bits` is immediate, and the dummies of
@@ -76,15 +77,17 @@
  * - The list is sorted. The next pointer of an unlinked object never
  *   changes; that of an unlinked dummy changes only if the dummy is linked
  *   again, at the same place, so it still leads on to greater nodes.
- * - bits, fill_lo and reap_hi only change, and segments are only allocated
+ * - bits and reap_hi only change, and segments are only allocated
  *   or retired, under the resize mutex (or by a clear, which no writer
  *   runs alongside), which is always taken before a stripe lock, never
  *   after.
  * - Segment k (k >= HT_STRIPE_BITS) is allocated exactly when
  *   2^k < reap_hi, and 2^bits <= reap_hi. Buckets in [2^bits, reap_hi) are
  *   dropped and await reaping; buckets at or above reap_hi have no dummy.
- * - HT_NSTRIPES <= fill_lo <= 2^bits, and every bucket below fill_lo has its
- *   dummy in the list.
+ * - Stripe t's buckets at or above HT_NSTRIPES are those congruent to r(t)
+ *   modulo HT_NSTRIPES (r(t): the bucket below HT_NSTRIPES in stripe t).
+ *   Those below fill[t] have their dummies in the list, unless a shrink
+ *   dropped them since (a hint, not a promise: linking on use makes up).
  * - A dummy is in the list exactly when it is marked live; both change under
  *   the lock of the dummy's stripe. A writer links dummies only for buckets
  *   below 2^bits as read under that lock, which is why a reaped bucket is
@@ -136,13 +139,6 @@
  * one, or one of a tiny table) rarely costs a sum over all stripes. */
 #define HT_CHECK_BACKOFF 64
 #define HT_REAP_BATCH 8
-/* One dummy per write keeps up: a table doubles again only after as many
- * inserts as the dummies it needs. More would finish sooner, for tables
- * that stop growing and are then mostly read, but each dummy costs the
- * write a walk from its parent's (a cache miss or two): with 4, inserts
- * into a growing 500,000-key set took 1.5 us at the median and 40-46 us at
- * p99.9, with 1 0.96 us and 10-19 us (ets: 0.67 and 7-9 us). */
-#define HT_FILL_BATCH 1
 #define HT_POLL_EVERY 64
 /* A bag reader tries this many times to read a key between writers before
  * it takes the stripe lock. */
@@ -195,7 +191,10 @@ typedef struct ht_stripe {
 struct store {
     ht_stripe_t stripe[HT_NSTRIPES];
     alignas(HT_CACHE_LINE) _Atomic unsigned bits;
-    _Atomic uint64_t fill_lo;
+    /* fill[t], under stripe t's lock: the next of its buckets whose dummy
+     * its writers link ahead of use (ht_fill_ahead). Apart from the
+     * stripes, 8 to a line: a stripe line of 72 bytes would take two. */
+    uint64_t fill[HT_NSTRIPES];
     _Atomic uint64_t reap_hi;
     _Atomic size_t dir_bytes;
     enum store_kind kind;
@@ -661,7 +660,7 @@ static bool ht_load_check(store_t *s, ht_stripe_t *st)
 }
 
 /* Moves bits to fit the exact size. Growth allocates the segments it needs
- * and leaves the new buckets to ht_fill; shrinking leaves the dropped
+ * and leaves the new buckets to ht_fill_ahead; shrinking leaves the dropped
  * buckets to ht_reap. */
 static void ht_resize(store_t *s)
 {
@@ -695,27 +694,36 @@ static void ht_resize(store_t *s)
     while (want > HT_STRIPE_BITS && n * HT_SHRINK_LOAD < ((size_t)1 << want))
         want--;
     atomic_store_explicit(&s->reap_hi, reap_hi, memory_order_relaxed);
-    uint64_t nb = (uint64_t)1 << want;
-    if (atomic_load_explicit(&s->fill_lo, memory_order_relaxed) > nb)
-        atomic_store_explicit(&s->fill_lo, nb, memory_order_relaxed);
     if (want != bits)
         atomic_store_explicit(&s->bits, want, memory_order_release);
     pthread_mutex_unlock(&s->resize);
 }
 
-/* Links the dummies of up to HT_FILL_BATCH buckets above fill_lo. Resize
- * mutex held, so bits and the buckets' segments stay. */
-static void ht_fill(store_t *s)
+/* The bucket below HT_NSTRIPES whose stripe is t: its low bits, reversed,
+ * are t. */
+static uint64_t ht_stripe_bucket(unsigned t)
 {
-    uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed);
-    uint64_t lo = atomic_load_explicit(&s->fill_lo, memory_order_relaxed);
-    for (unsigned i = 0; i < HT_FILL_BATCH && lo < nb; i++, lo++) {
-        ht_stripe_t *st = ht_stripe_of(s, ht_rev64(lo));
-        pthread_mutex_lock(&st->lock);
-        ht_dummy_link(s, lo);
-        pthread_mutex_unlock(&st->lock);
+    return ht_rev64(t) >> (64 - HT_STRIPE_BITS);
+}
+
+/* Links the dummy of the next of st's buckets that the table's last
+ * growth added, if any is left: one per write keeps up, since the table
+ * doubles again only after as many inserts as the dummies it needs, and
+ * the writer holds the stripe's lock already, so no other writer waits and
+ * no line is shared but fill's. st locked. */
+static void ht_fill_ahead(store_t *s, ht_stripe_t *st)
+{
+    unsigned t = (unsigned)(st - s->stripe);
+    /* Acquire: the segment of a bucket below 2^bits is seen allocated. */
+    uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_acquire);
+    uint64_t j = s->fill[t];
+    if (j >= nb) {
+        /* Done, or past what a shrink left: start again at the top. */
+        s->fill[t] = nb + ht_stripe_bucket(t);
+        return;
     }
-    atomic_store_explicit(&s->fill_lo, lo, memory_order_relaxed);
+    ht_dummy_link(s, j);
+    s->fill[t] = j + HT_NSTRIPES;
 }
 
 /* Unlinks the dummy of dropped bucket j, if it is in the list. */
@@ -764,16 +772,15 @@ static void ht_reap(store_t *s)
 /* Ends a write: unlocks st, then does this write's share of table upkeep. */
 static void ht_write_done(store_t *s, ht_stripe_t *st)
 {
+    ht_fill_ahead(s, st);
     bool check = ht_load_check(s, st);
     pthread_mutex_unlock(&st->lock);
     if (check)
         ht_resize(s);
-    /* Relaxed: only hints; ht_fill and ht_reap reread under the resize mutex. */
+    /* Relaxed: only a hint; ht_reap rereads under the resize mutex. */
     uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_relaxed);
-    bool fill = atomic_load_explicit(&s->fill_lo, memory_order_relaxed) < nb;
-    bool reap = atomic_load_explicit(&s->reap_hi, memory_order_relaxed) > nb;
-    if ((fill || reap) && pthread_mutex_trylock(&s->resize) == 0) {
-        ht_fill(s);
+    if (atomic_load_explicit(&s->reap_hi, memory_order_relaxed) > nb &&
+        pthread_mutex_trylock(&s->resize) == 0) {
         ht_reap(s);
         pthread_mutex_unlock(&s->resize);
     }
@@ -823,7 +830,8 @@ static int ht_open(const store_options_t *o, store_t **out, xets_call_t *call)
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&s->resize, NULL);
     atomic_init(&s->bits, HT_STRIPE_BITS);
-    atomic_init(&s->fill_lo, HT_NSTRIPES);
+    for (unsigned t = 0; t < HT_NSTRIPES; t++)
+        s->fill[t] = HT_NSTRIPES + ht_stripe_bucket(t);
     atomic_init(&s->reap_hi, HT_NSTRIPES);
     atomic_init(&s->dir_bytes, 0);
     atomic_init(&s->base, base);
@@ -882,7 +890,6 @@ static int ht_clear(store_t *s, store_t **old, size_t *size, xets_call_t *call)
     for (unsigned k = 0; k < HT_MAX_BITS; k++)
         HT_SWAP(s, o, seg[k]);
     HT_SWAP(s, o, bits);
-    HT_SWAP(s, o, fill_lo);
     HT_SWAP(s, o, reap_hi);
     HT_SWAP(s, o, dir_bytes);
     for (unsigned t = 0; t < HT_NSTRIPES; t++) {
