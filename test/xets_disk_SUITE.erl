@@ -25,6 +25,7 @@
 -export([all/0, suite/0, init_per_testcase/2, end_per_testcase/2]).
 -export([reopen_keeps_what_each_type_holds/1,
          open_refuses_another_type_or_keypos_and_bad_options/1,
+         open_refuses_a_set_of_the_older_hash_order/1,
          a_directory_is_locked_while_open_here_or_in_another_os_process/1,
          owner_exit_closes_and_an_heir_inherits/1,
          delete_keeps_the_files_and_destroy_removes_them/1,
@@ -41,6 +42,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 all() ->
     [reopen_keeps_what_each_type_holds,
      open_refuses_another_type_or_keypos_and_bad_options,
+     open_refuses_a_set_of_the_older_hash_order,
      a_directory_is_locked_while_open_here_or_in_another_os_process,
      owner_exit_closes_and_an_heir_inherits,
      delete_keeps_the_files_and_destroy_removes_them,
@@ -153,6 +155,19 @@ open_refuses_another_type_or_keypos_and_bad_options(Config) ->
     ?assertError(badarg, xets:open(named_one, dir(Config, "other"), [named_table])),
     ok = xets:close(named_one),
     ?assertError(badarg, xets:close(xets:new(mem, []))).
+
+%% The files of a set that xets f6f72ac wrote (open, insert {1, a}, close),
+%% whose sort keys are in order "hash.1" (store.h): the README's error, and
+%% the files as they were.
+open_refuses_a_set_of_the_older_hash_order(Config) ->
+    Dir = dir(Config, "old"),
+    Fixture = filename:join(?config(data_dir, Config), "set_of_hash_1"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Names = ["000003.sst", "MANIFEST-000001"],
+    [{ok, _} = file:copy(filename:join(Fixture, N), filename:join(Dir, N)) || N <- Names],
+    ?assertEqual({error, {mismatch, order, 'hash.1', 'hash.2'}}, xets:open(t, Dir, [set])),
+    [?assertEqual(file:read_file(filename:join(Fixture, N)), file:read_file(filename:join(Dir, N)))
+     || N <- Names].
 
 %% ---- locks -------------------------------------------------------------------
 
