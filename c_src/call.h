@@ -30,8 +30,9 @@
  * scheduler itself, where a file read takes only what the OS holds in
  * memory (disk/fs.h): it answers XETS_BUSY, having consumed nothing,
  * when it would wait for the device (call_run_io leaves the request in
- * call->io), and only then goes to a dirty scheduler. call->io.arg belongs to the request: run consumes it, and
- * drop (when not NULL) frees it if the request is abandoned instead.
+ * call->io), and only then goes to a dirty scheduler. call->io.arg
+ * belongs to the request: run consumes it, and drop (when not NULL) frees
+ * it if the request is abandoned instead.
  * XETS_NEED_IO with no request (io.run NULL) asks only for the redo where
  * the call may block. What a request loads, it keeps for the redone
  * operation in call->keep (the store's own: pinned blocks), which goes

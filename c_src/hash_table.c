@@ -6,11 +6,11 @@
  * (order, klen, key bytes, insertion), where order is the bit-reversed
  * XXH3 hash of the key with its two low bits set, which a dummy's order
  * has clear: the paper's regular and dummy keys (ht_link_t). Reversal
- * makes the objects of hash
- * bucket j (the low `bits` bits of the hash) one contiguous run of the list
- * that starts at reverse(j), so the directory of buckets is only a set of
- * shortcuts into the list: bucket j holds a dummy node of order reverse(j),
- * and doubling the table just makes more shortcuts; no object ever moves.
+ * makes the objects of hash bucket j (the low `bits` bits of the hash) one
+ * contiguous run of the list that starts at reverse(j), so the directory
+ * of buckets is only a set of shortcuts into the list: bucket j holds a
+ * dummy node of order reverse(j), and doubling the table just makes more
+ * shortcuts; no object ever moves.
  *
  * The list's order is the store's order (store.h, "hash.2"): a key's sort
  * key is its order and its length, both big-endian (8 and 4 bytes), then
@@ -50,9 +50,9 @@
  *   bottom up, under the stripe lock it holds anyway, so that readers nearly
  *   always start at their own bucket's dummy rather than at an ancestor's,
  *   whose run is twice as long. Writers still link a missing dummy on first
- *   use, as in the paper. A search ends
- *   on reaching the next bucket's dummy, known by its address alone
- *   (ht_bucket_end), so a miss need not touch the node after its bucket.
+ *   use, as in the paper. A search ends on reaching the next bucket's
+ *   dummy, known by its address alone (ht_bucket_end), so a miss need not
+ *   touch the node after its bucket.
  * - The table also shrinks: lowering `bits` is immediate, and the dummies of
  *   the dropped buckets are then unlinked by writers, HT_REAP_BATCH buckets
  *   per write operation, from the top down, so that neither the directory
@@ -709,21 +709,23 @@ static uint64_t ht_stripe_bucket(unsigned t)
 /* Links the dummy of the next of st's buckets that the table's last
  * growth added, if any is left: one per write keeps up, since the table
  * doubles again only after as many inserts as the dummies it needs, and
- * the writer holds the stripe's lock already, so no other writer waits and
- * no line is shared but fill's. st locked. */
+ * the writer holds the stripe's lock already, so no other writer waits.
+ * Once done it writes nothing, so writers of the stripes that share
+ * fill's line do not take it from each other. st locked. */
 static void ht_fill_ahead(store_t *s, ht_stripe_t *st)
 {
     unsigned t = (unsigned)(st - s->stripe);
     /* Acquire: the segment of a bucket below 2^bits is seen allocated. */
     uint64_t nb = (uint64_t)1 << atomic_load_explicit(&s->bits, memory_order_acquire);
     uint64_t j = s->fill[t];
-    if (j >= nb) {
-        /* Done, or past what a shrink left: start again at the top. */
-        s->fill[t] = nb + ht_stripe_bucket(t);
-        return;
+    if (j < nb) {
+        ht_dummy_link(s, j);
+        s->fill[t] = j + HT_NSTRIPES;
+    } else if (j >= nb + HT_NSTRIPES) {
+        /* Past what a shrink left: on from its top, in the same stripe
+         * (j's residue modulo HT_NSTRIPES names it). */
+        s->fill[t] = nb + (j & (HT_NSTRIPES - 1));
     }
-    ht_dummy_link(s, j);
-    s->fill[t] = j + HT_NSTRIPES;
 }
 
 /* Unlinks the dummy of dropped bucket j, if it is in the list. */
@@ -1338,9 +1340,10 @@ static int ht_cursor_next(store_cursor_t *c)
     ht_link_t *cur = p->cur, *end;
     while (cur != NULL) {
         if (ht_is_dummy(cur)) {
-            ht_scan_warm(s, ht_ord(cur), p->bits);
-            if (bag && ht_stripe_of(s, ht_ord(cur)) != p->st) {
-                p->st = ht_stripe_of(s, ht_ord(cur));
+            uint64_t order = ht_ord(cur);
+            ht_scan_warm(s, order, p->bits);
+            if (bag && ht_stripe_of(s, order) != p->st) {
+                p->st = ht_stripe_of(s, order);
                 p->seq = ht_read_begin(p->st);
             }
             cur = atomic_load_explicit(&cur->next, memory_order_acquire);
@@ -1443,13 +1446,14 @@ static int ht_stats(store_t *s, store_stats_walk_t *sw, struct store_stats *out)
         for (; l != NULL && ht_stripe_of(s, ht_ord(l)) == st;
              l = atomic_load_explicit(&l->next, memory_order_acquire)) {
             /* Past the budget, a step has visited a node: last is its order. */
-            if (visited >= HT_STATS_STEP && ht_ord(l) != last)
+            uint64_t order = ht_ord(l);
+            if (visited >= HT_STATS_STEP && order != last)
                 break;
             visited++;
-            last = ht_ord(l);
+            last = order;
             if (ht_is_dummy(l))
                 continue;
-            uint64_t j = ht_rev64(ht_ord(l)) & mask;
+            uint64_t j = ht_rev64(order) & mask;
             if (w->len > 0 && j != w->bucket)
                 ht_stats_close_chain(w);
             w->used += w->len == 0;
